@@ -1,0 +1,2 @@
+export { CheckpointError, CodeReasonerError, ConfigValidationError } from './errors.js';
+export type { CodeReasonerErrorOptions } from './errors.js';
