@@ -1,0 +1,70 @@
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+
+/** The stages of `cr run-all`, in order. Each writes `<run>/<stage>/.done` when its outputs are complete. */
+export const STAGES = ['data', 'sft', 'grpo', 'eval', 'bench'] as const;
+export type StageName = (typeof STAGES)[number];
+
+export interface StageMarker {
+  stage: StageName;
+  finishedAt: string;
+  seconds: number;
+  /** Paths (relative to the run directory) of what the stage produced. */
+  artifacts: Record<string, string>;
+  /** Figures worth showing in the summary (counts, accuracies, steps). */
+  figures: Record<string, unknown>;
+}
+
+export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const temp = `${path}.${process.pid}.${Date.now()}.tmp`;
+  await writeFile(temp, `${JSON.stringify(value, null, 2)}\n`);
+  await rename(temp, path);
+}
+
+export async function writeTextAtomic(path: string, text: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const temp = `${path}.${process.pid}.${Date.now()}.tmp`;
+  await writeFile(temp, text);
+  await rename(temp, path);
+}
+
+export async function readJsonIfExists<T>(path: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as T;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+export class RunDirectory {
+  constructor(readonly root: string) {}
+
+  stageDir(stage: StageName): string {
+    return join(this.root, stage);
+  }
+
+  path(...parts: string[]): string {
+    return join(this.root, ...parts);
+  }
+
+  markerPath(stage: StageName): string {
+    return join(this.stageDir(stage), '.done');
+  }
+
+  async marker(stage: StageName): Promise<StageMarker | undefined> {
+    return readJsonIfExists<StageMarker>(this.markerPath(stage));
+  }
+
+  async markDone(marker: Omit<StageMarker, 'finishedAt'>): Promise<StageMarker> {
+    const full: StageMarker = { ...marker, finishedAt: new Date().toISOString() };
+    await writeJsonAtomic(this.markerPath(marker.stage), full);
+    return full;
+  }
+
+  /** Forgets that a stage finished; its partial outputs and checkpoints stay for resuming. */
+  async clearMarker(stage: StageName): Promise<void> {
+    await rm(this.markerPath(stage), { force: true });
+  }
+}
