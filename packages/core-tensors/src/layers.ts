@@ -1,0 +1,102 @@
+import * as tf from '@tensorflow/tfjs';
+
+/** RMSNorm over the last axis: x / sqrt(mean(x²) + eps) * weight (Llama). */
+export function rmsNorm(x: tf.Tensor, weight: tf.Tensor1D, eps: number): tf.Tensor {
+  return tf.tidy(() => {
+    const variance = tf.mean(tf.square(x), -1, true);
+    return tf.mul(tf.mul(x, tf.rsqrt(tf.add(variance, eps))), weight);
+  });
+}
+
+/**
+ * cos/sin tables of rotary embeddings in Hugging Face's "rotate half" layout: row p holds
+ * [cos(p·f_0) … cos(p·f_{h/2-1}), cos(p·f_0) … cos(p·f_{h/2-1})] with f_i = theta^(-2i/h).
+ */
+export function ropeTables(maxPositions: number, headDim: number, theta: number): { cos: Float32Array; sin: Float32Array } {
+  const half = headDim / 2;
+  const cos = new Float32Array(maxPositions * headDim);
+  const sin = new Float32Array(maxPositions * headDim);
+  for (let p = 0; p < maxPositions; p++) {
+    for (let i = 0; i < half; i++) {
+      // float64 angle then rounding to float32 matches HF's float32 computation to ~1e-7 for these sizes.
+      const angle = p * Math.pow(theta, (-2 * i) / headDim);
+      const c = Math.cos(angle);
+      const s = Math.sin(angle);
+      cos[p * headDim + i] = c;
+      cos[p * headDim + i + half] = c;
+      sin[p * headDim + i] = s;
+      sin[p * headDim + i + half] = s;
+    }
+  }
+  return { cos, sin };
+}
+
+/** rotate_half(x) = concat(-x2, x1) over the last axis, as one matmul with a signed permutation (fast on every backend). */
+export function rotateHalfMatrix(headDim: number): tf.Tensor2D {
+  const half = headDim / 2;
+  const m = new Float32Array(headDim * headDim);
+  // out[j] = sum_i x[i] * M[i, j]; out[j] = -x[j + half] for j < half, x[j - half] otherwise.
+  for (let j = 0; j < half; j++) m[(j + half) * headDim + j] = -1;
+  for (let j = half; j < headDim; j++) m[(j - half) * headDim + j] = 1;
+  return tf.tensor2d(m, [headDim, headDim]);
+}
+
+/**
+ * Applies rotary embeddings to x [..., headDim] given cos/sin broadcastable to x:
+ * x·cos + rotate_half(x)·sin.
+ */
+export function applyRope(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor, rotate: tf.Tensor2D): tf.Tensor {
+  return tf.tidy(() => {
+    const headDim = x.shape[x.shape.length - 1]!;
+    const flat = tf.reshape(x, [-1, headDim]);
+    const rotated = tf.reshape(tf.matMul(flat, rotate), x.shape);
+    return tf.add(tf.mul(x, cos), tf.mul(rotated, sin));
+  });
+}
+
+/**
+ * Grouped-query scaled dot-product attention.
+ * q [B, H, T, hd], k and v [B, K, S, hd] with H = K·G (query head h uses key/value head ⌊h/G⌋, as
+ * HF's repeat_kv), bias [B, 1, T, S] additive (0 or a large negative) → [B, H, T, hd].
+ * Query heads of one group are stacked along the time axis so K/V are never repeated.
+ */
+export function groupedQueryAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, bias: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [b, h, t, hd] = q.shape;
+    const kvHeads = k.shape[1];
+    const s = k.shape[2];
+    const groups = h / kvHeads;
+    const qg = tf.reshape(q, [b, kvHeads, groups * t, hd]);
+    const scores = tf.mul(tf.matMul(qg, k, false, true), 1 / Math.sqrt(hd));
+    const masked = tf.add(tf.reshape(scores, [b, kvHeads, groups, t, s]), tf.reshape(bias, [b, 1, 1, t, s]));
+    const probs = tf.softmax(masked, -1);
+    const out = tf.matMul(tf.reshape(probs, [b, kvHeads, groups * t, s]), v);
+    return tf.reshape(out, [b, h, t, hd]) as tf.Tensor4D;
+  });
+}
+
+/** SwiGLU MLP: down(silu(x·gate) ⊙ (x·up)). Weights are [in, out]. */
+export function swiglu(x: tf.Tensor2D, gate: tf.Tensor2D, up: tf.Tensor2D, down: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => {
+    const g = tf.matMul(x, gate);
+    const u = tf.matMul(x, up);
+    const act = tf.mul(tf.mul(g, tf.sigmoid(g)), u);
+    return tf.matMul(act, down);
+  });
+}
+
+/** Additive attention bias [B, 1, T, S]: 0 where query t may see key s (causal with an offset, key not padding), else -1e9. */
+export function attentionBias(keyMask: ArrayLike<number>, batch: number, queryLength: number, keyLength: number): tf.Tensor4D {
+  const offset = keyLength - queryLength;
+  const data = new Float32Array(batch * queryLength * keyLength);
+  for (let b = 0; b < batch; b++) {
+    for (let t = 0; t < queryLength; t++) {
+      const row = (b * queryLength + t) * keyLength;
+      for (let s = 0; s < keyLength; s++) {
+        const visible = s <= t + offset && keyMask[b * keyLength + s]! > 0;
+        data[row + s] = visible ? 0 : -1e9;
+      }
+    }
+  }
+  return tf.tensor4d(data, [batch, 1, queryLength, keyLength]);
+}

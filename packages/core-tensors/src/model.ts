@@ -1,0 +1,521 @@
+import * as tf from '@tensorflow/tfjs';
+import { resolveModelConfig, type ModelConfig } from './config.js';
+import { CodeReasonerError } from './errors.js';
+import { applyRope, attentionBias, groupedQueryAttention, rmsNorm, ropeTables, rotateHalfMatrix, swiglu } from './layers.js';
+import { Rng } from './rng.js';
+import { sampleToken } from './sampling.js';
+
+export interface GenerateOptions {
+  maxNewTokens: number;
+  /** 0 = greedy (default 1). */
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  /** Generation of a sequence stops after it emits one of these (the stop token is included in `tokens`). */
+  stopTokens?: number[];
+  /** Seeds the sampling stream; prompt i always draws from the i-th fork of `new Rng(seed)`. Default 0. */
+  seed?: number;
+  /** Prompts decoded together (default 16). */
+  batchSize?: number;
+  /** Called after each decoding step of each batch with tokens produced so far in total. */
+  onProgress?: (event: { stage: string; completed: number; total?: number }) => void;
+}
+
+export interface GenerationOutput {
+  /** New tokens (the stop token included when finishReason is 'stop'). */
+  tokens: number[];
+  /** log p(token) under the temperature-scaled distribution (temperature 1 for greedy), one per token. */
+  logProbs: number[];
+  finishReason: 'stop' | 'length';
+}
+
+export interface TokenLogProbsOptions {
+  /** Logits are divided by this before the softmax (default 1). */
+  temperature?: number;
+  /** Also return per-token entropy of the (temperature-scaled) distribution. */
+  entropy?: boolean;
+}
+
+/** Bad arguments to the model (shapes, lengths beyond the context window, ids outside the vocabulary). */
+export class ModelInputError extends CodeReasonerError {
+  constructor(message: string) {
+    super('MODEL_INPUT_INVALID', message);
+    this.name = 'ModelInputError';
+  }
+}
+
+/** How one parameter is shaped, initialised and regularised. Shapes are the in-memory [in, out] layout. */
+export interface ParameterSpec {
+  name: string;
+  shape: number[];
+  init: 'normal' | 'residual' | 'ones' | 'zeros';
+  /** AdamW applies weight decay to it (matrices yes; norms, biases no). */
+  decay: boolean;
+}
+
+/** The parameter list of a config, in a fixed order. Names are Hugging Face Llama names; matrices are stored [in, out]. */
+export function parameterSpecs(config: ModelConfig): ParameterSpec[] {
+  const d = config.hiddenSize;
+  const headDim = d / config.numAttentionHeads;
+  const qDim = config.numAttentionHeads * headDim;
+  const kvDim = config.numKeyValueHeads * headDim;
+  const specs: ParameterSpec[] = [{ name: 'model.embed_tokens.weight', shape: [config.vocabSize, d], init: 'normal', decay: true }];
+  for (let i = 0; i < config.numHiddenLayers; i++) {
+    const p = `model.layers.${i}`;
+    specs.push({ name: `${p}.input_layernorm.weight`, shape: [d], init: 'ones', decay: false });
+    specs.push({ name: `${p}.self_attn.q_proj.weight`, shape: [d, qDim], init: 'normal', decay: true });
+    specs.push({ name: `${p}.self_attn.k_proj.weight`, shape: [d, kvDim], init: 'normal', decay: true });
+    specs.push({ name: `${p}.self_attn.v_proj.weight`, shape: [d, kvDim], init: 'normal', decay: true });
+    if (config.architecture === 'qwen2') {
+      specs.push({ name: `${p}.self_attn.q_proj.bias`, shape: [qDim], init: 'zeros', decay: false });
+      specs.push({ name: `${p}.self_attn.k_proj.bias`, shape: [kvDim], init: 'zeros', decay: false });
+      specs.push({ name: `${p}.self_attn.v_proj.bias`, shape: [kvDim], init: 'zeros', decay: false });
+    }
+    specs.push({ name: `${p}.self_attn.o_proj.weight`, shape: [qDim, d], init: 'residual', decay: true });
+    specs.push({ name: `${p}.post_attention_layernorm.weight`, shape: [d], init: 'ones', decay: false });
+    specs.push({ name: `${p}.mlp.gate_proj.weight`, shape: [d, config.intermediateSize], init: 'normal', decay: true });
+    specs.push({ name: `${p}.mlp.up_proj.weight`, shape: [d, config.intermediateSize], init: 'normal', decay: true });
+    specs.push({ name: `${p}.mlp.down_proj.weight`, shape: [config.intermediateSize, d], init: 'residual', decay: true });
+  }
+  specs.push({ name: 'model.norm.weight', shape: [d], init: 'ones', decay: false });
+  if (!config.tieWordEmbeddings) specs.push({ name: 'lm_head.weight', shape: [d, config.vocabSize], init: 'normal', decay: true });
+  return specs;
+}
+
+interface Layer {
+  inputNorm: tf.Variable;
+  q: tf.Variable;
+  k: tf.Variable;
+  v: tf.Variable;
+  qBias: tf.Variable | undefined;
+  kBias: tf.Variable | undefined;
+  vBias: tf.Variable | undefined;
+  o: tf.Variable;
+  postNorm: tf.Variable;
+  gate: tf.Variable;
+  up: tf.Variable;
+  down: tf.Variable;
+}
+
+interface KvCache {
+  k: tf.Tensor4D | undefined;
+  v: tf.Tensor4D | undefined;
+}
+
+let instanceCounter = 0;
+
+function sizeOf(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** Stable parameter name of a variable (its name without the per-instance prefix). */
+export function parameterNameOf(variableName: string): string {
+  const slash = variableName.indexOf('/');
+  return slash < 0 ? variableName : variableName.slice(slash + 1);
+}
+
+/**
+ * A decoder-only transformer of the Llama / Qwen2 family: token embedding, RMSNorm, rotary
+ * embeddings, grouped-query causal attention, SwiGLU MLP, optionally tied input/output embeddings.
+ * Variables are named `<instance>/<Hugging Face name>`; use `parameterNameOf` for the stable part.
+ */
+export class CausalLM {
+  readonly config: ModelConfig;
+  readonly trainable: boolean;
+  readonly specs: readonly ParameterSpec[];
+  private readonly variables = new Map<string, tf.Variable>();
+  private readonly layers: Layer[] = [];
+  private readonly embed: tf.Variable;
+  private readonly finalNorm: tf.Variable;
+  private readonly lmHead: tf.Variable | undefined;
+  private readonly ropeCos: tf.Tensor2D;
+  private readonly ropeSin: tf.Tensor2D;
+  private readonly rotate: tf.Tensor2D;
+  private readonly headDim: number;
+  private disposed = false;
+
+  private constructor(config: ModelConfig, values: Map<string, tf.Tensor>, trainable: boolean) {
+    this.config = config;
+    this.trainable = trainable;
+    this.specs = parameterSpecs(config);
+    const prefix = `cr${instanceCounter++}`;
+    for (const spec of this.specs) {
+      const value = values.get(spec.name);
+      if (value === undefined) throw new ModelInputError(`missing parameter ${spec.name}`);
+      if (value.shape.join(',') !== spec.shape.join(',')) {
+        throw new ModelInputError(`parameter ${spec.name} has shape [${value.shape.join(', ')}], expected [${spec.shape.join(', ')}]`);
+      }
+      this.variables.set(spec.name, tf.variable(value, trainable, `${prefix}/${spec.name}`));
+    }
+    const get = (name: string): tf.Variable => this.variables.get(name)!;
+    this.embed = get('model.embed_tokens.weight');
+    for (let i = 0; i < config.numHiddenLayers; i++) {
+      const p = `model.layers.${i}`;
+      this.layers.push({
+        inputNorm: get(`${p}.input_layernorm.weight`),
+        q: get(`${p}.self_attn.q_proj.weight`),
+        k: get(`${p}.self_attn.k_proj.weight`),
+        v: get(`${p}.self_attn.v_proj.weight`),
+        qBias: this.variables.get(`${p}.self_attn.q_proj.bias`),
+        kBias: this.variables.get(`${p}.self_attn.k_proj.bias`),
+        vBias: this.variables.get(`${p}.self_attn.v_proj.bias`),
+        o: get(`${p}.self_attn.o_proj.weight`),
+        postNorm: get(`${p}.post_attention_layernorm.weight`),
+        gate: get(`${p}.mlp.gate_proj.weight`),
+        up: get(`${p}.mlp.up_proj.weight`),
+        down: get(`${p}.mlp.down_proj.weight`),
+      });
+    }
+    this.finalNorm = get('model.norm.weight');
+    this.lmHead = this.variables.get('lm_head.weight');
+    this.headDim = config.hiddenSize / config.numAttentionHeads;
+    const tables = ropeTables(config.maxPositionEmbeddings, this.headDim, config.ropeTheta);
+    this.ropeCos = tf.tensor2d(tables.cos, [config.maxPositionEmbeddings, this.headDim]);
+    this.ropeSin = tf.tensor2d(tables.sin, [config.maxPositionEmbeddings, this.headDim]);
+    this.rotate = rotateHalfMatrix(this.headDim);
+  }
+
+  /** A freshly initialised model (normal(0, 0.02); residual output projections scaled by 1/√(2·layers)). */
+  static create(config: Partial<ModelConfig> = {}, options: { seed?: number; trainable?: boolean } = {}): CausalLM {
+    const resolved = resolveModelConfig(config);
+    const rng = new Rng(options.seed ?? 0);
+    const values = new Map<string, tf.Tensor>();
+    const std = 0.02;
+    const residualStd = std / Math.sqrt(2 * resolved.numHiddenLayers);
+    for (const spec of parameterSpecs(resolved)) {
+      const data = new Float32Array(sizeOf(spec.shape));
+      if (spec.init === 'ones') data.fill(1);
+      else if (spec.init === 'normal' || spec.init === 'residual') {
+        const s = spec.init === 'normal' ? std : residualStd;
+        for (let i = 0; i < data.length; i++) data[i] = rng.normal() * s;
+      }
+      values.set(spec.name, tf.tensor(data, spec.shape, 'float32'));
+    }
+    try {
+      return new CausalLM(resolved, values, options.trainable ?? true);
+    } finally {
+      for (const t of values.values()) t.dispose();
+    }
+  }
+
+  /** A model from named tensors in the in-memory layout (see `parameterSpecs`); the tensors are copied, not taken. */
+  static fromParameters(config: Partial<ModelConfig>, values: Map<string, tf.Tensor>, options: { trainable?: boolean } = {}): CausalLM {
+    return new CausalLM(resolveModelConfig(config), values, options.trainable ?? true);
+  }
+
+  /** Variables an optimizer updates (empty for a frozen copy). */
+  get trainableVariables(): tf.Variable[] {
+    return this.trainable ? [...this.variables.values()] : [];
+  }
+
+  /** Every parameter by its stable name, in `specs` order. */
+  get parameters(): ReadonlyMap<string, tf.Variable> {
+    return this.variables;
+  }
+
+  numParameters(): number {
+    let n = 0;
+    for (const spec of this.specs) n += sizeOf(spec.shape);
+    return n;
+  }
+
+  /** FLOPs of one forward pass per token: 2 per matmul weight (the LM head included) + 4·layers·context·hidden for attention scores and values. */
+  forwardFlopsPerToken(contextLength = this.config.maxPositionEmbeddings): number {
+    let matmulParams = 0;
+    for (const spec of this.specs) if (spec.shape.length === 2 && spec.name !== 'model.embed_tokens.weight') matmulParams += sizeOf(spec.shape);
+    if (this.config.tieWordEmbeddings) matmulParams += this.config.vocabSize * this.config.hiddenSize;
+    return 2 * matmulParams + 4 * this.config.numHiddenLayers * contextLength * this.config.hiddenSize;
+  }
+
+  /** Training FLOPs per token (forward + backward ≈ 3 × forward), at the given context length. */
+  flopsPerToken(contextLength = this.config.maxPositionEmbeddings): number {
+    return 3 * this.forwardFlopsPerToken(contextLength);
+  }
+
+  private checkIds(inputIds: tf.Tensor2D): void {
+    if (this.disposed) throw new ModelInputError('the model was disposed');
+    if (inputIds.rank !== 2) throw new ModelInputError(`inputIds must be [batch, time], got shape [${inputIds.shape.join(', ')}]`);
+    if (inputIds.shape[1] > this.config.maxPositionEmbeddings) {
+      throw new ModelInputError(
+        `sequence length ${inputIds.shape[1]} exceeds maxPositionEmbeddings ${this.config.maxPositionEmbeddings}; truncate the batch or raise the config`,
+      );
+    }
+  }
+
+  /** Positions from a key mask: count of real tokens before each one (so left padding does not shift positions). */
+  private static positionsFromMask(mask: ArrayLike<number>, batch: number, time: number): Int32Array {
+    const positions = new Int32Array(batch * time);
+    for (let b = 0; b < batch; b++) {
+      let count = 0;
+      for (let t = 0; t < time; t++) {
+        // Padding keeps position 0; it is masked as a key and its own outputs are never used.
+        if (mask[b * time + t]! > 0) positions[b * time + t] = count++;
+      }
+    }
+    return positions;
+  }
+
+  /**
+   * Final hidden states [B·T, hidden] for ids [B, T]. Keys are visible when causal and unmasked.
+   * With `cache`, k/v of earlier steps are prepended and the cache is updated with kept tensors.
+   */
+  private hidden(ids: tf.Tensor2D, positions: Int32Array, bias: tf.Tensor4D, cache?: KvCache[]): tf.Tensor2D {
+    const [b, t] = ids.shape;
+    const c = this.config;
+    const hd = this.headDim;
+    const n = b * t;
+    const posTensor = tf.tensor1d(positions, 'int32');
+    const cos = tf.reshape(tf.gather(this.ropeCos, posTensor), [b, t, 1, hd]);
+    const sin = tf.reshape(tf.gather(this.ropeSin, posTensor), [b, t, 1, hd]);
+    let x = tf.gather(this.embed, tf.reshape(ids, [n])) as tf.Tensor2D;
+    this.layers.forEach((layer, index) => {
+      const h = rmsNorm(x, layer.inputNorm as tf.Tensor1D, c.rmsNormEps) as tf.Tensor2D;
+      let q = tf.matMul(h, layer.q) as tf.Tensor2D;
+      let k = tf.matMul(h, layer.k) as tf.Tensor2D;
+      let v = tf.matMul(h, layer.v) as tf.Tensor2D;
+      if (layer.qBias !== undefined) q = tf.add(q, layer.qBias);
+      if (layer.kBias !== undefined) k = tf.add(k, layer.kBias);
+      if (layer.vBias !== undefined) v = tf.add(v, layer.vBias);
+      const q4 = tf.transpose(applyRope(tf.reshape(q, [b, t, c.numAttentionHeads, hd]), cos, sin, this.rotate), [0, 2, 1, 3]) as tf.Tensor4D;
+      let k4 = tf.transpose(applyRope(tf.reshape(k, [b, t, c.numKeyValueHeads, hd]), cos, sin, this.rotate), [0, 2, 1, 3]) as tf.Tensor4D;
+      let v4 = tf.transpose(tf.reshape(v, [b, t, c.numKeyValueHeads, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
+      if (cache !== undefined) {
+        const entry = cache[index]!;
+        if (entry.k !== undefined && entry.v !== undefined) {
+          k4 = tf.concat([entry.k, k4], 2);
+          v4 = tf.concat([entry.v, v4], 2);
+        }
+        entry.k = tf.keep(k4);
+        entry.v = tf.keep(v4);
+      }
+      const attn = groupedQueryAttention(q4, k4, v4, bias);
+      const merged = tf.reshape(tf.transpose(attn, [0, 2, 1, 3]), [n, c.hiddenSize]) as tf.Tensor2D;
+      x = tf.add(x, tf.matMul(merged, layer.o));
+      const h2 = rmsNorm(x, layer.postNorm as tf.Tensor1D, c.rmsNormEps) as tf.Tensor2D;
+      x = tf.add(x, swiglu(h2, layer.gate as tf.Tensor2D, layer.up as tf.Tensor2D, layer.down as tf.Tensor2D));
+    });
+    return rmsNorm(x, this.finalNorm as tf.Tensor1D, c.rmsNormEps) as tf.Tensor2D;
+  }
+
+  private head(hidden: tf.Tensor2D): tf.Tensor2D {
+    return this.lmHead !== undefined ? tf.matMul(hidden, this.lmHead) : tf.matMul(hidden, this.embed, false, true);
+  }
+
+  private maskValues(inputIds: tf.Tensor2D, attentionMask?: tf.Tensor2D): Float32Array {
+    const [b, t] = inputIds.shape;
+    if (attentionMask === undefined) return new Float32Array(b * t).fill(1);
+    if (attentionMask.shape[0] !== b || attentionMask.shape[1] !== t) {
+      throw new ModelInputError(`attentionMask shape [${attentionMask.shape.join(', ')}] differs from inputIds [${b}, ${t}]`);
+    }
+    return Float32Array.from(attentionMask.dataSync());
+  }
+
+  /** Logits [B, T, vocab] of a (right- or left-padded) batch; differentiable. */
+  logits(inputIds: tf.Tensor2D, attentionMask?: tf.Tensor2D): tf.Tensor3D {
+    this.checkIds(inputIds);
+    const [b, t] = inputIds.shape;
+    const mask = this.maskValues(inputIds, attentionMask);
+    return tf.tidy(() => {
+      const bias = attentionBias(mask, b, t, t);
+      const hidden = this.hidden(inputIds, CausalLM.positionsFromMask(mask, b, t), bias);
+      return tf.reshape(this.head(hidden), [b, t, this.config.vocabSize]) as tf.Tensor3D;
+    });
+  }
+
+  /**
+   * logProbs[b, t] = log p(ids[b, t+1] | ids[b, ≤t]) with logits / temperature, shape [B, T-1];
+   * 0 where the target token is padding (mask 0). Differentiable. `entropy` (same shape) is the
+   * entropy of each next-token distribution.
+   */
+  tokenLogProbs(
+    inputIds: tf.Tensor2D,
+    attentionMask: tf.Tensor2D,
+    options: TokenLogProbsOptions = {},
+  ): { logProbs: tf.Tensor2D; entropy?: tf.Tensor2D } {
+    this.checkIds(inputIds);
+    const temperature = options.temperature ?? 1;
+    if (!(temperature > 0)) throw new ModelInputError(`temperature must be > 0, got ${temperature}`);
+    const [b, t] = inputIds.shape;
+    if (t < 2) throw new ModelInputError('tokenLogProbs needs sequences of at least 2 tokens');
+    const mask = this.maskValues(inputIds, attentionMask);
+    const ids = inputIds.dataSync();
+    const n = b * (t - 1);
+    const vocab = this.config.vocabSize;
+    const flatTargets = new Int32Array(n);
+    const targetMask = new Float32Array(n);
+    for (let i = 0; i < b; i++) {
+      for (let j = 0; j < t - 1; j++) {
+        const target = ids[i * t + j + 1]!;
+        if (target < 0 || target >= vocab) throw new ModelInputError(`token id ${target} at [${i}, ${j + 1}] is outside the vocabulary [0, ${vocab})`);
+        flatTargets[i * (t - 1) + j] = (i * (t - 1) + j) * vocab + target;
+        targetMask[i * (t - 1) + j] = mask[i * t + j + 1]!;
+      }
+    }
+    return tf.tidy(() => {
+      const bias = attentionBias(mask, b, t, t);
+      const hidden = this.hidden(inputIds, CausalLM.positionsFromMask(mask, b, t), bias);
+      // Only positions 0..T-2 predict a token: drop the last one before the (large) LM head.
+      const used = tf.reshape(tf.slice(tf.reshape(hidden, [b, t, -1]), [0, 0, 0], [b, t - 1, -1]), [n, -1]) as tf.Tensor2D;
+      let z = this.head(used);
+      if (temperature !== 1) z = tf.div(z, temperature);
+      const lse = tf.logSumExp(z, 1);
+      const picked = tf.gather(tf.reshape(z, [-1]), tf.tensor1d(flatTargets, 'int32'));
+      const maskTensor = tf.tensor1d(targetMask);
+      const logProbs = tf.reshape(tf.mul(tf.sub(picked, lse), maskTensor), [b, t - 1]) as tf.Tensor2D;
+      if (options.entropy !== true) return { logProbs };
+      const probs = tf.exp(tf.sub(z, tf.reshape(lse, [n, 1])));
+      const entropy = tf.reshape(tf.mul(tf.sub(lse, tf.sum(tf.mul(probs, z), 1)), maskTensor), [b, t - 1]) as tf.Tensor2D;
+      return { logProbs, entropy };
+    });
+  }
+
+  /** Batched sampling with a KV cache. Prompts are left-padded per batch; every prompt draws from its own seeded stream. */
+  async generate(prompts: number[][], options: GenerateOptions): Promise<GenerationOutput[]> {
+    if (this.disposed) throw new ModelInputError('the model was disposed');
+    if (!Number.isInteger(options.maxNewTokens) || options.maxNewTokens < 0) {
+      throw new ModelInputError(`maxNewTokens must be a non-negative integer, got ${options.maxNewTokens}`);
+    }
+    const batchSize = options.batchSize ?? 16;
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new ModelInputError(`batchSize must be a positive integer, got ${batchSize}`);
+    prompts.forEach((p, i) => {
+      if (p.length === 0) throw new ModelInputError(`prompt ${i} is empty; generation needs at least one token`);
+      if (p.length >= this.config.maxPositionEmbeddings) {
+        throw new ModelInputError(`prompt ${i} has ${p.length} tokens, the context window is ${this.config.maxPositionEmbeddings}`);
+      }
+      for (const id of p) {
+        if (!Number.isInteger(id) || id < 0 || id >= this.config.vocabSize) throw new ModelInputError(`prompt ${i} holds token id ${id} outside the vocabulary`);
+      }
+    });
+    const root = new Rng(options.seed ?? 0);
+    const rngs = prompts.map(() => root.fork());
+    const outputs: GenerationOutput[] = [];
+    let produced = 0;
+    for (let start = 0; start < prompts.length; start += batchSize) {
+      const chunk = prompts.slice(start, start + batchSize);
+      const results = await this.generateBatch(chunk, rngs.slice(start, start + batchSize), options, (n) => {
+        options.onProgress?.({ stage: 'generate', completed: produced + n });
+      });
+      for (const r of results) produced += r.tokens.length;
+      outputs.push(...results);
+    }
+    return outputs;
+  }
+
+  private async generateBatch(
+    prompts: number[][],
+    rngs: Rng[],
+    options: GenerateOptions,
+    onStep: (tokens: number) => void,
+  ): Promise<GenerationOutput[]> {
+    const batch = prompts.length;
+    const promptLength = Math.max(...prompts.map((p) => p.length));
+    const maxNew = Math.min(options.maxNewTokens, this.config.maxPositionEmbeddings - promptLength);
+    const stop = new Set(options.stopTokens ?? []);
+    const sampling = { temperature: options.temperature ?? 1, topK: options.topK, topP: options.topP } as const;
+    const outputs: GenerationOutput[] = prompts.map(() => ({ tokens: [], logProbs: [], finishReason: 'length' }));
+    const finished = new Array<boolean>(batch).fill(false);
+    if (maxNew <= 0) return outputs;
+
+    // Left-pad so every row's last prompt token sits at the same step; masked keys and mask-derived positions undo the padding.
+    const idsData = new Int32Array(batch * promptLength);
+    const keyMask: number[][] = prompts.map((p) => {
+      const pad = promptLength - p.length;
+      return [...new Array<number>(pad).fill(0), ...new Array<number>(p.length).fill(1)];
+    });
+    prompts.forEach((p, i) => idsData.set(p, i * promptLength + promptLength - p.length));
+    const lengths = prompts.map((p) => p.length);
+    const cache: KvCache[] = this.layers.map(() => ({ k: undefined, v: undefined }));
+    const vocab = this.config.vocabSize;
+    try {
+      let logits = this.decodeStep(idsData, batch, promptLength, keyMask, lengths, cache, true);
+      let produced = 0;
+      for (let step = 0; step < maxNew; step++) {
+        const next = new Int32Array(batch);
+        for (let i = 0; i < batch; i++) {
+          if (finished[i]) continue;
+          const { token, logProb } = sampleToken(logits, i * vocab, vocab, sampling, rngs[i]!);
+          outputs[i]!.tokens.push(token);
+          outputs[i]!.logProbs.push(logProb);
+          next[i] = token;
+          produced++;
+          if (stop.has(token)) {
+            finished[i] = true;
+            outputs[i]!.finishReason = 'stop';
+          }
+        }
+        onStep(produced);
+        if (finished.every(Boolean) || step === maxNew - 1) break;
+        for (let i = 0; i < batch; i++) keyMask[i]!.push(finished[i] ? 0 : 1);
+        logits = this.decodeStep(next, batch, 1, keyMask, lengths.map((l) => l + step), cache, false);
+        // Let timers and I/O run between steps of a long generation.
+        if (step % 8 === 7) await new Promise((resolve) => setImmediate(resolve));
+      }
+      return outputs;
+    } finally {
+      for (const entry of cache) {
+        entry.k?.dispose();
+        entry.v?.dispose();
+      }
+    }
+  }
+
+  /** Runs `time` new tokens per row through the model with the cache; returns last-position logits [B·vocab]. */
+  private decodeStep(
+    ids: Int32Array,
+    batch: number,
+    time: number,
+    keyMask: number[][],
+    lengthsBefore: number[],
+    cache: KvCache[],
+    prefill: boolean,
+  ): Float32Array {
+    const keyLength = keyMask[0]!.length;
+    const positions = new Int32Array(batch * time);
+    if (prefill) {
+      const flatMask = keyMask.flat();
+      positions.set(CausalLM.positionsFromMask(flatMask, batch, time));
+    } else {
+      for (let i = 0; i < batch; i++) positions[i] = lengthsBefore[i]!;
+    }
+    const old = cache.map((e) => [e.k, e.v]);
+    const out = tf.tidy(() => {
+      const bias = attentionBias(keyMask.flat(), batch, time, keyLength);
+      const input = tf.tensor2d(ids, [batch, time], 'int32');
+      const hidden = this.hidden(input, positions, bias, cache);
+      const last = time === 1 ? hidden : tf.reshape(tf.slice(tf.reshape(hidden, [batch, time, -1]), [0, time - 1, 0], [batch, 1, -1]), [batch, -1]);
+      return this.head(last as tf.Tensor2D);
+    });
+    for (const [k, v] of old) {
+      k?.dispose();
+      v?.dispose();
+    }
+    const values = out.dataSync() as Float32Array;
+    out.dispose();
+    return values;
+  }
+
+  /** A copy with its own variables; frozen (no trainable variables) unless `trainable: true`. */
+  clone(options: { trainable?: boolean } = {}): CausalLM {
+    return new CausalLM(this.config, new Map(this.variables), options.trainable ?? false);
+  }
+
+  /** Copies every parameter value from `other` (same config), e.g. to refresh a reference model. */
+  copyFrom(other: CausalLM): void {
+    for (const [name, variable] of this.variables) {
+      const source = other.variables.get(name);
+      if (source === undefined || source.shape.join(',') !== variable.shape.join(',')) {
+        throw new ModelInputError(`cannot copy parameter ${name}: the models have different configs`);
+      }
+      variable.assign(source);
+    }
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const v of this.variables.values()) v.dispose();
+    this.ropeCos.dispose();
+    this.ropeSin.dispose();
+    this.rotate.dispose();
+  }
+}

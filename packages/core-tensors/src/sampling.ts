@@ -1,0 +1,81 @@
+import type { Rng } from './rng.js';
+
+export interface SamplingOptions {
+  /** 0 (or below) = greedy. */
+  temperature: number;
+  /** Keep the k most likely tokens (0 or undefined = all). */
+  topK?: number;
+  /** Keep the smallest set of most likely tokens whose probability reaches p (1 or undefined = all). */
+  topP?: number;
+}
+
+/**
+ * Picks one token from `logits[offset .. offset + vocab)`. The returned log-probability is that of
+ * the temperature-scaled full distribution (before top-k/top-p truncation), i.e. exactly what
+ * `CausalLM.tokenLogProbs` with the same temperature computes, which is what policy-gradient
+ * trainers need as "old" log-probs. Greedy decoding reports the log-probability at temperature 1.
+ */
+export function sampleToken(
+  logits: Float32Array,
+  offset: number,
+  vocab: number,
+  options: SamplingOptions,
+  rng: Rng,
+): { token: number; logProb: number } {
+  const greedy = !(options.temperature > 0);
+  const invT = greedy ? 1 : 1 / options.temperature;
+  let max = -Infinity;
+  let argmax = 0;
+  for (let i = 0; i < vocab; i++) {
+    const z = logits[offset + i]! * invT;
+    if (z > max) {
+      max = z;
+      argmax = i;
+    }
+  }
+  const weights = new Float64Array(vocab);
+  let total = 0;
+  for (let i = 0; i < vocab; i++) {
+    const w = Math.exp(logits[offset + i]! * invT - max);
+    weights[i] = w;
+    total += w;
+  }
+  const logTotal = Math.log(total);
+  const logProbOf = (token: number): number => logits[offset + token]! * invT - max - logTotal;
+  if (greedy) return { token: argmax, logProb: logProbOf(argmax) };
+
+  const topK = options.topK !== undefined && options.topK > 0 && options.topK < vocab ? Math.floor(options.topK) : 0;
+  const topP = options.topP !== undefined && options.topP < 1 ? Math.max(options.topP, 0) : 1;
+  if (topK === 0 && topP === 1) {
+    // Plain sampling: one uniform draw against the running sum, O(vocab).
+    let u = rng.next() * total;
+    for (let i = 0; i < vocab; i++) {
+      u -= weights[i]!;
+      if (u < 0) return { token: i, logProb: logProbOf(i) };
+    }
+    return { token: argmax, logProb: logProbOf(argmax) };
+  }
+  // Candidates ordered by probability (ties by id so the order is deterministic).
+  let candidates = Array.from({ length: vocab }, (_, i) => i);
+  candidates.sort((a, b) => weights[b]! - weights[a]! || a - b);
+  if (topK > 0) candidates = candidates.slice(0, topK);
+  if (topP < 1) {
+    let cumulative = 0;
+    let keep = 0;
+    while (keep < candidates.length) {
+      cumulative += weights[candidates[keep]!]! / total;
+      keep++;
+      if (cumulative >= topP) break;
+    }
+    candidates = candidates.slice(0, Math.max(keep, 1));
+  }
+  let kept = 0;
+  for (const c of candidates) kept += weights[c]!;
+  let u = rng.next() * kept;
+  for (const c of candidates) {
+    u -= weights[c]!;
+    if (u < 0) return { token: c, logProb: logProbOf(c) };
+  }
+  const last = candidates[candidates.length - 1]!;
+  return { token: last, logProb: logProbOf(last) };
+}
