@@ -1,2 +1,35 @@
-// Public API of @codereasoner/sft: filled in by its issue.
-export const packageName = '@codereasoner/sft';
+export { BatchSchedule, encodeExamples, lossMask, planEpoch } from './batching.js';
+export type { BatchPlanOptions, EncodedExample } from './batching.js';
+export { DEFAULT_SFT_CONFIG, resolveSftConfig, sftConfigSchema } from './config.js';
+export type { SftConfig, SftConfigInput } from './config.js';
+export { checkSftRecord, readSftDataset, sftRecordSchema, trainingMessages } from './dataset.js';
+export type { SftRecord } from './dataset.js';
+export { distill, toSftRecord } from './distill.js';
+export type { DistillOptions, DistillStats, TypeStats } from './distill.js';
+export { SftDatasetError, SftTrainingError, TeacherError } from './errors.js';
+export { evaluateModel } from './evaluate.js';
+export type { EvaluateOptions, EvaluationItem, EvaluationResult } from './evaluate.js';
+
+export {
+  answerOnlyCompletion,
+  createChatTeacher,
+  createTraceTeacher,
+  taskCall,
+  traceTeacherChain,
+} from './teachers.js';
+export type {
+  ChatTeacherOptions,
+  Teacher,
+  TeacherResult,
+  TraceTeacherOptions,
+} from './teachers.js';
+export { traceChain } from './trace-chain.js';
+export type { ChainTrace, TraceChainOptions } from './trace-chain.js';
+export { checkpointName, latestCheckpoint, trainSft } from './trainer.js';
+export type {
+  SftEvalMetrics,
+  SftMetrics,
+  SftResult,
+  SftStepMetrics,
+  TrainSftOptions,
+} from './trainer.js';

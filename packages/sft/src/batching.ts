@@ -1,0 +1,111 @@
+import { encodeChat, Rng, type ChatMessage, type Tokenizer } from '@codereasoner/core-tensors';
+
+/** A tokenized conversation: ids, and 1 for every token the loss is taken on. */
+export interface EncodedExample {
+  ids: number[];
+  /** encodeChat's assistant mask: assistant contents and their closing `<|im_end|>`. */
+  assistantMask: number[];
+}
+
+/**
+ * Tokenizes conversations for training. Examples longer than `maxSeqLen` tokens are dropped
+ * rather than cut (a cut completion loses its answer), and so are examples without any
+ * assistant token.
+ */
+export function encodeExamples(
+  conversations: readonly ChatMessage[][],
+  tokenizer: Tokenizer,
+  maxSeqLen: number,
+): { examples: EncodedExample[]; kept: number[]; droppedTooLong: number; droppedEmpty: number } {
+  const examples: EncodedExample[] = [];
+  const kept: number[] = [];
+  let droppedTooLong = 0;
+  let droppedEmpty = 0;
+  conversations.forEach((messages, index) => {
+    const { ids, assistantMask } = encodeChat(tokenizer, messages);
+    // the trailing "\n" after the last <|im_end|> is never a target: drop it
+    while (ids.length > 0 && assistantMask[assistantMask.length - 1] === 0) {
+      ids.pop();
+      assistantMask.pop();
+    }
+    if (ids.length > maxSeqLen) droppedTooLong++;
+    else if (!assistantMask.includes(1)) droppedEmpty++;
+    else {
+      examples.push({ ids, assistantMask });
+      kept.push(index);
+    }
+  });
+  return { examples, kept, droppedTooLong, droppedEmpty };
+}
+
+/**
+ * Loss weights aligned with `tokenLogProbs`' [T-1] outputs: position t predicts token t+1, so it
+ * counts when token t+1 is an assistant token. Padded to `length - 1`.
+ */
+export function lossMask(example: EncodedExample, length: number): Float32Array {
+  const out = new Float32Array(length - 1);
+  for (let t = 0; t + 1 < example.assistantMask.length && t < length - 1; t++)
+    out[t] = example.assistantMask[t + 1] as number;
+  return out;
+}
+
+export interface BatchPlanOptions {
+  batchSize: number;
+  /** Micro-batches per length bucket (1 = no bucketing). */
+  bucketBatches: number;
+  seed: number;
+}
+
+/**
+ * The micro-batches of one epoch (lists of example indices), a pure function of the lengths, the
+ * seed and the epoch: examples are shuffled, sorted by length within buckets of
+ * `bucketBatches * batchSize` (so each batch holds similar lengths and pads little), cut into
+ * batches, and the batches shuffled. Resuming recomputes exactly the same order.
+ */
+export function planEpoch(
+  lengths: readonly number[],
+  epoch: number,
+  options: BatchPlanOptions,
+): number[][] {
+  const rng = new Rng(options.seed * 1_000_003 + epoch * 7919 + 17);
+  const order = rng.shuffle(lengths.map((_, index) => index));
+  const bucket = options.batchSize * options.bucketBatches;
+  const batches: number[][] = [];
+  for (let start = 0; start < order.length; start += bucket) {
+    const chunk = order.slice(start, start + bucket);
+    if (options.bucketBatches > 1)
+      chunk.sort((a, b) => (lengths[a] as number) - (lengths[b] as number) || a - b);
+    for (let i = 0; i < chunk.length; i += options.batchSize)
+      batches.push(chunk.slice(i, i + options.batchSize));
+  }
+  return rng.shuffle(batches);
+}
+
+/** Micro-batch number `index` (0-based, counting across epochs) of the whole run. */
+export class BatchSchedule {
+  private readonly lengths: number[];
+  private readonly options: BatchPlanOptions;
+  private readonly perEpoch: number;
+  private cachedEpoch = -1;
+  private cached: number[][] = [];
+
+  constructor(lengths: number[], options: BatchPlanOptions) {
+    this.lengths = lengths;
+    this.options = options;
+    this.perEpoch = Math.ceil(lengths.length / options.batchSize);
+  }
+
+  /** Micro-batches per epoch. */
+  get batchesPerEpoch(): number {
+    return this.perEpoch;
+  }
+
+  at(index: number): { epoch: number; batch: number[] } {
+    const epoch = Math.floor(index / this.perEpoch);
+    if (epoch !== this.cachedEpoch) {
+      this.cached = planEpoch(this.lengths, epoch, this.options);
+      this.cachedEpoch = epoch;
+    }
+    return { epoch, batch: this.cached[index % this.perEpoch] as number[] };
+  }
+}

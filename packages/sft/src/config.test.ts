@@ -1,0 +1,31 @@
+import { ConfigValidationError } from '@codereasoner/core-tensors';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_SFT_CONFIG, resolveSftConfig } from './config.js';
+
+describe('resolveSftConfig', () => {
+  it('fills defaults and keeps given values', () => {
+    const config = resolveSftConfig({ steps: 50, reasoning: false, warmupSteps: 5 });
+    expect(config).toEqual({ ...DEFAULT_SFT_CONFIG, steps: 50, reasoning: false, warmupSteps: 5 });
+  });
+
+  it('lists every issue as path: message', () => {
+    let error: unknown;
+    try {
+      resolveSftConfig({ steps: 0, batchSize: 2.5, learningRate: -1, colour: 'red' } as never);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigValidationError);
+    const issues = (error as ConfigValidationError).issues;
+    expect(issues).toContain('steps: must be >= 1');
+    expect(issues).toContain('batchSize: must be integer');
+    expect(issues).toContain('learningRate: must be > 0');
+    expect(issues.some((issue) => issue.startsWith('colour: unknown setting'))).toBe(true);
+  });
+
+  it('rejects a warmup as long as the run', () => {
+    expect(() => resolveSftConfig({ steps: 10, warmupSteps: 10 })).toThrow(
+      /warmupSteps: must be below steps/,
+    );
+  });
+});

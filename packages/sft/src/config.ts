@@ -1,0 +1,142 @@
+import { Ajv, type ErrorObject, type JSONSchemaType } from 'ajv';
+import { ConfigValidationError } from '@codereasoner/core-tensors';
+
+/** Every setting of `trainSft`; `resolveSftConfig` fills the defaults below. */
+export interface SftConfig {
+  /** Seeds the data order (and nothing else: the model is initialised by its creator). */
+  seed: number;
+  /** `false` trains on answers only (the "without reasoning chains" ablation) and evaluates with the answer-only prompt. */
+  reasoning: boolean;
+  /** Optimizer steps in total (each `gradientAccumulation` micro-batches). */
+  steps: number;
+  /** Sequences per micro-batch. */
+  batchSize: number;
+  gradientAccumulation: number;
+  /** Examples whose prompt + completion exceed this many tokens are dropped (a cut completion would lose its answer). */
+  maxSeqLen: number;
+  /** Peak learning rate of the warmup + cosine schedule. */
+  learningRate: number;
+  warmupSteps: number;
+  /** Final learning rate as a fraction of the peak. */
+  minLrRatio: number;
+  weightDecay: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  /** Global gradient norm above which gradients are scaled down. */
+  maxGradNorm: number;
+  /** Micro-batches per length bucket: examples are sorted by length within chunks of `bucketBatches * batchSize` shuffled examples, so padding stays small while order stays random. 1 = no bucketing. */
+  bucketBatches: number;
+  /** Evaluate on the held-out tasks every N steps (0 = only at the end; the end is skipped when no eval tasks are given). */
+  evalEvery: number;
+  /** At most this many held-out tasks per evaluation (0 = all). */
+  evalLimit: number;
+  /** Tokens generated per held-out answer. */
+  evalMaxTokens: number;
+  /** Prompts generated together. */
+  evalBatchSize: number;
+  /** Save a checkpoint every N steps (0 = only at the end). */
+  checkpointEvery: number;
+  /** Step checkpoints kept on disk (older ones are deleted; the final one always stays). */
+  keepCheckpoints: number;
+  /** Stop at the first step boundary after this many seconds, with a checkpoint (0 = no limit). A time limit makes the step count, hence the result, machine-dependent. */
+  maxSeconds: number;
+}
+
+export type SftConfigInput = Partial<SftConfig>;
+
+export const DEFAULT_SFT_CONFIG: Readonly<SftConfig> = Object.freeze({
+  seed: 0,
+  reasoning: true,
+  steps: 300,
+  batchSize: 16,
+  gradientAccumulation: 1,
+  maxSeqLen: 512,
+  learningRate: 3e-3,
+  warmupSteps: 20,
+  minLrRatio: 0.1,
+  weightDecay: 0.01,
+  beta1: 0.9,
+  beta2: 0.95,
+  epsilon: 1e-8,
+  maxGradNorm: 1,
+  bucketBatches: 16,
+  evalEvery: 0,
+  evalLimit: 64,
+  evalMaxTokens: 384,
+  evalBatchSize: 32,
+  checkpointEvery: 100,
+  keepCheckpoints: 2,
+  maxSeconds: 0,
+});
+
+const integer = (minimum: number) => ({ type: 'integer', minimum }) as const;
+const number = (minimum: number, maximum?: number) =>
+  (maximum === undefined
+    ? { type: 'number', minimum }
+    : { type: 'number', minimum, maximum }) as const;
+
+/** JSON Schema of a resolved SFT config (all fields required; `resolveSftConfig` fills defaults first). */
+export const sftConfigSchema: JSONSchemaType<SftConfig> = {
+  $id: 'https://codereasoner.dev/schemas/sft-config.json',
+  title: 'SFT trainer config',
+  type: 'object',
+  additionalProperties: false,
+  required: Object.keys(DEFAULT_SFT_CONFIG) as (keyof SftConfig)[],
+  properties: {
+    seed: { type: 'integer' },
+    reasoning: { type: 'boolean' },
+    steps: integer(1),
+    batchSize: integer(1),
+    gradientAccumulation: integer(1),
+    maxSeqLen: integer(8),
+    learningRate: { type: 'number', exclusiveMinimum: 0 },
+    warmupSteps: integer(0),
+    minLrRatio: number(0, 1),
+    weightDecay: number(0),
+    beta1: { type: 'number', minimum: 0, exclusiveMaximum: 1 },
+    beta2: { type: 'number', minimum: 0, exclusiveMaximum: 1 },
+    epsilon: { type: 'number', exclusiveMinimum: 0 },
+    maxGradNorm: { type: 'number', exclusiveMinimum: 0 },
+    bucketBatches: integer(1),
+    evalEvery: integer(0),
+    evalLimit: integer(0),
+    evalMaxTokens: integer(1),
+    evalBatchSize: integer(1),
+    checkpointEvery: integer(0),
+    keepCheckpoints: integer(1),
+    maxSeconds: number(0),
+  },
+};
+
+const ajv = new Ajv({ allErrors: true });
+const validate = ajv.compile(sftConfigSchema);
+
+function describe(error: ErrorObject): string {
+  const path =
+    error.instancePath === '' ? '(root)' : error.instancePath.slice(1).replace(/\//g, '.');
+  if (error.keyword === 'additionalProperties') {
+    return `${(error.params as { additionalProperty: string }).additionalProperty}: unknown setting (known: ${Object.keys(DEFAULT_SFT_CONFIG).join(', ')})`;
+  }
+  return `${path}: ${error.message ?? 'is invalid'}`;
+}
+
+/** Fills defaults and validates; throws `ConfigValidationError` listing every issue as `path: message`. */
+export function resolveSftConfig(input: SftConfigInput = {}): SftConfig {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new ConfigValidationError('SFT config', [
+      `(root): must be an object, got ${JSON.stringify(input)}`,
+    ]);
+  }
+  const defined = Object.fromEntries(
+    Object.entries(input).filter(([, value]) => value !== undefined),
+  );
+  const config = { ...DEFAULT_SFT_CONFIG, ...defined } as SftConfig;
+  const issues: string[] = [];
+  if (!validate(config)) issues.push(...(validate.errors ?? []).map(describe));
+  if (issues.length === 0 && config.warmupSteps >= config.steps) {
+    issues.push(`warmupSteps: must be below steps (${config.steps}), got ${config.warmupSteps}`);
+  }
+  if (issues.length > 0) throw new ConfigValidationError('SFT config', issues);
+  return config;
+}

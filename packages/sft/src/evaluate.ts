@@ -1,0 +1,96 @@
+import type { ChatModel } from '@codereasoner/core-tensors';
+import { renderPrompt, verifyBatch, type TaskRecord } from '@codereasoner/data';
+import type { Sandbox } from '@codereasoner/sandbox';
+import type { ProgressEvent } from '@codereasoner/core-tensors';
+
+type TaskType = TaskRecord['type'];
+
+export interface EvaluateOptions {
+  /** Prompt with the reasoning instruction (default true); answers-only models are evaluated with `false`. */
+  reasoning?: boolean;
+  /** Tokens generated per answer (default 384). */
+  maxTokens?: number;
+  /** 0 = greedy (default). */
+  temperature?: number;
+  seed?: number;
+  /** Requests per `complete` call (default 32). */
+  batchSize?: number;
+  onProgress?: (event: ProgressEvent) => void;
+}
+
+export interface EvaluationItem {
+  taskId: string;
+  type: TaskType;
+  completion: string;
+  finishReason: 'stop' | 'length';
+  correct: boolean;
+  reason: string;
+}
+
+export interface EvaluationResult {
+  /** Fraction verified correct per task type present in `tasks`. */
+  accuracy: Partial<Record<TaskType, number>>;
+  counts: Partial<Record<TaskType, { correct: number; total: number }>>;
+  /** Over all tasks. */
+  overall: number;
+  items: EvaluationItem[];
+}
+
+/**
+ * Held-out accuracy of any chat model (base, SFT, GRPO, a remote endpoint): prompt each task with
+ * the data protocol, generate, then extract and verify every answer by execution in the sandbox.
+ */
+export async function evaluateModel(
+  model: ChatModel,
+  tasks: readonly TaskRecord[],
+  sandbox: Sandbox,
+  options: EvaluateOptions = {},
+): Promise<EvaluationResult> {
+  const batchSize = options.batchSize ?? 32;
+  const items: EvaluationItem[] = [];
+  options.onProgress?.({ stage: 'evaluate', completed: 0, total: tasks.length });
+  for (let start = 0; start < tasks.length; start += batchSize) {
+    const batch = tasks.slice(start, start + batchSize);
+    const responses = await model.complete(
+      batch.map((task) => ({
+        messages: renderPrompt(task, { reasoning: options.reasoning ?? true }),
+        maxTokens: options.maxTokens ?? 384,
+        temperature: options.temperature ?? 0,
+        seed: options.seed ?? 0,
+      })),
+    );
+    const completions = responses.map((response) => response.texts[0] ?? '');
+    const verdicts = await verifyBatch(
+      sandbox,
+      batch.map((task, index) => ({ task, completion: completions[index] as string })),
+    );
+    batch.forEach((task, index) => {
+      const verdict = verdicts[index] as { correct: boolean; reason: string };
+      items.push({
+        taskId: task.id,
+        type: task.type,
+        completion: completions[index] as string,
+        finishReason: responses[index]?.finishReasons[0] ?? 'length',
+        correct: verdict.correct,
+        reason: verdict.reason,
+      });
+    });
+    options.onProgress?.({ stage: 'evaluate', completed: items.length, total: tasks.length });
+  }
+  const counts: Partial<Record<TaskType, { correct: number; total: number }>> = {};
+  for (const item of items) {
+    const entry = (counts[item.type] ??= { correct: 0, total: 0 });
+    entry.total++;
+    if (item.correct) entry.correct++;
+  }
+  const accuracy: Partial<Record<TaskType, number>> = {};
+  for (const [type, entry] of Object.entries(counts) as [
+    TaskType,
+    { correct: number; total: number },
+  ][]) {
+    accuracy[type] = entry.correct / entry.total;
+  }
+  const overall =
+    items.length === 0 ? 0 : items.filter((item) => item.correct).length / items.length;
+  return { accuracy, counts, overall, items };
+}

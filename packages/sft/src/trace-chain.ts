@@ -1,0 +1,171 @@
+/** What the chain writer needs from a sandbox trace (a subset of sandbox's `TraceResult`). */
+export interface ChainTrace {
+  status: string;
+  repr?: string;
+  exception?: { type: string; message: string };
+  path: number[];
+  states: { line: number; locals: Record<string, string> }[];
+  truncated: boolean;
+}
+
+export interface TraceChainOptions {
+  /** Steps written out before the middle of a long trace is summarised (default 40). */
+  maxSteps?: number;
+  /** Values longer than this are cut with `...` (default 40 characters). */
+  maxValueChars?: number;
+  /** Source text of a step longer than this is cut (default 48 characters). */
+  maxSourceChars?: number;
+  /** Prefix each step with `L<n>` (default true). Prompts that show code without line numbers read better without them. */
+  lineNumbers?: boolean;
+}
+
+const HEADER = /^(if|elif|while|for)\b/;
+
+interface Step {
+  line: number;
+  source: string;
+  locals: Record<string, string>;
+  /** `True`/`False` for if/elif/while, `done` when a for loop ends. */
+  decision: string | undefined;
+}
+
+/**
+ * A concise, regular reasoning chain from a real execution trace, one line per executed line:
+ *
+ * ```
+ * L2 s = 0 | s=0
+ * L3 for x in xs | x=3
+ * L4 if x > 1 | True
+ * L5 s += x | s=3
+ * ...
+ * L6 return s
+ * Result: 5
+ * ```
+ *
+ * Each line names the line number and its source, then only what changed (new variable values,
+ * the branch taken, a finished loop), so that every step is a small local computation a small
+ * model can learn to imitate and the last state determines the answer. When the trace is longer
+ * than `maxSteps`, the middle is replaced by one line naming how many loop iterations it skipped
+ * and the values they left behind.
+ */
+export function traceChain(
+  code: string,
+  trace: ChainTrace,
+  options: TraceChainOptions = {},
+): string {
+  const maxSteps = options.maxSteps ?? 40;
+  const maxValue = options.maxValueChars ?? 40;
+  const maxSource = options.maxSourceChars ?? 48;
+  const numbered = options.lineNumbers ?? true;
+  const at = (line: number): string => (numbered ? `L${line} ` : '');
+  const lines = code.split('\n');
+  const steps = toSteps(lines, trace, maxSource);
+  const out: string[] = [];
+  const known = new Map<string, string>();
+
+  const changes = (locals: Record<string, string>): string[] => {
+    const changed: string[] = [];
+    for (const [name, value] of Object.entries(locals)) {
+      if (known.get(name) !== value) {
+        known.set(name, value);
+        changed.push(`${name}=${clip(value, maxValue)}`);
+      }
+    }
+    return changed;
+  };
+  const emit = (step: Step): void => {
+    const parts = changes(step.locals);
+    if (step.decision !== undefined) parts.unshift(step.decision);
+    out.push(
+      parts.length > 0
+        ? `${at(step.line)}${step.source} | ${parts.join(' ')}`
+        : `${at(step.line)}${step.source}`,
+    );
+  };
+
+  if (steps.length <= maxSteps) {
+    steps.forEach(emit);
+  } else {
+    const head = Math.ceil(maxSteps * 0.6);
+    const tail = maxSteps - head;
+    steps.slice(0, head).forEach(emit);
+    const middle = steps.slice(head, steps.length - tail);
+    out.push(summarise(middle, changes, at));
+    steps.slice(steps.length - tail).forEach(emit);
+  }
+  if (trace.truncated) out.push('... (trace limit reached)');
+  if (trace.status === 'ok') out.push(`Result: ${trace.repr ?? 'None'}`);
+  else if (trace.exception)
+    out.push(`Raises ${trace.exception.type}: ${clip(trace.exception.message, maxValue)}`);
+  else out.push(`Ends with ${trace.status}`);
+  return out.join('\n');
+}
+
+function toSteps(lines: string[], trace: ChainTrace, maxSource: number): Step[] {
+  return trace.path.map((line, index) => {
+    const text = (lines[line - 1] ?? '').trim().replace(/:$/, '');
+    const next = trace.path[index + 1];
+    let decision: string | undefined;
+    const header = HEADER.exec(text)?.[1];
+    if (header !== undefined && next !== undefined) {
+      const end = blockEnd(lines, line);
+      if (end > line) {
+        const inside = next > line && next <= end;
+        decision = header === 'for' ? (inside ? undefined : 'done') : inside ? 'True' : 'False';
+      }
+    }
+    return {
+      line,
+      source: text.length > maxSource ? `${text.slice(0, maxSource - 3)}...` : text,
+      locals: trace.states[index]?.locals ?? {},
+      decision,
+    };
+  });
+}
+
+/** Last line of the indented block that starts after the header at 1-based `line` (= line when the body is on the header line). */
+function blockEnd(lines: string[], line: number): number {
+  const indent = indentation(lines[line - 1] ?? '');
+  let end = line;
+  for (let i = line; i < lines.length; i++) {
+    const text = lines[i] ?? '';
+    if (text.trim() === '' || text.trim().startsWith('#')) continue;
+    if (indentation(text) <= indent) break;
+    end = i + 1;
+  }
+  return end;
+}
+
+function indentation(text: string): number {
+  return text.length - text.trimStart().length;
+}
+
+function summarise(
+  middle: Step[],
+  changes: (locals: Record<string, string>) => string[],
+  at: (line: number) => string,
+): string {
+  // the loop header that repeats most often in the skipped part names what was skipped
+  const counts = new Map<number, { source: string; count: number }>();
+  for (const step of middle) {
+    if (!/^(for|while)\b/.test(step.source)) continue;
+    const entry = counts.get(step.line) ?? { source: step.source, count: 0 };
+    entry.count++;
+    counts.set(step.line, entry);
+  }
+  let loop: [number, { source: string; count: number }] | undefined;
+  for (const entry of counts)
+    if (loop === undefined || entry[1].count > loop[1].count) loop = entry;
+  // fold every state of the middle into `known`, reporting the values it ends with
+  const finalValues: Record<string, string> = {};
+  for (const step of middle) Object.assign(finalValues, step.locals);
+  const changed = changes(finalValues);
+  const what = loop
+    ? `${at(loop[0])}${loop[1].source} x${loop[1].count}`
+    : `${middle.length} steps`;
+  return `... skip ${what}${changed.length > 0 ? ` | ${changed.join(' ')}` : ''}`;
+}
+
+function clip(value: string, max: number): string {
+  return value.length > max ? `${value.slice(0, max - 3)}...` : value;
+}

@@ -1,0 +1,442 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  AdamW,
+  CheckpointError,
+  clipByGlobalNorm,
+  computeGradients,
+  GradientAccumulator,
+  loadCheckpoint,
+  LocalChatModel,
+  padBatch,
+  saveCheckpoint,
+  tf,
+  warmupCosine,
+  type CausalLM,
+  type ChatModel,
+  type Tokenizer,
+} from '@codereasoner/core-tensors';
+import type { TaskRecord } from '@codereasoner/data';
+import type { Sandbox } from '@codereasoner/sandbox';
+import { BatchSchedule, encodeExamples, lossMask, type EncodedExample } from './batching.js';
+import { resolveSftConfig, type SftConfig, type SftConfigInput } from './config.js';
+import { readSftDataset, trainingMessages, type SftRecord } from './dataset.js';
+import { SftTrainingError } from './errors.js';
+import { evaluateModel, type EvaluationResult } from './evaluate.js';
+import { appendLines, readJsonlForResume, writeFileAtomic } from './fs-utils.js';
+import type { Logger, ProgressEvent } from '@codereasoner/core-tensors';
+
+type TaskType = TaskRecord['type'];
+
+export interface SftStepMetrics {
+  kind: 'step';
+  step: number;
+  epoch: number;
+  /** Mean loss per assistant token over the step's micro-batches. */
+  loss: number;
+  learningRate: number;
+  /** Global gradient norm before clipping. */
+  gradNorm: number;
+  /** Assistant (loss) tokens in the step. */
+  targetTokens: number;
+  /** Real (non-padding) tokens processed per second in the step. */
+  tokensPerSecond: number;
+  elapsedSeconds: number;
+}
+
+export interface SftEvalMetrics {
+  kind: 'eval';
+  step: number;
+  accuracy: Partial<Record<TaskType, number>>;
+  overall: number;
+  tasks: number;
+}
+
+export type SftMetrics = SftStepMetrics | SftEvalMetrics;
+
+export interface TrainSftOptions {
+  /** Trained in place; on resume its weights are replaced by the checkpoint's. */
+  model: CausalLM;
+  tokenizer: Tokenizer;
+  /** Path of an SFT JSONL data set (see `distill`) or its records. */
+  train: string | SftRecord[];
+  /** Held-out tasks evaluated every `evalEvery` steps and at the end (needs `sandbox`). */
+  eval?: TaskRecord[];
+  sandbox?: Sandbox;
+  config?: SftConfigInput;
+  /** Receives `metrics.jsonl` and `checkpoints/step-NNNNNNNN/`; a run found here is resumed. */
+  outDir: string;
+  /** The chat model evaluations generate with (default: core-tensors' LocalChatModel). */
+  chatModel?: (model: CausalLM, tokenizer: Tokenizer) => ChatModel;
+  onMetrics?: (metrics: SftMetrics) => void;
+  onProgress?: (event: ProgressEvent) => void;
+  logger?: Logger;
+}
+
+export interface SftResult {
+  /** Optimizer steps done in total (equals `config.steps` unless `maxSeconds` stopped the run). */
+  steps: number;
+  completed: boolean;
+  /** Loss of the last step (NaN when no step ran in this call and none was recorded). */
+  finalLoss: number;
+  /** The last checkpoint written (`<outDir>/checkpoints/step-NNNNNNNN`). */
+  checkpointDir: string;
+  evaluations: SftEvalMetrics[];
+  /** Step the run resumed from (undefined for a fresh run). */
+  resumedFrom: number | undefined;
+  examples: number;
+  droppedTooLong: number;
+  metricsPath: string;
+  config: SftConfig;
+}
+
+const CHECKPOINT_PATTERN = /^step-(\d{8})$/;
+
+/** Settings that change what the weights become; a resumed run must match them. */
+const RESULT_KEYS: (keyof SftConfig)[] = [
+  'seed',
+  'reasoning',
+  'steps',
+  'batchSize',
+  'gradientAccumulation',
+  'maxSeqLen',
+  'learningRate',
+  'warmupSteps',
+  'minLrRatio',
+  'weightDecay',
+  'beta1',
+  'beta2',
+  'epsilon',
+  'maxGradNorm',
+  'bucketBatches',
+];
+
+export function checkpointName(step: number): string {
+  return `step-${String(step).padStart(8, '0')}`;
+}
+
+/** The newest complete checkpoint under `<outDir>/checkpoints`, or undefined. */
+export async function latestCheckpoint(
+  outDir: string,
+): Promise<{ dir: string; step: number } | undefined> {
+  const root = join(outDir, 'checkpoints');
+  let names: string[];
+  try {
+    names = await readdir(root);
+  } catch {
+    return undefined;
+  }
+  const steps = names
+    .map((name) => CHECKPOINT_PATTERN.exec(name)?.[1])
+    .filter((step): step is string => step !== undefined)
+    .map(Number)
+    .sort((a, b) => b - a);
+  const step = steps[0];
+  return step === undefined ? undefined : { dir: join(root, checkpointName(step)), step };
+}
+
+function fingerprint(examples: EncodedExample[]): string {
+  const hash = createHash('sha256');
+  for (const example of examples)
+    hash.update(`${example.ids.join(',')}|${example.assistantMask.join('')};`);
+  return hash.digest('hex').slice(0, 16);
+}
+
+/**
+ * Supervised fine-tuning on assistant tokens only: length-bucketed micro-batches, gradient
+ * accumulation weighted by token count (so the update equals that of one big batch), global-norm
+ * clipping, AdamW with linear warmup + cosine decay. Checkpoints every `checkpointEvery` steps and
+ * at the end; a run found in `outDir` resumes from its latest checkpoint with the same data order
+ * and reaches the same weights as an uninterrupted run. Metrics go to `<outDir>/metrics.jsonl`.
+ */
+export async function trainSft(options: TrainSftOptions): Promise<SftResult> {
+  const config = resolveSftConfig(options.config);
+  const { model, tokenizer, logger } = options;
+  const records =
+    typeof options.train === 'string' ? await readSftDataset(options.train) : options.train;
+  const conversations = records.map((record) => trainingMessages(record, config.reasoning));
+  const maxLen = Math.min(config.maxSeqLen, model.config.maxPositionEmbeddings);
+  const { examples, droppedTooLong, droppedEmpty } = encodeExamples(
+    conversations,
+    tokenizer,
+    maxLen,
+  );
+  if (droppedTooLong > 0)
+    logger?.warn(
+      `sft: dropped ${droppedTooLong} of ${records.length} examples longer than ${maxLen} tokens`,
+    );
+  if (droppedEmpty > 0)
+    logger?.warn(`sft: dropped ${droppedEmpty} examples without assistant tokens`);
+  if (examples.length === 0) {
+    throw new SftTrainingError(
+      'SFT_NO_EXAMPLES',
+      `no trainable examples among ${records.length} records (${droppedTooLong} longer than ${maxLen} tokens); raise maxSeqLen or check the data set`,
+    );
+  }
+  const dataFingerprint = fingerprint(examples);
+  const schedule = new BatchSchedule(
+    examples.map((example) => example.ids.length),
+    { batchSize: config.batchSize, bucketBatches: config.bucketBatches, seed: config.seed },
+  );
+  const optimizer = new AdamW({
+    learningRate: warmupCosine({
+      peak: config.learningRate,
+      warmupSteps: config.warmupSteps,
+      totalSteps: config.steps,
+      minRatio: config.minLrRatio,
+    }),
+    beta1: config.beta1,
+    beta2: config.beta2,
+    epsilon: config.epsilon,
+    weightDecay: config.weightDecay,
+  });
+  const metricsPath = join(options.outDir, 'metrics.jsonl');
+  const checkpointsDir = join(options.outDir, 'checkpoints');
+  await mkdir(checkpointsDir, { recursive: true });
+
+  // ---- resume
+  let startStep = 0;
+  let resumedFrom: number | undefined;
+  let lastCheckpoint = '';
+  const latest = await latestCheckpoint(options.outDir);
+  if (latest !== undefined) {
+    let loaded;
+    try {
+      loaded = await loadCheckpoint(latest.dir);
+    } catch (error) {
+      throw new SftTrainingError(
+        'SFT_RESUME_FAILED',
+        `cannot resume from ${latest.dir}: ${CheckpointError.isInstance(error) ? error.message : String(error)}; delete it to fall back to an older checkpoint`,
+        { cause: error },
+      );
+    }
+    try {
+      const state = (loaded.trainerState ?? {}) as {
+        step?: number;
+        config?: Partial<SftConfig>;
+        dataFingerprint?: string;
+      };
+      const mismatched = RESULT_KEYS.filter((key) => state.config?.[key] !== config[key]);
+      if (
+        mismatched.length > 0 ||
+        state.dataFingerprint !== dataFingerprint ||
+        state.step !== latest.step
+      ) {
+        throw new SftTrainingError(
+          'SFT_RESUME_FAILED',
+          `${latest.dir} belongs to another run (${mismatched.length > 0 ? `settings differ: ${mismatched.join(', ')}` : 'the training data differ'}); use a new outDir or delete ${checkpointsDir}`,
+        );
+      }
+      if (loaded.optimizerState === undefined) {
+        throw new SftTrainingError(
+          'SFT_RESUME_FAILED',
+          `${latest.dir} has no optimizer state; it cannot be resumed exactly`,
+        );
+      }
+      model.copyFrom(loaded.model);
+      optimizer.setState(loaded.optimizerState);
+      startStep = latest.step;
+      resumedFrom = latest.step;
+      lastCheckpoint = latest.dir;
+    } finally {
+      loaded.model.dispose();
+      if (loaded.optimizerState)
+        tf.dispose([
+          ...Object.values(loaded.optimizerState.firstMoment),
+          ...Object.values(loaded.optimizerState.secondMoment),
+        ]);
+    }
+    logger?.info(`sft: resuming from ${latest.dir} (step ${startStep})`);
+  }
+  // metrics written after the checkpoint we resume from are redone: drop them
+  const previous = (await readJsonlForResume(metricsPath, (line) =>
+    logger?.warn(`${metricsPath}:${line}: dropped a cut line`),
+  )) as unknown as SftMetrics[];
+  const keptMetrics = previous.filter((metric) => metric.step <= startStep);
+  if (keptMetrics.length !== previous.length || (startStep === 0 && previous.length > 0)) {
+    const rows = startStep === 0 ? [] : keptMetrics;
+    await writeFileAtomic(metricsPath, rows.map((row) => `${JSON.stringify(row)}\n`).join(''));
+  }
+  const evaluations =
+    startStep === 0
+      ? []
+      : keptMetrics.filter((metric): metric is SftEvalMetrics => metric.kind === 'eval');
+  let finalLoss = NaN;
+  for (const metric of keptMetrics) if (metric.kind === 'step') finalLoss = metric.loss;
+
+  const emit = async (metric: SftMetrics): Promise<void> => {
+    await appendLines(metricsPath, [JSON.stringify(metric)]);
+    options.onMetrics?.(metric);
+  };
+  const evalTasks =
+    options.eval === undefined
+      ? []
+      : config.evalLimit > 0
+        ? options.eval.slice(0, config.evalLimit)
+        : options.eval;
+  const runEval = async (step: number): Promise<void> => {
+    if (evalTasks.length === 0) return;
+    if (options.sandbox === undefined) {
+      logger?.warn('sft: eval tasks given without a sandbox; skipping evaluation');
+      return;
+    }
+    const chat =
+      options.chatModel?.(model, tokenizer) ??
+      new LocalChatModel(model, tokenizer, { batchSize: config.evalBatchSize });
+    const result: EvaluationResult = await evaluateModel(chat, evalTasks, options.sandbox, {
+      reasoning: config.reasoning,
+      maxTokens: config.evalMaxTokens,
+      batchSize: config.evalBatchSize,
+    });
+    const metric: SftEvalMetrics = {
+      kind: 'eval',
+      step,
+      accuracy: result.accuracy,
+      overall: result.overall,
+      tasks: evalTasks.length,
+    };
+    evaluations.push(metric);
+    await emit(metric);
+  };
+  const checkpoint = async (step: number): Promise<void> => {
+    const dir = join(checkpointsDir, checkpointName(step));
+    await saveCheckpoint(dir, {
+      model,
+      tokenizer,
+      optimizer,
+      trainerState: { step, config, dataFingerprint, examples: examples.length, loss: finalLoss },
+    });
+    lastCheckpoint = dir;
+    // keep the newest `keepCheckpoints` (the final one is the newest, so it always stays)
+    const names = (await readdir(checkpointsDir))
+      .filter((name) => CHECKPOINT_PATTERN.test(name))
+      .sort();
+    for (const name of names.slice(0, Math.max(0, names.length - config.keepCheckpoints))) {
+      await rm(join(checkpointsDir, name), { recursive: true, force: true });
+    }
+  };
+
+  const started = performance.now();
+  let step = startStep;
+  let stoppedEarly = false;
+  const accumulator = new GradientAccumulator();
+  try {
+    while (step < config.steps) {
+      const t0 = performance.now();
+      let lossSum = 0;
+      let targetTokens = 0;
+      let realTokens = 0;
+      let epoch = 0;
+      let grads: tf.NamedTensorMap | undefined;
+      for (let micro = 0; micro < config.gradientAccumulation; micro++) {
+        const planned = schedule.at(step * config.gradientAccumulation + micro);
+        epoch = planned.epoch;
+        const batch = planned.batch.map((index) => examples[index] as EncodedExample);
+        const { inputIds, attentionMask } = padBatch(
+          batch.map((example) => example.ids),
+          tokenizer.special.pad,
+        );
+        const time = inputIds.shape[1];
+        const maskValues = new Float32Array(batch.length * (time - 1));
+        batch.forEach((example, row) => maskValues.set(lossMask(example, time), row * (time - 1)));
+        const count = maskValues.reduce((sum, value) => sum + value, 0);
+        const weights = tf.tensor2d(maskValues, [batch.length, time - 1]);
+        try {
+          const result = computeGradients(model, () =>
+            tf.tidy(() => {
+              const { logProbs } = model.tokenLogProbs(inputIds, attentionMask);
+              return tf.div(tf.neg(tf.sum(tf.mul(logProbs, weights))), count) as tf.Scalar;
+            }),
+          );
+          lossSum += result.loss * count;
+          targetTokens += count;
+          realTokens += batch.reduce((sum, example) => sum + example.ids.length, 0);
+          if (config.gradientAccumulation === 1) grads = result.grads;
+          else {
+            accumulator.add(result.grads, count);
+            tf.dispose(Object.values(result.grads));
+          }
+        } finally {
+          tf.dispose([inputIds, attentionMask, weights]);
+        }
+      }
+      if (grads === undefined) {
+        grads = accumulator.mean();
+        accumulator.reset();
+      }
+      const loss = lossSum / targetTokens;
+      const clipped = clipByGlobalNorm(grads, config.maxGradNorm);
+      tf.dispose(Object.values(grads));
+      if (!Number.isFinite(loss) || !Number.isFinite(clipped.norm)) {
+        tf.dispose(Object.values(clipped.grads));
+        throw new SftTrainingError(
+          'SFT_NON_FINITE',
+          `step ${step}: loss ${loss}, gradient norm ${clipped.norm}; lower learningRate (now ${config.learningRate}) or maxGradNorm`,
+        );
+      }
+      const learningRate = optimizer.learningRate;
+      optimizer.applyGradients(clipped.grads);
+      tf.dispose(Object.values(clipped.grads));
+      step++;
+      finalLoss = loss;
+      const seconds = (performance.now() - t0) / 1000;
+      await emit({
+        kind: 'step',
+        step,
+        epoch,
+        loss,
+        learningRate,
+        gradNorm: clipped.norm,
+        targetTokens,
+        tokensPerSecond: realTokens / Math.max(seconds, 1e-9),
+        elapsedSeconds: (performance.now() - started) / 1000,
+      });
+      options.onProgress?.({
+        stage: 'sft',
+        completed: step,
+        total: config.steps,
+        detail: { loss: Number(loss.toFixed(4)), lr: Number(learningRate.toExponential(2)) },
+      });
+      const timeUp =
+        config.maxSeconds > 0 &&
+        (performance.now() - started) / 1000 >= config.maxSeconds &&
+        step < config.steps;
+      if (step < config.steps && config.evalEvery > 0 && step % config.evalEvery === 0)
+        await runEval(step);
+      if (
+        timeUp ||
+        (step < config.steps && config.checkpointEvery > 0 && step % config.checkpointEvery === 0)
+      )
+        await checkpoint(step);
+      if (timeUp) {
+        stoppedEarly = true;
+        logger?.info(
+          `sft: maxSeconds (${config.maxSeconds}) reached at step ${step}; resume with the same outDir to continue`,
+        );
+        break;
+      }
+    }
+    if (!stoppedEarly) {
+      if (lastCheckpoint !== join(checkpointsDir, checkpointName(config.steps)))
+        await checkpoint(config.steps);
+      if (!evaluations.some((evaluation) => evaluation.step === config.steps))
+        await runEval(config.steps);
+    }
+  } finally {
+    accumulator.reset();
+    optimizer.dispose();
+  }
+  return {
+    steps: step,
+    completed: !stoppedEarly,
+    finalLoss,
+    checkpointDir: lastCheckpoint,
+    evaluations,
+    resumedFrom,
+    examples: examples.length,
+    droppedTooLong,
+    metricsPath,
+    config,
+  };
+}
