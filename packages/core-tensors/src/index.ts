@@ -20,3 +20,7 @@ export type { AdamWOptions, OptimizerState } from './optimizer.js';
 export { LocalChatModel } from './local-chat-model.js';
 export type { ChatModel, ChatRequest, ChatResponse, LocalChatModelOptions } from './local-chat-model.js';
 export type { Logger, ProgressEvent } from './progress.js';
+export { decodeSafetensors, encodeSafetensors, readSafetensors, readSafetensorsHeader, writeSafetensors } from './safetensors.js';
+export type { SafetensorsDtype, SafetensorsEntry, SafetensorsInput } from './safetensors.js';
+export { CHECKPOINT_FILES, exportHfWeights, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+export type { CheckpointParts, LoadedCheckpoint } from './checkpoint.js';

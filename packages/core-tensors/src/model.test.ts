@@ -1,0 +1,234 @@
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from './backend.js';
+import { padBatch } from './batch.js';
+import type { ModelConfig } from './config.js';
+import { CausalLM, ModelInputError } from './model.js';
+import { AdamW, computeGradients } from './optimizer.js';
+import { Rng } from './rng.js';
+
+const tiny: Partial<ModelConfig> = {
+  vocabSize: 61,
+  hiddenSize: 32,
+  intermediateSize: 48,
+  numHiddenLayers: 2,
+  numAttentionHeads: 4,
+  numKeyValueHeads: 2,
+  maxPositionEmbeddings: 64,
+};
+
+function logSoftmaxRow(row: ArrayLike<number>): number[] {
+  const max = Math.max(...Array.from(row));
+  const lse = max + Math.log(Array.from(row).reduce((a, x) => a + Math.exp(x - max), 0));
+  return Array.from(row, (x) => x - lse);
+}
+
+/** Greedy decoding without a cache: the full sequence goes through `logits` at every step. */
+function greedyWithoutCache(model: CausalLM, prompt: number[], steps: number): number[] {
+  const seq = [...prompt];
+  for (let s = 0; s < steps; s++) {
+    const next = tf.tidy(() => {
+      const logits = model.logits(tf.tensor2d([seq], [1, seq.length], 'int32'));
+      return tf.argMax(tf.squeeze(tf.slice(logits, [0, seq.length - 1, 0], [1, 1, -1])), -1).dataSync()[0]!;
+    });
+    seq.push(next);
+  }
+  return seq.slice(prompt.length);
+}
+
+beforeAll(async () => {
+  await initBackend();
+});
+
+describe('CausalLM', () => {
+  it('counts parameters and FLOPs from the config', () => {
+    const model = CausalLM.create(tiny);
+    // embed 61·32; per layer: q 32·32, k,v 32·16 each, o 32·32, 2 norms of 32, gate/up 32·48 each, down 48·32; final norm 32
+    const perLayer = 32 * 32 + 2 * 32 * 16 + 32 * 32 + 2 * 32 + 3 * 32 * 48;
+    expect(model.numParameters()).toBe(61 * 32 + 2 * perLayer + 32);
+    const matmul = 2 * (32 * 32 + 2 * 32 * 16 + 32 * 32 + 3 * 32 * 48) + 32 * 61;
+    expect(model.forwardFlopsPerToken(10)).toBe(2 * matmul + 4 * 2 * 10 * 32);
+    expect(model.flopsPerToken(10)).toBe(3 * model.forwardFlopsPerToken(10));
+    const untied = CausalLM.create({ ...tiny, tieWordEmbeddings: false, architecture: 'qwen2' });
+    expect(untied.numParameters()).toBe(model.numParameters() + 61 * 32 + 2 * (32 + 16 + 16));
+    model.dispose();
+    untied.dispose();
+  });
+
+  it('tokenLogProbs are log-softmax of the logits at the next token, 0 at padding, and ignore padding of other rows', () => {
+    const model = CausalLM.create(tiny, { seed: 3 });
+    const short = [5, 9, 2, 7];
+    const long = [1, 2, 3, 4, 5, 6, 7, 8];
+    const { inputIds, attentionMask } = padBatch([short, long], 0);
+    const logits = model.logits(inputIds, attentionMask);
+    const { logProbs, entropy } = model.tokenLogProbs(inputIds, attentionMask, { entropy: true, temperature: 0.7 });
+    expect(logProbs.shape).toEqual([2, 7]);
+    const lp = logProbs.arraySync();
+    const ent = entropy!.arraySync();
+    const l = logits.arraySync();
+    for (let t = 0; t < 7; t++) {
+      const row = logSoftmaxRow(l[1]![t]!.map((x) => x / 0.7));
+      expect(lp[1]![t]).toBeCloseTo(row[long[t + 1]!]!, 4);
+      const h = -row.reduce((a, x) => a + Math.exp(x) * x, 0);
+      expect(ent[1]![t]).toBeCloseTo(h, 4);
+    }
+    expect(lp[0]!.slice(3).every((x) => x === 0)).toBe(true);
+    // the short row alone gives the same log-probs as inside the padded batch
+    const alone = padBatch([short], 0);
+    const solo = model.tokenLogProbs(alone.inputIds, alone.attentionMask).logProbs.arraySync()[0]!;
+    const batched = model.tokenLogProbs(inputIds, attentionMask).logProbs.arraySync()[0]!;
+    for (let t = 0; t < 3; t++) expect(batched[t]).toBeCloseTo(solo[t]!, 5);
+    tf.dispose([inputIds, attentionMask, logits, logProbs, entropy!, alone.inputIds, alone.attentionMask]);
+    model.dispose();
+  });
+
+  it('gradients of the loss w.r.t. parameters match finite differences', () => {
+    const model = CausalLM.create({ ...tiny, numHiddenLayers: 1, architecture: 'qwen2', tieWordEmbeddings: false }, { seed: 4 });
+    // scale weights up so the loss is not flat
+    for (const v of model.trainableVariables) if (v.rank === 2) v.assign(tf.tidy(() => tf.mul(v, 20)));
+    const { inputIds, attentionMask } = padBatch([[3, 7, 1, 9, 4], [8, 2, 6]], 0);
+    const names = ['model.embed_tokens.weight', 'model.layers.0.self_attn.q_proj.weight', 'model.layers.0.self_attn.k_proj.bias', 'model.layers.0.mlp.down_proj.weight', 'lm_head.weight'];
+    const lossOf = (): tf.Scalar => tf.tidy(() => tf.neg(tf.mean(model.tokenLogProbs(inputIds, attentionMask).logProbs)) as tf.Scalar);
+    const { grads } = computeGradients(model, lossOf);
+    const rng = new Rng(2);
+    let worst = 0;
+    for (const name of names) {
+      const variable = model.parameters.get(name)!;
+      const analytic = grads[variable.name]!.dataSync();
+      const base = variable.dataSync().slice() as Float32Array;
+      const probed = new Set<number>();
+      for (let c = 0; c < 6; c++) {
+        // probe the largest-gradient entries too, not only random ones (random entries of the embedding get no gradient)
+        let i = rng.int(base.length);
+        if (c >= 3) {
+          let best = -1;
+          analytic.forEach((g, j) => {
+            if (Math.abs(g) > best && !probed.has(j)) [best, i] = [Math.abs(g), j];
+          });
+        }
+        probed.add(i);
+        const set = (data: Float32Array): void => tf.tidy(() => variable.assign(tf.tensor(data, variable.shape)));
+        const at = (delta: number): number => {
+          const data = base.slice();
+          data[i] = data[i]! + delta;
+          set(data);
+          return tf.tidy(() => lossOf().dataSync()[0]!);
+        };
+        const h = 1e-2;
+        const numeric = (at(h) - at(-h)) / (2 * h);
+        set(base);
+        const error = Math.abs(analytic[i]! - numeric) / Math.max(Math.abs(analytic[i]!), Math.abs(numeric), 1e-2);
+        worst = Math.max(worst, error);
+      }
+    }
+    tf.dispose(grads);
+    expect(worst).toBeLessThan(3e-2);
+    tf.dispose([inputIds, attentionMask]);
+    model.dispose();
+  });
+
+  it('overfits a fixed batch to near-zero loss, without leaking tensors', () => {
+    const model = CausalLM.create(tiny, { seed: 1 });
+    const optimizer = new AdamW({ learningRate: 1e-2, weightDecay: 0 });
+    const { inputIds, attentionMask } = padBatch([[1, 5, 9, 13, 17, 21, 25, 29], [2, 4, 8, 16, 32, 3, 6]], 0);
+    const baseline = tf.memory().numTensors;
+    let first = 0;
+    let loss = 0;
+    for (let step = 0; step < 60; step++) {
+      const result = computeGradients(model, () =>
+        tf.tidy(() => {
+          const { logProbs } = model.tokenLogProbs(inputIds, attentionMask);
+          return tf.neg(tf.div(tf.sum(logProbs), 13)) as tf.Scalar;
+        }),
+      );
+      optimizer.applyGradients(result.grads);
+      tf.dispose(result.grads);
+      if (step === 0) first = result.loss;
+      loss = result.loss;
+      if (step === 0) expect(tf.memory().numTensors - baseline).toBe(2 * model.trainableVariables.length); // AdamW moments only
+    }
+    expect(first).toBeGreaterThan(Math.log(61) - 0.5);
+    expect(loss).toBeLessThan(0.05);
+    expect(tf.memory().numTensors - baseline).toBe(2 * model.trainableVariables.length);
+    optimizer.dispose();
+    expect(tf.memory().numTensors).toBe(baseline);
+    tf.dispose([inputIds, attentionMask]);
+    model.dispose();
+  });
+
+  it('greedy generation with the KV cache equals decoding without a cache, token for token', async () => {
+    const model = CausalLM.create(tiny, { seed: 5 });
+    const prompts = [[3, 1, 4, 1, 5], [9, 2], [6, 5, 3, 5, 8, 9, 7]];
+    const outputs = await model.generate(prompts, { maxNewTokens: 12, temperature: 0 });
+    prompts.forEach((prompt, i) => {
+      expect(outputs[i]!.tokens).toEqual(greedyWithoutCache(model, prompt, 12));
+      expect(outputs[i]!.finishReason).toBe('length');
+    });
+    // the same prompts one at a time (no left padding) give the same tokens
+    const single = await model.generate(prompts, { maxNewTokens: 12, temperature: 0, batchSize: 1 });
+    expect(single.map((o) => o.tokens)).toEqual(outputs.map((o) => o.tokens));
+    model.dispose();
+  });
+
+  it('sampling is reproducible per seed, reports the log-probs tokenLogProbs computes, and honours stop tokens', async () => {
+    const model = CausalLM.create(tiny, { seed: 6 });
+    const baseline = tf.memory().numTensors;
+    const prompts = [[1, 2, 3], [4, 5], [6]];
+    const options = { maxNewTokens: 10, temperature: 1.3, seed: 17 };
+    const a = await model.generate(prompts, options);
+    const b = await model.generate(prompts, { ...options, batchSize: 2 });
+    const c = await model.generate(prompts, { ...options, seed: 18 });
+    expect(tf.memory().numTensors).toBe(baseline);
+    expect(b.map((o) => o.tokens)).toEqual(a.map((o) => o.tokens));
+    expect(c.map((o) => o.tokens)).not.toEqual(a.map((o) => o.tokens));
+    for (let i = 0; i < prompts.length; i++) {
+      const seq = [...prompts[i]!, ...a[i]!.tokens];
+      const lp = tf.tidy(() =>
+        model.tokenLogProbs(tf.tensor2d([seq], [1, seq.length], 'int32'), tf.ones([1, seq.length]), { temperature: 1.3 }).logProbs.arraySync()[0]!,
+      );
+      const tail = lp.slice(prompts[i]!.length - 1);
+      a[i]!.logProbs.forEach((x, t) => expect(x).toBeCloseTo(tail[t]!, 4));
+    }
+    const stopAt = a[0]!.tokens[3]!;
+    const stopped = await model.generate([prompts[0]!], { ...options, stopTokens: [stopAt] });
+    const firstStop = a[0]!.tokens.indexOf(stopAt);
+    expect(stopped[0]!.tokens).toEqual(a[0]!.tokens.slice(0, firstStop + 1));
+    expect(stopped[0]!.finishReason).toBe('stop');
+    const topK1 = await model.generate(prompts, { maxNewTokens: 6, temperature: 1, topK: 1, seed: 3 });
+    const greedy = await model.generate(prompts, { maxNewTokens: 6, temperature: 0 });
+    expect(topK1.map((o) => o.tokens)).toEqual(greedy.map((o) => o.tokens));
+    const tinyP = await model.generate(prompts, { maxNewTokens: 6, temperature: 1, topP: 1e-6, seed: 3 });
+    expect(tinyP.map((o) => o.tokens)).toEqual(greedy.map((o) => o.tokens));
+    model.dispose();
+  });
+
+  it('clone is a frozen copy with identical outputs, independent of later updates', () => {
+    const model = CausalLM.create(tiny, { seed: 8 });
+    const reference = model.clone();
+    expect(reference.trainableVariables).toHaveLength(0);
+    const ids = tf.tensor2d([[1, 2, 3, 4]], [1, 4], 'int32');
+    const before = model.logits(ids);
+    const frozen = reference.logits(ids);
+    expect(Array.from(frozen.dataSync())).toEqual(Array.from(before.dataSync()));
+    for (const v of model.trainableVariables) v.assign(tf.tidy(() => tf.add(v, 0.1)));
+    const after = reference.logits(ids);
+    expect(Array.from(after.dataSync())).toEqual(Array.from(before.dataSync()));
+    expect(() => computeGradients(reference, () => tf.scalar(0))).toThrow(/no trainable variables/);
+    tf.dispose([ids, before, frozen, after]);
+    reference.dispose();
+    model.dispose();
+  });
+
+  it('rejects sequences beyond the context window and bad prompts with ModelInputError', async () => {
+    const model = CausalLM.create(tiny);
+    const ids = tf.zeros([1, 65], 'int32') as tf.Tensor2D;
+    expect(() => model.logits(ids)).toThrow(ModelInputError);
+    await expect(model.generate([[]], { maxNewTokens: 2 })).rejects.toThrow(/empty/);
+    await expect(model.generate([[61]], { maxNewTokens: 2 })).rejects.toThrow(/outside the vocabulary/);
+    // the window caps new tokens
+    const out = await model.generate([new Array<number>(60).fill(1)], { maxNewTokens: 50, temperature: 0 });
+    expect(out[0]!.tokens).toHaveLength(4);
+    ids.dispose();
+    model.dispose();
+  });
+});
