@@ -1,2 +1,20 @@
-// Public API of @codereasoner/sandbox: filled in by its issue.
-export const packageName = '@codereasoner/sandbox';
+// Public API of @codereasoner/sandbox.
+export { Sandbox } from './sandbox.js';
+export { CodeReasonerError, ConfigValidationError, SandboxError } from './errors.js';
+export type { CodeReasonerErrorOptions, SandboxErrorKind } from './errors.js';
+export { resolveSandboxOptions, sandboxOptionsSchema } from './options.js';
+export type {
+  CheckRequest,
+  CheckResult,
+  CheckStatus,
+  Engine,
+  ResolvedSandboxOptions,
+  RunRequest,
+  RunResult,
+  RunStatus,
+  SandboxInfo,
+  SandboxOptions,
+  TraceRequest,
+  TraceResult,
+  TraceState,
+} from './types.js';

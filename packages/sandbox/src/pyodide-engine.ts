@@ -1,0 +1,161 @@
+import { Worker } from 'node:worker_threads';
+import { CONTROL } from './control.js';
+import { SandboxError } from './errors.js';
+import { harnessSource, pyodideWorkerUrl } from './harness-source.js';
+import {
+  graceMs,
+  timeoutResult,
+  type EngineWorker,
+  type Outcome,
+  type RawResult,
+  type TaskPayload,
+  type WorkerLimits,
+} from './protocol.js';
+
+const WATCH_INTERVAL_MS = 10;
+const START_TIMEOUT_MS = 120_000;
+
+type WorkerMessage =
+  | { type: 'ready'; pythonVersion: string }
+  | { type: 'done'; results: string[] }
+  | { type: 'crashed'; results: string[]; index: number; detail: string };
+
+/** One Pyodide interpreter in a Node worker thread, seen from the main thread. */
+export class PyodideWorker implements EngineWorker {
+  readonly pythonVersion: string;
+  readonly startupMs: number;
+  private readonly worker: Worker;
+  private readonly control: Int32Array;
+  private readonly clock: Float64Array;
+  private busy = false;
+  private exited = false;
+
+  private constructor(worker: Worker, control: SharedArrayBuffer, pythonVersion: string, startupMs: number) {
+    this.worker = worker;
+    this.control = new Int32Array(control, 0, CONTROL.int32Length);
+    this.clock = new Float64Array(control, CONTROL.clockByteOffset, 1);
+    this.pythonVersion = pythonVersion;
+    this.startupMs = startupMs;
+    worker.once('exit', () => {
+      this.exited = true;
+    });
+  }
+
+  static async start(limits: WorkerLimits): Promise<PyodideWorker> {
+    const started = performance.now();
+    const control = new SharedArrayBuffer(CONTROL.byteLength);
+    new Int32Array(control, 0, CONTROL.int32Length).set([0, -1, -1, 0]);
+    const worker = new Worker(pyodideWorkerUrl(), {
+      workerData: { harnessSource: harnessSource(), options: limits, control },
+      // The JavaScript heap of the worker (Pyodide's own objects); the WebAssembly heap that
+      // holds Python's objects is capped inside the worker.
+      resourceLimits: { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32, stackSizeMb: 8 },
+      stdout: true,
+      stderr: true,
+      env: {},
+    });
+    // Anything Pyodide writes to the worker's console stays in the worker.
+    worker.stdout.resume();
+    worker.stderr.resume();
+    const pythonVersion = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        void worker.terminate();
+        reject(new SandboxError('worker_start', `a Pyodide worker did not start within ${START_TIMEOUT_MS} ms`));
+      }, START_TIMEOUT_MS);
+      worker.once('message', (message: WorkerMessage) => {
+        clearTimeout(timer);
+        if (message.type === 'ready') resolve(message.pythonVersion);
+        else reject(new SandboxError('worker_start', `a Pyodide worker sent ${message.type} before it was ready`));
+      });
+      worker.once('error', (error) => {
+        clearTimeout(timer);
+        reject(
+          new SandboxError('worker_start', `a Pyodide worker failed to start: ${error.message}`, { cause: error }),
+        );
+      });
+    });
+    return new PyodideWorker(worker, control, pythonVersion, performance.now() - started);
+  }
+
+  execute(tasks: TaskPayload[]): Promise<Outcome> {
+    if (this.busy) throw new Error('PyodideWorker.execute called while busy');
+    if (this.exited) {
+      return Promise.resolve({ results: tasks.map(() => undefined), dead: true });
+    }
+    this.busy = true;
+    const control = this.control;
+    const clock = this.clock;
+    const worker = this.worker;
+    return new Promise<Outcome>((resolve) => {
+      let interruptedIndex = -1;
+      let interruptedAt = 0;
+      let settled = false;
+      const finish = (outcome: Outcome): void => {
+        if (settled) return;
+        settled = true;
+        clearInterval(watch);
+        worker.off('message', onMessage);
+        worker.off('error', onError);
+        worker.off('exit', onExit);
+        this.busy = false;
+        resolve(outcome);
+      };
+      const fill = (done: string[], failedIndex: number, failure: RawResult | undefined): Outcome => {
+        const results: (RawResult | undefined)[] = tasks.map(() => undefined);
+        done.forEach((text, index) => {
+          results[index] = JSON.parse(text) as RawResult;
+        });
+        if (failure && failedIndex >= 0 && failedIndex < tasks.length) results[failedIndex] = failure;
+        return { results, dead: true };
+      };
+      const onMessage = (message: WorkerMessage): void => {
+        if (message.type === 'done') {
+          const results = message.results.map((text) => JSON.parse(text) as RawResult);
+          finish({ results, dead: results.some((result) => result.fatal === true) });
+        } else if (message.type === 'crashed') {
+          void worker.terminate();
+          const index = message.results.length;
+          finish(fill(message.results, index, { status: 'sandbox_error', stdout: '', detail: `Pyodide failed: ${message.detail}`, durationMs: 0 }));
+        }
+      };
+      const currentFailure = (error: Error | undefined): Outcome => {
+        const index = Atomics.load(control, CONTROL.index);
+        const oom = (error as { code?: string } | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY';
+        const failure: RawResult = oom
+          ? { status: 'memory', stdout: '', detail: 'the worker ran out of JavaScript heap', durationMs: 0 }
+          : { status: 'sandbox_error', stdout: '', detail: `the worker stopped: ${error?.message ?? 'exited'}`, durationMs: 0 };
+        return fill([], index, failure);
+      };
+      const onError = (error: Error): void => finish(currentFailure(error));
+      const onExit = (): void => finish(currentFailure(undefined));
+      const watch = setInterval(() => {
+        const index = Atomics.load(control, CONTROL.index);
+        if (index < 0 || index >= tasks.length) return;
+        const limit = (tasks[index] as TaskPayload).timeoutMs;
+        const elapsed = performance.timeOrigin + performance.now() - (clock[0] as number);
+        if (interruptedIndex !== index) {
+          if (elapsed > limit) {
+            interruptedIndex = index;
+            interruptedAt = elapsed;
+            Atomics.store(control, CONTROL.interruptedIndex, index);
+            if (Atomics.load(control, CONTROL.index) === index) Atomics.store(control, CONTROL.interrupt, 2);
+          }
+        } else if (elapsed - interruptedAt > graceMs(limit)) {
+          // The task ignored KeyboardInterrupt or hangs inside C code: only terminating the thread
+          // stops it. Results of earlier tasks in this batch are lost and will be run again.
+          void worker.terminate();
+          finish(fill([], index, timeoutResult(limit, 'the task ran past its limit and its worker was terminated')));
+        }
+      }, WATCH_INTERVAL_MS);
+      watch.unref();
+      worker.on('message', onMessage);
+      worker.once('error', onError);
+      worker.once('exit', onExit);
+      worker.postMessage({ type: 'batch', tasks: tasks.map((task) => JSON.stringify(task)) });
+    });
+  }
+
+  async terminate(): Promise<void> {
+    if (!this.exited) await this.worker.terminate();
+  }
+}

@@ -1,0 +1,135 @@
+export type Engine = 'pyodide' | 'cpython';
+
+export interface SandboxOptions {
+  /** Which Python runs the code. Default `'pyodide'` (embedded, hostile code safe). */
+  engine?: Engine;
+  /** Worker threads (Pyodide) or processes (CPython). Default: number of CPU cores. */
+  workers?: number;
+  /** Wall-clock limit per task in ms, unless a request sets its own. Default 5000. */
+  timeoutMs?: number;
+  /** Memory cap per worker in MiB (Pyodide: WebAssembly heap; CPython: RLIMIT_AS). Default 512. */
+  memoryLimitMb?: number;
+  /** Characters of stdout kept per task; printing more ends the task as `output_limit`. Default 10000. */
+  maxOutputChars?: number;
+  /** Characters kept of any repr (results, trace locals). Default 10000. */
+  maxReprChars?: number;
+  /** CPython engine only: the interpreter to run. Default `python3` on PATH. */
+  pythonPath?: string;
+}
+
+export interface ResolvedSandboxOptions {
+  engine: Engine;
+  workers: number;
+  timeoutMs: number;
+  memoryLimitMb: number;
+  maxOutputChars: number;
+  maxReprChars: number;
+  pythonPath: string;
+}
+
+/** `code`: definitions (module-level statements); `call`: one expression evaluated after them. */
+export interface RunRequest {
+  code: string;
+  call: string;
+  timeoutMs?: number;
+}
+
+export type RunStatus = 'ok' | 'exception' | 'timeout' | 'memory' | 'syntax_error' | 'output_limit' | 'sandbox_error';
+
+export interface RunResult {
+  status: RunStatus;
+  /** repr of the call's value (cut at maxReprChars). */
+  repr?: string;
+  /** true when `repr` was cut at maxReprChars. */
+  reprTruncated?: boolean;
+  /** The value as JSON when it has an exact one (tuples become arrays; no NaN, no non-str keys, no ints beyond 2**53-1). */
+  json?: unknown;
+  /** Whether `eval(repr(v)) == v` holds (in the namespace of `code`). */
+  reprRoundTrips?: boolean;
+  exception?: { type: string; message: string };
+  /** What the task printed (cut at maxOutputChars). */
+  stdout: string;
+  stdoutTruncated?: boolean;
+  /** Why the status, in words, for anything other than `ok`. */
+  detail?: string;
+  durationMs: number;
+}
+
+export type CheckRequest =
+  | {
+      code: string;
+      call: string;
+      /** passed iff eval(call) == eval(expected); each parsed alone, `expected` without the definitions of `code`. */
+      expected: string;
+      /**
+       * `'eval'` (default): `expected` is any expression. `'literal'`: it must be a Python literal
+       * (what `repr` prints for plain values, plus `set()`, `frozenset(...)`, `float('nan')`), so an
+       * answer cannot smuggle in an object whose `__eq__` always says yes.
+       */
+      expectedMode?: 'eval' | 'literal';
+      timeoutMs?: number;
+    }
+  | { code: string; assertion: string; timeoutMs?: number };
+
+export type CheckStatus =
+  | 'passed'
+  | 'failed'
+  | 'exception'
+  | 'timeout'
+  | 'memory'
+  | 'syntax_error'
+  | 'output_limit'
+  | 'sandbox_error';
+
+export interface CheckResult {
+  status: CheckStatus;
+  detail?: string;
+  /** repr of the computed side (the call; for an assertion, the side that is not a literal). */
+  actualRepr?: string;
+  exception?: { type: string; message: string };
+  stdout: string;
+  durationMs: number;
+}
+
+export interface TraceRequest {
+  code: string;
+  /** An expression, or (trace only) a block of statements such as a ClassEval test snippet. */
+  call: string;
+  /** Line events recorded at most (default 10000); past it tracing stops and `truncated` is set. */
+  maxSteps?: number;
+  timeoutMs?: number;
+  /** Statements run after `code` and before `call`, untraced (e.g. a test's setUp body). */
+  setup?: string;
+}
+
+export interface TraceState {
+  line: number;
+  /** repr of each local after this path entry (REval: the locals of the next state; the last keeps its own). */
+  locals: Record<string, string>;
+  /** repr of the value returned at this entry, when a frame returned here. */
+  return?: string;
+  /** Exception type raised at this entry, when one was. */
+  exception?: string;
+}
+
+export interface TraceResult extends RunResult {
+  /** Sorted distinct 1-based lines of `code` that ran. */
+  coverage: number[];
+  /** Lines in execution order (REval rule: consecutive events on one line merged). */
+  path: number[];
+  states: TraceState[];
+  /** Line events seen in traced frames (capped at maxSteps). */
+  steps: number;
+  truncated: boolean;
+}
+
+export interface SandboxInfo {
+  engine: Engine;
+  workers: number;
+  /** Python version of the engine, e.g. "3.14.2". */
+  pythonVersion: string;
+  /** Start-up time of each worker started so far, in ms (replacements included). */
+  startupMs: number[];
+  /** Workers replaced after a hard timeout or a crash. */
+  restarts: number;
+}
