@@ -37,3 +37,7 @@ export type { GrpoConfig, GrpoConfigInput, GrpoPreset, GrpoPresetName } from './
 export { combineRewards, scoreCompletions, softOverlongPunishment, validateRewardSpecs } from './rewards.js';
 export type { RewardFunction, RewardInput, RewardScores, RewardSpec } from './rewards.js';
 export { GrpoDatasetError, GrpoResumeError, GrpoShapeError, NonFiniteValueError, RewardFunctionError } from './errors.js';
+export { GrpoTrainer } from './trainer.js';
+export type { GrpoDatasetRow, GrpoResult, GrpoTrainerOptions } from './trainer.js';
+export { isTimingMetric } from './metrics.js';
+export type { GrpoStepMetrics } from './metrics.js';

@@ -21,8 +21,8 @@ export interface GrpoLossTensorOptions extends ClipRange {
 }
 
 /** Identity in the forward pass, zero gradient (TF.js has no stop_gradient op). */
-export const stopGradient = tf.customGrad((x: tf.Tensor) => ({
-  value: tf.clone(x),
+export const stopGradient = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
+  value: tf.clone(args[0] as tf.Tensor),
   gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy),
 })) as <T extends tf.Tensor>(x: T) => T;
 
