@@ -9,7 +9,12 @@ describe('groupAdvantages', () => {
     const a = 0.5 / (Math.sqrt(1 / 3) + 1e-4);
     expect(advantages).toEqual([a, -a, -a, a]);
     expect(a).toBeCloseTo(0.865875, 6); // anchors §6, TRL convention
-    expect(groups[0]).toEqual({ mean: 0.5, std: Math.sqrt(1 / 3), scorable: 4, status: 'informative' });
+    expect(groups[0]).toEqual({
+      mean: 0.5,
+      std: Math.sqrt(1 / 3),
+      scorable: 4,
+      status: 'informative',
+    });
   });
 
   it('uses the given epsilon (verl 1e-6)', () => {
@@ -18,7 +23,9 @@ describe('groupAdvantages', () => {
   });
 
   it('only centres with scaleRewards none (Dr. GRPO)', () => {
-    expect(groupAdvantages([1, 0, 0, 1], { groupSize: 4, scaleRewards: 'none' }).advantages).toEqual([0.5, -0.5, -0.5, 0.5]);
+    expect(
+      groupAdvantages([1, 0, 0, 1], { groupSize: 4, scaleRewards: 'none' }).advantages,
+    ).toEqual([0.5, -0.5, -0.5, 0.5]);
   });
 
   it('matches anchors §6 for [0.2, 0.9, 0.4, 0.7] and for batch scaling', () => {
@@ -26,16 +33,23 @@ describe('groupAdvantages', () => {
     const group = groupAdvantages([0.2, 0.9, 0.4, 0.7], { groupSize: 4 }).advantages;
     const expected = [-0.35, 0.35, -0.15, 0.15].map((d) => d / (Math.sqrt(0.29 / 3) + 1e-4));
     group.forEach((a, i) => expect(a).toBeCloseTo(expected[i]!, 12));
-    expect(group.map((a) => Number(a.toFixed(6)))).toEqual([-1.125356, 1.125356, -0.482296, 0.482296]);
+    expect(group.map((a) => Number(a.toFixed(6)))).toEqual([
+      -1.125356, 1.125356, -0.482296, 0.482296,
+    ]);
 
     // batch: the means stay per group, the std is over all 8: mean 0.525, Σd² = 1.295, var 1.295/7 = 0.185.
-    const batch = groupAdvantages([1, 0, 0, 1, 0.2, 0.9, 0.4, 0.7], { groupSize: 4, scaleRewards: 'batch' });
+    const batch = groupAdvantages([1, 0, 0, 1, 0.2, 0.9, 0.4, 0.7], {
+      groupSize: 4,
+      scaleRewards: 'batch',
+    });
     expect(batch.batchStd).toBeCloseTo(Math.sqrt(0.185), 14);
     const s = Math.sqrt(0.185) + 1e-4;
     const want = [0.5, -0.5, -0.5, 0.5, -0.35, 0.35, -0.15, 0.15].map((d) => d / s);
     batch.advantages.forEach((a, i) => expect(a).toBeCloseTo(want[i]!, 12));
     expect(Number(batch.advantages[0]!.toFixed(6))).toBe(1.162206);
-    expect(batch.advantages.slice(4).map((a) => Number(a.toFixed(6)))).toEqual([-0.813544, 0.813544, -0.348662, 0.348662]);
+    expect(batch.advantages.slice(4).map((a) => Number(a.toFixed(6)))).toEqual([
+      -0.813544, 0.813544, -0.348662, 0.348662,
+    ]);
   });
 
   it('detects identical rewards by exact equality: advantages exactly 0, never ±1/epsilon', () => {
@@ -64,15 +78,33 @@ describe('groupAdvantages', () => {
 
   it('reports unscorable and all-same groups separately', () => {
     const result = groupAdvantages([null, null, 1, 1, 0, 1, 5, null], { groupSize: 2 });
-    expect(result.groups.map((g) => g.status)).toEqual(['unscorable', 'allSame', 'informative', 'allSame']);
-    expect(result.advantages).toEqual([0, 0, 0, 0, -0.5 / (Math.sqrt(0.5) + 1e-4), 0.5 / (Math.sqrt(0.5) + 1e-4), 0, 0]);
+    expect(result.groups.map((g) => g.status)).toEqual([
+      'unscorable',
+      'allSame',
+      'informative',
+      'allSame',
+    ]);
+    expect(result.advantages).toEqual([
+      0,
+      0,
+      0,
+      0,
+      -0.5 / (Math.sqrt(0.5) + 1e-4),
+      0.5 / (Math.sqrt(0.5) + 1e-4),
+      0,
+      0,
+    ]);
     expect(result.fracZeroStd).toBe(0.5);
     expect(result.fracUnscorable).toBe(0.25);
   });
 
   it('names a non-finite reward', () => {
-    expect(() => groupAdvantages([1, 0, Number.NaN, 1], { groupSize: 2 })).toThrow(NonFiniteValueError);
-    expect(() => groupAdvantages([1, 0, Number.POSITIVE_INFINITY, 1], { groupSize: 2 })).toThrow(/rewards\[2\] is Infinity/);
+    expect(() => groupAdvantages([1, 0, Number.NaN, 1], { groupSize: 2 })).toThrow(
+      NonFiniteValueError,
+    );
+    expect(() => groupAdvantages([1, 0, Number.POSITIVE_INFINITY, 1], { groupSize: 2 })).toThrow(
+      /rewards\[2\] is Infinity/,
+    );
   });
 
   it('rejects rewards that do not form whole groups', () => {

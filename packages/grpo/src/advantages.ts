@@ -71,12 +71,17 @@ function allEqual(values: readonly number[]): boolean {
  *   std instead of poisoning them; an unscorable completion gets advantage 0.
  * NaN or ±Infinity rewards throw `NonFiniteValueError` naming the index.
  */
-export function groupAdvantages(rewards: readonly (number | null)[], options: GroupAdvantagesOptions): GroupAdvantagesResult {
+export function groupAdvantages(
+  rewards: readonly (number | null)[],
+  options: GroupAdvantagesOptions,
+): GroupAdvantagesResult {
   const { groupSize } = options;
   const scaleRewards = options.scaleRewards ?? 'group';
   const epsilon = options.epsilon ?? 1e-4;
   if (!Number.isInteger(groupSize) || groupSize < 1) {
-    throw new GrpoShapeError(`groupAdvantages: groupSize must be a positive integer, got ${groupSize}`);
+    throw new GrpoShapeError(
+      `groupAdvantages: groupSize must be a positive integer, got ${groupSize}`,
+    );
   }
   if (rewards.length % groupSize !== 0) {
     throw new GrpoShapeError(
@@ -84,10 +89,13 @@ export function groupAdvantages(rewards: readonly (number | null)[], options: Gr
     );
   }
   if (!Number.isFinite(epsilon) || epsilon < 0) {
-    throw new GrpoShapeError(`groupAdvantages: epsilon must be a finite number >= 0, got ${epsilon}`);
+    throw new GrpoShapeError(
+      `groupAdvantages: epsilon must be a finite number >= 0, got ${epsilon}`,
+    );
   }
   rewards.forEach((r, i) => {
-    if (r !== null) assertFinite(r, `rewards[${i}]`, 'every reward must be a finite number or null.');
+    if (r !== null)
+      assertFinite(r, `rewards[${i}]`, 'every reward must be a finite number or null.');
   });
 
   const groups: GroupStats[] = [];
@@ -100,10 +108,16 @@ export function groupAdvantages(rewards: readonly (number | null)[], options: Gr
     } else if (allEqual(scorable)) {
       groups.push({ mean: scorable[0]!, std: 0, scorable: scorable.length, status: 'allSame' });
     } else {
-      groups.push({ mean: mean(scorable), std: besselStd(scorable), scorable: scorable.length, status: 'informative' });
+      groups.push({
+        mean: mean(scorable),
+        std: besselStd(scorable),
+        scorable: scorable.length,
+        status: 'informative',
+      });
     }
   }
-  const batchStd = scorableAll.length < 2 ? null : allEqual(scorableAll) ? 0 : besselStd(scorableAll);
+  const batchStd =
+    scorableAll.length < 2 ? null : allEqual(scorableAll) ? 0 : besselStd(scorableAll);
 
   const advantages = rewards.map((r, i) => {
     const group = groups[Math.floor(i / groupSize)]!;
@@ -121,6 +135,7 @@ export function groupAdvantages(rewards: readonly (number | null)[], options: Gr
     groups,
     batchStd,
     fracZeroStd: count === 0 ? 0 : groups.filter((g) => g.status === 'allSame').length / count,
-    fracUnscorable: count === 0 ? 0 : groups.filter((g) => g.status === 'unscorable').length / count,
+    fracUnscorable:
+      count === 0 ? 0 : groups.filter((g) => g.status === 'unscorable').length / count,
   };
 }

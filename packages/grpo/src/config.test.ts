@@ -2,7 +2,13 @@ import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { ConfigValidationError } from '@codereasoner/core-tensors';
-import { DEFAULT_GRPO_CONFIG, GRPO_PRESETS, grpoConfigSchema, grpoConfigWarnings, resolveGrpoConfig } from './config.js';
+import {
+  DEFAULT_GRPO_CONFIG,
+  GRPO_PRESETS,
+  grpoConfigSchema,
+  grpoConfigWarnings,
+  resolveGrpoConfig,
+} from './config.js';
 
 const schemaPath = new URL('../schemas/grpo-config.json', import.meta.url);
 
@@ -28,10 +34,31 @@ describe('resolveGrpoConfig', () => {
 
   it('applies a preset under the user options', () => {
     const dapo = resolveGrpoConfig({ generationBatchSize: 32, stepsPerGeneration: 2 }, 'dapo');
-    expect(dapo).toMatchObject({ epsilon: 0.2, epsilonHigh: 0.28, dynamicSampling: true, lossType: 'dapo', numGenerations: 16, generationBatchSize: 32 });
-    expect(resolveGrpoConfig({ preset: 'gspo' })).toMatchObject({ importanceSamplingLevel: 'sequence', lossType: 'grpo', epsilon: 3e-4, epsilonHigh: 4e-4 });
-    expect(resolveGrpoConfig({ preset: 'dr_grpo' })).toMatchObject({ lossType: 'dr_grpo', scaleRewards: 'none', beta: 0 });
-    expect(resolveGrpoConfig({}, 'deepseekmath')).toMatchObject({ beta: 0.04, numGenerations: 64, lossType: 'grpo', generationBatchSize: 1024 });
+    expect(dapo).toMatchObject({
+      epsilon: 0.2,
+      epsilonHigh: 0.28,
+      dynamicSampling: true,
+      lossType: 'dapo',
+      numGenerations: 16,
+      generationBatchSize: 32,
+    });
+    expect(resolveGrpoConfig({ preset: 'gspo' })).toMatchObject({
+      importanceSamplingLevel: 'sequence',
+      lossType: 'grpo',
+      epsilon: 3e-4,
+      epsilonHigh: 4e-4,
+    });
+    expect(resolveGrpoConfig({ preset: 'dr_grpo' })).toMatchObject({
+      lossType: 'dr_grpo',
+      scaleRewards: 'none',
+      beta: 0,
+    });
+    expect(resolveGrpoConfig({}, 'deepseekmath')).toMatchObject({
+      beta: 0.04,
+      numGenerations: 64,
+      lossType: 'grpo',
+      generationBatchSize: 1024,
+    });
     // A preset's epsilonHigh survives a user epsilon (the user did not ask to change epsilonHigh).
     expect(resolveGrpoConfig({ epsilon: 0.1 }, 'dapo').epsilonHigh).toBe(0.28);
   });
@@ -45,14 +72,21 @@ describe('resolveGrpoConfig', () => {
   });
 
   it('rejects a generation batch that splits a group, and says what to use', () => {
-    expect(issuesOf(() => resolveGrpoConfig({ numGenerations: 8, generationBatchSize: 20 }))).toEqual([
+    expect(
+      issuesOf(() => resolveGrpoConfig({ numGenerations: 8, generationBatchSize: 20 })),
+    ).toEqual([
       '/generationBatchSize: 20 does not hold whole groups of numGenerations = 8; use a multiple of 8 (e.g. 16 or 24).',
     ]);
   });
 
   it('lists every schema issue at once', () => {
     const issues = issuesOf(() =>
-      resolveGrpoConfig({ numGenerations: 1, temperature: 0, lossType: 'ppo' as never, bogus: 1 } as never),
+      resolveGrpoConfig({
+        numGenerations: 1,
+        temperature: 0,
+        lossType: 'ppo' as never,
+        bogus: 1,
+      } as never),
     );
     expect(issues).toEqual(
       expect.arrayContaining([
@@ -66,13 +100,19 @@ describe('resolveGrpoConfig', () => {
   });
 
   it('rejects unequal optimizer slices and unknown or conflicting presets', () => {
-    expect(issuesOf(() => resolveGrpoConfig({ generationBatchSize: 32, stepsPerGeneration: 3 }))[0]).toMatch(/^\/stepsPerGeneration: 3 does not divide/);
-    expect(issuesOf(() => resolveGrpoConfig({ preset: 'ppo' as never }))[0]).toMatch(/^\/preset: must be one of/);
+    expect(
+      issuesOf(() => resolveGrpoConfig({ generationBatchSize: 32, stepsPerGeneration: 3 }))[0],
+    ).toMatch(/^\/stepsPerGeneration: 3 does not divide/);
+    expect(issuesOf(() => resolveGrpoConfig({ preset: 'ppo' as never }))[0]).toMatch(
+      /^\/preset: must be one of/,
+    );
     expect(issuesOf(() => resolveGrpoConfig({ preset: 'dapo' }, 'gspo'))[0]).toMatch(/conflicts/);
   });
 
   it('warns about sequence-level ratios with token-sum losses', () => {
-    expect(grpoConfigWarnings(resolveGrpoConfig({ importanceSamplingLevel: 'sequence' }))[0]).toMatch(/weights each completion by its length/);
+    expect(
+      grpoConfigWarnings(resolveGrpoConfig({ importanceSamplingLevel: 'sequence' }))[0],
+    ).toMatch(/weights each completion by its length/);
     expect(grpoConfigWarnings(resolveGrpoConfig({ preset: 'gspo' }))).toEqual([]);
   });
 });

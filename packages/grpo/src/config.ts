@@ -70,7 +70,12 @@ export type GrpoPresetName = 'deepseekmath' | 'dapo' | 'dr_grpo' | 'gspo';
 /** What a user passes: any subset of the options, optionally on top of a named preset. */
 export type GrpoConfigInput = Partial<GrpoConfig> & { preset?: GrpoPresetName };
 
-export const GRPO_PRESET_NAMES: readonly GrpoPresetName[] = ['deepseekmath', 'dapo', 'dr_grpo', 'gspo'];
+export const GRPO_PRESET_NAMES: readonly GrpoPresetName[] = [
+  'deepseekmath',
+  'dapo',
+  'dr_grpo',
+  'gspo',
+];
 
 export interface GrpoPreset {
   name: GrpoPresetName;
@@ -140,13 +145,19 @@ export const GRPO_PRESETS: Readonly<Record<GrpoPresetName, GrpoPreset>> = {
   },
   dr_grpo: {
     name: 'dr_grpo',
-    paper: 'Liu et al. 2025, Understanding R1-Zero-Like Training: A Critical Perspective (arXiv 2503.20783)',
+    paper:
+      'Liu et al. 2025, Understanding R1-Zero-Like Training: A Critical Perspective (arXiv 2503.20783)',
     url: 'https://arxiv.org/abs/2503.20783',
     notes:
       '§3.2: remove the 1/|o_i| length normalisation (divide the token sum by a constant, the generation budget) ' +
       'and the division by the group std (advantage R_i − mean(R)); no KL term. Sizes and learning rate are left ' +
       'to the user.',
-    options: { lossType: 'dr_grpo', scaleRewards: 'none', beta: 0, importanceSamplingLevel: 'token' },
+    options: {
+      lossType: 'dr_grpo',
+      scaleRewards: 'none',
+      beta: 0,
+      importanceSamplingLevel: 'token',
+    },
   },
   gspo: {
     name: 'gspo',
@@ -214,38 +225,82 @@ export const grpoConfigSchema: JSONSchemaType<GrpoConfig> = {
   description: 'A resolved @codereasoner/grpo training configuration (every option present).',
   type: 'object',
   properties: {
-    numGenerations: { type: 'integer', minimum: 2, description: 'G, completions per prompt (>= 2).' },
-    generationBatchSize: { ...positiveInteger, description: 'Completions per generation step; a multiple of numGenerations.' },
-    stepsPerGeneration: { ...positiveInteger, description: 'Optimizer updates per generation batch.' },
+    numGenerations: {
+      type: 'integer',
+      minimum: 2,
+      description: 'G, completions per prompt (>= 2).',
+    },
+    generationBatchSize: {
+      ...positiveInteger,
+      description: 'Completions per generation step; a multiple of numGenerations.',
+    },
+    stepsPerGeneration: {
+      ...positiveInteger,
+      description: 'Optimizer updates per generation batch.',
+    },
     microBatchSize: { ...positiveInteger, description: 'Completions per forward/backward pass.' },
     numIterations: { ...positiveInteger, description: 'mu: passes over each generation batch.' },
     maxSteps: { ...positiveInteger, description: 'Generation steps to run.' },
     maxCompletionLength: { ...positiveInteger, description: 'Generation cap in tokens.' },
-    temperature: { type: 'number', exclusiveMinimum: 0, description: 'Sampling temperature (> 0); also used for the log-probs.' },
-    topP: { type: 'number', exclusiveMinimum: 0, maximum: 1, description: 'Nucleus sampling; 1 = off.' },
+    temperature: {
+      type: 'number',
+      exclusiveMinimum: 0,
+      description: 'Sampling temperature (> 0); also used for the log-probs.',
+    },
+    topP: {
+      type: 'number',
+      exclusiveMinimum: 0,
+      maximum: 1,
+      description: 'Nucleus sampling; 1 = off.',
+    },
     topK: { type: 'integer', minimum: 0, description: 'Top-k sampling; 0 = off.' },
     learningRate: { type: 'number', exclusiveMinimum: 0 },
     lrSchedule: { type: 'string', enum: ['constant', 'cosine'] },
-    warmupSteps: { type: 'integer', minimum: 0, description: 'Linear warm-up, in optimizer updates.' },
-    minLearningRateRatio: { type: 'number', minimum: 0, maximum: 1, description: 'Cosine floor as a fraction of learningRate.' },
+    warmupSteps: {
+      type: 'integer',
+      minimum: 0,
+      description: 'Linear warm-up, in optimizer updates.',
+    },
+    minLearningRateRatio: {
+      type: 'number',
+      minimum: 0,
+      maximum: 1,
+      description: 'Cosine floor as a fraction of learningRate.',
+    },
     adamBeta1: { type: 'number', minimum: 0, exclusiveMaximum: 1 },
     adamBeta2: { type: 'number', minimum: 0, exclusiveMaximum: 1 },
     adamEpsilon: { type: 'number', exclusiveMinimum: 0 },
     weightDecay: nonNegativeNumber,
     maxGradNorm: { ...nonNegativeNumber, description: 'Global gradient-norm clip; 0 = off.' },
     beta: { ...nonNegativeNumber, description: 'KL coefficient; 0 = no reference model.' },
-    epsilon: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1, description: 'Lower clip range.' },
-    epsilonHigh: { type: 'number', exclusiveMinimum: 0, description: 'Upper clip range (DAPO clip-higher).' },
+    epsilon: {
+      type: 'number',
+      exclusiveMinimum: 0,
+      exclusiveMaximum: 1,
+      description: 'Lower clip range.',
+    },
+    epsilonHigh: {
+      type: 'number',
+      exclusiveMinimum: 0,
+      description: 'Upper clip range (DAPO clip-higher).',
+    },
     lossType: { type: 'string', enum: ['grpo', 'bnpo', 'dr_grpo', 'dapo'] },
     scaleRewards: { type: 'string', enum: ['group', 'batch', 'none'] },
     advantageEpsilon: nonNegativeNumber,
     importanceSamplingLevel: { type: 'string', enum: ['token', 'sequence'] },
     maskTruncatedCompletions: { type: 'boolean' },
     dynamicSampling: { type: 'boolean' },
-    maxGenerationBatches: { ...positiveInteger, description: 'Dynamic sampling budget: generation batches per step.' },
+    maxGenerationBatches: {
+      ...positiveInteger,
+      description: 'Dynamic sampling budget: generation batches per step.',
+    },
     seed: { type: 'integer' },
     shuffleDataset: { type: 'boolean' },
-    saveSteps: { type: 'integer', minimum: 0, description: 'Checkpoint every N steps; 0 = only at the end.' },
+    saveSteps: {
+      type: 'integer',
+      minimum: 0,
+      description: 'Checkpoint every N steps; 0 = only at the end.',
+    },
     saveTotalLimit: positiveInteger,
     journalRollouts: { type: 'boolean' },
   },
@@ -343,7 +398,9 @@ export function grpoConfigWarnings(c: GrpoConfig): string[] {
   }
   const updates = c.maxSteps * c.stepsPerGeneration * c.numIterations;
   if (c.warmupSteps >= updates) {
-    warnings.push(`warmupSteps ${c.warmupSteps} >= the ${updates} optimizer updates of the run: the learning rate never reaches its peak.`);
+    warnings.push(
+      `warmupSteps ${c.warmupSteps} >= the ${updates} optimizer updates of the run: the learning rate never reaches its peak.`,
+    );
   }
   return warnings;
 }
@@ -353,17 +410,24 @@ export function grpoConfigWarnings(c: GrpoConfig): string[] {
  * may also be given as `input.preset`). `epsilonHigh` defaults to the resolved `epsilon` unless
  * the preset or the input sets it. Throws `ConfigValidationError` listing every issue as `path: message`.
  */
-export function resolveGrpoConfig(input: GrpoConfigInput = {}, preset?: GrpoPresetName): GrpoConfig {
+export function resolveGrpoConfig(
+  input: GrpoConfigInput = {},
+  preset?: GrpoPresetName,
+): GrpoConfig {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw new ConfigValidationError('GRPO config', ['/: must be an object']);
   }
   const { preset: inputPreset, ...options } = input;
   if (preset !== undefined && inputPreset !== undefined && preset !== inputPreset) {
-    throw new ConfigValidationError('GRPO config', [`/preset: '${inputPreset}' conflicts with the preset argument '${preset}'`]);
+    throw new ConfigValidationError('GRPO config', [
+      `/preset: '${inputPreset}' conflicts with the preset argument '${preset}'`,
+    ]);
   }
   const presetName = preset ?? inputPreset;
   if (presetName !== undefined && !GRPO_PRESET_NAMES.includes(presetName)) {
-    throw new ConfigValidationError('GRPO config', [`/preset: must be one of ${GRPO_PRESET_NAMES.join(', ')}; got '${String(presetName)}'`]);
+    throw new ConfigValidationError('GRPO config', [
+      `/preset: must be one of ${GRPO_PRESET_NAMES.join(', ')}; got '${String(presetName)}'`,
+    ]);
   }
   const presetOptions = presetName === undefined ? {} : GRPO_PRESETS[presetName].options;
   // An explicit `undefined` means "not set" (common when options are spread from CLI flags).
@@ -371,7 +435,9 @@ export function resolveGrpoConfig(input: GrpoConfigInput = {}, preset?: GrpoPres
   const merged = { ...DEFAULT_GRPO_CONFIG, ...presetOptions, ...given } as Record<string, unknown>;
   if (merged['epsilonHigh'] === undefined) merged['epsilonHigh'] = merged['epsilon'];
   const config = merged as unknown as GrpoConfig;
-  const issues = validateSchema(config) ? crossFieldIssues(config) : formatIssues(validateSchema.errors);
+  const issues = validateSchema(config)
+    ? crossFieldIssues(config)
+    : formatIssues(validateSchema.errors);
   if (issues.length > 0) throw new ConfigValidationError('GRPO config', issues);
   return config;
 }

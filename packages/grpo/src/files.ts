@@ -39,7 +39,8 @@ export async function readJsonLines<T>(path: string): Promise<JsonLines<T>> {
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { values: [], truncatedTail: false };
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT')
+      return { values: [], truncatedTail: false };
     throw error;
   }
   const lines = text.split('\n');

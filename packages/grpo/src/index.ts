@@ -1,6 +1,12 @@
 // Public API of @codereasoner/grpo.
 export { groupAdvantages } from './advantages.js';
-export type { GroupAdvantagesOptions, GroupAdvantagesResult, GroupStats, GroupStatus, ScaleRewards } from './advantages.js';
+export type {
+  GroupAdvantagesOptions,
+  GroupAdvantagesResult,
+  GroupStats,
+  GroupStatus,
+  ScaleRewards,
+} from './advantages.js';
 export {
   aggregateLoss,
   clipStatistics,
@@ -34,9 +40,20 @@ export {
   resolveGrpoConfig,
 } from './config.js';
 export type { GrpoConfig, GrpoConfigInput, GrpoPreset, GrpoPresetName } from './config.js';
-export { combineRewards, scoreCompletions, softOverlongPunishment, validateRewardSpecs } from './rewards.js';
+export {
+  combineRewards,
+  scoreCompletions,
+  softOverlongPunishment,
+  validateRewardSpecs,
+} from './rewards.js';
 export type { RewardFunction, RewardInput, RewardScores, RewardSpec } from './rewards.js';
-export { GrpoDatasetError, GrpoResumeError, GrpoShapeError, NonFiniteValueError, RewardFunctionError } from './errors.js';
+export {
+  GrpoDatasetError,
+  GrpoResumeError,
+  GrpoShapeError,
+  NonFiniteValueError,
+  RewardFunctionError,
+} from './errors.js';
 export { GrpoTrainer } from './trainer.js';
 export type { GrpoDatasetRow, GrpoResult, GrpoTrainerOptions } from './trainer.js';
 export { isTimingMetric } from './metrics.js';

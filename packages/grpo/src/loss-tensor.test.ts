@@ -1,7 +1,13 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend, Rng, tf } from '@codereasoner/core-tensors';
 import { grpoLossTensor } from './loss-tensor.js';
-import { grpoLossReference, lossNormalizer, stepCounts, type LossType, type Matrix } from './policy-loss.js';
+import {
+  grpoLossReference,
+  lossNormalizer,
+  stepCounts,
+  type LossType,
+  type Matrix,
+} from './policy-loss.js';
 
 beforeAll(async () => {
   await initBackend({ backend: 'cpu' });
@@ -19,7 +25,11 @@ function randomCase(seed: number, rows: number, cols: number) {
     mask.push(Array.from({ length: cols }, (_, t) => (t < length ? 1 : 0)));
     const old = Array.from({ length: cols }, () => -0.1 - 3 * rng.next());
     oldLogProbs.push(old);
-    logProbs.push(old.map((v, t) => (t < length ? Math.min(-1e-3, v + 0.6 * (rng.next() - 0.5)) : -50 * rng.next())));
+    logProbs.push(
+      old.map((v, t) =>
+        t < length ? Math.min(-1e-3, v + 0.6 * (rng.next() - 0.5)) : -50 * rng.next(),
+      ),
+    );
     refLogProbs.push(old.map((v) => Math.min(-1e-3, v + 0.4 * (rng.next() - 0.5))));
   }
   const advantages = Array.from({ length: rows }, () => 2 * (rng.next() - 0.5));
@@ -34,8 +44,15 @@ describe('grpoLossTensor matches the float64 reference', () => {
     for (const lossType of lossTypes) {
       for (const beta of [0, 0.04]) {
         it(`${lossType}, ${level}-level, beta ${beta}`, () => {
-          const c = randomCase(lossTypes.indexOf(lossType) * 10 + beta * 100 + (level === 'token' ? 0 : 7), 5, 7);
-          const clip = level === 'token' ? { epsilon: 0.2, epsilonHigh: 0.28 } : { epsilon: 3e-4, epsilonHigh: 4e-4 };
+          const c = randomCase(
+            lossTypes.indexOf(lossType) * 10 + beta * 100 + (level === 'token' ? 0 : 7),
+            5,
+            7,
+          );
+          const clip =
+            level === 'token'
+              ? { epsilon: 0.2, epsilonHigh: 0.28 }
+              : { epsilon: 3e-4, epsilonHigh: 4e-4 };
           const normalizer = lossNormalizer(lossType, stepCounts(c.mask, 7));
           const options = { ...clip, beta, importanceSamplingLevel: level, normalizer };
           const reference = grpoLossReference(c, options);
@@ -49,7 +66,9 @@ describe('grpoLossTensor matches the float64 reference', () => {
           };
           const loss = grpoLossTensor(tensors, options);
           const value = loss.dataSync()[0]!;
-          expect(Math.abs(value - reference.loss)).toBeLessThan(1e-5 * Math.max(1, Math.abs(reference.loss)));
+          expect(Math.abs(value - reference.loss)).toBeLessThan(
+            1e-5 * Math.max(1, Math.abs(reference.loss)),
+          );
           tf.dispose([loss, ...Object.values(tensors)]);
           expect(tf.memory().numTensors).toBe(before);
         });
@@ -62,10 +81,23 @@ describe('grpoLossTensor gradients', () => {
   it('equal central differences of the float64 reference (token and sequence level, with KL)', () => {
     const c = randomCase(99, 3, 4);
     for (const level of ['token', 'sequence'] as const) {
-      const options = { epsilon: 0.2, epsilonHigh: 0.28, beta: 0.1, importanceSamplingLevel: level, normalizer: lossNormalizer('grpo', stepCounts(c.mask, 4)) };
+      const options = {
+        epsilon: 0.2,
+        epsilonHigh: 0.28,
+        beta: 0.1,
+        importanceSamplingLevel: level,
+        normalizer: lossNormalizer('grpo', stepCounts(c.mask, 4)),
+      };
       const x = t2(c.logProbs);
-      const fixed = { oldLogProbs: t2(c.oldLogProbs), refLogProbs: t2(c.refLogProbs), advantages: tf.tensor1d(c.advantages), mask: t2(c.mask) };
-      const grad = tf.grad((lp: tf.Tensor) => grpoLossTensor({ ...fixed, logProbs: lp as tf.Tensor2D }, options))(x);
+      const fixed = {
+        oldLogProbs: t2(c.oldLogProbs),
+        refLogProbs: t2(c.refLogProbs),
+        advantages: tf.tensor1d(c.advantages),
+        mask: t2(c.mask),
+      };
+      const grad = tf.grad((lp: tf.Tensor) =>
+        grpoLossTensor({ ...fixed, logProbs: lp as tf.Tensor2D }, options),
+      )(x);
       const g = grad.arraySync() as number[][];
       const h = 1e-6;
       c.logProbs.forEach((row, i) =>
@@ -74,7 +106,10 @@ describe('grpoLossTensor gradients', () => {
           const minus = c.logProbs.map((r) => [...r]);
           plus[i]![t]! += h;
           minus[i]![t]! -= h;
-          const numeric = (grpoLossReference({ ...c, logProbs: plus }, options).loss - grpoLossReference({ ...c, logProbs: minus }, options).loss) / (2 * h);
+          const numeric =
+            (grpoLossReference({ ...c, logProbs: plus }, options).loss -
+              grpoLossReference({ ...c, logProbs: minus }, options).loss) /
+            (2 * h);
           expect(Math.abs(g[i]![t]! - numeric)).toBeLessThan(2e-4);
         }),
       );
@@ -93,8 +128,15 @@ describe('grpoLossTensor gradients', () => {
     ]);
     const adv = tf.tensor1d([0.8, -0.4]);
     const m = tf.tensor2d(mask);
-    const options = { epsilon: 0.2, beta: 0, importanceSamplingLevel: 'token' as const, normalizer: lossNormalizer('dapo', stepCounts(mask, 3)) };
-    const { value, grads } = tf.valueAndGrads((x: tf.Tensor) => grpoLossTensor({ logProbs: x as tf.Tensor2D, advantages: adv, mask: m }, options))([lp]);
+    const options = {
+      epsilon: 0.2,
+      beta: 0,
+      importanceSamplingLevel: 'token' as const,
+      normalizer: lossNormalizer('dapo', stepCounts(mask, 3)),
+    };
+    const { value, grads } = tf.valueAndGrads((x: tf.Tensor) =>
+      grpoLossTensor({ logProbs: x as tf.Tensor2D, advantages: adv, mask: m }, options),
+    )([lp]);
     expect(value.dataSync()[0]).toBeCloseTo(-(2 * 0.8 + 3 * -0.4) / 5, 6);
     const g = grads[0]!.arraySync() as number[][];
     const want = [

@@ -32,7 +32,10 @@ export const stopGradient = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc
  * + β·k3, w the token ratio or the GSPO sequence ratio, aggregated with the explicit normaliser.
  * Masked positions enter every exp() as 0, so padding cannot overflow.
  */
-export function grpoLossTensor(inputs: GrpoLossTensorInputs, options: GrpoLossTensorOptions): tf.Scalar {
+export function grpoLossTensor(
+  inputs: GrpoLossTensorInputs,
+  options: GrpoLossTensorOptions,
+): tf.Scalar {
   return tf.tidy(() => {
     const { logProbs, mask } = inputs;
     const active = tf.greater(mask, 0);
@@ -54,7 +57,8 @@ export function grpoLossTensor(inputs: GrpoLossTensorInputs, options: GrpoLossTe
     const clipped = tf.mul(tf.clipByValue(ratio, low, high), advantages);
     let perToken: tf.Tensor = tf.neg(tf.minimum(unclipped, clipped));
     if (options.beta !== 0) {
-      if (inputs.refLogProbs === undefined) throw new Error('grpoLossTensor: beta is not 0, so refLogProbs are required');
+      if (inputs.refLogProbs === undefined)
+        throw new Error('grpoLossTensor: beta is not 0, so refLogProbs are required');
       const d = tf.where(active, tf.sub(inputs.refLogProbs, logProbs), zeros);
       const k3 = tf.sub(tf.sub(tf.exp(d), d), 1);
       perToken = tf.add(perToken, tf.mul(k3, options.beta));

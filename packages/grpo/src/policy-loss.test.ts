@@ -64,7 +64,10 @@ describe('perTokenPolicyLoss and aggregation (anchors §6 fixture)', () => {
     expect(perToken[1]![3]).toBeCloseTo(0.5 * Math.exp(0.2), 14);
   });
 
-  const rowSums = [-1.28 - Math.exp(-0.1), 0.4 + 0.5 * (Math.exp(0.05) + Math.exp(-0.2) + Math.exp(0.2))];
+  const rowSums = [
+    -1.28 - Math.exp(-0.1),
+    0.4 + 0.5 * (Math.exp(0.05) + Math.exp(-0.2) + Math.exp(0.2)),
+  ];
   const counts = stepCounts(mask, 4);
 
   it('grpo: mean over completions of token means', () => {
@@ -81,18 +84,29 @@ describe('perTokenPolicyLoss and aggregation (anchors §6 fixture)', () => {
   });
 
   it('dr_grpo: token sum / (2 completions × L_max 4)', () => {
-    expect(aggregateLoss(perToken, mask, lossNormalizer('dr_grpo', counts))).toBeCloseTo((rowSums[0]! + rowSums[1]!) / 8, 14);
+    expect(aggregateLoss(perToken, mask, lossNormalizer('dr_grpo', counts))).toBeCloseTo(
+      (rowSums[0]! + rowSums[1]!) / 8,
+      14,
+    );
     expect(lossNormalizer('dr_grpo', counts)).toEqual({ kind: 'constant', value: 8 });
   });
 
   it('is invariant to micro-batching for grpo, dapo and dr_grpo; bnpo averages micro-batches', () => {
     for (const type of ['grpo', 'dapo', 'dr_grpo'] as const) {
       const n = lossNormalizer(type, counts);
-      const split = aggregateLoss([perToken[0]!], [mask[0]!], n) + aggregateLoss([perToken[1]!], [mask[1]!], n);
+      const split =
+        aggregateLoss([perToken[0]!], [mask[0]!], n) + aggregateLoss([perToken[1]!], [mask[1]!], n);
       expect(split).toBeCloseTo(aggregateLoss(perToken, mask, n), 14);
     }
     const bnpo = (row: number) =>
-      aggregateLoss([perToken[row]!], [mask[row]!], lossNormalizer('bnpo', { ...counts, microBatch: { activeTokens: row === 0 ? 2 : 4, count: 2 } }));
+      aggregateLoss(
+        [perToken[row]!],
+        [mask[row]!],
+        lossNormalizer('bnpo', {
+          ...counts,
+          microBatch: { activeTokens: row === 0 ? 2 : 4, count: 2 },
+        }),
+      );
     expect(bnpo(0) + bnpo(1)).toBeCloseTo((rowSums[0]! / 2 + rowSums[1]! / 4) / 2, 14);
   });
 
@@ -102,8 +116,22 @@ describe('perTokenPolicyLoss and aggregation (anchors §6 fixture)', () => {
       [1, 1],
     ];
     const c = stepCounts(m, 2);
-    expect(c).toEqual({ completions: 2, activeSequences: 1, activeTokens: 2, maxCompletionLength: 2 });
-    expect(aggregateLoss([[5, 5], [1, 3]], m, lossNormalizer('grpo', c))).toBe(2);
+    expect(c).toEqual({
+      completions: 2,
+      activeSequences: 1,
+      activeTokens: 2,
+      maxCompletionLength: 2,
+    });
+    expect(
+      aggregateLoss(
+        [
+          [5, 5],
+          [1, 3],
+        ],
+        m,
+        lossNormalizer('grpo', c),
+      ),
+    ).toBe(2);
     const none = stepCounts([[0, 0]], 2);
     expect(aggregateLoss([[5, 5]], [[0, 0]], lossNormalizer('dapo', none))).toBe(0);
     expect(aggregateLoss([[5, 5]], [[0, 0]], lossNormalizer('grpo', none))).toBe(0);
@@ -111,14 +139,23 @@ describe('perTokenPolicyLoss and aggregation (anchors §6 fixture)', () => {
 
   it('counts only the clips that bind', () => {
     // ρ 1.3499 > 1.28 with A>0 → high; ρ 0.7408 < 0.8 with A<0 → low; 6 active tokens.
-    expect(clipStatistics(ratios, advantages, mask, clip)).toEqual({ low: 1 / 6, high: 1 / 6, region: 2 / 6, activeTokens: 6 });
+    expect(clipStatistics(ratios, advantages, mask, clip)).toEqual({
+      low: 1 / 6,
+      high: 1 / 6,
+      region: 2 / 6,
+      activeTokens: 6,
+    });
     // The same ratios with the signs of A swapped: no clip binds.
     expect(clipStatistics(ratios, [-1, 0.5], mask, clip).region).toBe(0);
   });
 
   it('on-policy (ratio 1) the loss is −mean(A) though the gradient is not 0', () => {
     const r = importanceRatios(oldLogProbs, oldLogProbs, mask, 'token');
-    const loss = aggregateLoss(perTokenPolicyLoss(r, advantages, clip), mask, lossNormalizer('dapo', counts));
+    const loss = aggregateLoss(
+      perTokenPolicyLoss(r, advantages, clip),
+      mask,
+      lossNormalizer('dapo', counts),
+    );
     expect(loss).toBeCloseTo(-(2 * 1 + 4 * -0.5) / 6, 15);
   });
 });
@@ -127,7 +164,13 @@ describe('GSPO sequence-level loss (anchors §6)', () => {
   it('clips the sequence ratio with ε 3e-4 / 4e-4', () => {
     const result = grpoLossReference(
       { logProbs, oldLogProbs, advantages, mask },
-      { epsilon: 3e-4, epsilonHigh: 4e-4, beta: 0, importanceSamplingLevel: 'sequence', normalizer: lossNormalizer('grpo', stepCounts(mask, 4)) },
+      {
+        epsilon: 3e-4,
+        epsilonHigh: 4e-4,
+        beta: 0,
+        importanceSamplingLevel: 'sequence',
+        normalizer: lossNormalizer('grpo', stepCounts(mask, 4)),
+      },
     );
     // s = [e^0.1 = 1.105171, e^−0.0625 = 0.939413]; row 0: min(1.105, 1.0004) → −1.0004;
     // row 1 (A=−0.5): min(−0.4697, 0.9997·−0.5 = −0.49985) → +0.49985; mean −0.250275.
@@ -151,10 +194,17 @@ describe('k3Kl', () => {
       [-2.0, -0.1, -0.7, -1.2],
     ];
     const base = { logProbs, oldLogProbs, advantages, mask };
-    const options = { ...clip, importanceSamplingLevel: 'token' as const, normalizer: lossNormalizer('dapo', stepCounts(mask, 4)) };
+    const options = {
+      ...clip,
+      importanceSamplingLevel: 'token' as const,
+      normalizer: lossNormalizer('dapo', stepCounts(mask, 4)),
+    };
     const without = grpoLossReference(base, { ...options, beta: 0 });
     const withKl = grpoLossReference({ ...base, refLogProbs: ref }, { ...options, beta: 0.04 });
-    const klSum = k3Kl(logProbs, ref).reduce((s, row, i) => s + row.reduce((a, v, t) => a + v * mask[i]![t]!, 0), 0);
+    const klSum = k3Kl(logProbs, ref).reduce(
+      (s, row, i) => s + row.reduce((a, v, t) => a + v * mask[i]![t]!, 0),
+      0,
+    );
     expect(withKl.kl).toBeCloseTo(klSum / 6, 14);
     expect(withKl.loss).toBeCloseTo(without.loss + (0.04 * klSum) / 6, 14);
     expect(withKl.policyLoss).toBe(without.loss);

@@ -43,10 +43,13 @@ export interface StepCounts {
 }
 
 function checkSameShape(name: string, a: Matrix, bName: string, b: Matrix): void {
-  if (a.length !== b.length) throw new GrpoShapeError(`${name} has ${a.length} rows but ${bName} has ${b.length}`);
+  if (a.length !== b.length)
+    throw new GrpoShapeError(`${name} has ${a.length} rows but ${bName} has ${b.length}`);
   a.forEach((row, i) => {
     if (row.length !== b[i]!.length) {
-      throw new GrpoShapeError(`${name}[${i}] has ${row.length} entries but ${bName}[${i}] has ${b[i]!.length}`);
+      throw new GrpoShapeError(
+        `${name}[${i}] has ${row.length} entries but ${bName}[${i}] has ${b[i]!.length}`,
+      );
     }
   });
 }
@@ -91,9 +94,15 @@ export function importanceRatios(
  * The clipped surrogate per token, negated to a loss: L = −min(w·A, clip(w, 1 − ε_low, 1 + ε_high)·A),
  * with the row's advantage A broadcast over its tokens.
  */
-export function perTokenPolicyLoss(ratios: Matrix, advantages: readonly number[], clip: ClipRange): number[][] {
+export function perTokenPolicyLoss(
+  ratios: Matrix,
+  advantages: readonly number[],
+  clip: ClipRange,
+): number[][] {
   if (ratios.length !== advantages.length) {
-    throw new GrpoShapeError(`ratios has ${ratios.length} rows but advantages has ${advantages.length}`);
+    throw new GrpoShapeError(
+      `ratios has ${ratios.length} rows but advantages has ${advantages.length}`,
+    );
   }
   const low = 1 - clip.epsilon;
   const high = 1 + (clip.epsilonHigh ?? clip.epsilon);
@@ -137,7 +146,10 @@ export function lossNormalizer(lossType: LossType, counts: StepCounts): LossNorm
       return { kind: 'tokens', count: Math.max(micro.activeTokens, 1) * micro.count };
     }
     case 'dr_grpo':
-      return { kind: 'constant', value: Math.max(counts.completions * counts.maxCompletionLength, 1) };
+      return {
+        kind: 'constant',
+        value: Math.max(counts.completions * counts.maxCompletionLength, 1),
+      };
     case 'dapo':
       return { kind: 'tokens', count: Math.max(counts.activeTokens, 1) };
   }
@@ -193,10 +205,17 @@ export interface ClipStatistics {
 }
 
 /** TRL's clip ratios: only clips that bind (that change the min) are counted. */
-export function clipStatistics(ratios: Matrix, advantages: readonly number[], mask: Matrix, clip: ClipRange): ClipStatistics {
+export function clipStatistics(
+  ratios: Matrix,
+  advantages: readonly number[],
+  mask: Matrix,
+  clip: ClipRange,
+): ClipStatistics {
   checkSameShape('ratios', ratios, 'mask', mask);
   if (ratios.length !== advantages.length) {
-    throw new GrpoShapeError(`ratios has ${ratios.length} rows but advantages has ${advantages.length}`);
+    throw new GrpoShapeError(
+      `ratios has ${ratios.length} rows but advantages has ${advantages.length}`,
+    );
   }
   const lowBound = 1 - clip.epsilon;
   const highBound = 1 + (clip.epsilonHigh ?? clip.epsilon);
@@ -246,21 +265,40 @@ export interface GrpoLossResult {
  * The whole GRPO loss in float64 on plain arrays: the reference the TF.js loss is tested against.
  * Per token: L = −min(w·A, clip(w)·A) + β·k3, then `aggregateLoss` with the given normaliser.
  */
-export function grpoLossReference(inputs: GrpoLossInputs, options: GrpoLossOptions): GrpoLossResult {
-  const ratios = importanceRatios(inputs.logProbs, inputs.oldLogProbs, inputs.mask, options.importanceSamplingLevel);
+export function grpoLossReference(
+  inputs: GrpoLossInputs,
+  options: GrpoLossOptions,
+): GrpoLossResult {
+  const ratios = importanceRatios(
+    inputs.logProbs,
+    inputs.oldLogProbs,
+    inputs.mask,
+    options.importanceSamplingLevel,
+  );
   const policy = perTokenPolicyLoss(ratios, inputs.advantages, options);
   const policyLoss = aggregateLoss(policy, inputs.mask, options.normalizer);
   let loss = policyLoss;
   let kl = 0;
   if (inputs.refLogProbs !== undefined) {
     const perTokenKl = k3Kl(inputs.logProbs, inputs.refLogProbs);
-    kl = aggregateLoss(perTokenKl, inputs.mask, { kind: 'tokens', count: Math.max(stepCounts(inputs.mask, 1).activeTokens, 1) });
+    kl = aggregateLoss(perTokenKl, inputs.mask, {
+      kind: 'tokens',
+      count: Math.max(stepCounts(inputs.mask, 1).activeTokens, 1),
+    });
     if (options.beta !== 0) {
-      const total = policy.map((row, i) => row.map((v, t) => v + options.beta * perTokenKl[i]![t]!));
+      const total = policy.map((row, i) =>
+        row.map((v, t) => v + options.beta * perTokenKl[i]![t]!),
+      );
       loss = aggregateLoss(total, inputs.mask, options.normalizer);
     }
   } else if (options.beta !== 0) {
     throw new GrpoShapeError('grpoLossReference: beta is not 0, so refLogProbs are required');
   }
-  return { loss, policyLoss, kl, clip: clipStatistics(ratios, inputs.advantages, inputs.mask, options), ratios };
+  return {
+    loss,
+    policyLoss,
+    kl,
+    clip: clipStatistics(ratios, inputs.advantages, inputs.mask, options),
+    ratios,
+  };
 }

@@ -1,9 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigValidationError } from '@codereasoner/core-tensors';
 import { RewardFunctionError } from './errors.js';
-import { combineRewards, scoreCompletions, softOverlongPunishment, validateRewardSpecs, type RewardFunction, type RewardInput } from './rewards.js';
+import {
+  combineRewards,
+  scoreCompletions,
+  softOverlongPunishment,
+  validateRewardSpecs,
+  type RewardFunction,
+  type RewardInput,
+} from './rewards.js';
 
-function input(completions: string[], rows: Record<string, unknown>[] = completions.map(() => ({}))): RewardInput {
+function input(
+  completions: string[],
+  rows: Record<string, unknown>[] = completions.map(() => ({})),
+): RewardInput {
   return {
     prompts: completions.map(() => 'p'),
     completions,
@@ -18,8 +28,16 @@ describe('scoreCompletions', () => {
   it('weights, sums, and passes the rows extra columns', async () => {
     const scores = await scoreCompletions(
       [
-        { name: 'exact', fn: ({ completions, rows }) => completions.map((c, i) => (c === rows[i]!['answer'] ? 1 : 0)) },
-        { name: 'short', weight: 0.5, fn: async ({ completions }) => completions.map((c) => (c.length <= 2 ? 1 : -1)) },
+        {
+          name: 'exact',
+          fn: ({ completions, rows }) =>
+            completions.map((c, i) => (c === rows[i]!['answer'] ? 1 : 0)),
+        },
+        {
+          name: 'short',
+          weight: 0.5,
+          fn: async ({ completions }) => completions.map((c) => (c.length <= 2 ? 1 : -1)),
+        },
       ],
       input(['42', 'abc', '7'], [{ answer: '42' }, { answer: 'abc' }, { answer: '8' }]),
     );
@@ -32,13 +50,21 @@ describe('scoreCompletions', () => {
 
   it('runs async functions concurrently', async () => {
     const order: string[] = [];
-    const slow = (name: string, ms: number) => async ({ completions }: RewardInput) => {
-      order.push(`${name}:start`);
-      await new Promise((r) => setTimeout(r, ms));
-      order.push(`${name}:end`);
-      return completions.map(() => 1);
-    };
-    await scoreCompletions([{ name: 'a', fn: slow('a', 30) }, { name: 'b', fn: slow('b', 1) }], input(['x']));
+    const slow =
+      (name: string, ms: number) =>
+      async ({ completions }: RewardInput) => {
+        order.push(`${name}:start`);
+        await new Promise((r) => setTimeout(r, ms));
+        order.push(`${name}:end`);
+        return completions.map(() => 1);
+      };
+    await scoreCompletions(
+      [
+        { name: 'a', fn: slow('a', 30) },
+        { name: 'b', fn: slow('b', 1) },
+      ],
+      input(['x']),
+    );
     expect(order).toEqual(['a:start', 'b:start', 'b:end', 'a:end']);
   });
 
@@ -46,7 +72,11 @@ describe('scoreCompletions', () => {
     const scores = await scoreCompletions(
       [
         { name: 'math', fn: ({ rows }) => rows.map((r) => (r['task'] === 'math' ? 1 : null)) },
-        { name: 'code', weight: 2, fn: ({ rows }) => rows.map((r) => (r['task'] === 'code' ? 0.25 : null)) },
+        {
+          name: 'code',
+          weight: 2,
+          fn: ({ rows }) => rows.map((r) => (r['task'] === 'code' ? 0.25 : null)),
+        },
       ],
       input(['a', 'b', 'c'], [{ task: 'math' }, { task: 'code' }, { task: 'poetry' }]),
     );
@@ -55,11 +85,26 @@ describe('scoreCompletions', () => {
 
   it('names the function that throws, rejects, or returns bad values', async () => {
     const run = (fn: RewardFunction) =>
-      scoreCompletions([{ name: 'ok', fn: ({ completions }) => completions.map(() => 1) }, { name: 'judge', fn }], input(['x', 'yy']));
-    await expect(run(() => { throw new Error('sandbox down'); })).rejects.toThrow("Reward function 'judge': threw: sandbox down");
-    await expect(run(async () => Promise.reject(new Error('timeout')))).rejects.toMatchObject({ rewardName: 'judge', code: 'GRPO_REWARD_FAILED' });
+      scoreCompletions(
+        [
+          { name: 'ok', fn: ({ completions }) => completions.map(() => 1) },
+          { name: 'judge', fn },
+        ],
+        input(['x', 'yy']),
+      );
+    await expect(
+      run(() => {
+        throw new Error('sandbox down');
+      }),
+    ).rejects.toThrow("Reward function 'judge': threw: sandbox down");
+    await expect(run(async () => Promise.reject(new Error('timeout')))).rejects.toMatchObject({
+      rewardName: 'judge',
+      code: 'GRPO_REWARD_FAILED',
+    });
     await expect(run(() => [1])).rejects.toThrow('returned 1 values for 2 completions');
-    await expect(run(() => [1, Number.NaN])).rejects.toThrow(`value [1] is NaN for completion "yy"`);
+    await expect(run(() => [1, Number.NaN])).rejects.toThrow(
+      `value [1] is NaN for completion "yy"`,
+    );
     await expect(run(() => [1, undefined as never])).rejects.toThrow('value [1] is undefined');
     await expect(run(() => 'x' as never)).rejects.toBeInstanceOf(RewardFunctionError);
   });
@@ -97,9 +142,14 @@ describe('softOverlongPunishment (DAPO eq. 13)', () => {
   it('matches anchors §6 for L_max 20, L_cache 4', () => {
     const fn = softOverlongPunishment({ maxLength: 20, cacheLength: 4 });
     const lengths = [15, 16, 17, 18, 20, 21];
-    const values = fn({ ...input([]), completionIds: lengths.map((n) => new Array<number>(n).fill(0)) });
+    const values = fn({
+      ...input([]),
+      completionIds: lengths.map((n) => new Array<number>(n).fill(0)),
+    });
     // free zone ≤ 16 → 0; (16 − L)/4 for 16 < L ≤ 20; −1 beyond.
     expect(values).toEqual([0, 0, -0.25, -0.5, -1, -1]);
-    expect(() => softOverlongPunishment({ maxLength: 4, cacheLength: 4 })).toThrow(ConfigValidationError);
+    expect(() => softOverlongPunishment({ maxLength: 4, cacheLength: 4 })).toThrow(
+      ConfigValidationError,
+    );
   });
 });

@@ -43,12 +43,16 @@ const NAME = /^[A-Za-z0-9_.-]+$/;
 export function validateRewardSpecs(rewards: readonly RewardSpec[]): void {
   const issues: string[] = [];
   if (!Array.isArray(rewards) || rewards.length === 0) {
-    throw new ConfigValidationError('GRPO rewards', ['/rewards: give at least one { name, fn, weight? }']);
+    throw new ConfigValidationError('GRPO rewards', [
+      '/rewards: give at least one { name, fn, weight? }',
+    ]);
   }
   const seen = new Set<string>();
   rewards.forEach((r, i) => {
     if (typeof r?.name !== 'string' || !NAME.test(r.name)) {
-      issues.push(`/rewards/${i}/name: must be a non-empty string of letters, digits, '_', '.', '-' (it becomes a metric name); got ${JSON.stringify(r?.name)}`);
+      issues.push(
+        `/rewards/${i}/name: must be a non-empty string of letters, digits, '_', '.', '-' (it becomes a metric name); got ${JSON.stringify(r?.name)}`,
+      );
     } else if (seen.has(r.name)) {
       issues.push(`/rewards/${i}/name: '${r.name}' is used twice; names must be unique`);
     } else seen.add(r.name);
@@ -60,21 +64,37 @@ export function validateRewardSpecs(rewards: readonly RewardSpec[]): void {
   if (issues.length > 0) throw new ConfigValidationError('GRPO rewards', issues);
 }
 
-function checkValues(name: string, values: unknown, completions: readonly string[]): (number | null)[] {
+function checkValues(
+  name: string,
+  values: unknown,
+  completions: readonly string[],
+): (number | null)[] {
   const count = completions.length;
   if (!Array.isArray(values)) {
-    throw new RewardFunctionError(name, `returned ${values === null ? 'null' : typeof values}, expected an array of ${count} numbers or nulls.`);
+    throw new RewardFunctionError(
+      name,
+      `returned ${values === null ? 'null' : typeof values}, expected an array of ${count} numbers or nulls.`,
+    );
   }
   if (values.length !== count) {
-    throw new RewardFunctionError(name, `returned ${values.length} values for ${count} completions; return one per completion (null where it does not apply).`);
+    throw new RewardFunctionError(
+      name,
+      `returned ${values.length} values for ${count} completions; return one per completion (null where it does not apply).`,
+    );
   }
   values.forEach((v, i) => {
     if (v === null) return;
     if (typeof v !== 'number') {
-      throw new RewardFunctionError(name, `value [${i}] is ${v === undefined ? 'undefined' : JSON.stringify(v)}; return a finite number, or null where the reward does not apply.`);
+      throw new RewardFunctionError(
+        name,
+        `value [${i}] is ${v === undefined ? 'undefined' : JSON.stringify(v)}; return a finite number, or null where the reward does not apply.`,
+      );
     }
     if (!Number.isFinite(v)) {
-      throw new RewardFunctionError(name, `value [${i}] is ${String(v)} for completion ${JSON.stringify(truncate(completions[i] ?? ''))}; return a finite number, or null where the reward does not apply.`);
+      throw new RewardFunctionError(
+        name,
+        `value [${i}] is ${String(v)} for completion ${JSON.stringify(truncate(completions[i] ?? ''))}; return a finite number, or null where the reward does not apply.`,
+      );
     }
   });
   return values as (number | null)[];
@@ -89,7 +109,10 @@ function truncate(text: string): string {
  * that throws, rejects or returns a bad value raises RewardFunctionError naming it; NaN and
  * ±Infinity are bad values (return null for "does not apply").
  */
-export async function scoreCompletions(rewards: readonly RewardSpec[], input: RewardInput): Promise<RewardScores> {
+export async function scoreCompletions(
+  rewards: readonly RewardSpec[],
+  input: RewardInput,
+): Promise<RewardScores> {
   const count = input.completions.length;
   const settled = await Promise.allSettled(
     rewards.map(async (r) => {
@@ -111,7 +134,10 @@ export async function scoreCompletions(rewards: readonly RewardSpec[], input: Re
 }
 
 /** Σ_k weight_k · value_k over non-null values; null when every function returned null. */
-export function combineRewards(perFunction: readonly { weight: number; values: readonly (number | null)[] }[], count: number): (number | null)[] {
+export function combineRewards(
+  perFunction: readonly { weight: number; values: readonly (number | null)[] }[],
+  count: number,
+): (number | null)[] {
   const total: (number | null)[] = new Array<number | null>(count).fill(null);
   for (const { weight, values } of perFunction) {
     values.forEach((v, i) => {
@@ -127,9 +153,17 @@ export function combineRewards(perFunction: readonly { weight: number; values: r
  * Length is the completion's token count (the stop token included). Set the generation cap to
  * maxLength (DAPO: maxLength 20480 with cacheLength 4096, i.e. the penalty starts at 16384).
  */
-export function softOverlongPunishment(options: { maxLength: number; cacheLength: number }): RewardFunction {
+export function softOverlongPunishment(options: {
+  maxLength: number;
+  cacheLength: number;
+}): RewardFunction {
   const { maxLength, cacheLength } = options;
-  if (!Number.isInteger(maxLength) || !Number.isInteger(cacheLength) || cacheLength <= 0 || cacheLength >= maxLength) {
+  if (
+    !Number.isInteger(maxLength) ||
+    !Number.isInteger(cacheLength) ||
+    cacheLength <= 0 ||
+    cacheLength >= maxLength
+  ) {
     throw new ConfigValidationError('softOverlongPunishment options', [
       `/: need integers 0 < cacheLength < maxLength; got maxLength ${maxLength}, cacheLength ${cacheLength}`,
     ]);

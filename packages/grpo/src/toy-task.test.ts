@@ -15,9 +15,22 @@ it('learns a toy task: mean reward for emitting one particular token rises over 
   const trainer = new GrpoTrainer({
     policy,
     tokenizer,
-    config: { numGenerations: 8, generationBatchSize: 32, maxCompletionLength, maxSteps: 30, learningRate: 3e-2, seed: 3 },
+    config: {
+      numGenerations: 8,
+      generationBatchSize: 32,
+      maxCompletionLength,
+      maxSteps: 30,
+      learningRate: 3e-2,
+      seed: 3,
+    },
     // One point per `a` token, so the best completion is eight of them (p(a) starts near 1/259).
-    rewards: [{ name: 'emit_a', fn: ({ completionIds }) => completionIds.map((ids) => ids.filter((t) => t === target).length / maxCompletionLength) }],
+    rewards: [
+      {
+        name: 'emit_a',
+        fn: ({ completionIds }) =>
+          completionIds.map((ids) => ids.filter((t) => t === target).length / maxCompletionLength),
+      },
+    ],
     dataset: TINY_DATASET,
   });
   const { metrics } = await trainer.train();

@@ -1,12 +1,12 @@
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Tokenizer } from '@codereasoner/core-tensors';
 import {
   AdamW,
   CausalLM,
   CheckpointError,
   ConfigValidationError,
   Rng,
-  Tokenizer,
   clipByGlobalNorm,
   computeGradients,
   encodeChat,
@@ -22,7 +22,12 @@ import {
   type RngState,
 } from '@codereasoner/core-tensors';
 import { groupAdvantages } from './advantages.js';
-import { grpoConfigWarnings, resolveGrpoConfig, type GrpoConfig, type GrpoConfigInput } from './config.js';
+import {
+  grpoConfigWarnings,
+  resolveGrpoConfig,
+  type GrpoConfig,
+  type GrpoConfigInput,
+} from './config.js';
 import { GrpoDatasetError, GrpoResumeError, assertFinite } from './errors.js';
 import { appendJsonLine, readJsonLines, writeJsonLines, writeTextAtomic } from './files.js';
 import { grpoLossTensor } from './loss-tensor.js';
@@ -142,7 +147,12 @@ interface UpdateStats {
 }
 
 /** Options that may change between a run and its resumption (they do not change what a step computes). */
-const RESUMABLE_CHANGES = new Set<keyof GrpoConfig>(['maxSteps', 'saveSteps', 'saveTotalLimit', 'journalRollouts']);
+const RESUMABLE_CHANGES = new Set<keyof GrpoConfig>([
+  'maxSteps',
+  'saveSteps',
+  'saveTotalLimit',
+  'journalRollouts',
+]);
 const CHECKPOINT_DIR = /^step-(\d{8})(\.previous)?$/;
 const GENERATION_BATCH = 64;
 
@@ -189,9 +199,12 @@ export class GrpoTrainer {
     this.config = resolveGrpoConfig(options.config ?? {});
     validateRewardSpecs(options.rewards);
     const { policy, tokenizer, dataset } = options;
-    if (!(policy instanceof CausalLM)) throw new ConfigValidationError('GrpoTrainer options', ['/policy: must be a CausalLM']);
+    if (!(policy instanceof CausalLM))
+      throw new ConfigValidationError('GrpoTrainer options', ['/policy: must be a CausalLM']);
     if (policy.trainableVariables.length === 0) {
-      throw new ConfigValidationError('GrpoTrainer options', ['/policy: has no trainable variables (a frozen clone?); pass the model to train']);
+      throw new ConfigValidationError('GrpoTrainer options', [
+        '/policy: has no trainable variables (a frozen clone?); pass the model to train',
+      ]);
     }
     if (tokenizer.vocabSize > policy.config.vocabSize) {
       throw new ConfigValidationError('GrpoTrainer options', [
@@ -199,7 +212,9 @@ export class GrpoTrainer {
       ]);
     }
     if (!Array.isArray(dataset) || dataset.length === 0) {
-      throw new ConfigValidationError('GrpoTrainer options', ['/dataset: must be a non-empty array of { prompt, ...columns }']);
+      throw new ConfigValidationError('GrpoTrainer options', [
+        '/dataset: must be a non-empty array of { prompt, ...columns }',
+      ]);
     }
     this.policy = policy;
     this.tokenizer = tokenizer;
@@ -220,8 +235,16 @@ export class GrpoTrainer {
     const totalUpdates = c.maxSteps * c.stepsPerGeneration * c.numIterations;
     const schedule =
       c.lrSchedule === 'cosine'
-        ? warmupCosine({ peak: c.learningRate, warmupSteps: c.warmupSteps, totalSteps: totalUpdates, minRatio: c.minLearningRateRatio })
-        : (update: number) => (update < c.warmupSteps ? (c.learningRate * (update + 1)) / c.warmupSteps : c.learningRate);
+        ? warmupCosine({
+            peak: c.learningRate,
+            warmupSteps: c.warmupSteps,
+            totalSteps: totalUpdates,
+            minRatio: c.minLearningRateRatio,
+          })
+        : (update: number) =>
+            update < c.warmupSteps
+              ? (c.learningRate * (update + 1)) / c.warmupSteps
+              : c.learningRate;
     this.optimizer = new AdamW({
       learningRate: schedule,
       beta1: c.adamBeta1,
@@ -234,7 +257,8 @@ export class GrpoTrainer {
   }
 
   private encodePrompt(row: GrpoDatasetRow, index: number): number[] {
-    if (typeof row !== 'object' || row === null) throw new GrpoDatasetError(index, 'must be an object { prompt, ...columns }');
+    if (typeof row !== 'object' || row === null)
+      throw new GrpoDatasetError(index, 'must be an object { prompt, ...columns }');
     const { prompt } = row;
     let ids: number[];
     if (typeof prompt === 'string') ids = this.tokenizer.encode(prompt);
@@ -244,14 +268,23 @@ export class GrpoTrainer {
       } catch (error) {
         throw new GrpoDatasetError(index, `prompt: ${(error as Error).message}`);
       }
-    } else throw new GrpoDatasetError(index, 'prompt must be a string or an array of chat messages { role, content }');
-    if (ids.length === 0) throw new GrpoDatasetError(index, 'the prompt encodes to no tokens; give a non-empty prompt');
+    } else
+      throw new GrpoDatasetError(
+        index,
+        'prompt must be a string or an array of chat messages { role, content }',
+      );
+    if (ids.length === 0)
+      throw new GrpoDatasetError(index, 'the prompt encodes to no tokens; give a non-empty prompt');
     return ids;
   }
 
   /** Runs (or resumes) training until `maxSteps`; the policy is updated in place. */
   async train(): Promise<GrpoResult> {
-    if (this.running) throw new GrpoResumeError(this.options.outDir ?? '(memory)', 'train() is already running on this trainer');
+    if (this.running)
+      throw new GrpoResumeError(
+        this.options.outDir ?? '(memory)',
+        'train() is already running on this trainer',
+      );
     this.running = true;
     try {
       return await this.run();
@@ -264,7 +297,8 @@ export class GrpoTrainer {
     const { outDir, signal } = this.options;
     const c = this.config;
     const resumedFromStep = outDir === undefined ? null : await this.restore(outDir);
-    const replay = outDir === undefined ? new Map<number, RolloutRecord>() : await this.prepareFiles(outDir);
+    const replay =
+      outDir === undefined ? new Map<number, RolloutRecord>() : await this.prepareFiles(outDir);
     await this.prepareReference(outDir, resumedFromStep);
     const metrics: GrpoStepMetrics[] = [];
     let replayedSteps = 0;
@@ -276,8 +310,14 @@ export class GrpoTrainer {
       }
       const stepNumber = this.step + 1;
       let record = replay.get(stepNumber);
-      if (record !== undefined && (!sameState(record.rngBefore, this.rng.getState()) || !sameState(record.dataBefore, this.position))) {
-        this.options.logger?.warn(`rollouts.jsonl: step ${stepNumber} was recorded from another state; generating it again`);
+      if (
+        record !== undefined &&
+        (!sameState(record.rngBefore, this.rng.getState()) ||
+          !sameState(record.dataBefore, this.position))
+      ) {
+        this.options.logger?.warn(
+          `rollouts.jsonl: step ${stepNumber} was recorded from another state; generating it again`,
+        );
         record = undefined;
       }
       if (record !== undefined) {
@@ -286,7 +326,8 @@ export class GrpoTrainer {
         replayedSteps += 1;
       } else {
         record = await this.rollout(stepNumber);
-        if (outDir !== undefined && c.journalRollouts) await appendJsonLine(join(outDir, 'rollouts.jsonl'), record);
+        if (outDir !== undefined && c.journalRollouts)
+          await appendJsonLine(join(outDir, 'rollouts.jsonl'), record);
       }
       const trainStart = now();
       const stats = this.trainOn(record);
@@ -296,12 +337,19 @@ export class GrpoTrainer {
       metrics.push(m);
       if (outDir !== undefined) {
         await appendJsonLine(join(outDir, 'metrics.jsonl'), m);
-        if ((c.saveSteps > 0 && this.step % c.saveSteps === 0) || this.step === c.maxSteps) await this.checkpoint(outDir);
+        if ((c.saveSteps > 0 && this.step % c.saveSteps === 0) || this.step === c.maxSteps)
+          await this.checkpoint(outDir);
       }
       this.options.onMetrics?.(m);
-      this.options.onProgress?.({ stage: 'grpo', completed: this.step, total: c.maxSteps, detail: { reward: m.reward, loss: m.loss } });
+      this.options.onProgress?.({
+        stage: 'grpo',
+        completed: this.step,
+        total: c.maxSteps,
+        detail: { reward: m.reward, loss: m.loss },
+      });
     }
-    if (outDir !== undefined && stopped === 'aborted' && this.lastCheckpointStep() !== this.step) await this.checkpoint(outDir);
+    if (outDir !== undefined && stopped === 'aborted' && this.lastCheckpointStep() !== this.step)
+      await this.checkpoint(outDir);
     return {
       config: c,
       steps: this.step,
@@ -326,7 +374,8 @@ export class GrpoTrainer {
     if (this.order?.epoch === epoch) return this.order.indices;
     const indices = this.dataset.map((_, i) => i);
     // A generator per epoch, derived from the seed alone, so the order never depends on resume history.
-    if (this.config.shuffleDataset) new Rng((this.config.seed ^ Math.imul(epoch + 1, 0x9e3779b1)) >>> 0).shuffle(indices);
+    if (this.config.shuffleDataset)
+      new Rng((this.config.seed ^ Math.imul(epoch + 1, 0x9e3779b1)) >>> 0).shuffle(indices);
     this.order = { epoch, indices };
     return indices;
   }
@@ -337,7 +386,8 @@ export class GrpoTrainer {
       const order = this.epochOrder(this.position.epoch);
       rows.push(order[this.position.offset]!);
       this.position.offset += 1;
-      if (this.position.offset >= order.length) this.position = { epoch: this.position.epoch + 1, offset: 0 };
+      if (this.position.offset >= order.length)
+        this.position = { epoch: this.position.epoch + 1, offset: 0 };
     }
     return rows;
   }
@@ -379,7 +429,9 @@ export class GrpoTrainer {
       const completions = outputs.map((o) => ({ ids: o.tokens, finishReason: o.finishReason }));
       t = now();
       const scores = await scoreCompletions(this.rewards, {
-        prompts: rows.flatMap((r) => new Array<ChatMessage[] | string>(G).fill(this.dataset[r]!.prompt)),
+        prompts: rows.flatMap((r) =>
+          new Array<ChatMessage[] | string>(G).fill(this.dataset[r]!.prompt),
+        ),
         completions: completions.map((o) => this.decodeCompletion(o)),
         completionIds: completions.map((o) => o.ids),
         rows: rows.flatMap((r) => new Array<Record<string, unknown>>(G).fill(this.dataset[r]!)),
@@ -387,14 +439,23 @@ export class GrpoTrainer {
         step,
       });
       rewardSeconds += now() - t;
-      const { groups: stats } = groupAdvantages(scores.total, { groupSize: G, scaleRewards: c.scaleRewards, epsilon: c.advantageEpsilon });
+      const { groups: stats } = groupAdvantages(scores.total, {
+        groupSize: G,
+        scaleRewards: c.scaleRewards,
+        epsilon: c.advantageEpsilon,
+      });
       rows.forEach((row, g) => {
         const informative = stats[g]!.status === 'informative';
         const keep = (!c.dynamicSampling || informative) && kept < promptsPerStep;
         if (keep) kept += 1;
         const rewards: Record<string, (number | null)[]> = {};
         for (const f of scores.perFunction) rewards[f.name] = f.values.slice(g * G, (g + 1) * G);
-        groups.push({ row, kept: keep, completions: completions.slice(g * G, (g + 1) * G), rewards });
+        groups.push({
+          row,
+          kept: keep,
+          completions: completions.slice(g * G, (g + 1) * G),
+          rewards,
+        });
       });
       if (!c.dynamicSampling || kept >= promptsPerStep) break;
       if (generationBatches >= c.maxGenerationBatches) {
@@ -428,7 +489,11 @@ export class GrpoTrainer {
     const total = new Array<number | null>(G).fill(null);
     for (const spec of this.rewards) {
       const values = group.rewards[spec.name];
-      if (values === undefined) throw new GrpoResumeError('rollouts.jsonl', `a journaled group has no values for reward '${spec.name}'`);
+      if (values === undefined)
+        throw new GrpoResumeError(
+          'rollouts.jsonl',
+          `a journaled group has no values for reward '${spec.name}'`,
+        );
       values.forEach((v, i) => {
         if (v !== null) total[i] = (total[i] ?? 0) + (spec.weight ?? 1) * v;
       });
@@ -442,14 +507,19 @@ export class GrpoTrainer {
     const c = this.config;
     const kept = record.groups.filter((g) => g.kept);
     if (kept.length === 0) {
-      this.options.logger?.warn(`step ${record.step}: no group to train on; the policy is unchanged this step`);
+      this.options.logger?.warn(
+        `step ${record.step}: no group to train on; the policy is unchanged this step`,
+      );
       return [];
     }
-    const { advantages } = groupAdvantages(kept.flatMap((g) => this.totals(g)), {
-      groupSize: c.numGenerations,
-      scaleRewards: c.scaleRewards,
-      epsilon: c.advantageEpsilon,
-    });
+    const { advantages } = groupAdvantages(
+      kept.flatMap((g) => this.totals(g)),
+      {
+        groupSize: c.numGenerations,
+        scaleRewards: c.scaleRewards,
+        epsilon: c.advantageEpsilon,
+      },
+    );
     const samples: Sample[] = kept.flatMap((g) =>
       g.completions.map((o) => ({
         promptIds: this.promptIds[g.row]!,
@@ -463,14 +533,24 @@ export class GrpoTrainer {
 
     const offPolicy = c.numIterations > 1 || c.stepsPerGeneration > 1;
     if (offPolicy) this.recordLogProbs(this.policy, samples, 'oldLogProbs', record.step);
-    if (this.reference !== undefined) this.recordLogProbs(this.reference, samples, 'refLogProbs', record.step);
+    if (this.reference !== undefined)
+      this.recordLogProbs(this.reference, samples, 'refLogProbs', record.step);
     const order = samples.map((_, i) => i);
     if (c.stepsPerGeneration > 1) this.rng.shuffle(order);
     const sliceSize = Math.ceil(samples.length / c.stepsPerGeneration);
     const slices = chunk(order, sliceSize).map((idx) => idx.map((i) => samples[i]!));
     const stats: UpdateStats[] = [];
     for (let iteration = 0; iteration < c.numIterations; iteration++) {
-      slices.forEach((slice, s) => stats.push(this.update(slice, iteration === 0, offPolicy, `step ${record.step}, iteration ${iteration + 1}, update ${s + 1}`)));
+      slices.forEach((slice, s) =>
+        stats.push(
+          this.update(
+            slice,
+            iteration === 0,
+            offPolicy,
+            `step ${record.step}, iteration ${iteration + 1}, update ${s + 1}`,
+          ),
+        ),
+      );
     }
     return stats;
   }
@@ -490,7 +570,11 @@ export class GrpoTrainer {
     return { inputIds, attentionMask, mask, width };
   }
 
-  private scatter(samples: readonly Sample[], width: number, key: 'oldLogProbs' | 'refLogProbs'): Float32Array {
+  private scatter(
+    samples: readonly Sample[],
+    width: number,
+    key: 'oldLogProbs' | 'refLogProbs',
+  ): Float32Array {
     const out = new Float32Array(samples.length * width);
     samples.forEach((s, b) => out.set(s[key]!, b * width + s.promptIds.length - 1));
     return out;
@@ -504,19 +588,30 @@ export class GrpoTrainer {
   }
 
   /** Log-probs of each completion under `model` (no gradient), stored on the samples. */
-  private recordLogProbs(model: CausalLM, samples: Sample[], key: 'oldLogProbs' | 'refLogProbs', step: number): void {
+  private recordLogProbs(
+    model: CausalLM,
+    samples: Sample[],
+    key: 'oldLogProbs' | 'refLogProbs',
+    step: number,
+  ): void {
     const what = key === 'oldLogProbs' ? 'old policy log-probs' : 'reference log-probs';
     for (const part of chunk(samples, this.config.microBatchSize)) {
       const { inputIds, attentionMask, width } = this.batchTensors(part);
       try {
-        const out = model.tokenLogProbs(inputIds, attentionMask, { temperature: this.config.temperature });
+        const out = model.tokenLogProbs(inputIds, attentionMask, {
+          temperature: this.config.temperature,
+        });
         const values = out.logProbs.dataSync();
         out.logProbs.dispose();
         part.forEach((s, b) => {
           const first = b * width + s.promptIds.length - 1;
           const row = Float32Array.from(values.subarray(first, first + s.completionIds.length));
           for (let k = 0; k < row.length; k++) {
-            assertFinite(row[k]!, `${what} (step ${step})`, 'the model produced non-finite logits; check its weights.');
+            assertFinite(
+              row[k]!,
+              `${what} (step ${step})`,
+              'the model produced non-finite logits; check its weights.',
+            );
           }
           s[key] = row;
         });
@@ -526,7 +621,12 @@ export class GrpoTrainer {
     }
   }
 
-  private update(slice: readonly Sample[], firstPass: boolean, offPolicy: boolean, where: string): UpdateStats {
+  private update(
+    slice: readonly Sample[],
+    firstPass: boolean,
+    offPolicy: boolean,
+    where: string,
+  ): UpdateStats {
     const c = this.config;
     const micro = chunk(slice, c.microBatchSize);
     let activeTokens = 0;
@@ -535,26 +635,68 @@ export class GrpoTrainer {
       activeTokens += s.active * s.completionIds.length;
       if (s.active === 1 && s.completionIds.length > 0) activeSequences += 1;
     }
-    const counts: StepCounts = { completions: slice.length, activeSequences, activeTokens, maxCompletionLength: c.maxCompletionLength };
-    const stats: UpdateStats = { loss: 0, policyLoss: 0, klSum: 0, entropySum: 0, entropyTokens: 0, clipLow: 0, clipHigh: 0, activeTokens, gradNorm: 0, tokens: 0 };
+    const counts: StepCounts = {
+      completions: slice.length,
+      activeSequences,
+      activeTokens,
+      maxCompletionLength: c.maxCompletionLength,
+    };
+    const stats: UpdateStats = {
+      loss: 0,
+      policyLoss: 0,
+      klSum: 0,
+      entropySum: 0,
+      entropyTokens: 0,
+      clipLow: 0,
+      clipHigh: 0,
+      activeTokens,
+      gradNorm: 0,
+      tokens: 0,
+    };
     let accumulated: tf.NamedTensorMap = {};
     try {
       micro.forEach((part, k) => {
         const microTokens = part.reduce((n, s) => n + s.active * s.completionIds.length, 0);
-        const normalizer = lossNormalizer(c.lossType, { ...counts, microBatch: { activeTokens: microTokens, count: micro.length } });
+        const normalizer = lossNormalizer(c.lossType, {
+          ...counts,
+          microBatch: { activeTokens: microTokens, count: micro.length },
+        });
         const { inputIds, attentionMask, mask, width } = this.batchTensors(part);
         const maskTensor = tf.tensor2d(mask, [part.length, width]);
         const advantages = tf.tensor1d(part.map((s) => s.advantage));
-        const old = offPolicy ? tf.tensor2d(this.scatter(part, width, 'oldLogProbs'), [part.length, width]) : undefined;
-        const ref = this.reference !== undefined ? tf.tensor2d(this.scatter(part, width, 'refLogProbs'), [part.length, width]) : undefined;
+        const old = offPolicy
+          ? tf.tensor2d(this.scatter(part, width, 'oldLogProbs'), [part.length, width])
+          : undefined;
+        const ref =
+          this.reference !== undefined
+            ? tf.tensor2d(this.scatter(part, width, 'refLogProbs'), [part.length, width])
+            : undefined;
         let captured: { logProbs: tf.Tensor2D; entropy: tf.Tensor2D | undefined } | undefined;
         try {
           const { loss, grads } = computeGradients(this.policy, () => {
-            const out = this.policy.tokenLogProbs(inputIds, attentionMask, { temperature: c.temperature, entropy: firstPass });
-            captured = { logProbs: tf.keep(out.logProbs), entropy: out.entropy === undefined ? undefined : tf.keep(out.entropy) };
+            const out = this.policy.tokenLogProbs(inputIds, attentionMask, {
+              temperature: c.temperature,
+              entropy: firstPass,
+            });
+            captured = {
+              logProbs: tf.keep(out.logProbs),
+              entropy: out.entropy === undefined ? undefined : tf.keep(out.entropy),
+            };
             return grpoLossTensor(
-              { logProbs: out.logProbs, mask: maskTensor, advantages, ...(old === undefined ? {} : { oldLogProbs: old }), ...(ref === undefined ? {} : { refLogProbs: ref }) },
-              { epsilon: c.epsilon, epsilonHigh: c.epsilonHigh, beta: c.beta, importanceSamplingLevel: c.importanceSamplingLevel, normalizer },
+              {
+                logProbs: out.logProbs,
+                mask: maskTensor,
+                advantages,
+                ...(old === undefined ? {} : { oldLogProbs: old }),
+                ...(ref === undefined ? {} : { refLogProbs: ref }),
+              },
+              {
+                epsilon: c.epsilon,
+                epsilonHigh: c.epsilonHigh,
+                beta: c.beta,
+                importanceSamplingLevel: c.importanceSamplingLevel,
+                normalizer,
+              },
             );
           });
           for (const [name, g] of Object.entries(grads)) {
@@ -565,7 +707,11 @@ export class GrpoTrainer {
               g.dispose();
             }
           }
-          assertFinite(loss, `loss (${where}, micro-batch ${k + 1})`, 'a log-prob ratio overflowed or the model produced non-finite logits; lower the learning rate or check the rewards and the model.');
+          assertFinite(
+            loss,
+            `loss (${where}, micro-batch ${k + 1})`,
+            'a log-prob ratio overflowed or the model produced non-finite logits; lower the learning rate or check the rewards and the model.',
+          );
           stats.loss += loss;
           stats.tokens += part.reduce((n, s) => n + s.promptIds.length + s.completionIds.length, 0);
           // Figures for the metrics, from the float64 reference on the same values.
@@ -575,11 +721,19 @@ export class GrpoTrainer {
             {
               logProbs: logProbRows,
               oldLogProbs: offPolicy ? part.map((s) => Array.from(s.oldLogProbs!)) : logProbRows,
-              ...(this.reference === undefined ? {} : { refLogProbs: part.map((s) => Array.from(s.refLogProbs!)) }),
+              ...(this.reference === undefined
+                ? {}
+                : { refLogProbs: part.map((s) => Array.from(s.refLogProbs!)) }),
               advantages: part.map((s) => s.advantage),
               mask: maskRows,
             },
-            { epsilon: c.epsilon, epsilonHigh: c.epsilonHigh, beta: c.beta, importanceSamplingLevel: c.importanceSamplingLevel, normalizer },
+            {
+              epsilon: c.epsilon,
+              epsilonHigh: c.epsilonHigh,
+              beta: c.beta,
+              importanceSamplingLevel: c.importanceSamplingLevel,
+              normalizer,
+            },
           );
           stats.policyLoss += reference.policyLoss;
           stats.klSum += reference.kl * microTokens;
@@ -587,21 +741,38 @@ export class GrpoTrainer {
           stats.clipHigh += reference.clip.high * reference.clip.activeTokens;
           if (captured!.entropy !== undefined) {
             const entropyRows = this.gather(captured!.entropy.dataSync(), part, width);
-            entropyRows.forEach((row, i) => row.forEach((v, t) => {
-              if (maskRows[i]![t] !== 0) {
-                stats.entropySum += v;
-                stats.entropyTokens += 1;
-              }
-            }));
+            entropyRows.forEach((row, i) =>
+              row.forEach((v, t) => {
+                if (maskRows[i]![t] !== 0) {
+                  stats.entropySum += v;
+                  stats.entropyTokens += 1;
+                }
+              }),
+            );
           }
         } finally {
-          tf.dispose([inputIds, attentionMask, maskTensor, advantages, ...(old ? [old] : []), ...(ref ? [ref] : [])]);
-          if (captured !== undefined) tf.dispose([captured.logProbs, ...(captured.entropy ? [captured.entropy] : [])]);
+          tf.dispose([
+            inputIds,
+            attentionMask,
+            maskTensor,
+            advantages,
+            ...(old ? [old] : []),
+            ...(ref ? [ref] : []),
+          ]);
+          if (captured !== undefined)
+            tf.dispose([captured.logProbs, ...(captured.entropy ? [captured.entropy] : [])]);
         }
       });
-      const { grads, norm } = clipByGlobalNorm(accumulated, c.maxGradNorm > 0 ? c.maxGradNorm : Number.POSITIVE_INFINITY);
+      const { grads, norm } = clipByGlobalNorm(
+        accumulated,
+        c.maxGradNorm > 0 ? c.maxGradNorm : Number.POSITIVE_INFINITY,
+      );
       try {
-        assertFinite(norm, `gradient norm (${where})`, 'the loss gradient overflowed; lower the learning rate or check the model.');
+        assertFinite(
+          norm,
+          `gradient norm (${where})`,
+          'the loss gradient overflowed; lower the learning rate or check the model.',
+        );
         stats.gradNorm = norm;
         this.optimizer.applyGradients(grads);
         this.updates += 1;
@@ -617,14 +788,24 @@ export class GrpoTrainer {
 
   // ---- metrics ----------------------------------------------------------------------------
 
-  private stepMetrics(record: RolloutRecord, updates: UpdateStats[], trainSeconds: number): GrpoStepMetrics {
+  private stepMetrics(
+    record: RolloutRecord,
+    updates: UpdateStats[],
+    trainSeconds: number,
+  ): GrpoStepMetrics {
     const c = this.config;
     const all = record.groups;
     const totals = all.flatMap((g) => this.totals(g));
     const scorable = totals.filter((v): v is number => v !== null);
-    const { groups: status } = groupAdvantages(totals, { groupSize: c.numGenerations, scaleRewards: c.scaleRewards, epsilon: c.advantageEpsilon });
+    const { groups: status } = groupAdvantages(totals, {
+      groupSize: c.numGenerations,
+      scaleRewards: c.scaleRewards,
+      epsilon: c.advantageEpsilon,
+    });
     const lengths = all.flatMap((g) => g.completions.map((o) => o.ids.length));
-    const truncated = all.flatMap((g) => g.completions.filter((o) => o.finishReason === 'length')).length;
+    const truncated = all.flatMap((g) =>
+      g.completions.filter((o) => o.finishReason === 'length'),
+    ).length;
     const activeTokens = updates.reduce((n, u) => n + u.activeTokens, 0);
     const entropyTokens = updates.reduce((n, u) => n + u.entropyTokens, 0);
     const trainedTokens = updates.reduce((n, u) => n + u.tokens, 0);
@@ -637,15 +818,22 @@ export class GrpoTrainer {
       learning_rate: this.optimizer.learningRate,
       loss: meanOf(updates.map((u) => u.loss)),
       policy_loss: meanOf(updates.map((u) => u.policyLoss)),
-      entropy: entropyTokens === 0 ? 0 : updates.reduce((s, u) => s + u.entropySum, 0) / entropyTokens,
+      entropy:
+        entropyTokens === 0 ? 0 : updates.reduce((s, u) => s + u.entropySum, 0) / entropyTokens,
       grad_norm: meanOf(updates.map((u) => u.gradNorm)),
       reward: meanOf(scorable),
       reward_std: stdOf(scorable),
       frac_reward_zero_std: status.filter((g) => g.status === 'allSame').length / status.length,
-      frac_reward_unscorable: status.filter((g) => g.status === 'unscorable').length / status.length,
-      'clip_ratio/low_mean': activeTokens === 0 ? 0 : updates.reduce((s, u) => s + u.clipLow, 0) / activeTokens,
-      'clip_ratio/high_mean': activeTokens === 0 ? 0 : updates.reduce((s, u) => s + u.clipHigh, 0) / activeTokens,
-      'clip_ratio/region_mean': activeTokens === 0 ? 0 : updates.reduce((s, u) => s + u.clipLow + u.clipHigh, 0) / activeTokens,
+      frac_reward_unscorable:
+        status.filter((g) => g.status === 'unscorable').length / status.length,
+      'clip_ratio/low_mean':
+        activeTokens === 0 ? 0 : updates.reduce((s, u) => s + u.clipLow, 0) / activeTokens,
+      'clip_ratio/high_mean':
+        activeTokens === 0 ? 0 : updates.reduce((s, u) => s + u.clipHigh, 0) / activeTokens,
+      'clip_ratio/region_mean':
+        activeTokens === 0
+          ? 0
+          : updates.reduce((s, u) => s + u.clipLow + u.clipHigh, 0) / activeTokens,
       'completions/mean_length': meanOf(lengths),
       'completions/min_length': lengths.length === 0 ? 0 : Math.min(...lengths),
       'completions/max_length': lengths.length === 0 ? 0 : Math.max(...lengths),
@@ -659,19 +847,27 @@ export class GrpoTrainer {
       'time/reward_s': record.seconds.reward,
       'time/training_s': trainSeconds,
       'time/step_s': record.seconds.generation + record.seconds.reward + trainSeconds,
-      'tokens_per_second/rollout': record.seconds.generation > 0 ? completionTokens / record.seconds.generation : 0,
+      'tokens_per_second/rollout':
+        record.seconds.generation > 0 ? completionTokens / record.seconds.generation : 0,
       'tokens_per_second/training': trainSeconds > 0 ? trainedTokens / trainSeconds : 0,
     };
-    if (this.reference !== undefined) m.kl = activeTokens === 0 ? 0 : updates.reduce((s, u) => s + u.klSum, 0) / activeTokens;
+    if (this.reference !== undefined)
+      m.kl = activeTokens === 0 ? 0 : updates.reduce((s, u) => s + u.klSum, 0) / activeTokens;
     for (const spec of this.rewards) {
       const values = all.flatMap((g) => g.rewards[spec.name] ?? []);
       const present = values.filter((v): v is number => v !== null);
       m[`rewards/${spec.name}/mean`] = meanOf(present);
       m[`rewards/${spec.name}/std`] = stdOf(present);
-      m[`rewards/${spec.name}/null_frac`] = values.length === 0 ? 0 : (values.length - present.length) / values.length;
+      m[`rewards/${spec.name}/null_frac`] =
+        values.length === 0 ? 0 : (values.length - present.length) / values.length;
     }
     for (const [name, value] of Object.entries(m)) {
-      if (typeof value === 'number') assertFinite(value, `metric ${name} (step ${record.step})`, 'a reward, the loss or a log-prob went non-finite.');
+      if (typeof value === 'number')
+        assertFinite(
+          value,
+          `metric ${name} (step ${record.step})`,
+          'a reward, the loss or a log-prob went non-finite.',
+        );
     }
     return m;
   }
@@ -704,7 +900,10 @@ export class GrpoTrainer {
     this.lastCheckpoint = dir;
     const steps = await this.checkpointSteps(outDir);
     for (const old of steps.slice(this.config.saveTotalLimit)) {
-      await rm(join(outDir, 'checkpoints', `step-${String(old).padStart(8, '0')}`), { recursive: true, force: true });
+      await rm(join(outDir, 'checkpoints', `step-${String(old).padStart(8, '0')}`), {
+        recursive: true,
+        force: true,
+      });
     }
   }
 
@@ -724,19 +923,46 @@ export class GrpoTrainer {
     return [...steps].sort((a, b) => b - a);
   }
 
-  private checkResumable(path: string, state: Record<string, unknown> | undefined): TrainerStateFile {
+  private checkResumable(
+    path: string,
+    state: Record<string, unknown> | undefined,
+  ): TrainerStateFile {
     const s = state as Partial<TrainerStateFile> | undefined;
-    if (s?.format !== 'codereasoner-grpo-trainer-state' || s.version !== 1 || s.config === undefined || s.dataPosition === undefined || s.rng === undefined) {
-      throw new CheckpointError(path, 'trainer_state.json is not a @codereasoner/grpo trainer state');
+    if (
+      s?.format !== 'codereasoner-grpo-trainer-state' ||
+      s.version !== 1 ||
+      s.config === undefined ||
+      s.dataPosition === undefined ||
+      s.rng === undefined
+    ) {
+      throw new CheckpointError(
+        path,
+        'trainer_state.json is not a @codereasoner/grpo trainer state',
+      );
     }
     const differing = (Object.keys(this.config) as (keyof GrpoConfig)[]).filter(
       (key) => !RESUMABLE_CHANGES.has(key) && !sameState(this.config[key], s.config![key]),
     );
-    const issues = differing.map((key) => `${key}: checkpoint ${JSON.stringify(s.config![key])}, now ${JSON.stringify(this.config[key])}`);
-    if (s.datasetSize !== this.dataset.length) issues.push(`dataset size: checkpoint ${s.datasetSize}, now ${this.dataset.length}`);
-    if (!sameState(s.rewardNames, this.rewards.map((r) => r.name))) issues.push(`reward functions: checkpoint ${JSON.stringify(s.rewardNames)}, now ${JSON.stringify(this.rewards.map((r) => r.name))}`);
+    const issues = differing.map(
+      (key) =>
+        `${key}: checkpoint ${JSON.stringify(s.config![key])}, now ${JSON.stringify(this.config[key])}`,
+    );
+    if (s.datasetSize !== this.dataset.length)
+      issues.push(`dataset size: checkpoint ${s.datasetSize}, now ${this.dataset.length}`);
+    if (
+      !sameState(
+        s.rewardNames,
+        this.rewards.map((r) => r.name),
+      )
+    )
+      issues.push(
+        `reward functions: checkpoint ${JSON.stringify(s.rewardNames)}, now ${JSON.stringify(this.rewards.map((r) => r.name))}`,
+      );
     if (issues.length > 0) {
-      throw new GrpoResumeError(path, `cannot resume with different settings (${issues.join('; ')}); use the same ones, or a new outDir to start over`);
+      throw new GrpoResumeError(
+        path,
+        `cannot resume with different settings (${issues.join('; ')}); use the same ones, or a new outDir to start over`,
+      );
     }
     return s as TrainerStateFile;
   }
@@ -757,7 +983,8 @@ export class GrpoTrainer {
       try {
         const state = this.checkResumable(dir, loaded.trainerState);
         optimizerState = loaded.optimizerState;
-        if (optimizerState === undefined) throw new CheckpointError(dir, 'optimizer.safetensors is missing');
+        if (optimizerState === undefined)
+          throw new CheckpointError(dir, 'optimizer.safetensors is missing');
         this.policy.copyFrom(loaded.model);
         this.optimizer.setState(optimizerState);
         this.rng = Rng.fromState(state.rng);
@@ -770,7 +997,11 @@ export class GrpoTrainer {
         return state.step;
       } finally {
         loaded.model.dispose();
-        if (optimizerState !== undefined) tf.dispose([...Object.values(optimizerState.firstMoment), ...Object.values(optimizerState.secondMoment)]);
+        if (optimizerState !== undefined)
+          tf.dispose([
+            ...Object.values(optimizerState.firstMoment),
+            ...Object.values(optimizerState.secondMoment),
+          ]);
       }
     }
     return null;
@@ -785,13 +1016,21 @@ export class GrpoTrainer {
     const metricsPath = join(outDir, 'metrics.jsonl');
     const metrics = await readJsonLines<GrpoStepMetrics>(metricsPath);
     const keptMetrics = metrics.values.filter((m) => m.step <= this.step);
-    if (metrics.truncatedTail || keptMetrics.length !== metrics.values.length) await writeJsonLines(metricsPath, keptMetrics);
+    if (metrics.truncatedTail || keptMetrics.length !== metrics.values.length)
+      await writeJsonLines(metricsPath, keptMetrics);
 
     const journalPath = join(outDir, 'rollouts.jsonl');
     const journal = await readJsonLines<RolloutRecord>(journalPath).catch((error: unknown) => {
-      throw new GrpoResumeError(journalPath, `cannot read the rollout journal: ${(error as Error).message}; move it away to resume without it`, { cause: error });
+      throw new GrpoResumeError(
+        journalPath,
+        `cannot read the rollout journal: ${(error as Error).message}; move it away to resume without it`,
+        { cause: error },
+      );
     });
-    if (journal.truncatedTail) this.options.logger?.warn(`${journalPath}: dropped a truncated last line (a crash while writing it)`);
+    if (journal.truncatedTail)
+      this.options.logger?.warn(
+        `${journalPath}: dropped a truncated last line (a crash while writing it)`,
+      );
     const replay = new Map<number, RolloutRecord>();
     const keptRecords: RolloutRecord[] = [];
     let next = this.step + 1;
@@ -804,13 +1043,18 @@ export class GrpoTrainer {
         next += 1;
       }
     }
-    if (journal.truncatedTail || keptRecords.length !== journal.values.length) await writeJsonLines(journalPath, keptRecords);
-    if (replay.size > 0) this.options.logger?.info(`replaying ${replay.size} journaled step(s) from ${journalPath}`);
+    if (journal.truncatedTail || keptRecords.length !== journal.values.length)
+      await writeJsonLines(journalPath, keptRecords);
+    if (replay.size > 0)
+      this.options.logger?.info(`replaying ${replay.size} journaled step(s) from ${journalPath}`);
     return replay;
   }
 
   /** beta > 0: a frozen copy of the initial policy, saved once in outDir/reference so a resumed run uses the same one. */
-  private async prepareReference(outDir: string | undefined, resumedFromStep: number | null): Promise<void> {
+  private async prepareReference(
+    outDir: string | undefined,
+    resumedFromStep: number | null,
+  ): Promise<void> {
     if (this.config.beta === 0 || this.reference !== undefined) return;
     if (outDir === undefined) {
       this.reference = this.policy.clone();
@@ -827,7 +1071,10 @@ export class GrpoTrainer {
       return;
     }
     if (resumedFromStep !== null) {
-      throw new GrpoResumeError(dir, 'the run is resumed with beta > 0 but its reference model is missing; restore outDir/reference or start a new outDir');
+      throw new GrpoResumeError(
+        dir,
+        'the run is resumed with beta > 0 but its reference model is missing; restore outDir/reference or start a new outDir',
+      );
     }
     this.reference = this.policy.clone();
     await saveCheckpoint(dir, { model: this.reference, tokenizer: this.tokenizer });
