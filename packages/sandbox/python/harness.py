@@ -30,6 +30,7 @@ import types
 from collections.abc import Generator as _Generator
 from collections.abc import Iterator as _Iterator
 from itertools import chain as _chain
+from operator import eq as _eq
 from operator import is_ as _is
 
 # Modules user code commonly imports (CRUXEval, REval, generated corpora). Importing them here puts
@@ -221,8 +222,10 @@ _MODULE_DICTS = []
 _MODULE_KEYS = ()
 _MODULE_VALUES = ()
 _MODULE_COPIES = []
-_PATCHED_TYPES = {}  # type -> its __dict__ copy, for types patched during the current task
-_TYPE_SNAPSHOTS = {}
+_TYPES = []  # mutable (heap, not immutable) classes defined in loaded modules
+_TYPE_DICTS = []
+_TYPE_COPIES = []
+_MISSING = object()
 _RECURSION_LIMIT = 1000
 _INT_DIGITS = 4300
 
@@ -244,6 +247,25 @@ def _take_snapshots():
             _MODULE_COPIES.append(dict(module.__dict__))
     _MODULE_KEYS = tuple(_chain.from_iterable(_MODULE_DICTS))
     _MODULE_VALUES = tuple(_chain.from_iterable(map(dict.values, _MODULE_DICTS)))
+    _TYPES.clear()
+    seen = set()
+    for namespace in _MODULE_DICTS:
+        for value in list(namespace.values()):
+            if (
+                isinstance(value, type)
+                and value not in seen
+                and value.__flags__ & _HEAPTYPE
+                and not value.__flags__ & _IMMUTABLETYPE
+                and value.__module__ == namespace.get("__name__")
+            ):
+                seen.add(value)
+                _TYPES.append(value)
+    _TYPE_DICTS[:] = [cls.__dict__ for cls in _TYPES]
+    _TYPE_COPIES[:] = [dict(cls.__dict__) for cls in _TYPES]
+
+
+_HEAPTYPE = 1 << 9
+_IMMUTABLETYPE = 1 << 8
 
 
 def _restore_dict(target, snapshot):
@@ -278,22 +300,24 @@ def _restore_state():
     ):
         for target, snapshot in zip(_MODULE_DICTS, _MODULE_COPIES):
             _restore_dict(target, snapshot)
-    if _PATCHED_TYPES:
-        for cls, snapshot in list(_PATCHED_TYPES.items()):
-            current = dict(cls.__dict__)
-            for key in current:
-                if key not in snapshot:
-                    try:
-                        type.__delattr__(cls, key)
-                    except (AttributeError, TypeError):
-                        pass
+    # Classes of the standard library written in Python (Counter, Fraction, ...) are mutable: a C
+    # dict comparison per class finds the patched ones, which get their attributes back.
+    if not all(map(_eq, _TYPE_DICTS, _TYPE_COPIES)):
+        for cls, snapshot in zip(_TYPES, _TYPE_COPIES):
+            current = cls.__dict__
+            if current == snapshot:
+                continue
+            for key in [k for k in current if k not in snapshot]:
+                try:
+                    type.__delattr__(cls, key)
+                except (AttributeError, TypeError):
+                    pass
             for key, value in snapshot.items():
-                if current.get(key, current) is not value and key not in ("__dict__", "__weakref__"):
+                if current.get(key, _MISSING) is not value and key not in ("__dict__", "__weakref__"):
                     try:
                         type.__setattr__(cls, key, value)
                     except (AttributeError, TypeError):
                         pass
-        _PATCHED_TYPES.clear()
     if sys.getrecursionlimit() != _RECURSION_LIMIT:
         sys.setrecursionlimit(_RECURSION_LIMIT)
     if sys.get_int_max_str_digits() != _INT_DIGITS:
@@ -311,9 +335,7 @@ def _make_audit_hook(roots, cwd, trusted_codes):
     blocked_prefixes = _BLOCKED_EVENT_PREFIXES
     path_events = _PATH_EVENTS
     write_flags = _WRITE_FLAGS
-    patched = _PATCHED_TYPES
-    type_snapshots = _TYPE_SNAPSHOTS
-    str_type, bytes_type, int_type, type_type, dict_type = str, bytes, int, type, dict
+    str_type, bytes_type, int_type, type_type = str, bytes, int, type
     permission_error, import_error = PermissionError, ImportError
     getframe = sys._getframe
     protected_attrs = frozenset(("__code__", "__defaults__", "__kwdefaults__", "__globals__"))
@@ -366,9 +388,6 @@ def _make_audit_hook(roots, cwd, trusted_codes):
             name = args[1] if len(args) > 1 else None
             if name in protected_attrs and type_type(target) is not type_type:
                 raise permission_error("the sandbox blocks changing " + str_type(name))
-            if isinstance(target, type_type) and target not in patched:
-                snapshot = type_snapshots.get(target)
-                patched[target] = snapshot if snapshot is not None else dict_type(target.__dict__)
             return
         if event in path_events:
             path = args[0] if args else cwd
@@ -420,10 +439,6 @@ def _secure_process(trusted_codes=()):
     sys.path[:] = [p for p in sys.path if any(p == r or p.startswith(r + "/") for r in allowed_roots)]
     _RECURSION_LIMIT = sys.getrecursionlimit()
     _INT_DIGITS = sys.get_int_max_str_digits()
-    for module in list(sys.modules.values()):
-        for value in list(getattr(module, "__dict__", {}).values()):
-            if isinstance(value, type) and value.__module__ == getattr(module, "__name__", None):
-                _TYPE_SNAPSHOTS[value] = dict(value.__dict__)
     sys.addaudithook(_make_audit_hook(allowed_roots, os.getcwd().rstrip("/"), frozenset(trusted_codes)))
 
 

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { SandboxError } from './errors.js';
 import { harnessPath } from './harness-source.js';
@@ -54,6 +55,17 @@ export class CPythonWorker implements EngineWorker {
 
   get startupMs(): number {
     return this.startedInMs;
+  }
+
+  /** Peak resident set size of the process (VmHWM), where /proc exists. */
+  get peakMemoryBytes(): number {
+    try {
+      const status = readFileSync(`/proc/${this.child.pid}/status`, 'utf8');
+      const match = /VmHWM:\s+(\d+) kB/.exec(status);
+      return match ? Number(match[1]) * 1024 : 0;
+    } catch {
+      return 0;
+    }
   }
 
   static async start(limits: WorkerLimits, pythonPath: string): Promise<CPythonWorker> {

@@ -103,6 +103,11 @@ export class WorkerPool {
     return this.slots.length;
   }
 
+  /** Peak memory of each live worker in bytes (0 when the engine cannot tell). */
+  get peakMemoryBytes(): number[] {
+    return this.slots.map((slot) => slot.worker?.peakMemoryBytes ?? 0);
+  }
+
   get restarts(): number {
     return this.slots.reduce((sum, slot) => sum + slot.restarts, 0);
   }

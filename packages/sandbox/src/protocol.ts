@@ -46,6 +46,8 @@ export interface Outcome {
 export interface EngineWorker {
   readonly pythonVersion: string;
   readonly startupMs: number;
+  /** Peak memory of this worker seen so far, in bytes (0 when unknown). */
+  readonly peakMemoryBytes: number;
   execute(tasks: TaskPayload[]): Promise<Outcome>;
   terminate(): Promise<void>;
 }

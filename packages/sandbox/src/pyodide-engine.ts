@@ -17,7 +17,7 @@ const START_TIMEOUT_MS = 120_000;
 
 type WorkerMessage =
   | { type: 'ready'; pythonVersion: string }
-  | { type: 'done'; results: string[] }
+  | { type: 'done'; results: string[]; memoryBytes: number }
   | { type: 'crashed'; results: string[]; index: number; detail: string };
 
 /** One Pyodide interpreter in a Node worker thread, seen from the main thread. */
@@ -29,6 +29,8 @@ export class PyodideWorker implements EngineWorker {
   private readonly clock: Float64Array;
   private busy = false;
   private exited = false;
+  /** Largest footprint reported so far (WebAssembly heap + the thread's JavaScript heap). */
+  peakMemoryBytes = 0;
 
   private constructor(worker: Worker, control: SharedArrayBuffer, pythonVersion: string, startupMs: number) {
     this.worker = worker;
@@ -110,6 +112,7 @@ export class PyodideWorker implements EngineWorker {
       };
       const onMessage = (message: WorkerMessage): void => {
         if (message.type === 'done') {
+          this.peakMemoryBytes = Math.max(this.peakMemoryBytes, message.memoryBytes);
           const results = message.results.map((text) => JSON.parse(text) as RawResult);
           finish({ results, dead: results.some((result) => result.fatal === true) });
         } else if (message.type === 'crashed') {

@@ -2,6 +2,7 @@
 // runs python/harness.py, then locks down the JavaScript that Python could reach, and serves
 // batches: one `run_task` call per task, with the task index and start time published in shared
 // memory so the main thread can interrupt a task that runs past its limit.
+import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadPyodide } from 'pyodide';
 import { CONTROL } from './control.js';
@@ -63,6 +64,8 @@ const runTask = namespace.get('run_task') as (task: string) => string;
 // After setup the Pyodide Python modules are scrubbed: runPython no longer works, runTask does.
 const pythonVersion = setup(JSON.stringify(init.options));
 
+// Emscripten replaces HEAP8 when the heap grows: keep the module, read the view when asked.
+const emscriptenModule = (pyodide as unknown as { _module: { HEAP8: Int8Array } })._module;
 lockDown(pyodide as unknown as Record<string, unknown>);
 
 /**
@@ -105,6 +108,11 @@ function lockDown(api: Record<string, unknown>): void {
       // not configurable in this Node version; unreachable without code generation
     }
   }
+}
+
+/** This interpreter's footprint: its WebAssembly heap plus this thread's JavaScript heap. */
+function memoryBytes(): number {
+  return emscriptenModule.HEAP8.buffer.byteLength + getHeapStatistics().used_heap_size;
 }
 
 function runBatch(tasks: string[], results: string[]): string[] {
@@ -152,7 +160,8 @@ port.on('message', (message: BatchMessage) => {
   if (message.type !== 'batch') return;
   const results: string[] = [];
   try {
-    port.postMessage({ type: 'done', results: runBatch(message.tasks, results) });
+    const done = runBatch(message.tasks, results);
+    port.postMessage({ type: 'done', results: done, memoryBytes: memoryBytes() });
   } catch (error) {
     // The harness never raises, so an error here is Pyodide itself failing (a fatal error, a
     // WebAssembly trap): report which task did it and let the main thread replace this worker.

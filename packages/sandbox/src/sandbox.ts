@@ -71,6 +71,7 @@ export class Sandbox {
       pythonVersion: this.pool.pythonVersion,
       startupMs: [...this.pool.startupMs],
       restarts: this.pool.restarts,
+      peakMemoryMb: this.pool.peakMemoryBytes.map((bytes) => Math.round((bytes / 2 ** 20) * 10) / 10),
     };
   }
 

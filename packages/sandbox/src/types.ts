@@ -132,4 +132,6 @@ export interface SandboxInfo {
   startupMs: number[];
   /** Workers replaced after a hard timeout or a crash. */
   restarts: number;
+  /** Peak memory of each live worker in MiB: Pyodide, WebAssembly heap + its JavaScript heap; CPython, peak RSS. */
+  peakMemoryMb: number[];
 }
