@@ -71,10 +71,8 @@ export const DEFAULT_SFT_CONFIG: Readonly<SftConfig> = Object.freeze({
 });
 
 const integer = (minimum: number) => ({ type: 'integer', minimum }) as const;
-const number = (minimum: number, maximum?: number) =>
-  (maximum === undefined
-    ? { type: 'number', minimum }
-    : { type: 'number', minimum, maximum }) as const;
+const number = (minimum: number) => ({ type: 'number', minimum }) as const;
+const fraction = () => ({ type: 'number', minimum: 0, maximum: 1 }) as const;
 
 /** JSON Schema of a resolved SFT config (all fields required; `resolveSftConfig` fills defaults first). */
 export const sftConfigSchema: JSONSchemaType<SftConfig> = {
@@ -92,7 +90,7 @@ export const sftConfigSchema: JSONSchemaType<SftConfig> = {
     maxSeqLen: integer(8),
     learningRate: { type: 'number', exclusiveMinimum: 0 },
     warmupSteps: integer(0),
-    minLrRatio: number(0, 1),
+    minLrRatio: fraction(),
     weightDecay: number(0),
     beta1: { type: 'number', minimum: 0, exclusiveMaximum: 1 },
     beta2: { type: 'number', minimum: 0, exclusiveMaximum: 1 },

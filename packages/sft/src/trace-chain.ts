@@ -4,7 +4,7 @@ export interface ChainTrace {
   repr?: string;
   exception?: { type: string; message: string };
   path: number[];
-  states: { line: number; locals: Record<string, string> }[];
+  states: { line: number; locals: Record<string, string>; return?: string; exception?: string }[];
   truncated: boolean;
 }
 
@@ -27,6 +27,9 @@ interface Step {
   locals: Record<string, string>;
   /** `True`/`False` for if/elif/while, `done` when a for loop ends. */
   decision: string | undefined;
+  /** repr of the value a frame returned here (not for the last step: `Result:` says it). */
+  returned: string | undefined;
+  exception: string | undefined;
 }
 
 /**
@@ -76,6 +79,8 @@ export function traceChain(
   const emit = (step: Step): void => {
     const parts = changes(step.locals);
     if (step.decision !== undefined) parts.unshift(step.decision);
+    if (step.returned !== undefined) parts.push(`-> ${clip(step.returned, maxValue)}`);
+    if (step.exception !== undefined) parts.push(`raises ${step.exception}`);
     out.push(
       parts.length > 0
         ? `${at(step.line)}${step.source} | ${parts.join(' ')}`
@@ -119,6 +124,8 @@ function toSteps(lines: string[], trace: ChainTrace, maxSource: number): Step[] 
       source: text.length > maxSource ? `${text.slice(0, maxSource - 3)}...` : text,
       locals: trace.states[index]?.locals ?? {},
       decision,
+      returned: index === trace.path.length - 1 ? undefined : trace.states[index]?.return,
+      exception: index === trace.path.length - 1 ? undefined : trace.states[index]?.exception,
     };
   });
 }

@@ -1,0 +1,108 @@
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import {
+  CausalLM,
+  initBackend,
+  LocalChatModel,
+  Tokenizer,
+  type ChatModel,
+  type ChatRequest,
+} from '@codereasoner/core-tensors';
+import { formatCompletion, renderPrompt, type TaskRecord } from '@codereasoner/data';
+import { Sandbox } from '@codereasoner/sandbox';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { evaluateModel } from './evaluate.js';
+
+let tasks: TaskRecord[];
+let sandbox: Sandbox;
+
+beforeAll(async () => {
+  const text = await readFile(
+    fileURLToPath(new URL('./__fixtures__/tasks.jsonl', import.meta.url)),
+    'utf8',
+  );
+  tasks = text
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as TaskRecord);
+  sandbox = await Sandbox.create({ workers: 1 });
+  await initBackend();
+}, 60_000);
+
+afterAll(async () => {
+  await sandbox?.close();
+});
+
+/** Answers from a table keyed by the prompt's user message; `wrongTypes` get a wrong literal. */
+function tableModel(wrongTypes: Set<string>, seen: ChatRequest[]): ChatModel {
+  const table = new Map(tasks.map((task) => [renderPrompt(task)[1]!.content, task]));
+  return {
+    id: 'table',
+    complete: async (requests) => {
+      seen.push(...requests);
+      return requests.map((request) => {
+        const task = table.get(request.messages[1]!.content)!;
+        const answer = wrongTypes.has(task.type) ? "'not it'" : task.answer;
+        return {
+          texts: [`<think>x</think>\n${formatCompletion(answer)}`],
+          finishReasons: ['stop' as const],
+        };
+      });
+    },
+  };
+}
+
+describe('evaluateModel', () => {
+  it('verifies every answer in the sandbox and reports accuracy per task type', async () => {
+    const seen: ChatRequest[] = [];
+    const result = await evaluateModel(
+      tableModel(new Set(['output', 'state']), seen),
+      tasks,
+      sandbox,
+      {
+        batchSize: 4,
+        maxTokens: 99,
+      },
+    );
+    expect(result.accuracy).toEqual({ output: 0, input: 1, coverage: 1, state: 0, path: 1 });
+    expect(result.counts.output).toEqual({ correct: 0, total: 2 });
+    expect(result.overall).toBeCloseTo(0.6);
+    expect(result.items.map((item) => item.taskId)).toEqual(tasks.map((task) => task.id));
+    expect(result.items.find((item) => item.taskId === 'p1-output')?.reason).toMatch(/^wrong/);
+    expect(seen).toHaveLength(10);
+    expect(seen[0]).toMatchObject({ maxTokens: 99, temperature: 0 });
+    expect(seen[0]!.messages[0]!.content).toContain('Think step by step');
+  });
+
+  it('prompts for answers only with reasoning: false, and scores an untrained local model at zero', async () => {
+    const seen: ChatRequest[] = [];
+    await evaluateModel(tableModel(new Set(), seen), tasks.slice(0, 1), sandbox, {
+      reasoning: false,
+    });
+    expect(seen[0]!.messages[0]!.content).toContain('no explanation');
+
+    const tokenizer = Tokenizer.train(['<answer>5</answer> def f(xs): return'], { vocabSize: 280 });
+    const model = CausalLM.create({
+      vocabSize: 288,
+      hiddenSize: 16,
+      intermediateSize: 32,
+      numHiddenLayers: 1,
+      numAttentionHeads: 2,
+      numKeyValueHeads: 2,
+      maxPositionEmbeddings: 512,
+    });
+    const local = await evaluateModel(
+      new LocalChatModel(model, tokenizer),
+      tasks.slice(0, 2),
+      sandbox,
+      { maxTokens: 6 },
+    );
+    expect(local.overall).toBe(0);
+    expect(
+      local.items.every(
+        (item) => item.finishReason === 'length' && item.reason.startsWith('no_answer'),
+      ),
+    ).toBe(true);
+    model.dispose();
+  });
+});

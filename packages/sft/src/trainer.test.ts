@@ -1,0 +1,203 @@
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CausalLM, initBackend, tf, Tokenizer } from '@codereasoner/core-tensors';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SftRecord } from './dataset.js';
+import { SftTrainingError } from './errors.js';
+import { latestCheckpoint, trainSft, type SftMetrics, type SftStepMetrics } from './trainer.js';
+
+// A small fixed set: "what is n squared" with a short chain, so the loss has something to learn.
+const records: SftRecord[] = Array.from({ length: 12 }, (_, n) => {
+  const prompt = [
+    { role: 'system' as const, content: 'Answer.' },
+    { role: 'user' as const, content: `sq(${n})?` },
+  ];
+  return {
+    id: `t${n}`,
+    type: 'output',
+    teacher: 'test',
+    messages: [
+      ...prompt,
+      { role: 'assistant', content: `<think>${n}*${n}</think><answer>${n * n}</answer>` },
+    ],
+    answer_messages: [...prompt, { role: 'assistant', content: `<answer>${n * n}</answer>` }],
+  };
+});
+
+const tokenizer = Tokenizer.train(
+  records.flatMap((record) => record.messages.map((message) => message.content)),
+  { vocabSize: 300 },
+);
+const modelConfig = {
+  vocabSize: 320,
+  hiddenSize: 32,
+  intermediateSize: 64,
+  numHiddenLayers: 1,
+  numAttentionHeads: 2,
+  numKeyValueHeads: 2,
+  maxPositionEmbeddings: 96,
+};
+
+let root: string;
+beforeAll(async () => {
+  await initBackend();
+  root = await mkdtemp(join(tmpdir(), 'cr-sft-trainer-'));
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+async function weights(model: CausalLM): Promise<Float32Array[]> {
+  return Promise.all(
+    [...model.parameters.values()].map(async (variable) => (await variable.data()) as Float32Array),
+  );
+}
+
+async function metricsOf(dir: string): Promise<SftMetrics[]> {
+  const text = await readFile(join(dir, 'metrics.jsonl'), 'utf8');
+  return text
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as SftMetrics);
+}
+
+describe('trainSft', () => {
+  it('drives the loss down on a small fixed set, writes metrics and a final checkpoint, leaks no tensors', async () => {
+    const model = CausalLM.create(modelConfig, { seed: 1 });
+    const before = tf.memory().numTensors;
+    const outDir = join(root, 'learn');
+    const progress: number[] = [];
+    const result = await trainSft({
+      model,
+      tokenizer,
+      train: records,
+      outDir,
+      config: { steps: 40, batchSize: 4, learningRate: 1e-2, warmupSteps: 4, checkpointEvery: 0 },
+      onProgress: (event) => progress.push(event.completed),
+    });
+    expect(tf.memory().numTensors).toBe(before);
+    const steps = (await metricsOf(outDir)).filter((m): m is SftStepMetrics => m.kind === 'step');
+    expect(steps.map((m) => m.step)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    expect(progress.at(-1)).toBe(40);
+    const first = steps.slice(0, 3).reduce((sum, m) => sum + m.loss, 0) / 3;
+    const last = steps.slice(-5).reduce((sum, m) => sum + m.loss, 0) / 5;
+    expect(first).toBeGreaterThan(3);
+    expect(last).toBeLessThan(first * 0.4);
+    expect(steps.every((m) => m.gradNorm > 0 && m.tokensPerSecond > 0 && m.learningRate > 0)).toBe(
+      true,
+    );
+    expect(result).toMatchObject({
+      steps: 40,
+      completed: true,
+      examples: 12,
+      resumedFrom: undefined,
+    });
+    expect(result.checkpointDir).toBe(join(outDir, 'checkpoints', 'step-00000040'));
+    expect(await latestCheckpoint(outDir)).toEqual({ dir: result.checkpointDir, step: 40 });
+    model.dispose();
+  });
+
+  it('resumes an interrupted run to the same weights and metrics as an uninterrupted one', async () => {
+    const config = {
+      steps: 8,
+      batchSize: 3,
+      gradientAccumulation: 2,
+      learningRate: 5e-3,
+      warmupSteps: 2,
+      checkpointEvery: 3,
+      seed: 7,
+    };
+    const straight = CausalLM.create(modelConfig, { seed: 2 });
+    await trainSft({
+      model: straight,
+      tokenizer,
+      train: records,
+      outDir: join(root, 'straight'),
+      config,
+    });
+
+    const outDir = join(root, 'interrupted');
+    const crashing = CausalLM.create(modelConfig, { seed: 2 });
+    const crash = await trainSft({
+      model: crashing,
+      tokenizer,
+      train: records,
+      outDir,
+      config,
+      onMetrics: (metric) => {
+        if (metric.step === 5) throw new Error('simulated crash');
+      },
+    }).catch((error: unknown) => error);
+    expect((crash as Error).message).toBe('simulated crash');
+    expect(await latestCheckpoint(outDir)).toMatchObject({ step: 3 });
+    crashing.dispose();
+
+    // a fresh process: another initialisation, the weights come from the checkpoint
+    const resumed = CausalLM.create(modelConfig, { seed: 99 });
+    const result = await trainSft({ model: resumed, tokenizer, train: records, outDir, config });
+    expect(result.resumedFrom).toBe(3);
+    expect(result.steps).toBe(8);
+
+    const a = await weights(straight);
+    const b = await weights(resumed);
+    a.forEach((values, index) =>
+      expect(Array.from(b[index] as Float32Array)).toEqual(Array.from(values)),
+    );
+    const lossesA = (await metricsOf(join(root, 'straight'))).map((m) =>
+      m.kind === 'step' ? [m.step, m.loss] : [],
+    );
+    const lossesB = (await metricsOf(outDir)).map((m) =>
+      m.kind === 'step' ? [m.step, m.loss] : [],
+    );
+    expect(lossesB).toEqual(lossesA);
+    // keepCheckpoints (2): step 6 and the final step 8 remain
+    expect(
+      (await readdir(join(outDir, 'checkpoints')))
+        .filter((name) => name.startsWith('step-'))
+        .sort(),
+    ).toEqual(['step-00000006', 'step-00000008']);
+    straight.dispose();
+    resumed.dispose();
+  });
+
+  it('refuses to resume a run made with other settings, and trains answers only with reasoning: false', async () => {
+    const outDir = join(root, 'mismatch');
+    const model = CausalLM.create(modelConfig, { seed: 3 });
+    const base = { steps: 2, batchSize: 12, warmupSteps: 0, bucketBatches: 1 };
+    const withChains = await trainSft({ model, tokenizer, train: records, outDir, config: base });
+    const error = await trainSft({
+      model,
+      tokenizer,
+      train: records,
+      outDir,
+      config: { ...base, reasoning: false },
+    }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(SftTrainingError);
+    expect((error as SftTrainingError).code).toBe('SFT_RESUME_FAILED');
+    expect((error as Error).message).toContain('reasoning');
+
+    const answersDir = join(root, 'answers');
+    await trainSft({
+      model,
+      tokenizer,
+      train: records,
+      outDir: answersDir,
+      config: { ...base, reasoning: false },
+    });
+    const tokens = async (dir: string) =>
+      (await metricsOf(dir)).find((m): m is SftStepMetrics => m.kind === 'step')?.targetTokens ?? 0;
+    // one batch holds all 12 examples: the chain run trains on more assistant tokens
+    const answerTokens = records.reduce(
+      (sum, record) =>
+        sum +
+        tokenizer.encode(record.answer_messages[2]!.content, { specialTokens: false }).length +
+        1,
+      0,
+    );
+    expect(await tokens(answersDir)).toBe(answerTokens);
+    expect(await tokens(outDir)).toBeGreaterThan(answerTokens);
+    expect(withChains.steps).toBe(2);
+    model.dispose();
+  });
+});
