@@ -1,16 +1,24 @@
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import { ConfigValidationError } from '@codereasoner/core-tensors';
 import {
   DEFAULT_GRPO_CONFIG,
   GRPO_PRESETS,
+  grpoConfigInputSchema,
   grpoConfigSchema,
   grpoConfigWarnings,
   resolveGrpoConfig,
 } from './config.js';
 
-const schemaPath = new URL('../schemas/grpo-config.json', import.meta.url);
+const schemaFiles = [
+  { path: new URL('../schemas/grpo-config.json', import.meta.url), schema: grpoConfigSchema },
+  {
+    path: new URL('../schemas/grpo-config-input.json', import.meta.url),
+    schema: grpoConfigInputSchema,
+  },
+];
 
 function issuesOf(fn: () => unknown): string[] {
   try {
@@ -117,10 +125,22 @@ describe('resolveGrpoConfig', () => {
   });
 });
 
-describe('schemas/grpo-config.json', () => {
-  it('is the schema the code validates with (UPDATE_SCHEMAS=1 rewrites it)', async () => {
-    const text = `${JSON.stringify(grpoConfigSchema, null, 2)}\n`;
-    if (process.env['UPDATE_SCHEMAS'] === '1') await writeFile(schemaPath, text);
-    expect(readFileSync(schemaPath, 'utf8')).toBe(text);
+describe('schemas/*.json', () => {
+  it('are the schemas the code uses (UPDATE_SCHEMAS=1 rewrites them)', async () => {
+    for (const { path, schema } of schemaFiles) {
+      if (process.env['UPDATE_SCHEMAS'] === '1')
+        await writeFile(path, `${JSON.stringify(schema, null, 2)}\n`);
+      expect(JSON.parse(readFileSync(path, 'utf8'))).toEqual(schema);
+    }
+  });
+
+  it('the input schema accepts a config file with a preset, and every option name is in both', () => {
+    const ajv = new Ajv({ strict: true });
+    const validate = ajv.compile(grpoConfigInputSchema);
+    expect(validate({ preset: 'dapo', maxSteps: 10 })).toBe(true);
+    expect(validate({ preset: 'ppo' })).toBe(false);
+    expect(Object.keys(grpoConfigInputSchema.properties).sort()).toEqual(
+      ['preset', ...Object.keys(grpoConfigSchema.properties)].sort(),
+    );
   });
 });

@@ -343,6 +343,37 @@ export const grpoConfigSchema: JSONSchemaType<GrpoConfig> = {
   additionalProperties: false,
 };
 
+/**
+ * The schema of a config file a user writes (`GrpoConfigInput`): every option optional, plus
+ * `preset`. Shipped as `schemas/grpo-config-input.json` for editors; resolution validates the
+ * merged result against `grpoConfigSchema`.
+ */
+export const grpoConfigInputSchema: {
+  $schema: string;
+  $id: string;
+  title: string;
+  description: string;
+  type: 'object';
+  properties: Record<string, object>;
+  additionalProperties: false;
+} = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://codereasoner.dev/schemas/grpo-config-input.json',
+  title: 'GrpoConfigInput',
+  description:
+    'Options for @codereasoner/grpo; omitted options take the preset value, else the default.',
+  type: 'object',
+  properties: {
+    preset: {
+      type: 'string',
+      enum: [...GRPO_PRESET_NAMES],
+      description: 'Start from a paper: deepseekmath, dapo, dr_grpo or gspo.',
+    },
+    ...grpoConfigSchema.properties,
+  },
+  additionalProperties: false,
+};
+
 const ajv = new Ajv({ allErrors: true, strict: true });
 const validateSchema = ajv.compile(grpoConfigSchema);
 

@@ -35,6 +35,7 @@ export {
   DEFAULT_GRPO_CONFIG,
   GRPO_PRESET_NAMES,
   GRPO_PRESETS,
+  grpoConfigInputSchema,
   grpoConfigSchema,
   grpoConfigWarnings,
   resolveGrpoConfig,

@@ -481,7 +481,19 @@ export class GrpoTrainer {
 
   private decodeCompletion(completion: JournalCompletion): string {
     const ids = completion.finishReason === 'stop' ? completion.ids.slice(0, -1) : completion.ids;
-    return this.tokenizer.decode(ids);
+    // A model may be wider than its tokenizer (padded vocabulary): ids the tokenizer lacks read as U+FFFD.
+    const size = this.tokenizer.vocabSize;
+    if (ids.every((id) => id < size)) return this.tokenizer.decode(ids);
+    let text = '';
+    let run: number[] = [];
+    for (const id of ids) {
+      if (id < size) run.push(id);
+      else {
+        text += `${this.tokenizer.decode(run)}\uFFFD`;
+        run = [];
+      }
+    }
+    return text + this.tokenizer.decode(run);
   }
 
   private totals(group: JournalGroup): (number | null)[] {
