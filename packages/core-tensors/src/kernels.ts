@@ -1,57 +1,269 @@
 import * as tf from '@tensorflow/tfjs';
 
-/** The part of the wasm backend's public surface the JS kernels below use (see tfjs-backend-wasm's backend_wasm.d.ts). */
+type TypedArray = Float32Array | Int32Array | Uint8Array;
+
+/** The parts of the wasm backend's public surface used here (see tfjs-backend-wasm's backend_wasm.d.ts). */
 interface WasmBackendLike {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(info: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+  typedArrayFromHeap(info: tf.TensorInfo): TypedArray;
 }
 
-const registered = new Set<string>();
+/** The parts of the cpu backend's public surface used here (see tfjs-backend-cpu's backend_cpu.d.ts). */
+interface CpuBackendLike {
+  readSync(dataId: tf.DataId): TypedArray;
+  makeTensorInfo(shape: number[], dtype: tf.DataType, values: TypedArray): tf.TensorInfo;
+}
+
+interface KernelDefinition {
+  name: string;
+  output(inputs: tf.TensorInfo[], attrs: tf.NamedAttrMap): { shape: number[]; dtype: tf.DataType };
+  /** Writes the result into `out` (already zero-filled) from the input arrays. */
+  compute(inputs: TypedArray[], shapes: number[][], out: TypedArray, attrs: tf.NamedAttrMap): void;
+  inputNames: string[];
+}
 
 function sizeOf(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
 /**
- * UnsortedSegmentSum for the wasm backend, written in JS against the wasm heap. tfjs-backend-wasm
- * has no such kernel, and it is the gradient of `gather`, so without it an embedding lookup cannot
- * be trained on wasm. Rows are accumulated with typed-array loops straight in wasm memory (no copy).
+ * Registers one JS kernel for the wasm backend (reading and writing the wasm heap in place) and
+ * for the cpu backend. These cover what tfjs-backend-wasm lacks (UnsortedSegmentSum) or runs
+ * element by element with index arithmetic (2-D transpose, row gather), which the training
+ * profile showed costing more than the matrix products themselves.
  */
-function wasmUnsortedSegmentSum(args: {
-  inputs: tf.NamedTensorInfoMap;
-  backend: unknown;
-  attrs?: tf.NamedAttrMap;
-}): tf.TensorInfo {
-  const backend = args.backend as WasmBackendLike;
-  const x = args.inputs['x']!;
-  const segmentIds = args.inputs['segmentIds']!;
-  const numSegments = Number(args.attrs?.['numSegments']);
-  if (x.dtype !== 'float32') throw new Error(`UnsortedSegmentSum (wasm, JS): only float32 is supported, got ${x.dtype}`);
-  const count = sizeOf(segmentIds.shape);
-  const inner = count === 0 ? 0 : sizeOf(x.shape) / count;
-  const outShape = [numSegments, ...x.shape.slice(segmentIds.shape.length)];
-  const out = backend.makeOutput(outShape, 'float32');
-  const outValues = backend.typedArrayFromHeap(out) as Float32Array;
-  outValues.fill(0);
-  const xValues = backend.typedArrayFromHeap(x) as Float32Array;
-  const ids = backend.typedArrayFromHeap(segmentIds);
-  for (let i = 0; i < count; i++) {
-    const segment = ids[i]!;
-    // Out-of-range ids are dropped, as TensorFlow does.
-    if (segment < 0 || segment >= numSegments) continue;
-    const src = i * inner;
-    const dst = segment * inner;
-    for (let j = 0; j < inner; j++) outValues[dst + j]! += xValues[src + j]!;
+function register(definition: KernelDefinition, backends: readonly string[]): void {
+  for (const backendName of backends) {
+    tf.registerKernel({
+      kernelName: definition.name,
+      backendName,
+      kernelFunc: (({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => {
+        const infos = definition.inputNames.map((n) => inputs[n]!);
+        const { shape, dtype } = definition.output(infos, attrs ?? {});
+        const shapes = infos.map((i) => i.shape);
+        if (backendName === 'wasm') {
+          const wasm = backend as WasmBackendLike;
+          // Allocate first: growing the heap detaches earlier views, so views are taken afterwards.
+          const out = wasm.makeOutput(shape, dtype);
+          const outValues = wasm.typedArrayFromHeap(out);
+          outValues.fill(0);
+          definition.compute(infos.map((i) => wasm.typedArrayFromHeap(i)), shapes, outValues, attrs ?? {});
+          return out;
+        }
+        const cpu = backend as CpuBackendLike;
+        const outValues = dtype === 'int32' ? new Int32Array(sizeOf(shape)) : new Float32Array(sizeOf(shape));
+        definition.compute(infos.map((i) => cpu.readSync(i.dataId)), shapes, outValues, attrs ?? {});
+        return cpu.makeTensorInfo(shape, dtype, outValues);
+      }) as tf.KernelFunc,
+    });
+  }
+}
+
+/** Swaps the last two axes of a rank-2 or rank-3 tensor, in 32×32 blocks so both sides stay in cache. */
+const transposeKernel: KernelDefinition = {
+  name: 'CrTransposeLast2',
+  inputNames: ['x'],
+  output: ([x]) => {
+    const s = x!.shape;
+    return { shape: [...s.slice(0, -2), s[s.length - 1]!, s[s.length - 2]!], dtype: x!.dtype };
+  },
+  compute: ([x], [shape], out) => {
+    const rows = shape![shape!.length - 2]!;
+    const cols = shape![shape!.length - 1]!;
+    const batch = sizeOf(shape!) / (rows * cols || 1);
+    const src = x!;
+    const block = 32;
+    for (let b = 0; b < batch; b++) {
+      const base = b * rows * cols;
+      for (let r0 = 0; r0 < rows; r0 += block) {
+        const r1 = Math.min(rows, r0 + block);
+        for (let c0 = 0; c0 < cols; c0 += block) {
+          const c1 = Math.min(cols, c0 + block);
+          for (let r = r0; r < r1; r++) {
+            const from = base + r * cols;
+            for (let c = c0; c < c1; c++) out[base + c * rows + r] = src[from + c]!;
+          }
+        }
+      }
+    }
+  },
+};
+
+/** out[i, :] = table[ids[i], :] (an embedding lookup as row copies). */
+const gatherRowsKernel: KernelDefinition = {
+  name: 'CrGatherRows',
+  inputNames: ['table', 'ids'],
+  output: ([table, ids]) => ({ shape: [sizeOf(ids!.shape), table!.shape[1]!], dtype: table!.dtype }),
+  compute: ([table, ids], [tableShape], out) => {
+    const [rows, width] = tableShape as [number, number];
+    for (let i = 0; i < ids!.length; i++) {
+      const id = ids![i]!;
+      if (id < 0 || id >= rows) throw new RangeError(`row index ${id} at position ${i} is outside [0, ${rows})`);
+      out.set(table!.subarray(id * width, id * width + width), i * width);
+    }
+  },
+};
+
+/** out[ids[i], :] += values[i, :] with `numRows` output rows (the gradient of a row gather; ids outside are dropped, as in TensorFlow). */
+const scatterAddRowsKernel: KernelDefinition = {
+  name: 'CrScatterAddRows',
+  inputNames: ['values', 'ids'],
+  output: ([values], attrs) => ({ shape: [Number(attrs['numRows']), sizeOf(values!.shape.slice(1))], dtype: 'float32' }),
+  compute: ([values, ids], [valuesShape], out, attrs) => {
+    const numRows = Number(attrs['numRows']);
+    const width = sizeOf(valuesShape!.slice(1));
+    for (let i = 0; i < ids!.length; i++) {
+      const id = ids![i]!;
+      if (id < 0 || id >= numRows) continue;
+      const src = i * width;
+      const dst = id * width;
+      for (let j = 0; j < width; j++) out[dst + j]! += values![src + j]!;
+    }
+  },
+};
+
+/** out[i] = x[i, ids[i]] for x [N, V]. */
+const pickKernel: KernelDefinition = {
+  name: 'CrPickColumns',
+  inputNames: ['x', 'ids'],
+  output: ([x]) => ({ shape: [x!.shape[0]!], dtype: 'float32' }),
+  compute: ([x, ids], [shape], out) => {
+    const width = shape![1]!;
+    for (let i = 0; i < ids!.length; i++) out[i] = x![i * width + ids![i]!]!;
+  },
+};
+
+/** out = x with out[i, ids[i]] += values[i] for x [N, V]. */
+const addAtColumnsKernel: KernelDefinition = {
+  name: 'CrAddAtColumns',
+  inputNames: ['x', 'ids', 'values'],
+  output: ([x]) => ({ shape: [...x!.shape], dtype: 'float32' }),
+  compute: ([x, ids, values], [shape], out) => {
+    out.set(x!);
+    const width = shape![1]!;
+    for (let i = 0; i < ids!.length; i++) out[i * width + ids![i]!]! += values![i]!;
+  },
+};
+
+/** UnsortedSegmentSum (the gradient of `gather`), missing from tfjs-backend-wasm, so that plain tf.gather also trains on wasm. */
+const unsortedSegmentSumKernel: KernelDefinition = {
+  name: 'UnsortedSegmentSum',
+  inputNames: ['x', 'segmentIds'],
+  output: ([x, segmentIds], attrs) => ({ shape: [Number(attrs['numSegments']), ...x!.shape.slice(segmentIds!.shape.length)], dtype: x!.dtype }),
+  compute: ([x, ids], [xShape, idShape], out, attrs) => {
+    const numSegments = Number(attrs['numSegments']);
+    const count = sizeOf(idShape!);
+    const inner = count === 0 ? 0 : sizeOf(xShape!) / count;
+    for (let i = 0; i < count; i++) {
+      const segment = ids![i]!;
+      if (segment < 0 || segment >= numSegments) continue;
+      const src = i * inner;
+      const dst = segment * inner;
+      for (let j = 0; j < inner; j++) out[dst + j]! += x![src + j]!;
+    }
+  },
+};
+
+/** The wasm module surface used by the sliced matmul kernel (tfjs-backend-wasm 4.22's BackendWasmModule). */
+interface WasmModuleLike {
+  cwrap(name: string, returnType: null, argTypes: string[]): (...args: unknown[]) => void;
+  tfjs: { registerTensor(id: number, size: number, memoryOffset: number): void; disposeData(id: number): void };
+}
+
+interface WasmBackendInternals extends WasmBackendLike {
+  wasm: WasmModuleLike;
+  dataIdMap: { get(dataId: tf.DataId): { memoryOffset: number } | undefined };
+}
+
+let batchMatMulFn: ((...args: unknown[]) => void) | undefined;
+// View ids live far above the backend's own counter (which starts at 1), so they never collide.
+let nextViewId = 0x40000000;
+
+function shapeBytes(shape: number[]): Uint8Array {
+  return new Uint8Array(new Int32Array(shape).buffer);
+}
+
+/** Whether this wasm backend exposes what `CrSlicedMatMul` needs (checked once; otherwise the ops fall back to tf.matMul). */
+export function wasmSlicedMatMulSupported(backend: unknown): boolean {
+  const b = backend as Partial<WasmBackendInternals> | undefined;
+  return (
+    typeof b?.wasm?.cwrap === 'function' &&
+    typeof b.wasm.tfjs?.registerTensor === 'function' &&
+    typeof b.wasm.tfjs.disposeData === 'function' &&
+    typeof b.dataIdMap?.get === 'function'
+  );
+}
+
+/**
+ * a [batch, M, K] · b [batch, K, N] as `batch` separate XNNPACK products. tfjs-backend-wasm sends
+ * every batched (batch > 1) matMul to a naive triple loop (~3 GFLOP/s here) and only batch-1,
+ * non-transposed products to XNNPACK (~40 GFLOP/s). Each slice is registered with the wasm
+ * module as a temporary tensor id pointing into the parent buffers (no copy), multiplied by the
+ * backend's own BatchMatMul entry point, and unregistered again (unregistering frees nothing, it
+ * only drops the id and the XNNPACK operator cached for it).
+ */
+function wasmSlicedMatMul({ inputs, backend }: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo {
+  const wasm = backend as WasmBackendInternals;
+  const a = inputs['a']!;
+  const b = inputs['b']!;
+  const [batch, m, k] = a.shape as [number, number, number];
+  const [, k2, n] = b.shape as [number, number, number];
+  if (k !== k2 || b.shape[0] !== batch) throw new Error(`CrSlicedMatMul: shapes [${a.shape}] and [${b.shape}] do not match`);
+  const out = wasm.makeOutput([batch, m, n], 'float32');
+  batchMatMulFn ??= wasm.wasm.cwrap('BatchMatMul', null, ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number']);
+  const aOffset = wasm.dataIdMap.get(a.dataId)!.memoryOffset;
+  const bOffset = wasm.dataIdMap.get(b.dataId)!.memoryOffset;
+  const outOffset = wasm.dataIdMap.get(out.dataId)!.memoryOffset;
+  const aShape = shapeBytes([1, m, k]);
+  const bShape = shapeBytes([1, k, n]);
+  const registry = wasm.wasm.tfjs;
+  for (let i = 0; i < batch; i++) {
+    const aId = nextViewId++;
+    const bId = nextViewId++;
+    const outId = nextViewId++;
+    if (nextViewId > 0x7ffffff0) nextViewId = 0x40000000;
+    registry.registerTensor(aId, m * k, aOffset + i * m * k * 4);
+    registry.registerTensor(bId, k * n, bOffset + i * k * n * 4);
+    registry.registerTensor(outId, m * n, outOffset + i * m * n * 4);
+    try {
+      batchMatMulFn(aId, aShape, 3, bId, bShape, 3, 0, 0, outId);
+    } finally {
+      registry.disposeData(aId);
+      registry.disposeData(bId);
+      registry.disposeData(outId);
+    }
   }
   return out;
 }
 
-/** Registers JS kernels a backend lacks (idempotent). Called by `initBackend` after the backend is ready. */
+const registered = new Set<string>();
+export const JS_KERNEL_BACKENDS = ['wasm', 'cpu'] as const;
+
+/** Registers the JS kernels for `backendName` (idempotent). Called by `initBackend` once the backend is ready. */
 export function registerMissingKernels(backendName: string): void {
-  if (backendName !== 'wasm' || registered.has(backendName)) return;
+  if (registered.has(backendName) || !(JS_KERNEL_BACKENDS as readonly string[]).includes(backendName)) return;
   registered.add(backendName);
-  const existing = tf.getKernelsForBackend('wasm').map((k) => k.kernelName);
-  if (!existing.includes('UnsortedSegmentSum')) {
-    tf.registerKernel({ kernelName: 'UnsortedSegmentSum', backendName: 'wasm', kernelFunc: wasmUnsortedSegmentSum as tf.KernelFunc });
+  const existing = new Set(tf.getKernelsForBackend(backendName).map((k) => k.kernelName));
+  for (const definition of [transposeKernel, gatherRowsKernel, scatterAddRowsKernel, pickKernel, addAtColumnsKernel]) {
+    if (!existing.has(definition.name)) register(definition, [backendName]);
   }
+  if (!existing.has('UnsortedSegmentSum')) register(unsortedSegmentSumKernel, [backendName]);
+  if (backendName === 'wasm' && !existing.has('CrSlicedMatMul')) {
+    tf.registerKernel({ kernelName: 'CrSlicedMatMul', backendName: 'wasm', kernelFunc: wasmSlicedMatMul as unknown as tf.KernelFunc });
+  }
+}
+
+/** Whether `CrSlicedMatMul` runs here (wasm with the expected module surface). */
+export function slicedMatMulActive(): boolean {
+  if (tf.getBackend() !== 'wasm') return false;
+  registerMissingKernels('wasm');
+  return wasmSlicedMatMulSupported(tf.backend());
+}
+
+/** Whether the JS kernels above serve the active backend (else the fast ops fall back to standard tf ops). */
+export function jsKernelsActive(): boolean {
+  const name = tf.getBackend();
+  if (!(JS_KERNEL_BACKENDS as readonly string[]).includes(name)) return false;
+  registerMissingKernels(name);
+  return true;
 }

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { availableBackends, initBackend, type BackendName } from './backend.js';
+import { batchedMatMul, embeddingLookup, linear, linearConstant, linearTransposed, pickedLogSoftmax, slicedAttention, transposeLast2 } from './fast-ops.js';
 import { applyRope, attentionBias, groupedQueryAttention, rmsNorm, ropeTables, rotateHalfMatrix } from './layers.js';
 import { gradientCheck, randomTensor } from './test-utils.js';
 
@@ -19,7 +20,7 @@ function referenceAttention(
   k: Float32Array,
   v: Float32Array,
   mask: number[],
-  [b, h, t, hd]: number[],
+  [b, h, t, hd]: [number, number, number, number],
   kvHeads: number,
   s: number,
 ): Float64Array {
@@ -97,13 +98,14 @@ describe.each(backends)('layers on the %s backend', (backend) => {
     });
   });
 
-  it('grouped-query attention with causal + padding masks matches the float64 reference', () => {
+  // t = 5 takes the batched path, t = 9 (groups·t ≥ 16) the sliced XNNPACK path with its custom gradient.
+  it.each([5, 9])('grouped-query attention with causal + padding masks matches the float64 reference (t = %i)', (t) => {
     tf.tidy(() => {
-      const [b, h, kvHeads, t, hd] = [2, 4, 2, 5, 4];
+      const [b, h, kvHeads, hd] = [2, 4, 2, 4];
       const q = randomTensor([b, h, t, hd], 4) as tf.Tensor4D;
       const k = randomTensor([b, kvHeads, t, hd], 5) as tf.Tensor4D;
       const v = randomTensor([b, kvHeads, t, hd], 6) as tf.Tensor4D;
-      const mask = [1, 1, 1, 1, 1, 0, 0, 1, 1, 1]; // second row left-padded by two
+      const mask = [...new Array<number>(t).fill(1), 0, 0, ...new Array<number>(t - 2).fill(1)]; // second row left-padded by two
       const out = groupedQueryAttention(q, k, v, attentionBias(mask, b, t, t));
       const expected = referenceAttention(q.dataSync() as Float32Array, k.dataSync() as Float32Array, v.dataSync() as Float32Array, mask, [b, h, t, hd], kvHeads, t);
       const actual = out.dataSync();
@@ -154,13 +156,13 @@ describe.each(backends)('layers on the %s backend', (backend) => {
     expect(worst).toBeLessThan(2e-2);
   });
 
-  it('gradient of grouped-query attention w.r.t. q, k and v matches finite differences', () => {
-    const [b, h, kvHeads, t, hd] = [2, 4, 2, 4, 4];
+  it.each([4, 9])('gradient of grouped-query attention w.r.t. q, k and v matches finite differences (t = %i)', (t) => {
+    const [b, h, kvHeads, hd] = [2, 4, 2, 4];
     const q = randomTensor([b, h, t, hd], 15);
     const k = randomTensor([b, kvHeads, t, hd], 16);
     const v = randomTensor([b, kvHeads, t, hd], 17);
     const r = randomTensor([b, h, t, hd], 18);
-    const bias = attentionBias([1, 1, 1, 1, 1, 1, 1, 0], b, t, t);
+    const bias = attentionBias([...new Array<number>(2 * t - 1).fill(1), 0], b, t, t);
     const { worst, checked } = gradientCheck(
       (qi, ki, vi) => tf.sum(tf.mul(groupedQueryAttention(qi as tf.Tensor4D, ki as tf.Tensor4D, vi as tf.Tensor4D, bias), r)),
       [q, k, v],
@@ -169,6 +171,70 @@ describe.each(backends)('layers on the %s backend', (backend) => {
     tf.dispose([q, k, v, r, bias]);
     expect(checked).toBe(30);
     expect(worst).toBeLessThan(2e-2);
+  });
+
+  it('transposes the last two axes across block boundaries', () => {
+    tf.tidy(() => {
+      const x = randomTensor([3, 33, 65], 20);
+      expect(Array.from(transposeLast2(x).dataSync())).toEqual(Array.from(tf.transpose(x, [0, 2, 1]).dataSync()));
+      const m = randomTensor([70, 5], 21);
+      expect(Array.from(transposeLast2(m).dataSync())).toEqual(Array.from(tf.transpose(m).dataSync()));
+    });
+  });
+
+  it('batched products per slice equal tf.matMul', () => {
+    tf.tidy(() => {
+      const a = randomTensor([5, 17, 9], 22) as tf.Tensor3D;
+      const b = randomTensor([5, 9, 13], 23) as tf.Tensor3D;
+      close(batchedMatMul(a, b).dataSync(), tf.matMul(a, b).dataSync(), 1e-5);
+    });
+  });
+
+  it('custom-gradient ops give the same values and gradients as plain tf autodiff', () => {
+    tf.tidy(() => {
+      const x = randomTensor([6, 5], 24) as tf.Tensor2D;
+      const w = randomTensor([5, 7], 25) as tf.Tensor2D;
+      const e = randomTensor([7, 5], 26) as tf.Tensor2D;
+      const r = randomTensor([6, 7], 27);
+      const ids = tf.tensor1d([3, 0, 6, 3, 2, 5], 'int32');
+      const cases: [string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor, tf.Tensor[]][] = [
+        ['linear', (a, b) => linear(a as tf.Tensor2D, b as tf.Tensor2D), (a, b) => tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D), [x, w]],
+        ['linearTransposed', (a, b) => linearTransposed(a as tf.Tensor2D, b as tf.Tensor2D), (a, b) => tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D, false, true), [x, e]],
+        ['linearConstant', (a) => linearConstant(a as tf.Tensor2D, w), (a) => tf.matMul(a as tf.Tensor2D, w), [x]],
+        ['embeddingLookup', (a) => tf.matMul(embeddingLookup(a as tf.Tensor2D, ids), w), (a) => tf.matMul(tf.gather(a, ids) as tf.Tensor2D, w), [e]],
+        ['pickedLogSoftmax', (a, b) => tf.reshape(pickedLogSoftmax(tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D), ids), [6, 1]),
+          (a, b) => tf.reshape(tf.sum(tf.mul(tf.logSoftmax(tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D)), tf.oneHot(ids, 7)), 1), [6, 1]), [x, w]],
+      ];
+      for (const [name, fast, plain, inputs] of cases) {
+        const loss = (f: typeof fast) => (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a, b), name === 'pickedLogSoftmax' ? tf.slice(r, [0, 0], [6, 1]) : r)) as tf.Scalar;
+        const fastGrads = tf.grads(loss(fast))(inputs);
+        const plainGrads = tf.grads(loss(plain))(inputs);
+        close(fast(inputs[0]!, inputs[1]!).dataSync(), plain(inputs[0]!, inputs[1]!).dataSync(), 1e-5);
+        expect(fastGrads).toHaveLength(inputs.length);
+        fastGrads.forEach((g, i) => close(g.dataSync(), plainGrads[i]!.dataSync(), 1e-5));
+      }
+    });
+  });
+
+  it('sliced attention gradients equal plain autodiff of the same formula', () => {
+    tf.tidy(() => {
+      const [bk, r, s, hd] = [4, 6, 6, 3];
+      const q = randomTensor([bk, r, hd], 28) as tf.Tensor3D;
+      const k = randomTensor([bk, s, hd], 29) as tf.Tensor3D;
+      const v = randomTensor([bk, s, hd], 30) as tf.Tensor3D;
+      const bias = tf.mul(randomTensor([2, 1, 1, 3, s], 31), 3);
+      const weights = randomTensor([bk, r, hd], 32);
+      const shape = [2, 2, 2, 3, s];
+      const plain = (qi: tf.Tensor, ki: tf.Tensor, vi: tf.Tensor): tf.Tensor => {
+        const scores = tf.add(tf.reshape(tf.matMul(qi as tf.Tensor3D, ki as tf.Tensor3D, false, true), shape), bias);
+        return tf.matMul(tf.reshape(tf.softmax(scores), [bk, r, s]) as tf.Tensor3D, vi as tf.Tensor3D);
+      };
+      const fast = (qi: tf.Tensor, ki: tf.Tensor, vi: tf.Tensor): tf.Tensor => slicedAttention(qi as tf.Tensor3D, ki as tf.Tensor3D, vi as tf.Tensor3D, bias, shape);
+      close(fast(q, k, v).dataSync(), plain(q, k, v).dataSync(), 1e-5);
+      const gf = tf.grads((a, b, c) => tf.sum(tf.mul(fast(a!, b!, c!), weights)) as tf.Scalar)([q, k, v]);
+      const gp = tf.grads((a, b, c) => tf.sum(tf.mul(plain(a!, b!, c!), weights)) as tf.Scalar)([q, k, v]);
+      gf.forEach((g, i) => close(g.dataSync(), gp[i]!.dataSync(), 1e-5));
+    });
   });
 
   it('trains through an embedding lookup (gather gradient = UnsortedSegmentSum)', () => {

@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
+import { linear, linearConstant, slicedAttention } from './fast-ops.js';
+import { jsKernelsActive } from './kernels.js';
 
 /** RMSNorm over the last axis: x / sqrt(mean(x²) + eps) * weight (Llama). */
 export function rmsNorm(x: tf.Tensor, weight: tf.Tensor1D, eps: number): tf.Tensor {
@@ -49,7 +51,7 @@ export function applyRope(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor, rotate: 
   return tf.tidy(() => {
     const headDim = x.shape[x.shape.length - 1]!;
     const flat = tf.reshape(x, [-1, headDim]);
-    const rotated = tf.reshape(tf.matMul(flat, rotate), x.shape);
+    const rotated = tf.reshape(linearConstant(flat as tf.Tensor2D, rotate), x.shape);
     return tf.add(tf.mul(x, cos), tf.mul(rotated, sin));
   });
 }
@@ -66,6 +68,16 @@ export function groupedQueryAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tens
     const kvHeads = k.shape[1];
     const s = k.shape[2];
     const groups = h / kvHeads;
+    if (jsKernelsActive() && groups * t >= 16) {
+      const out = slicedAttention(
+        tf.reshape(tf.mul(q, 1 / Math.sqrt(hd)), [b * kvHeads, groups * t, hd]) as tf.Tensor3D,
+        tf.reshape(k, [b * kvHeads, s, hd]) as tf.Tensor3D,
+        tf.reshape(v, [b * kvHeads, s, hd]) as tf.Tensor3D,
+        tf.reshape(bias, [b, 1, 1, t, s]),
+        [b, kvHeads, groups, t, s],
+      );
+      return tf.reshape(out, [b, h, t, hd]) as tf.Tensor4D;
+    }
     const qg = tf.reshape(q, [b, kvHeads, groups * t, hd]);
     const scores = tf.mul(tf.matMul(qg, k, false, true), 1 / Math.sqrt(hd));
     const masked = tf.add(tf.reshape(scores, [b, kvHeads, groups, t, s]), tf.reshape(bias, [b, 1, 1, t, s]));
@@ -78,10 +90,10 @@ export function groupedQueryAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tens
 /** SwiGLU MLP: down(silu(x·gate) ⊙ (x·up)). Weights are [in, out]. */
 export function swiglu(x: tf.Tensor2D, gate: tf.Tensor2D, up: tf.Tensor2D, down: tf.Tensor2D): tf.Tensor2D {
   return tf.tidy(() => {
-    const g = tf.matMul(x, gate);
-    const u = tf.matMul(x, up);
-    const act = tf.mul(tf.mul(g, tf.sigmoid(g)), u);
-    return tf.matMul(act, down);
+    const g = linear(x, gate);
+    const u = linear(x, up);
+    const act = tf.mul(tf.mul(g, tf.sigmoid(g)), u) as tf.Tensor2D;
+    return linear(act, down);
   });
 }
 

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { resolveModelConfig, type ModelConfig } from './config.js';
 import { CodeReasonerError } from './errors.js';
+import { embeddingLookup, linear, linearTransposed, pickedLogSoftmax } from './fast-ops.js';
 import { applyRope, attentionBias, groupedQueryAttention, rmsNorm, ropeTables, rotateHalfMatrix, swiglu } from './layers.js';
 import { Rng } from './rng.js';
 import { sampleToken } from './sampling.js';
@@ -267,12 +268,12 @@ export class CausalLM {
     const posTensor = tf.tensor1d(positions, 'int32');
     const cos = tf.reshape(tf.gather(this.ropeCos, posTensor), [b, t, 1, hd]);
     const sin = tf.reshape(tf.gather(this.ropeSin, posTensor), [b, t, 1, hd]);
-    let x = tf.gather(this.embed, tf.reshape(ids, [n])) as tf.Tensor2D;
+    let x = embeddingLookup(this.embed as tf.Tensor2D, tf.reshape(ids, [n]) as tf.Tensor1D);
     this.layers.forEach((layer, index) => {
       const h = rmsNorm(x, layer.inputNorm as tf.Tensor1D, c.rmsNormEps) as tf.Tensor2D;
-      let q = tf.matMul(h, layer.q) as tf.Tensor2D;
-      let k = tf.matMul(h, layer.k) as tf.Tensor2D;
-      let v = tf.matMul(h, layer.v) as tf.Tensor2D;
+      let q = linear(h, layer.q as tf.Tensor2D);
+      let k = linear(h, layer.k as tf.Tensor2D);
+      let v = linear(h, layer.v as tf.Tensor2D);
       if (layer.qBias !== undefined) q = tf.add(q, layer.qBias);
       if (layer.kBias !== undefined) k = tf.add(k, layer.kBias);
       if (layer.vBias !== undefined) v = tf.add(v, layer.vBias);
@@ -290,7 +291,7 @@ export class CausalLM {
       }
       const attn = groupedQueryAttention(q4, k4, v4, bias);
       const merged = tf.reshape(tf.transpose(attn, [0, 2, 1, 3]), [n, c.hiddenSize]) as tf.Tensor2D;
-      x = tf.add(x, tf.matMul(merged, layer.o));
+      x = tf.add(x, linear(merged, layer.o as tf.Tensor2D));
       const h2 = rmsNorm(x, layer.postNorm as tf.Tensor1D, c.rmsNormEps) as tf.Tensor2D;
       x = tf.add(x, swiglu(h2, layer.gate as tf.Tensor2D, layer.up as tf.Tensor2D, layer.down as tf.Tensor2D));
     });
@@ -298,7 +299,7 @@ export class CausalLM {
   }
 
   private head(hidden: tf.Tensor2D): tf.Tensor2D {
-    return this.lmHead !== undefined ? tf.matMul(hidden, this.lmHead) : tf.matMul(hidden, this.embed, false, true);
+    return this.lmHead !== undefined ? linear(hidden, this.lmHead as tf.Tensor2D) : linearTransposed(hidden, this.embed as tf.Tensor2D);
   }
 
   private maskValues(inputIds: tf.Tensor2D, attentionMask?: tf.Tensor2D): Float32Array {
@@ -341,13 +342,13 @@ export class CausalLM {
     const ids = inputIds.dataSync();
     const n = b * (t - 1);
     const vocab = this.config.vocabSize;
-    const flatTargets = new Int32Array(n);
+    const targets = new Int32Array(n);
     const targetMask = new Float32Array(n);
     for (let i = 0; i < b; i++) {
       for (let j = 0; j < t - 1; j++) {
         const target = ids[i * t + j + 1]!;
         if (target < 0 || target >= vocab) throw new ModelInputError(`token id ${target} at [${i}, ${j + 1}] is outside the vocabulary [0, ${vocab})`);
-        flatTargets[i * (t - 1) + j] = (i * (t - 1) + j) * vocab + target;
+        targets[i * (t - 1) + j] = target;
         targetMask[i * (t - 1) + j] = mask[i * t + j + 1]!;
       }
     }
@@ -358,11 +359,10 @@ export class CausalLM {
       const used = tf.reshape(tf.slice(tf.reshape(hidden, [b, t, -1]), [0, 0, 0], [b, t - 1, -1]), [n, -1]) as tf.Tensor2D;
       let z = this.head(used);
       if (temperature !== 1) z = tf.div(z, temperature);
-      const lse = tf.logSumExp(z, 1);
-      const picked = tf.gather(tf.reshape(z, [-1]), tf.tensor1d(flatTargets, 'int32'));
       const maskTensor = tf.tensor1d(targetMask);
-      const logProbs = tf.reshape(tf.mul(tf.sub(picked, lse), maskTensor), [b, t - 1]) as tf.Tensor2D;
+      const logProbs = tf.reshape(tf.mul(pickedLogSoftmax(z, tf.tensor1d(targets, 'int32')), maskTensor), [b, t - 1]) as tf.Tensor2D;
       if (options.entropy !== true) return { logProbs };
+      const lse = tf.logSumExp(z, 1);
       const probs = tf.exp(tf.sub(z, tf.reshape(lse, [n, 1])));
       const entropy = tf.reshape(tf.mul(tf.sub(lse, tf.sum(tf.mul(probs, z), 1)), maskTensor), [b, t - 1]) as tf.Tensor2D;
       return { logProbs, entropy };

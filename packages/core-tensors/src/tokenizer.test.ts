@@ -23,7 +23,7 @@ function referenceEncode(tokenizer: Tokenizer, text: string): number[] {
   for (const piece of preTokenize(text)) {
     let symbols = Array.from(new TextEncoder().encode(piece), (b) => BYTE_TO_CHAR[b]!);
     for (const merge of json.model.merges) {
-      const [a, b] = merge.split(' ');
+      const [a, b] = merge.split(' ') as [string, string];
       const next: string[] = [];
       for (let i = 0; i < symbols.length; i++) {
         if (i + 1 < symbols.length && symbols[i] === a && symbols[i + 1] === b) {

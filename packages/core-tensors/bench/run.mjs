@@ -1,0 +1,148 @@
+// Throughput benchmark of the default small model on every available backend. Prints JSON.
+//   node bench/run.mjs [--backends wasm,cpu] [--steps 5] [--profile] [--batch 16] [--seq 128]
+// Run after `pnpm build` (the `bench` package script does both).
+import { cpus, loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+// CR_BENCH_DIST points at another build (e.g. a copy of an older dist) to compare before/after.
+const { AdamW, CausalLM, DEFAULT_MODEL_CONFIG, availableBackends, computeGradients, initBackend, padBatch, tf } = await import(
+  process.env.CR_BENCH_DIST ?? '../dist/index.js'
+);
+
+const { values: args } = parseArgs({
+  options: {
+    backends: { type: 'string' },
+    steps: { type: 'string', default: '5' },
+    batch: { type: 'string', default: '16' },
+    seq: { type: 'string', default: '128' },
+    'gen-tokens': { type: 'string', default: '64' },
+    profile: { type: 'boolean', default: false },
+    config: { type: 'string' },
+  },
+});
+
+const batch = Number(args.batch);
+const seq = Number(args.seq);
+const genTokens = Number(args['gen-tokens']);
+const config = { ...DEFAULT_MODEL_CONFIG, ...(args.config ? JSON.parse(args.config) : {}) };
+
+function randomIds(rows, length, seed) {
+  let s = seed;
+  const next = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
+  return Array.from({ length: rows }, () => Array.from({ length }, () => Math.floor(next() * config.vocabSize)));
+}
+
+function trainStep(model, optimizer, data) {
+  const { loss, grads } = computeGradients(model, () =>
+    tf.tidy(() => tf.neg(tf.mean(model.tokenLogProbs(data.inputIds, data.attentionMask).logProbs))),
+  );
+  optimizer.applyGradients(grads);
+  tf.dispose(grads);
+  return loss;
+}
+
+async function profileStep(model, optimizer, data) {
+  const info = await tf.profile(() => {
+    trainStep(model, optimizer, data);
+  });
+  const byKernel = new Map();
+  for (const k of info.kernels) {
+    const key = k.name;
+    const entry = byKernel.get(key) ?? { kernel: key, calls: 0, ms: 0 };
+    entry.calls += 1;
+    entry.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+    byKernel.set(key, entry);
+  }
+  const byShape = new Map();
+  for (const k of info.kernels) {
+    const key = `${k.name} ${JSON.stringify(k.inputShapes)}`;
+    const entry = byShape.get(key) ?? { op: key, calls: 0, ms: 0 };
+    entry.calls += 1;
+    entry.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+    byShape.set(key, entry);
+  }
+  const round = (e) => ({ ...e, ms: Math.round(e.ms * 10) / 10 });
+  const total = [...byKernel.values()].reduce((a, e) => a + e.ms, 0);
+  return {
+    kernelCalls: info.kernels.length,
+    kernelMsTotal: Math.round(total),
+    topKernels: [...byKernel.values()].sort((a, b) => b.ms - a.ms).slice(0, 15).map(round),
+    topOps: [...byShape.values()].sort((a, b) => b.ms - a.ms).slice(0, 15).map(round),
+  };
+}
+
+function matmulGflops() {
+  const a = tf.randomNormal([1024, 256]);
+  const b = tf.randomNormal([256, 1024]);
+  tf.matMul(a, b).dispose();
+  const n = 10;
+  const start = performance.now();
+  for (let i = 0; i < n; i++) tf.matMul(a, b).dataSync();
+  const seconds = (performance.now() - start) / 1000 / n;
+  tf.dispose([a, b]);
+  return Math.round((2 * 1024 * 256 * 1024) / seconds / 1e8) / 10;
+}
+
+async function benchBackend(backend) {
+  const report = await initBackend({ backend });
+  const model = CausalLM.create(config, { seed: 1 });
+  const optimizer = new AdamW({ learningRate: 1e-3 });
+  const slow = backend === 'cpu';
+  const steps = slow ? 1 : Number(args.steps);
+  const data = padBatch(randomIds(batch, seq, 7), 0);
+  trainStep(model, optimizer, data); // warm-up (kernel set-up, optimizer state)
+  const start = performance.now();
+  for (let i = 0; i < steps; i++) trainStep(model, optimizer, data);
+  const stepSeconds = (performance.now() - start) / 1000 / steps;
+  const trainTokensPerSecond = (batch * seq) / stepSeconds;
+  const flopsPerToken = model.flopsPerToken(seq);
+
+  const generation = {};
+  for (const genBatch of [1, 16]) {
+    const prompts = randomIds(genBatch, 32, 11 + genBatch);
+    const tokens = slow ? Math.min(genTokens, 8) : genTokens;
+    await model.generate(prompts, { maxNewTokens: 2, temperature: 1, batchSize: genBatch });
+    const t0 = performance.now();
+    const out = await model.generate(prompts, { maxNewTokens: tokens, temperature: 1, seed: 1, batchSize: genBatch });
+    const seconds = (performance.now() - t0) / 1000;
+    const produced = out.reduce((a, o) => a + o.tokens.length, 0);
+    const perSecond = produced / seconds;
+    generation[`batch${genBatch}`] = {
+      tokensPerSecond: Math.round(perSecond),
+      gflops: Math.round((perSecond * model.forwardFlopsPerToken(32 + tokens / 2)) / 1e8) / 10,
+    };
+  }
+  const result = {
+    backend,
+    skipped: report.skipped,
+    train: {
+      batch,
+      seq,
+      stepMs: Math.round(stepSeconds * 1000),
+      tokensPerSecond: Math.round(trainTokensPerSecond),
+      gflops: Math.round((trainTokensPerSecond * flopsPerToken) / 1e8) / 10,
+    },
+    generation,
+    flopsPerToken,
+    forwardFlopsPerToken: model.forwardFlopsPerToken(seq),
+    matmul1024x256x1024Gflops: matmulGflops(),
+  };
+  if (args.profile) result.profile = await profileStep(model, optimizer, data);
+  optimizer.dispose();
+  tf.dispose([data.inputIds, data.attentionMask]);
+  model.dispose();
+  return result;
+}
+
+const backends = args.backends ? args.backends.split(',') : await availableBackends();
+const model = CausalLM.create(config);
+const summary = {
+  node: process.version,
+  cpus: cpus().length,
+  loadAverageAtStart: loadavg().map((x) => Math.round(x * 100) / 100),
+  model: { config, parameters: model.numParameters() },
+  results: [],
+};
+model.dispose();
+for (const backend of backends) summary.results.push(await benchBackend(backend));
+summary.loadAverageAtEnd = loadavg().map((x) => Math.round(x * 100) / 100);
+console.log(JSON.stringify(summary, null, 2));

@@ -1,0 +1,179 @@
+import * as tf from '@tensorflow/tfjs';
+import { jsKernelsActive, slicedMatMulActive } from './kernels.js';
+
+/*
+ * Differentiable ops whose backward passes use only non-transposed matrix products. On the wasm
+ * backend a matMul with transposeA/transposeB (what tf.matMul's own gradient uses) leaves XNNPACK
+ * and runs ~10× slower (3 vs 40 GFLOP/s measured here), so the transposes are done explicitly
+ * with a cache-blocked JS kernel first. The native tensorflow backend handles transposed
+ * products well and gets the plain formulation.
+ */
+
+type CustomGradFunc = Parameters<typeof tf.customGrad>[0];
+type Saved = tf.Tensor[];
+
+/** tf.customGrad for a fixed number of tensor inputs, with the save function passed last (typed). */
+function customGrad(
+  f: (...args: [...tf.Tensor[], tf.GradSaveFunc]) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: Saved) => tf.Tensor[] },
+): (...inputs: tf.Tensor[]) => tf.Tensor {
+  return tf.customGrad(f as unknown as CustomGradFunc) as (...inputs: tf.Tensor[]) => tf.Tensor;
+}
+
+function run(kernel: string, inputs: tf.NamedTensorMap, attrs: tf.NamedAttrMap = {}): tf.Tensor {
+  return tf.engine().runKernel(kernel, inputs, attrs) as tf.Tensor;
+}
+
+/** Whether a gradient tape is recording (inside tf.grads / variableGrads); outside it the plain forward ops are used. */
+function recording(): boolean {
+  return tf.engine().state.gradientDepth > 0;
+}
+
+/** a [batch, M, K] · b [batch, K, N]; one fast XNNPACK product per slice on wasm. */
+export function batchedMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
+  if (slicedMatMulActive()) return run('CrSlicedMatMul', { a, b }) as tf.Tensor3D;
+  return tf.matMul(a, b);
+}
+
+/** Swaps the last two axes of a rank-2/3 tensor (not differentiable; for use inside gradients). */
+export function transposeLast2<T extends tf.Tensor>(x: T): T {
+  if (jsKernelsActive()) return run('CrTransposeLast2', { x }) as T;
+  const perm = x.rank === 2 ? [1, 0] : [0, 2, 1];
+  return tf.transpose(x, perm) as T;
+}
+
+/** x [N, in] · w [in, out] → [N, out]. */
+export function linear(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+  if (!jsKernelsActive() || !recording()) return tf.matMul(x, w);
+  return linearOp(x, w) as tf.Tensor2D;
+}
+
+const linearOp = customGrad((...args) => {
+  const [a, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+  save([a, b]);
+  return {
+    value: tf.matMul(a, b),
+    gradFunc: (dy, saved) => {
+      const [sx, sw] = saved as [tf.Tensor2D, tf.Tensor2D];
+      const g = dy as tf.Tensor2D;
+      return [tf.matMul(g, transposeLast2(sw)), tf.matMul(transposeLast2(sx), g)];
+    },
+  };
+});
+
+/** x [N, d] · eᵀ for e [V, d] → [N, V] (the tied output embedding). */
+export function linearTransposed(x: tf.Tensor2D, e: tf.Tensor2D): tf.Tensor2D {
+  if (!jsKernelsActive()) return tf.matMul(x, e, false, true);
+  if (!recording()) return tf.matMul(x, transposeLast2(e));
+  return linearTransposedOp(x, e) as tf.Tensor2D;
+}
+
+const linearTransposedOp = customGrad((...args) => {
+  const [a, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+  save([a, b]);
+  return {
+    value: tf.matMul(a, transposeLast2(b)),
+    gradFunc: (dy, saved) => {
+      const [sx, se] = saved as [tf.Tensor2D, tf.Tensor2D];
+      const g = dy as tf.Tensor2D;
+      return [tf.matMul(g, se), tf.matMul(transposeLast2(g), sx)];
+    },
+  };
+});
+
+/** table [V, d] rows at `ids` → [N, d]; the gradient scatters rows back (no UnsortedSegmentSum over a dense gradient). */
+export function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
+  if (!jsKernelsActive()) return tf.gather(table, ids);
+  if (!recording()) return run('CrGatherRows', { table, ids }) as tf.Tensor2D;
+  const rows = table.shape[0];
+  // ids is saved (not just closed over) so the engine keeps it alive until the backward pass.
+  const op = customGrad((...args) => {
+    const [ti, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
+    save([ids]);
+    return {
+      value: run('CrGatherRows', { table: ti, ids }),
+      gradFunc: (dy, saved) => [run('CrScatterAddRows', { values: dy, ids: saved[0]! }, { numRows: rows })],
+    };
+  });
+  return op(table) as tf.Tensor2D;
+}
+
+/**
+ * log softmax(z)[i, targets[i]] for z [N, V] → [N]. The gradient is (onehot − softmax)·g computed
+ * directly, instead of autodiff through max/logSumExp/gather (whose Equal + broadcast + dense
+ * segment-sum steps dominated the step time on wasm).
+ */
+export function pickedLogSoftmax(z: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor1D {
+  const [n, vocab] = z.shape;
+  const pick = (x: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor1D =>
+    jsKernelsActive() ? (run('CrPickColumns', { x, ids }) as tf.Tensor1D) : (tf.sum(tf.mul(x, tf.oneHot(ids, vocab)), 1) as tf.Tensor1D);
+  // One exp over [N, V] serves both passes (exp is the slowest elementwise kernel on wasm).
+  const forward = (logits: tf.Tensor2D): { value: tf.Tensor1D; probs: tf.Tensor2D } => {
+    const shifted = tf.sub(logits, tf.max(logits, 1, true));
+    const e = tf.exp(shifted);
+    const total = tf.sum(e, 1, true);
+    const value = tf.sub(pick(shifted as tf.Tensor2D, targets), tf.reshape(tf.log(total), [n])) as tf.Tensor1D;
+    return { value, probs: tf.div(e, total) as tf.Tensor2D };
+  };
+  if (!recording()) return forward(z).value;
+  const op = customGrad((...args) => {
+    const [logits, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
+    const { value, probs } = forward(logits);
+    save([probs, targets]);
+    return {
+      value,
+      gradFunc: (dy, saved) => {
+        const [sp, st] = saved as [tf.Tensor2D, tf.Tensor1D];
+        const negSoftmaxG = tf.mul(sp, tf.neg(tf.reshape(dy, [n, 1])));
+        if (jsKernelsActive()) return [run('CrAddAtColumns', { x: negSoftmaxG, ids: st, values: dy })];
+        return [tf.add(negSoftmaxG, tf.mul(tf.oneHot(st, vocab), tf.reshape(dy, [n, 1])))];
+      },
+    };
+  });
+  return op(z) as tf.Tensor1D;
+}
+
+/** x [N, in] · w [in, out] for a constant w (no gradient for w, e.g. the RoPE rotation). */
+export function linearConstant(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+  if (!jsKernelsActive() || !recording()) return tf.matMul(x, w);
+  const op = customGrad((...args) => ({
+    value: tf.matMul(args[0] as tf.Tensor2D, w),
+    gradFunc: (dy) => [tf.matMul(dy as tf.Tensor2D, transposeLast2(w))],
+  }));
+  return op(x) as tf.Tensor2D;
+}
+
+/**
+ * softmax(q·kᵀ + bias)·v over slices: q [BK, R, hd] (already scaled), k and v [BK, S, hd], bias
+ * broadcastable to the scores viewed as [B, K, G, T, S] via `biasShape` (R = G·T). Every product
+ * is a batch of plain non-transposed matrix products (XNNPACK per slice on wasm), and the backward
+ * pass transposes the small [R, hd] / [S, hd] operands rather than the [R, S] probabilities:
+ * dV = (dOᵀ·P)ᵀ, dK = (qᵀ·dS)ᵀ.
+ */
+export function slicedAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, bias: tf.Tensor, scoresShape: number[]): tf.Tensor3D {
+  const [bk, r] = q.shape;
+  const s = k.shape[1];
+  const probabilities = (qi: tf.Tensor3D, ki: tf.Tensor3D): tf.Tensor3D => {
+    const scores = tf.reshape(batchedMatMul(qi, transposeLast2(ki)), scoresShape);
+    return tf.reshape(tf.softmax(tf.add(scores, bias), -1), [bk, r, s]) as tf.Tensor3D;
+  };
+  if (!recording()) return batchedMatMul(probabilities(q, k), v);
+  const op = customGrad((...args) => {
+    const [qi, ki, vi, save] = args as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.GradSaveFunc];
+    const p = probabilities(qi, ki);
+    save([qi, ki, vi, p]);
+    return {
+      value: batchedMatMul(p, vi),
+      gradFunc: (dy, saved) => {
+        const [sq, sk, sv, sp] = saved as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
+        const dO = dy as tf.Tensor3D;
+        const dP = batchedMatMul(dO, transposeLast2(sv));
+        const dS = tf.mul(sp, tf.sub(dP, tf.sum(tf.mul(dP, sp), -1, true))) as tf.Tensor3D;
+        const dQ = batchedMatMul(dS, sk);
+        const dK = transposeLast2(batchedMatMul(transposeLast2(sq), dS));
+        const dV = transposeLast2(batchedMatMul(transposeLast2(dO), sp));
+        return [dQ, dK, dV];
+      },
+    };
+  });
+  return op(q, k, v) as tf.Tensor3D;
+}
