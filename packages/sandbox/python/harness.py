@@ -54,11 +54,8 @@ _INTERNAL_FILENAMES = ("<call>", "<expected>", "<assertion>", "<setup>", "<round
 _BLOCKED_MODULES = frozenset(
     """js pyodide pyodide_js _pyodide _pyodide_core micropip ctypes _ctypes cffi subprocess
     _posixsubprocess multiprocessing _multiprocessing concurrent socket _socket ssl _ssl select
-    selectors asyncio _asyncio threading _thread signal _signal resource pty tty termios fcntl
-    mmap webbrowser urllib http ftplib smtplib poplib imaplib nntplib telnetlib socketserver
-    xmlrpc sqlite3 _sqlite3 dbm shelve tempfile shutil glob _posixshmem faulthandler tracemalloc
-    gc sys_monitoring importlib _imp zipimport pdb bdb code codeop pickle _pickle marshal
-    atexit readline rlcompleter syslog grp pwd _winapi msvcrt winreg antigravity this""".split()
+    selectors asyncio _asyncio signal _signal resource pty tty termios fcntl mmap _posixshmem
+    faulthandler tracemalloc webbrowser antigravity readline syslog _winapi msvcrt winreg""".split()
 )
 # Audit events refused outright (prefix match). `os.listdir`/`os.scandir` and `open` are judged
 # by path in `_audit` (the import system lists and reads the standard library).
@@ -68,7 +65,7 @@ _BLOCKED_EVENT_PREFIXES = (
     "nntplib.", "telnetlib.", "webbrowser.", "sqlite3.", "syslog.", "mmap.", "fcntl.", "msvcrt.",
     "_winapi.", "glob.", "gc.get_", "sys._current_frames", "sys._current_exceptions",
     "sys.remote_exec", "cpython.remote_debugger", "builtins.input", "_thread.", "threading.",
-    "marshal.", "sys.monitoring.", "pickle.", "shelve.", "dbm.", "_posixsubprocess.",
+    "sys.monitoring.", "pickle.", "shelve.", "dbm.", "_posixsubprocess.",
 )
 _PATH_EVENTS = frozenset(("os.listdir", "os.scandir"))
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
@@ -416,7 +413,7 @@ def _secure_process(trusted_codes=()):
         top = name.partition(".")[0]
         # The import system and widely shared stdlib internals stay loaded (their dangerous calls are
         # refused by the audit hook); everything else on the list is unloaded so `import` must ask.
-        if top in _BLOCKED_MODULES and top not in ("gc", "marshal", "importlib", "_imp", "zipimport", "atexit", "_thread", "threading", "codeop", "code"):
+        if top in _BLOCKED_MODULES:
             del sys.modules[name]
     # os._exit would end a Pyodide worker with a fatal error or a CPython worker at once; make it
     # an ordinary SystemExit so the task is classified and the worker lives on.
@@ -930,6 +927,12 @@ def _serve():
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    # No new processes or threads (the kernel ignores this for root; the audit hook still refuses
+    # fork/exec/spawn, and Pyodide has no threads at all).
+    try:
+        resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+    except (ValueError, OSError):
+        pass
 
     def on_alarm(_signum, _frame):
         raise _SandboxTimeout()

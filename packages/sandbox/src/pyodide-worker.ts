@@ -8,9 +8,13 @@ import { loadPyodide } from 'pyodide';
 import { CONTROL } from './control.js';
 
 interface WorkerInit {
+  /** Also post a memory snapshot (after the harness's imports) for later workers to start from. */
+  makeSnapshot: boolean;
   harnessSource: string;
   options: { memoryLimitMb: number; maxOutputChars: number; maxReprChars: number };
   control: SharedArrayBuffer;
+  /** A memory snapshot made by a 'snapshot' worker: loading from it skips Python's start-up. */
+  snapshot?: SharedArrayBuffer;
 }
 
 interface BatchMessage {
@@ -43,14 +47,36 @@ memoryPrototype.grow = function limitedGrow(this: WasmMemory, pages: number): nu
 
 const discard = { write: (buffer: Uint8Array): number => buffer.length };
 
-const pyodide = await loadPyodide({
+const loadOptions = {
   // The `js` module is this empty, frozen, prototype-less object: no globalThis, no process.
   jsglobals: Object.freeze(Object.create(null) as object),
   env: { PYTHONHASHSEED: '0', HOME: '/home/pyodide' },
   stdout: () => {},
   stderr: () => {},
   args: [],
-});
+};
+
+const pyodide = await loadPyodide({
+  ...loadOptions,
+  ...(init.snapshot ? { _loadSnapshot: new Uint8Array(init.snapshot) } : init.makeSnapshot ? { _makeSnapshot: true } : {}),
+} as Parameters<typeof loadPyodide>[0]);
+
+if (init.makeSnapshot) {
+  let shared: SharedArrayBuffer | undefined;
+  try {
+    // Run the harness's module level (its imports) in a namespace created on the Python side, so
+    // no JavaScript reference to a Python object exists when the snapshot is taken.
+    pyodide.globals.set('harness_source', init.harnessSource);
+    pyodide.runPython('exec(harness_source, {"__name__": "codereasoner_sandbox_preload"})\ndel harness_source');
+    const bytes = (pyodide as unknown as { makeMemorySnapshot(): Uint8Array }).makeMemorySnapshot();
+    shared = new SharedArrayBuffer(bytes.byteLength);
+    new Uint8Array(shared).set(bytes);
+  } catch {
+    shared = undefined; // workers then start without a snapshot
+  }
+  port.postMessage({ type: 'snapshot', snapshot: shared });
+}
+
 pyodide.setStdout(discard);
 pyodide.setStderr(discard);
 pyodide.setInterruptBuffer(control.subarray(CONTROL.interrupt, CONTROL.interrupt + 1));
