@@ -178,6 +178,29 @@ describe('GrpoTrainer', () => {
     t.dispose();
   });
 
+  it('follows the warm-up and cosine schedules, reporting the rate each step used', async () => {
+    const constant = trainer({ config: { maxSteps: 3, warmupSteps: 2, learningRate: 0.01 } });
+    expect((await constant.train()).metrics.map((m) => m.learning_rate)).toEqual([
+      0.005, 0.01, 0.01,
+    ]);
+    constant.dispose();
+    // cosine, 3 updates, 1 warm-up: 0.01, then progress 0 and 1/2 of the decay to 0.
+    const cosine = trainer({
+      config: {
+        maxSteps: 3,
+        warmupSteps: 1,
+        learningRate: 0.01,
+        lrSchedule: 'cosine',
+        minLearningRateRatio: 0,
+      },
+    });
+    const rates = (await cosine.train()).metrics.map((m) => m.learning_rate);
+    expect(rates[0]).toBe(0.01);
+    expect(rates[1]).toBeCloseTo(0.01, 15);
+    expect(rates[2]).toBeCloseTo(0.005, 15);
+    cosine.dispose();
+  });
+
   it('masks truncated completions out of the loss', async () => {
     // maxCompletionLength 2: nearly every completion is cut; with all of them masked nothing is trained.
     const policy = tinyPolicy(tokenizer);

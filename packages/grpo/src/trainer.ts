@@ -143,6 +143,7 @@ interface UpdateStats {
   clipHigh: number;
   activeTokens: number;
   gradNorm: number;
+  learningRate: number;
   tokens: number;
 }
 
@@ -663,6 +664,7 @@ export class GrpoTrainer {
       clipHigh: 0,
       activeTokens,
       gradNorm: 0,
+      learningRate: 0,
       tokens: 0,
     };
     let accumulated: tf.NamedTensorMap = {};
@@ -786,6 +788,7 @@ export class GrpoTrainer {
           'the loss gradient overflowed; lower the learning rate or check the model.',
         );
         stats.gradNorm = norm;
+        stats.learningRate = this.optimizer.learningRate;
         this.optimizer.applyGradients(grads);
         this.updates += 1;
       } finally {
@@ -827,7 +830,8 @@ export class GrpoTrainer {
       step: record.step,
       epoch: this.position.epoch + this.position.offset / this.dataset.length,
       num_updates: this.updates,
-      learning_rate: this.optimizer.learningRate,
+      // The rate the step's last update used (the optimizer reports the next one).
+      learning_rate: updates.at(-1)?.learningRate ?? this.optimizer.learningRate,
       loss: meanOf(updates.map((u) => u.loss)),
       policy_loss: meanOf(updates.map((u) => u.policyLoss)),
       entropy:
