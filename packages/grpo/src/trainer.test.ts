@@ -364,6 +364,24 @@ describe('GrpoTrainer', () => {
     longer.dispose();
   });
 
+  it('stops the step with an error naming the source when the loss is NaN, before any update', async () => {
+    const policy = tinyPolicy(tokenizer);
+    const norm = policy.parameters.get('model.norm.weight')!;
+    norm.assign(tf.fill(norm.shape, Number.NaN));
+    const embeddings = await policy.parameters.get('model.embed_tokens.weight')!.data();
+    const t = trainer({ config: { maxSteps: 1 } }, policy);
+    await expect(t.train()).rejects.toThrow(
+      expect.objectContaining({
+        name: 'NonFiniteValueError',
+        code: 'GRPO_NON_FINITE',
+        source: 'loss (step 1, iteration 1, update 1, micro-batch 1)',
+      }),
+    );
+    expect(await policy.parameters.get('model.embed_tokens.weight')!.data()).toEqual(embeddings);
+    t.dispose();
+    policy.dispose();
+  });
+
   it('checks its inputs and names the bad row', () => {
     const policy = tinyPolicy(tokenizer);
     const make = (o: Partial<GrpoTrainerOptions>) => () =>
