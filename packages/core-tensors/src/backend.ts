@@ -77,6 +77,9 @@ function requestedFrom(options: InitBackendOptions): BackendName | 'auto' {
  */
 export async function initBackend(options: InitBackendOptions = {}): Promise<BackendReport> {
   const requested = requestedFrom(options);
+  // Libraries never print: PROD silences TensorFlow.js's console notices (e.g. the cpu backend's
+  // "install tfjs-node" banner); it changes no numerics. The active backend is reported instead.
+  tf.env().set('PROD', true);
   if (pending !== undefined) await pending.catch(() => undefined);
   if (current !== undefined && current.requested === requested && tf.getBackend() === current.report.active) {
     return current.report;

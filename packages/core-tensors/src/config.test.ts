@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_MODEL_CONFIG, fromHfConfig, resolveModelConfig, toHfConfig } from './config.js';
+import { DEFAULT_MODEL_CONFIG, fromHfConfig, modelConfigSchema, resolveModelConfig, toHfConfig } from './config.js';
 import { ConfigValidationError } from './errors.js';
 
 describe('resolveModelConfig', () => {
@@ -47,5 +47,15 @@ describe('Hugging Face config.json', () => {
     expect(() => fromHfConfig({ ...toHfConfig(DEFAULT_MODEL_CONFIG), hidden_act: 'gelu' })).toThrow('/hidden_act');
     const { vocab_size: _drop, ...rest } = toHfConfig(DEFAULT_MODEL_CONFIG);
     expect(() => fromHfConfig(rest)).toThrow('/vocab_size: is required');
+  });
+});
+
+describe('shipped schema', () => {
+  it('schemas/model-config.json is the schema the code validates with', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const shipped = JSON.parse(await readFile(new URL('../schemas/model-config.json', import.meta.url), 'utf8'));
+    const { $schema, ...rest } = shipped;
+    expect($schema).toBe('http://json-schema.org/draft-07/schema#');
+    expect(rest).toEqual(JSON.parse(JSON.stringify(modelConfigSchema)));
   });
 });

@@ -1,0 +1,69 @@
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from './backend.js';
+import { padBatch } from './batch.js';
+import { encodeChat } from './chat.js';
+import { AdamW, computeGradients } from './optimizer.js';
+import { LocalChatModel } from './local-chat-model.js';
+import { CausalLM } from './model.js';
+import { Tokenizer } from './tokenizer.js';
+
+const tokenizer = Tokenizer.train(['<|im_start|>user\nhello there<|im_end|>\n<|im_start|>assistant\nhi<|im_end|>\n'.repeat(10)], { vocabSize: 280 });
+
+beforeAll(async () => {
+  await initBackend();
+});
+
+describe('LocalChatModel', () => {
+  it('returns n samples per request with finish reasons, reproducibly per seed', async () => {
+    const model = CausalLM.create({ vocabSize: 280, hiddenSize: 32, intermediateSize: 32, numHiddenLayers: 1, numAttentionHeads: 2, numKeyValueHeads: 1, maxPositionEmbeddings: 64 });
+    const chat = new LocalChatModel(model, tokenizer, { id: 'tiny' });
+    expect(chat.id).toBe('tiny');
+    const request = { messages: [{ role: 'user' as const, content: 'hello' }], n: 3, maxTokens: 6, temperature: 1, seed: 4 };
+    const [a] = await chat.complete([request]);
+    const [b] = await chat.complete([request]);
+    expect(a!.texts).toHaveLength(3);
+    expect(a!.finishReasons).toHaveLength(3);
+    expect(b).toEqual(a);
+    expect(new Set(a!.texts).size).toBeGreaterThan(1);
+    const [c] = await chat.complete([{ ...request, seed: 5 }]);
+    expect(c!.texts).not.toEqual(a!.texts);
+    model.dispose();
+  });
+
+  it('stops at <|im_end|> and drops it from the text (after learning to answer)', async () => {
+    const model = CausalLM.create({ vocabSize: 280, hiddenSize: 32, intermediateSize: 32, numHiddenLayers: 1, numAttentionHeads: 2, numKeyValueHeads: 1, maxPositionEmbeddings: 64 });
+    const { ids } = encodeChat(tokenizer, [{ role: 'user', content: 'hello there' }, { role: 'assistant', content: 'hi' }]);
+    const optimizer = new AdamW({ learningRate: 1e-2, weightDecay: 0 });
+    const { inputIds, attentionMask } = padBatch([ids], tokenizer.special.pad);
+    let loss = Infinity;
+    for (let step = 0; step < 80 && loss > 0.02; step++) {
+      let grads: tf.NamedTensorMap;
+      ({ grads, loss } = computeGradients(model, () => tf.tidy(() => tf.neg(tf.mean(model.tokenLogProbs(inputIds, attentionMask).logProbs)) as tf.Scalar)));
+      optimizer.applyGradients(grads);
+      tf.dispose(grads);
+    }
+    expect(loss).toBeLessThan(0.05);
+    tf.dispose([inputIds, attentionMask]);
+    optimizer.dispose();
+    const chat = new LocalChatModel(model, tokenizer);
+    const [response] = await chat.complete([{ messages: [{ role: 'user', content: 'hello there' }], temperature: 0, maxTokens: 5 }]);
+    expect(response).toEqual({ texts: ['hi'], finishReasons: ['stop'] });
+    model.dispose();
+  });
+
+  it('cuts texts at stop strings', async () => {
+    const model = CausalLM.create({ vocabSize: 280, hiddenSize: 32, intermediateSize: 32, numHiddenLayers: 1, numAttentionHeads: 2, numKeyValueHeads: 1, maxPositionEmbeddings: 64 });
+    const chat = new LocalChatModel(model, tokenizer);
+    const [free] = await chat.complete([{ messages: [{ role: 'user', content: 'hi' }], temperature: 0, maxTokens: 8 }]);
+    const text = free!.texts[0]!;
+    if (text.length >= 2) {
+      const stop = text.slice(1, 2);
+      const [cut] = await chat.complete([{ messages: [{ role: 'user', content: 'hi' }], temperature: 0, maxTokens: 8, stop: [stop] }]);
+      expect(cut!.texts[0]).toBe(text.slice(0, text.indexOf(stop)));
+      expect(cut!.finishReasons[0]).toBe('stop');
+    }
+    expect(() => new LocalChatModel(CausalLM.create({ vocabSize: 100, hiddenSize: 32, numAttentionHeads: 2, numKeyValueHeads: 1 }), tokenizer)).toThrow(`tokenizer has ${tokenizer.vocabSize} tokens`);
+    model.dispose();
+  });
+});
