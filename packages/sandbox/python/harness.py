@@ -29,9 +29,7 @@ import time
 import types
 from collections.abc import Generator as _Generator
 from collections.abc import Iterator as _Iterator
-from itertools import chain as _chain
 from operator import eq as _eq
-from operator import is_ as _is
 
 # Modules user code commonly imports (CRUXEval, REval, generated corpora). Importing them here puts
 # them in the snapshot, so a task pays no import cost and cannot leave a patched copy behind.
@@ -216,8 +214,6 @@ _SYS_ATTRS = (
 _SYS_SNAPSHOT = {}
 _SYS_MODULES_SNAPSHOT = {}
 _MODULE_DICTS = []
-_MODULE_KEYS = ()
-_MODULE_VALUES = ()
 _MODULE_COPIES = []
 _TYPES = []  # mutable (heap, not immutable) classes defined in loaded modules
 _TYPE_DICTS = []
@@ -228,7 +224,6 @@ _INT_DIGITS = 4300
 
 
 def _take_snapshots():
-    global _MODULE_KEYS, _MODULE_VALUES
     _BUILTINS_SNAPSHOT.clear()
     _BUILTINS_SNAPSHOT.update(_BUILTINS_DICT)
     for name in _SYS_ATTRS:
@@ -242,8 +237,6 @@ def _take_snapshots():
         if isinstance(module, types.ModuleType) and module.__name__ != "__main__":
             _MODULE_DICTS.append(module.__dict__)
             _MODULE_COPIES.append(dict(module.__dict__))
-    _MODULE_KEYS = tuple(_chain.from_iterable(_MODULE_DICTS))
-    _MODULE_VALUES = tuple(_chain.from_iterable(map(dict.values, _MODULE_DICTS)))
     _TYPES.clear()
     seen = set()
     for namespace in _MODULE_DICTS:
@@ -286,15 +279,9 @@ def _restore_state():
     ):
         modules.clear()
         modules.update(_SYS_MODULES_SNAPSHOT)
-    # One C-speed pass over every module's globals; the slow per-module restore runs only when
-    # something changed.
-    keys = tuple(_chain.from_iterable(_MODULE_DICTS))
-    values = tuple(_chain.from_iterable(map(dict.values, _MODULE_DICTS)))
-    if (
-        len(values) != len(_MODULE_VALUES)
-        or not all(map(_is, values, _MODULE_VALUES))
-        or not all(map(_is, keys, _MODULE_KEYS))
-    ):
+    # One C-level dict comparison per module finds changed globals (the values are identical
+    # objects, so no __eq__ runs unless a task rebound something); only those modules are restored.
+    if not all(map(_eq, _MODULE_DICTS, _MODULE_COPIES)):
         for target, snapshot in zip(_MODULE_DICTS, _MODULE_COPIES):
             _restore_dict(target, snapshot)
     # Classes of the standard library written in Python (Counter, Fraction, ...) are mutable: a C
@@ -604,6 +591,41 @@ def _actual_side(left, right):
     return left
 
 
+_assertion_cache = {}
+
+
+def _assertion_plan(source):
+    """How to run an assertion, cached by its text: `assert L == R` (one statement, no message)
+    becomes two expressions evaluated in order and compared, which is what the statement does
+    but also yields the computed value; anything else runs as given."""
+    plan = _assertion_cache.get(source)
+    if plan is not None:
+        return plan
+    try:
+        tree = ast.parse(source, "<assertion>", "exec")
+    except (SyntaxError, ValueError, OverflowError, RecursionError) as error:
+        raise _SyntaxProblem("assertion", error) from None
+    body = tree.body
+    if (
+        len(body) == 1
+        and isinstance(body[0], ast.Assert)
+        and body[0].msg is None
+        and isinstance(body[0].test, ast.Compare)
+        and len(body[0].test.ops) == 1
+        and isinstance(body[0].test.ops[0], ast.Eq)
+    ):
+        test = body[0].test
+        left = compile(ast.Expression(test.left), "<assertion>", "eval", dont_inherit=True)
+        right = compile(ast.Expression(test.comparators[0]), "<assertion>", "eval", dont_inherit=True)
+        plan = ("compare", left, right, _actual_side(test.left, test.comparators[0]) is test.left)
+    else:
+        plan = ("statement", _compile_or_flag(source, "<assertion>", "exec", "assertion"))
+    if len(_assertion_cache) > 4096:
+        _assertion_cache.clear()
+    _assertion_cache[source] = plan
+    return plan
+
+
 def _do_run(task, run, result):
     code = _compile_or_flag(task["code"], CODE_FILENAME, "exec", "code")
     call = _compile_or_flag(task["call"], "<call>", "eval", "call")
@@ -637,37 +659,19 @@ def _describe_value(value, namespace, result):
 def _do_check(task, run, result):
     code = _compile_or_flag(task["code"], CODE_FILENAME, "exec", "code")
     if "assertion" in task:
-        source = task["assertion"]
-        tree = None
-        try:
-            tree = ast.parse(source, "<assertion>", "exec")
-        except (SyntaxError, ValueError) as error:
-            raise _SyntaxProblem("assertion", error) from None
-        simple = (
-            len(tree.body) == 1
-            and isinstance(tree.body[0], ast.Assert)
-            and tree.body[0].msg is None
-            and isinstance(tree.body[0].test, ast.Compare)
-            and len(tree.body[0].test.ops) == 1
-            and isinstance(tree.body[0].test.ops[0], ast.Eq)
-        )
+        plan = _assertion_plan(task["assertion"])
         namespace = _fresh_namespace()
-        if simple:
-            test = tree.body[0].test
-            left_code = _compile(ast.Expression(test.left), "<assertion>", "eval")
-            right_code = _compile(ast.Expression(test.comparators[0]), "<assertion>", "eval")
-            actual_node = _actual_side(test.left, test.comparators[0])
+        if plan[0] == "compare":
+            _kind, left_code, right_code, actual_is_left = plan
             exec(code, namespace)
             left = eval(left_code, namespace)
             right = eval(right_code, namespace)
-            actual = left if actual_node is test.left else right
-            result["actualRepr"] = _safe_repr(actual)[0]
+            result["actualRepr"] = _safe_repr(left if actual_is_left else right)[0]
             passed = bool(left == right)
         else:
-            statement = _compile(source, "<assertion>", "exec")
             exec(code, namespace)
             try:
-                exec(statement, namespace)
+                exec(plan[1], namespace)
                 passed = True
             except AssertionError as error:
                 tb = error.__traceback__
