@@ -47,6 +47,41 @@ export type { VerifyOptions, VerifyResult, VerifySandbox } from './verify.js';
 export { exportTrl, toTrlPromptRow, toTrlSftRow } from './export-trl.js';
 export type { ExportTrlOptions, TrlPromptRow, TrlSftRow } from './export-trl.js';
 
+export {
+  CALL_REJECTIONS,
+  PROGRAM_REJECTIONS,
+  STAGES,
+  buildCorpus,
+  corpusOptionsSchema,
+  resolveCorpusOptions,
+} from './build-corpus.js';
+export type {
+  CallRejection,
+  CorpusHooks,
+  CorpusOptions,
+  CorpusSource,
+  Logger,
+  ProgramRejection,
+  ProgressEvent,
+  ResolvedCorpusOptions,
+} from './build-corpus.js';
+
+export { DIFFICULTY_PRESETS, generateProgram } from './generator.js';
+export type { Difficulty, DifficultyKnobs, DifficultyName, GeneratedProgram } from './generator.js';
+
+export { extractFunctions } from './extract.js';
+export type { ExtractResult as ExtractFunctionsResult, FunctionUnit, ParamInfo, UnitOutcome } from './extract.js';
+export { sliceUnit } from './slice.js';
+export type { SliceOptions, SliceResult, SliceStats } from './slice.js';
+export { renameIdentifiers } from './rename.js';
+export { analyzeLines, planTasks } from './tasks.js';
+export type { LineInfo } from './tasks.js';
+export { buildContaminationIndex, codeTokens, contaminationScore } from './similarity.js';
+export type { ContaminationIndex } from './similarity.js';
+export { Rng } from './rng.js';
+export { pyRepr, randomValue } from './values.js';
+export type { PyValue, ValueType } from './values.js';
+
 export { ChatClientError, createChatClient } from './chat-client.js';
 export type {
   ChatClient,
