@@ -62,7 +62,7 @@ _BLOCKED_EVENT_PREFIXES = (
     "signal.", "winreg.", "urllib.", "http.", "ftplib.", "smtplib.", "poplib.", "imaplib.",
     "nntplib.", "telnetlib.", "webbrowser.", "sqlite3.", "syslog.", "mmap.", "fcntl.", "msvcrt.",
     "_winapi.", "glob.", "gc.get_", "sys._current_frames", "sys._current_exceptions",
-    "sys.remote_exec", "cpython.remote_debugger", "builtins.input", "_thread.", "threading.",
+    "sys.remote_exec", "cpython.remote_debugger", "_thread.", "threading.",
     "sys.monitoring.", "pickle.", "shelve.", "dbm.", "_posixsubprocess.",
 )
 _PATH_EVENTS = frozenset(("os.listdir", "os.scandir"))
@@ -647,7 +647,8 @@ def _describe_value(value, namespace, result):
     roundtrips = False
     if not truncated:
         try:
-            back = eval(_compile(text, "<roundtrip>", "eval"), namespace)
+            # Not through the code cache: reprs are mostly unique and would evict real programs.
+            back = eval(compile(text, "<roundtrip>", "eval", dont_inherit=True), namespace)
             roundtrips = bool(back == value)
         except (_SandboxTimeout, _OutputLimit, KeyboardInterrupt, MemoryError):
             raise

@@ -127,7 +127,19 @@ export class CPythonWorker implements EngineWorker {
       child.stdin.write(`${JSON.stringify({ nonce, options: limits })}\n`);
     });
     worker.startedInMs = performance.now() - started;
+    worker.setReferenced(false);
     return worker;
+  }
+
+  /** An idle process does not keep Node alive; a busy one does. */
+  private setReferenced(referenced: boolean): void {
+    for (const handle of [this.child, this.child.stdin, this.child.stdout, this.child.stderr] as unknown as {
+      ref?: () => void;
+      unref?: () => void;
+    }[]) {
+      if (referenced) handle.ref?.();
+      else handle.unref?.();
+    }
   }
 
   private onData(data: string): void {
@@ -152,6 +164,7 @@ export class CPythonWorker implements EngineWorker {
   execute(tasks: TaskPayload[]): Promise<Outcome> {
     if (this.exited) return Promise.resolve({ results: tasks.map(() => undefined), dead: true });
     this.batchId += 1;
+    this.setReferenced(true);
     const id = this.batchId;
     const results: (RawResult | undefined)[] = tasks.map(() => undefined);
     return new Promise<Outcome>((resolve) => {
@@ -164,6 +177,7 @@ export class CPythonWorker implements EngineWorker {
         clearInterval(watch);
         this.listener = undefined;
         this.exitListener = undefined;
+        this.setReferenced(false);
         resolve({ results, dead });
       };
       this.listener = (line) => {

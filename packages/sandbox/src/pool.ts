@@ -17,6 +17,7 @@ const MAX_CHUNK = 256;
 class WorkerSlot {
   worker: EngineWorker | undefined;
   restarts = 0;
+  closed = false;
 
   constructor(
     private readonly start: () => Promise<EngineWorker>,
@@ -37,6 +38,7 @@ class WorkerSlot {
     let pending = tasks.map((_, index) => index);
     let fruitless = 0;
     while (pending.length > 0) {
+      if (this.closed) throw new SandboxError('closed', 'the sandbox was closed while these tasks ran');
       const worker = await this.ensure();
       const outcome = await worker.execute(pending.map((index) => tasks[index] as TaskPayload));
       const unanswered: number[] = [];
@@ -64,6 +66,7 @@ class WorkerSlot {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     const worker = this.worker;
     this.worker = undefined;
     if (worker) await worker.terminate();

@@ -50,6 +50,8 @@ export class PyodideWorker implements EngineWorker {
     worker.once('exit', () => {
       this.exited = true;
     });
+    // An idle worker does not keep the process alive; a busy one does (see execute).
+    worker.unref();
   }
 
   static async start(limits: WorkerLimits): Promise<PyodideWorker> {
@@ -69,13 +71,9 @@ export class PyodideWorker implements EngineWorker {
       // The JavaScript heap of the worker (Pyodide's own objects); the WebAssembly heap that
       // holds Python's objects is capped inside the worker.
       resourceLimits: { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32, stackSizeMb: 8 },
-      stdout: true,
-      stderr: true,
+      // The worker silences its own console; piping its stdio instead would keep Node alive.
       env: {},
     });
-    // Anything Pyodide writes to the worker's console stays in the worker.
-    worker.stdout.resume();
-    worker.stderr.resume();
     const pythonVersion = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => {
         void worker.terminate();
@@ -110,6 +108,7 @@ export class PyodideWorker implements EngineWorker {
       return Promise.resolve({ results: tasks.map(() => undefined), dead: true });
     }
     this.busy = true;
+    this.worker.ref();
     const control = this.control;
     const clock = this.clock;
     const worker = this.worker;
@@ -125,6 +124,7 @@ export class PyodideWorker implements EngineWorker {
         worker.off('error', onError);
         worker.off('exit', onExit);
         this.busy = false;
+        worker.unref();
         resolve(outcome);
       };
       const fill = (done: string[], failedIndex: number, failure: RawResult | undefined): Outcome => {

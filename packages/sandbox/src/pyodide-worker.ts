@@ -22,6 +22,12 @@ interface BatchMessage {
   tasks: string[];
 }
 
+// Pyodide reports some failures with console.error: nothing from here reaches the host's terminal.
+const workerConsole = globalThis.console as unknown as Record<string, unknown>;
+for (const method of ['log', 'info', 'warn', 'error', 'debug', 'trace']) {
+  workerConsole[method] = () => {};
+}
+
 const init = workerData as WorkerInit;
 const port = parentPort;
 if (port === null) throw new Error('pyodide-worker.js must run in a worker thread');
