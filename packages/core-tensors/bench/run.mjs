@@ -70,16 +70,24 @@ async function profileStep(model, optimizer, data) {
   };
 }
 
+function cpuSeconds(start) {
+  const { user, system } = process.cpuUsage(start);
+  return (user + system) / 1e6;
+}
+
 function matmulGflops() {
   const a = tf.randomNormal([1024, 256]);
   const b = tf.randomNormal([256, 1024]);
   tf.matMul(a, b).dispose();
   const n = 10;
   const start = performance.now();
+  const cpuStart = process.cpuUsage();
   for (let i = 0; i < n; i++) tf.matMul(a, b).dataSync();
   const seconds = (performance.now() - start) / 1000 / n;
+  const cpu = cpuSeconds(cpuStart) / n;
   tf.dispose([a, b]);
-  return Math.round((2 * 1024 * 256 * 1024) / seconds / 1e8) / 10;
+  const flops = 2 * 1024 * 256 * 1024;
+  return { wall: Math.round(flops / seconds / 1e8) / 10, perCpuSecond: Math.round(flops / cpu / 1e8) / 10 };
 }
 
 async function benchBackend(backend) {
@@ -91,8 +99,10 @@ async function benchBackend(backend) {
   const data = padBatch(randomIds(batch, seq, 7), 0);
   trainStep(model, optimizer, data); // warm-up (kernel set-up, optimizer state)
   const start = performance.now();
+  const cpuStart = process.cpuUsage();
   for (let i = 0; i < steps; i++) trainStep(model, optimizer, data);
   const stepSeconds = (performance.now() - start) / 1000 / steps;
+  const stepCpuSeconds = cpuSeconds(cpuStart) / steps;
   const trainTokensPerSecond = (batch * seq) / stepSeconds;
   const flopsPerToken = model.flopsPerToken(seq);
 
@@ -102,12 +112,15 @@ async function benchBackend(backend) {
     const tokens = slow ? Math.min(genTokens, 8) : genTokens;
     await model.generate(prompts, { maxNewTokens: 2, temperature: 1, batchSize: genBatch });
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     const out = await model.generate(prompts, { maxNewTokens: tokens, temperature: 1, seed: 1, batchSize: genBatch });
     const seconds = (performance.now() - t0) / 1000;
+    const cpu = cpuSeconds(c0);
     const produced = out.reduce((a, o) => a + o.tokens.length, 0);
     const perSecond = produced / seconds;
     generation[`batch${genBatch}`] = {
       tokensPerSecond: Math.round(perSecond),
+      tokensPerCpuSecond: Math.round(produced / cpu),
       gflops: Math.round((perSecond * model.forwardFlopsPerToken(32 + tokens / 2)) / 1e8) / 10,
     };
   }
@@ -118,8 +131,12 @@ async function benchBackend(backend) {
       batch,
       seq,
       stepMs: Math.round(stepSeconds * 1000),
+      stepCpuMs: Math.round(stepCpuSeconds * 1000),
       tokensPerSecond: Math.round(trainTokensPerSecond),
+      // Per second of this process's CPU time: what the wall-clock figure would be on an idle core.
+      tokensPerCpuSecond: Math.round((batch * seq) / stepCpuSeconds),
       gflops: Math.round((trainTokensPerSecond * flopsPerToken) / 1e8) / 10,
+      gflopsPerCpuSecond: Math.round(((batch * seq) / stepCpuSeconds) * flopsPerToken / 1e8) / 10,
     },
     generation,
     flopsPerToken,

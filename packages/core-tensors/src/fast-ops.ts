@@ -47,6 +47,21 @@ export function linear(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
   return linearOp(x, w) as tf.Tensor2D;
 }
 
+/**
+ * Transposed activations by buffer, reused within one backward pass: q/k/v (and gate/up) share
+ * their input, so its transpose is computed once, not once per projection. Entries die with the
+ * buffer; a disposed entry (the backward pass's scope ended) is recomputed.
+ */
+const transposedInputs = new WeakMap<tf.DataId, tf.Tensor2D>();
+
+function transposedInput(x: tf.Tensor2D): tf.Tensor2D {
+  const cached = transposedInputs.get(x.dataId);
+  if (cached !== undefined && !cached.isDisposed && cached.shape[1] === x.shape[0]) return cached;
+  const xT = transposeLast2(x);
+  transposedInputs.set(x.dataId, xT);
+  return xT;
+}
+
 const linearOp = customGrad((...args) => {
   const [a, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
   save([a, b]);
@@ -55,7 +70,7 @@ const linearOp = customGrad((...args) => {
     gradFunc: (dy, saved) => {
       const [sx, sw] = saved as [tf.Tensor2D, tf.Tensor2D];
       const g = dy as tf.Tensor2D;
-      return [tf.matMul(g, transposeLast2(sw)), tf.matMul(transposeLast2(sx), g)];
+      return [tf.matMul(g, transposeLast2(sw)), tf.matMul(transposedInput(sx), g)];
     },
   };
 });
@@ -177,3 +192,4 @@ export function slicedAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, 
   });
   return op(q, k, v) as tf.Tensor3D;
 }
+

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { availableBackends, initBackend, type BackendName } from './backend.js';
 import { batchedMatMul, embeddingLookup, linear, linearConstant, linearTransposed, pickedLogSoftmax, slicedAttention, transposeLast2 } from './fast-ops.js';
-import { applyRope, attentionBias, groupedQueryAttention, rmsNorm, ropeTables, rotateHalfMatrix } from './layers.js';
+import { applyRope, applyRopeAt, attentionBias, groupedQueryAttention, rmsNorm, ropeTables, rotateHalfMatrix } from './layers.js';
 import { gradientCheck, randomTensor } from './test-utils.js';
 
 // One conformance suite, run on every backend that initialises here (wasm and cpu on this machine).
@@ -140,6 +140,24 @@ describe.each(backends)('layers on the %s backend', (backend) => {
     const r = randomTensor([4, 6], 12);
     const { worst } = gradientCheck((xi, wi) => tf.sum(tf.mul(rmsNorm(xi!, wi as tf.Tensor1D, 1e-5), r)), [x, w]);
     tf.dispose([x, w, r]);
+    expect(worst).toBeLessThan(2e-2);
+  });
+
+  it('RoPE at explicit positions (the fused kernel) equals gathering the tables, and its gradient checks', () => {
+    const hd = 8;
+    const { cos, sin } = ropeTables(10, hd, 10000);
+    const cosTable = tf.tensor2d(cos, [10, hd]);
+    const sinTable = tf.tensor2d(sin, [10, hd]);
+    const rotate = rotateHalfMatrix(hd);
+    const positions = tf.tensor1d([0, 3, 9, 1, 1, 4], 'int32');
+    const x = randomTensor([2, 3, 2, hd], 33) as tf.Tensor4D;
+    const r = randomTensor([2, 3, 2, hd], 34);
+    tf.tidy(() => {
+      const expected = applyRope(x, tf.reshape(tf.gather(cosTable, positions), [2, 3, 1, hd]), tf.reshape(tf.gather(sinTable, positions), [2, 3, 1, hd]), rotate);
+      close(applyRopeAt(x, positions, cosTable, sinTable, rotate).dataSync(), expected.dataSync(), 1e-6);
+    });
+    const { worst } = gradientCheck((xi) => tf.sum(tf.mul(applyRopeAt(xi as tf.Tensor4D, positions, cosTable, sinTable, rotate), r)), [x]);
+    tf.dispose([cosTable, sinTable, rotate, positions, x, r]);
     expect(worst).toBeLessThan(2e-2);
   });
 

@@ -37,7 +37,7 @@ describe('LocalChatModel', () => {
     const optimizer = new AdamW({ learningRate: 1e-2, weightDecay: 0 });
     const { inputIds, attentionMask } = padBatch([ids], tokenizer.special.pad);
     let loss = Infinity;
-    for (let step = 0; step < 80 && loss > 0.02; step++) {
+    for (let step = 0; step < 200 && loss > 0.02; step++) {
       let grads: tf.NamedTensorMap;
       ({ grads, loss } = computeGradients(model, () => tf.tidy(() => tf.neg(tf.mean(model.tokenLogProbs(inputIds, attentionMask).logProbs)) as tf.Scalar)));
       optimizer.applyGradients(grads);

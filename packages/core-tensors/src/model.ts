@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { resolveModelConfig, type ModelConfig } from './config.js';
 import { CodeReasonerError } from './errors.js';
-import { embeddingLookup, linear, linearTransposed, pickedLogSoftmax } from './fast-ops.js';
-import { applyRope, attentionBias, groupedQueryAttention, rmsNorm, ropeTables, rotateHalfMatrix, swiglu } from './layers.js';
+import { embeddingLookup, linear, linearTransposed, pickedLogSoftmax, transposeLast2 } from './fast-ops.js';
+import { applyRopeAt, attentionBias, groupedQueryAttention, rmsNorm, ropeTables, rotateHalfMatrix, swiglu } from './layers.js';
 import { Rng } from './rng.js';
 import { sampleToken } from './sampling.js';
 
@@ -266,8 +266,7 @@ export class CausalLM {
     const hd = this.headDim;
     const n = b * t;
     const posTensor = tf.tensor1d(positions, 'int32');
-    const cos = tf.reshape(tf.gather(this.ropeCos, posTensor), [b, t, 1, hd]);
-    const sin = tf.reshape(tf.gather(this.ropeSin, posTensor), [b, t, 1, hd]);
+    const rope = (x4: tf.Tensor4D): tf.Tensor4D => applyRopeAt(x4, posTensor, this.ropeCos, this.ropeSin, this.rotate);
     let x = embeddingLookup(this.embed as tf.Tensor2D, tf.reshape(ids, [n]) as tf.Tensor1D);
     this.layers.forEach((layer, index) => {
       const h = rmsNorm(x, layer.inputNorm as tf.Tensor1D, c.rmsNormEps) as tf.Tensor2D;
@@ -277,8 +276,8 @@ export class CausalLM {
       if (layer.qBias !== undefined) q = tf.add(q, layer.qBias);
       if (layer.kBias !== undefined) k = tf.add(k, layer.kBias);
       if (layer.vBias !== undefined) v = tf.add(v, layer.vBias);
-      const q4 = tf.transpose(applyRope(tf.reshape(q, [b, t, c.numAttentionHeads, hd]), cos, sin, this.rotate), [0, 2, 1, 3]) as tf.Tensor4D;
-      let k4 = tf.transpose(applyRope(tf.reshape(k, [b, t, c.numKeyValueHeads, hd]), cos, sin, this.rotate), [0, 2, 1, 3]) as tf.Tensor4D;
+      const q4 = tf.transpose(rope(tf.reshape(q, [b, t, c.numAttentionHeads, hd])), [0, 2, 1, 3]) as tf.Tensor4D;
+      let k4 = tf.transpose(rope(tf.reshape(k, [b, t, c.numKeyValueHeads, hd])), [0, 2, 1, 3]) as tf.Tensor4D;
       let v4 = tf.transpose(tf.reshape(v, [b, t, c.numKeyValueHeads, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
       if (cache !== undefined) {
         const entry = cache[index]!;
@@ -298,7 +297,8 @@ export class CausalLM {
     return rmsNorm(x, this.finalNorm as tf.Tensor1D, c.rmsNormEps) as tf.Tensor2D;
   }
 
-  private head(hidden: tf.Tensor2D): tf.Tensor2D {
+  private head(hidden: tf.Tensor2D, inferenceWeight?: tf.Tensor2D): tf.Tensor2D {
+    if (inferenceWeight !== undefined) return tf.matMul(hidden, inferenceWeight);
     return this.lmHead !== undefined ? linear(hidden, this.lmHead as tf.Tensor2D) : linearTransposed(hidden, this.embed as tf.Tensor2D);
   }
 
@@ -426,8 +426,11 @@ export class CausalLM {
     const lengths = prompts.map((p) => p.length);
     const cache: KvCache[] = this.layers.map(() => ({ k: undefined, v: undefined }));
     const vocab = this.config.vocabSize;
+    // The output projection as one [hidden, vocab] tensor for the whole generation: a tied embedding
+    // is transposed once instead of every step, and XNNPACK keeps its packed weights between steps.
+    const headWeight = this.lmHead !== undefined ? (this.lmHead as tf.Tensor2D) : tf.tidy(() => transposeLast2(this.embed as tf.Tensor2D));
     try {
-      let logits = this.decodeStep(idsData, batch, promptLength, keyMask, lengths, cache, true);
+      let logits = this.decodeStep(idsData, batch, promptLength, keyMask, lengths, cache, true, headWeight);
       let produced = 0;
       for (let step = 0; step < maxNew; step++) {
         const next = new Int32Array(batch);
@@ -446,7 +449,7 @@ export class CausalLM {
         onStep(produced);
         if (finished.every(Boolean) || step === maxNew - 1) break;
         for (let i = 0; i < batch; i++) keyMask[i]!.push(finished[i] ? 0 : 1);
-        logits = this.decodeStep(next, batch, 1, keyMask, lengths.map((l) => l + step), cache, false);
+        logits = this.decodeStep(next, batch, 1, keyMask, lengths.map((l) => l + step), cache, false, headWeight);
         // Let timers and I/O run between steps of a long generation.
         if (step % 8 === 7) await new Promise((resolve) => setImmediate(resolve));
       }
@@ -456,6 +459,7 @@ export class CausalLM {
         entry.k?.dispose();
         entry.v?.dispose();
       }
+      if (headWeight !== this.lmHead) headWeight.dispose();
     }
   }
 
@@ -468,6 +472,7 @@ export class CausalLM {
     lengthsBefore: number[],
     cache: KvCache[],
     prefill: boolean,
+    headWeight: tf.Tensor2D,
   ): Float32Array {
     const keyLength = keyMask[0]!.length;
     const positions = new Int32Array(batch * time);
@@ -483,7 +488,7 @@ export class CausalLM {
       const input = tf.tensor2d(ids, [batch, time], 'int32');
       const hidden = this.hidden(input, positions, bias, cache);
       const last = time === 1 ? hidden : tf.reshape(tf.slice(tf.reshape(hidden, [batch, time, -1]), [0, time - 1, 0], [batch, 1, -1]), [batch, -1]);
-      return this.head(last as tf.Tensor2D);
+      return this.head(last as tf.Tensor2D, headWeight);
     });
     for (const [k, v] of old) {
       k?.dispose();
