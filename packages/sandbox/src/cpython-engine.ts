@@ -133,6 +133,8 @@ export class CPythonWorker implements EngineWorker {
 
   /** An idle process does not keep Node alive; a busy one does. */
   private setReferenced(referenced: boolean): void {
+    // A closed socket would queue the call for a 'connect' that never comes.
+    if (this.exited) return;
     for (const handle of [this.child, this.child.stdin, this.child.stdout, this.child.stderr] as unknown as {
       ref?: () => void;
       unref?: () => void;
@@ -222,6 +224,7 @@ export class CPythonWorker implements EngineWorker {
 
   async terminate(): Promise<void> {
     if (this.exited) return;
+    this.setReferenced(true);
     await new Promise<void>((resolve) => {
       this.child.once('close', () => resolve());
       this.child.kill('SIGKILL');

@@ -184,6 +184,9 @@ export class PyodideWorker implements EngineWorker {
   }
 
   async terminate(): Promise<void> {
-    if (!this.exited) await this.worker.terminate();
+    if (this.exited) return;
+    // Referenced while stopping, or Node may find nothing left to wait for and exit mid-await.
+    this.worker.ref();
+    await this.worker.terminate();
   }
 }

@@ -311,7 +311,7 @@ describe.each(engines)('Sandbox on %s', (engine) => {
         { code: "data = open('/etc/passwd').read()", call: 'data[:10]' },
         { code: `open(${JSON.stringify(target)}, 'w').write('pwned')`, call: '0' },
         { code: `import os\nfd = os.open(${JSON.stringify(target)}, os.O_CREAT | os.O_WRONLY)`, call: 'fd' },
-        { code: `import pathlib\npathlib.Path(${JSON.stringify(target)}).write_text('x')`, call: '0' },
+        { code: `import pathlib\npathlib.Path(${JSON.stringify(target)}).write_text('x')`, call: '0', timeoutMs: 10_000 },
         { code: 'import os', call: 'os.listdir("/")' },
         { code: `import io\nio.open(${JSON.stringify(target)}, 'a')`, call: '0' },
       ]);
@@ -335,7 +335,8 @@ describe.each(engines)('Sandbox on %s', (engine) => {
         const results = await sandbox.runBatch([
           { code: `import socket\ns = socket.create_connection(("127.0.0.1", ${port}), timeout=0.2)`, call: '0' },
           { code: `s = __import__("_socket").socket()\ns.connect(("127.0.0.1", ${port}))`, call: '0' },
-          { code: `import urllib.request\nurllib.request.urlopen("http://127.0.0.1:${port}/")`, call: '0' },
+          // urllib.request imports http, email, ... from the zip: slow on a busy machine.
+          { code: `import urllib.request\nurllib.request.urlopen("http://127.0.0.1:${port}/")`, call: '0', timeoutMs: 10_000 },
         ]);
         for (const result of results) {
           expect(result.status).toBe('exception');
@@ -353,7 +354,7 @@ describe.each(engines)('Sandbox on %s', (engine) => {
       const target = join(tmpdir(), `cr-sandbox-proc-${process.pid}-${engine}`);
       rmSync(target, { force: true });
       const results = await sandbox.runBatch([
-        { code: `import subprocess\nsubprocess.run(["touch", ${JSON.stringify(target)}])`, call: '0' },
+        { code: `import subprocess\nsubprocess.run(["touch", ${JSON.stringify(target)}])`, call: '0', timeoutMs: 10_000 },
         { code: `import os\nos.system("touch ${target}")`, call: '0' },
         { code: `import os\nos.execv("/usr/bin/touch", ["touch", ${JSON.stringify(target)}])`, call: '0' },
         { code: `import os\nos.posix_spawn("/usr/bin/touch", ["touch", ${JSON.stringify(target)}], {})`, call: '0' },
