@@ -178,7 +178,7 @@ export function resolveCorpusOptions(input: CorpusOptions): ResolvedCorpusOption
     decontaminate:
       input.decontaminate === undefined
         ? undefined
-        : { paths: input.decontaminate.paths, ngram: input.decontaminate.ngram ?? 10, threshold: input.decontaminate.threshold ?? 0.5 },
+        : { paths: input.decontaminate.paths, ngram: input.decontaminate.ngram ?? 13, threshold: input.decontaminate.threshold ?? 0.5 },
     batchSize: input.batchSize ?? 100,
     engine: input.engine ?? 'pyodide',
     workers: input.workers,

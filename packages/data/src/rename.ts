@@ -18,8 +18,11 @@ export async function renameIdentifiers(code: string, entryPoint: string): Promi
       if (node !== null) for (const name of importedNames(node)) imported.add(name);
     }
     const bound = boundNames(root);
+    const renamable = (name: string): boolean =>
+      bound.has(name) && !imported.has(name) && !ALLOWED_BUILTINS.has(name) && name !== 'self';
+    // New names may reuse old names that are renamed away themselves; all edits apply at once.
     const taken = new Set<string>();
-    for (const id of root.descendantsOfType('identifier')) if (id !== null) taken.add(id.text);
+    for (const id of root.descendantsOfType('identifier')) if (id !== null && !renamable(id.text)) taken.add(id.text);
     const functions: string[] = [];
     for (const node of root.descendantsOfType('function_definition')) {
       const name = node?.childForFieldName('name')?.text;
@@ -38,7 +41,7 @@ export async function renameIdentifiers(code: string, entryPoint: string): Promi
     for (const id of root.descendantsOfType('identifier')) {
       if (id === null) continue;
       const name = id.text;
-      if (mapping.has(name) || !bound.has(name) || imported.has(name) || ALLOWED_BUILTINS.has(name) || name === 'self') continue;
+      if (mapping.has(name) || !renamable(name)) continue;
       if (identifierRole(id) === 'other') continue;
       mapping.set(name, fresh(`v${variableIndex++}`));
     }

@@ -74,6 +74,8 @@ export function ngrams(tokens: string[], n: number): string[] {
 export interface ContaminationIndex {
   n: number;
   grams: Set<string>;
+  /** Whole token sequences: catches programs shorter than n tokens. */
+  whole: Set<string>;
   /** Programs read from the benchmark files. */
   programs: number;
   files: string[];
@@ -106,6 +108,7 @@ async function collectFiles(path: string): Promise<string[]> {
  */
 export async function buildContaminationIndex(paths: string[], n: number): Promise<ContaminationIndex> {
   const grams = new Set<string>();
+  const whole = new Set<string>();
   let programs = 0;
   const files: string[] = [];
   for (const path of paths) {
@@ -113,7 +116,9 @@ export async function buildContaminationIndex(paths: string[], n: number): Promi
       files.push(file);
       const add = (code: string): void => {
         programs += 1;
-        for (const gram of ngrams(codeTokens(code), n)) grams.add(gram);
+        const tokens = codeTokens(code);
+        whole.add(tokens.join(' '));
+        for (const gram of ngrams(tokens, n)) grams.add(gram);
       };
       if (file.endsWith('.py')) {
         add(await readFile(file, 'utf8'));
@@ -131,12 +136,17 @@ export async function buildContaminationIndex(paths: string[], n: number): Promi
       }
     }
   }
-  return { n, grams, programs, files };
+  return { n, grams, whole, programs, files };
 }
 
-/** Fraction of the program's n-grams that occur in the benchmark index (0 when it has none). */
+/**
+ * Fraction of the program's token n-grams that occur in the benchmark index; 1 when its whole
+ * token sequence equals a benchmark program's (short programs have no n-grams).
+ */
 export function contaminationScore(code: string, index: ContaminationIndex): number {
-  const grams = ngrams(codeTokens(code), index.n);
+  const tokens = codeTokens(code);
+  if (index.whole.has(tokens.join(' '))) return 1;
+  const grams = ngrams(tokens, index.n);
   if (grams.length === 0) return 0;
   let hits = 0;
   for (const gram of grams) if (index.grams.has(gram)) hits += 1;
