@@ -79,12 +79,17 @@ function matmulGflops() {
   const a = tf.randomNormal([1024, 256]);
   const b = tf.randomNormal([256, 1024]);
   tf.matMul(a, b).dispose();
-  const n = 10;
-  const start = performance.now();
-  const cpuStart = process.cpuUsage();
-  for (let i = 0; i < n; i++) tf.matMul(a, b).dataSync();
-  const seconds = (performance.now() - start) / 1000 / n;
-  const cpu = cpuSeconds(cpuStart) / n;
+  let seconds = Infinity;
+  let cpu = Infinity;
+  for (let i = 0; i < 10; i++) {
+    const start = performance.now();
+    const cpuStart = process.cpuUsage();
+    const product = tf.matMul(a, b);
+    product.dataSync();
+    product.dispose();
+    seconds = Math.min(seconds, (performance.now() - start) / 1000);
+    cpu = Math.min(cpu, cpuSeconds(cpuStart));
+  }
   tf.dispose([a, b]);
   const flops = 2 * 1024 * 256 * 1024;
   return { wall: Math.round(flops / seconds / 1e8) / 10, perCpuSecond: Math.round(flops / cpu / 1e8) / 10 };
@@ -98,11 +103,16 @@ async function benchBackend(backend) {
   const steps = slow ? 1 : Number(args.steps);
   const data = padBatch(randomIds(batch, seq, 7), 0);
   trainStep(model, optimizer, data); // warm-up (kernel set-up, optimizer state)
-  const start = performance.now();
-  const cpuStart = process.cpuUsage();
-  for (let i = 0; i < steps; i++) trainStep(model, optimizer, data);
-  const stepSeconds = (performance.now() - start) / 1000 / steps;
-  const stepCpuSeconds = cpuSeconds(cpuStart) / steps;
+  // Each step timed alone; the fastest is reported (other processes on a shared machine only slow steps down).
+  let stepSeconds = Infinity;
+  let stepCpuSeconds = Infinity;
+  for (let i = 0; i < steps; i++) {
+    const start = performance.now();
+    const cpuStart = process.cpuUsage();
+    trainStep(model, optimizer, data);
+    stepSeconds = Math.min(stepSeconds, (performance.now() - start) / 1000);
+    stepCpuSeconds = Math.min(stepCpuSeconds, cpuSeconds(cpuStart));
+  }
   const trainTokensPerSecond = (batch * seq) / stepSeconds;
   const flopsPerToken = model.flopsPerToken(seq);
 
@@ -111,12 +121,17 @@ async function benchBackend(backend) {
     const prompts = randomIds(genBatch, 32, 11 + genBatch);
     const tokens = slow ? Math.min(genTokens, 8) : genTokens;
     await model.generate(prompts, { maxNewTokens: 2, temperature: 1, batchSize: genBatch });
-    const t0 = performance.now();
-    const c0 = process.cpuUsage();
-    const out = await model.generate(prompts, { maxNewTokens: tokens, temperature: 1, seed: 1, batchSize: genBatch });
-    const seconds = (performance.now() - t0) / 1000;
-    const cpu = cpuSeconds(c0);
-    const produced = out.reduce((a, o) => a + o.tokens.length, 0);
+    let seconds = Infinity;
+    let cpu = Infinity;
+    let produced = 0;
+    for (let r = 0; r < (slow ? 1 : 3); r++) {
+      const t0 = performance.now();
+      const c0 = process.cpuUsage();
+      const out = await model.generate(prompts, { maxNewTokens: tokens, temperature: 1, seed: 1, batchSize: genBatch });
+      seconds = Math.min(seconds, (performance.now() - t0) / 1000);
+      cpu = Math.min(cpu, cpuSeconds(c0));
+      produced = out.reduce((a, o) => a + o.tokens.length, 0);
+    }
     const perSecond = produced / seconds;
     generation[`batch${genBatch}`] = {
       tokensPerSecond: Math.round(perSecond),

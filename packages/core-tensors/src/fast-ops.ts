@@ -90,7 +90,8 @@ const linearTransposedOp = customGrad((...args) => {
     gradFunc: (dy, saved) => {
       const [sx, se] = saved as [tf.Tensor2D, tf.Tensor2D];
       const g = dy as tf.Tensor2D;
-      return [tf.matMul(g, se), tf.matMul(transposeLast2(g), sx)];
+      // dE = (xᵀ·dy)ᵀ transposes x [N, d] and the [d, V] product rather than dy [N, V] (V ≫ d).
+      return [tf.matMul(g, se), transposeLast2(tf.matMul(transposedInput(sx), g))];
     },
   };
 });

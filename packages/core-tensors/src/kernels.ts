@@ -17,9 +17,11 @@ interface CpuBackendLike {
 interface KernelDefinition {
   name: string;
   output(inputs: tf.TensorInfo[], attrs: tf.NamedAttrMap): { shape: number[]; dtype: tf.DataType };
-  /** Writes the result into `out` (already zero-filled) from the input arrays. */
+  /** Writes the result into `out` from the input arrays. */
   compute(inputs: TypedArray[], shapes: number[][], out: TypedArray, attrs: tf.NamedAttrMap): void;
   inputNames: string[];
+  /** `compute` accumulates into `out`, which must start zeroed (fresh wasm heap memory is not). */
+  accumulates?: boolean;
 }
 
 function sizeOf(shape: readonly number[]): number {
@@ -46,7 +48,7 @@ function register(definition: KernelDefinition, backends: readonly string[]): vo
           // Allocate first: growing the heap detaches earlier views, so views are taken afterwards.
           const out = wasm.makeOutput(shape, dtype);
           const outValues = wasm.typedArrayFromHeap(out);
-          outValues.fill(0);
+          if (definition.accumulates === true) outValues.fill(0);
           definition.compute(infos.map((i) => wasm.typedArrayFromHeap(i)), shapes, outValues, attrs ?? {});
           return out;
         }
@@ -110,6 +112,7 @@ const gatherRowsKernel: KernelDefinition = {
 /** out[ids[i], :] += values[i, :] with `numRows` output rows (the gradient of a row gather; ids outside are dropped, as in TensorFlow). */
 const scatterAddRowsKernel: KernelDefinition = {
   name: 'CrScatterAddRows',
+  accumulates: true,
   inputNames: ['values', 'ids'],
   output: ([values], attrs) => ({ shape: [Number(attrs['numRows']), sizeOf(values!.shape.slice(1))], dtype: 'float32' }),
   compute: ([values, ids], [valuesShape], out, attrs) => {
@@ -264,6 +267,7 @@ const ropeKernel: KernelDefinition = {
 /** UnsortedSegmentSum (the gradient of `gather`), missing from tfjs-backend-wasm, so that plain tf.gather also trains on wasm. */
 const unsortedSegmentSumKernel: KernelDefinition = {
   name: 'UnsortedSegmentSum',
+  accumulates: true,
   inputNames: ['x', 'segmentIds'],
   output: ([x, segmentIds], attrs) => ({ shape: [Number(attrs['numSegments']), ...x!.shape.slice(segmentIds!.shape.length)], dtype: x!.dtype }),
   compute: ([x, ids], [xShape, idShape], out, attrs) => {
@@ -375,6 +379,51 @@ function shareIdentityOnWasm(): void {
   });
 }
 
+/**
+ * One AdamW update in a single pass: (param, grad, m, v) → (param', m', v'), replacing ~12
+ * elementwise tf ops (each a pass over the parameter) per variable.
+ */
+function adamWKernel(backendName: string) {
+  return (({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => {
+    const names = ['param', 'grad', 'm', 'v'] as const;
+    const infos = names.map((n) => inputs[n]!);
+    const shape = infos[0]!.shape;
+    const size = sizeOf(shape);
+    const a = attrs ?? {};
+    const lr = Number(a['lr']);
+    const beta1 = Number(a['beta1']);
+    const beta2 = Number(a['beta2']);
+    const eps = Number(a['epsilon']);
+    const decay = Number(a['decay']);
+    const c1 = Number(a['correction1']);
+    const c2 = Number(a['correction2']);
+    const update = (p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, po: Float32Array, mo: Float32Array, vo: Float32Array): void => {
+      for (let i = 0; i < size; i++) {
+        const gi = g[i]!;
+        const mi = beta1 * m[i]! + (1 - beta1) * gi;
+        const vi = beta2 * v[i]! + (1 - beta2) * gi * gi;
+        mo[i] = mi;
+        vo[i] = vi;
+        const pi = p[i]!;
+        po[i] = pi - lr * (mi / c1 / (Math.sqrt(vi / c2) + eps) + decay * pi);
+      }
+    };
+    if (backendName === 'wasm') {
+      const wasm = backend as WasmBackendLike;
+      const outs = [0, 1, 2].map(() => wasm.makeOutput([...shape], 'float32'));
+      const ins = infos.map((i) => wasm.typedArrayFromHeap(i) as Float32Array);
+      const os = outs.map((o) => wasm.typedArrayFromHeap(o) as Float32Array);
+      update(ins[0]!, ins[1]!, ins[2]!, ins[3]!, os[0]!, os[1]!, os[2]!);
+      return outs;
+    }
+    const cpu = backend as CpuBackendLike;
+    const ins = infos.map((i) => cpu.readSync(i.dataId) as Float32Array);
+    const os = [0, 1, 2].map(() => new Float32Array(size));
+    update(ins[0]!, ins[1]!, ins[2]!, ins[3]!, os[0]!, os[1]!, os[2]!);
+    return os.map((o) => cpu.makeTensorInfo([...shape], 'float32', o));
+  }) as unknown as tf.KernelFunc;
+}
+
 const registered = new Set<string>();
 let gradientsRegistered = false;
 
@@ -432,6 +481,7 @@ export function registerMissingKernels(backendName: string): void {
     if (!existing.has(definition.name)) register(definition, [backendName]);
   }
   if (!existing.has('UnsortedSegmentSum')) register(unsortedSegmentSumKernel, [backendName]);
+  if (!existing.has('CrAdamW')) tf.registerKernel({ kernelName: 'CrAdamW', backendName, kernelFunc: adamWKernel(backendName) });
   if (backendName === 'wasm') shareIdentityOnWasm();
   if (backendName === 'wasm' && !existing.has('CrSlicedMatMul')) {
     tf.registerKernel({ kernelName: 'CrSlicedMatMul', backendName: 'wasm', kernelFunc: wasmSlicedMatMul as unknown as tf.KernelFunc });

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { CodeReasonerError } from './errors.js';
+import { jsKernelsActive } from './kernels.js';
 import { parameterNameOf, type CausalLM } from './model.js';
 
 /** AdamW moments and step, keyed by stable parameter names (see `parameterNameOf`), so they load into any copy of the model. */
@@ -95,6 +96,18 @@ export class AdamW {
         this.v.set(key, v);
       }
       const decay = this.weightDecay > 0 && this.decay(key, variable) ? this.weightDecay : 0;
+      if (jsKernelsActive() && variable.dtype === 'float32') {
+        const [p1, m1, v1] = tf.engine().runKernel(
+          'CrAdamW',
+          { param: variable, grad, m, v },
+          { lr, beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon, decay, correction1, correction2 },
+        ) as unknown as [tf.Tensor, tf.Tensor, tf.Tensor];
+        variable.assign(p1);
+        m.assign(m1);
+        v.assign(v1);
+        tf.dispose([p1, m1, v1]);
+        continue;
+      }
       tf.tidy(() => {
         const m1 = tf.add(tf.mul(m, this.beta1), tf.mul(grad, 1 - this.beta1));
         const v1 = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(grad), 1 - this.beta2));
