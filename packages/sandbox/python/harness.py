@@ -48,12 +48,14 @@ CODE_FILENAME = "<internals>"  # REval's dynamics.py traces frames compiled unde
 _INTERNAL_FILENAMES = ("<call>", "<expected>", "<assertion>", "<setup>", "<roundtrip>")
 
 # Top-level module names user code may never import: the Pyodide FFI (the path to JavaScript),
-# native code, processes, sockets, threads, and ways to change this process's limits.
+# native code, processes, and ways to change this process's limits. (socket, select, signal and
+# threading stay importable for the standard library's sake; creating a socket or a connection
+# is an audit event refused below, and Pyodide has neither sockets nor threads.)
 _BLOCKED_MODULES = frozenset(
     """js pyodide pyodide_js _pyodide _pyodide_core micropip ctypes _ctypes cffi subprocess
-    _posixsubprocess multiprocessing _multiprocessing concurrent socket _socket ssl _ssl select
-    selectors asyncio _asyncio signal _signal resource pty tty termios fcntl mmap _posixshmem
-    faulthandler tracemalloc webbrowser antigravity readline syslog _winapi msvcrt winreg""".split()
+    _posixsubprocess multiprocessing _multiprocessing concurrent asyncio _asyncio resource pty
+    tty termios fcntl mmap _posixshmem faulthandler tracemalloc webbrowser antigravity readline
+    syslog _winapi msvcrt winreg""".split()
 )
 # Audit events refused outright (prefix match). `os.listdir`/`os.scandir` and `open` are judged
 # by path in `_audit` (the import system lists and reads the standard library).
@@ -322,7 +324,7 @@ def _make_audit_hook(roots, cwd, trusted_codes):
     str_type, bytes_type, int_type, type_type = str, bytes, int, type
     permission_error, import_error = PermissionError, ImportError
     getframe = sys._getframe
-    protected_attrs = frozenset(("__code__", "__defaults__", "__kwdefaults__", "__globals__"))
+    protected_attrs = frozenset(("__code__",))
 
     def normalize(path):
         kind = type_type(path)
@@ -442,16 +444,28 @@ def _scrub_pyodide():
         from pyodide.ffi import JsProxy as jsproxy_type  # noqa: N813
     except ImportError:
         pass
+    pyodide_packages = ("js", "pyodide", "pyodide_js", "_pyodide", "_pyodide_core", "micropip")
+
+    def from_pyodide(obj):
+        owner = obj if isinstance(obj, type) else type(obj)
+        module = getattr(owner, "__module__", "") or ""
+        return isinstance(module, str) and module.partition(".")[0] in pyodide_packages
+
+    # Pyodide's import finders (the JS-module finder and the "not installed, use micropip" ones)
+    # live in modules cleared below: take them out of the import system first.
     for finder in list(sys.meta_path):
-        if type(finder).__name__ == "JsFinder":
+        if from_pyodide(finder):
             proxies = getattr(finder, "jsproxies", None)
             if isinstance(proxies, dict):
                 proxies.clear()
             sys.meta_path.remove(finder)
-    pyodide_modules = [
-        name for name in sys.modules
-        if name.partition(".")[0] in ("js", "pyodide", "pyodide_js", "_pyodide", "_pyodide_core", "micropip")
-    ]
+    for hook in list(sys.path_hooks):
+        if (getattr(hook, "__module__", "") or "").partition(".")[0] in pyodide_packages:
+            sys.path_hooks.remove(hook)
+    for key, value in list(sys.path_importer_cache.items()):
+        if from_pyodide(value):
+            del sys.path_importer_cache[key]
+    pyodide_modules = [name for name in sys.modules if name.partition(".")[0] in pyodide_packages]
     for name in list(sys.modules):
         module = sys.modules[name]
         namespace = getattr(module, "__dict__", None)

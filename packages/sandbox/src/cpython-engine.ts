@@ -133,14 +133,16 @@ export class CPythonWorker implements EngineWorker {
 
   /** An idle process does not keep Node alive; a busy one does. */
   private setReferenced(referenced: boolean): void {
-    // A closed socket would queue the call for a 'connect' that never comes.
     if (this.exited) return;
-    for (const handle of [this.child, this.child.stdin, this.child.stdout, this.child.stderr] as unknown as {
-      ref?: () => void;
-      unref?: () => void;
-    }[]) {
-      if (referenced) handle.ref?.();
-      else handle.unref?.();
+    if (referenced) this.child.ref();
+    else this.child.unref();
+    // stderr has already ended (the harness points fd 2 at /dev/null); a closed socket would queue
+    // the call for a 'connect' that never comes.
+    for (const stream of [this.child.stdin, this.child.stdout, this.child.stderr]) {
+      if (stream.destroyed) continue;
+      const socket = stream as unknown as { ref?: () => void; unref?: () => void };
+      if (referenced) socket.ref?.();
+      else socket.unref?.();
     }
   }
 
