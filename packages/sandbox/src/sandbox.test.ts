@@ -111,6 +111,27 @@ describe.each(engines)('Sandbox on %s', (engine) => {
     });
   });
 
+  it('runs ordinary standard-library code (unittest, namedtuple defaults, queue, pathlib names)', async () => {
+    const code = [
+      'import unittest, queue, collections, pathlib, dataclasses',
+      'Point = collections.namedtuple("Point", "x y", defaults=(0,))',
+      '@dataclasses.dataclass',
+      'class Box:',
+      '    items: list',
+      'class BoxTest(unittest.TestCase):',
+      '    def test_items(self):',
+      '        self.assertEqual(Box([1]).items, [1])',
+      'def go():',
+      '    result = unittest.TestResult()',
+      '    BoxTest("test_items").run(result)',
+      '    q = queue.Queue()',
+      '    q.put(3)',
+      '    return (result.wasSuccessful(), Point(1), q.get(), pathlib.PurePosixPath("/a/b").name)',
+    ].join('\n');
+    const result = await sandbox.run({ code, call: 'go()', timeoutMs: 20_000 });
+    expect(result).toMatchObject({ status: 'ok', repr: "(True, Point(x=1, y=0), 3, 'b')" });
+  });
+
   describe('check', () => {
     const code = 'def f(xs):\n    return {x: x * x for x in xs}';
 
