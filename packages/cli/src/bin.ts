@@ -1,3 +1,12 @@
 #!/usr/bin/env node
-console.error('cr: commands are being built; see issue 8.');
-process.exitCode = 1;
+import { main } from './main.js';
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`cr: ${String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,1 +1,20 @@
-export const packageName = '@codereasoner/cli';
+// The programmatic face of `cr`: the same pipeline the command runs, for scripts and tests.
+export { main } from './main.js';
+export { createProgram } from './program.js';
+export type { CliIo } from './program.js';
+export { collectSectionIssues, mergeConfig, readConfigFile, resolveRunConfig } from './config.js';
+export type { RunConfig, RunConfigInput } from './config.js';
+export { PRESETS } from './presets.js';
+export type { PresetName } from './presets.js';
+export { StageContext } from './context.js';
+export { InterruptedError, runPipeline } from './pipeline.js';
+export type { PipelineOptions, StageReport } from './pipeline.js';
+export { createReporter } from './progress.js';
+export type { OutputMode, ProgressEvent, Reporter, ReporterOptions } from './progress.js';
+export { RunDirectory, STAGES } from './run-dir.js';
+export type { StageMarker, StageName } from './run-dir.js';
+export { writeReport } from './report.js';
+export type { ReportFiles } from './report.js';
+export { collectSummary, renderMarkdownSummary } from './summary.js';
+export type { RunSummary } from './summary.js';
+export { UsageError } from './errors.js';

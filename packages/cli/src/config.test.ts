@@ -1,0 +1,81 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigValidationError } from '@codereasoner/core-tensors';
+import { describe, expect, it } from 'vitest';
+import { collectSectionIssues, mergeConfig, readConfigFile, resolveRunConfig } from './config.js';
+import { exitCodeFor } from './errors.js';
+import { PRESETS } from './presets.js';
+
+describe('resolveRunConfig', () => {
+  it('layers preset < file < flags', () => {
+    const config = resolveRunConfig({ preset: 'tiny', seed: 7, sft: { steps: 9 } }, { seed: 11 });
+    expect(config.preset).toBe('tiny');
+    expect(config.seed).toBe(11);
+    expect(config.sft.steps).toBe(9);
+    // untouched values come from the tiny preset
+    expect(config.sft.batchSize).toBe(PRESETS.tiny.sft.batchSize);
+    expect(config.model).toEqual(PRESETS.tiny.model);
+  });
+
+  it('lists every problem of a bad config at once, each with its path', () => {
+    let error: unknown;
+    try {
+      resolveRunConfig({ seed: -1, preset: 'huge', eval: { tasksPerType: 0, colour: 'red' }, extra: true });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigValidationError);
+    const issues = (error as ConfigValidationError).issues;
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        '/: unknown property \'extra\'',
+        '/preset: must be one of "default", "tiny"',
+        '/seed: must be >= 0',
+        '/eval/tasksPerType: must be >= 1',
+        "/eval: unknown property 'colour'",
+      ]),
+    );
+    expect(issues).toHaveLength(5);
+    expect(exitCodeFor(error)).toBe(2);
+  });
+
+  it('reports a file that is not JSON with its path', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cr-config-'));
+    const path = join(dir, 'bad.json');
+    await writeFile(path, '{ "seed": 1, }');
+    await expect(readConfigFile(path)).rejects.toThrow(/bad\.json is invalid:\n {2}- \/: not valid JSON/);
+    await expect(readConfigFile(join(dir, 'missing.json'))).rejects.toThrow(/Cannot read config file .*missing\.json/);
+  });
+});
+
+describe('mergeConfig', () => {
+  it('merges objects deeply and replaces arrays and scalars', () => {
+    expect(mergeConfig({ a: { b: 1, c: [1, 2] }, d: 1 }, { a: { c: [3] }, d: undefined })).toEqual({ a: { b: 1, c: [3] }, d: 1 });
+  });
+});
+
+describe('collectSectionIssues', () => {
+  it('prefixes each package validator issue with its section', () => {
+    const issues = collectSectionIssues([
+      {
+        section: 'model',
+        check: () => {
+          throw new ConfigValidationError('model config', ['/hiddenSize: must be >= 8', '/numHiddenLayers: must be integer']);
+        },
+      },
+      { section: 'sft', check: () => undefined },
+      {
+        section: 'grpo',
+        check: () => {
+          throw new Error('generationBatchSize must be a multiple of numGenerations');
+        },
+      },
+    ]);
+    expect(issues).toEqual([
+      '/model/hiddenSize: must be >= 8',
+      '/model/numHiddenLayers: must be integer',
+      '/grpo: generationBatchSize must be a multiple of numGenerations',
+    ]);
+  });
+});

@@ -1,0 +1,68 @@
+import type { StageContext } from './context.js';
+import { STAGES, writeJsonAtomic, type StageMarker, type StageName } from './run-dir.js';
+import { STAGE_RUNNERS } from './stages.js';
+
+export interface PipelineOptions {
+  /** Stages to run, in pipeline order (default: all). */
+  stages?: readonly StageName[];
+  /** Stages to run again although they finished; every later stage runs again too, since it used their outputs. */
+  force?: readonly StageName[];
+}
+
+export interface StageReport {
+  stage: StageName;
+  status: 'done' | 'skipped';
+  seconds: number;
+  marker: StageMarker;
+}
+
+/**
+ * Runs the stages in order. A stage whose `.done` marker exists is skipped; a stage without one
+ * runs and resumes from whatever partial outputs and checkpoints it left before.
+ */
+export async function runPipeline(context: StageContext, options: PipelineOptions = {}): Promise<StageReport[]> {
+  const wanted = new Set(options.stages ?? STAGES);
+  const firstForced = STAGES.findIndex((stage) => options.force?.includes(stage));
+  await writeJsonAtomic(context.run.path('config.json'), context.config);
+  const reports: StageReport[] = [];
+  for (const [index, stage] of STAGES.entries()) {
+    if (!wanted.has(stage)) continue;
+    if (firstForced !== -1 && index >= firstForced) await context.run.clearMarker(stage);
+    const { title, run } = STAGE_RUNNERS[stage];
+    const existing = await context.run.marker(stage);
+    context.reporter.stageStart(stage, title);
+    if (existing) {
+      context.reporter.stageEnd(stage, { status: 'skipped', seconds: 0, note: 'finished earlier; --force ' + stage + ' reruns it' });
+      reports.push({ stage, status: 'skipped', seconds: existing.seconds, marker: existing });
+      continue;
+    }
+    if (context.signal.aborted) throw new InterruptedError(stage);
+    const started = performance.now();
+    try {
+      const outcome = await run(context);
+      const seconds = (performance.now() - started) / 1000;
+      if (outcome === null) {
+        context.reporter.stageEnd(stage, { status: 'skipped', seconds, note: 'not applicable to this run' });
+        continue;
+      }
+      const marker = await context.run.markDone({ stage, seconds, ...outcome });
+      context.reporter.stageEnd(stage, { status: 'done', seconds });
+      reports.push({ stage, status: 'done', seconds, marker });
+    } catch (error) {
+      context.reporter.stageEnd(stage, { status: 'failed', seconds: (performance.now() - started) / 1000 });
+      if (context.signal.aborted) throw new InterruptedError(stage, error);
+      throw error;
+    }
+  }
+  return reports;
+}
+
+export class InterruptedError extends Error {
+  constructor(
+    readonly stage: StageName,
+    cause?: unknown,
+  ) {
+    super(`interrupted during ${stage}; run the same command again to resume from the last checkpoint`, { cause });
+    this.name = 'InterruptedError';
+  }
+}

@@ -1,0 +1,38 @@
+import type { RunConfig } from './config.js';
+
+export type PresetName = 'default' | 'tiny';
+
+/**
+ * Embedded defaults. `default` is the full pipeline sized to finish in under 15 minutes on a
+ * 2-core machine with only Node; `tiny` is the same pipeline shrunk to a smoke run (CI).
+ */
+export const PRESETS: Record<PresetName, Omit<RunConfig, 'preset'>> = {
+  default: {
+    seed: 1,
+    out: 'runs/default',
+    backend: 'auto',
+    sandbox: { engine: 'pyodide' },
+    data: { source: { kind: 'generator', count: 600 } },
+    tokenizer: { vocabSize: 1024 },
+    model: { hiddenSize: 128, intermediateSize: 384, numHiddenLayers: 4, numAttentionHeads: 4, numKeyValueHeads: 2, maxPositionEmbeddings: 1024 },
+    teacher: { kind: 'trace' },
+    sft: { steps: 300, batchSize: 16, maxSeqLen: 512, evalEvery: 100, evalLimit: 60, checkpointEvery: 50 },
+    grpo: { maxSteps: 20 },
+    eval: { tasksPerType: 40, maxNewTokens: 256, temperature: 0, samples: 1 },
+    bench: { limit: 20 },
+  },
+  tiny: {
+    seed: 1,
+    out: 'runs/tiny',
+    backend: 'auto',
+    sandbox: { engine: 'pyodide' },
+    data: { source: { kind: 'generator', count: 60 } },
+    tokenizer: { vocabSize: 384 },
+    model: { hiddenSize: 32, intermediateSize: 64, numHiddenLayers: 1, numAttentionHeads: 2, numKeyValueHeads: 1, maxPositionEmbeddings: 768 },
+    teacher: { kind: 'trace' },
+    sft: { steps: 6, warmupSteps: 2, batchSize: 8, maxSeqLen: 512, evalEvery: 0, evalLimit: 10, checkpointEvery: 3 },
+    grpo: { maxSteps: 2 },
+    eval: { tasksPerType: 3, maxNewTokens: 32, temperature: 0, samples: 1 },
+    bench: { limit: 2, maxNewTokens: 32 },
+  },
+};

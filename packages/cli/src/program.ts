@@ -1,0 +1,253 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { runBenchmark, createEndpointModel, loadLocalModel, type BenchmarkName } from '@codereasoner/bench';
+import { initBackend } from '@codereasoner/core-tensors';
+import { Sandbox } from '@codereasoner/sandbox';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { checkSections, readConfigFile, resolveRunConfig, type RunConfigInput } from './config.js';
+import { SECTION_VALIDATORS } from './stages.js';
+import { StageContext } from './context.js';
+import { UsageError } from './errors.js';
+import { runPipeline } from './pipeline.js';
+import { createReporter, type Reporter } from './progress.js';
+import { writeReport } from './report.js';
+import { STAGES, type StageName } from './run-dir.js';
+import { collectSummary, renderTerminalSummary } from './summary.js';
+
+interface CommonOptions {
+  config?: string;
+  out?: string;
+  seed?: number;
+  preset?: 'default' | 'tiny';
+  backend?: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  benchmarks?: string;
+  force?: string[];
+  quiet?: boolean;
+  json?: boolean;
+}
+
+export interface CliIo {
+  /** Where summaries go (stdout); progress goes to stderr. */
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WriteStream;
+  env: NodeJS.ProcessEnv;
+  signal: AbortSignal;
+}
+
+function integer(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0) throw new InvalidArgumentError('must be a non-negative integer');
+  return parsed;
+}
+
+function addCommonOptions(command: Command): Command {
+  return command
+    .option('-c, --config <file>', 'JSON config file (schema: @codereasoner/cli/schemas/run-config.schema.json)')
+    .option('-o, --out <dir>', 'run directory (default: runs/<preset>)')
+    .option('-s, --seed <n>', 'seed of every stage', integer)
+    .addOption(new Option('--preset <name>', 'embedded defaults to start from').choices(['default', 'tiny']))
+    .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(['auto', 'tensorflow', 'wasm', 'cpu']))
+    .option('-q, --quiet', 'print only warnings, errors and the final summary')
+    .option('--json', 'machine-readable output: one JSON object per line on stdout');
+}
+
+async function resolveConfig(options: CommonOptions) {
+  const file = options.config ? await readConfigFile(options.config) : undefined;
+  const flags: RunConfigInput = {
+    preset: options.preset,
+    seed: options.seed,
+    out: options.out,
+    backend: options.backend,
+  };
+  if (options.benchmarks) flags.bench = { dir: options.benchmarks };
+  const config = resolveRunConfig(file, flags, options.config ? `config file ${options.config}` : 'run config');
+  // a preset's default run directory follows the preset unless one was given
+  if (!options.out && !(file as RunConfigInput | undefined)?.out) config.out = `runs/${config.preset}`;
+  config.out = resolve(config.out);
+  if (config.bench.dir && !existsSync(config.bench.dir)) {
+    throw new UsageError(`benchmark directory ${config.bench.dir} does not exist`);
+  }
+  if (config.bench.dir) config.bench.dir = resolve(config.bench.dir);
+  checkSections(config, SECTION_VALIDATORS);
+  return config;
+}
+
+function parseStages(values: string[] | undefined): StageName[] {
+  const stages: StageName[] = [];
+  for (const value of values ?? []) {
+    for (const name of value.split(',')) {
+      if (!(STAGES as readonly string[]).includes(name)) {
+        throw new UsageError(`unknown stage '${name}' for --force; stages are ${STAGES.join(', ')}`);
+      }
+      stages.push(name as StageName);
+    }
+  }
+  return stages;
+}
+
+async function runStagesCommand(io: CliIo, options: CommonOptions, stages: readonly StageName[] | undefined): Promise<void> {
+  const reporter = createReporter({ json: options.json, quiet: options.quiet, stream: io.stderr, env: io.env });
+  const config = await resolveConfig(options);
+  const context = new StageContext(config, reporter, io.signal);
+  try {
+    reporter.info(`run directory: ${config.out}`);
+    await runPipeline(context, { stages, force: parseStages(options.force) });
+    const files = await writeReport(config.out);
+    const summary = await collectSummary(context.run);
+    if (reporter.mode === 'json') reporter.result({ ...summary, report: files });
+    else io.stdout.write(`\n${renderTerminalSummary(summary, files.html)}\n`);
+  } finally {
+    reporter.close();
+    await context.close();
+  }
+}
+
+export function createProgram(io: CliIo): Command {
+  const program = new Command('cr')
+    .description('CodeReasoner: sliced Python corpus, SFT on verified reasoning chains, GRPO with execution rewards, and code-reasoning benchmarks.')
+    .showHelpAfterError()
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .exitOverride();
+
+  addCommonOptions(
+    program
+      .command('run-all')
+      .description('run every stage: corpus, distillation + SFT, GRPO, held-out evaluation, benchmarks; re-running resumes')
+      .option('--benchmarks <dir>', 'directory with cruxeval/, reval/, livecodebench-execution/ files to benchmark the final model on')
+      .option('--force <stages...>', `run these stages again (and every later one): ${STAGES.join(', ')}`),
+  ).action((options: CommonOptions) => runStagesCommand(io, options, undefined));
+
+  const data = program.command('data').description('the sliced Python corpus');
+  addCommonOptions(data.command('build').description('build the corpus and tasks into <run>/data'))
+    .option('--force', 'rebuild even if finished')
+    .action((options: CommonOptions & { force?: boolean }) =>
+      runStagesCommand(io, { ...options, force: options.force ? ['data'] : [] }, ['data']),
+    );
+
+  for (const [name, description] of [
+    ['sft', 'distil reasoning chains with the teacher and train the model with SFT (needs the data stage)'],
+    ['grpo', 'GRPO from the SFT checkpoint with execution-verified rewards (needs sft)'],
+    ['eval', 'evaluate the base, SFT and GRPO models on held-out tasks of every type'],
+  ] as const) {
+    addCommonOptions(program.command(name).description(description))
+      .option('--force', 'run again even if finished')
+      .action((options: CommonOptions & { force?: boolean }) =>
+        runStagesCommand(io, { ...options, force: options.force ? [name] : [] }, [name]),
+      );
+  }
+
+  addCommonOptions(
+    program
+      .command('bench')
+      .description('score a model on CRUXEval, LiveCodeBench execution and REval; without --checkpoint/--endpoint, the run directory\'s final model')
+      .requiredOption('--benchmarks <dir>', 'directory with the benchmark files (or one benchmark\'s file)')
+      .option('--checkpoint <dir>', 'a core-tensors checkpoint directory to evaluate')
+      .option('--endpoint <url>', 'an OpenAI-compatible base URL (e.g. http://localhost:8000/v1)')
+      .option('--model <name>', 'model name at the endpoint')
+      .option('--api-key-env <name>', 'environment variable holding the API key', 'OPENAI_API_KEY')
+      .addOption(new Option('--only <benchmarks...>', 'benchmarks to run').choices(['cruxeval', 'livecodebench', 'reval']))
+      .option('--tasks <tasks...>', 'subset of tasks (cruxeval: output input; reval: coverage state path output)')
+      .option('--limit <n>', 'only the first n records of each benchmark', integer)
+      .option('-n, --samples <n>', 'samples per question (pass@1 from n)', integer)
+      .option('--temperature <t>', 'sampling temperature', Number.parseFloat)
+      .option('--max-tokens <n>', 'max new tokens per answer', integer)
+      .option('--cot', 'chain-of-thought prompts')
+      .addOption(new Option('--prompt-style <style>', 'official harness prompts, or the project\'s task protocol').choices(['official', 'protocol']))
+      .option('--concurrency <n>', 'parallel requests to an endpoint', integer)
+      .option('--force', 'score again even if finished'),
+  ).action((options: CommonOptions & BenchOptions) => benchCommand(io, options));
+
+  program
+    .command('report')
+    .description('write report.html (charts) and summary.md for a run directory')
+    .argument('<run-dir>', 'the run directory')
+    .action(async (runDir: string) => {
+      if (!existsSync(runDir)) throw new UsageError(`run directory ${runDir} does not exist`);
+      const files = await writeReport(resolve(runDir));
+      io.stdout.write(`${files.html}\n${files.markdown}\n`);
+    });
+
+  return program;
+}
+
+interface BenchOptions {
+  checkpoint?: string;
+  endpoint?: string;
+  model?: string;
+  apiKeyEnv: string;
+  only?: BenchmarkName[];
+  tasks?: string[];
+  limit?: number;
+  samples?: number;
+  temperature?: number;
+  maxTokens?: number;
+  cot?: boolean;
+  promptStyle?: 'official' | 'protocol';
+  concurrency?: number;
+  force?: boolean;
+}
+
+async function benchCommand(io: CliIo, options: CommonOptions & BenchOptions): Promise<void> {
+  if (!options.checkpoint && !options.endpoint) {
+    // the run's own final model, as a stage of the run
+    const config = { ...options, force: options.force ? ['bench'] : [] };
+    await runStagesCommand(io, config, ['bench']);
+    return;
+  }
+  if (options.endpoint && !options.model) throw new UsageError('--endpoint needs --model <name>');
+  if (!existsSync(options.benchmarks!)) throw new UsageError(`benchmark path ${options.benchmarks} does not exist`);
+  const reporter: Reporter = createReporter({ json: options.json, quiet: options.quiet, stream: io.stderr, env: io.env });
+  const config = await resolveConfig({ ...options, benchmarks: undefined });
+  const outRoot = options.out ? resolve(options.out) : resolve('runs', 'bench');
+  const sandbox = await Sandbox.create(config.sandbox);
+  try {
+    let model;
+    if (options.checkpoint) {
+      await initBackend({ backend: config.backend });
+      model = await loadLocalModel(options.checkpoint);
+    } else {
+      model = createEndpointModel({
+        baseURL: options.endpoint!,
+        model: options.model!,
+        apiKeyEnv: options.apiKeyEnv,
+        concurrency: options.concurrency,
+        cacheDir: resolve(outRoot, '.cache'),
+      });
+    }
+    const summaries = [];
+    for (const benchmark of options.only ?? (['cruxeval', 'livecodebench', 'reval'] as BenchmarkName[])) {
+      reporter.stageStart(benchmark, `Benchmark ${benchmark}`);
+      const started = performance.now();
+      const summary = await runBenchmark({
+        benchmark,
+        dataPath: options.benchmarks!,
+        model,
+        sandbox,
+        outDir: resolve(outRoot, benchmark),
+        tasks: options.tasks,
+        n: options.samples,
+        temperature: options.temperature,
+        maxTokens: options.maxTokens,
+        limit: options.limit,
+        cot: options.cot,
+        promptStyle: options.promptStyle ?? (options.checkpoint ? 'protocol' : 'official'),
+        seed: config.seed,
+        onProgress: (event) => reporter.progress({ ...event, stage: benchmark }),
+      });
+      reporter.stageEnd(benchmark, { status: 'done', seconds: (performance.now() - started) / 1000 });
+      summaries.push(summary);
+    }
+    if (reporter.mode === 'json') reporter.result(summaries);
+    else {
+      for (const summary of summaries) {
+        const scores = Object.entries(summary.headline)
+          .map(([name, value]) => `${name} ${value === undefined ? '–' : value.toFixed(1)}`)
+          .join(', ');
+        io.stdout.write(`${summary.benchmark}: ${scores}  (${summary.outputs.report})\n`);
+      }
+    }
+  } finally {
+    reporter.close();
+    await sandbox.close();
+  }
+}

@@ -1,0 +1,140 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+// End to end: the built `cr` binary, in a child process, exactly as a user runs it.
+const bin = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'bin.js');
+const sharedBenchmarks = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', 'shared', 'benchmarks');
+
+interface Finished {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cr(args: string[], options: { killWhen?: (stderr: string) => boolean } = {}): Promise<Finished> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], {
+      env: { ...process.env, CI: 'true', NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      if (options.killWhen?.(stderr) && child.exitCode === null) child.kill('SIGKILL');
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolvePromise({ code, signal, stdout, stderr }));
+  });
+}
+
+describe('cr run-all (tiny preset)', () => {
+  it('survives being killed mid-SFT, resumes, and writes every artifact and the summary', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'cr-run-'));
+    const benchmarks = existsSync(sharedBenchmarks) ? sharedBenchmarks : undefined;
+    const args = ['run-all', '--preset', 'tiny', '--out', out, ...(benchmarks ? ['--benchmarks', benchmarks] : [])];
+
+    // first run: killed (SIGKILL, no chance to clean up) once SFT has written a checkpoint
+    const killed = await cr(args, {
+      killWhen: () => existsSync(join(out, 'sft', 'train', 'checkpoints')) && hasCheckpoint(join(out, 'sft', 'train', 'checkpoints')),
+    });
+    expect(killed.signal).toBe('SIGKILL');
+    expect(existsSync(join(out, 'data', '.done'))).toBe(true);
+    expect(existsSync(join(out, 'sft', '.done'))).toBe(false);
+
+    // second run: skips the corpus, resumes SFT from its checkpoint, finishes everything
+    const resumed = await cr(args);
+    expect(resumed.stderr).toMatch(/data skipped/);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const sftMetrics = (await readFile(join(out, 'sft', 'train', 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const steps = sftMetrics.filter((m) => m.kind === 'step').map((m) => m.step as number);
+    expect(steps.at(-1)).toBe(6);
+
+    for (const stage of ['data', 'sft', 'grpo', 'eval', ...(benchmarks ? ['bench'] : [])]) {
+      expect(existsSync(join(out, stage, '.done')), `${stage} marker`).toBe(true);
+    }
+    for (const file of [
+      'config.json',
+      'data/manifest.json',
+      'data/tasks/train.jsonl',
+      'data/tasks/eval.jsonl',
+      'sft/tokenizer.json',
+      'sft/base/model.safetensors',
+      'grpo/train/metrics.jsonl',
+      'eval/base.json',
+      'eval/sft.json',
+      'eval/grpo.json',
+      'summary.md',
+      'summary.json',
+      'report.html',
+    ]) {
+      expect(existsSync(join(out, file)), file).toBe(true);
+    }
+    const summary = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8'));
+    expect(summary.evaluation.map((e: { model: string }) => e.model)).toEqual(['base', 'sft', 'grpo']);
+    for (const evaluation of summary.evaluation) {
+      expect(Object.keys(evaluation.accuracy).sort()).toEqual(['coverage', 'input', 'output', 'path', 'state']);
+      expect(evaluation.overall).toBeGreaterThanOrEqual(0);
+      expect(evaluation.overall).toBeLessThanOrEqual(1);
+    }
+    expect(summary.stages.map((s: { stage: string }) => s.stage)).toEqual(['data', 'sft', 'grpo', 'eval', ...(benchmarks ? ['bench'] : [])]);
+    // the terminal summary names the table, every stage and the report
+    expect(resumed.stdout).toMatch(/model\s+output\s+input\s+coverage\s+state\s+path\s+overall/);
+    expect(resumed.stdout).toContain(join(out, 'report.html'));
+    const html = await readFile(join(out, 'report.html'), 'utf8');
+    expect(html.match(/<svg /g)?.length).toBe(5);
+    expect(html).toContain('CodeReasoner-7B (paper)');
+
+    // a third run does nothing but report
+    const again = await cr([...args, '--json']);
+    expect(again.code).toBe(0);
+    const events = again.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(events.filter((e) => e.type === 'stage-end').every((e) => e.status === 'skipped')).toBe(true);
+    expect(events.at(-1).type).toBe('result');
+  }, 600_000);
+});
+
+function hasCheckpoint(dir: string): boolean {
+  try {
+    // the directory may vanish between the existence check and the read
+    return readdirSync(dir).some((name) => /^step-\d{8}$/.test(name));
+  } catch {
+    return false;
+  }
+}
+
+describe('cr errors', () => {
+  it('exits 2 and lists each problem of a bad config', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cr-bad-'));
+    const config = join(dir, 'config.json');
+    await writeFile(config, JSON.stringify({ seed: 'one', sft: { steps: 0 }, model: { hiddenSize: 3 }, unknown: 1 }));
+    const result = await cr(['run-all', '--config', config, '--out', join(dir, 'run')]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("/: unknown property 'unknown'");
+    expect(result.stderr).toContain('/seed: must be integer');
+    expect(existsSync(join(dir, 'run'))).toBe(false);
+  });
+
+  it('exits 2 with a clear message for a benchmark directory that does not exist', async () => {
+    const result = await cr(['run-all', '--preset', 'tiny', '--benchmarks', '/nonexistent/benchmarks', '--out', join(tmpdir(), 'cr-x')]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('benchmark directory /nonexistent/benchmarks does not exist');
+  });
+
+  it('fails with the file and line of a malformed benchmark file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cr-bench-'));
+    await mkdir(join(dir, 'cruxeval'));
+    await writeFile(join(dir, 'cruxeval', 'cruxeval.jsonl'), '{"code": "def f(x): return x", "input": "1"}\nnot json\n');
+    const result = await cr(['bench', '--benchmarks', dir, '--only', 'cruxeval', '--endpoint', 'http://127.0.0.1:9/v1', '--model', 'm', '--out', join(dir, 'out')]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/cruxeval\.jsonl/);
+    expect(result.stderr).toMatch(/line 1|line 2/);
+  });
+});

@@ -1,0 +1,367 @@
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { resolveBenchmarkFiles, runBenchmark, type BenchmarkName } from '@codereasoner/bench';
+import {
+  CausalLM,
+  LocalChatModel,
+  Rng,
+  Tokenizer,
+  encodeChat,
+  loadCheckpoint,
+  renderChat,
+  resolveModelConfig,
+  saveCheckpoint,
+} from '@codereasoner/core-tensors';
+import {
+  TASK_TYPES,
+  buildCorpus,
+  resolveCorpusOptions,
+  type CorpusOptions,
+  readJsonlAll,
+  renderPrompt,
+  taskRecordSchema,
+  verifyBatch,
+  type TaskRecord,
+  type TaskType,
+} from '@codereasoner/data';
+import { GrpoTrainer, resolveGrpoConfig, type RewardFunction } from '@codereasoner/grpo';
+import { resolveSandboxOptions } from '@codereasoner/sandbox';
+import {
+  createChatTeacher,
+  createTraceTeacher,
+  distill,
+  evaluateModel,
+  readSftDataset,
+  resolveSftConfig,
+  trainSft,
+  trainingMessages,
+  type EvaluationResult,
+} from '@codereasoner/sft';
+import type { SectionValidators } from './config.js';
+import type { StageContext } from './context.js';
+import { writeJsonAtomic, type StageMarker, type StageName } from './run-dir.js';
+
+export interface StageOutcome {
+  artifacts: Record<string, string>;
+  figures: Record<string, unknown>;
+}
+
+/** `null`: the stage does not apply to this run (e.g. no benchmark files given); nothing is marked done. */
+export type StageRunner = (context: StageContext) => Promise<StageOutcome | null>;
+
+function rel(context: StageContext, path: string): string {
+  return relative(context.run.root, path) || '.';
+}
+
+async function readTasks(context: StageContext, split: 'train' | 'eval'): Promise<TaskRecord[]> {
+  const path = context.run.path('data', 'tasks', `${split}.jsonl`);
+  return readJsonlAll(path, taskRecordSchema);
+}
+
+/** Up to `perType` tasks of each type, picked with the run's seed so every model sees the same set. */
+export function sampleByType(tasks: readonly TaskRecord[], perType: number, seed: number): TaskRecord[] {
+  const picked: TaskRecord[] = [];
+  for (const type of TASK_TYPES) {
+    const ofType = tasks.filter((task) => task.type === type);
+    picked.push(...new Rng(seed).shuffle([...ofType]).slice(0, perType));
+  }
+  return picked;
+}
+
+// ---------------------------------------------------------------------------------------------
+// data
+
+export const dataStage: StageRunner = async (context) => {
+  const { config } = context;
+  const outDir = context.run.stageDir('data');
+  const sandbox = await context.sandbox();
+  const manifest = await buildCorpus(
+    { ...(config.data as Omit<CorpusOptions, 'outDir'>), seed: config.seed, outDir },
+    { sandbox, onProgress: (event) => context.reporter.progress(event), logger: context.logger },
+  );
+  return {
+    artifacts: {
+      manifest: rel(context, join(outDir, 'manifest.json')),
+      train: rel(context, join(outDir, 'tasks', 'train.jsonl')),
+      eval: rel(context, join(outDir, 'tasks', 'eval.jsonl')),
+    },
+    figures: { programs: manifest.counts.programs, tasks: manifest.counts.tasks, stages: manifest.stages },
+  };
+};
+
+// ---------------------------------------------------------------------------------------------
+// sft: distil → tokenizer → base model → train
+
+async function trainOrLoadTokenizer(context: StageContext, datasetPath: string): Promise<Tokenizer> {
+  const path = context.run.path('sft', 'tokenizer.json');
+  if (existsSync(path)) return Tokenizer.load(path);
+  const records = await readSftDataset(datasetPath);
+  const texts = records.map((record) => renderChat(trainingMessages(record, true)));
+  // the answers-only ablation and the benchmark prompts use the same tokenizer
+  const tokenizer = Tokenizer.train(texts, { vocabSize: context.config.tokenizer.vocabSize });
+  await tokenizer.save(path);
+  return tokenizer;
+}
+
+export const sftStage: StageRunner = async (context) => {
+  const { config } = context;
+  await context.backend();
+  const sandbox = await context.sandbox();
+  const train = await readTasks(context, 'train');
+  const evalTasks = sampleByType(await readTasks(context, 'eval'), config.eval.tasksPerType, config.seed);
+
+  context.reporter.info(`distilling ${train.length} training tasks`);
+  const teacherKind = (config.teacher.kind as string | undefined) ?? 'trace';
+  const teacher =
+    teacherKind === 'trace'
+      ? createTraceTeacher(sandbox)
+      : createChatTeacher({ ...(config.teacher as object), model: config.teacher.model as never, sandbox });
+  const distillDir = context.run.path('sft', 'distill');
+  const stats = await distill(train, teacher, {
+    outDir: distillDir,
+    onProgress: (event) => context.reporter.progress(event),
+    logger: context.logger,
+  });
+
+  const tokenizer = await trainOrLoadTokenizer(context, stats.datasetPath);
+  const baseDir = context.run.path('sft', 'base');
+  let model: CausalLM;
+  if (existsSync(join(baseDir, 'model.safetensors'))) {
+    model = (await loadCheckpoint(baseDir, { trainable: true })).model;
+  } else {
+    model = CausalLM.create({ ...config.model, vocabSize: tokenizer.vocabSize }, { seed: config.seed });
+    await saveCheckpoint(baseDir, { model, tokenizer });
+  }
+  context.reporter.info(
+    `model: ${(model.numParameters() / 1e6).toFixed(2)}M parameters, ${model.config.numHiddenLayers} layers, hidden ${model.config.hiddenSize}, vocab ${model.config.vocabSize}`,
+  );
+  const result = await trainSft({
+    model,
+    tokenizer,
+    train: stats.datasetPath,
+    eval: evalTasks,
+    sandbox,
+    config: { ...config.sft, seed: config.seed },
+    outDir: context.run.path('sft', 'train'),
+    onProgress: (event) => context.reporter.progress(event),
+    logger: context.logger,
+  });
+  model.dispose();
+  return {
+    artifacts: {
+      dataset: rel(context, stats.datasetPath),
+      tokenizer: rel(context, context.run.path('sft', 'tokenizer.json')),
+      baseCheckpoint: rel(context, baseDir),
+      checkpoint: rel(context, result.checkpointDir),
+      metrics: rel(context, result.metricsPath),
+    },
+    figures: {
+      distilled: stats.accepted,
+      distillTotal: stats.total,
+      acceptanceRate: stats.acceptanceRate,
+      steps: result.steps,
+      finalLoss: result.finalLoss,
+      examples: result.examples,
+      parameters: model.numParameters(),
+    },
+  };
+};
+
+// ---------------------------------------------------------------------------------------------
+// grpo: reward = the data protocol's execution-based verification
+
+export function verifiedReward(context: StageContext): RewardFunction {
+  return async ({ completions, rows }) => {
+    const sandbox = await context.sandbox();
+    const results = await verifyBatch(
+      sandbox,
+      completions.map((completion, index) => ({ task: rows[index]!.task as TaskRecord, completion })),
+    );
+    return results.map((result) => (result.correct ? 1 : 0));
+  };
+}
+
+export const grpoStage: StageRunner = async (context) => {
+  const { config } = context;
+  await context.backend();
+  const sftMarker = await context.run.marker('sft');
+  if (!sftMarker) throw new Error('the sft stage has not finished; run it first');
+  const { model, tokenizer } = await loadCheckpoint(context.run.path(sftMarker.artifacts.checkpoint!), { trainable: true });
+  const reasoning = (config.sft.reasoning as boolean | undefined) ?? true;
+  const train = await readTasks(context, 'train');
+  const maxCompletion = resolveGrpoConfig({ ...config.grpo, seed: config.seed }).maxCompletionLength;
+  const room = model.config.maxPositionEmbeddings - maxCompletion;
+  const rows = train.map((task) => ({ prompt: renderPrompt(task, { reasoning }), task }));
+  const dataset = new Rng(config.seed).shuffle(
+    rows.filter((row) => encodeChat(tokenizer, row.prompt, { addGenerationPrompt: true }).ids.length <= room),
+  );
+  if (dataset.length < rows.length) {
+    context.reporter.warn(
+      `grpo: left out ${rows.length - dataset.length} of ${rows.length} prompts longer than ${room} tokens (context ${model.config.maxPositionEmbeddings} minus maxCompletionLength ${maxCompletion})`,
+    );
+  }
+  if (dataset.length === 0) throw new Error('grpo: no training prompt fits the model context; raise model.maxPositionEmbeddings or lower grpo.maxCompletionLength');
+  const outDir = context.run.path('grpo', 'train');
+  const trainer = new GrpoTrainer({
+    policy: model,
+    tokenizer,
+    config: { ...config.grpo, seed: config.seed },
+    rewards: [{ name: 'verified', fn: verifiedReward(context) }],
+    dataset,
+    outDir,
+    onProgress: (event) => context.reporter.progress(event),
+    logger: context.logger,
+    signal: context.signal,
+  });
+  const result = await trainer.train();
+  model.dispose();
+  if (result.stopped === 'aborted') throw new Error('GRPO interrupted; re-run to resume from its last checkpoint');
+  const rewards = result.metrics.map((m) => m.reward);
+  return {
+    artifacts: {
+      checkpoint: rel(context, result.checkpoint ?? outDir),
+      metrics: rel(context, join(outDir, 'metrics.jsonl')),
+    },
+    figures: {
+      steps: result.steps,
+      firstReward: rewards[0],
+      lastReward: rewards.at(-1),
+    },
+  };
+};
+
+// ---------------------------------------------------------------------------------------------
+// eval: base, SFT and GRPO models on the same held-out tasks
+
+export interface ModelEvaluation {
+  model: string;
+  checkpoint: string;
+  accuracy: Partial<Record<TaskType, number>>;
+  counts: EvaluationResult['counts'];
+  overall: number;
+  seconds: number;
+}
+
+export const evalStage: StageRunner = async (context) => {
+  const { config } = context;
+  await context.backend();
+  const sandbox = await context.sandbox();
+  const tasks = sampleByType(await readTasks(context, 'eval'), config.eval.tasksPerType, config.seed);
+  const reasoning = (config.sft.reasoning as boolean | undefined) ?? true;
+  const sftMarker = await context.run.marker('sft');
+  const grpoMarker = await context.run.marker('grpo');
+  const models: [string, string | undefined][] = [
+    ['base', sftMarker?.artifacts.baseCheckpoint],
+    ['sft', sftMarker?.artifacts.checkpoint],
+    ['grpo', grpoMarker?.artifacts.checkpoint],
+  ];
+  const results: ModelEvaluation[] = [];
+  for (const [name, checkpoint] of models) {
+    if (!checkpoint) continue;
+    const path = context.run.path('eval', `${name}.json`);
+    const done = existsSync(path) ? (JSON.parse(await readFile(path, 'utf8')) as ModelEvaluation & { items: unknown[] }) : undefined;
+    if (done) {
+      results.push(done);
+      continue;
+    }
+    const started = performance.now();
+    const { model, tokenizer } = await loadCheckpoint(context.run.path(checkpoint));
+    const chat = new LocalChatModel(model, tokenizer, { id: name });
+    const evaluation = await evaluateModel(chat, tasks, sandbox, {
+      reasoning,
+      maxTokens: config.eval.maxNewTokens,
+      temperature: config.eval.temperature,
+      seed: config.seed,
+      onProgress: (event) => context.reporter.progress({ ...event, stage: `eval ${name}` }),
+    });
+    model.dispose();
+    const record: ModelEvaluation = {
+      model: name,
+      checkpoint,
+      accuracy: evaluation.accuracy,
+      counts: evaluation.counts,
+      overall: evaluation.overall,
+      seconds: (performance.now() - started) / 1000,
+    };
+    await writeJsonAtomic(path, { ...record, items: evaluation.items });
+    results.push(record);
+  }
+  return {
+    artifacts: Object.fromEntries(results.map((r) => [r.model, rel(context, context.run.path('eval', `${r.model}.json`))])),
+    figures: { tasks: tasks.length, models: results.map(({ model, accuracy, overall }) => ({ model, accuracy, overall })) },
+  };
+};
+
+// ---------------------------------------------------------------------------------------------
+// bench: the final model on CRUXEval / LiveCodeBench / REval when their files are given
+
+export const benchStage: StageRunner = async (context) => {
+  const { config } = context;
+  const dir = config.bench.dir;
+  if (!dir) return null;
+  await context.backend();
+  const sandbox = await context.sandbox();
+  const grpo = await context.run.marker('grpo');
+  const sft = await context.run.marker('sft');
+  const checkpoint = grpo?.artifacts.checkpoint ?? sft?.artifacts.checkpoint;
+  if (!checkpoint) throw new Error('no trained checkpoint in this run; run the sft stage first');
+  const { model, tokenizer } = await loadCheckpoint(context.run.path(checkpoint));
+  const chat = new LocalChatModel(model, tokenizer, { id: grpo ? 'codereasoner-ts-grpo' : 'codereasoner-ts-sft' });
+  // Named benchmarks must be there; otherwise each benchmark whose files are in the directory runs.
+  const explicit = config.bench.benchmarks !== undefined;
+  const benchmarks: BenchmarkName[] = config.bench.benchmarks ?? ['cruxeval', 'livecodebench', 'reval'];
+  const artifacts: Record<string, string> = {};
+  const figures: Record<string, unknown> = {};
+  try {
+    for (const benchmark of benchmarks) {
+      if (!explicit) {
+        try {
+          await resolveBenchmarkFiles(benchmark, dir);
+        } catch (error) {
+          context.reporter.warn(`bench: skipping ${benchmark}: ${(error as Error).message.split('\n')[0]}`);
+          figures[`${benchmark}Skipped`] = (error as Error).message;
+          continue;
+        }
+      }
+      const outDir = context.run.path('bench', benchmark);
+      const summary = await runBenchmark({
+        benchmark,
+        dataPath: dir,
+        model: chat,
+        sandbox,
+        outDir,
+        limit: config.bench.limit,
+        maxTokens: config.bench.maxNewTokens,
+        promptStyle: 'protocol',
+        seed: config.seed,
+        onProgress: (event) => context.reporter.progress({ ...event, stage: benchmark }),
+        logger: context.logger,
+      });
+      artifacts[benchmark] = rel(context, outDir);
+      figures[benchmark] = summary;
+    }
+  } finally {
+    model.dispose();
+  }
+  return { artifacts, figures };
+};
+
+export const STAGE_RUNNERS: Record<StageName, { title: string; run: StageRunner }> = {
+  data: { title: 'Building the sliced Python corpus', run: dataStage },
+  sft: { title: 'Distilling reasoning chains and training with SFT', run: sftStage },
+  grpo: { title: 'Reinforcement learning with GRPO', run: grpoStage },
+  eval: { title: 'Evaluating base, SFT and GRPO models on held-out tasks', run: evalStage },
+  bench: { title: 'Benchmarks (CRUXEval, LiveCodeBench, REval)', run: benchStage },
+};
+
+/** Each package's own validator of its config section (see `checkSections`). */
+export const SECTION_VALIDATORS: SectionValidators = {
+  sandbox: (section) => resolveSandboxOptions(section),
+  data: (section) => resolveCorpusOptions(section as unknown as CorpusOptions),
+  model: (section) => resolveModelConfig(section),
+  sft: (section) => resolveSftConfig(section),
+  grpo: (section) => resolveGrpoConfig(section),
+};
+
+export type { StageMarker };
