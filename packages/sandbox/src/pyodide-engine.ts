@@ -70,7 +70,7 @@ export class PyodideWorker implements EngineWorker {
       },
       // The JavaScript heap of the worker (Pyodide's own objects); the WebAssembly heap that
       // holds Python's objects is capped inside the worker.
-      resourceLimits: { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32, stackSizeMb: 8 },
+      resourceLimits: { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32 },
       // The worker silences its own console; piping its stdio instead would keep Node alive.
       env: {},
     });
@@ -143,7 +143,18 @@ export class PyodideWorker implements EngineWorker {
         } else if (message.type === 'crashed') {
           void worker.terminate();
           const index = message.results.length;
-          finish(fill(message.results, index, { status: 'sandbox_error', stdout: '', detail: `Pyodide failed: ${message.detail}`, durationMs: 0 }));
+          // C code recursing past the WebAssembly stack (e.g. repr of a list nested a million
+          // deep) kills Pyodide where CPython raises RecursionError: report it the same way.
+          const failure: RawResult = /Maximum call stack size exceeded/.test(message.detail)
+            ? {
+                status: 'exception',
+                stdout: '',
+                exception: { type: 'RecursionError', message: 'maximum recursion depth exceeded (WebAssembly stack)' },
+                detail: 'the worker was replaced',
+                durationMs: 0,
+              }
+            : { status: 'sandbox_error', stdout: '', detail: `Pyodide failed: ${message.detail}`, durationMs: 0 };
+          finish(fill(message.results, index, failure));
         }
       };
       const currentFailure = (error: Error | undefined): Outcome => {

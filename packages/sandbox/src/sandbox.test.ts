@@ -283,6 +283,20 @@ describe.each(engines)('Sandbox on %s', (engine) => {
       await expectHealthy();
     }, 30_000);
 
+    it('stops a task stuck inside C code and keeps serving', async () => {
+      const started = performance.now();
+      const result = await sandbox.run({ code: '', call: 'sum(range(10 ** 12))', timeoutMs: 300 });
+      expect(result.status).toBe('timeout');
+      expect(performance.now() - started).toBeLessThan(300 + 1000 + 1000);
+      await expectHealthy();
+    }, 30_000);
+
+    it('classifies recursion too deep for C code as RecursionError', async () => {
+      const result = await sandbox.run({ code: 'l = []\nfor _ in range(10 ** 6):\n    l = [l]', call: 'len(repr(l))', timeoutMs: 10_000 });
+      expect(result).toMatchObject({ status: 'exception', exception: { type: 'RecursionError' } });
+      await expectHealthy();
+    }, 30_000);
+
     it('classifies infinite recursion as RecursionError', async () => {
       const result = await sandbox.run({ code: 'def f(n):\n    return f(n + 1)', call: 'f(0)' });
       expect(result).toMatchObject({ status: 'exception', exception: { type: 'RecursionError' } });
