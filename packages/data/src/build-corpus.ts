@@ -607,7 +607,6 @@ class BatchBuilder {
     const records: BatchRecords = { programs: [], calls: [], tasks: { train: [], eval: [] } };
     const original: { code: string; call: string; timeoutMs: number }[] = [];
     const traced: { code: string; call: string; timeoutMs: number; maxSteps: number }[] = [];
-    const rerun: { code: string; call: string; timeoutMs: number }[] = [];
     for (const candidate of candidates) {
       for (const input of candidate.inputs) {
         original.push({ code: candidate.originalCode, call: `${candidate.originalEntry}(${input})`, timeoutMs: options.timeoutMs });
@@ -617,17 +616,35 @@ class BatchBuilder {
           timeoutMs: options.timeoutMs,
           maxSteps: options.maxSteps + 1,
         });
-        if (candidate.changed) rerun.push({ code: candidate.code, call: `${candidate.entryPoint}(${input})`, timeoutMs: options.timeoutMs });
       }
     }
     this.counters.calls.generated += original.length;
-    const [originalResults, traceResults, rerunResults] = await Promise.all([
+    // The original run and the trace are the two runs: when they agree the call is
+    // deterministic and the slice faithful on it. Only where they disagree is the final code run
+    // again, to tell a slice that changed the result from code that is not deterministic.
+    const [originalResults, traceResults] = await Promise.all([
       original.length === 0 ? Promise.resolve([] as RunResult[]) : this.sandbox.runBatch(original),
       traced.length === 0 ? Promise.resolve([] as TraceResult[]) : this.sandbox.traceBatch(traced),
-      rerun.length === 0 ? Promise.resolve([] as RunResult[]) : this.sandbox.runBatch(rerun),
     ]);
+    const resourceLimit = (status: RunResult['status']): boolean => status === 'timeout' || status === 'memory' || status === 'output_limit';
+    const disagree = (run: RunResult, trace: TraceResult): boolean =>
+      run.status === 'ok' && !resourceLimit(trace.status) && (trace.status !== 'ok' || trace.repr !== run.repr);
+    const rerunIndex = new Map<number, number>();
+    const rerun: { code: string; call: string; timeoutMs: number }[] = [];
+    {
+      let index = 0;
+      for (const candidate of candidates) {
+        for (const input of candidate.inputs) {
+          if (candidate.changed && disagree(originalResults[index]!, traceResults[index]!)) {
+            rerunIndex.set(index, rerun.length);
+            rerun.push({ code: candidate.code, call: `${candidate.entryPoint}(${input})`, timeoutMs: options.timeoutMs });
+          }
+          index += 1;
+        }
+      }
+    }
+    const rerunResults = rerun.length === 0 ? [] : await this.sandbox.runBatch(rerun);
     let at = 0;
-    let rerunAt = 0;
     const pendingState: TaskRecord[] = [];
     for (const candidate of candidates) {
       const lines = await analyzeLines(candidate.code);
@@ -636,30 +653,24 @@ class BatchBuilder {
       let executed = 0;
       const rejected: CallRejection[] = [];
       for (const input of candidate.inputs) {
-        const run = originalResults[at]!;
-        const trace = traceResults[at]!;
-        const second = candidate.changed ? rerunResults[rerunAt++]! : run;
+        const index = at;
         at += 1;
+        const run = originalResults[index]!;
+        const trace = traceResults[index]!;
         if (run.status !== 'ok') {
           rejected.push(statusReason(run.status));
           continue;
         }
         executed += 1;
-        const failed = [trace, second].find((result) => result.status !== 'ok');
-        if (failed !== undefined) {
-          if (failed.status === 'timeout' || failed.status === 'memory' || failed.status === 'output_limit') {
-            rejected.push(statusReason(failed.status));
-          } else if (candidate.changed) mismatch = true;
-          else rejected.push('nondeterministic');
+        if (resourceLimit(trace.status)) {
+          rejected.push(statusReason(trace.status));
           continue;
         }
-        // Two runs of the same code must agree (the trace is one of them).
-        if (second.repr !== trace.repr) {
-          rejected.push('nondeterministic');
-          continue;
-        }
-        if (trace.repr !== run.repr) {
-          if (candidate.changed) mismatch = true;
+        if (disagree(run, trace)) {
+          const second = rerunIndex.has(index) ? rerunResults[rerunIndex.get(index)!] : undefined;
+          // Same code twice (unchanged code, or the final code run again) disagreeing: not deterministic.
+          const sameAgain = second !== undefined && second.status === trace.status && second.repr === trace.repr;
+          if (candidate.changed && sameAgain) mismatch = true;
           else rejected.push('nondeterministic');
           continue;
         }
