@@ -113,6 +113,21 @@ export function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor
   return op(table) as tf.Tensor2D;
 }
 
+/** out [numRows, w] with out[ids[i]] += values[i] (rows not named stay 0); the gradient gathers the rows back. */
+export function scatterRows(values: tf.Tensor2D, ids: tf.Tensor1D, numRows: number): tf.Tensor2D {
+  if (!jsKernelsActive()) return tf.unsortedSegmentSum(values, ids, numRows) as tf.Tensor2D;
+  if (!recording()) return run('CrScatterAddRows', { values, ids }, { numRows }) as tf.Tensor2D;
+  const op = customGrad((...args) => {
+    const [vi, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
+    save([ids]);
+    return {
+      value: run('CrScatterAddRows', { values: vi, ids }, { numRows }),
+      gradFunc: (dy, saved) => [run('CrGatherRows', { table: dy, ids: saved[0]! })],
+    };
+  });
+  return op(values) as tf.Tensor2D;
+}
+
 /**
  * log softmax(z)[i, targets[i]] for z [N, V] → [N]. The gradient is (onehot − softmax)·g computed
  * directly, instead of autodiff through max/logSumExp/gather (whose Equal + broadcast + dense

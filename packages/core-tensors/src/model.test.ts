@@ -82,6 +82,37 @@ describe('CausalLM', () => {
     model.dispose();
   });
 
+  it('targetMask computes only the wanted positions, with the same values and gradients', () => {
+    const model = CausalLM.create(tiny, { seed: 9 });
+    const { inputIds, attentionMask } = padBatch([[3, 7, 1, 9, 4, 2], [8, 2, 6]], 0);
+    const wanted = tf.tensor2d([[0, 0, 1, 1, 1], [0, 1, 0, 0, 0]]);
+    const full = model.tokenLogProbs(inputIds, attentionMask, { entropy: true });
+    const part = model.tokenLogProbs(inputIds, attentionMask, { entropy: true, targetMask: wanted });
+    const f = full.logProbs.arraySync();
+    const p = part.logProbs.arraySync();
+    const w = wanted.arraySync();
+    const fe = full.entropy!.arraySync();
+    const pe = part.entropy!.arraySync();
+    for (let i = 0; i < 2; i++)
+      for (let j = 0; j < 5; j++) {
+        expect(p[i]![j]).toBeCloseTo(w[i]![j]! * f[i]![j]!, 5);
+        expect(pe[i]![j]).toBeCloseTo(w[i]![j]! * fe[i]![j]!, 5);
+      }
+    const lossWith = (opts: { targetMask?: tf.Tensor2D }) => (): tf.Scalar =>
+      tf.tidy(() => tf.neg(tf.sum(tf.mul(model.tokenLogProbs(inputIds, attentionMask, opts).logProbs, wanted))) as tf.Scalar);
+    const a = computeGradients(model, lossWith({}));
+    const b = computeGradients(model, lossWith({ targetMask: wanted }));
+    expect(b.loss).toBeCloseTo(a.loss, 5);
+    for (const name of Object.keys(a.grads)) {
+      const ga = a.grads[name]!.dataSync();
+      const gb = b.grads[name]!.dataSync();
+      for (let i = 0; i < ga.length; i++) expect(Math.abs(ga[i]! - gb[i]!)).toBeLessThan(1e-5);
+    }
+    expect(() => model.tokenLogProbs(inputIds, attentionMask, { targetMask: tf.ones([2, 6]) as tf.Tensor2D })).toThrow(/targetMask shape/);
+    tf.dispose([inputIds, attentionMask, wanted, full.logProbs, full.entropy!, part.logProbs, part.entropy!, ...Object.values(a.grads), ...Object.values(b.grads)]);
+    model.dispose();
+  });
+
   it('gradients of the loss w.r.t. parameters match finite differences', () => {
     const model = CausalLM.create({ ...tiny, numHiddenLayers: 1, architecture: 'qwen2', tieWordEmbeddings: false }, { seed: 4 });
     // scale weights up so the loss is not flat

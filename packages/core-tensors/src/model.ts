@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { resolveModelConfig, type ModelConfig } from './config.js';
 import { CodeReasonerError } from './errors.js';
-import { embeddingLookup, linear, linearTransposed, pickedLogSoftmax, transposeLast2 } from './fast-ops.js';
+import { embeddingLookup, linear, linearTransposed, pickedLogSoftmax, scatterRows, transposeLast2 } from './fast-ops.js';
+import { jsKernelsActive } from './kernels.js';
 import { applyRopeAt, attentionBias, groupedQueryAttention, rmsNorm, ropeTables, rotateHalfMatrix, swiglu } from './layers.js';
 import { Rng } from './rng.js';
 import { sampleToken } from './sampling.js';
@@ -35,6 +36,12 @@ export interface TokenLogProbsOptions {
   temperature?: number;
   /** Also return per-token entropy of the (temperature-scaled) distribution. */
   entropy?: boolean;
+  /**
+   * [B, T-1]: 1 where the log-prob (and entropy) is wanted, e.g. completion or assistant tokens.
+   * Other positions come back as 0 and skip the LM head and vocabulary softmax entirely, which
+   * is most of the per-token cost of this call. Padding targets are always skipped.
+   */
+  targetMask?: tf.Tensor2D;
 }
 
 /** Bad arguments to the model (shapes, lengths beyond the context window, ids outside the vocabulary). */
@@ -339,22 +346,53 @@ export class CausalLM {
     const [b, t] = inputIds.shape;
     if (t < 2) throw new ModelInputError('tokenLogProbs needs sequences of at least 2 tokens');
     const mask = this.maskValues(inputIds, attentionMask);
+    let wanted: ArrayLike<number> | undefined;
+    if (options.targetMask !== undefined) {
+      const tm = options.targetMask;
+      if (tm.shape[0] !== b || tm.shape[1] !== t - 1) {
+        throw new ModelInputError(`targetMask shape [${tm.shape.join(', ')}] must be [${b}, ${t - 1}] (one entry per predicted token)`);
+      }
+      wanted = tm.dataSync();
+    }
     const ids = inputIds.dataSync();
     const n = b * (t - 1);
     const vocab = this.config.vocabSize;
     const targets = new Int32Array(n);
     const targetMask = new Float32Array(n);
+    // Rows of the final hidden state [B·T, d] that predict a wanted, real (non-padding) token.
+    const hiddenRows: number[] = [];
+    const outputRows: number[] = [];
     for (let i = 0; i < b; i++) {
       for (let j = 0; j < t - 1; j++) {
         const target = ids[i * t + j + 1]!;
         if (target < 0 || target >= vocab) throw new ModelInputError(`token id ${target} at [${i}, ${j + 1}] is outside the vocabulary [0, ${vocab})`);
-        targets[i * (t - 1) + j] = target;
-        targetMask[i * (t - 1) + j] = mask[i * t + j + 1]!;
+        const o = i * (t - 1) + j;
+        targets[o] = target;
+        const keep = mask[i * t + j + 1]! > 0 && (wanted === undefined || wanted[o]! > 0);
+        targetMask[o] = keep ? 1 : 0;
+        if (keep) {
+          hiddenRows.push(i * t + j);
+          outputRows.push(o);
+        }
       }
     }
     return tf.tidy(() => {
       const bias = attentionBias(mask, b, t, t);
       const hidden = this.hidden(inputIds, CausalLM.positionsFromMask(mask, b, t), bias);
+      if (jsKernelsActive() && hiddenRows.length > 0) {
+        // Only rows whose target counts go through the LM head and the softmax over the
+        // vocabulary, the most expensive part per token (padding, prompts under a target mask).
+        const selected = embeddingLookup(hidden, tf.tensor1d(hiddenRows, 'int32'));
+        let z = this.head(selected);
+        if (temperature !== 1) z = tf.div(z, temperature);
+        const outIds = tf.tensor1d(outputRows, 'int32');
+        const m = hiddenRows.length;
+        const picked = pickedLogSoftmax(z, tf.tensor1d(outputRows.map((o) => targets[o]!), 'int32'));
+        const logProbs = tf.reshape(scatterRows(tf.reshape(picked, [m, 1]) as tf.Tensor2D, outIds, n), [b, t - 1]) as tf.Tensor2D;
+        if (options.entropy !== true) return { logProbs };
+        const entropyRows = CausalLM.entropyOf(z);
+        return { logProbs, entropy: tf.reshape(scatterRows(tf.reshape(entropyRows, [m, 1]) as tf.Tensor2D, outIds, n), [b, t - 1]) as tf.Tensor2D };
+      }
       // Only positions 0..T-2 predict a token: drop the last one before the (large) LM head.
       const used = tf.reshape(tf.slice(tf.reshape(hidden, [b, t, -1]), [0, 0, 0], [b, t - 1, -1]), [n, -1]) as tf.Tensor2D;
       let z = this.head(used);
@@ -362,11 +400,16 @@ export class CausalLM {
       const maskTensor = tf.tensor1d(targetMask);
       const logProbs = tf.reshape(tf.mul(pickedLogSoftmax(z, tf.tensor1d(targets, 'int32')), maskTensor), [b, t - 1]) as tf.Tensor2D;
       if (options.entropy !== true) return { logProbs };
-      const lse = tf.logSumExp(z, 1);
-      const probs = tf.exp(tf.sub(z, tf.reshape(lse, [n, 1])));
-      const entropy = tf.reshape(tf.mul(tf.sub(lse, tf.sum(tf.mul(probs, z), 1)), maskTensor), [b, t - 1]) as tf.Tensor2D;
+      const entropy = tf.reshape(tf.mul(CausalLM.entropyOf(z), maskTensor), [b, t - 1]) as tf.Tensor2D;
       return { logProbs, entropy };
     });
+  }
+
+  /** Entropy of softmax(z) per row: lse(z) − Σ p·z. */
+  private static entropyOf(z: tf.Tensor2D): tf.Tensor1D {
+    const lse = tf.logSumExp(z, 1);
+    const probs = tf.exp(tf.sub(z, tf.reshape(lse, [z.shape[0], 1])));
+    return tf.sub(lse, tf.sum(tf.mul(probs, z), 1)) as tf.Tensor1D;
   }
 
   /** Batched sampling with a KV cache. Prompts are left-padded per batch; every prompt draws from its own seeded stream. */
