@@ -83,6 +83,7 @@ class _Config:
     max_output_chars = 10_000
     max_repr_chars = 10_000
     max_message_chars = 2_000
+    max_trace_chars = 20_000_000
     memory_limit_mb = 0
 
 
@@ -736,13 +737,14 @@ def _do_check(task, run, result):
 
 
 class _Tracer:
-    __slots__ = ("states", "steps", "max_steps", "truncated")
+    __slots__ = ("states", "steps", "max_steps", "truncated", "chars")
 
     def __init__(self, max_steps):
         self.states = []  # [line, locals-repr dict, return repr or None, exception name or None]
         self.steps = 0
         self.max_steps = max_steps
         self.truncated = False
+        self.chars = 0  # characters of repr recorded so far, capped by _Config.max_trace_chars
 
     def global_trace(self, frame, event, _arg):
         if event != "call" or self.truncated:
@@ -771,13 +773,24 @@ class _Tracer:
                 frame.f_trace = None
                 return None
             snapshot = {}
+            size = 0
             for key, value in frame.f_locals.items():
                 name = value.__class__.__name__
                 if name in ("module", "function", "builtin_function_or_method"):
                     continue
                 if isinstance(value, (_Iterator, _Generator)):
                     continue
-                snapshot[key] = _safe_repr(value)[0]
+                text = _safe_repr(value)[0]
+                snapshot[key] = text
+                size += len(text)
+            self.chars += size
+            if self.chars > _Config.max_trace_chars:
+                # The states would outgrow what is worth sending back: stop like at max_steps.
+                self.steps -= 1
+                self.truncated = True
+                sys.settrace(None)
+                frame.f_trace = None
+                return None
             self._state(frame.f_lineno)[1] = snapshot
         elif event == "return":
             self._state(frame.f_lineno)[2] = _safe_repr(arg)[0]

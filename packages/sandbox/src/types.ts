@@ -95,7 +95,7 @@ export interface TraceRequest {
   code: string;
   /** An expression, or (trace only) a block of statements such as a ClassEval test snippet. */
   call: string;
-  /** Line events recorded at most (default 10000); past it tracing stops and `truncated` is set. */
+  /** Line events recorded at most (default 10000); past it, or past 20 million characters of recorded reprs, tracing stops and `truncated` is set (the call still runs to the end). */
   maxSteps?: number;
   timeoutMs?: number;
   /** Statements run after `code` and before `call`, untraced (e.g. a test's setUp body). */
