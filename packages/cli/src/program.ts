@@ -144,7 +144,7 @@ export function createProgram(io: CliIo): Command {
       .option('--checkpoint <dir>', 'a core-tensors checkpoint directory to evaluate')
       .option('--endpoint <url>', 'an OpenAI-compatible base URL (e.g. http://localhost:8000/v1)')
       .option('--model <name>', 'model name at the endpoint')
-      .option('--api-key-env <name>', 'environment variable holding the API key', 'OPENAI_API_KEY')
+      .option('--api-key-env <name>', 'environment variable holding the API key (default: OPENAI_API_KEY when it is set)')
       .addOption(new Option('--only <benchmarks...>', 'benchmarks to run').choices(['cruxeval', 'livecodebench', 'reval']))
       .option('--tasks <tasks...>', 'subset of tasks (cruxeval: output input; reval: coverage state path output)')
       .option('--limit <n>', 'only the first n records of each benchmark', integer)
@@ -174,7 +174,7 @@ interface BenchOptions {
   checkpoint?: string;
   endpoint?: string;
   model?: string;
-  apiKeyEnv: string;
+  apiKeyEnv?: string;
   only?: BenchmarkName[];
   tasks?: string[];
   limit?: number;
@@ -209,7 +209,7 @@ async function benchCommand(io: CliIo, options: CommonOptions & BenchOptions): P
       model = createEndpointModel({
         baseURL: options.endpoint!,
         model: options.model!,
-        apiKeyEnv: options.apiKeyEnv,
+        apiKeyEnv: options.apiKeyEnv ?? (io.env.OPENAI_API_KEY ? 'OPENAI_API_KEY' : undefined),
         concurrency: options.concurrency,
         cacheDir: resolve(outRoot, '.cache'),
       });

@@ -120,13 +120,13 @@ describe('cr errors', () => {
     expect(result.stderr).toContain("/: unknown property 'unknown'");
     expect(result.stderr).toContain('/seed: must be integer');
     expect(existsSync(join(dir, 'run'))).toBe(false);
-  });
+  }, 30_000);
 
   it('exits 2 with a clear message for a benchmark directory that does not exist', async () => {
     const result = await cr(['run-all', '--preset', 'tiny', '--benchmarks', '/nonexistent/benchmarks', '--out', join(tmpdir(), 'cr-x')]);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('benchmark directory /nonexistent/benchmarks does not exist');
-  });
+  }, 30_000);
 
   it('fails with the file and line of a malformed benchmark file', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'cr-bench-'));
@@ -134,7 +134,6 @@ describe('cr errors', () => {
     await writeFile(join(dir, 'cruxeval', 'cruxeval.jsonl'), '{"code": "def f(x): return x", "input": "1"}\nnot json\n');
     const result = await cr(['bench', '--benchmarks', dir, '--only', 'cruxeval', '--endpoint', 'http://127.0.0.1:9/v1', '--model', 'm', '--out', join(dir, 'out')]);
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/cruxeval\.jsonl/);
-    expect(result.stderr).toMatch(/line 1|line 2/);
-  });
+    expect(result.stderr).toMatch(/cruxeval\/cruxeval\.jsonl:2: not valid JSON/);
+  }, 60_000);
 });
