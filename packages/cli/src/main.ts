@@ -1,6 +1,6 @@
 import { CommanderError } from 'commander';
 import { describeError, exitCodeFor } from './errors.js';
-import { InterruptedError } from './pipeline.js';
+import { InterruptedError, runningStageStopsOnSignal } from './pipeline.js';
 import { createProgram } from './program.js';
 
 /**
@@ -12,7 +12,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   let interrupts = 0;
   const onSignal = () => {
     interrupts += 1;
-    if (interrupts > 1) process.exit(130);
+    if (interrupts > 1 || !runningStageStopsOnSignal()) {
+      process.stderr.write('\ncr: stopped; run the same command again to resume from the last checkpoint\n');
+      process.exit(130);
+    }
     process.stderr.write('\ncr: interrupting after the current step (press Ctrl-C again to stop at once)\n');
     controller.abort();
   };

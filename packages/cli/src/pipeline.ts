@@ -2,6 +2,19 @@ import type { StageContext } from './context.js';
 import { STAGES, writeJsonAtomic, type StageMarker, type StageName } from './run-dir.js';
 import { STAGE_RUNNERS } from './stages.js';
 
+/**
+ * Stages that stop cleanly at a step boundary when the run's AbortSignal fires. For the others
+ * the first Ctrl-C ends the process at once: their work is saved per item or per checkpoint, so
+ * a re-run loses at most the item or steps in flight.
+ */
+const ABORTABLE: ReadonlySet<StageName> = new Set(['grpo']);
+let running: StageName | undefined;
+
+/** Whether the stage running now (if any) stops by itself when the signal fires. */
+export function runningStageStopsOnSignal(): boolean {
+  return running === undefined || ABORTABLE.has(running);
+}
+
 export interface PipelineOptions {
   /** Stages to run, in pipeline order (default: all). */
   stages?: readonly StageName[];
@@ -38,6 +51,7 @@ export async function runPipeline(context: StageContext, options: PipelineOption
     }
     if (context.signal.aborted) throw new InterruptedError(stage);
     const started = performance.now();
+    running = stage;
     try {
       const outcome = await run(context);
       const seconds = (performance.now() - started) / 1000;
@@ -52,6 +66,8 @@ export async function runPipeline(context: StageContext, options: PipelineOption
       context.reporter.stageEnd(stage, { status: 'failed', seconds: (performance.now() - started) / 1000 });
       if (context.signal.aborted) throw new InterruptedError(stage, error);
       throw error;
+    } finally {
+      running = undefined;
     }
   }
   return reports;
