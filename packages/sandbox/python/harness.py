@@ -84,7 +84,6 @@ class _Config:
     max_repr_chars = 10_000
     max_message_chars = 2_000
     max_trace_chars = 20_000_000
-    memory_limit_mb = 0
 
 
 class _Output:
@@ -537,9 +536,9 @@ def _fresh_namespace():
 
 
 class _Run:
-    """Per-task context: output capture and the timing guard."""
+    """Per-task output capture: stdout kept (capped), stderr counted against the same cap."""
 
-    __slots__ = ("stdout", "stderr", "deadline")
+    __slots__ = ("stdout", "stderr")
 
     def __init__(self):
         self.stdout = _Output(True)
@@ -553,14 +552,14 @@ def _enter(run):
 
 
 def _classify(error, run):
+    """(status, exception to report or None) for an error that ended a task. A KeyboardInterrupt
+    is an ordinary exception here: the Pyodide worker knows whether it sent one (a timeout)."""
     if run.stdout.overflow or run.stderr.overflow or isinstance(error, _OutputLimit):
         return "output_limit", None
-    if isinstance(error, (_SandboxTimeout, KeyboardInterrupt)):
-        return ("timeout", None) if isinstance(error, _SandboxTimeout) else ("exception", error)
+    if isinstance(error, _SandboxTimeout):
+        return "timeout", None
     if isinstance(error, MemoryError):
         return "memory", None
-    if isinstance(error, RecursionError):
-        return "exception", error
     return "exception", error
 
 
@@ -920,7 +919,6 @@ def configure(options):
     """Set limits (before the first task); options: dict with camelCase keys as in SandboxOptions."""
     _Config.max_output_chars = int(options.get("maxOutputChars", _Config.max_output_chars))
     _Config.max_repr_chars = int(options.get("maxReprChars", _Config.max_repr_chars))
-    _Config.memory_limit_mb = int(options.get("memoryLimitMb", 0) or 0)
 
 
 def setup(options_json, trusted_codes=()):

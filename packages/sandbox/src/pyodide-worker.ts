@@ -13,7 +13,7 @@ interface WorkerInit {
   harnessSource: string;
   options: { memoryLimitMb: number; maxOutputChars: number; maxReprChars: number };
   control: SharedArrayBuffer;
-  /** A memory snapshot made by a 'snapshot' worker: loading from it skips Python's start-up. */
+  /** A memory snapshot made by the process's first worker: loading from it skips Python's start-up. */
   snapshot?: SharedArrayBuffer;
 }
 
