@@ -120,7 +120,7 @@ describe('trace teacher', () => {
     expect(output.completion).toBe(
       [
         '<think>',
-        's = 0 | xs=[3, 1, 2] s=0',
+        's = 0 | s=0',
         'for x in xs | x=3',
         'if x > 1 | True',
         's += x | s=3',
@@ -137,7 +137,7 @@ describe('trace teacher', () => {
       ].join('\n'),
     );
     const chains = Object.fromEntries(results.map((result) => [result.task.id, result.completion]));
-    expect(chains['p1-input']).toMatch(/^<think>\nTry f\(\[3, 1, 2\]\)\ns = 0/);
+    expect(chains['p1-input']).toMatch(/^<think>\nTry f\(\[3, 1, 2\]\)\ns = 0 \| s=0\n/);
     expect(chains['p1-state']).toContain('\nL5 s += x | s=3\n');
     expect(chains['p1-state']).toContain('After L5: s=3\n</think>\n<answer>3</answer>');
     expect(chains['p1-path']).toContain('After L4: L5\n</think>');

@@ -10,7 +10,12 @@ import {
 } from '@codereasoner/data';
 import type { Sandbox } from '@codereasoner/sandbox';
 import { TeacherError } from './errors.js';
-import { traceChain, type ChainTrace, type TraceChainOptions } from './trace-chain.js';
+import {
+  parameterNames,
+  traceChain,
+  type ChainTrace,
+  type TraceChainOptions,
+} from './trace-chain.js';
 
 /** One task's outcome: the completion kept (or the last one tried) and whether the sandbox verified it. */
 export interface TeacherResult {
@@ -49,7 +54,11 @@ export function traceTeacherChain(
   chain: TraceChainOptions = {},
 ): string {
   const lines = [
-    traceChain(task.code, trace, { lineNumbers: NUMBERED_TYPES.has(task.type), ...chain }),
+    traceChain(task.code, trace, {
+      lineNumbers: NUMBERED_TYPES.has(task.type),
+      known: parameterNames(task.code, task.entryPoint),
+      ...chain,
+    }),
   ];
   if (task.type === 'input') lines.unshift(`Try ${taskCall(task)}`);
   else if (task.type === 'coverage')

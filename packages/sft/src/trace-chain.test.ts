@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { traceChain, type ChainTrace } from './trace-chain.js';
+import { parameterNames, traceChain, type ChainTrace } from './trace-chain.js';
 
 const code = [
   'def f(xs):',
@@ -57,13 +57,20 @@ describe('traceChain', () => {
     );
   });
 
-  it('leaves out line numbers on request', () => {
-    const chain = traceChain(code, traceOf([2]), { lineNumbers: false });
+  it('leaves out line numbers and the known arguments on request', () => {
+    const chain = traceChain(code, traceOf([2]), { lineNumbers: false, known: ['xs'] });
     expect(chain.split('\n').slice(0, 3)).toEqual([
-      's = 0 | xs=[2] s=0',
+      's = 0 | s=0',
       'for x in xs | x=2',
       'if x > 1 | True',
     ]);
+  });
+
+  it('finds the parameter names of the entry point', () => {
+    expect(parameterNames(code, 'f')).toEqual(['xs']);
+    const other = 'def h(k):\n    pass\ndef g(a, b: int = 3, *rest, c=(1, 2), **kw):\n    pass';
+    expect(parameterNames(other, 'g')).toEqual(['a', 'b', 'rest', 'c', 'kw']);
+    expect(parameterNames(other, 'missing')).toEqual([]);
   });
 
   it('summarises the middle of a long trace with the values it leaves behind', () => {

@@ -17,6 +17,8 @@ export interface TraceChainOptions {
   maxSourceChars?: number;
   /** Prefix each step with `L<n>` (default true). Prompts that show code without line numbers read better without them. */
   lineNumbers?: boolean;
+  /** Names whose first values are not written (the call's arguments, which the prompt already shows). */
+  known?: readonly string[];
 }
 
 const HEADER = /^(if|elif|while|for)\b/;
@@ -65,6 +67,9 @@ export function traceChain(
   const steps = toSteps(lines, trace, maxSource);
   const out: string[] = [];
   const known = new Map<string, string>();
+  const first = trace.states[0]?.locals ?? {};
+  for (const name of options.known ?? [])
+    if (first[name] !== undefined) known.set(name, first[name]);
 
   const changes = (locals: Record<string, string>): string[] => {
     const changed: string[] = [];
@@ -104,6 +109,29 @@ export function traceChain(
     out.push(`Raises ${trace.exception.type}: ${clip(trace.exception.message, maxValue)}`);
   else out.push(`Ends with ${trace.status}`);
   return out.join('\n');
+}
+
+/** Parameter names of `def name(...)` in `code` (annotations, defaults and stars dropped). */
+export function parameterNames(code: string, name: string): string[] {
+  const match = new RegExp(`^def\\s+${name.replace(/[^A-Za-z0-9_]/g, '')}\\s*\\(`, 'm').exec(code);
+  if (match === null) return [];
+  const names: string[] = [];
+  let depth = 0;
+  let current = '';
+  const flush = (): void => {
+    const bare = /^\**\s*([A-Za-z_][A-Za-z0-9_]*)/.exec(current.trim())?.[1];
+    if (bare !== undefined) names.push(bare);
+    current = '';
+  };
+  for (const char of code.slice(match.index + match[0].length)) {
+    if (char === ')' && depth === 0) break;
+    if ('([{'.includes(char)) depth++;
+    else if (')]}'.includes(char)) depth--;
+    if (char === ',' && depth === 0) flush();
+    else current += char;
+  }
+  flush();
+  return names;
 }
 
 function toSteps(lines: string[], trace: ChainTrace, maxSource: number): Step[] {

@@ -1,0 +1,94 @@
+// SFT throughput on this machine: training tokens/s of `trainSft` for a few small model sizes and
+// sequence lengths (synthetic conversations of a fixed length), printed as JSON.
+// Usage: pnpm --filter @codereasoner/sft bench [-- --steps 4]
+import { mkdtemp, rm } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { CausalLM, initBackend, Tokenizer } from '@codereasoner/core-tensors';
+import { encodeExamples, trainSft } from '../dist/index.js';
+
+const { values } = parseArgs({ options: { steps: { type: 'string', default: '4' } }, args: process.argv.slice(2).filter((arg) => arg !== '--') });
+const steps = Number(values.steps);
+const backend = await initBackend();
+
+const words = 'for x in xs if s += 1 return result total count append range len def while else'.split(' ');
+function conversation(tokens, seed) {
+  // roughly `tokens` tokens: one third prompt, two thirds completion
+  const text = (n, offset) => Array.from({ length: n }, (_, i) => words[(i * 7 + offset + seed) % words.length]).join(' ');
+  const prompt = [
+    { role: 'system', content: 'Reason.' },
+    { role: 'user', content: text(Math.round(tokens / 3), 1) },
+  ];
+  return {
+    id: `b${seed}`,
+    type: 'output',
+    teacher: 'bench',
+    messages: [...prompt, { role: 'assistant', content: text(Math.round((2 * tokens) / 3), 2) }],
+    answer_messages: [...prompt, { role: 'assistant', content: '<answer>1</answer>' }],
+  };
+}
+
+// repeated so that every word (with its leading space) becomes one token
+const tokenizer = Tokenizer.train(Array.from({ length: 50 }, () => words.join(' ')), { vocabSize: 400 });
+const cases = [
+  { name: 'd64-l2', hiddenSize: 64, numHiddenLayers: 2, numAttentionHeads: 4, seqLen: 256, batchSize: 16 },
+  { name: 'd128-l2', hiddenSize: 128, numHiddenLayers: 2, numAttentionHeads: 4, seqLen: 256, batchSize: 16 },
+  { name: 'd128-l4', hiddenSize: 128, numHiddenLayers: 4, numAttentionHeads: 4, seqLen: 256, batchSize: 16 },
+  { name: 'd128-l4-seq512', hiddenSize: 128, numHiddenLayers: 4, numAttentionHeads: 4, seqLen: 512, batchSize: 8 },
+  { name: 'd192-l4', hiddenSize: 192, numHiddenLayers: 4, numAttentionHeads: 6, seqLen: 256, batchSize: 16 },
+];
+const results = [];
+for (const c of cases) {
+  const outDir = await mkdtemp(join(tmpdir(), 'cr-sft-bench-'));
+  const model = CausalLM.create(
+    {
+      vocabSize: 512,
+      hiddenSize: c.hiddenSize,
+      intermediateSize: c.hiddenSize * 3,
+      numHiddenLayers: c.numHiddenLayers,
+      numAttentionHeads: c.numAttentionHeads,
+      numKeyValueHeads: c.numAttentionHeads,
+      maxPositionEmbeddings: 1024,
+    },
+    { seed: 1 },
+  );
+  const records = Array.from({ length: c.batchSize * (steps + 1) }, (_, i) => conversation(c.seqLen * 0.8, i));
+  const { examples } = encodeExamples(
+    records.map((r) => r.messages),
+    tokenizer,
+    1024,
+  );
+  const meanLength = examples.reduce((s, e) => s + e.ids.length, 0) / examples.length;
+  console.error(c.name, 'mean tokens', meanLength, 'examples', examples.length);
+  const metrics = [];
+  await trainSft({
+    model,
+    tokenizer,
+    train: records,
+    outDir,
+    config: { steps: steps + 1, batchSize: c.batchSize, maxSeqLen: 1024, warmupSteps: 1, checkpointEvery: 0 },
+    onMetrics: (m) => {
+      if (m.kind === 'step') metrics.push(m);
+    },
+  });
+  // the first step warms up kernels: leave it out
+  const timed = metrics.slice(1);
+  const tokensPerSecond = timed.reduce((s, m) => s + m.tokensPerSecond, 0) / timed.length;
+  results.push({
+    ...c,
+    parameters: model.numParameters(),
+    tokensPerSecond: Math.round(tokensPerSecond),
+    meanSequenceTokens: Math.round(meanLength),
+    secondsPerStep: Number(((c.batchSize * meanLength) / tokensPerSecond).toFixed(2)),
+  });
+  model.dispose();
+  await rm(outDir, { recursive: true, force: true });
+}
+console.log(
+  JSON.stringify(
+    { backend: backend.active, cpus: cpus().length, loadAverage: loadavg().map((x) => Number(x.toFixed(2))), steps, results },
+    null,
+    2,
+  ),
+);
