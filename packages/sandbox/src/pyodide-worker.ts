@@ -107,7 +107,14 @@ lockDown(pyodide as unknown as Record<string, unknown>);
  */
 function lockDown(api: Record<string, unknown>): void {
   const module = api._module as Record<string, unknown> | undefined;
-  const fs = module?.FS as { filesystems?: Record<string, unknown> } | undefined;
+  const fs = module?.FS as
+    | { filesystems?: Record<string, unknown>; root?: { mount: unknown }; getMounts?: (mount: unknown) => { type: unknown; mountpoint: string }[] }
+    | undefined;
+  // Node's Pyodide mounts no host directory unless asked to: make sure of it before serving.
+  const hostTypes = new Set(['NODEFS', 'PROXYFS', 'WORKERFS'].map((name) => fs?.filesystems?.[name]).filter(Boolean));
+  for (const mount of fs?.getMounts?.(fs.root?.mount) ?? []) {
+    if (hostTypes.has(mount.type)) throw new Error(`Pyodide has a host file system mounted at ${mount.mountpoint}`);
+  }
   for (const name of ['NODEFS', 'NODESOCKFS', 'PROXYFS', 'WORKERFS']) {
     if (fs?.filesystems) delete fs.filesystems[name];
     if (module) delete module[name];

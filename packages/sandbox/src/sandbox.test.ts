@@ -358,6 +358,14 @@ describe.each(engines)('Sandbox on %s', (engine) => {
       await expectHealthy();
     });
 
+    it.runIf(engine === 'pyodide')('sees an in-memory file system only: no host path exists', async () => {
+      const hostPaths = [join(process.cwd(), 'package.json'), '/etc/passwd', process.cwd(), tmpdir()].filter((path) => existsSync(path));
+      expect(hostPaths.length).toBeGreaterThanOrEqual(3);
+      const probe = hostPaths.filter((path) => path !== '/tmp');
+      const result = await sandbox.run({ code: 'import os', call: `[os.path.exists(p) for p in ${JSON.stringify(probe)}]` });
+      expect(result).toMatchObject({ status: 'ok', json: probe.map(() => false) });
+    });
+
     it('has no network', async () => {
       let connections = 0;
       const server: Server = createServer((socket) => {
