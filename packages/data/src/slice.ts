@@ -53,10 +53,6 @@ const COMPOUND = new Set([
   'decorated_definition',
 ]);
 
-function isStatement(node: SyntaxNode): boolean {
-  return node.type !== 'comment' && node.parent?.type === 'block';
-}
-
 /** Statements of a block (comments excluded). */
 function blockStatements(block: SyntaxNode | null): SyntaxNode[] {
   if (block === null) return [];
@@ -783,4 +779,3 @@ function normalize(code: string): string {
   return code.replace(/\s+/g, ' ').trim();
 }
 
-export { isStatement };
