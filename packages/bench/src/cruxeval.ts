@@ -65,7 +65,10 @@ export function cruxEvalItems(
         messages = protocolMessages({ type: task, code: r.code, entryPoint: 'f', input: r.input, output: r.output }, r.id, options.cot);
         oracle = protocolCompletion(task === 'output' ? r.output : r.input, options.cot);
       }
-      items.push({ key: `${task}/${r.id}`, task, id: r.id, messages, oracle, answerable: true });
+      // The task protocol's extraction refuses an empty argument list, so a zero-argument input
+      // (CRUXEval-I sample_135, `f()`) cannot be answered in protocol style.
+      const answerable = !(options.style === 'protocol' && task === 'input' && r.input.trim() === '');
+      items.push({ key: `${task}/${r.id}`, task, id: r.id, messages, oracle, answerable });
     }
   }
   return items;

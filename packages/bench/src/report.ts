@@ -164,6 +164,7 @@ export interface BenchmarkSummary {
     maxTokens: number;
     seed: number;
     tasks: string[];
+    ids: string[] | undefined;
     limit: number | undefined;
     stop: string[] | undefined;
   };
@@ -219,7 +220,7 @@ export function renderMarkdownReport(summaries: readonly BenchmarkSummary[]): st
     lines.push(
       `Prompts: ${st.promptStyle}${st.cot ? ' + CoT' : ' (direct)'}; n = ${st.n}, temperature ${st.temperature}` +
         `${st.topP === undefined ? '' : `, top_p ${st.topP}`}, max tokens ${st.maxTokens}` +
-        `${st.limit === undefined ? '' : `; first ${st.limit} records`}.`,
+        `${st.ids === undefined ? '' : `; ${st.ids.length} selected records`}${st.limit === undefined ? '' : `; first ${st.limit} records`}.`,
       '',
     );
     lines.push('| task | items | samples | score | pass@5 | passed samples | skipped | unanswerable |', '|---|---:|---:|---:|---:|---:|---:|---:|');

@@ -58,6 +58,8 @@ export interface RunBenchmarkOptions {
   topP?: number;
   /** Max new tokens (default: the harness's own, e.g. 100/1000 for CRUXEval direct/CoT). */
   maxTokens?: number;
+  /** Only these records: CRUXEval/LCB `sample_N` ids, REval `DREval/N` task ids (applied before `limit`). */
+  ids?: string[];
   /** Only the first `limit` records (CRUXEval/LCB samples, REval problems). */
   limit?: number;
   /** Chain-of-thought prompts (default false). */
@@ -79,6 +81,7 @@ interface Settings {
   temperature: number;
   topP?: number;
   maxTokens?: number;
+  ids?: string[];
   limit?: number;
   cot: boolean;
   promptStyle: PromptStyle;
@@ -99,6 +102,7 @@ const settingsSchema = {
     temperature: { type: 'number', minimum: 0, default: 0 },
     topP: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
     maxTokens: { type: 'integer', minimum: 1 },
+    ids: { type: 'array', items: { type: 'string' }, minItems: 1, uniqueItems: true },
     limit: { type: 'integer', minimum: 1 },
     cot: { type: 'boolean', default: false },
     promptStyle: { enum: ['official', 'protocol'], default: 'official' },
@@ -148,14 +152,28 @@ interface Prepared {
   lcbIndex?: LiveCodeBenchIndexCheck & { path: string };
 }
 
+/** Applies `ids` then `limit`; an id that names no record is an error (a typo must not shrink a run silently). */
+function select<T>(records: T[], idOf: (record: T) => string, settings: Settings, path: string): T[] {
+  let out = records;
+  if (settings.ids !== undefined) {
+    const known = new Set(records.map(idOf));
+    const missing = settings.ids.filter((id) => !known.has(id));
+    if (missing.length > 0) {
+      throw new BenchmarkConfigError('benchmark options', [`ids: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', …' : ''} not in ${path}`]);
+    }
+    const wanted = new Set(settings.ids);
+    out = out.filter((record) => wanted.has(idOf(record)));
+  }
+  return settings.limit === undefined ? out : out.slice(0, settings.limit);
+}
+
 async function prepare(settings: Settings, sandbox: SandboxLike, files: BenchmarkFiles): Promise<Prepared> {
   const tasks = settings.tasks ?? [...BENCHMARK_TASKS[settings.benchmark]];
   const style = settings.promptStyle;
   const cot = settings.cot;
   const notes: string[] = [];
   if (settings.benchmark === 'cruxeval') {
-    let records = await loadCruxEval(files.data);
-    if (settings.limit !== undefined) records = records.slice(0, settings.limit);
+    const records = select(await loadCruxEval(files.data), (r) => r.id, settings, files.data);
     const byId = new Map(records.map((r) => [r.id, r]));
     const items = cruxEvalItems(records, { tasks: tasks as ('output' | 'input')[], cot, style });
     return {
@@ -177,7 +195,7 @@ async function prepare(settings: Settings, sandbox: SandboxLike, files: Benchmar
         );
       }
     }
-    const records = settings.limit === undefined ? all : all.slice(0, settings.limit);
+    const records = select(all, (r) => r.id, settings, files.data);
     const byId = new Map(records.map((r) => [r.id, r]));
     const items = liveCodeBenchItems(records, { cot, style });
     return {
@@ -190,8 +208,7 @@ async function prepare(settings: Settings, sandbox: SandboxLike, files: Benchmar
     };
   }
   // REval: ground truth first (one traced run per group, in the sandbox).
-  let problems = await loadReval(files.data, files.tasks!);
-  if (settings.limit !== undefined) problems = problems.slice(0, settings.limit);
+  const problems = select(await loadReval(files.data, files.tasks!), (p) => p.taskId, settings, files.data);
   const groups: { problem: RevalProblem; group: RevalGroup }[] = problems.flatMap((problem) => problem.groups.map((group) => ({ problem, group })));
   const truths = await computeRevalTruth(sandbox, groups);
   const items: BenchItem[] = [];
@@ -446,6 +463,7 @@ export async function runBenchmark(options: RunBenchmarkOptions): Promise<Benchm
       maxTokens,
       seed: settings.seed,
       tasks: taskOrder,
+      ids: settings.ids,
       limit: settings.limit,
       stop,
     },

@@ -149,11 +149,7 @@ export function formatAjvErrors(errors: ErrorObject[] | null | undefined): strin
   return (errors ?? []).map((error) => {
     const path = error.instancePath === '' ? '(record)' : error.instancePath.slice(1).replace(/\//g, '.');
     const extra =
-      error.keyword === 'required'
-        ? ` '${String((error.params as { missingProperty: string }).missingProperty)}'`
-        : error.keyword === 'additionalProperties'
-          ? ` '${String((error.params as { additionalProperty: string }).additionalProperty)}'`
-          : '';
+      error.keyword === 'additionalProperties' ? ` '${String((error.params as { additionalProperty: string }).additionalProperty)}'` : '';
     return `${path}: ${error.message ?? error.keyword}${extra}`;
   });
 }
