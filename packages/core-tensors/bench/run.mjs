@@ -3,8 +3,10 @@
 // Run after `pnpm build` (the `bench` package script does both).
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 // CR_BENCH_DIST points at another build (e.g. a copy of an older dist) to compare before/after.
-const { AdamW, CausalLM, DEFAULT_MODEL_CONFIG, availableBackends, computeGradients, initBackend, padBatch, tf } = await import(
+const { AdamW, CausalLM, DEFAULT_MODEL_CONFIG, Tokenizer, availableBackends, computeGradients, initBackend, padBatch, tf } = await import(
   process.env.CR_BENCH_DIST ?? '../dist/index.js'
 );
 
@@ -101,7 +103,9 @@ async function benchBackend(backend) {
   const optimizer = new AdamW({ learningRate: 1e-3 });
   const slow = backend === 'cpu';
   const steps = slow ? 1 : Number(args.steps);
-  const data = padBatch(randomIds(batch, seq, 7), 0);
+  // The pure-JS cpu backend is ~40× slower: a smaller batch keeps the benchmark short (figures are per token).
+  const rows = slow ? Math.min(batch, 4) : batch;
+  const data = padBatch(randomIds(rows, seq, 7), 0);
   trainStep(model, optimizer, data); // warm-up (kernel set-up, optimizer state)
   // Each step timed alone; the fastest is reported (other processes on a shared machine only slow steps down).
   let stepSeconds = Infinity;
@@ -113,7 +117,7 @@ async function benchBackend(backend) {
     stepSeconds = Math.min(stepSeconds, (performance.now() - start) / 1000);
     stepCpuSeconds = Math.min(stepCpuSeconds, cpuSeconds(cpuStart));
   }
-  const trainTokensPerSecond = (batch * seq) / stepSeconds;
+  const trainTokensPerSecond = (rows * seq) / stepSeconds;
   const flopsPerToken = model.flopsPerToken(seq);
 
   const generation = {};
@@ -143,15 +147,15 @@ async function benchBackend(backend) {
     backend,
     skipped: report.skipped,
     train: {
-      batch,
+      batch: rows,
       seq,
       stepMs: Math.round(stepSeconds * 1000),
       stepCpuMs: Math.round(stepCpuSeconds * 1000),
       tokensPerSecond: Math.round(trainTokensPerSecond),
       // Per second of this process's CPU time: what the wall-clock figure would be on an idle core.
-      tokensPerCpuSecond: Math.round((batch * seq) / stepCpuSeconds),
+      tokensPerCpuSecond: Math.round((rows * seq) / stepCpuSeconds),
       gflops: Math.round((trainTokensPerSecond * flopsPerToken) / 1e8) / 10,
-      gflopsPerCpuSecond: Math.round(((batch * seq) / stepCpuSeconds) * flopsPerToken / 1e8) / 10,
+      gflopsPerCpuSecond: Math.round((((rows * seq) / stepCpuSeconds) * flopsPerToken) / 1e8) / 10,
     },
     generation,
     flopsPerToken,
@@ -165,6 +169,27 @@ async function benchBackend(backend) {
   return result;
 }
 
+/** BPE training and encoding speed on real code: TensorFlow.js's own bundled JavaScript (~1.2 MB). */
+function benchTokenizer() {
+  const fromTfjs = createRequire(createRequire(import.meta.url).resolve('@tensorflow/tfjs'));
+  const path = fromTfjs.resolve('@tensorflow/tfjs-core/dist/tf-core.node.js');
+  const text = readFileSync(path, 'utf8');
+  const texts = text.split(/\n(?=function |var |class )/);
+  const bytes = Buffer.byteLength(text);
+  const out = [];
+  for (const vocabSize of [2048, 8192]) {
+    const start = performance.now();
+    const tokenizer = Tokenizer.train(texts, { vocabSize });
+    const trainMs = performance.now() - start;
+    const t0 = performance.now();
+    let tokens = 0;
+    for (const t of texts) tokens += tokenizer.encode(t).length;
+    const encodeSeconds = (performance.now() - t0) / 1000;
+    out.push({ corpusMB: +(bytes / 1e6).toFixed(2), vocabSize: tokenizer.vocabSize, trainMs: Math.round(trainMs), encodeMBps: +(bytes / 1e6 / encodeSeconds).toFixed(1), bytesPerToken: +(bytes / tokens).toFixed(2) });
+  }
+  return out;
+}
+
 const backends = args.backends ? args.backends.split(',') : await availableBackends();
 const model = CausalLM.create(config);
 const summary = {
@@ -176,5 +201,6 @@ const summary = {
 };
 model.dispose();
 for (const backend of backends) summary.results.push(await benchBackend(backend));
+summary.tokenizer = benchTokenizer();
 summary.loadAverageAtEnd = loadavg().map((x) => Math.round(x * 100) / 100);
 console.log(JSON.stringify(summary, null, 2));
