@@ -306,7 +306,7 @@ def _restore_state():
                         pass
     if sys.getrecursionlimit() != _RECURSION_LIMIT:
         sys.setrecursionlimit(_RECURSION_LIMIT)
-    if sys.get_int_max_str_digits() != _INT_DIGITS:
+    if _INT_DIGITS is not None and sys.get_int_max_str_digits() != _INT_DIGITS:
         sys.set_int_max_str_digits(_INT_DIGITS)
     random.seed(0)
 
@@ -424,7 +424,8 @@ def _secure_process(trusted_codes=()):
     allowed_roots = tuple(sorted(r for r in roots if r not in ("/", "/usr", "/usr/local", os.path.expanduser("~"))))
     sys.path[:] = [p for p in sys.path if any(p == r or p.startswith(r + "/") for r in allowed_roots)]
     _RECURSION_LIMIT = sys.getrecursionlimit()
-    _INT_DIGITS = sys.get_int_max_str_digits()
+    # Python < 3.11 has no limit on int/str conversion digits.
+    _INT_DIGITS = sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else None
     sys.addaudithook(_make_audit_hook(allowed_roots, os.getcwd().rstrip("/"), frozenset(trusted_codes)))
 
 
@@ -991,7 +992,7 @@ def _serve():
     except BaseException as error:  # noqa: BLE001 - the engine reports this and replaces the worker
         import traceback
 
-        send({"fatal": "".join(traceback.format_exception(error))[-4000:]})
+        send({"fatal": "".join(traceback.format_exception(type(error), error, error.__traceback__))[-4000:]})
         raise
 
 

@@ -114,7 +114,7 @@ export class CPythonWorker implements EngineWorker {
         fail(
           new SandboxError(
             'worker_start',
-            `${pythonPath} exited while starting the sandbox harness (code ${code}, signal ${signal}); the cpython engine needs Python 3.9 or newer`,
+            `${pythonPath} exited while starting the sandbox harness (code ${code}, signal ${signal}); the cpython engine needs Python 3.8 or newer`,
           ),
         );
       worker.listener = (line) => {
