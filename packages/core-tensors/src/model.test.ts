@@ -117,7 +117,8 @@ describe('CausalLM', () => {
     const model = CausalLM.create({ ...tiny, numHiddenLayers: 1, architecture: 'qwen2', tieWordEmbeddings: false }, { seed: 4 });
     // scale weights up so the loss is not flat
     for (const v of model.trainableVariables) if (v.rank === 2) v.assign(tf.tidy(() => tf.mul(v, 20)));
-    const { inputIds, attentionMask } = padBatch([[3, 7, 1, 9, 4], [8, 2, 6]], 0);
+    // 10 tokens: groups·T ≥ 16 takes the sliced attention path with its custom gradient
+    const { inputIds, attentionMask } = padBatch([[3, 7, 1, 9, 4, 11, 5, 2, 8, 6], [8, 2, 6]], 0);
     const names = ['model.embed_tokens.weight', 'model.layers.0.self_attn.q_proj.weight', 'model.layers.0.self_attn.k_proj.bias', 'model.layers.0.mlp.down_proj.weight', 'lm_head.weight'];
     const lossOf = (): tf.Scalar => tf.tidy(() => tf.neg(tf.mean(model.tokenLogProbs(inputIds, attentionMask).logProbs)) as tf.Scalar);
     const { grads } = computeGradients(model, lossOf);
@@ -189,7 +190,7 @@ describe('CausalLM', () => {
 
   it('greedy generation with the KV cache equals decoding without a cache, token for token', async () => {
     const model = CausalLM.create(tiny, { seed: 5 });
-    const prompts = [[3, 1, 4, 1, 5], [9, 2], [6, 5, 3, 5, 8, 9, 7]];
+    const prompts = [[3, 1, 4, 1, 5], [9, 2], [6, 5, 3, 5, 8, 9, 7, 9, 3, 2, 3, 8]];
     const outputs = await model.generate(prompts, { maxNewTokens: 12, temperature: 0 });
     prompts.forEach((prompt, i) => {
       expect(outputs[i]!.tokens).toEqual(greedyWithoutCache(model, prompt, 12));
