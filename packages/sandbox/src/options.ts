@@ -31,10 +31,13 @@ export const DEFAULT_MAX_REPR_CHARS = 10_000;
 /** Validate options against the schema and fill in defaults (the one place defaults live). */
 export function resolveSandboxOptions(input: SandboxOptions = {}): ResolvedSandboxOptions {
   if (!validateOptions(input)) {
-    const issues = (validateOptions.errors ?? []).map(
-      (error) =>
-        `${error.instancePath || '/'}${error.keyword === 'additionalProperties' ? `/${String(error.params.additionalProperty)}` : ''}: ${error.message ?? 'invalid'}`,
-    );
+    const issues = (validateOptions.errors ?? []).map((error) => {
+      const path =
+        error.keyword === 'additionalProperties'
+          ? `${error.instancePath}/${String(error.params.additionalProperty)}`
+          : error.instancePath || '/';
+      return `${path}: ${error.message ?? 'invalid'}`;
+    });
     throw new ConfigValidationError('Sandbox options', issues);
   }
   return {
