@@ -18,7 +18,7 @@ const START_TIMEOUT_MS = 120_000;
 type WorkerMessage =
   | { type: 'ready'; pythonVersion: string }
   | { type: 'snapshot'; snapshot: SharedArrayBuffer | undefined }
-  | { type: 'done'; results: string[]; memoryBytes: number }
+  | { type: 'done'; results: string[]; memoryBytes: number; recycle: boolean }
   | { type: 'crashed'; results: string[]; index: number; detail: string };
 
 /**
@@ -138,8 +138,14 @@ export class PyodideWorker implements EngineWorker {
       const onMessage = (message: WorkerMessage): void => {
         if (message.type === 'done') {
           this.peakMemoryBytes = Math.max(this.peakMemoryBytes, message.memoryBytes);
-          const results = message.results.map((text) => JSON.parse(text) as RawResult);
-          finish({ results, dead: results.some((result) => result.fatal === true) });
+          const results: (RawResult | undefined)[] = tasks.map((_, index) => {
+            const text = message.results[index];
+            return text === undefined ? undefined : (JSON.parse(text) as RawResult);
+          });
+          // The worker's heap grew past half its limit (it stopped early if tasks remain): replace
+          // it to give the memory back; unanswered tasks run on its successor.
+          const recycle = message.recycle || message.results.length < tasks.length;
+          finish({ results, dead: recycle || results.some((result) => result?.fatal === true) });
         } else if (message.type === 'crashed') {
           void worker.terminate();
           const index = message.results.length;

@@ -154,12 +154,18 @@ function memoryBytes(): number {
   return emscriptenModule.HEAP8.buffer.byteLength + getHeapStatistics().used_heap_size;
 }
 
+// WebAssembly memory never shrinks: once a task has grown the heap past half its limit, this
+// worker stops after that task and is replaced (from the snapshot), giving the memory back.
+const recycleBytes = heapLimit / 2;
+
+/** Runs tasks in order; stops early (returning fewer results) when the worker should be recycled. */
 function runBatch(tasks: string[], results: string[]): string[] {
   for (let index = 0; index < tasks.length; index += 1) {
     let output = runOne(index, tasks[index] as string);
     // A SIGINT meant for the previous task can land just after this one started: run it again.
     if (output === undefined) output = runOne(index, tasks[index] as string) ?? interruptedResult();
     results.push(output);
+    if (emscriptenModule.HEAP8.buffer.byteLength > recycleBytes) break;
   }
   Atomics.store(control, CONTROL.index, -1);
   return results;
@@ -200,7 +206,8 @@ port.on('message', (message: BatchMessage) => {
   const results: string[] = [];
   try {
     const done = runBatch(message.tasks, results);
-    port.postMessage({ type: 'done', results: done, memoryBytes: memoryBytes() });
+    const recycle = emscriptenModule.HEAP8.buffer.byteLength > recycleBytes;
+    port.postMessage({ type: 'done', results: done, memoryBytes: memoryBytes(), recycle });
   } catch (error) {
     // The harness never raises, so an error here is Pyodide itself failing (a fatal error, a
     // WebAssembly trap): report which task did it and let the main thread replace this worker.
