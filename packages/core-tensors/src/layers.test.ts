@@ -234,6 +234,15 @@ describe.each(backends)('layers on the %s backend', (backend) => {
     });
   });
 
+  it('log-probs stay exact far below the smallest float32 probability', () => {
+    tf.tidy(() => {
+      const z = tf.tensor2d([[100, 0, -100], [3, 3, 3]]);
+      const lp = pickedLogSoftmax(z, tf.tensor1d([2, 1], 'int32')).dataSync();
+      expect(lp[0]).toBeCloseTo(-200, 3);
+      expect(lp[1]).toBeCloseTo(-Math.log(3), 6);
+    });
+  });
+
   it('sliced attention gradients equal plain autodiff of the same formula', () => {
     tf.tidy(() => {
       const [bk, r, s, hd] = [4, 6, 6, 3];

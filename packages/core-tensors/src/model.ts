@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { resolveModelConfig, type ModelConfig } from './config.js';
 import { CodeReasonerError } from './errors.js';
-import { embeddingLookup, linear, linearTransposed, pickedLogSoftmax, scatterRows, transposeLast2 } from './fast-ops.js';
+import { embeddingLookup, linear, linearTransposed, logSumExpRows, pickedLogSoftmax, scatterRows, transposeLast2 } from './fast-ops.js';
 import { jsKernelsActive } from './kernels.js';
 import { applyRopeAt, attentionBias, groupedQueryAttention, rmsNorm, ropeTables, rotateHalfMatrix, swiglu } from './layers.js';
 import { Rng } from './rng.js';
@@ -405,11 +405,9 @@ export class CausalLM {
     });
   }
 
-  /** Entropy of softmax(z) per row: lse(z) − Σ p·z. */
+  /** Entropy of softmax(z) per row: lse(z) − Σ p·z (differentiable). */
   private static entropyOf(z: tf.Tensor2D): tf.Tensor1D {
-    const lse = tf.logSumExp(z, 1);
-    const probs = tf.exp(tf.sub(z, tf.reshape(lse, [z.shape[0], 1])));
-    return tf.sub(lse, tf.sum(tf.mul(probs, z), 1)) as tf.Tensor1D;
+    return tf.sub(logSumExpRows(z), tf.sum(tf.mul(tf.softmax(z), z), 1)) as tf.Tensor1D;
   }
 
   /** Batched sampling with a KV cache. Prompts are left-padded per batch; every prompt draws from its own seeded stream. */
