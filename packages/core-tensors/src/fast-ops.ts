@@ -155,9 +155,9 @@ export function pickedLogSoftmax(z: tf.Tensor2D, targets: tf.Tensor1D): tf.Tenso
       value,
       gradFunc: (dy, saved) => {
         const [sp, st] = saved as [tf.Tensor2D, tf.Tensor1D];
-        const negSoftmaxG = tf.mul(sp, tf.neg(tf.reshape(dy, [n, 1])));
-        if (jsKernelsActive()) return [run('CrAddAtColumns', { x: negSoftmaxG, ids: st, values: dy })];
-        return [tf.add(negSoftmaxG, tf.mul(tf.oneHot(st, vocab), tf.reshape(dy, [n, 1])))];
+        if (jsKernelsActive()) return [run('CrPickedLogSoftmaxGrad', { probs: sp, ids: st, dy })];
+        const g = tf.reshape(dy, [n, 1]);
+        return [tf.sub(tf.mul(tf.oneHot(st, vocab), g), tf.mul(sp, g))];
       },
     };
   });
@@ -215,7 +215,9 @@ export function slicedAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, 
         const [sq, sk, sv, sp] = saved as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
         const dO = dy as tf.Tensor3D;
         const dP = batchedMatMul(dO, transposeLast2(sv));
-        const dS = tf.mul(sp, tf.sub(dP, tf.sum(tf.mul(dP, sp), -1, true))) as tf.Tensor3D;
+        const dS = jsKernelsActive()
+          ? (run('CrSoftmaxGrad', { probs: sp, dy: dP }) as tf.Tensor3D)
+          : (tf.mul(sp, tf.sub(dP, tf.sum(tf.mul(dP, sp), -1, true))) as tf.Tensor3D);
         const dQ = batchedMatMul(dS, sk);
         const dK = transposeLast2(batchedMatMul(transposeLast2(sq), dS));
         const dV = transposeLast2(batchedMatMul(transposeLast2(dO), sp));

@@ -139,18 +139,6 @@ const pickKernel: KernelDefinition = {
   },
 };
 
-/** out = x with out[i, ids[i]] += values[i] for x [N, V]. */
-const addAtColumnsKernel: KernelDefinition = {
-  name: 'CrAddAtColumns',
-  inputNames: ['x', 'ids', 'values'],
-  output: ([x]) => ({ shape: [...x!.shape], dtype: 'float32' }),
-  compute: ([x, ids, values], [shape], out) => {
-    out.set(x!);
-    const width = shape![1]!;
-    for (let i = 0; i < ids!.length; i++) out[i * width + ids![i]!]! += values![i]!;
-  },
-};
-
 /** RMSNorm over the last axis: y = x / sqrt(mean(x²) + eps) · weight (rows accumulate in float64). */
 const rmsNormKernel: KernelDefinition = {
   name: 'CrRmsNorm',
@@ -260,6 +248,45 @@ const ropeKernel: KernelDefinition = {
           dst[base + i + half] = x2 * ci + x1 * si;
         }
       }
+    }
+  },
+};
+
+/** Gradient of log softmax(z)[i, targets[i]] w.r.t. z from p = softmax(z): (onehot(targets) − p)·dy[i], one pass. */
+const pickedLogSoftmaxGradKernel: KernelDefinition = {
+  name: 'CrPickedLogSoftmaxGrad',
+  inputNames: ['probs', 'ids', 'dy'],
+  output: ([probs]) => ({ shape: [...probs!.shape], dtype: 'float32' }),
+  compute: ([probs, ids, dy], [shape], out) => {
+    const [rows, width] = shape as [number, number];
+    const p = probs as Float32Array;
+    const g = dy as Float32Array;
+    const dst = out as Float32Array;
+    for (let i = 0; i < rows; i++) {
+      const base = i * width;
+      const gi = g[i]!;
+      for (let j = 0; j < width; j++) dst[base + j] = -p[base + j]! * gi;
+      dst[base + ids![i]!]! += gi;
+    }
+  },
+};
+
+/** Softmax backward over the last axis: p·(dp − Σ dp·p), one pass per row. */
+const softmaxGradKernel: KernelDefinition = {
+  name: 'CrSoftmaxGrad',
+  inputNames: ['probs', 'dy'],
+  output: ([probs]) => ({ shape: [...probs!.shape], dtype: 'float32' }),
+  compute: ([probs, dy], [shape], out) => {
+    const width = shape![shape!.length - 1]!;
+    const rows = sizeOf(shape!) / width;
+    const p = probs as Float32Array;
+    const g = dy as Float32Array;
+    const dst = out as Float32Array;
+    for (let i = 0; i < rows; i++) {
+      const base = i * width;
+      let dot = 0;
+      for (let j = 0; j < width; j++) dot += g[base + j]! * p[base + j]!;
+      for (let j = 0; j < width; j++) dst[base + j] = p[base + j]! * (g[base + j]! - dot);
     }
   },
 };
@@ -472,11 +499,12 @@ export function registerMissingKernels(backendName: string): void {
     gatherRowsKernel,
     scatterAddRowsKernel,
     pickKernel,
-    addAtColumnsKernel,
     rmsNormKernel,
     rmsNormGradXKernel,
     rmsNormGradWeightKernel,
     ropeKernel,
+    pickedLogSoftmaxGradKernel,
+    softmaxGradKernel,
   ]) {
     if (!existing.has(definition.name)) register(definition, [backendName]);
   }
