@@ -6,8 +6,8 @@ export { BenchmarkConfigError, BenchmarkDataError, BenchmarkRunError } from './e
 export { BENCHMARK_TASKS } from './types.js';
 export type { BenchItem, BenchmarkName, BenchmarkTask, PromptStyle, SampleVerdict, Verdict } from './types.js';
 
-export { runBenchmark, resolveRunSettings } from './run-benchmark.js';
-export type { RunBenchmarkOptions } from './run-benchmark.js';
+export { runBenchmark, runBenchmarks, resolveRunSettings } from './run-benchmark.js';
+export type { RunBenchmarkOptions, RunBenchmarksOptions, RunBenchmarksResult } from './run-benchmark.js';
 
 export { BENCHMARK_LAYOUT, resolveBenchmarkFiles } from './files.js';
 export type { BenchmarkFiles } from './files.js';

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BenchmarkConfigError, BenchmarkDataError, BenchmarkRunError } from './errors.js';
 import { createOracleModel, type GoldAwareModel } from './models.js';
 import type { BenchmarkSummary, ItemRecord } from './report.js';
-import { runBenchmark } from './run-benchmark.js';
+import { runBenchmark, runBenchmarks } from './run-benchmark.js';
 import { FIXTURES } from './test-paths.js';
 import type { ChatModel, ChatRequest, ChatResponse } from './types.js';
 
@@ -131,5 +131,27 @@ describe('runBenchmark: resume, subsets, bad input', () => {
     expect((id as BenchmarkConfigError).issues[0]).toContain('ids: sample_9999 not in');
     const missing = await runBenchmark({ ...base, benchmark: 'livecodebench', dataPath: join(FIXTURES, 'reval') }).catch((e: unknown) => e);
     expect(missing).toBeInstanceOf(BenchmarkDataError);
+  });
+});
+
+describe('runBenchmarks', () => {
+  it('runs several benchmarks into one report and skips one whose data is absent', async () => {
+    const outDir = join(root, 'all');
+    const { summaries, skipped, report } = await runBenchmarks({
+      benchmarks: ['cruxeval', 'livecodebench', 'reval'],
+      dataPath: join(FIXTURES, 'bad'),
+      model: createOracleModel(),
+      sandbox,
+      outDir,
+      skipMissing: true,
+    });
+    // bad/ has malformed files only under other names: every benchmark is missing there.
+    expect(summaries).toHaveLength(0);
+    expect(skipped.map((s) => s.benchmark)).toEqual(['cruxeval', 'livecodebench', 'reval']);
+    expect(await readFile(report, 'utf8')).toContain('- livecodebench skipped: ');
+
+    const full = await runBenchmarks({ dataPath: FIXTURES, model: createOracleModel(), sandbox, outDir: join(root, 'all2'), limit: 1, tasks: { reval: ['coverage'] } });
+    expect(full.summaries.map((s) => s.benchmark)).toEqual(['cruxeval', 'livecodebench', 'reval']);
+    expect(await readFile(full.report, 'utf8')).toContain('| **oracle** (this run) | 100.0 | 100.0 | 100.0 | – |');
   });
 });

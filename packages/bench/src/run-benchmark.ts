@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { loadCruxEval, cruxEvalItems, scoreCruxEval } from './cruxeval.js';
-import { BenchmarkConfigError, BenchmarkRunError } from './errors.js';
+import { BenchmarkConfigError, BenchmarkDataError, BenchmarkRunError } from './errors.js';
 import { resolveBenchmarkFiles, type BenchmarkFiles } from './files.js';
 import { appendJsonLine, packageVersions, sha256File, writeFileAtomic } from './fs-utils.js';
 import {
@@ -227,9 +227,11 @@ async function prepare(settings: Settings, sandbox: SandboxLike, files: Benchmar
     }
   });
   notes.push(
-    'REval ground truth comes from tracing each program in the sandbox with a port of the official tracer (dynamics.py). ' +
-      'The sandbox runs CPython 3.14 (Pyodide); the official harness ran 3.8–3.11. Coverage and path truths are identical to CPython 3.11 on every probe point both can run; ' +
-      '13 state truths differ because CPython 3.12+ inlines comprehensions (PEP 709), so the locals recorded on a line holding a comprehension are the function\'s, not the comprehension frame\'s.',
+    'REval ground truth comes from tracing each program in the sandbox with a port of the official tracer (dynamics.py), ' +
+      'under the sandbox\'s Python (Pyodide: CPython 3.14); the official harness ran CPython 3.8-3.11. Measured on the full data ' +
+      '(bench:reval-versions, against CPython 3.11): coverage and path truths are identical on all 2,985 probe points both can trace; ' +
+      '14 state truths (7 problems) differ because CPython 3.12+ inlines comprehensions (PEP 709): on a line holding a comprehension ' +
+      'the recorded locals are the function\'s, where 3.11 recorded the comprehension frame\'s (so 3.11 answers Nil there).',
   );
   return {
     files,
@@ -498,4 +500,59 @@ export async function runBenchmark(options: RunBenchmarkOptions): Promise<Benchm
   await writeFileAtomic(summary.outputs.report, renderMarkdownReport([summary]));
   onProgress?.({ stage, completed: total, total, detail: { phase: 'done' } });
   return summary;
+}
+
+export interface RunBenchmarksOptions extends Omit<RunBenchmarkOptions, 'benchmark' | 'outDir' | 'tasks'> {
+  /** Default: all three. */
+  benchmarks?: BenchmarkName[];
+  /** Each benchmark writes to `<outDir>/<benchmark>/`; the combined report goes to `<outDir>/report.md`. */
+  outDir: string;
+  /** Tasks per benchmark (default: all of each). */
+  tasks?: Partial<Record<BenchmarkName, string[]>>;
+  /**
+   * Record a benchmark whose data file is missing (LiveCodeBench's records are not distributed
+   * with the project) as skipped instead of failing; malformed data still fails. Default false.
+   */
+  skipMissing?: boolean;
+}
+
+export interface RunBenchmarksResult {
+  summaries: BenchmarkSummary[];
+  skipped: { benchmark: BenchmarkName; reason: string }[];
+  report: string;
+  summary: string;
+}
+
+/**
+ * Runs several benchmarks on one model (as `cr run-all --benchmarks <dir>` does), each resumable
+ * in its own subdirectory, and writes a combined `report.md` (one row beside the paper's) and
+ * `summary.json`.
+ */
+export async function runBenchmarks(options: RunBenchmarksOptions): Promise<RunBenchmarksResult> {
+  const { benchmarks = ['cruxeval', 'livecodebench', 'reval'], outDir, tasks, skipMissing = false, ...common } = options;
+  const summaries: BenchmarkSummary[] = [];
+  const skipped: RunBenchmarksResult['skipped'] = [];
+  for (const benchmark of benchmarks) {
+    if (skipMissing) {
+      try {
+        await resolveBenchmarkFiles(benchmark, common.dataPath);
+      } catch (error) {
+        if (error instanceof BenchmarkDataError && error.line === 0) {
+          skipped.push({ benchmark, reason: error.message });
+          common.logger?.warn(`${benchmark} skipped: ${error.message}`);
+          continue;
+        }
+        throw error;
+      }
+    }
+    summaries.push(
+      await runBenchmark({ ...common, benchmark, outDir: join(outDir, benchmark), ...(tasks?.[benchmark] === undefined ? {} : { tasks: tasks[benchmark] }) }),
+    );
+  }
+  const report = join(outDir, 'report.md');
+  const summary = join(outDir, 'summary.json');
+  const skippedText = skipped.map((s) => `- ${s.benchmark} skipped: ${s.reason.split('\n')[0]}`).join('\n');
+  await writeFileAtomic(report, `${renderMarkdownReport(summaries)}${skippedText === '' ? '' : `\n${skippedText}\n`}`);
+  await writeFileAtomic(summary, `${JSON.stringify({ summaries, skipped }, null, 2)}\n`);
+  return { summaries, skipped, report, summary };
 }
