@@ -28,6 +28,15 @@ describe('LocalChatModel', () => {
     expect(new Set(a!.texts).size).toBeGreaterThan(1);
     const [c] = await chat.complete([{ ...request, seed: 5 }]);
     expect(c!.texts).not.toEqual(a!.texts);
+    // batched with other requests (other prompts, other settings), a request's samples are unchanged
+    const mixed = await chat.complete([
+      { messages: [{ role: 'user', content: 'hello there, a longer prompt' }], n: 2, maxTokens: 6, temperature: 1, seed: 9 },
+      request,
+      { messages: [{ role: 'user', content: 'x' }], n: 1, maxTokens: 3, temperature: 0 },
+    ]);
+    expect(mixed[1]).toEqual(a);
+    expect(mixed[0]!.texts).toHaveLength(2);
+    expect(mixed[2]!.texts).toHaveLength(1);
     model.dispose();
   });
 

@@ -1,6 +1,7 @@
 import { encodeChat, type ChatMessage } from './chat.js';
 import { CodeReasonerError } from './errors.js';
-import type { CausalLM } from './model.js';
+import type { CausalLM, GenerationOutput } from './model.js';
+import { Rng } from './rng.js';
 import type { Tokenizer } from './tokenizer.js';
 
 export interface ChatRequest {
@@ -56,30 +57,55 @@ export class LocalChatModel implements ChatModel {
     this.batchSize = options.batchSize ?? 16;
   }
 
+  /**
+   * All samples of all requests with the same sampling settings are decoded together, in batches
+   * of `batchSize`, shortest prompts first (least padding). Each sample draws from its own stream
+   * derived from its request's seed, so a request's texts do not depend on what else is batched.
+   */
   async complete(requests: ChatRequest[]): Promise<ChatResponse[]> {
-    const responses: ChatResponse[] = [];
-    // Requests with identical sampling settings are decoded together, n samples each.
-    for (const request of requests) {
+    interface Job {
+      request: number;
+      sample: number;
+      prompt: number[];
+      seed: number;
+    }
+    const groups = new Map<string, { request: ChatRequest; jobs: Job[] }>();
+    const outputs: GenerationOutput[][] = requests.map((r) => new Array<GenerationOutput>(r.n ?? 1));
+    const budget = this.model.config.maxPositionEmbeddings - 1;
+    requests.forEach((request, index) => {
       const n = request.n ?? 1;
-      if (!Number.isInteger(n) || n < 1) throw new CodeReasonerError('CHAT_REQUEST_INVALID', `n must be a positive integer, got ${n}`);
+      if (!Number.isInteger(n) || n < 1) throw new CodeReasonerError('CHAT_REQUEST_INVALID', `requests[${index}].n must be a positive integer, got ${n}`);
       const { ids } = encodeChat(this.tokenizer, request.messages, { addGenerationPrompt: true });
-      const budget = this.model.config.maxPositionEmbeddings - 1;
       // Keep the end of an over-long prompt (the question and the generation prompt live there).
       const prompt = ids.length > budget ? ids.slice(ids.length - budget) : ids;
-      const outputs = await this.model.generate(
-        new Array<number[]>(n).fill(prompt),
+      const key = JSON.stringify([request.temperature ?? 1, request.topP ?? 1, request.maxTokens ?? this.defaultMaxTokens]);
+      let group = groups.get(key);
+      if (group === undefined) groups.set(key, (group = { request, jobs: [] }));
+      const seeds = new Rng(request.seed ?? 0);
+      for (let sample = 0; sample < n; sample++) group.jobs.push({ request: index, sample, prompt, seed: seeds.nextUint32() });
+    });
+    for (const { request, jobs } of groups.values()) {
+      jobs.sort((a, b) => a.prompt.length - b.prompt.length);
+      const generated = await this.model.generate(
+        jobs.map((j) => j.prompt),
         {
           maxNewTokens: request.maxTokens ?? this.defaultMaxTokens,
           temperature: request.temperature ?? 1,
           ...(request.topP === undefined ? {} : { topP: request.topP }),
           stopTokens: [this.tokenizer.special.imEnd, this.tokenizer.special.eos],
-          seed: request.seed ?? 0,
+          seeds: jobs.map((j) => j.seed),
+          vocabLimit: this.tokenizer.vocabSize,
           batchSize: this.batchSize,
         },
       );
+      jobs.forEach((job, i) => {
+        outputs[job.request]![job.sample] = generated[i]!;
+      });
+    }
+    return requests.map((request, index) => {
       const texts: string[] = [];
       const finishReasons: ('stop' | 'length')[] = [];
-      for (const output of outputs) {
+      for (const output of outputs[index]!) {
         let text = this.tokenizer.decode(output.tokens, { skipSpecialTokens: true });
         let reason = output.finishReason;
         for (const s of request.stop ?? []) {
@@ -92,8 +118,7 @@ export class LocalChatModel implements ChatModel {
         texts.push(text);
         finishReasons.push(reason);
       }
-      responses.push({ texts, finishReasons });
-    }
-    return responses;
+      return { texts, finishReasons };
+    });
   }
 }

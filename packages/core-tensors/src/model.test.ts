@@ -231,6 +231,13 @@ describe('CausalLM', () => {
     expect(topK1.map((o) => o.tokens)).toEqual(greedy.map((o) => o.tokens));
     const tinyP = await model.generate(prompts, { maxNewTokens: 6, temperature: 1, topP: 1e-6, seed: 3 });
     expect(tinyP.map((o) => o.tokens)).toEqual(greedy.map((o) => o.tokens));
+    // per-prompt seeds: a prompt's samples do not depend on its batch
+    const together = await model.generate(prompts, { maxNewTokens: 8, temperature: 1, seeds: [5, 6, 7] });
+    const alone = await model.generate([prompts[1]!], { maxNewTokens: 8, temperature: 1, seeds: [6] });
+    expect(alone[0]).toEqual(together[1]);
+    await expect(model.generate(prompts, { maxNewTokens: 2, seeds: [1] })).rejects.toThrow(/seeds has 1 entries/);
+    const limited = await model.generate(prompts, { maxNewTokens: 20, temperature: 2, vocabLimit: 5, seed: 1 });
+    expect(limited.flatMap((o) => o.tokens).every((t) => t < 5)).toBe(true);
     model.dispose();
   });
 

@@ -17,6 +17,10 @@ export interface GenerateOptions {
   stopTokens?: number[];
   /** Seeds the sampling stream; prompt i always draws from the i-th fork of `new Rng(seed)`. Default 0. */
   seed?: number;
+  /** One seed per prompt (prompt i draws from `new Rng(seeds[i]).fork()`), overriding `seed`: lets callers batch unrelated requests without changing any request's samples. */
+  seeds?: number[];
+  /** Sample only ids below this (e.g. the tokenizer's vocabulary when the model's is padded larger); log-probs are then over those ids. */
+  vocabLimit?: number;
   /** Prompts decoded together (default 16). */
   batchSize?: number;
   /** Called after each decoding step of each batch with tokens produced so far in total. */
@@ -427,8 +431,11 @@ export class CausalLM {
         if (!Number.isInteger(id) || id < 0 || id >= this.config.vocabSize) throw new ModelInputError(`prompt ${i} holds token id ${id} outside the vocabulary`);
       }
     });
+    if (options.seeds !== undefined && options.seeds.length !== prompts.length) {
+      throw new ModelInputError(`seeds has ${options.seeds.length} entries for ${prompts.length} prompts`);
+    }
     const root = new Rng(options.seed ?? 0);
-    const rngs = prompts.map(() => root.fork());
+    const rngs = options.seeds !== undefined ? options.seeds.map((s) => new Rng(s).fork()) : prompts.map(() => root.fork());
     const outputs: GenerationOutput[] = [];
     let produced = 0;
     for (let start = 0; start < prompts.length; start += batchSize) {
@@ -467,6 +474,8 @@ export class CausalLM {
     const lengths = prompts.map((p) => p.length);
     const cache: KvCache[] = this.layers.map(() => ({ k: undefined, v: undefined }));
     const vocab = this.config.vocabSize;
+    const sampleVocab = Math.min(vocab, options.vocabLimit ?? vocab);
+    if (!(sampleVocab >= 1)) throw new ModelInputError(`vocabLimit must be at least 1, got ${options.vocabLimit}`);
     // The output projection as one [hidden, vocab] tensor for the whole generation: a tied embedding
     // is transposed once instead of every step, and XNNPACK keeps its packed weights between steps.
     const headWeight = this.lmHead !== undefined ? (this.lmHead as tf.Tensor2D) : tf.tidy(() => transposeLast2(this.embed as tf.Tensor2D));
@@ -477,7 +486,7 @@ export class CausalLM {
         const next = new Int32Array(batch);
         for (let i = 0; i < batch; i++) {
           if (finished[i]) continue;
-          const { token, logProb } = sampleToken(logits, i * vocab, vocab, sampling, rngs[i]!);
+          const { token, logProb } = sampleToken(logits, i * vocab, sampleVocab, sampling, rngs[i]!);
           outputs[i]!.tokens.push(token);
           outputs[i]!.logProbs.push(logProb);
           next[i] = token;
