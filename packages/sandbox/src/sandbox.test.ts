@@ -484,6 +484,17 @@ describe.each(engines)('Sandbox on %s', (engine) => {
       }
     });
 
+    it('restores classes patched without any import (reflection, mutable builtins)', async () => {
+      const vandals = [
+        'counter = [k for k in dict.__subclasses__() if k.__name__ == "Counter"][0]\ncounter.most_common = lambda self, n=None: "pwned"',
+        'ExceptionGroup.derive = None',
+      ];
+      for (const code of vandals) expect((await sandbox.run({ code, call: '0' })).status).toBe('ok');
+      const probe = { code: 'import collections', call: '(collections.Counter("aab").most_common(1), "derive" in vars(ExceptionGroup))' };
+      const results = await sandbox.runBatch(Array.from({ length: 4 }, () => probe));
+      for (const result of results) expect(result).toMatchObject({ status: 'ok', repr: "([('a', 2)], False)" });
+    });
+
     it('does not let printed text imitate a verdict', async () => {
       const code = [
         'import os',
