@@ -86,6 +86,13 @@ describe('CausalLM', () => {
     const model = CausalLM.create(tiny, { seed: 9 });
     const { inputIds, attentionMask } = padBatch([[3, 7, 1, 9, 4, 2], [8, 2, 6]], 0);
     const wanted = tf.tensor2d([[0, 0, 1, 1, 1], [0, 1, 0, 0, 0]]);
+    // log-prob computation leaves exactly its outputs behind, on both the masked and the full path
+    const baseline = tf.memory().numTensors;
+    for (const opts of [{}, { targetMask: wanted, entropy: true, temperature: 0.5 }]) {
+      const out = model.tokenLogProbs(inputIds, attentionMask, opts);
+      tf.dispose([out.logProbs, ...(out.entropy === undefined ? [] : [out.entropy])]);
+      expect(tf.memory().numTensors).toBe(baseline);
+    }
     const full = model.tokenLogProbs(inputIds, attentionMask, { entropy: true });
     const part = model.tokenLogProbs(inputIds, attentionMask, { entropy: true, targetMask: wanted });
     const f = full.logProbs.arraySync();
