@@ -249,7 +249,6 @@ def _take_snapshots():
                 and value not in seen
                 and value.__flags__ & _HEAPTYPE
                 and not value.__flags__ & _IMMUTABLETYPE
-                and value.__module__ == namespace.get("__name__")
             ):
                 seen.add(value)
                 _TYPES.append(value)
@@ -558,21 +557,40 @@ def _risky(code):
     if verdict is None:
         verdict = False
         for name in code.co_names:
-            if (
-                name in _RISKY_NAMES
-                or name.startswith(_RISKY_PREFIXES)
-                or (name.startswith("__") and name.endswith("__") and name not in _SAFE_DUNDERS)
-            ):
+            if _risky_name(name):
                 verdict = True
                 break
         if not verdict and not _IMPORT_OPCODES.isdisjoint(code.co_code[::2]):
             verdict = True
         if not verdict:
-            verdict = any(_risky(const) for const in code.co_consts if isinstance(const, types.CodeType))
+            # Class patterns (`case C(attr=...)`) read attributes named by a tuple constant.
+            verdict = any(
+                _risky(const) if isinstance(const, types.CodeType) else _risky_strings(const)
+                for const in code.co_consts
+                if isinstance(const, (types.CodeType, tuple, frozenset))
+            )
         if len(_risk_cache) > 8192:
             _risk_cache.clear()
         _risk_cache[code] = verdict
     return verdict
+
+
+def _risky_name(name):
+    return (
+        name in _RISKY_NAMES
+        or name.startswith(_RISKY_PREFIXES)
+        or (name.startswith("__") and name.endswith("__") and name not in _SAFE_DUNDERS)
+    )
+
+
+def _risky_strings(values):
+    for value in values:
+        if isinstance(value, str):
+            if _risky_name(value):
+                return True
+        elif isinstance(value, (tuple, frozenset)) and _risky_strings(value):
+            return True
+    return False
 
 
 def _note(code):

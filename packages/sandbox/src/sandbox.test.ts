@@ -488,11 +488,16 @@ describe.each(engines)('Sandbox on %s', (engine) => {
       const vandals = [
         'counter = [k for k in dict.__subclasses__() if k.__name__ == "Counter"][0]\ncounter.most_common = lambda self, n=None: "pwned"',
         'ExceptionGroup.derive = None',
+        // Class patterns read attributes named by a constant, not by a name in co_names.
+        'match print:\n    case object(__self__=module):\n        pass\nmatch module:\n    case object(__loader__=loader):\n        loader.find_spec = None',
       ];
       for (const code of vandals) expect((await sandbox.run({ code, call: '0' })).status).toBe('ok');
-      const probe = { code: 'import collections', call: '(collections.Counter("aab").most_common(1), "derive" in vars(ExceptionGroup))' };
+      const probe = {
+        code: 'import collections, importlib.machinery',
+        call: '(collections.Counter("aab").most_common(1), "derive" in vars(ExceptionGroup), importlib.machinery.BuiltinImporter.find_spec is None)',
+      };
       const results = await sandbox.runBatch(Array.from({ length: 4 }, () => probe));
-      for (const result of results) expect(result).toMatchObject({ status: 'ok', repr: "([('a', 2)], False)" });
+      for (const result of results) expect(result).toMatchObject({ status: 'ok', repr: "([('a', 2)], False, False)" });
     });
 
     it('does not let printed text imitate a verdict', async () => {
