@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { runBenchmark, createEndpointModel, loadLocalModel, type BenchmarkName } from '@codereasoner/bench';
+import { createEndpointModel, loadLocalModel, runBenchmarks, type BenchmarkName } from '@codereasoner/bench';
 import { initBackend } from '@codereasoner/core-tensors';
 import { Sandbox } from '@codereasoner/sandbox';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -146,7 +146,7 @@ export function createProgram(io: CliIo): Command {
       .option('--model <name>', 'model name at the endpoint')
       .option('--api-key-env <name>', 'environment variable holding the API key (default: OPENAI_API_KEY when it is set)')
       .addOption(new Option('--only <benchmarks...>', 'benchmarks to run').choices(['cruxeval', 'livecodebench', 'reval']))
-      .option('--tasks <tasks...>', 'subset of tasks (cruxeval: output input; reval: coverage state path output)')
+      .option('--tasks <tasks...>', 'subset of tasks, with a single --only benchmark (cruxeval: output input; reval: coverage state path output)')
       .option('--limit <n>', 'only the first n records of each benchmark', integer)
       .option('-n, --samples <n>', 'samples per question (pass@1 from n)', integer)
       .option('--temperature <t>', 'sampling temperature', Number.parseFloat)
@@ -195,6 +195,7 @@ async function benchCommand(io: CliIo, options: CommonOptions & BenchOptions): P
     return;
   }
   if (options.endpoint && !options.model) throw new UsageError('--endpoint needs --model <name>');
+  if (options.tasks && options.only?.length !== 1) throw new UsageError('--tasks needs exactly one benchmark in --only');
   if (!existsSync(options.benchmarks!)) throw new UsageError(`benchmark path ${options.benchmarks} does not exist`);
   const reporter: Reporter = createReporter({ json: options.json, quiet: options.quiet, stream: io.stderr, env: io.env });
   const config = await resolveConfig({ ...options, benchmarks: undefined });
@@ -214,29 +215,27 @@ async function benchCommand(io: CliIo, options: CommonOptions & BenchOptions): P
         cacheDir: resolve(outRoot, '.cache'),
       });
     }
-    const summaries = [];
-    for (const benchmark of options.only ?? (['cruxeval', 'livecodebench', 'reval'] as BenchmarkName[])) {
-      reporter.stageStart(benchmark, `Benchmark ${benchmark}`);
-      const started = performance.now();
-      const summary = await runBenchmark({
-        benchmark,
-        dataPath: options.benchmarks!,
-        model,
-        sandbox,
-        outDir: resolve(outRoot, benchmark),
-        tasks: options.tasks,
-        n: options.samples,
-        temperature: options.temperature,
-        maxTokens: options.maxTokens,
-        limit: options.limit,
-        cot: options.cot,
-        promptStyle: options.promptStyle ?? (options.checkpoint ? 'protocol' : 'official'),
-        seed: config.seed,
-        onProgress: (event) => reporter.progress({ ...event, stage: benchmark }),
-      });
-      reporter.stageEnd(benchmark, { status: 'done', seconds: (performance.now() - started) / 1000 });
-      summaries.push(summary);
-    }
+    reporter.stageStart('bench', 'Benchmarks');
+    const started = performance.now();
+    const { summaries } = await runBenchmarks({
+      benchmarks: options.only,
+      skipMissing: options.only === undefined,
+      dataPath: options.benchmarks!,
+      model,
+      sandbox,
+      outDir: outRoot,
+      tasks: options.tasks && options.only?.length === 1 ? { [options.only[0]!]: options.tasks } : undefined,
+      n: options.samples,
+      temperature: options.temperature,
+      maxTokens: options.maxTokens,
+      limit: options.limit,
+      cot: options.cot,
+      promptStyle: options.promptStyle ?? (options.checkpoint ? 'protocol' : 'official'),
+      seed: config.seed,
+      onProgress: (event) => reporter.progress(event),
+      logger: { debug: () => {}, info: (m) => reporter.info(m), warn: (m) => reporter.warn(m) },
+    });
+    reporter.stageEnd('bench', { status: 'done', seconds: (performance.now() - started) / 1000 });
     if (reporter.mode === 'json') reporter.result(summaries);
     else {
       for (const summary of summaries) {

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { resolveBenchmarkFiles, runBenchmark, type BenchmarkName } from '@codereasoner/bench';
+import { runBenchmarks } from '@codereasoner/bench';
 import {
   CausalLM,
   LocalChatModel,
@@ -308,43 +308,32 @@ export const benchStage: StageRunner = async (context) => {
   if (!checkpoint) throw new Error('no trained checkpoint in this run; run the sft stage first');
   const { model, tokenizer } = await loadCheckpoint(context.run.path(checkpoint));
   const chat = new LocalChatModel(model, tokenizer, { id: grpo ? 'codereasoner-ts-grpo' : 'codereasoner-ts-sft' });
-  // Named benchmarks must be there; otherwise each benchmark whose files are in the directory runs.
-  const explicit = config.bench.benchmarks !== undefined;
-  const benchmarks: BenchmarkName[] = config.bench.benchmarks ?? ['cruxeval', 'livecodebench', 'reval'];
-  const artifacts: Record<string, string> = {};
-  const figures: Record<string, unknown> = {};
   try {
-    for (const benchmark of benchmarks) {
-      if (!explicit) {
-        try {
-          await resolveBenchmarkFiles(benchmark, dir);
-        } catch (error) {
-          context.reporter.warn(`bench: skipping ${benchmark}: ${(error as Error).message.split('\n')[0]}`);
-          figures[`${benchmark}Skipped`] = (error as Error).message;
-          continue;
-        }
-      }
-      const outDir = context.run.path('bench', benchmark);
-      const summary = await runBenchmark({
-        benchmark,
-        dataPath: dir,
-        model: chat,
-        sandbox,
-        outDir,
-        limit: config.bench.limit,
-        maxTokens: config.bench.maxNewTokens,
-        promptStyle: 'protocol',
-        seed: config.seed,
-        onProgress: (event) => context.reporter.progress({ ...event, stage: benchmark }),
-        logger: context.logger,
-      });
-      artifacts[benchmark] = rel(context, outDir);
-      figures[benchmark] = summary;
+    // benchmarks named in the config must be there; otherwise those whose files are present run
+    const result = await runBenchmarks({
+      benchmarks: config.bench.benchmarks,
+      skipMissing: config.bench.benchmarks === undefined,
+      dataPath: dir,
+      model: chat,
+      sandbox,
+      outDir: context.run.stageDir('bench'),
+      limit: config.bench.limit,
+      maxTokens: config.bench.maxNewTokens,
+      promptStyle: 'protocol',
+      seed: config.seed,
+      onProgress: (event) => context.reporter.progress(event),
+      logger: context.logger,
+    });
+    const artifacts: Record<string, string> = { report: rel(context, result.report) };
+    const figures: Record<string, unknown> = { skipped: result.skipped };
+    for (const summary of result.summaries) {
+      artifacts[summary.benchmark] = rel(context, context.run.path('bench', summary.benchmark));
+      figures[summary.benchmark] = summary;
     }
+    return { artifacts, figures };
   } finally {
     model.dispose();
   }
-  return { artifacts, figures };
 };
 
 export const STAGE_RUNNERS: Record<StageName, { title: string; run: StageRunner }> = {
