@@ -9,7 +9,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CausalLM, initBackend, Tokenizer, tf } from '@codereasoner/core-tensors';
+import { CausalLM, initBackend, LocalChatModel, Tokenizer, tf } from '@codereasoner/core-tensors';
 import { buildCorpus, readJsonlAll, taskRecordSchema } from '@codereasoner/data';
 import { Sandbox } from '@codereasoner/sandbox';
 import { createTraceTeacher, distill, encodeExamples, evaluateModel, readSftDataset, trainSft } from '../dist/index.js';
@@ -36,6 +36,7 @@ const { values: args } = parseArgs({
     'chain-max-steps': { type: 'string', default: '40' },
     modes: { type: 'string', default: 'untrained,chains,answers' },
     'answers-steps': { type: 'string' },
+    'eval-every': { type: 'string', default: '0' },
   },
 });
 const num = (name) => Number(args[name]);
@@ -93,36 +94,6 @@ const chainLengths = lengths(true);
 const answerLengths = lengths(false);
 log(`lengths chains ${JSON.stringify(chainLengths)} answers ${JSON.stringify(answerLengths)}`);
 
-/** Decodes many prompts together (LocalChatModel decodes requests one at a time). */
-function batchedChat(model, tok, batchSize) {
-  return {
-    id: 'local-batched',
-    async complete(requests) {
-      const { encodeChat } = await import('@codereasoner/core-tensors');
-      const prompts = requests.map((r) => encodeChat(tok, r.messages, { addGenerationPrompt: true }).ids);
-      // similar lengths together: less left padding
-      const order = prompts.map((_, i) => i).sort((a, b) => prompts[a].length - prompts[b].length);
-      const outputs = await model.generate(
-        order.map((i) => prompts[i]),
-        {
-          maxNewTokens: requests[0]?.maxTokens ?? 256,
-          temperature: 0,
-          stopTokens: [tok.special.imEnd, tok.special.eos],
-          batchSize,
-        },
-      );
-      const responses = new Array(requests.length);
-      order.forEach((index, k) => {
-        responses[index] = {
-          texts: [tok.decode(outputs[k].tokens, { skipSpecialTokens: true })],
-          finishReasons: [outputs[k].finishReason],
-        };
-      });
-      return responses;
-    },
-  };
-}
-
 const modelConfig = {
   vocabSize: Math.ceil(tokenizer.vocabSize / 64) * 64,
   hiddenSize: num('hidden'),
@@ -135,7 +106,7 @@ const modelConfig = {
 
 async function evaluate(model, reasoning, maxTokens) {
   const t0 = performance.now();
-  const result = await evaluateModel(batchedChat(model, tokenizer, 32), evalTasks, sandbox, {
+  const result = await evaluateModel(new LocalChatModel(model, tokenizer, { batchSize: 32 }), evalTasks, sandbox, {
     reasoning,
     maxTokens,
     batchSize: 1000,
@@ -178,8 +149,13 @@ for (const seed of list('seeds').map(Number)) {
           learningRate: num('lr'),
           warmupSteps: Math.max(1, Math.round((reasoning ? steps : answersSteps) * 0.05)),
           checkpointEvery: 0,
+          evalEvery: num('eval-every'),
+          evalLimit: 0,
+          evalMaxTokens: reasoning ? num('eval-max-tokens') : 64,
         },
+        ...(num('eval-every') > 0 ? { eval: evalTasks, sandbox, chatModel: (m, tok) => new LocalChatModel(m, tok, { batchSize: 32 }) } : {}),
         onMetrics: (m) => {
+          if (m.kind === 'eval') log(`${mode} s${seed} eval at ${m.step}: ${JSON.stringify(m.accuracy)}`);
           if (m.kind === 'step' && m.step % 25 === 0) {
             log(`${mode} s${seed} step ${m.step} loss ${m.loss.toFixed(3)} ${Math.round(m.tokensPerSecond)} tok/s`);
           }
