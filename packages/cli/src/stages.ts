@@ -59,12 +59,17 @@ async function readTasks(context: StageContext, split: 'train' | 'eval'): Promis
   return readJsonlAll(path, taskRecordSchema);
 }
 
-/** Up to `perType` tasks of each type, picked with the run's seed so every model sees the same set. */
+/**
+ * Up to `perType` tasks of each type, picked with the run's seed so every model sees the same
+ * set, interleaved by type so that any prefix (an evaluation limit) covers every type.
+ */
 export function sampleByType(tasks: readonly TaskRecord[], perType: number, seed: number): TaskRecord[] {
+  const byType = TASK_TYPES.map((type) =>
+    new Rng(seed).shuffle(tasks.filter((task) => task.type === type)).slice(0, perType),
+  );
   const picked: TaskRecord[] = [];
-  for (const type of TASK_TYPES) {
-    const ofType = tasks.filter((task) => task.type === type);
-    picked.push(...new Rng(seed).shuffle([...ofType]).slice(0, perType));
+  for (let index = 0; index < perType; index += 1) {
+    for (const ofType of byType) if (index < ofType.length) picked.push(ofType[index]!);
   }
   return picked;
 }
