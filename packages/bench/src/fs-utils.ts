@@ -1,26 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { appendFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { basename, dirname, join } from 'node:path';
-
-/** Writes a file atomically: a temp file in the same directory, then rename. */
-export async function writeFileAtomic(path: string, content: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    await writeFile(tmp, content);
-    await rename(tmp, path);
-  } catch (error) {
-    await rm(tmp, { force: true });
-    throw error;
-  }
-}
-
-/** Appends one complete JSONL line (one appendFile call per line). */
-export async function appendJsonLine(path: string, value: unknown): Promise<void> {
-  await appendFile(path, `${JSON.stringify(value)}\n`);
-}
+import { dirname, join } from 'node:path';
 
 export async function sha256File(path: string): Promise<{ sha256: string; bytes: number }> {
   const buffer = await readFile(path);

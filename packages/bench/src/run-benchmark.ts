@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { appendJsonl, writeFileAtomic } from '@codereasoner/data';
 import { Ajv } from 'ajv';
 import { loadCruxEval, cruxEvalItems, scoreCruxEval } from './cruxeval.js';
 import { BenchmarkConfigError, BenchmarkDataError, BenchmarkRunError } from './errors.js';
 import { resolveBenchmarkFiles, type BenchmarkFiles } from './files.js';
-import { appendJsonLine, packageVersions, sha256File, writeFileAtomic } from './fs-utils.js';
+import { packageVersions, sha256File } from './fs-utils.js';
 import {
   checkLiveCodeBenchExport,
   liveCodeBenchItems,
@@ -424,7 +425,7 @@ export async function runBenchmark(options: RunBenchmarkOptions): Promise<Benchm
           verdicts[i]!.map((v) => v.verdict),
         ),
       };
-      await appendJsonLine(itemsPath, record);
+      await appendJsonl(itemsPath, [record]);
       existing.records.set(record.key, record);
       completed += 1;
     }

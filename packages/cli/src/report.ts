@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { PAPER_ROWS } from '@codereasoner/bench';
-import { TASK_TYPES } from '@codereasoner/data';
+import { TASK_TYPES, writeFileAtomic } from '@codereasoner/data';
 import { escapeHtml, lineChart, type Series } from './charts.js';
 import { formatSeconds } from './progress.js';
-import { RunDirectory, writeTextAtomic } from './run-dir.js';
+import { RunDirectory } from './run-dir.js';
 import { collectSummary, renderMarkdownSummary, type RunSummary } from './summary.js';
 
 type MetricRow = Record<string, unknown>;
@@ -51,9 +51,9 @@ export async function writeReport(runDir: string): Promise<ReportFiles> {
     markdown: run.path('summary.md'),
     json: run.path('summary.json'),
   };
-  await writeTextAtomic(files.markdown, renderMarkdownSummary(summary));
-  await writeTextAtomic(files.json, `${JSON.stringify(summary, null, 2)}\n`);
-  await writeTextAtomic(files.html, renderHtml(summary, sftMetrics, grpoMetrics));
+  await writeFileAtomic(files.markdown, renderMarkdownSummary(summary));
+  await writeFileAtomic(files.json, `${JSON.stringify(summary, null, 2)}\n`);
+  await writeFileAtomic(files.html, renderHtml(summary, sftMetrics, grpoMetrics));
   return files;
 }
 

@@ -22,5 +22,7 @@ export type { ChatModel, ChatRequest, ChatResponse, LocalChatModelOptions } from
 export type { Logger, ProgressEvent } from './progress.js';
 export { decodeSafetensors, encodeSafetensors, readSafetensors, readSafetensorsHeader, writeSafetensors } from './safetensors.js';
 export type { SafetensorsDtype, SafetensorsEntry, SafetensorsInput } from './safetensors.js';
+export { appendJsonLine, readJsonLines, writeFileAtomic, writeJsonLines } from './atomic-write.js';
+export type { JsonLines } from './atomic-write.js';
 export { CHECKPOINT_FILES, exportHfWeights, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 export type { CheckpointParts, LoadedCheckpoint } from './checkpoint.js';

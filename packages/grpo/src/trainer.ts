@@ -7,14 +7,18 @@ import {
   CheckpointError,
   ConfigValidationError,
   Rng,
+  appendJsonLine,
   clipByGlobalNorm,
   computeGradients,
   encodeChat,
   loadCheckpoint,
   padBatch,
+  readJsonLines,
   saveCheckpoint,
   tf,
   warmupCosine,
+  writeFileAtomic,
+  writeJsonLines,
   type ChatMessage,
   type Logger,
   type OptimizerState,
@@ -29,7 +33,6 @@ import {
   type GrpoConfigInput,
 } from './config.js';
 import { GrpoDatasetError, GrpoResumeError, assertFinite } from './errors.js';
-import { appendJsonLine, readJsonLines, writeJsonLines, writeTextAtomic } from './files.js';
 import { grpoLossTensor } from './loss-tensor.js';
 import { meanOf, stdOf, type GrpoStepMetrics } from './metrics.js';
 import { grpoLossReference, lossNormalizer, type StepCounts } from './policy-loss.js';
@@ -1028,7 +1031,7 @@ export class GrpoTrainer {
    * recomputed), and journaled rollouts after it are kept for replay.
    */
   private async prepareFiles(outDir: string): Promise<Map<number, RolloutRecord>> {
-    await writeTextAtomic(join(outDir, 'config.json'), `${JSON.stringify(this.config, null, 2)}\n`);
+    await writeFileAtomic(join(outDir, 'config.json'), `${JSON.stringify(this.config, null, 2)}\n`);
     const metricsPath = join(outDir, 'metrics.jsonl');
     const metrics = await readJsonLines<GrpoStepMetrics>(metricsPath);
     const keptMetrics = metrics.values.filter((m) => m.step <= this.step);
