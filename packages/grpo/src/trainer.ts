@@ -578,12 +578,16 @@ export class GrpoTrainer {
     const { inputIds, attentionMask } = padBatch(sequences, this.tokenizer.special.pad);
     const width = time - 1;
     const mask = new Float32Array(samples.length * width);
+    // Every completion position, active or not: only these rows go through the LM head.
+    const completion = new Float32Array(samples.length * width);
     // logProbs[b, j] scores token j+1, so completion token k (at P + k) is scored at column P − 1 + k.
     samples.forEach((s, b) => {
       const first = b * width + s.promptIds.length - 1;
       mask.fill(s.active, first, first + s.completionIds.length);
+      completion.fill(1, first, first + s.completionIds.length);
     });
-    return { inputIds, attentionMask, mask, width };
+    const targetMask = tf.tensor2d(completion, [samples.length, width]);
+    return { inputIds, attentionMask, mask, targetMask, width };
   }
 
   private scatter(
@@ -612,10 +616,11 @@ export class GrpoTrainer {
   ): void {
     const what = key === 'oldLogProbs' ? 'old policy log-probs' : 'reference log-probs';
     for (const part of chunk(samples, this.config.microBatchSize)) {
-      const { inputIds, attentionMask, width } = this.batchTensors(part);
+      const { inputIds, attentionMask, targetMask, width } = this.batchTensors(part);
       try {
         const out = model.tokenLogProbs(inputIds, attentionMask, {
           temperature: this.config.temperature,
+          targetMask,
         });
         const values = out.logProbs.dataSync();
         out.logProbs.dispose();
@@ -632,7 +637,7 @@ export class GrpoTrainer {
           s[key] = row;
         });
       } finally {
-        tf.dispose([inputIds, attentionMask]);
+        tf.dispose([inputIds, attentionMask, targetMask]);
       }
     }
   }
@@ -678,7 +683,7 @@ export class GrpoTrainer {
           ...counts,
           microBatch: { activeTokens: microTokens, count: micro.length },
         });
-        const { inputIds, attentionMask, mask, width } = this.batchTensors(part);
+        const { inputIds, attentionMask, mask, targetMask, width } = this.batchTensors(part);
         const maskTensor = tf.tensor2d(mask, [part.length, width]);
         const advantages = tf.tensor1d(part.map((s) => s.advantage));
         const old = offPolicy
@@ -694,6 +699,7 @@ export class GrpoTrainer {
             const out = this.policy.tokenLogProbs(inputIds, attentionMask, {
               temperature: c.temperature,
               entropy: firstPass,
+              targetMask,
             });
             captured = {
               logProbs: tf.keep(out.logProbs),
@@ -771,6 +777,7 @@ export class GrpoTrainer {
           tf.dispose([
             inputIds,
             attentionMask,
+            targetMask,
             maskTensor,
             advantages,
             ...(old ? [old] : []),
