@@ -1,7 +1,8 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts'],
+  // model-worker: the entry of each worker thread of createModelWorkerPool, loaded by URL.
+  entry: ['src/index.ts', 'src/model-worker.ts'],
   format: ['esm'],
   dts: true,
   sourcemap: true,

@@ -1,6 +1,7 @@
 import { encodeChat, type ChatMessage } from './chat.js';
 import { CodeReasonerError } from './errors.js';
 import type { CausalLM, GenerationOutput } from './model.js';
+import type { ModelWorkerPool } from './model-worker-pool.js';
 import { Rng } from './rng.js';
 import type { Tokenizer } from './tokenizer.js';
 
@@ -33,6 +34,11 @@ export interface LocalChatModelOptions {
   maxTokens?: number;
   /** Sequences decoded together (default 16). */
   batchSize?: number;
+  /**
+   * A worker pool of this same model: batches are then decoded in parallel on its threads, with
+   * exactly the texts the model gives alone. The caller creates and closes the pool.
+   */
+  workers?: ModelWorkerPool;
 }
 
 /** A `ChatModel` over a local CausalLM + Tokenizer: ChatML prompts, sampling stops at `<|im_end|>`. */
@@ -42,6 +48,7 @@ export class LocalChatModel implements ChatModel {
   private readonly tokenizer: Tokenizer;
   private readonly defaultMaxTokens: number;
   private readonly batchSize: number;
+  private readonly workers: ModelWorkerPool | undefined;
 
   constructor(model: CausalLM, tokenizer: Tokenizer, options: LocalChatModelOptions = {}) {
     if (tokenizer.vocabSize > model.config.vocabSize) {
@@ -55,6 +62,10 @@ export class LocalChatModel implements ChatModel {
     this.id = options.id ?? 'local';
     this.defaultMaxTokens = options.maxTokens ?? 256;
     this.batchSize = options.batchSize ?? 16;
+    if (options.workers !== undefined && options.workers.model !== model) {
+      throw new CodeReasonerError('CHAT_WORKERS_INVALID', 'options.workers is a worker pool of another model; create it with createModelWorkerPool({ model })');
+    }
+    this.workers = options.workers;
   }
 
   /**
@@ -86,7 +97,7 @@ export class LocalChatModel implements ChatModel {
     });
     for (const { request, jobs } of groups.values()) {
       jobs.sort((a, b) => a.prompt.length - b.prompt.length);
-      const generated = await this.model.generate(
+      const generated = await (this.workers ?? this.model).generate(
         jobs.map((j) => j.prompt),
         {
           maxNewTokens: request.maxTokens ?? this.defaultMaxTokens,

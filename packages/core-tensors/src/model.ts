@@ -19,6 +19,12 @@ export interface GenerateOptions {
   seed?: number;
   /** One seed per prompt (prompt i draws from `new Rng(seeds[i]).fork()`), overriding `seed`: lets callers batch unrelated requests without changing any request's samples. */
   seeds?: number[];
+  /**
+   * Prompt i draws from fork number `streamOffset + i` of `new Rng(seed)` (default 0; ignored with
+   * `seeds`). Lets a caller split one call's prompts into several calls (e.g. across worker threads)
+   * without changing any prompt's samples.
+   */
+  streamOffset?: number;
   /** Sample only ids below this (e.g. the tokenizer's vocabulary when the model's is padded larger); log-probs are then over those ids. */
   vocabLimit?: number;
   /** Prompts decoded together (default 16). */
@@ -414,8 +420,8 @@ export class CausalLM {
     return tf.sub(logSumExpRows(z), tf.sum(tf.mul(tf.softmax(z), z), 1)) as tf.Tensor1D;
   }
 
-  /** Batched sampling with a KV cache. Prompts are left-padded per batch; every prompt draws from its own seeded stream. */
-  async generate(prompts: number[][], options: GenerateOptions): Promise<GenerationOutput[]> {
+  /** Throws ModelInputError for arguments `generate` rejects (also used by the worker pool before it splits a call). */
+  checkGenerateArguments(prompts: readonly (readonly number[])[], options: GenerateOptions): void {
     if (this.disposed) throw new ModelInputError('the model was disposed');
     if (!Number.isInteger(options.maxNewTokens) || options.maxNewTokens < 0) {
       throw new ModelInputError(`maxNewTokens must be a non-negative integer, got ${options.maxNewTokens}`);
@@ -434,7 +440,17 @@ export class CausalLM {
     if (options.seeds !== undefined && options.seeds.length !== prompts.length) {
       throw new ModelInputError(`seeds has ${options.seeds.length} entries for ${prompts.length} prompts`);
     }
+    const streamOffset = options.streamOffset ?? 0;
+    if (!Number.isInteger(streamOffset) || streamOffset < 0) throw new ModelInputError(`streamOffset must be a non-negative integer, got ${streamOffset}`);
+  }
+
+  /** Batched sampling with a KV cache. Prompts are left-padded per batch; every prompt draws from its own seeded stream. */
+  async generate(prompts: number[][], options: GenerateOptions): Promise<GenerationOutput[]> {
+    this.checkGenerateArguments(prompts, options);
+    const batchSize = options.batchSize ?? 16;
+    const streamOffset = options.streamOffset ?? 0;
     const root = new Rng(options.seed ?? 0);
+    if (options.seeds === undefined) for (let i = 0; i < streamOffset; i++) root.fork();
     const rngs = options.seeds !== undefined ? options.seeds.map((s) => new Rng(s).fork()) : prompts.map(() => root.fork());
     const outputs: GenerationOutput[] = [];
     let produced = 0;
