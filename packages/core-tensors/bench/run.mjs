@@ -1,12 +1,14 @@
 // Throughput benchmark of the default small model on every available backend. Prints JSON.
-//   node bench/run.mjs [--backends wasm,cpu] [--steps 5] [--profile] [--batch 16] [--seq 128]
+//   node bench/run.mjs [--backends wasm,cpu] [--steps 5] [--profile] [--batch 16] [--seq 128] [--workers 1,2]
+// --workers: training and generation through createModelWorkerPool with each worker count
+// (1 = in-process, as without a pool), on the wasm backend; '' skips it.
 // Run after `pnpm build` (the `bench` package script does both).
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 // CR_BENCH_DIST points at another build (e.g. a copy of an older dist) to compare before/after.
-const { AdamW, CausalLM, DEFAULT_MODEL_CONFIG, Tokenizer, availableBackends, computeGradients, initBackend, padBatch, tf } = await import(
+const { AdamW, CausalLM, DEFAULT_MODEL_CONFIG, Tokenizer, availableBackends, computeGradients, createModelWorkerPool, initBackend, padBatch, tf } = await import(
   process.env.CR_BENCH_DIST ?? '../dist/index.js'
 );
 
@@ -19,6 +21,8 @@ const { values: args } = parseArgs({
     'gen-tokens': { type: 'string', default: '64' },
     profile: { type: 'boolean', default: false },
     config: { type: 'string' },
+    workers: { type: 'string', default: '1,2' },
+    'gen-prompts': { type: 'string', default: '32' },
   },
 });
 
@@ -190,7 +194,107 @@ function benchTokenizer() {
   return out;
 }
 
-const backends = args.backends ? args.backends.split(',') : await availableBackends();
+/** Rows [from, to) of right-padded ids/mask as shard arrays. */
+function shardRows(ids, mask, from, to, time) {
+  return {
+    ids: { values: ids.slice(from * time, to * time), shape: [to - from, time] },
+    mask: { values: mask.slice(from * time, to * time), shape: [to - from, time] },
+  };
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+
+/**
+ * Training steps (batch × seq, forward + backward + AdamW) and generation (genPrompts prompts of
+ * 32 tokens, batches of 16, 64 new tokens) with N worker threads: the batch is split into N
+ * shards (one per thread) whose gradients the pool sums; generation batches go to the threads.
+ * N = 1 runs in-process exactly as without a pool.
+ */
+async function benchWorkers(counts) {
+  await initBackend({ backend: 'wasm' });
+  const prompts = randomIds(Number(args['gen-prompts']), 32, 21);
+  const out = [];
+  for (const workers of counts) {
+    const model = CausalLM.create(config, { seed: 1 });
+    const optimizer = new AdamW({ learningRate: 1e-3 });
+    const started = performance.now();
+    const pool = await createModelWorkerPool({ model, workers });
+    const startSeconds = (performance.now() - started) / 1000;
+    const data = padBatch(randomIds(batch, seq, 7), 0);
+    const ids = data.inputIds.dataSync();
+    const mask = data.attentionMask.dataSync();
+    const shards = [];
+    const per = Math.ceil(batch / Math.max(1, pool.size));
+    for (let from = 0; from < batch; from += per) shards.push({ data: shardRows(ids, mask, from, Math.min(batch, from + per), seq) });
+    const loss = { module: new URL('./worker-loss.mjs', import.meta.url), exportName: 'meanNll' };
+    const step = async () => {
+      if (pool.size === 0) return trainStep(model, optimizer, data);
+      const result = await pool.computeGradients({ loss, shards, options: { tokens: batch * (seq - 1) } });
+      optimizer.applyGradients(result.grads);
+      tf.dispose(Object.values(result.grads));
+      return result.loss;
+    };
+    await step(); // warm-up
+    const stepSeconds = [];
+    const stepCpu = [];
+    for (let i = 0; i < Number(args.steps); i++) {
+      const t0 = performance.now();
+      const c0 = process.cpuUsage();
+      await step();
+      stepSeconds.push((performance.now() - t0) / 1000);
+      stepCpu.push(cpuSeconds(c0));
+    }
+    const generateOptions = { maxNewTokens: genTokens, temperature: 1, seed: 1, batchSize: 16 };
+    await pool.generate(prompts.slice(0, 16), { ...generateOptions, maxNewTokens: 2 });
+    const genSeconds = [];
+    let produced = 0;
+    for (let r = 0; r < 3; r++) {
+      const t0 = performance.now();
+      const outputs = await pool.generate(prompts, generateOptions);
+      genSeconds.push((performance.now() - t0) / 1000);
+      produced = outputs.reduce((n, o) => n + o.tokens.length, 0);
+    }
+    const tokens = batch * seq;
+    out.push({
+      workers,
+      threads: pool.size,
+      poolStartSeconds: Math.round(startSeconds * 100) / 100,
+      train: {
+        batch,
+        seq,
+        shards: pool.size === 0 ? 1 : shards.length,
+        bestStepMs: Math.round(Math.min(...stepSeconds) * 1000),
+        medianStepMs: Math.round(median(stepSeconds) * 1000),
+        tokensPerSecond: Math.round(tokens / Math.min(...stepSeconds)),
+        medianTokensPerSecond: Math.round(tokens / median(stepSeconds)),
+        // CPU of every thread of the process per token: how much of the speed-up costs extra work.
+        tokensPerCpuSecond: Math.round(tokens / median(stepCpu)),
+      },
+      generation: {
+        prompts: prompts.length,
+        batchSize: 16,
+        newTokens: produced,
+        tokensPerSecond: Math.round(produced / Math.min(...genSeconds)),
+        medianTokensPerSecond: Math.round(produced / median(genSeconds)),
+      },
+      loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
+    });
+    await pool.close();
+    optimizer.dispose();
+    tf.dispose([data.inputIds, data.attentionMask]);
+    model.dispose();
+  }
+  const [one, ...rest] = out;
+  for (const r of rest) {
+    r.speedup = {
+      train: Math.round((r.train.tokensPerSecond / one.train.tokensPerSecond) * 100) / 100,
+      generation: Math.round((r.generation.tokensPerSecond / one.generation.tokensPerSecond) * 100) / 100,
+    };
+  }
+  return out;
+}
+
+const backends = args.backends === undefined ? await availableBackends() : args.backends.split(',').filter(Boolean);
 const model = CausalLM.create(config);
 const summary = {
   node: process.version,
@@ -201,6 +305,7 @@ const summary = {
 };
 model.dispose();
 for (const backend of backends) summary.results.push(await benchBackend(backend));
+if (args.workers !== '') summary.workers = await benchWorkers(args.workers.split(',').map(Number));
 summary.tokenizer = benchTokenizer();
 summary.loadAverageAtEnd = loadavg().map((x) => Math.round(x * 100) / 100);
 console.log(JSON.stringify(summary, null, 2));

@@ -133,26 +133,28 @@ const TYPESCRIPT = /\.[cm]?tsx?$/;
 let tsxRegistered = false;
 
 /**
- * Imports a loss module. Inside a worker thread, a TypeScript module (a source tree under test,
- * a tsx-run script) is loaded through tsx when Node cannot import it itself and tsx is installed
- * beside it; built JavaScript needs nothing.
+ * Imports a loss module. In a worker thread, a TypeScript module (a source tree under test, a
+ * tsx-run script: Node 20 applies neither vitest's transform nor tsx's `--import` hooks inside
+ * workers) is loaded through tsx's register API when tsx is installed beside the module. The
+ * hooks go in before the first attempt: Node caches a failed import of a URL for good.
  */
 export async function importLossModule(url: string, options: { allowTsx: boolean }): Promise<Record<string, unknown>> {
+  const typescript = TYPESCRIPT.test(new URL(url).pathname);
+  if (typescript && options.allowTsx && !tsxRegistered) {
+    const api = resolveTsxApi(fileURLToPath(url));
+    if (api !== undefined) {
+      const { register } = (await import(api)) as { register: () => unknown };
+      register();
+      tsxRegistered = true;
+    }
+  }
   try {
     return (await import(url)) as Record<string, unknown>;
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code === 'ERR_UNKNOWN_FILE_EXTENSION' && TYPESCRIPT.test(url)) {
-      const api = options.allowTsx && !tsxRegistered ? resolveTsxApi(fileURLToPath(url)) : undefined;
-      if (api !== undefined) {
-        const { register } = (await import(api)) as { register: () => unknown };
-        register();
-        tsxRegistered = true;
-        return (await import(url)) as Record<string, unknown>;
-      }
+    if ((error as { code?: string }).code === 'ERR_UNKNOWN_FILE_EXTENSION' && typescript) {
       throw new ModelWorkerError(
         'MODEL_WORKER_LOSS_INVALID',
-        `cannot import the TypeScript loss module ${url}: build it to JavaScript, or install tsx beside it`,
+        `cannot import the TypeScript loss module ${url} in a worker thread: build it to JavaScript, or install tsx beside it`,
         { cause: error },
       );
     }
