@@ -63,6 +63,12 @@ export interface GrpoConfig {
   saveTotalLimit: number;
   /** Append each step's rollouts (token ids, rewards, sampling state) to outDir/rollouts.jsonl before training on them. */
   journalRollouts: boolean;
+  /**
+   * Worker threads for rollouts and gradients (core-tensors' ModelWorkerPool): 0 or 1 = none,
+   * N = N threads, `auto` = one per core on the wasm/cpu backends for policies of at least
+   * 200k parameters, else none. Runs are reproducible for a given worker count.
+   */
+  workers: number | 'auto';
 }
 
 export type GrpoPresetName = 'deepseekmath' | 'dapo' | 'dr_grpo' | 'gspo';
@@ -213,6 +219,7 @@ export const DEFAULT_GRPO_CONFIG: Readonly<Omit<GrpoConfig, 'epsilonHigh'>> = Ob
   saveSteps: 10,
   saveTotalLimit: 2,
   journalRollouts: true,
+  workers: 'auto',
 });
 
 const positiveInteger = { type: 'integer', minimum: 1 } as const;
@@ -303,6 +310,14 @@ export const grpoConfigSchema: JSONSchemaType<GrpoConfig> = {
     },
     saveTotalLimit: positiveInteger,
     journalRollouts: { type: 'boolean' },
+    workers: {
+      anyOf: [
+        { type: 'integer', minimum: 0 },
+        { type: 'string', enum: ['auto'] },
+      ],
+      description:
+        "Worker threads for rollouts and gradients: 0 or 1 = none, N threads, or 'auto' (one per core for policies of >= 200k parameters on the wasm/cpu backends).",
+    },
   },
   required: [
     'numGenerations',
@@ -339,6 +354,7 @@ export const grpoConfigSchema: JSONSchemaType<GrpoConfig> = {
     'saveSteps',
     'saveTotalLimit',
     'journalRollouts',
+    'workers',
   ],
   additionalProperties: false,
 };

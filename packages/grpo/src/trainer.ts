@@ -10,6 +10,8 @@ import {
   appendJsonLine,
   clipByGlobalNorm,
   computeGradients,
+  createModelWorkerPool,
+  defaultWorkerCount,
   encodeChat,
   loadCheckpoint,
   padBatch,
@@ -21,6 +23,9 @@ import {
   writeJsonLines,
   type ChatMessage,
   type Logger,
+  type ModelWorkerPool,
+  type ShardData,
+  type WorkerLossRef,
   type OptimizerState,
   type ProgressEvent,
   type RngState,
@@ -33,10 +38,10 @@ import {
   type GrpoConfigInput,
 } from './config.js';
 import { GrpoDatasetError, GrpoResumeError, assertFinite } from './errors.js';
-import { grpoLossTensor } from './loss-tensor.js';
 import { meanOf, stdOf, type GrpoStepMetrics } from './metrics.js';
 import { grpoLossReference, lossNormalizer, type StepCounts } from './policy-loss.js';
 import { scoreCompletions, validateRewardSpecs, type RewardSpec } from './rewards.js';
+import { grpoShardLoss, type GrpoShardOptions } from './shard-loss.js';
 
 /** A training example: the prompt plus any columns the reward functions need (ground truth, task type, ...). */
 export interface GrpoDatasetRow {
@@ -79,6 +84,8 @@ export interface GrpoResult {
   /** The last checkpoint written (null without outDir). */
   checkpoint: string | null;
   stopped: 'maxSteps' | 'aborted';
+  /** Worker threads this call ran rollouts and gradients on (1: in-process). */
+  workers: number;
 }
 
 interface DataPosition {
@@ -156,9 +163,25 @@ const RESUMABLE_CHANGES = new Set<keyof GrpoConfig>([
   'saveSteps',
   'saveTotalLimit',
   'journalRollouts',
+  // Threads change float rounding only (batch composition, summation), not what a step computes.
+  'workers',
 ]);
 const CHECKPOINT_DIR = /^step-(\d{8})(\.previous)?$/;
 const GENERATION_BATCH = 64;
+/**
+ * `workers: 'auto'` starts threads only for policies at least this large: starting them costs
+ * about a second, more than a whole run of a tiny model (tests, examples) takes; the default
+ * small model (1.05 M parameters) spends seconds per step.
+ */
+const AUTO_WORKERS_MIN_PARAMETERS = 200_000;
+// Worker threads import the loss by URL: the built entry next to this file, or the source under test.
+const SHARD_LOSS: WorkerLossRef = {
+  module: new URL(
+    /\.ts$/.test(new URL(import.meta.url).pathname) ? './shard-loss.ts' : './shard-loss.js',
+    import.meta.url,
+  ),
+  exportName: 'grpoShardLoss',
+};
 
 function now(): number {
   return performance.now() / 1000;
@@ -197,6 +220,7 @@ export class GrpoTrainer {
   private numTokens = 0;
   private lastCheckpoint: string | null = null;
   private running = false;
+  private pool: ModelWorkerPool | undefined;
 
   constructor(options: GrpoTrainerOptions) {
     this.options = options;
@@ -291,10 +315,22 @@ export class GrpoTrainer {
       );
     this.running = true;
     try {
+      const workers = this.workerCount();
+      if (workers > 1) this.pool = await createModelWorkerPool({ model: this.policy, workers });
       return await this.run();
     } finally {
       this.running = false;
+      await this.pool?.close();
+      this.pool = undefined;
     }
+  }
+
+  /** Threads for this run: `workers`, or for 'auto' every core on the wasm/cpu backends when the policy is big enough to gain. */
+  private workerCount(): number {
+    const { workers } = this.config;
+    if (workers !== 'auto') return workers;
+    if (this.policy.numParameters() < AUTO_WORKERS_MIN_PARAMETERS) return 1;
+    return defaultWorkerCount();
   }
 
   private async run(): Promise<GrpoResult> {
@@ -334,7 +370,7 @@ export class GrpoTrainer {
           await appendJsonLine(join(outDir, 'rollouts.jsonl'), record);
       }
       const trainStart = now();
-      const stats = this.trainOn(record);
+      const stats = await this.trainOn(record);
       const trainSeconds = now() - trainStart;
       this.step = stepNumber;
       const m = this.stepMetrics(record, stats, trainSeconds);
@@ -363,6 +399,7 @@ export class GrpoTrainer {
       metrics,
       checkpoint: this.lastCheckpoint,
       stopped,
+      workers: this.pool?.size ?? 1,
     };
   }
 
@@ -420,14 +457,19 @@ export class GrpoTrainer {
       const seed = this.rng.int(0x7fffffff);
       const prompts = rows.flatMap((r) => new Array<number[]>(G).fill(this.promptIds[r]!));
       let t = now();
-      const outputs = await this.policy.generate(prompts, {
+      // With threads, batches small enough that every thread gets one (each batch decodes whole on one thread).
+      const batchSize =
+        this.pool === undefined
+          ? GENERATION_BATCH
+          : Math.min(GENERATION_BATCH, Math.ceil(prompts.length / this.pool.size));
+      const outputs = await (this.pool ?? this.policy).generate(prompts, {
         maxNewTokens: c.maxCompletionLength,
         temperature: c.temperature,
         ...(c.topK > 0 ? { topK: c.topK } : {}),
         ...(c.topP < 1 ? { topP: c.topP } : {}),
         stopTokens,
         seed,
-        batchSize: GENERATION_BATCH,
+        batchSize,
       });
       generationSeconds += now() - t;
       const completions = outputs.map((o) => ({ ids: o.tokens, finishReason: o.finishReason }));
@@ -519,7 +561,7 @@ export class GrpoTrainer {
 
   // ---- training ---------------------------------------------------------------------------
 
-  private trainOn(record: RolloutRecord): UpdateStats[] {
+  private async trainOn(record: RolloutRecord): Promise<UpdateStats[]> {
     const c = this.config;
     const kept = record.groups.filter((g) => g.kept);
     if (kept.length === 0) {
@@ -557,16 +599,16 @@ export class GrpoTrainer {
     const slices = chunk(order, sliceSize).map((idx) => idx.map((i) => samples[i]!));
     const stats: UpdateStats[] = [];
     for (let iteration = 0; iteration < c.numIterations; iteration++) {
-      slices.forEach((slice, s) =>
+      for (const [s, slice] of slices.entries()) {
         stats.push(
-          this.update(
+          await this.update(
             slice,
             iteration === 0,
             offPolicy,
             `step ${record.step}, iteration ${iteration + 1}, update ${s + 1}`,
           ),
-        ),
-      );
+        );
+      }
     }
     return stats;
   }
@@ -642,12 +684,126 @@ export class GrpoTrainer {
     }
   }
 
-  private update(
+  /** A micro-batch as worker-loss shard arrays (see `grpoShardLoss`), plus its loss mask and width. */
+  private microBatchShard(
+    samples: readonly Sample[],
+    offPolicy: boolean,
+  ): { data: ShardData; mask: Float32Array; width: number } {
+    const sequences = samples.map((s) => [...s.promptIds, ...s.completionIds]);
+    const time = Math.max(...sequences.map((s) => s.length));
+    const rows = samples.length;
+    const width = time - 1;
+    const ids = new Int32Array(rows * time).fill(this.tokenizer.special.pad);
+    const attention = new Float32Array(rows * time);
+    sequences.forEach((sequence, b) => {
+      ids.set(sequence, b * time);
+      attention.fill(1, b * time, b * time + sequence.length);
+    });
+    const mask = new Float32Array(rows * width);
+    // Every completion position, active or not: only these rows go through the LM head.
+    const completion = new Float32Array(rows * width);
+    // logProbs[b, j] scores token j+1, so completion token k (at P + k) is scored at column P − 1 + k.
+    samples.forEach((s, b) => {
+      const first = b * width + s.promptIds.length - 1;
+      mask.fill(s.active, first, first + s.completionIds.length);
+      completion.fill(1, first, first + s.completionIds.length);
+    });
+    const data: ShardData = {
+      inputIds: { values: ids, shape: [rows, time] },
+      attentionMask: { values: attention, shape: [rows, time] },
+      targetMask: { values: completion, shape: [rows, width] },
+      mask: { values: mask, shape: [rows, width] },
+      advantages: { values: Float32Array.from(samples.map((s) => s.advantage)), shape: [rows] },
+    };
+    if (offPolicy)
+      data['oldLogProbs'] = {
+        values: this.scatter(samples, width, 'oldLogProbs'),
+        shape: [rows, width],
+      };
+    if (this.reference !== undefined)
+      data['refLogProbs'] = {
+        values: this.scatter(samples, width, 'refLogProbs'),
+        shape: [rows, width],
+      };
+    return { data, mask, width };
+  }
+
+  /**
+   * Loss, summed gradients and per-micro-batch outputs of one update: on the worker threads
+   * (micro-batches shared out, gradients summed in micro-batch order), or in-process one
+   * micro-batch after another.
+   */
+  private async microBatchGradients(
+    shards: { data: ShardData; normalizer: GrpoShardOptions['normalizer'] }[],
+    options: Omit<GrpoShardOptions, 'normalizer'>,
+  ): Promise<{
+    grads: tf.NamedTensorMap;
+    parts: { loss: number; logProbs: Float32Array; entropy: Float32Array | undefined }[];
+  }> {
+    if (this.pool !== undefined) {
+      const result = await this.pool.computeGradients<GrpoShardOptions>({
+        loss: SHARD_LOSS,
+        options: { ...options, normalizer: shards[0]!.normalizer },
+        shards: shards.map((shard) => ({
+          data: shard.data,
+          options: { normalizer: shard.normalizer },
+        })),
+      });
+      return {
+        grads: result.grads,
+        parts: result.shards.map((part) => ({
+          loss: part.loss,
+          logProbs: part.outputs['logProbs']!.values as Float32Array,
+          entropy: part.outputs['entropy']?.values as Float32Array | undefined,
+        })),
+      };
+    }
+    const accumulated: tf.NamedTensorMap = {};
+    const parts: { loss: number; logProbs: Float32Array; entropy: Float32Array | undefined }[] = [];
+    try {
+      for (const shard of shards) {
+        let captured: Record<string, tf.Tensor> = {};
+        try {
+          const { loss, grads } = computeGradients(this.policy, () => {
+            const out = grpoShardLoss(this.policy, shard.data, {
+              ...options,
+              normalizer: shard.normalizer,
+            });
+            captured = Object.fromEntries(
+              Object.entries(out.outputs).map(([name, t]) => [name, tf.keep(t)]),
+            );
+            return out.loss;
+          });
+          for (const [name, g] of Object.entries(grads)) {
+            const previous = accumulated[name];
+            accumulated[name] = previous === undefined ? g : tf.tidy(() => tf.add(previous, g));
+            if (previous !== undefined) {
+              previous.dispose();
+              g.dispose();
+            }
+          }
+          parts.push({
+            loss,
+            logProbs: captured['logProbs']!.dataSync() as Float32Array,
+            entropy: captured['entropy']?.dataSync() as Float32Array | undefined,
+          });
+        } finally {
+          tf.dispose(Object.values(captured));
+        }
+      }
+    } catch (error) {
+      tf.dispose(Object.values(accumulated));
+      throw error;
+    }
+    return { grads: accumulated, parts };
+  }
+
+  private async update(
     slice: readonly Sample[],
     firstPass: boolean,
     offPolicy: boolean,
     where: string,
-  ): UpdateStats {
+  ): Promise<UpdateStats> {
     const c = this.config;
     const micro = chunk(slice, c.microBatchSize);
     let activeTokens = 0;
@@ -675,116 +831,67 @@ export class GrpoTrainer {
       learningRate: 0,
       tokens: 0,
     };
-    let accumulated: tf.NamedTensorMap = {};
+    const shards = micro.map((part) => {
+      const microTokens = part.reduce((n, s) => n + s.active * s.completionIds.length, 0);
+      const normalizer = lossNormalizer(c.lossType, {
+        ...counts,
+        microBatch: { activeTokens: microTokens, count: micro.length },
+      });
+      return { part, microTokens, normalizer, ...this.microBatchShard(part, offPolicy) };
+    });
+    const { grads: accumulated, parts } = await this.microBatchGradients(shards, {
+      temperature: c.temperature,
+      entropy: firstPass,
+      epsilon: c.epsilon,
+      epsilonHigh: c.epsilonHigh,
+      beta: c.beta,
+      importanceSamplingLevel: c.importanceSamplingLevel,
+    });
     try {
-      micro.forEach((part, k) => {
-        const microTokens = part.reduce((n, s) => n + s.active * s.completionIds.length, 0);
-        const normalizer = lossNormalizer(c.lossType, {
-          ...counts,
-          microBatch: { activeTokens: microTokens, count: micro.length },
-        });
-        const { inputIds, attentionMask, mask, targetMask, width } = this.batchTensors(part);
-        const maskTensor = tf.tensor2d(mask, [part.length, width]);
-        const advantages = tf.tensor1d(part.map((s) => s.advantage));
-        const old = offPolicy
-          ? tf.tensor2d(this.scatter(part, width, 'oldLogProbs'), [part.length, width])
-          : undefined;
-        const ref =
-          this.reference !== undefined
-            ? tf.tensor2d(this.scatter(part, width, 'refLogProbs'), [part.length, width])
-            : undefined;
-        let captured: { logProbs: tf.Tensor2D; entropy: tf.Tensor2D | undefined } | undefined;
-        try {
-          const { loss, grads } = computeGradients(this.policy, () => {
-            const out = this.policy.tokenLogProbs(inputIds, attentionMask, {
-              temperature: c.temperature,
-              entropy: firstPass,
-              targetMask,
-            });
-            captured = {
-              logProbs: tf.keep(out.logProbs),
-              entropy: out.entropy === undefined ? undefined : tf.keep(out.entropy),
-            };
-            return grpoLossTensor(
-              {
-                logProbs: out.logProbs,
-                mask: maskTensor,
-                advantages,
-                ...(old === undefined ? {} : { oldLogProbs: old }),
-                ...(ref === undefined ? {} : { refLogProbs: ref }),
-              },
-              {
-                epsilon: c.epsilon,
-                epsilonHigh: c.epsilonHigh,
-                beta: c.beta,
-                importanceSamplingLevel: c.importanceSamplingLevel,
-                normalizer,
-              },
-            );
-          });
-          for (const [name, g] of Object.entries(grads)) {
-            const previous = accumulated[name];
-            accumulated[name] = previous === undefined ? g : tf.tidy(() => tf.add(previous, g));
-            if (previous !== undefined) {
-              previous.dispose();
-              g.dispose();
-            }
-          }
-          assertFinite(
-            loss,
-            `loss (${where}, micro-batch ${k + 1})`,
-            'a log-prob ratio overflowed or the model produced non-finite logits; lower the learning rate or check the rewards and the model.',
+      shards.forEach(({ part, microTokens, normalizer, mask, width }, k) => {
+        const result = parts[k]!;
+        assertFinite(
+          result.loss,
+          `loss (${where}, micro-batch ${k + 1})`,
+          'a log-prob ratio overflowed or the model produced non-finite logits; lower the learning rate or check the rewards and the model.',
+        );
+        stats.loss += result.loss;
+        stats.tokens += part.reduce((n, s) => n + s.promptIds.length + s.completionIds.length, 0);
+        // Figures for the metrics, from the float64 reference on the same values.
+        const logProbRows = this.gather(result.logProbs, part, width);
+        const maskRows = this.gather(mask, part, width);
+        const reference = grpoLossReference(
+          {
+            logProbs: logProbRows,
+            oldLogProbs: offPolicy ? part.map((s) => Array.from(s.oldLogProbs!)) : logProbRows,
+            ...(this.reference === undefined
+              ? {}
+              : { refLogProbs: part.map((s) => Array.from(s.refLogProbs!)) }),
+            advantages: part.map((s) => s.advantage),
+            mask: maskRows,
+          },
+          {
+            epsilon: c.epsilon,
+            epsilonHigh: c.epsilonHigh,
+            beta: c.beta,
+            importanceSamplingLevel: c.importanceSamplingLevel,
+            normalizer,
+          },
+        );
+        stats.policyLoss += reference.policyLoss;
+        stats.klSum += reference.kl * microTokens;
+        stats.clipLow += reference.clip.low * reference.clip.activeTokens;
+        stats.clipHigh += reference.clip.high * reference.clip.activeTokens;
+        if (result.entropy !== undefined) {
+          const entropyRows = this.gather(result.entropy, part, width);
+          entropyRows.forEach((row, i) =>
+            row.forEach((v, t) => {
+              if (maskRows[i]![t] !== 0) {
+                stats.entropySum += v;
+                stats.entropyTokens += 1;
+              }
+            }),
           );
-          stats.loss += loss;
-          stats.tokens += part.reduce((n, s) => n + s.promptIds.length + s.completionIds.length, 0);
-          // Figures for the metrics, from the float64 reference on the same values.
-          const logProbRows = this.gather(captured!.logProbs.dataSync(), part, width);
-          const maskRows = this.gather(mask, part, width);
-          const reference = grpoLossReference(
-            {
-              logProbs: logProbRows,
-              oldLogProbs: offPolicy ? part.map((s) => Array.from(s.oldLogProbs!)) : logProbRows,
-              ...(this.reference === undefined
-                ? {}
-                : { refLogProbs: part.map((s) => Array.from(s.refLogProbs!)) }),
-              advantages: part.map((s) => s.advantage),
-              mask: maskRows,
-            },
-            {
-              epsilon: c.epsilon,
-              epsilonHigh: c.epsilonHigh,
-              beta: c.beta,
-              importanceSamplingLevel: c.importanceSamplingLevel,
-              normalizer,
-            },
-          );
-          stats.policyLoss += reference.policyLoss;
-          stats.klSum += reference.kl * microTokens;
-          stats.clipLow += reference.clip.low * reference.clip.activeTokens;
-          stats.clipHigh += reference.clip.high * reference.clip.activeTokens;
-          if (captured!.entropy !== undefined) {
-            const entropyRows = this.gather(captured!.entropy.dataSync(), part, width);
-            entropyRows.forEach((row, i) =>
-              row.forEach((v, t) => {
-                if (maskRows[i]![t] !== 0) {
-                  stats.entropySum += v;
-                  stats.entropyTokens += 1;
-                }
-              }),
-            );
-          }
-        } finally {
-          tf.dispose([
-            inputIds,
-            attentionMask,
-            targetMask,
-            maskTensor,
-            advantages,
-            ...(old ? [old] : []),
-            ...(ref ? [ref] : []),
-          ]);
-          if (captured !== undefined)
-            tf.dispose([captured.logProbs, ...(captured.entropy ? [captured.entropy] : [])]);
         }
       });
       const { grads, norm } = clipByGlobalNorm(
@@ -806,7 +913,6 @@ export class GrpoTrainer {
       }
     } finally {
       tf.dispose(Object.values(accumulated));
-      accumulated = {};
     }
     return stats;
   }
