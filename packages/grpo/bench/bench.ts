@@ -2,7 +2,8 @@
  * Rollout and training throughput of GRPO on core-tensors' default small model.
  * Prints one JSON object. Options: --steps N (default 4; the first is a warm-up and is reported
  * but left out of the medians), --max-completion-length L (default: the config default, 256),
- * --generation-batch-size B (default 32), --backend tensorflow|wasm|cpu (default auto).
+ * --generation-batch-size B (default 32), --backend tensorflow|wasm|cpu (default auto),
+ * --workers N|auto (default auto: worker threads for rollouts and gradients, see GrpoConfig.workers).
  */
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -15,6 +16,7 @@ const { values } = parseArgs({
     'max-completion-length': { type: 'string' },
     'generation-batch-size': { type: 'string', default: '32' },
     backend: { type: 'string' },
+    workers: { type: 'string', default: 'auto' },
   },
 });
 
@@ -44,6 +46,7 @@ const config = resolveGrpoConfig({
     : { maxCompletionLength: Number(values['max-completion-length']) }),
   learningRate: 1e-4,
   seed: 0,
+  workers: values.workers === 'auto' ? 'auto' : Number(values.workers),
 });
 const steps: GrpoStepMetrics[] = [];
 const trainer = new GrpoTrainer({
@@ -61,7 +64,7 @@ const trainer = new GrpoTrainer({
   onMetrics: (m) => steps.push(m),
 });
 const started = performance.now();
-await trainer.train();
+const { workers } = await trainer.train();
 const wall = (performance.now() - started) / 1000;
 
 const median = (xs: number[]): number => {
@@ -80,6 +83,7 @@ console.log(
     {
       benchmark: '@codereasoner/grpo step throughput',
       backend: backend.active,
+      workers,
       node: process.version,
       loadAverageBefore: loadBefore.map(round),
       loadAverageAfter: loadavg().map(round),
