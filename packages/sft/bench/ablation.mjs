@@ -19,6 +19,7 @@ const { values: args } = parseArgs({
   options: {
     work: { type: 'string', default: '/tmp/sft-ablation' },
     programs: { type: 'string', default: '600' },
+    difficulty: { type: 'string', default: 'mixed' },
     'corpus-seed': { type: 'string', default: '1' },
     seeds: { type: 'string', default: '1,2' },
     steps: { type: 'string', default: '150' },
@@ -46,9 +47,9 @@ const log = (msg) => process.stderr.write(`[${((performance.now() - started) / 1
 
 const backend = await initBackend();
 const sandbox = await Sandbox.create({ workers: 2 });
-const corpusDir = join(args.work, `corpus-${args.programs}-s${args['corpus-seed']}`);
+const corpusDir = join(args.work, `corpus-${args.programs}-s${args['corpus-seed']}${args.difficulty === 'mixed' ? '' : `-${args.difficulty}`}`);
 const manifest = await buildCorpus(
-  { outDir: corpusDir, seed: num('corpus-seed'), source: { kind: 'generator', count: num('programs'), difficulty: 'mixed' } },
+  { outDir: corpusDir, seed: num('corpus-seed'), source: { kind: 'generator', count: num('programs'), difficulty: args.difficulty } },
   { sandbox },
 );
 log(`corpus: ${JSON.stringify(manifest.counts.tasks)}`);
@@ -104,13 +105,15 @@ const modelConfig = {
   maxPositionEmbeddings: Math.max(1024, num('max-seq-len') + num('eval-max-tokens')),
 };
 
-async function evaluate(model, reasoning, maxTokens) {
+async function evaluate(model, reasoning, maxTokens, name) {
   const t0 = performance.now();
   const result = await evaluateModel(new LocalChatModel(model, tokenizer, { batchSize: 32 }), evalTasks, sandbox, {
     reasoning,
     maxTokens,
     batchSize: 1000,
   });
+  await mkdir(join(args.work, 'evals'), { recursive: true });
+  await writeFile(join(args.work, 'evals', `${name}.jsonl`), result.items.map((i) => JSON.stringify(i)).join('\n'));
   return {
     accuracy: result.accuracy,
     overall: Number(result.overall.toFixed(4)),
@@ -169,10 +172,10 @@ for (const seed of list('seeds').map(Number)) {
         trainedTargetTokens: metrics.reduce((s, m) => s + m.targetTokens, 0),
         meanTokensPerSecond: Math.round(metrics.reduce((s, m) => s + m.tokensPerSecond, 0) / metrics.length),
       });
-      row.eval = await evaluate(model, reasoning, reasoning ? num('eval-max-tokens') : 64);
+      row.eval = await evaluate(model, reasoning, reasoning ? num('eval-max-tokens') : 64, `${mode}-s${seed}`);
       await rm(outDir, { recursive: true, force: true });
     } else {
-      row.eval = await evaluate(model, false, 64);
+      row.eval = await evaluate(model, false, 64, `${mode}-s${seed}`);
     }
     log(`${mode} s${seed}: ${JSON.stringify(row.eval.accuracy)}`);
     runs.push(row);

