@@ -11,7 +11,12 @@ import {
 import { formatCompletion, renderPrompt, type TaskRecord } from '@codereasoner/data';
 import { Sandbox } from '@codereasoner/sandbox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { evaluateModel } from './evaluate.js';
+import { pickEvalTasks, trainSft, type SftMetrics } from './trainer.js';
+import type { SftRecord } from './dataset.js';
 
 let tasks: TaskRecord[];
 let sandbox: Sandbox;
@@ -104,5 +109,79 @@ describe('evaluateModel', () => {
       ),
     ).toBe(true);
     model.dispose();
+  });
+
+  it('runs inside trainSft every evalEvery steps on a type-balanced subset, logging accuracy', async () => {
+    expect(pickEvalTasks(tasks, 5).map((task) => task.type)).toEqual([
+      'output',
+      'input',
+      'coverage',
+      'state',
+      'path',
+    ]);
+    const records: SftRecord[] = tasks.map((task) => ({
+      id: task.id,
+      type: task.type,
+      teacher: 'gold',
+      messages: [
+        ...renderPrompt(task),
+        { role: 'assistant', content: formatCompletion(task.answer, 'x') },
+      ],
+      answer_messages: [
+        ...renderPrompt(task, { reasoning: false }),
+        { role: 'assistant', content: formatCompletion(task.answer) },
+      ],
+    }));
+    const tokenizer = Tokenizer.train(
+      records.flatMap((record) => record.messages.map((message) => message.content)),
+      { vocabSize: 300 },
+    );
+    const model = CausalLM.create({
+      vocabSize: 320,
+      hiddenSize: 16,
+      intermediateSize: 32,
+      numHiddenLayers: 1,
+      numAttentionHeads: 2,
+      numKeyValueHeads: 2,
+      maxPositionEmbeddings: 512,
+    });
+    const outDir = await mkdtemp(join(tmpdir(), 'cr-sft-eval-'));
+    const metrics: SftMetrics[] = [];
+    const stages = new Set<string>();
+    const result = await trainSft({
+      model,
+      tokenizer,
+      train: records,
+      eval: tasks,
+      sandbox,
+      outDir,
+      config: {
+        steps: 4,
+        batchSize: 5,
+        warmupSteps: 1,
+        evalEvery: 2,
+        evalLimit: 5,
+        evalMaxTokens: 4,
+        checkpointEvery: 0,
+      },
+      onMetrics: (metric) => metrics.push(metric),
+      onProgress: (event) => stages.add(event.stage),
+    });
+    const evals = metrics.filter((metric) => metric.kind === 'eval');
+    expect(evals.map((metric) => [metric.step, metric.tasks])).toEqual([
+      [2, 5],
+      [4, 5],
+    ]);
+    expect(Object.keys(evals[0]!.kind === 'eval' ? evals[0]!.accuracy : {}).sort()).toEqual([
+      'coverage',
+      'input',
+      'output',
+      'path',
+      'state',
+    ]);
+    expect(result.evaluations).toHaveLength(2);
+    expect([...stages].sort()).toEqual(['sft', 'sft-eval']);
+    model.dispose();
+    await rm(outDir, { recursive: true, force: true });
   });
 });

@@ -25,7 +25,7 @@ export type {
 } from './teachers.js';
 export { traceChain } from './trace-chain.js';
 export type { ChainTrace, TraceChainOptions } from './trace-chain.js';
-export { checkpointName, latestCheckpoint, trainSft } from './trainer.js';
+export { checkpointName, latestCheckpoint, pickEvalTasks, trainSft } from './trainer.js';
 export type {
   SftEvalMetrics,
   SftMetrics,

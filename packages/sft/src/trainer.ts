@@ -136,6 +136,26 @@ export async function latestCheckpoint(
   return step === undefined ? undefined : { dir: join(root, checkpointName(step)), step };
 }
 
+/** At most `limit` tasks (0 = all), taken round-robin over task types so every type is represented. */
+export function pickEvalTasks(tasks: readonly TaskRecord[], limit: number): TaskRecord[] {
+  if (limit <= 0 || tasks.length <= limit) return [...tasks];
+  const byType = new Map<string, TaskRecord[]>();
+  for (const task of tasks) {
+    const list = byType.get(task.type) ?? [];
+    list.push(task);
+    byType.set(task.type, list);
+  }
+  const queues = [...byType.values()];
+  const picked: TaskRecord[] = [];
+  for (let round = 0; picked.length < limit; round++) {
+    for (const queue of queues) {
+      const task = queue[round];
+      if (task !== undefined && picked.length < limit) picked.push(task);
+    }
+  }
+  return picked;
+}
+
 function fingerprint(examples: EncodedExample[]): string {
   const hash = createHash('sha256');
   for (const example of examples)
@@ -269,12 +289,7 @@ export async function trainSft(options: TrainSftOptions): Promise<SftResult> {
     await appendLines(metricsPath, [JSON.stringify(metric)]);
     options.onMetrics?.(metric);
   };
-  const evalTasks =
-    options.eval === undefined
-      ? []
-      : config.evalLimit > 0
-        ? options.eval.slice(0, config.evalLimit)
-        : options.eval;
+  const evalTasks = pickEvalTasks(options.eval ?? [], config.evalLimit);
   const runEval = async (step: number): Promise<void> => {
     if (evalTasks.length === 0) return;
     if (options.sandbox === undefined) {
@@ -288,6 +303,12 @@ export async function trainSft(options: TrainSftOptions): Promise<SftResult> {
       reasoning: config.reasoning,
       maxTokens: config.evalMaxTokens,
       batchSize: config.evalBatchSize,
+      ...(options.onProgress === undefined
+        ? {}
+        : {
+            onProgress: (event: ProgressEvent) =>
+              options.onProgress?.({ ...event, stage: 'sft-eval' }),
+          }),
     });
     const metric: SftEvalMetrics = {
       kind: 'eval',
