@@ -160,7 +160,7 @@ export class ModelWorkerPool {
     if (count > 1 && backend === 'tensorflow') {
       throw new ModelWorkerError(
         'MODEL_WORKER_BACKEND',
-        `workers: ${count} with the native tensorflow backend: it already uses every core for each op, and its addon is not loaded per thread; use workers: 'auto' or 1`,
+        `workers: ${count} with the native tensorflow backend, which already spreads every op over all cores; use workers: 'auto' or 1 there`,
       );
     }
     const pool = new ModelWorkerPool(options.model, count > 1 ? count : 0, backend);
@@ -189,8 +189,7 @@ export class ModelWorkerPool {
       }
       const slot: Slot = { index, worker, task: undefined };
       this.slots.push(slot);
-      ready.push(
-        new Promise<void>((resolve, reject) => {
+      const isReady = new Promise<void>((resolve, reject) => {
           slot.task = {
             resolve: (reply) => {
               if (reply.type === 'ready') resolve();
@@ -199,8 +198,10 @@ export class ModelWorkerPool {
             },
             reject,
           };
-        }),
-      );
+      });
+      // Settled below with allSettled; marked handled now in case a later spawn throws first.
+      isReady.catch(() => undefined);
+      ready.push(isReady);
       worker.on('message', (reply: WorkerReply) => {
         const task = slot.task;
         slot.task = undefined;
@@ -284,6 +285,9 @@ export class ModelWorkerPool {
 
   private send(slot: Slot, request: WorkerRequest): Promise<WorkerReply> {
     return new Promise<WorkerReply>((resolve, reject) => {
+      // A thread may have died (or the pool closed) since the call began: never post to a dead thread.
+      if (this.failure !== undefined) return reject(this.failure);
+      if (this.closing !== undefined) return reject(new ModelWorkerError('MODEL_WORKER_CLOSED', 'the model worker pool was closed during the call'));
       slot.task = { resolve, reject };
       slot.worker.ref();
       slot.worker.postMessage(request);
@@ -316,7 +320,7 @@ export class ModelWorkerPool {
     let next = 0;
     let failure: Error | undefined;
     const drive = async (slot: Slot): Promise<void> => {
-      while (failure === undefined && next < count) {
+      while (failure === undefined && this.failure === undefined && this.closing === undefined && next < count) {
         const index = next++;
         const reply = await this.send(slot, request(index, this.nextId++));
         if (reply.type === 'error') {
