@@ -8,7 +8,7 @@ type TaskType = TaskRecord['type'];
 export interface EvaluateOptions {
   /** Prompt with the reasoning instruction (default true); answers-only models are evaluated with `false`. */
   reasoning?: boolean;
-  /** Tokens generated per answer (default 384). */
+  /** Tokens generated per answer (default 448: room for a default trace chain). */
   maxTokens?: number;
   /** 0 = greedy (default). */
   temperature?: number;
@@ -54,7 +54,7 @@ export async function evaluateModel(
     const responses = await model.complete(
       batch.map((task) => ({
         messages: renderPrompt(task, { reasoning: options.reasoning ?? true }),
-        maxTokens: options.maxTokens ?? 384,
+        maxTokens: options.maxTokens ?? 448,
         temperature: options.temperature ?? 0,
         seed: options.seed ?? 0,
       })),
