@@ -248,7 +248,7 @@ async function benchWorkers(counts) {
     await pool.generate(prompts.slice(0, 16), { ...generateOptions, maxNewTokens: 2 });
     const genSeconds = [];
     let produced = 0;
-    for (let r = 0; r < 3; r++) {
+    for (let r = 0; r < 5; r++) {
       const t0 = performance.now();
       const outputs = await pool.generate(prompts, generateOptions);
       genSeconds.push((performance.now() - t0) / 1000);
