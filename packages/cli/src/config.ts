@@ -13,6 +13,8 @@ export interface RunConfig {
   seed: number;
   out: string;
   backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  /** Threads for training and generation: 'auto' = one per core for models of 200k parameters or more. */
+  workers: number | 'auto';
   sandbox: Record<string, unknown>;
   data: Record<string, unknown>;
   tokenizer: { vocabSize: number };

@@ -20,6 +20,7 @@ interface CommonOptions {
   seed?: number;
   preset?: 'default' | 'tiny';
   backend?: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  workers?: number | 'auto';
   benchmarks?: string;
   force?: string[];
   quiet?: boolean;
@@ -40,6 +41,10 @@ function integer(value: string): number {
   return parsed;
 }
 
+function workersValue(value: string): number | 'auto' {
+  return value === 'auto' ? 'auto' : integer(value);
+}
+
 function addCommonOptions(command: Command): Command {
   return command
     .option('-c, --config <file>', 'JSON config file (schema: @codereasoner/cli/schemas/run-config.schema.json)')
@@ -47,6 +52,7 @@ function addCommonOptions(command: Command): Command {
     .option('-s, --seed <n>', 'seed of every stage', integer)
     .addOption(new Option('--preset <name>', 'embedded defaults to start from').choices(['default', 'tiny']))
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(['auto', 'tensorflow', 'wasm', 'cpu']))
+    .option('--workers <n>', "threads for training and generation: 'auto' or a number (0: none)", workersValue)
     .option('-q, --quiet', 'print only warnings, errors and the final summary')
     .option('--json', 'machine-readable output: one JSON object per line on stdout');
 }
@@ -58,6 +64,7 @@ async function resolveConfig(options: CommonOptions) {
     seed: options.seed,
     out: options.out,
     backend: options.backend,
+    workers: options.workers,
   };
   if (options.benchmarks) flags.bench = { dir: options.benchmarks };
   const config = resolveRunConfig(file, flags, options.config ? `config file ${options.config}` : 'run config');

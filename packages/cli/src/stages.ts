@@ -7,6 +7,7 @@ import {
   LocalChatModel,
   Rng,
   Tokenizer,
+  createModelWorkerPool,
   encodeChat,
   loadCheckpoint,
   renderChat,
@@ -38,7 +39,7 @@ import {
   trainingMessages,
   type EvaluationResult,
 } from '@codereasoner/sft';
-import type { SectionValidators } from './config.js';
+import type { RunConfig, SectionValidators } from './config.js';
 import type { StageContext } from './context.js';
 import { writeJsonAtomic, type StageMarker, type StageName } from './run-dir.js';
 
@@ -211,7 +212,7 @@ export const grpoStage: StageRunner = async (context) => {
   const trainer = new GrpoTrainer({
     policy: model,
     tokenizer,
-    config: { ...config.grpo, seed: config.seed },
+    config: { workers: workerCount(config, model.numParameters()), ...config.grpo, seed: config.seed },
     rewards: [{ name: 'verified', fn: verifiedReward(context) }],
     dataset,
     outDir,
@@ -235,6 +236,32 @@ export const grpoStage: StageRunner = async (context) => {
     },
   };
 };
+
+/**
+ * Threads for models big enough to gain from them: starting a thread costs about a second, more
+ * than a whole evaluation of a tiny model (the same rule as grpo's `workers: 'auto'`).
+ */
+export function workerCount(config: RunConfig, parameters: number): number | 'auto' {
+  if (config.workers !== 'auto') return config.workers;
+  return parameters >= 200_000 ? 'auto' : 0;
+}
+
+/** Loads a checkpoint as a chat model generating on every core, runs `use`, then frees it all. */
+async function withChatModel<T>(
+  context: StageContext,
+  checkpointDir: string,
+  id: string,
+  use: (chat: LocalChatModel) => Promise<T>,
+): Promise<T> {
+  const { model, tokenizer } = await loadCheckpoint(checkpointDir);
+  const pool = await createModelWorkerPool({ model, workers: workerCount(context.config, model.numParameters()) });
+  try {
+    return await use(new LocalChatModel(model, tokenizer, { id, workers: pool }));
+  } finally {
+    await pool.close();
+    model.dispose();
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // eval: base, SFT and GRPO models on the same held-out tasks
@@ -271,16 +298,15 @@ export const evalStage: StageRunner = async (context) => {
       continue;
     }
     const started = performance.now();
-    const { model, tokenizer } = await loadCheckpoint(context.run.path(checkpoint));
-    const chat = new LocalChatModel(model, tokenizer, { id: name });
-    const evaluation = await evaluateModel(chat, tasks, sandbox, {
-      reasoning,
-      maxTokens: config.eval.maxNewTokens,
-      temperature: config.eval.temperature,
-      seed: config.seed,
-      onProgress: (event) => context.reporter.progress({ ...event, stage: `eval ${name}` }),
-    });
-    model.dispose();
+    const evaluation = await withChatModel(context, context.run.path(checkpoint), name, (chat) =>
+      evaluateModel(chat, tasks, sandbox, {
+        reasoning,
+        maxTokens: config.eval.maxNewTokens,
+        temperature: config.eval.temperature,
+        seed: config.seed,
+        onProgress: (event) => context.reporter.progress({ ...event, stage: `eval ${name}` }),
+      }),
+    );
     const record: ModelEvaluation = {
       model: name,
       checkpoint,
@@ -311,9 +337,8 @@ export const benchStage: StageRunner = async (context) => {
   const sft = await context.run.marker('sft');
   const checkpoint = grpo?.artifacts.checkpoint ?? sft?.artifacts.checkpoint;
   if (!checkpoint) throw new Error('no trained checkpoint in this run; run the sft stage first');
-  const { model, tokenizer } = await loadCheckpoint(context.run.path(checkpoint));
-  const chat = new LocalChatModel(model, tokenizer, { id: grpo ? 'codereasoner-ts-grpo' : 'codereasoner-ts-sft' });
-  try {
+  const id = grpo ? 'codereasoner-ts-grpo' : 'codereasoner-ts-sft';
+  return withChatModel(context, context.run.path(checkpoint), id, async (chat) => {
     // benchmarks named in the config must be there; otherwise those whose files are present run
     const result = await runBenchmarks({
       benchmarks: config.bench.benchmarks,
@@ -336,9 +361,7 @@ export const benchStage: StageRunner = async (context) => {
       figures[summary.benchmark] = summary;
     }
     return { artifacts, figures };
-  } finally {
-    model.dispose();
-  }
+  });
 };
 
 export const STAGE_RUNNERS: Record<StageName, { title: string; run: StageRunner }> = {
