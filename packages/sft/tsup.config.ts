@@ -1,7 +1,8 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts'],
+  // sft-loss: imported by URL in core-tensors' model worker threads.
+  entry: ['src/index.ts', 'src/sft-loss.ts'],
   format: ['esm'],
   dts: true,
   sourcemap: true,

@@ -1,6 +1,6 @@
-import { Tokenizer, type ChatMessage } from '@codereasoner/core-tensors';
+import { padBatch, Tokenizer, type ChatMessage } from '@codereasoner/core-tensors';
 import { describe, expect, it } from 'vitest';
-import { BatchSchedule, encodeExamples, lossMask, planEpoch } from './batching.js';
+import { BatchSchedule, encodeExamples, lossMask, planEpoch, shardRows } from './batching.js';
 
 const conversations: ChatMessage[][] = [
   [
@@ -88,5 +88,48 @@ describe('planEpoch', () => {
     expect(schedule.batchesPerEpoch).toBe(13);
     expect(schedule.at(13)).toEqual({ epoch: 1, batch: planEpoch(lengths, 1, options)[0] });
     expect(schedule.at(2).batch).toEqual(planEpoch(lengths, 0, options)[2]);
+  });
+});
+
+describe('shardRows', () => {
+  const rows = [3, 7, 5, 2, 6].map((length, index) => ({
+    ids: Array.from({ length }, (_, t) => 10 * index + t + 1),
+    assistantMask: Array.from({ length }, (_, t) => (t >= 1 ? 1 : 0)),
+  }));
+
+  it('as one part pads the micro-batch exactly as padBatch, with lossMask weights', () => {
+    const [whole, ...rest] = shardRows(rows, 0, 1);
+    expect(rest).toHaveLength(0);
+    const { inputIds, attentionMask } = padBatch(
+      rows.map((row) => row.ids),
+      0,
+    );
+    expect(Array.from(whole!.data.inputIds.values)).toEqual(Array.from(inputIds.dataSync()));
+    expect(Array.from(whole!.data.attentionMask.values)).toEqual(
+      Array.from(attentionMask.dataSync()),
+    );
+    expect(whole!.data.inputIds.shape).toEqual([5, 7]);
+    expect(whole!.data.weights.shape).toEqual([5, 6]);
+    expect(Array.from(whole!.data.weights.values.subarray(0, 6))).toEqual([1, 1, 0, 0, 0, 0]);
+    // row t predicts token t + 1: every token but the first is a target
+    expect(whole!.count).toBe(2 + 6 + 4 + 1 + 5);
+    expect(whole!.tokens).toBe(23);
+    inputIds.dispose();
+    attentionMask.dispose();
+  });
+
+  it('splits rows into near-equal contiguous blocks, each padded to its own longest row', () => {
+    const shards = shardRows(rows, 0, 2);
+    expect(shards.map((shard) => shard.data.inputIds.shape)).toEqual([
+      [3, 7],
+      [2, 6],
+    ]);
+    expect(shards.map((shard) => shard.count)).toEqual([12, 6]);
+    expect(shards.map((shard) => shard.tokens)).toEqual([15, 8]);
+    expect(Array.from(shards[1]!.data.inputIds.values.subarray(0, 6))).toEqual([
+      31, 32, 0, 0, 0, 0,
+    ]);
+    // never more parts than rows
+    expect(shardRows(rows.slice(0, 2), 0, 4)).toHaveLength(2);
   });
 });

@@ -109,3 +109,57 @@ export class BatchSchedule {
     return { epoch, batch: this.cached[index % this.perEpoch] as number[] };
   }
 }
+
+/** One shard of a micro-batch as `sftShardLoss` takes it, with its target and real token counts. */
+export interface SftShard {
+  data: {
+    inputIds: { values: Int32Array; shape: number[] };
+    attentionMask: { values: Float32Array; shape: number[] };
+    weights: { values: Float32Array; shape: number[] };
+  };
+  /** Target (assistant) tokens: Σ weights. */
+  count: number;
+  /** Real (non-padding) tokens. */
+  tokens: number;
+}
+
+/**
+ * Splits a micro-batch by rows into at most `parts` contiguous blocks of near-equal size (one
+ * per worker thread), each right-padded to its own longest row as `padBatch` pads, with its loss
+ * weights (`lossMask`). One part is the whole micro-batch padded exactly as before.
+ */
+export function shardRows(
+  batch: readonly EncodedExample[],
+  padId: number,
+  parts: number,
+): SftShard[] {
+  const count = Math.max(1, Math.min(parts, batch.length));
+  const shards: SftShard[] = [];
+  let start = 0;
+  for (let part = 0; part < count; part++) {
+    const size = Math.floor(batch.length / count) + (part < batch.length % count ? 1 : 0);
+    const rows = batch.slice(start, start + size);
+    start += size;
+    const time = Math.max(1, ...rows.map((row) => row.ids.length));
+    const ids = new Int32Array(rows.length * time).fill(padId);
+    const mask = new Float32Array(rows.length * time);
+    const weights = new Float32Array(rows.length * (time - 1));
+    let tokens = 0;
+    rows.forEach((row, r) => {
+      ids.set(row.ids, r * time);
+      mask.fill(1, r * time, r * time + row.ids.length);
+      weights.set(lossMask(row, time), r * (time - 1));
+      tokens += row.ids.length;
+    });
+    shards.push({
+      data: {
+        inputIds: { values: ids, shape: [rows.length, time] },
+        attentionMask: { values: mask, shape: [rows.length, time] },
+        weights: { values: weights, shape: [rows.length, time - 1] },
+      },
+      count: weights.reduce((sum, value) => sum + value, 0),
+      tokens,
+    });
+  }
+  return shards;
+}

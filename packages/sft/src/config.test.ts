@@ -11,7 +11,13 @@ describe('resolveSftConfig', () => {
   it('lists every issue as path: message', () => {
     let error: unknown;
     try {
-      resolveSftConfig({ steps: 0, batchSize: 2.5, learningRate: -1, colour: 'red' } as never);
+      resolveSftConfig({
+        steps: 0,
+        batchSize: 2.5,
+        learningRate: -1,
+        colour: 'red',
+        workers: -2,
+      } as never);
     } catch (caught) {
       error = caught;
     }
@@ -21,6 +27,14 @@ describe('resolveSftConfig', () => {
     expect(issues).toContain('batchSize: must be integer');
     expect(issues).toContain('learningRate: must be > 0');
     expect(issues.some((issue) => issue.startsWith('colour: unknown setting'))).toBe(true);
+    expect(issues).toContain("workers: must be a non-negative integer or 'auto', got -2");
+    expect(issues).toHaveLength(5);
+  });
+
+  it("takes workers as a count or 'auto' (the default)", () => {
+    expect(resolveSftConfig().workers).toBe('auto');
+    expect(resolveSftConfig({ workers: 2 }).workers).toBe(2);
+    expect(() => resolveSftConfig({ workers: 'all' as never })).toThrow(/workers: must be/);
   });
 
   it('rejects a warmup as long as the run', () => {

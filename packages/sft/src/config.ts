@@ -41,6 +41,13 @@ export interface SftConfig {
   keepCheckpoints: number;
   /** Stop at the first step boundary after this many seconds, with a checkpoint (0 = no limit). A time limit makes the step count, hence the result, machine-dependent. */
   maxSeconds: number;
+  /**
+   * Worker threads for gradients and evaluation (core-tensors' ModelWorkerPool): 0 or 1 = none,
+   * N threads, or `auto` (one per core on the wasm/cpu backends for models of at least 200 k
+   * parameters, else none). Threads change float rounding only, so a run may resume with another
+   * count.
+   */
+  workers: number | 'auto';
 }
 
 export type SftConfigInput = Partial<SftConfig>;
@@ -73,6 +80,7 @@ export const DEFAULT_SFT_CONFIG: Readonly<SftConfig> = Object.freeze({
   checkpointEvery: 100,
   keepCheckpoints: 2,
   maxSeconds: 0,
+  workers: 'auto',
 });
 
 const integer = (minimum: number) => ({ type: 'integer', minimum }) as const;
@@ -109,6 +117,12 @@ export const sftConfigSchema: JSONSchemaType<SftConfig> = {
     checkpointEvery: integer(0),
     keepCheckpoints: integer(1),
     maxSeconds: number(0),
+    workers: {
+      anyOf: [
+        { type: 'integer', minimum: 0 },
+        { type: 'string', enum: ['auto'] },
+      ],
+    },
   },
 };
 
@@ -136,7 +150,19 @@ export function resolveSftConfig(input: SftConfigInput = {}): SftConfig {
   );
   const config = { ...DEFAULT_SFT_CONFIG, ...defined } as SftConfig;
   const issues: string[] = [];
-  if (!validate(config)) issues.push(...(validate.errors ?? []).map(describe));
+  if (!validate(config)) {
+    // anyOf reports each branch; one line says what `workers` takes
+    const errors = validate.errors ?? [];
+    const workers = errors.some((error) => error.instancePath === '/workers');
+    issues.push(
+      ...errors.filter((error) => error.instancePath !== '/workers').map(describe),
+      ...(workers
+        ? [
+            `workers: must be a non-negative integer or 'auto', got ${JSON.stringify(defined['workers'])}`,
+          ]
+        : []),
+    );
+  }
   if (issues.length === 0 && config.warmupSteps >= config.steps) {
     issues.push(`warmupSteps: must be below steps (${config.steps}), got ${config.warmupSteps}`);
   }

@@ -1,5 +1,5 @@
-export { BatchSchedule, encodeExamples, lossMask, planEpoch } from './batching.js';
-export type { BatchPlanOptions, EncodedExample } from './batching.js';
+export { BatchSchedule, encodeExamples, lossMask, planEpoch, shardRows } from './batching.js';
+export type { BatchPlanOptions, EncodedExample, SftShard } from './batching.js';
 export { DEFAULT_SFT_CONFIG, resolveSftConfig, sftConfigSchema } from './config.js';
 export type { SftConfig, SftConfigInput } from './config.js';
 export { checkSftRecord, readSftDataset, sftRecordSchema, trainingMessages } from './dataset.js';
@@ -23,6 +23,8 @@ export type {
   TeacherResult,
   TraceTeacherOptions,
 } from './teachers.js';
+export { sftShardLoss } from './sft-loss.js';
+export type { SftShardOptions } from './sft-loss.js';
 export { traceChain } from './trace-chain.js';
 export type { ChainTrace, TraceChainOptions } from './trace-chain.js';
 export { checkpointName, latestCheckpoint, pickEvalTasks, trainSft } from './trainer.js';

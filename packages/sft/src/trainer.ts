@@ -5,27 +5,36 @@ import {
   AdamW,
   CheckpointError,
   clipByGlobalNorm,
-  computeGradients,
-  GradientAccumulator,
+  createModelWorkerPool,
+  defaultWorkerCount,
   loadCheckpoint,
   LocalChatModel,
-  padBatch,
+  ModelWorkerError,
   saveCheckpoint,
   tf,
   warmupCosine,
   type CausalLM,
   type ChatModel,
+  type ModelWorkerPool,
   type Tokenizer,
+  type WorkerLossRef,
 } from '@codereasoner/core-tensors';
 import type { TaskRecord } from '@codereasoner/data';
 import type { Sandbox } from '@codereasoner/sandbox';
-import { BatchSchedule, encodeExamples, lossMask, type EncodedExample } from './batching.js';
+import {
+  BatchSchedule,
+  encodeExamples,
+  shardRows,
+  type EncodedExample,
+  type SftShard,
+} from './batching.js';
 import { resolveSftConfig, type SftConfig, type SftConfigInput } from './config.js';
 import { readSftDataset, trainingMessages, type SftRecord } from './dataset.js';
 import { SftTrainingError } from './errors.js';
 import { evaluateModel, type EvaluationResult } from './evaluate.js';
 import { appendLines, readJsonlForResume, writeFileAtomic } from './fs-utils.js';
 import type { Logger, ProgressEvent } from '@codereasoner/core-tensors';
+import type { SftShardOptions } from './sft-loss.js';
 
 type TaskType = TaskRecord['type'];
 
@@ -78,6 +87,8 @@ export interface SftResult {
   /** Optimizer steps done in total (equals `config.steps` unless `maxSeconds` stopped the run). */
   steps: number;
   completed: boolean;
+  /** Worker threads used for gradients and evaluation (1 = in-process). */
+  workers: number;
   /** Loss of the last step (NaN when no step ran in this call and none was recorded). */
   finalLoss: number;
   /** The last checkpoint written (`<outDir>/checkpoints/step-NNNNNNNN`). */
@@ -93,7 +104,10 @@ export interface SftResult {
 
 const CHECKPOINT_PATTERN = /^step-(\d{8})$/;
 
-/** Settings that change what the weights become; a resumed run must match them. */
+/**
+ * Settings that change what the weights become; a resumed run must match them. `workers` is not
+ * one: threads change float rounding (row shards summed in another order), not what a step computes.
+ */
 const RESULT_KEYS: (keyof SftConfig)[] = [
   'seed',
   'reasoning',
@@ -111,6 +125,41 @@ const RESULT_KEYS: (keyof SftConfig)[] = [
   'maxGradNorm',
   'bucketBatches',
 ];
+
+/**
+ * `workers: 'auto'` starts threads only for models at least this large (grpo's rule): starting
+ * them costs about a second, more than a whole run of a tiny model takes.
+ */
+const AUTO_WORKERS_MIN_PARAMETERS = 200_000;
+// Worker threads import the loss by URL: the built entry next to this file, or the source under test.
+const SFT_LOSS: WorkerLossRef = {
+  module: new URL(
+    /\.ts$/.test(new URL(import.meta.url).pathname) ? './sft-loss.ts' : './sft-loss.js',
+    import.meta.url,
+  ),
+  exportName: 'sftShardLoss',
+};
+
+/**
+ * The pool gradients and evaluation run on. With `auto`, a pool that cannot start its threads
+ * (e.g. sources run without tsx) falls back to in-process with a warning: threads only change speed.
+ */
+async function startPool(
+  model: CausalLM,
+  workers: SftConfig['workers'],
+  logger: Logger | undefined,
+): Promise<ModelWorkerPool> {
+  if (workers !== 'auto') return createModelWorkerPool({ model, workers });
+  const count = model.numParameters() < AUTO_WORKERS_MIN_PARAMETERS ? 1 : defaultWorkerCount();
+  try {
+    return await createModelWorkerPool({ model, workers: count });
+  } catch (error) {
+    if (!(error instanceof ModelWorkerError) || error.code !== 'MODEL_WORKER_START_FAILED')
+      throw error;
+    logger?.warn(`sft: worker threads did not start (${error.message}); training in-process`);
+    return createModelWorkerPool({ model, workers: 1 });
+  }
+}
 
 export function checkpointName(step: number): string {
   return `step-${String(step).padStart(8, '0')}`;
@@ -290,15 +339,21 @@ export async function trainSft(options: TrainSftOptions): Promise<SftResult> {
     options.onMetrics?.(metric);
   };
   const evalTasks = pickEvalTasks(options.eval ?? [], config.evalLimit);
+  let pool: ModelWorkerPool | undefined;
   const runEval = async (step: number): Promise<void> => {
     if (evalTasks.length === 0) return;
     if (options.sandbox === undefined) {
       logger?.warn('sft: eval tasks given without a sandbox; skipping evaluation');
       return;
     }
+    const threads = Math.max(1, pool?.size ?? 0);
     const chat =
       options.chatModel?.(model, tokenizer) ??
-      new LocalChatModel(model, tokenizer, { batchSize: config.evalBatchSize });
+      // one generation batch per thread in every evaluation batch; tokens do not depend on batchSize
+      new LocalChatModel(model, tokenizer, {
+        batchSize: Math.ceil(config.evalBatchSize / threads),
+        ...(pool === undefined ? {} : { workers: pool }),
+      });
     const result: EvaluationResult = await evaluateModel(chat, evalTasks, options.sandbox, {
       reasoning: config.reasoning,
       maxTokens: config.evalMaxTokens,
@@ -341,51 +396,39 @@ export async function trainSft(options: TrainSftOptions): Promise<SftResult> {
   const started = performance.now();
   let step = startStep;
   let stoppedEarly = false;
-  const accumulator = new GradientAccumulator();
   try {
+    pool = await startPool(model, config.workers, logger);
+    const parts = Math.max(1, pool.size);
     while (step < config.steps) {
       const t0 = performance.now();
-      let lossSum = 0;
-      let targetTokens = 0;
-      let realTokens = 0;
       let epoch = 0;
-      let grads: tf.NamedTensorMap | undefined;
+      // every micro-batch split by rows into one shard per thread; one gradient call per step
+      const shards: SftShard[] = [];
       for (let micro = 0; micro < config.gradientAccumulation; micro++) {
         const planned = schedule.at(step * config.gradientAccumulation + micro);
         epoch = planned.epoch;
         const batch = planned.batch.map((index) => examples[index] as EncodedExample);
-        const { inputIds, attentionMask } = padBatch(
-          batch.map((example) => example.ids),
-          tokenizer.special.pad,
-        );
-        const time = inputIds.shape[1];
-        const maskValues = new Float32Array(batch.length * (time - 1));
-        batch.forEach((example, row) => maskValues.set(lossMask(example, time), row * (time - 1)));
-        const count = maskValues.reduce((sum, value) => sum + value, 0);
-        const weights = tf.tensor2d(maskValues, [batch.length, time - 1]);
-        try {
-          const result = computeGradients(model, () =>
-            tf.tidy(() => {
-              const { logProbs } = model.tokenLogProbs(inputIds, attentionMask);
-              return tf.div(tf.neg(tf.sum(tf.mul(logProbs, weights))), count) as tf.Scalar;
-            }),
-          );
-          lossSum += result.loss * count;
-          targetTokens += count;
-          realTokens += batch.reduce((sum, example) => sum + example.ids.length, 0);
-          if (config.gradientAccumulation === 1) grads = result.grads;
-          else {
-            accumulator.add(result.grads, count);
-            tf.dispose(Object.values(result.grads));
-          }
-        } finally {
-          tf.dispose([inputIds, attentionMask, weights]);
-        }
+        shards.push(...shardRows(batch, tokenizer.special.pad, parts));
       }
-      if (grads === undefined) {
-        grads = accumulator.mean();
-        accumulator.reset();
-      }
+      const result = await pool.computeGradients<SftShardOptions>({
+        loss: SFT_LOSS,
+        shards: shards.map((shard) => ({
+          data: shard.data,
+          weight: shard.count,
+          options: { count: shard.count },
+        })),
+        reduce: 'mean',
+      });
+      // Σ count·loss / Σ count in shard order: the mean loss per target token of the step
+      let lossSum = 0;
+      let targetTokens = 0;
+      let realTokens = 0;
+      shards.forEach((shard, index) => {
+        lossSum += (result.shards[index]?.loss ?? NaN) * shard.count;
+        targetTokens += shard.count;
+        realTokens += shard.tokens;
+      });
+      const grads = result.grads;
       const loss = lossSum / targetTokens;
       const clipped = clipByGlobalNorm(grads, config.maxGradNorm);
       tf.dispose(Object.values(grads));
@@ -419,16 +462,11 @@ export async function trainSft(options: TrainSftOptions): Promise<SftResult> {
         total: config.steps,
         detail: { loss: Number(loss.toFixed(4)), lr: Number(learningRate.toExponential(2)) },
       });
+      if (step >= config.steps) break;
       const timeUp =
-        config.maxSeconds > 0 &&
-        (performance.now() - started) / 1000 >= config.maxSeconds &&
-        step < config.steps;
-      if (step < config.steps && config.evalEvery > 0 && step % config.evalEvery === 0)
-        await runEval(step);
-      if (
-        timeUp ||
-        (step < config.steps && config.checkpointEvery > 0 && step % config.checkpointEvery === 0)
-      )
+        config.maxSeconds > 0 && (performance.now() - started) / 1000 >= config.maxSeconds;
+      if (config.evalEvery > 0 && step % config.evalEvery === 0) await runEval(step);
+      if (timeUp || (config.checkpointEvery > 0 && step % config.checkpointEvery === 0))
         await checkpoint(step);
       if (timeUp) {
         stoppedEarly = true;
@@ -445,12 +483,13 @@ export async function trainSft(options: TrainSftOptions): Promise<SftResult> {
         await runEval(config.steps);
     }
   } finally {
-    accumulator.reset();
     optimizer.dispose();
+    await pool?.close();
   }
   return {
     steps: step,
     completed: !stoppedEarly,
+    workers: Math.max(1, pool?.size ?? 0),
     finalLoss,
     checkpointDir: lastCheckpoint,
     evaluations,
