@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { renderPrompt, type TaskRecord } from '@codereasoner/data';
 import type { Logger, ProgressEvent } from '@codereasoner/core-tensors';
 import { checkSftRecord, type SftRecord } from './dataset.js';
+import { SftAbortedError } from './errors.js';
 import { appendLines, readJsonlForResume, writeFileAtomic } from './fs-utils.js';
 import { answerOnlyCompletion, type Teacher, type TeacherResult } from './teachers.js';
 
@@ -13,6 +14,13 @@ export interface DistillOptions {
   outDir: string;
   onProgress?: (event: ProgressEvent) => void;
   logger?: Logger;
+  /**
+   * Checked before the teacher starts and after every task it returns: when it has fired, the
+   * teacher is stopped (its batch in flight is dropped, not logged) and `distill` throws
+   * `SftAbortedError` (name `AbortError`); everything logged so far stays, and the same call
+   * again continues from it.
+   */
+  signal?: AbortSignal;
 }
 
 export interface TypeStats {
@@ -115,6 +123,12 @@ export async function distill(
   const resumed = tasks.length - todo.length;
   let completed = resumed;
   options.onProgress?.({ stage: 'distill', completed, total: tasks.length });
+  const { signal } = options;
+  // a function, not a narrowed property: the signal fires while the teacher runs
+  const isAborted = (): boolean => signal?.aborted === true;
+  const aborted = (): SftAbortedError =>
+    new SftAbortedError('distill', completed, tasks.length, { cause: signal?.reason });
+  if (isAborted()) throw aborted();
   for await (const result of teacher.teach(todo)) {
     if (result.correct && !inDataset.has(result.task.id)) {
       await appendLines(datasetPath, [JSON.stringify(toSftRecord(result, teacher.id))]);
@@ -136,6 +150,8 @@ export async function distill(
       total: tasks.length,
       detail: { accepted: inDataset.size },
     });
+    // leaving the loop ends the teacher's generator (its finally blocks run)
+    if (isAborted()) throw aborted();
   }
 
   const stats = summarise(

@@ -14,8 +14,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SftAbortedError } from './errors.js';
 import { evaluateModel } from './evaluate.js';
-import { pickEvalTasks, trainSft, type SftMetrics } from './trainer.js';
+import { latestCheckpoint, pickEvalTasks, trainSft, type SftMetrics } from './trainer.js';
 import type { SftRecord } from './dataset.js';
 
 let tasks: TaskRecord[];
@@ -77,6 +78,28 @@ describe('evaluateModel', () => {
     expect(seen).toHaveLength(10);
     expect(seen[0]).toMatchObject({ maxTokens: 99, temperature: 0 });
     expect(seen[0]!.messages[0]!.content).toContain('Think step by step');
+  });
+
+  it('stops between batches when its signal fires, throwing SftAbortedError', async () => {
+    const controller = new AbortController();
+    const seen: ChatRequest[] = [];
+    const model = tableModel(new Set(), seen);
+    const error = await evaluateModel(
+      { id: 'stopping', complete: (requests) => (controller.abort(), model.complete(requests)) },
+      tasks,
+      sandbox,
+      { batchSize: 4, signal: controller.signal },
+    ).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(SftAbortedError);
+    expect(error).toMatchObject({
+      name: 'AbortError',
+      code: 'SFT_ABORTED',
+      operation: 'evaluate',
+      completed: 4,
+      total: 10,
+    });
+    // the first batch ran, no other
+    expect(seen).toHaveLength(4);
   });
 
   it('prompts for answers only with reasoning: false, and scores an untrained local model at zero', async () => {
@@ -182,6 +205,100 @@ describe('evaluateModel', () => {
     expect(result.evaluations).toHaveLength(2);
     expect([...stages].sort()).toEqual(['sft', 'sft-eval']);
     model.dispose();
+    await rm(outDir, { recursive: true, force: true });
+  });
+
+  it('inside trainSft: a signal during an evaluation checkpoints the step; the resumed run evaluates it first', async () => {
+    const records: SftRecord[] = tasks.map((task) => ({
+      id: task.id,
+      type: task.type,
+      teacher: 'gold',
+      messages: [
+        ...renderPrompt(task),
+        { role: 'assistant', content: formatCompletion(task.answer, 'x') },
+      ],
+      answer_messages: [
+        ...renderPrompt(task, { reasoning: false }),
+        { role: 'assistant', content: formatCompletion(task.answer) },
+      ],
+    }));
+    const tokenizer = Tokenizer.train(
+      records.flatMap((record) => record.messages.map((message) => message.content)),
+      { vocabSize: 300 },
+    );
+    const modelConfig = {
+      vocabSize: 320,
+      hiddenSize: 16,
+      intermediateSize: 32,
+      numHiddenLayers: 1,
+      numAttentionHeads: 2,
+      numKeyValueHeads: 2,
+      maxPositionEmbeddings: 512,
+    };
+    const outDir = await mkdtemp(join(tmpdir(), 'cr-sft-eval-abort-'));
+    const config = {
+      steps: 4,
+      batchSize: 5,
+      warmupSteps: 1,
+      evalEvery: 2,
+      evalLimit: 5,
+      evalBatchSize: 2,
+      checkpointEvery: 0,
+      workers: 0,
+    };
+    const controller = new AbortController();
+    const seen: ChatRequest[] = [];
+    const table = tableModel(new Set(), seen);
+    const first = CausalLM.create(modelConfig, { seed: 1 });
+    const stopped = await trainSft({
+      model: first,
+      tokenizer,
+      train: records,
+      eval: tasks,
+      sandbox,
+      outDir,
+      config,
+      signal: controller.signal,
+      // Ctrl-C during the first batch of the step-2 evaluation
+      chatModel: () => ({
+        id: 'stopping',
+        complete: (requests) => (controller.abort(), table.complete(requests)),
+      }),
+    });
+    expect(stopped).toMatchObject({ steps: 2, stopped: 'aborted', completed: false });
+    expect(stopped.evaluations).toEqual([]);
+    expect(seen).toHaveLength(2);
+    expect(await latestCheckpoint(outDir)).toMatchObject({ step: 2 });
+    first.dispose();
+
+    const second = CausalLM.create(modelConfig, { seed: 1 });
+    const result = await trainSft({
+      model: second,
+      tokenizer,
+      train: records,
+      eval: tasks,
+      sandbox,
+      outDir,
+      config,
+      chatModel: () => table,
+    });
+    expect(result).toMatchObject({ resumedFrom: 2, steps: 4, stopped: 'steps' });
+    const text = await readFile(join(outDir, 'metrics.jsonl'), 'utf8');
+    const metrics = text
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as SftMetrics);
+    expect(metrics.map((metric) => `${metric.kind}${metric.step}`)).toEqual([
+      'step1',
+      'step2',
+      'eval2',
+      'step3',
+      'step4',
+      'eval4',
+    ]);
+    // the table model answers with the gold: every held-out answer verifies
+    expect(result.evaluations.map((evaluation) => evaluation.overall)).toEqual([1, 1]);
+    second.dispose();
     await rm(outDir, { recursive: true, force: true });
   });
 });

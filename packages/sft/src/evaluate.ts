@@ -2,6 +2,7 @@ import type { ChatModel } from '@codereasoner/core-tensors';
 import { renderPrompt, verifyBatch, type TaskRecord } from '@codereasoner/data';
 import type { Sandbox } from '@codereasoner/sandbox';
 import type { ProgressEvent } from '@codereasoner/core-tensors';
+import { SftAbortedError } from './errors.js';
 
 type TaskType = TaskRecord['type'];
 
@@ -16,6 +17,8 @@ export interface EvaluateOptions {
   /** Requests per `complete` call (default 32). */
   batchSize?: number;
   onProgress?: (event: ProgressEvent) => void;
+  /** Checked before every batch: when it has fired, `evaluateModel` throws `SftAbortedError` (name `AbortError`) instead of returning partial accuracies. */
+  signal?: AbortSignal;
 }
 
 export interface EvaluationItem {
@@ -50,6 +53,10 @@ export async function evaluateModel(
   const items: EvaluationItem[] = [];
   options.onProgress?.({ stage: 'evaluate', completed: 0, total: tasks.length });
   for (let start = 0; start < tasks.length; start += batchSize) {
+    if (options.signal?.aborted === true)
+      throw new SftAbortedError('evaluate', items.length, tasks.length, {
+        cause: options.signal.reason,
+      });
     const batch = tasks.slice(start, start + batchSize);
     const responses = await model.complete(
       batch.map((task) => ({

@@ -6,7 +6,7 @@ export { checkSftRecord, readSftDataset, sftRecordSchema, trainingMessages } fro
 export type { SftRecord } from './dataset.js';
 export { distill, toSftRecord } from './distill.js';
 export type { DistillOptions, DistillStats, TypeStats } from './distill.js';
-export { SftDatasetError, SftTrainingError, TeacherError } from './errors.js';
+export { SftAbortedError, SftDatasetError, SftTrainingError, TeacherError } from './errors.js';
 export { evaluateModel } from './evaluate.js';
 export type { EvaluateOptions, EvaluationItem, EvaluationResult } from './evaluate.js';
 

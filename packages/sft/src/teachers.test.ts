@@ -8,6 +8,7 @@ import { Sandbox } from '@codereasoner/sandbox';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { readSftDataset } from './dataset.js';
 import { distill } from './distill.js';
+import { SftAbortedError } from './errors.js';
 import {
   createChatTeacher,
   createTraceTeacher,
@@ -195,6 +196,39 @@ describe('distill', () => {
     expect(again).toMatchObject({ total: 10, accepted: 10, resumed: 10 });
     expect((await readSftDataset(stats.datasetPath)).length).toBe(10);
     expect((await readFile(stats.logPath, 'utf8')).trim().split('\n')).toHaveLength(10);
+  });
+});
+
+describe('distill with a signal', () => {
+  it('stops after the task in flight, keeps what it logged, and a re-run finishes the rest', async () => {
+    const outDir = join(root, 'abort-distill');
+    const controller = new AbortController();
+    const error = await distill(tasks, createTraceTeacher(sandbox), {
+      outDir,
+      signal: controller.signal,
+      onProgress: (event) => {
+        if (event.completed === 3) controller.abort();
+      },
+    }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(SftAbortedError);
+    expect(error).toMatchObject({
+      name: 'AbortError',
+      operation: 'distill',
+      completed: 3,
+      total: 10,
+    });
+    expect((await readSftDataset(join(outDir, 'sft.jsonl'))).map((record) => record.id)).toEqual(
+      tasks.slice(0, 3).map((task) => task.id),
+    );
+    const counting = createTraceTeacher(sandbox);
+    let taught = 0;
+    const stats = await distill(
+      tasks,
+      { id: counting.id, teach: (some) => ((taught = some.length), counting.teach(some)) },
+      { outDir, signal: new AbortController().signal },
+    );
+    expect(taught).toBe(7);
+    expect(stats).toMatchObject({ total: 10, accepted: 10, resumed: 3 });
   });
 });
 

@@ -191,8 +191,8 @@ describe('trainSft', () => {
     const inProcess = await run(0);
     const threads = await run(2);
     expect(tf.memory().numTensors).toBe(before);
-    expect(inProcess.result).toMatchObject({ workers: 1, steps: 6, completed: true });
-    expect(threads.result).toMatchObject({ workers: 2, steps: 6, completed: true });
+    expect(inProcess.result).toMatchObject({ workers: 1, steps: 6, stopped: 'steps' });
+    expect(threads.result).toMatchObject({ workers: 2, steps: 6, stopped: 'steps' });
     // the same rows and target tokens every step; losses equal within float32 rounding (relative
     // 1e-5; measured ≤ 3e-7), and so are the weights after 6 updates (measured ≤ 5e-7)
     expect(threads.steps.map((m) => m.targetTokens)).toEqual(
@@ -209,6 +209,74 @@ describe('trainSft', () => {
       }),
     );
     expect(largest).toBeLessThan(1e-5);
+  });
+
+  it('stops at the step in flight when the signal fires, with a checkpoint, and resumes exactly', async () => {
+    const config = {
+      steps: 7,
+      batchSize: 3,
+      learningRate: 5e-3,
+      warmupSteps: 2,
+      checkpointEvery: 0,
+      seed: 3,
+      workers: 0,
+    };
+    const straight = CausalLM.create(modelConfig, { seed: 6 });
+    await trainSft({
+      model: straight,
+      tokenizer,
+      train: records,
+      outDir: join(root, 'abort-straight'),
+      config,
+    });
+
+    const outDir = join(root, 'abort');
+    const controller = new AbortController();
+    const stopping = CausalLM.create(modelConfig, { seed: 6 });
+    const stopped = await trainSft({
+      model: stopping,
+      tokenizer,
+      train: records,
+      outDir,
+      config,
+      signal: controller.signal,
+      // Ctrl-C arrives while step 3 is being recorded
+      onMetrics: (metric) => {
+        if (metric.step === 3) controller.abort();
+      },
+    });
+    expect(stopped).toMatchObject({ steps: 3, completed: false, stopped: 'aborted' });
+    expect(stopped.checkpointDir).toBe(join(outDir, 'checkpoints', 'step-00000003'));
+    expect(await latestCheckpoint(outDir)).toEqual({ dir: stopped.checkpointDir, step: 3 });
+    stopping.dispose();
+
+    // an already-aborted signal trains nothing and writes no checkpoint
+    const idleModel = CausalLM.create(modelConfig, { seed: 8 });
+    const idle = await trainSft({
+      model: idleModel,
+      tokenizer,
+      train: records,
+      outDir,
+      config,
+      signal: controller.signal,
+    });
+    expect(idle).toMatchObject({ steps: 3, stopped: 'aborted', resumedFrom: 3 });
+    expect(await latestCheckpoint(outDir)).toEqual({ dir: stopped.checkpointDir, step: 3 });
+    idleModel.dispose();
+
+    const resumed = CausalLM.create(modelConfig, { seed: 42 });
+    const result = await trainSft({ model: resumed, tokenizer, train: records, outDir, config });
+    expect(result).toMatchObject({ resumedFrom: 3, steps: 7, completed: true, stopped: 'steps' });
+    const a = await weights(straight);
+    const b = await weights(resumed);
+    a.forEach((values, index) =>
+      expect(Array.from(b[index] as Float32Array)).toEqual(Array.from(values)),
+    );
+    const losses = async (dir: string) =>
+      (await metricsOf(dir)).flatMap((m) => (m.kind === 'step' ? [[m.step, m.loss]] : []));
+    expect(await losses(outDir)).toEqual(await losses(join(root, 'abort-straight')));
+    straight.dispose();
+    resumed.dispose();
   });
 
   it('refuses to resume a run made with other settings, and trains answers only with reasoning: false', async () => {

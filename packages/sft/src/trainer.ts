@@ -30,7 +30,7 @@ import {
 } from './batching.js';
 import { resolveSftConfig, type SftConfig, type SftConfigInput } from './config.js';
 import { readSftDataset, trainingMessages, type SftRecord } from './dataset.js';
-import { SftTrainingError } from './errors.js';
+import { SftAbortedError, SftTrainingError } from './errors.js';
 import { evaluateModel, type EvaluationResult } from './evaluate.js';
 import { appendLines, readJsonlForResume, writeFileAtomic } from './fs-utils.js';
 import type { Logger, ProgressEvent } from '@codereasoner/core-tensors';
@@ -81,12 +81,21 @@ export interface TrainSftOptions {
   onMetrics?: (metrics: SftMetrics) => void;
   onProgress?: (event: ProgressEvent) => void;
   logger?: Logger;
+  /**
+   * Checked after every step (and between evaluation batches): when it fires, the step in flight
+   * finishes, a checkpoint is written and `trainSft` returns with `stopped: 'aborted'`; the same
+   * call again resumes exactly there.
+   */
+  signal?: AbortSignal;
 }
 
 export interface SftResult {
-  /** Optimizer steps done in total (equals `config.steps` unless `maxSeconds` stopped the run). */
+  /** Optimizer steps done in total (equals `config.steps` unless the run stopped early). */
   steps: number;
+  /** `stopped === 'steps'`: every step ran and the final checkpoint and evaluation are written. */
   completed: boolean;
+  /** Why the call returned: all `steps` done, `maxSeconds` reached, or `signal` aborted (re-run the same call to resume). */
+  stopped: 'steps' | 'maxSeconds' | 'aborted';
   /** Worker threads used for gradients and evaluation (1 = in-process). */
   workers: number;
   /** Loss of the last step (NaN when no step ran in this call and none was recorded). */
@@ -339,12 +348,16 @@ export async function trainSft(options: TrainSftOptions): Promise<SftResult> {
     options.onMetrics?.(metric);
   };
   const evalTasks = pickEvalTasks(options.eval ?? [], config.evalLimit);
+  const { signal } = options;
+  // a function, not a narrowed property: the signal fires while steps run
+  const isAborted = (): boolean => signal?.aborted === true;
   let pool: ModelWorkerPool | undefined;
-  const runEval = async (step: number): Promise<void> => {
-    if (evalTasks.length === 0) return;
+  /** Evaluates at `step`; false when `signal` stopped it (nothing is recorded then). */
+  const runEval = async (step: number): Promise<boolean> => {
+    if (evalTasks.length === 0) return true;
     if (options.sandbox === undefined) {
       logger?.warn('sft: eval tasks given without a sandbox; skipping evaluation');
-      return;
+      return true;
     }
     const threads = Math.max(1, pool?.size ?? 0);
     const chat =
@@ -354,17 +367,24 @@ export async function trainSft(options: TrainSftOptions): Promise<SftResult> {
         batchSize: Math.ceil(config.evalBatchSize / threads),
         ...(pool === undefined ? {} : { workers: pool }),
       });
-    const result: EvaluationResult = await evaluateModel(chat, evalTasks, options.sandbox, {
-      reasoning: config.reasoning,
-      maxTokens: config.evalMaxTokens,
-      batchSize: config.evalBatchSize,
-      ...(options.onProgress === undefined
-        ? {}
-        : {
-            onProgress: (event: ProgressEvent) =>
-              options.onProgress?.({ ...event, stage: 'sft-eval' }),
-          }),
-    });
+    let result: EvaluationResult;
+    try {
+      result = await evaluateModel(chat, evalTasks, options.sandbox, {
+        reasoning: config.reasoning,
+        maxTokens: config.evalMaxTokens,
+        batchSize: config.evalBatchSize,
+        ...(signal === undefined ? {} : { signal }),
+        ...(options.onProgress === undefined
+          ? {}
+          : {
+              onProgress: (event: ProgressEvent) =>
+                options.onProgress?.({ ...event, stage: 'sft-eval' }),
+            }),
+      });
+    } catch (error) {
+      if (error instanceof SftAbortedError) return false;
+      throw error;
+    }
     const metric: SftEvalMetrics = {
       kind: 'eval',
       step,
@@ -374,6 +394,7 @@ export async function trainSft(options: TrainSftOptions): Promise<SftResult> {
     };
     evaluations.push(metric);
     await emit(metric);
+    return true;
   };
   const checkpoint = async (step: number): Promise<void> => {
     const dir = join(checkpointsDir, checkpointName(step));
@@ -395,11 +416,25 @@ export async function trainSft(options: TrainSftOptions): Promise<SftResult> {
 
   const started = performance.now();
   let step = startStep;
-  let stoppedEarly = false;
+  let stopped: SftResult['stopped'] = 'steps';
   try {
     pool = await startPool(model, config.workers, logger);
     const parts = Math.max(1, pool.size);
-    while (step < config.steps) {
+    // an evaluation owed at the step resumed from (the run was stopped during it)
+    if (
+      startStep > 0 &&
+      startStep < config.steps &&
+      config.evalEvery > 0 &&
+      startStep % config.evalEvery === 0 &&
+      !evaluations.some((evaluation) => evaluation.step === startStep) &&
+      !(await runEval(startStep))
+    )
+      stopped = 'aborted';
+    while (stopped === 'steps' && step < config.steps) {
+      if (isAborted()) {
+        stopped = 'aborted';
+        break;
+      }
       const t0 = performance.now();
       let epoch = 0;
       // every micro-batch split by rows into one shard per thread; one gradient call per step
@@ -463,24 +498,35 @@ export async function trainSft(options: TrainSftOptions): Promise<SftResult> {
         detail: { loss: Number(loss.toFixed(4)), lr: Number(learningRate.toExponential(2)) },
       });
       if (step >= config.steps) break;
+      let aborted = isAborted();
       const timeUp =
-        config.maxSeconds > 0 && (performance.now() - started) / 1000 >= config.maxSeconds;
-      if (config.evalEvery > 0 && step % config.evalEvery === 0) await runEval(step);
+        !aborted &&
+        config.maxSeconds > 0 &&
+        (performance.now() - started) / 1000 >= config.maxSeconds;
+      if (!aborted && config.evalEvery > 0 && step % config.evalEvery === 0)
+        aborted = !(await runEval(step));
       if (timeUp || (config.checkpointEvery > 0 && step % config.checkpointEvery === 0))
         await checkpoint(step);
-      if (timeUp) {
-        stoppedEarly = true;
+      if (aborted) stopped = 'aborted';
+      else if (timeUp) {
+        stopped = 'maxSeconds';
         logger?.info(
           `sft: maxSeconds (${config.maxSeconds}) reached at step ${step}; resume with the same outDir to continue`,
         );
-        break;
       }
     }
-    if (!stoppedEarly) {
+    if (stopped === 'aborted' && step > startStep) {
+      if (lastCheckpoint !== join(checkpointsDir, checkpointName(step))) await checkpoint(step);
+      logger?.info(`sft: aborted after step ${step}; run again with the same outDir to resume`);
+    }
+    if (stopped === 'steps') {
       if (lastCheckpoint !== join(checkpointsDir, checkpointName(config.steps)))
         await checkpoint(config.steps);
-      if (!evaluations.some((evaluation) => evaluation.step === config.steps))
-        await runEval(config.steps);
+      if (
+        !evaluations.some((evaluation) => evaluation.step === config.steps) &&
+        !(await runEval(config.steps))
+      )
+        stopped = 'aborted';
     }
   } finally {
     optimizer.dispose();
@@ -488,7 +534,8 @@ export async function trainSft(options: TrainSftOptions): Promise<SftResult> {
   }
   return {
     steps: step,
-    completed: !stoppedEarly,
+    completed: stopped === 'steps',
+    stopped,
     workers: Math.max(1, pool?.size ?? 0),
     finalLoss,
     checkpointDir: lastCheckpoint,
