@@ -13,6 +13,7 @@ describe('formatCompletion', () => {
     expect(extractAnswer(formatCompletion('yes'), 'coverage')).toEqual({ ok: true, answer: 'yes' });
     expect(extractAnswer(formatCompletion("{'a': 1}"), 'state')).toEqual({ ok: true, answer: "{'a': 1}" });
     expect(extractAnswer(formatCompletion('-1'), 'path')).toEqual({ ok: true, answer: '-1' });
+    expect(extractAnswer(formatCompletion(''), 'input')).toEqual({ ok: true, answer: '' });
   });
 });
 
@@ -55,6 +56,39 @@ describe('extractAnswer', () => {
       ok: false,
       reason: 'answer still contains the ?? placeholder',
     });
+  });
+
+  it('refuses the ?? placeholder only outside string literals', () => {
+    const placeholder = { ok: false, reason: 'answer still contains the ?? placeholder' };
+    // the prompt echoed back: `assert f(x) == ??`, `f(??)`, or a placeholder left in a value
+    expect(extractAnswer('<answer>assert f(1) == ??</answer>', 'output')).toEqual(placeholder);
+    expect(extractAnswer('<answer>??</answer>', 'state')).toEqual(placeholder);
+    expect(extractAnswer('<answer>[??, 2]</answer>', 'output')).toEqual(placeholder);
+    expect(extractAnswer("<answer>f('a', ??)</answer>", 'input')).toEqual(placeholder);
+    // gold values that merely contain ?? (2 trace-teacher answers were refused before)
+    expect(extractAnswer("<answer>'??!!??'</answer>", 'output')).toEqual({ ok: true, answer: "'??!!??'" });
+    expect(extractAnswer('<answer>assert f(1) == "a??"</answer>', 'output')).toEqual({ ok: true, answer: '"a??"' });
+    expect(extractAnswer("<answer>x = ['??', '?']</answer>", 'state')).toEqual({ ok: true, answer: "['??', '?']" });
+    expect(extractAnswer("<answer>f('??!!??', 2)</answer>", 'input')).toEqual({ ok: true, answer: "'??!!??', 2" });
+  });
+
+  it('reads an empty block or f() as the empty argument list of a zero-argument function, for input only', () => {
+    const none = { ok: true, answer: '' };
+    expect(extractAnswer('<answer></answer>', 'input')).toEqual(none);
+    expect(extractAnswer('<think>f takes nothing</think>\n<answer> </answer>', 'input')).toEqual(none);
+    expect(extractAnswer('<answer>f()</answer>', 'input')).toEqual(none);
+    expect(extractAnswer('<answer>assert f() == 3</answer>', 'input')).toEqual(none);
+    expect(extractAnswer('<answer>```python\nf()\n```</answer>', 'input')).toEqual(none);
+    expect(extractAnswer('[ANSWER]assert f() == 3[/ANSWER]', 'input')).toEqual(none);
+    expect(extractAnswer('<answer>1</answer> <answer></answer>', 'input')).toEqual({ ok: true, answer: '1' });
+    // still no answer: a cut-off tag, a comment alone, no tag, and every other type
+    expect(extractAnswer('<answer>', 'input')).toEqual({ ok: false, reason: 'empty answer (unterminated <answer> tag)' });
+    expect(extractAnswer('<answer># nothing</answer>', 'input')).toEqual({ ok: false, reason: 'empty answer' });
+    expect(extractAnswer('', 'input')).toEqual({ ok: false, reason: 'no <answer> tag' });
+    for (const type of ['output', 'state', 'coverage', 'path'] as const) {
+      expect(extractAnswer('<answer></answer>', type)).toEqual({ ok: false, reason: 'empty answer' });
+    }
+    expect(extractAnswer('<answer>f()</answer>', 'output')).toEqual({ ok: true, answer: 'f()' });
   });
 
   it('drops trailing prose after a complete first line and a final period', () => {

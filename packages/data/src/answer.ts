@@ -41,18 +41,23 @@ const CRUX_BLOCK = /\[ANSWER\]([\s\S]*?)\[\/ANSWER\]/g;
  *    - output/state: a restated assertion `assert f(x) == y` or `f(x) == y` keeps `y` (text
  *      after the first top-level `==`); state also drops a leading `name =` and REval's
  *      `value; type` suffix (split at the last top-level `;`).
- *    - input: `assert f(x) == y` keeps `f(x)`; a call `name(args)` keeps `args`.
+ *    - input: `assert f(x) == y` keeps `f(x)`; a call `name(args)` keeps `args`. An empty
+ *      block (`<answer></answer>`) or an empty call (`f()`) is the empty argument list `''` of a
+ *      zero-argument function (CRUXEval-I sample_135); every other type rejects an empty answer.
  *    - output/state/input: when the first line is a complete expression the rest is treated
  *      as trailing prose and dropped; one trailing period after a literal is dropped.
  *    - coverage: the first yes-like or no-like word, case-insensitive: yes/true/executed →
  *      `yes`, no/false/not/never/nil → `no`.
  *    - path: the first integer (`-1` means the call returns); `line 7` → `7`.
+ * 4. output/state/input answers holding `??` outside string literals are refused as the
+ *    prompt's unfilled placeholder (`f(??)`, `assert f(x) == ??`): `?` is no Python token, so
+ *    such an answer could never be valid. Inside a string (`'??!!??'`) it is data.
  */
 export function extractAnswer(completion: string, type: TaskType): ExtractResult {
-  const block = findAnswerBlock(completion);
+  const block = findAnswerBlock(completion, type === 'input');
   if (!block.ok) return block;
   const text = cleanBlock(block.answer);
-  if (text === '') return { ok: false, reason: 'empty answer' };
+  if (text === '') return type === 'input' ? { ok: true, answer: '' } : { ok: false, reason: 'empty answer' };
   switch (type) {
     case 'coverage':
       return extractCoverage(text);
@@ -66,12 +71,13 @@ export function extractAnswer(completion: string, type: TaskType): ExtractResult
   }
 }
 
-function findAnswerBlock(completion: string): ExtractResult {
+/** `allowEmpty`: a complete but empty block is an answer (`''`), not a failure. A cut-off empty tag never is. */
+function findAnswerBlock(completion: string, allowEmpty: boolean): ExtractResult {
   for (const pattern of [ANSWER_BLOCK, CRUX_BLOCK]) {
     const blocks = [...completion.matchAll(pattern)].map((match) => match[1] ?? '');
     const nonEmpty = blocks.filter((block) => block.trim() !== '');
     if (nonEmpty.length > 0) return { ok: true, answer: nonEmpty[nonEmpty.length - 1]! };
-    if (blocks.length > 0) return { ok: false, reason: 'empty answer' };
+    if (blocks.length > 0) return allowEmpty ? { ok: true, answer: '' } : { ok: false, reason: 'empty answer' };
   }
   const lower = completion.toLowerCase();
   const open = lower.lastIndexOf(ANSWER_OPEN);
@@ -108,6 +114,17 @@ function dropTrailingProse(text: string): string {
   return result.trim();
 }
 
+/** `??` outside string literals: the prompt's placeholder, never valid Python. */
+function hasPlaceholder(text: string): boolean {
+  const { depth } = scanPython(text);
+  for (let at = text.indexOf('??'); at >= 0; at = text.indexOf('??', at + 1)) {
+    if (depth[at]! >= 0 && depth[at + 1]! >= 0) return true;
+  }
+  return false;
+}
+
+const placeholder = (): ExtractResult => ({ ok: false, reason: 'answer still contains the ?? placeholder' });
+
 function stripAssert(text: string): string {
   return /^assert\s/.test(text) ? text.slice(6).trim() : text;
 }
@@ -128,7 +145,7 @@ function extractValue(text: string, type: 'output' | 'state'): ExtractResult {
     if (semicolon > 0) value = value.slice(0, semicolon).trim();
   }
   if (value === '') return { ok: false, reason: 'empty answer' };
-  if (value.includes('??')) return { ok: false, reason: 'answer still contains the ?? placeholder' };
+  if (hasPlaceholder(value)) return placeholder();
   if (!scanPython(value).balanced) return { ok: false, reason: 'unbalanced brackets or unterminated string' };
   return { ok: true, answer: value };
 }
@@ -139,9 +156,13 @@ function extractInput(text: string): ExtractResult {
   if (eq >= 0) value = value.slice(0, eq).trim();
   value = dropTrailingProse(value);
   const call = splitCall(value);
-  if (call !== undefined) value = call.args.trim();
+  if (call !== undefined) {
+    value = call.args.trim();
+    // `f()`: the call of a zero-argument function
+    if (value === '') return { ok: true, answer: '' };
+  }
   if (value === '') return { ok: false, reason: 'empty answer' };
-  if (value.includes('??')) return { ok: false, reason: 'answer still contains the ?? placeholder' };
+  if (hasPlaceholder(value)) return placeholder();
   if (!scanPython(value).balanced) return { ok: false, reason: 'unbalanced brackets or unterminated string' };
   return { ok: true, answer: value };
 }

@@ -85,6 +85,30 @@ describe('verify', () => {
     expect(results[6]!.reason).toBe("exception: AttributeError: 'int' object has no attribute 'join'");
   });
 
+  it('verifies an empty argument list for a zero-argument function (CRUXEval-I sample_135)', async () => {
+    const zero = task({
+      type: 'input',
+      // CRUXEval sample_135 as it is
+      code: "def f():\n    d = {\n        'Russia': [('Moscow', 'Russia'), ('Vladivostok', 'Russia')],\n        'Kazakhstan': [('Astana', 'Kazakhstan')],\n    }\n    return list(d.keys())",
+      input: '',
+      output: "['Russia', 'Kazakhstan']",
+      answer: '',
+    });
+    const results = await verifyBatch(sandbox, [
+      { task: zero, completion: formatCompletion('', 'f takes no arguments') },
+      { task: zero, completion: '<answer>f()</answer>' },
+      { task: zero, completion: '<answer>1</answer>' },
+      // a function that needs arguments is not called with none by accident
+      { task: task({ type: 'input' }), completion: '<answer></answer>' },
+    ]);
+    expect(results.slice(0, 2)).toEqual([
+      { correct: true, reason: 'correct' },
+      { correct: true, reason: 'correct' },
+    ]);
+    expect(results[2]!.reason).toMatch(/^exception: TypeError: f\(\) takes 0 positional arguments but 1 was given/);
+    expect(results[3]!.reason).toMatch(/^exception: TypeError: f\(\) missing 2 required positional arguments/);
+  });
+
   it('compares state answers by value and type', async () => {
     const t = task({ type: 'state', line: 5, variable: 'out', answer: '[4]' });
     const flag = task({ type: 'state', line: 5, variable: 'flag', answer: 'True' });
