@@ -7,7 +7,7 @@ import { STAGE_RUNNERS } from './stages.js';
  * the first Ctrl-C ends the process at once: their work is saved per item or per checkpoint, so
  * a re-run loses at most the item or steps in flight.
  */
-const ABORTABLE: ReadonlySet<StageName> = new Set(['grpo']);
+const ABORTABLE: ReadonlySet<StageName> = new Set(['sft', 'grpo', 'eval']);
 let running: StageName | undefined;
 
 /** Whether the stage running now (if any) stops by itself when the signal fires. */

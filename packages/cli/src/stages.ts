@@ -126,6 +126,7 @@ export const sftStage: StageRunner = async (context) => {
   const distillDir = context.run.path('sft', 'distill');
   const stats = await distill(train, teacher, {
     outDir: distillDir,
+    signal: context.signal,
     onProgress: (event) => context.reporter.progress(event),
     logger: context.logger,
   });
@@ -148,12 +149,15 @@ export const sftStage: StageRunner = async (context) => {
     train: stats.datasetPath,
     eval: evalTasks,
     sandbox,
-    config: { ...config.sft, seed: config.seed },
+    config: { workers: workerCount(config, model.numParameters()), ...config.sft, seed: config.seed },
     outDir: context.run.path('sft', 'train'),
+    signal: context.signal,
     onProgress: (event) => context.reporter.progress(event),
     logger: context.logger,
   });
+  const parameters = model.numParameters();
   model.dispose();
+  if (result.stopped === 'aborted') throw new Error('SFT interrupted; re-run to resume from its last checkpoint');
   return {
     artifacts: {
       dataset: rel(context, stats.datasetPath),
@@ -169,7 +173,7 @@ export const sftStage: StageRunner = async (context) => {
       steps: result.steps,
       finalLoss: result.finalLoss,
       examples: result.examples,
-      parameters: model.numParameters(),
+      parameters,
     },
   };
 };
@@ -304,6 +308,7 @@ export const evalStage: StageRunner = async (context) => {
         maxTokens: config.eval.maxNewTokens,
         temperature: config.eval.temperature,
         seed: config.seed,
+        signal: context.signal,
         onProgress: (event) => context.reporter.progress({ ...event, stage: `eval ${name}` }),
       }),
     );
