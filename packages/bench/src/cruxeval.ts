@@ -65,10 +65,7 @@ export function cruxEvalItems(
         messages = protocolMessages({ type: task, code: r.code, entryPoint: 'f', input: r.input, output: r.output }, r.id, options.cot);
         oracle = protocolCompletion(task === 'output' ? r.output : r.input, options.cot);
       }
-      // The task protocol's extraction refuses an empty argument list, so a zero-argument input
-      // (CRUXEval-I sample_135, `f()`) cannot be answered in protocol style.
-      const answerable = !(options.style === 'protocol' && task === 'input' && r.input.trim() === '');
-      items.push({ key: `${task}/${r.id}`, task, id: r.id, messages, oracle, answerable });
+      items.push({ key: `${task}/${r.id}`, task, id: r.id, messages, oracle, answerable: true });
     }
   }
   return items;
