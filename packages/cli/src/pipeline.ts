@@ -31,7 +31,8 @@ export interface StageReport {
 
 /**
  * Runs the stages in order. A stage whose `.done` marker exists is skipped; a stage without one
- * runs and resumes from whatever partial outputs and checkpoints it left before.
+ * runs and resumes from whatever partial outputs and checkpoints it left before. A forced stage,
+ * and every later one, starts again from scratch.
  */
 export async function runPipeline(context: StageContext, options: PipelineOptions = {}): Promise<StageReport[]> {
   const wanted = new Set(options.stages ?? STAGES);
@@ -39,8 +40,9 @@ export async function runPipeline(context: StageContext, options: PipelineOption
   await writeJsonAtomic(context.run.path('config.json'), context.config);
   const reports: StageReport[] = [];
   for (const [index, stage] of STAGES.entries()) {
+    // a forced stage's later stages used its outputs: they start again too, even when not run now
+    if (firstForced !== -1 && index >= firstForced) await context.run.reset(stage);
     if (!wanted.has(stage)) continue;
-    if (firstForced !== -1 && index >= firstForced) await context.run.clearMarker(stage);
     const { title, run } = STAGE_RUNNERS[stage];
     const existing = await context.run.marker(stage);
     context.reporter.stageStart(stage, title);

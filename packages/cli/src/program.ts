@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createEndpointModel, loadLocalModel, runBenchmarks, type BenchmarkName } from '@codereasoner/bench';
 import { initBackend } from '@codereasoner/core-tensors';
 import { Sandbox } from '@codereasoner/sandbox';
@@ -22,6 +22,8 @@ interface CommonOptions {
   backend?: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
   workers?: number | 'auto';
   benchmarks?: string;
+  /** `cr bench` on the run's own model: flags that override the config's bench section. */
+  bench?: { benchmarks?: BenchmarkName[]; limit?: number; maxNewTokens?: number };
   force?: string[];
   quiet?: boolean;
   json?: boolean;
@@ -58,7 +60,7 @@ function addCommonOptions(command: Command): Command {
 }
 
 async function resolveConfig(options: CommonOptions) {
-  const file = options.config ? await readConfigFile(options.config) : undefined;
+  const file = options.config ? await readConfigFile(options.config) : await storedRunConfig(options);
   const flags: RunConfigInput = {
     preset: options.preset,
     seed: options.seed,
@@ -67,7 +69,9 @@ async function resolveConfig(options: CommonOptions) {
     workers: options.workers,
   };
   if (options.benchmarks) flags.bench = { dir: options.benchmarks };
-  const config = resolveRunConfig(file, flags, options.config ? `config file ${options.config}` : 'run config');
+  if (options.bench) flags.bench = { ...flags.bench, ...options.bench };
+  const source = options.config ? `config file ${options.config}` : file ? `${(file as RunConfigInput).out}/config.json` : 'run config';
+  const config = resolveRunConfig(file, flags, source);
   // a preset's default run directory follows the preset unless one was given
   if (!options.out && !(file as RunConfigInput | undefined)?.out) config.out = `runs/${config.preset}`;
   config.out = resolve(config.out);
@@ -77,6 +81,24 @@ async function resolveConfig(options: CommonOptions) {
   if (config.bench.dir) config.bench.dir = resolve(config.bench.dir);
   checkSections(config, SECTION_VALIDATORS);
   return config;
+}
+
+/**
+ * The configuration a run directory was made with (its `config.json`), so that a later command on
+ * the same directory (`cr bench --out runs/x`, a resume) continues with the same settings; flags
+ * still override it. A different --preset is refused rather than silently mixed in.
+ */
+async function storedRunConfig(options: CommonOptions): Promise<unknown> {
+  const out = resolve(options.out ?? `runs/${options.preset ?? 'default'}`);
+  const path = join(out, 'config.json');
+  if (!existsSync(path)) return undefined;
+  const stored = (await readConfigFile(path)) as RunConfigInput;
+  if (options.preset && stored.preset && options.preset !== stored.preset) {
+    throw new UsageError(
+      `run directory ${out} was made with --preset ${stored.preset}; use --preset ${stored.preset} to continue it, or another --out`,
+    );
+  }
+  return stored;
 }
 
 function parseStages(values: string[] | undefined): StageName[] {
@@ -121,12 +143,12 @@ export function createProgram(io: CliIo): Command {
       .command('run-all')
       .description('run every stage: corpus, distillation + SFT, GRPO, held-out evaluation, benchmarks; re-running resumes')
       .option('--benchmarks <dir>', 'directory with cruxeval/, reval/, livecodebench-execution/ files to benchmark the final model on')
-      .option('--force <stages...>', `run these stages again (and every later one): ${STAGES.join(', ')}`),
+      .option('--force <stages...>', `run these stages again from scratch, deleting their outputs and those of every later stage: ${STAGES.join(', ')}`),
   ).action((options: CommonOptions) => runStagesCommand(io, options, undefined));
 
   const data = program.command('data').description('the sliced Python corpus');
   addCommonOptions(data.command('build').description('build the corpus and tasks into <run>/data'))
-    .option('--force', 'rebuild even if finished')
+    .option('--force', 'rebuild from scratch even if finished (later stages start again too)')
     .action((options: CommonOptions & { force?: boolean }) =>
       runStagesCommand(io, { ...options, force: options.force ? ['data'] : [] }, ['data']),
     );
@@ -137,7 +159,7 @@ export function createProgram(io: CliIo): Command {
     ['eval', 'evaluate the base, SFT and GRPO models on held-out tasks of every type'],
   ] as const) {
     addCommonOptions(program.command(name).description(description))
-      .option('--force', 'run again even if finished')
+      .option('--force', 'run again from scratch even if finished (later stages start again too)')
       .action((options: CommonOptions & { force?: boolean }) =>
         runStagesCommand(io, { ...options, force: options.force ? [name] : [] }, [name]),
       );
@@ -161,7 +183,7 @@ export function createProgram(io: CliIo): Command {
       .option('--cot', 'chain-of-thought prompts')
       .addOption(new Option('--prompt-style <style>', 'official harness prompts, or the project\'s task protocol').choices(['official', 'protocol']))
       .option('--concurrency <n>', 'parallel requests to an endpoint', integer)
-      .option('--force', 'score again even if finished'),
+      .option('--force', 'score again from scratch even if finished'),
   ).action((options: CommonOptions & BenchOptions) => benchCommand(io, options));
 
   program
@@ -194,11 +216,25 @@ interface BenchOptions {
   force?: boolean;
 }
 
+/** `cr bench` options the run-directory bench stage has no config field for. */
+const RUN_BENCH_UNSUPPORTED = ['tasks', 'samples', 'temperature', 'cot', 'promptStyle', 'concurrency', 'model', 'apiKeyEnv'] as const;
+
+function flagName(option: string): string {
+  return `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
 async function benchCommand(io: CliIo, options: CommonOptions & BenchOptions): Promise<void> {
   if (!options.checkpoint && !options.endpoint) {
-    // the run's own final model, as a stage of the run
-    const config = { ...options, force: options.force ? ['bench'] : [] };
-    await runStagesCommand(io, config, ['bench']);
+    // the run's own final model, as a stage of the run: its settings live in the config's bench section
+    const unsupported = RUN_BENCH_UNSUPPORTED.filter((name) => options[name] !== undefined);
+    if (unsupported.length > 0) {
+      throw new UsageError(
+        `${unsupported.map(flagName).join(', ')} cannot be used when scoring the run's own model; ` +
+          'pass --checkpoint <run dir>/grpo/train/checkpoints/<step> to score a checkpoint with these settings',
+      );
+    }
+    const bench = { benchmarks: options.only, limit: options.limit, maxNewTokens: options.maxTokens };
+    await runStagesCommand(io, { ...options, bench, force: options.force ? ['bench'] : [] }, ['bench']);
     return;
   }
   if (options.endpoint && !options.model) throw new UsageError('--endpoint needs --model <name>');

@@ -98,6 +98,17 @@ describe('cr run-all (tiny preset)', () => {
     const events = again.stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(events.filter((e) => e.type === 'stage-end').every((e) => e.status === 'skipped')).toBe(true);
     expect(events.at(-1).type).toBe('result');
+
+    if (benchmarks) {
+      // `cr bench` on the run's own model: its flags override the run's bench settings
+      const bench = await cr(['bench', '--out', out, '--benchmarks', benchmarks, '--only', 'cruxeval', '--limit', '1', '--force']);
+      expect(bench.code, bench.stderr).toBe(0);
+      const cruxeval = JSON.parse(await readFile(join(out, 'bench', 'cruxeval', 'summary.json'), 'utf8'));
+      expect(cruxeval.settings.limit).toBe(1);
+      expect(cruxeval.tasks.output.items).toBe(1);
+      // --force started the stage from scratch: the earlier REval results are gone
+      expect(existsSync(join(out, 'bench', 'reval'))).toBe(false);
+    }
   }, 600_000);
 });
 
@@ -120,6 +131,21 @@ describe('cr errors', () => {
     expect(result.stderr).toContain("/: unknown property 'unknown'");
     expect(result.stderr).toContain('/seed: must be integer');
     expect(existsSync(join(dir, 'run'))).toBe(false);
+  }, 30_000);
+
+  it('exits 2 when cr bench on the run\'s own model gets a setting only --checkpoint takes', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cr-bench-flags-'));
+    const result = await cr(['bench', '--benchmarks', dir, '--samples', '4', '--prompt-style', 'official', '--out', join(dir, 'run')]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("--samples, --prompt-style cannot be used when scoring the run's own model");
+  }, 30_000);
+
+  it('refuses to continue a run directory with another preset', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cr-preset-'));
+    await writeFile(join(dir, 'config.json'), JSON.stringify({ preset: 'tiny', out: dir }));
+    const result = await cr(['run-all', '--preset', 'default', '--out', dir]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`run directory ${dir} was made with --preset tiny`);
   }, 30_000);
 
   it('exits 2 with a clear message for a benchmark directory that does not exist', async () => {

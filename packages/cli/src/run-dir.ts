@@ -54,8 +54,9 @@ export class RunDirectory {
     return full;
   }
 
-  /** Forgets that a stage finished; its partial outputs and checkpoints stay for resuming. */
-  async clearMarker(stage: StageName): Promise<void> {
+  /** Deletes a stage's marker, then its outputs and checkpoints, so that it runs again from scratch. */
+  async reset(stage: StageName): Promise<void> {
     await rm(this.markerPath(stage), { force: true });
+    await rm(this.stageDir(stage), { recursive: true, force: true });
   }
 }
