@@ -15,7 +15,11 @@ if (build.status !== 0) {
   process.stderr.write('cr: building the packages failed (log above).\n');
   process.exit(build.status ?? 1);
 }
-const run = spawnSync(process.execPath, [join(root, 'packages/cli/dist/bin.js'), ...process.argv.slice(2)], {
-  stdio: 'inherit',
-});
+const run = spawnSync(
+  process.execPath,
+  [join(root, 'packages/cli/dist/bin.js'), ...process.argv.slice(2)],
+  {
+    stdio: 'inherit',
+  },
+);
 process.exit(run.status ?? 1);

@@ -16,7 +16,11 @@ const option = (name, fallback) => {
   const at = args.indexOf(`--${name}`);
   return at >= 0 ? args[at + 1] : fallback;
 };
-const dataDir = option('data', process.env.CR_BENCHMARKS_DIR ?? fileURLToPath(new URL('../../../../shared/benchmarks', import.meta.url)));
+const dataDir = option(
+  'data',
+  process.env.CR_BENCHMARKS_DIR ??
+    fileURLToPath(new URL('../../../../shared/benchmarks', import.meta.url)),
+);
 const workers = Number(option('workers', String(cpus().length)));
 const withNull = args.includes('--null');
 const fixtures = fileURLToPath(new URL('../src/__fixtures__', import.meta.url));
@@ -24,7 +28,9 @@ const fixtures = fileURLToPath(new URL('../src/__fixtures__', import.meta.url));
 const sources = {
   cruxeval: existsSync(join(dataDir, 'cruxeval/cruxeval.jsonl')) ? dataDir : fixtures,
   reval: existsSync(join(dataDir, 'reval/DREval_data.jsonl')) ? dataDir : fixtures,
-  livecodebench: existsSync(join(dataDir, 'livecodebench-execution/execution-v2.jsonl')) ? dataDir : fixtures,
+  livecodebench: existsSync(join(dataDir, 'livecodebench-execution/execution-v2.jsonl'))
+    ? dataDir
+    : fixtures,
 };
 
 const started = performance.now();
@@ -35,7 +41,12 @@ const result = {
   loadBefore: loadavg().map((v) => Number(v.toFixed(2))),
   cpus: cpus().length,
   node: process.version,
-  sandbox: { engine: info.engine, python: info.pythonVersion, workers: info.workers, startupMs: info.startupMs.map((v) => Math.round(v)) },
+  sandbox: {
+    engine: info.engine,
+    python: info.pythonVersion,
+    workers: info.workers,
+    startupMs: info.startupMs.map((v) => Math.round(v)),
+  },
   benchmarks: {},
 };
 try {
@@ -51,11 +62,19 @@ try {
         batchSize: 256,
       });
       result.benchmarks[`${benchmark}${which === 'null' ? ':null' : ''}`] = {
-        data: sources[benchmark] === fixtures ? 'package fixture' : summary.dataFiles.map((f) => f.path),
+        data:
+          sources[benchmark] === fixtures
+            ? 'package fixture'
+            : summary.dataFiles.map((f) => f.path),
         questions: summary.items.total,
         seconds: Number(((performance.now() - t0) / 1000).toFixed(2)),
         headline: summary.headline,
-        tasks: Object.fromEntries(Object.values(summary.tasks).map((t) => [t.task, { items: t.items, score: t.score, unanswerable: t.unanswerable }])),
+        tasks: Object.fromEntries(
+          Object.values(summary.tasks).map((t) => [
+            t.task,
+            { items: t.items, score: t.score, unanswerable: t.unanswerable },
+          ]),
+        ),
         ...(summary.reval === undefined ? {} : { consistency: summary.reval.consistency }),
         excludedGroups: summary.excluded.length,
         excludedQuestions: summary.excluded.reduce((sum, e) => sum + e.questions, 0),

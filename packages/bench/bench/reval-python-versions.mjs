@@ -10,8 +10,15 @@ import { computeRevalTruth, loadReval } from '../dist/index.js';
 
 const args = process.argv.slice(2);
 const at = args.indexOf('--data');
-const dataDir = at >= 0 ? args[at + 1] : (process.env.CR_BENCHMARKS_DIR ?? fileURLToPath(new URL('../../../../shared/benchmarks', import.meta.url)));
-const problems = await loadReval(join(dataDir, 'reval/DREval_data.jsonl'), join(dataDir, 'reval/DREval_tasks.jsonl'));
+const dataDir =
+  at >= 0
+    ? args[at + 1]
+    : (process.env.CR_BENCHMARKS_DIR ??
+      fileURLToPath(new URL('../../../../shared/benchmarks', import.meta.url)));
+const problems = await loadReval(
+  join(dataDir, 'reval/DREval_data.jsonl'),
+  join(dataDir, 'reval/DREval_tasks.jsonl'),
+);
 const groups = problems.flatMap((problem) => problem.groups.map((group) => ({ problem, group })));
 
 const runs = {};
@@ -25,12 +32,23 @@ for (const engine of ['pyodide', 'cpython']) {
   }
   const t0 = performance.now();
   const truths = await computeRevalTruth(sandbox, groups);
-  runs[engine] = { python: (await sandbox.info()).pythonVersion, seconds: (performance.now() - t0) / 1000, truths };
+  runs[engine] = {
+    python: (await sandbox.info()).pythonVersion,
+    seconds: (performance.now() - t0) / 1000,
+    truths,
+  };
   if (engine === 'pyodide') {
     // The sandbox's own tracer on the function problems: coverage, next lines, plain-name values.
-    const fn = groups.map((g, i) => ({ ...g, i })).filter(({ problem }) => problem.kind === 'function');
+    const fn = groups
+      .map((g, i) => ({ ...g, i }))
+      .filter(({ problem }) => problem.kind === 'function');
     const traces = await sandbox.traceBatch(
-      fn.map(({ problem, group }) => ({ code: problem.code, call: `${problem.entryPoint}${problem.inputs[group.inputIdx].slice(0, -2)})`, maxSteps: 1_000_000, timeoutMs: 60_000 })),
+      fn.map(({ problem, group }) => ({
+        code: problem.code,
+        call: `${problem.entryPoint}${problem.inputs[group.inputIdx].slice(0, -2)})`,
+        maxSteps: 1_000_000,
+        timeoutMs: 60_000,
+      })),
     );
     const cmp = { probes: 0, coverage: 0, next: 0, plainNameValues: 0, valueDiffs: 0 };
     fn.forEach(({ group, i }, k) => {
@@ -41,14 +59,20 @@ for (const engine of ['pyodide', 'cpython']) {
         cmp.probes += 1;
         const covered = t.coverage.includes(probe.line);
         const next = new Set();
-        t.path.forEach((line, x) => line === probe.line && next.add(x + 1 < t.path.length ? t.path[x + 1] : -1));
+        t.path.forEach(
+          (line, x) => line === probe.line && next.add(x + 1 < t.path.length ? t.path[x + 1] : -1),
+        );
         if (!covered) next.add(-1);
         if (covered !== mine.probes[j].covered) cmp.coverage += 1;
         if ([...next].sort((a, b) => a - b).join() !== mine.probes[j].next.join()) cmp.next += 1;
         if (/^[A-Za-z_]\w*$/.test(probe.variable)) {
           cmp.plainNameValues += 1;
-          const values = t.states.filter((s) => s.line === probe.line).map((s) => s.locals[probe.variable]).filter((v) => v !== undefined);
-          if (JSON.stringify(values.slice(0, 20)) !== JSON.stringify(mine.probes[j].values)) cmp.valueDiffs += 1;
+          const values = t.states
+            .filter((s) => s.line === probe.line)
+            .map((s) => s.locals[probe.variable])
+            .filter((v) => v !== undefined);
+          if (JSON.stringify(values.slice(0, 20)) !== JSON.stringify(mine.probes[j].values))
+            cmp.valueDiffs += 1;
         }
       });
     });
@@ -57,15 +81,33 @@ for (const engine of ['pyodide', 'cpython']) {
   await sandbox.close();
 }
 
-const out = { groups: groups.length, probes: groups.reduce((s, g) => s + g.group.probes.length, 0) };
+const out = {
+  groups: groups.length,
+  probes: groups.reduce((s, g) => s + g.group.probes.length, 0),
+};
 for (const engine of ['pyodide', 'cpython']) {
   const r = runs[engine];
-  out[engine] = r.error ? { error: r.error } : { python: r.python, seconds: Number(r.seconds.toFixed(2)), untraceableGroups: r.truths.filter((t) => !t.ok).length };
+  out[engine] = r.error
+    ? { error: r.error }
+    : {
+        python: r.python,
+        seconds: Number(r.seconds.toFixed(2)),
+        untraceableGroups: r.truths.filter((t) => !t.ok).length,
+      };
 }
 if (runs.pyodide?.truths && runs.cpython?.truths) {
   const a = runs.cpython.truths;
   const b = runs.pyodide.truths;
-  const diff = { groupsCompared: 0, probesCompared: 0, coverage: 0, next: 0, stateValues: 0, stateGold: 0, outputGold: 0, stepCounts: 0 };
+  const diff = {
+    groupsCompared: 0,
+    probesCompared: 0,
+    coverage: 0,
+    next: 0,
+    stateValues: 0,
+    stateGold: 0,
+    outputGold: 0,
+    stepCounts: 0,
+  };
   const stateProbes = [];
   a.forEach((x, g) => {
     const y = b[g];
@@ -81,7 +123,13 @@ if (runs.pyodide?.truths && runs.cpython?.truths) {
       if (p.nil !== q.nil || JSON.stringify(p.values) !== JSON.stringify(q.values)) {
         diff.stateValues += 1;
         const probe = groups[g].group.probes[k];
-        stateProbes.push({ group: groups[g].group.key, line: probe.line, variable: probe.variable, cpython: p.nil ? 'Nil' : p.values.slice(0, 3), pyodide: q.nil ? 'Nil' : q.values.slice(0, 3) });
+        stateProbes.push({
+          group: groups[g].group.key,
+          line: probe.line,
+          variable: probe.variable,
+          cpython: p.nil ? 'Nil' : p.values.slice(0, 3),
+          pyodide: q.nil ? 'Nil' : q.values.slice(0, 3),
+        });
       }
       if (p.gold !== q.gold) diff.stateGold += 1;
     });

@@ -22,16 +22,29 @@ export async function loadCruxEval(path: string): Promise<CruxEvalRecord[]> {
   const records: CruxEvalRecord[] = [];
   const seen = new Map<string, number>();
   for (const { line, value } of parseJsonl(text, path)) {
-    const id = typeof (value as { id?: unknown })?.id === 'string' ? (value as { id: string }).id : undefined;
+    const id =
+      typeof (value as { id?: unknown })?.id === 'string'
+        ? (value as { id: string }).id
+        : undefined;
     const issues = validate(cruxEvalRecordSchema, value);
     if (issues.length > 0) throw new BenchmarkDataError(path, line, issues, { recordId: id });
     const record = value as CruxEvalRecord;
     if (!/(^|\n)def f\(/.test(record.code)) {
-      throw new BenchmarkDataError(path, line, ['code: does not define the function f that CRUXEval calls'], { recordId: id });
+      throw new BenchmarkDataError(
+        path,
+        line,
+        ['code: does not define the function f that CRUXEval calls'],
+        { recordId: id },
+      );
     }
     const previous = seen.get(record.id);
     if (previous !== undefined) {
-      throw new BenchmarkDataError(path, line, [`id: ${record.id} already used on line ${previous}`], { recordId: record.id });
+      throw new BenchmarkDataError(
+        path,
+        line,
+        [`id: ${record.id} already used on line ${previous}`],
+        { recordId: record.id },
+      );
     }
     seen.set(record.id, line);
     records.push({ id: record.id, code: record.code, input: record.input, output: record.output });
@@ -62,7 +75,11 @@ export function cruxEvalItems(
         ];
         oracle = `${options.cot ? COT_THOUGHT : ''}assert f(${r.input}) == ${r.output}\n`;
       } else {
-        messages = protocolMessages({ type: task, code: r.code, entryPoint: 'f', input: r.input, output: r.output }, r.id, options.cot);
+        messages = protocolMessages(
+          { type: task, code: r.code, entryPoint: 'f', input: r.input, output: r.output },
+          r.id,
+          options.cot,
+        );
         oracle = protocolCompletion(task === 'output' ? r.output : r.input, options.cot);
       }
       items.push({ key: `${task}/${r.id}`, task, id: r.id, messages, oracle, answerable: true });
@@ -89,14 +106,19 @@ export async function scoreCruxEval(
   completions: readonly (readonly string[])[],
   options: { cot: boolean; style: PromptStyle },
 ): Promise<SampleVerdict[][]> {
-  const verdicts: SampleVerdict[][] = items.map((_, i) => new Array<SampleVerdict>(completions[i]!.length));
+  const verdicts: SampleVerdict[][] = items.map(
+    (_, i) => new Array<SampleVerdict>(completions[i]!.length),
+  );
   const pending: Pending[] = [];
   items.forEach((item, i) => {
     const record = records.get(item.id)!;
     completions[i]!.forEach((completion, s) => {
       let g: string;
       if (options.style === 'official') {
-        g = item.task === 'input' ? extractCruxInput(completion, options.cot) : extractCruxOutput(completion, options.cot);
+        g =
+          item.task === 'input'
+            ? extractCruxInput(completion, options.cot)
+            : extractCruxOutput(completion, options.cot);
       } else {
         const extracted = protocolExtract(completion, item.task === 'input' ? 'input' : 'output');
         if (!extracted.ok) {
@@ -106,11 +128,27 @@ export async function scoreCruxEval(
         g = item.task === 'input' ? `f(${extracted.answer})` : extracted.answer;
       }
       if (item.task === 'input' && !g.includes('f(')) {
-        verdicts[i]![s] = { extracted: g, verdict: 'skipped', reason: 'no call f( in the answer (dropped by the harness)' };
+        verdicts[i]![s] = {
+          extracted: g,
+          verdict: 'skipped',
+          reason: 'no call f( in the answer (dropped by the harness)',
+        };
       } else if (item.task === 'output' && g.includes(`f(${record.input})`)) {
-        verdicts[i]![s] = { extracted: g, verdict: 'skipped', reason: 'the answer contains the call f(<input>) (dropped by the harness)' };
+        verdicts[i]![s] = {
+          extracted: g,
+          verdict: 'skipped',
+          reason: 'the answer contains the call f(<input>) (dropped by the harness)',
+        };
       } else {
-        pending.push({ item: i, sample: s, check: { code: record.code, assertion: `assert ${record.output} == ${g}`, timeoutMs: CRUXEVAL_TIMEOUT_MS } });
+        pending.push({
+          item: i,
+          sample: s,
+          check: {
+            code: record.code,
+            assertion: `assert ${record.output} == ${g}`,
+            timeoutMs: CRUXEVAL_TIMEOUT_MS,
+          },
+        });
         verdicts[i]![s] = { extracted: g, verdict: 'fail', reason: 'not checked' };
       }
     });
@@ -127,7 +165,10 @@ export async function scoreCruxEval(
 
 export function describeCheck(status: string, detail: string | undefined): string {
   if (status === 'passed') return 'assertion holds';
-  const text = detail === undefined || detail === '' ? '' : `: ${detail.length > 300 ? `${detail.slice(0, 300)}…` : detail}`;
+  const text =
+    detail === undefined || detail === ''
+      ? ''
+      : `: ${detail.length > 300 ? `${detail.slice(0, 300)}…` : detail}`;
   switch (status) {
     case 'failed':
       return `assertion fails${text}`;

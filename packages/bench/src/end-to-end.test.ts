@@ -33,8 +33,17 @@ async function items(outDir: string): Promise<ItemRecord[]> {
     .map((line) => JSON.parse(line) as ItemRecord);
 }
 
-async function run(benchmark: BenchmarkName, model: 'oracle' | 'null', style: PromptStyle, cot: boolean, extra: { dataPath?: string; ids?: string[]; limit?: number } = {}) {
-  const outDir = join(root, `${benchmark}-${model}-${style}-${cot}-${extra.ids?.length ?? extra.limit ?? 'all'}`);
+async function run(
+  benchmark: BenchmarkName,
+  model: 'oracle' | 'null',
+  style: PromptStyle,
+  cot: boolean,
+  extra: { dataPath?: string; ids?: string[]; limit?: number } = {},
+) {
+  const outDir = join(
+    root,
+    `${benchmark}-${model}-${style}-${cot}-${extra.ids?.length ?? extra.limit ?? 'all'}`,
+  );
   const summary = await runBenchmark({
     benchmark,
     dataPath: extra.dataPath ?? FIXTURES,
@@ -64,7 +73,9 @@ describe.each(STYLES)('fixtures, %s prompts, CoT %s', (style, cot) => {
     expect(oracle.summary.items.total).toBe(12);
     for (const task of ['output', 'input']) {
       const answerable = oracle.records.filter((r) => r.task === task && r.answerable);
-      expect(answerable.every((r) => r.c === r.n && r.samples.every((s) => s.verdict === 'pass'))).toBe(true);
+      expect(
+        answerable.every((r) => r.c === r.n && r.samples.every((s) => s.verdict === 'pass')),
+      ).toBe(true);
       // every item, the zero-argument input of sample_135 (`f()`) included, is answerable in both styles
       expect(oracle.summary.tasks[task]!.unanswerable).toBe(0);
     }
@@ -79,7 +90,11 @@ describe.each(STYLES)('fixtures, %s prompts, CoT %s', (style, cot) => {
     const oracle = await run('livecodebench', 'oracle', style, cot);
     expect(oracle.summary.headline).toEqual({ 'LCB execution': 100 });
     expect(oracle.summary.tasks.output!.passedSamples).toBe(24);
-    expect(oracle.summary.livecodebenchIndex).toMatchObject({ complete: true, expected: 12, found: 12 });
+    expect(oracle.summary.livecodebenchIndex).toMatchObject({
+      complete: true,
+      expected: 12,
+      found: 12,
+    });
     const empty = await run('livecodebench', 'null', style, cot);
     expect(empty.summary.headline).toEqual({ 'LCB execution': 0 });
   });
@@ -88,10 +103,16 @@ describe.each(STYLES)('fixtures, %s prompts, CoT %s', (style, cot) => {
     const oracle = await run('reval', 'oracle', style, cot);
     expect(oracle.summary.excluded).toEqual([]);
     for (const task of ['coverage', 'state', 'path', 'output']) {
-      expect(oracle.summary.tasks[task]).toMatchObject({ score: 100, unanswerable: 0, items: task === 'output' ? 6 : 22 });
+      expect(oracle.summary.tasks[task]).toMatchObject({
+        score: 100,
+        unanswerable: 0,
+        items: task === 'output' ? 6 : 22,
+      });
     }
     expect(oracle.summary.reval).toEqual({ average: 100, consistency: 100, consistencyPoints: 22 });
-    const notExecuted = oracle.records.filter((r) => r.task === 'coverage' && r.samples[0]!.extracted === 'NO').length;
+    const notExecuted = oracle.records.filter(
+      (r) => r.task === 'coverage' && r.samples[0]!.extracted === 'NO',
+    ).length;
     expect(notExecuted).toBe(7);
 
     const empty = await run('reval', 'null', style, cot);
@@ -105,30 +126,64 @@ describe.each(STYLES)('fixtures, %s prompts, CoT %s', (style, cot) => {
       expect(coverage.score).toBe(0);
       expect(empty.summary.reval!.consistency).toBe(0);
     }
-    for (const task of ['state', 'path', 'output']) expect(empty.summary.tasks[task]!.score).toBe(0);
+    for (const task of ['state', 'path', 'output'])
+      expect(empty.summary.tasks[task]!.score).toBe(0);
   });
 });
 
-describe.runIf(SHARED_BENCHMARKS)('published data (subsets; the full run is the bench script)', () => {
-  it('CRUXEval: oracle 100 / null 0 on 60 records incl. module-level code and a zero-argument input', async () => {
-    const ids = [...Array.from({ length: 50 }, (_, i) => `sample_${i}`), 'sample_51', 'sample_135', 'sample_258', 'sample_280', 'sample_799'];
-    const oracle = await run('cruxeval', 'oracle', 'official', false, { dataPath: SHARED_BENCHMARKS!, ids });
-    expect(oracle.summary.headline).toEqual({ 'CRUXEval-O': 100, 'CRUXEval-I': 100 });
-    const oracleCot = await run('cruxeval', 'oracle', 'official', true, { dataPath: SHARED_BENCHMARKS!, ids });
-    expect(oracleCot.summary.headline).toEqual({ 'CRUXEval-O': 100, 'CRUXEval-I': 100 });
-    const empty = await run('cruxeval', 'null', 'official', false, { dataPath: SHARED_BENCHMARKS!, ids });
-    expect(empty.summary.headline).toEqual({ 'CRUXEval-O': 0, 'CRUXEval-I': 0 });
-  });
+describe.runIf(SHARED_BENCHMARKS)(
+  'published data (subsets; the full run is the bench script)',
+  () => {
+    it('CRUXEval: oracle 100 / null 0 on 60 records incl. module-level code and a zero-argument input', async () => {
+      const ids = [
+        ...Array.from({ length: 50 }, (_, i) => `sample_${i}`),
+        'sample_51',
+        'sample_135',
+        'sample_258',
+        'sample_280',
+        'sample_799',
+      ];
+      const oracle = await run('cruxeval', 'oracle', 'official', false, {
+        dataPath: SHARED_BENCHMARKS!,
+        ids,
+      });
+      expect(oracle.summary.headline).toEqual({ 'CRUXEval-O': 100, 'CRUXEval-I': 100 });
+      const oracleCot = await run('cruxeval', 'oracle', 'official', true, {
+        dataPath: SHARED_BENCHMARKS!,
+        ids,
+      });
+      expect(oracleCot.summary.headline).toEqual({ 'CRUXEval-O': 100, 'CRUXEval-I': 100 });
+      const empty = await run('cruxeval', 'null', 'official', false, {
+        dataPath: SHARED_BENCHMARKS!,
+        ids,
+      });
+      expect(empty.summary.headline).toEqual({ 'CRUXEval-O': 0, 'CRUXEval-I': 0 });
+    });
 
-  it('REval: oracle 100 / null 0 on function and class problems; numpy programs left out with the reason', async () => {
-    const ids = ['DREval/0', 'DREval/1', 'DREval/49', 'DREval/90', 'DREval/108', 'DREval/106'];
-    const oracle = await run('reval', 'oracle', 'official', false, { dataPath: SHARED_BENCHMARKS!, ids });
-    for (const task of ['coverage', 'state', 'path', 'output']) expect(oracle.summary.tasks[task]!.score).toBe(100);
-    expect(oracle.summary.reval!.consistency).toBe(100);
-    expect(oracle.summary.excluded.map((e) => e.id)).toEqual(['DREval/106#0', 'DREval/106#1', 'DREval/106#2', 'DREval/106#3', 'DREval/106#4']);
-    expect(oracle.summary.excluded[0]!.reason).toMatch(/cannot be traced here/);
-    const empty = await run('reval', 'null', 'official', false, { dataPath: SHARED_BENCHMARKS!, ids });
-    for (const task of ['state', 'path', 'output']) expect(empty.summary.tasks[task]!.score).toBe(0);
-    expect(empty.summary.tasks.coverage!.coverage!.f1).toBe(0);
-  });
-});
+    it('REval: oracle 100 / null 0 on function and class problems; numpy programs left out with the reason', async () => {
+      const ids = ['DREval/0', 'DREval/1', 'DREval/49', 'DREval/90', 'DREval/108', 'DREval/106'];
+      const oracle = await run('reval', 'oracle', 'official', false, {
+        dataPath: SHARED_BENCHMARKS!,
+        ids,
+      });
+      for (const task of ['coverage', 'state', 'path', 'output'])
+        expect(oracle.summary.tasks[task]!.score).toBe(100);
+      expect(oracle.summary.reval!.consistency).toBe(100);
+      expect(oracle.summary.excluded.map((e) => e.id)).toEqual([
+        'DREval/106#0',
+        'DREval/106#1',
+        'DREval/106#2',
+        'DREval/106#3',
+        'DREval/106#4',
+      ]);
+      expect(oracle.summary.excluded[0]!.reason).toMatch(/cannot be traced here/);
+      const empty = await run('reval', 'null', 'official', false, {
+        dataPath: SHARED_BENCHMARKS!,
+        ids,
+      });
+      for (const task of ['state', 'path', 'output'])
+        expect(empty.summary.tasks[task]!.score).toBe(0);
+      expect(empty.summary.tasks.coverage!.coverage!.f1).toBe(0);
+    });
+  },
+);

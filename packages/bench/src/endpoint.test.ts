@@ -52,7 +52,11 @@ beforeAll(async () => {
           object: 'chat.completion',
           created: 0,
           model: body.model,
-          choices: Array.from({ length: n }, (_, index) => ({ index, message: { role: 'assistant', content: text }, finish_reason: 'stop' })),
+          choices: Array.from({ length: n }, (_, index) => ({
+            index,
+            message: { role: 'assistant', content: text },
+            finish_reason: 'stop',
+          })),
           usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
         }),
       );
@@ -101,10 +105,18 @@ describe('OpenAI-compatible endpoint model', () => {
     const ok = requests.filter((_, i) => i > 0);
     expect(ok).toHaveLength(6);
     const body = ok[0]!.body;
-    expect(body).toMatchObject({ model: 'test-model', n: 3, temperature: 0.2, top_p: 0.95, max_tokens: 100, stop: ['[/ANSWER]'] });
+    expect(body).toMatchObject({
+      model: 'test-model',
+      n: 3,
+      temperature: 0.2,
+      top_p: 0.95,
+      max_tokens: 100,
+      stop: ['[/ANSWER]'],
+    });
     expect((body.messages as { role: string; content: string }[])[0]).toEqual({
       role: 'system',
-      content: 'You are an expert at Python programming, code execution, test case generation, and fuzzing.',
+      content:
+        'You are an expert at Python programming, code execution, test case generation, and fuzzing.',
     });
     expect(ok[0]!.authorization).toBe('Bearer sk-local-test');
     // The 503 was retried, and every response went to the on-disk cache.

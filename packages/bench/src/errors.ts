@@ -19,7 +19,8 @@ export class BenchmarkDataError extends CodeReasonerError {
     super(
       'BENCH_DATA_INVALID',
       `${where}: ${issues.length === 1 ? issues[0] : `invalid benchmark data:\n${issues.map((issue) => `  - ${issue}`).join('\n')}`}\n` +
-        (options.hint ?? 'Use the file exactly as the benchmark publishes it (see the README next to the data).'),
+        (options.hint ??
+          'Use the file exactly as the benchmark publishes it (see the README next to the data).'),
       options.cause === undefined ? {} : { cause: options.cause },
     );
     this.name = 'BenchmarkDataError';
@@ -35,7 +36,11 @@ export class BenchmarkConfigError extends CodeReasonerError {
   readonly issues: string[];
 
   constructor(what: string, issues: string[], options: { cause?: unknown } = {}) {
-    super('CONFIG_INVALID', `${what} is invalid:\n${issues.map((issue) => `  - ${issue}`).join('\n')}`, options);
+    super(
+      'CONFIG_INVALID',
+      `${what} is invalid:\n${issues.map((issue) => `  - ${issue}`).join('\n')}`,
+      options,
+    );
     this.name = 'BenchmarkConfigError';
     this.issues = issues;
   }

@@ -36,17 +36,24 @@ describe('LiveCodeBench extract_execution_code', () => {
   it('keeps the text after ==, cut at [/ANSWER] or else at the first line', () => {
     expect(extractLcbOutput('assert g(a = 1) == [1, 2]\n[/ANSWER]', false)).toBe('[1, 2]');
     expect(extractLcbOutput('assert g(a = 1) == 5\nsome more text', false)).toBe('5');
-    expect(extractLcbOutput('thinking\n[ANSWER]\nassert g(a = 1) == "x"\n[/ANSWER]', true)).toBe('"x"');
+    expect(extractLcbOutput('thinking\n[ANSWER]\nassert g(a = 1) == "x"\n[/ANSWER]', true)).toBe(
+      '"x"',
+    );
   });
 
   it('mis-parses a CoT answer whose == appears in the reasoning (documented harness behaviour)', () => {
-    expect(extractLcbOutput('since a == b holds\n[ANSWER]\nassert g() == 3\n[/ANSWER]', false)).toBe('b holds');
+    expect(
+      extractLcbOutput('since a == b holds\n[ANSWER]\nassert g() == 3\n[/ANSWER]', false),
+    ).toBe('b holds');
   });
 });
 
 describe('REval extraction (evaluation.py)', () => {
   it('takes the text between [ANSWER] and [/ANSWER] (or a truncated [/ANSWER)', () => {
-    expect(extractRevalAnswer('[ANSWER]\nYES\n[/ANSWER]', false)).toEqual({ ok: true, text: 'YES' });
+    expect(extractRevalAnswer('[ANSWER]\nYES\n[/ANSWER]', false)).toEqual({
+      ok: true,
+      text: 'YES',
+    });
     expect(extractRevalAnswer('NO\n[/ANS', false)).toEqual({ ok: true, text: 'NO\n[/ANS' });
     expect(extractRevalAnswer('NO\n[/ANSWER', false)).toEqual({ ok: true, text: 'NO' });
     expect(extractRevalAnswer('1; int', false)).toEqual({ ok: true, text: '1; int' });
@@ -54,7 +61,10 @@ describe('REval extraction (evaluation.py)', () => {
 
   it('rejects a CoT response without [/THOUGHT]', () => {
     expect(extractRevalAnswer('[ANSWER]\nYES\n[/ANSWER]', true).ok).toBe(false);
-    expect(extractRevalAnswer('reasoning\n[/THOUGHT]\n[ANSWER]\nYES', true)).toEqual({ ok: true, text: 'YES' });
+    expect(extractRevalAnswer('reasoning\n[/THOUGHT]\n[ANSWER]\nYES', true)).toEqual({
+      ok: true,
+      text: 'YES',
+    });
   });
 
   it('coverage reads YES/NO from the first three characters', () => {
@@ -76,17 +86,25 @@ describe('REval extraction (evaluation.py)', () => {
 
   it('output pads missing leading lines from the question and applies penalty_pattern', () => {
     const question = 'a = A(3)\nassertEqual(a.f(2), ??)\nassertEqual(a.f(4), ??)';
-    expect(completeRevalOutput('assertEqual(a.f(2), 5)\nassertEqual(a.f(4), 7)', question)).toEqual({
-      code: 'a = A(3)\nassertEqual(a.f(2), 5)\nassertEqual(a.f(4), 7)',
-      penalty: undefined,
-    });
+    expect(completeRevalOutput('assertEqual(a.f(2), 5)\nassertEqual(a.f(4), 7)', question)).toEqual(
+      {
+        code: 'a = A(3)\nassertEqual(a.f(2), 5)\nassertEqual(a.f(4), 7)',
+        penalty: undefined,
+      },
+    );
     // One line for three: the first two lines come from the question (its ?? then fails at run time).
     expect(completeRevalOutput('assertEqual(a.f(4), 7)', question)).toEqual({
       code: 'a = A(3)\nassertEqual(a.f(2), ??)\nassertEqual(a.f(4), 7)',
       penalty: undefined,
     });
-    expect(completeRevalOutput('a = A(3)\nprint(a)\nassertEqual(a.f(4), 7)', question).penalty).toBe('1 assert(s) where the question has 2');
-    expect(completeRevalOutput('assert True', 'assert g(1) == ??').penalty).toBe('trivial assertion assert True');
-    expect(completeRevalOutput('', 'assert g(1) == ??').penalty).toBe('0 assert(s) where the question has 1');
+    expect(
+      completeRevalOutput('a = A(3)\nprint(a)\nassertEqual(a.f(4), 7)', question).penalty,
+    ).toBe('1 assert(s) where the question has 2');
+    expect(completeRevalOutput('assert True', 'assert g(1) == ??').penalty).toBe(
+      'trivial assertion assert True',
+    );
+    expect(completeRevalOutput('', 'assert g(1) == ??').penalty).toBe(
+      '0 assert(s) where the question has 1',
+    );
   });
 });

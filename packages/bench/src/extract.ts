@@ -54,7 +54,8 @@ export type RevalExtraction = { ok: true; text: string } | { ok: false; reason: 
  * `[/ANSWER`), stripped.
  */
 export function extractRevalAnswer(completion: string, cot: boolean): RevalExtraction {
-  if (cot && !completion.includes('[/THOUGHT]')) return { ok: false, reason: 'CoT response without [/THOUGHT]' };
+  if (cot && !completion.includes('[/THOUGHT]'))
+    return { ok: false, reason: 'CoT response without [/THOUGHT]' };
   let text = completion;
   const open = text.indexOf('[ANSWER]');
   if (open >= 0) text = text.slice(open + '[ANSWER]'.length);
@@ -94,10 +95,16 @@ export function parseRevalPath(text: string, codeLines: readonly string[]): numb
  * question gets the missing leading lines from the question; trivially true assertions, or fewer
  * `assert`s than the question has, are rejected before execution.
  */
-export function completeRevalOutput(answer: string, question: string): { code: string; penalty: string | undefined } {
+export function completeRevalOutput(
+  answer: string,
+  question: string,
+): { code: string; penalty: string | undefined } {
   const inLines = question.trim().split('\n');
   const resLines = answer.trim().split('\n');
-  const code = resLines.length >= inLines.length ? answer : [...inLines.slice(0, inLines.length - resLines.length), ...resLines].join('\n');
+  const code =
+    resLines.length >= inLines.length
+      ? answer
+      : [...inLines.slice(0, inLines.length - resLines.length), ...resLines].join('\n');
   return { code, penalty: revalPenalty(code, question) };
 }
 

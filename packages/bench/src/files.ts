@@ -6,7 +6,10 @@ import type { BenchmarkName } from './types.js';
 /** Where each benchmark's files are looked for, relative to a benchmark directory or a root of them. */
 export const BENCHMARK_LAYOUT = {
   cruxeval: { dirs: ['cruxeval'], files: { data: 'cruxeval.jsonl' } },
-  livecodebench: { dirs: ['livecodebench-execution', 'livecodebench'], files: { data: 'execution-v2.jsonl', index: 'sample_index.jsonl' } },
+  livecodebench: {
+    dirs: ['livecodebench-execution', 'livecodebench'],
+    files: { data: 'execution-v2.jsonl', index: 'sample_index.jsonl' },
+  },
   reval: { dirs: ['reval'], files: { data: 'DREval_data.jsonl', tasks: 'DREval_tasks.jsonl' } },
 } as const;
 
@@ -33,7 +36,10 @@ async function kind(path: string): Promise<'file' | 'dir' | undefined> {
  * as `cr run-all --benchmarks <dir>` passes it. Throws a BenchmarkDataError naming every place
  * looked at when a file is missing.
  */
-export async function resolveBenchmarkFiles(benchmark: BenchmarkName, dataPath: string): Promise<BenchmarkFiles> {
+export async function resolveBenchmarkFiles(
+  benchmark: BenchmarkName,
+  dataPath: string,
+): Promise<BenchmarkFiles> {
   const layout = BENCHMARK_LAYOUT[benchmark];
   const dataName = layout.files.data;
   const found = await kind(dataPath);
@@ -58,12 +64,17 @@ export async function resolveBenchmarkFiles(benchmark: BenchmarkName, dataPath: 
     }
     if (hit === undefined) {
       const looked = candidates.map((c) => join(c, dataName));
-      throw new BenchmarkDataError(dataPath, 0, [`no ${benchmark} data file found; looked for ${looked.join(', ')}`], {
-        hint:
-          benchmark === 'livecodebench'
-            ? 'The 479 records are published only on the Hugging Face Hub: export livecodebench/execution-v2 (split test) to JSONL as execution-v2.jsonl (see the README beside sample_index.jsonl).'
-            : `Place ${dataName} there as the benchmark publishes it.`,
-      });
+      throw new BenchmarkDataError(
+        dataPath,
+        0,
+        [`no ${benchmark} data file found; looked for ${looked.join(', ')}`],
+        {
+          hint:
+            benchmark === 'livecodebench'
+              ? 'The 479 records are published only on the Hugging Face Hub: export livecodebench/execution-v2 (split test) to JSONL as execution-v2.jsonl (see the README beside sample_index.jsonl).'
+              : `Place ${dataName} there as the benchmark publishes it.`,
+        },
+      );
     }
     dir = hit;
     data = join(hit, dataName);
@@ -72,9 +83,14 @@ export async function resolveBenchmarkFiles(benchmark: BenchmarkName, dataPath: 
   if (benchmark === 'reval') {
     const tasks = join(dir, BENCHMARK_LAYOUT.reval.files.tasks);
     if ((await kind(tasks)) !== 'file') {
-      throw new BenchmarkDataError(tasks, 0, [`REval tasks file not found next to ${basename(data)}`], {
-        hint: 'REval needs both DREval_data.jsonl and DREval_tasks.jsonl in one directory.',
-      });
+      throw new BenchmarkDataError(
+        tasks,
+        0,
+        [`REval tasks file not found next to ${basename(data)}`],
+        {
+          hint: 'REval needs both DREval_data.jsonl and DREval_tasks.jsonl in one directory.',
+        },
+      );
     }
     files.tasks = tasks;
   }

@@ -20,7 +20,10 @@ function versionOf(name: string): string | undefined {
       let dir = dirname(require.resolve(name));
       for (let i = 0; i < 6; i += 1) {
         try {
-          const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+          const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+            name?: string;
+            version?: string;
+          };
           if (pkg.name === name) return pkg.version;
         } catch {
           // keep walking up
@@ -36,9 +39,18 @@ function versionOf(name: string): string | undefined {
 
 /** Versions of bench, the packages it uses and their main third-party dependencies, as installed. */
 export function packageVersions(): Record<string, string> {
-  const own = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
+  const own = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    name: string;
+    version: string;
+  };
   const out: Record<string, string> = { [own.name]: own.version };
-  for (const name of ['@codereasoner/sandbox', '@codereasoner/data', '@codereasoner/core-tensors', 'openai', 'ajv']) {
+  for (const name of [
+    '@codereasoner/sandbox',
+    '@codereasoner/data',
+    '@codereasoner/core-tensors',
+    'openai',
+    'ajv',
+  ]) {
     const version = versionOf(name);
     if (version !== undefined) out[name] = version;
   }

@@ -4,10 +4,21 @@
 export { BenchmarkConfigError, BenchmarkDataError, BenchmarkRunError } from './errors.js';
 
 export { BENCHMARK_TASKS } from './types.js';
-export type { BenchItem, BenchmarkName, BenchmarkTask, PromptStyle, SampleVerdict, Verdict } from './types.js';
+export type {
+  BenchItem,
+  BenchmarkName,
+  BenchmarkTask,
+  PromptStyle,
+  SampleVerdict,
+  Verdict,
+} from './types.js';
 
 export { runBenchmark, runBenchmarks, resolveRunSettings } from './run-benchmark.js';
-export type { RunBenchmarkOptions, RunBenchmarksOptions, RunBenchmarksResult } from './run-benchmark.js';
+export type {
+  RunBenchmarkOptions,
+  RunBenchmarksOptions,
+  RunBenchmarksResult,
+} from './run-benchmark.js';
 
 export { BENCHMARK_LAYOUT, resolveBenchmarkFiles } from './files.js';
 export type { BenchmarkFiles } from './files.js';
@@ -26,7 +37,11 @@ export {
 export type { LiveCodeBenchIndexCheck } from './livecodebench.js';
 export { loadReval } from './reval/data.js';
 export type { RevalGroup, RevalProbePoint, RevalProblem } from './reval/data.js';
-export { computeRevalTruth, REVAL_GROUP_TIMEOUT_MS, REVAL_OUTPUT_TIMEOUT_MS } from './reval/truth.js';
+export {
+  computeRevalTruth,
+  REVAL_GROUP_TIMEOUT_MS,
+  REVAL_OUTPUT_TIMEOUT_MS,
+} from './reval/truth.js';
 export type { RevalGroupTruth, RevalProbeTruth } from './reval/truth.js';
 export { incrementalConsistency, revalGroupItems, scoreReval } from './reval/items.js';
 export type { ConsistencyPoint, RevalItemContext, RevalTask } from './reval/items.js';
@@ -57,10 +72,28 @@ export {
 export { OFFICIAL_SYSTEM_MESSAGE } from './official-prompts.js';
 export { meanPassAtK, passAtK } from './pass-at-k.js';
 
-export { createEndpointModel, createNullModel, createOracleModel, isGoldAware, loadLocalModel } from './models.js';
+export {
+  createEndpointModel,
+  createNullModel,
+  createOracleModel,
+  isGoldAware,
+  loadLocalModel,
+} from './models.js';
 export type { GoldAwareModel, LocalModelOptions } from './models.js';
 
-export { PAPER_ROWS, officialCount, renderMarkdownReport, revalConsistency, taskMetrics } from './report.js';
+export {
+  PAPER_ROWS,
+  officialCount,
+  renderMarkdownReport,
+  revalConsistency,
+  taskMetrics,
+} from './report.js';
 export type { BenchmarkSummary, ExcludedEntry, ItemRecord, TaskMetrics } from './report.js';
 
-export type { CheckRequest, CheckResult, RunRequest, RunResult, SandboxLike } from './sandbox-types.js';
+export type {
+  CheckRequest,
+  CheckResult,
+  RunRequest,
+  RunResult,
+  SandboxLike,
+} from './sandbox-types.js';

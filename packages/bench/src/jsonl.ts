@@ -13,10 +13,22 @@ export async function readDataFile(path: string, what: string): Promise<string> 
     return await readFile(path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new BenchmarkDataError(path, 0, [code === 'ENOENT' ? `${what} not found` : `${what} cannot be read (${code ?? String(error)})`], {
-      cause: error,
-      hint: code === 'ENOENT' ? 'Give the path of the file (or of a directory holding it) as the benchmark publishes it.' : undefined,
-    });
+    throw new BenchmarkDataError(
+      path,
+      0,
+      [
+        code === 'ENOENT'
+          ? `${what} not found`
+          : `${what} cannot be read (${code ?? String(error)})`,
+      ],
+      {
+        cause: error,
+        hint:
+          code === 'ENOENT'
+            ? 'Give the path of the file (or of a directory holding it) as the benchmark publishes it.'
+            : undefined,
+      },
+    );
   }
 }
 
@@ -34,7 +46,10 @@ export function parseJsonl(text: string, path: string): JsonLine[] {
       out.push({ line: i + 1, value: JSON.parse(raw) });
     } catch (error) {
       throw new BenchmarkDataError(path, i + 1, [`not valid JSON (${(error as Error).message})`], {
-        hint: i === lines.length - 1 ? 'The last line looks truncated: the file may be incomplete.' : undefined,
+        hint:
+          i === lines.length - 1
+            ? 'The last line looks truncated: the file may be incomplete.'
+            : undefined,
         cause: error,
       });
     }

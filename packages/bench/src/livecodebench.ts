@@ -3,7 +3,12 @@ import { BenchmarkDataError } from './errors.js';
 import { extractLcbOutput } from './extract.js';
 import { parseJsonl, readDataFile } from './jsonl.js';
 import { OFFICIAL_SYSTEM_MESSAGE, lcbCotPrompt, lcbDirectPrompt } from './official-prompts.js';
-import { callArguments, protocolCompletion, protocolExtract, protocolMessages } from './protocol.js';
+import {
+  callArguments,
+  protocolCompletion,
+  protocolExtract,
+  protocolMessages,
+} from './protocol.js';
 import type { SandboxLike } from './sandbox-types.js';
 import {
   liveCodeBenchIndexRecordSchema,
@@ -79,7 +84,10 @@ export async function loadLiveCodeBench(path: string): Promise<LiveCodeBenchReco
   const records: LiveCodeBenchRecord[] = [];
   const seen = new Map<string, number>();
   for (const { line, value } of parseJsonl(text, path)) {
-    const id = typeof (value as { id?: unknown })?.id === 'string' ? (value as { id: string }).id : undefined;
+    const id =
+      typeof (value as { id?: unknown })?.id === 'string'
+        ? (value as { id: string }).id
+        : undefined;
     const issues = validate(liveCodeBenchRecordSchema, value);
     if (issues.length > 0) {
       throw new BenchmarkDataError(path, line, issues, {
@@ -89,16 +97,33 @@ export async function loadLiveCodeBench(path: string): Promise<LiveCodeBenchReco
     }
     const record = value as LiveCodeBenchRecord;
     if (!new RegExp(`(^|\\n)def ${record.function_name}\\(`).test(record.code)) {
-      throw new BenchmarkDataError(path, line, [`code: does not define function_name ${record.function_name}`], { recordId: id });
+      throw new BenchmarkDataError(
+        path,
+        line,
+        [`code: does not define function_name ${record.function_name}`],
+        { recordId: id },
+      );
     }
     if (!record.input.trim().startsWith(`${record.function_name}(`)) {
-      throw new BenchmarkDataError(path, line, [`input: expected a call of ${record.function_name}(...), got ${JSON.stringify(record.input.slice(0, 60))}`], {
-        recordId: id,
-      });
+      throw new BenchmarkDataError(
+        path,
+        line,
+        [
+          `input: expected a call of ${record.function_name}(...), got ${JSON.stringify(record.input.slice(0, 60))}`,
+        ],
+        {
+          recordId: id,
+        },
+      );
     }
     const previous = seen.get(record.id);
     if (previous !== undefined) {
-      throw new BenchmarkDataError(path, line, [`id: ${record.id} already used on line ${previous}`], { recordId: record.id });
+      throw new BenchmarkDataError(
+        path,
+        line,
+        [`id: ${record.id} already used on line ${previous}`],
+        { recordId: record.id },
+      );
     }
     seen.set(record.id, line);
     records.push(record);
@@ -143,7 +168,11 @@ export function checkLiveCodeBenchExport(
   for (const row of index) {
     const record = byId.get(row.id);
     if (record !== undefined && String(record.question_id) !== String(row.question_id)) {
-      mismatched.push({ id: row.id, indexQuestionId: row.question_id, recordQuestionId: record.question_id });
+      mismatched.push({
+        id: row.id,
+        indexQuestionId: row.question_id,
+        recordQuestionId: record.question_id,
+      });
     }
   }
   return {
@@ -168,12 +197,19 @@ export function liveCodeBenchItems(
     if (options.style === 'official') {
       messages = [
         { role: 'system' as const, content: OFFICIAL_SYSTEM_MESSAGE },
-        { role: 'user' as const, content: (options.cot ? lcbCotPrompt : lcbDirectPrompt)(r.code, r.input) },
+        {
+          role: 'user' as const,
+          content: (options.cot ? lcbCotPrompt : lcbDirectPrompt)(r.code, r.input),
+        },
       ];
       oracle = `${options.cot ? COT_THOUGHT : ''}assert ${r.input} == ${r.output}\n[/ANSWER]\n`;
     } else {
       const args = callArguments(r.input, r.function_name) ?? r.input;
-      messages = protocolMessages({ type: 'output', code: r.code, entryPoint: r.function_name, input: args }, r.id, options.cot);
+      messages = protocolMessages(
+        { type: 'output', code: r.code, entryPoint: r.function_name, input: args },
+        r.id,
+        options.cot,
+      );
       oracle = protocolCompletion(r.output, options.cot);
     }
     return { key: `output/${r.id}`, task: 'output', id: r.id, messages, oracle, answerable: true };
@@ -192,7 +228,9 @@ export async function scoreLiveCodeBench(
   completions: readonly (readonly string[])[],
   options: { cot: boolean; style: PromptStyle },
 ): Promise<SampleVerdict[][]> {
-  const verdicts: SampleVerdict[][] = items.map((_, i) => new Array<SampleVerdict>(completions[i]!.length));
+  const verdicts: SampleVerdict[][] = items.map(
+    (_, i) => new Array<SampleVerdict>(completions[i]!.length),
+  );
   const pending: { item: number; sample: number; code: string; assertion: string }[] = [];
   items.forEach((item, i) => {
     const record = records.get(item.id)!;
@@ -208,17 +246,28 @@ export async function scoreLiveCodeBench(
         g = extracted.answer;
       }
       if (g.includes(record.input)) {
-        verdicts[i]![s] = { extracted: g, verdict: 'skipped', reason: 'the answer contains the gold call (dropped by the harness)' };
+        verdicts[i]![s] = {
+          extracted: g,
+          verdict: 'skipped',
+          reason: 'the answer contains the gold call (dropped by the harness)',
+        };
         return;
       }
       verdicts[i]![s] = { extracted: g, verdict: 'fail', reason: 'not checked' };
-      pending.push({ item: i, sample: s, code: `${LCB_BASE_IMPORTS}\n${record.code}`, assertion: `assert ${record.output} == ${g}` });
+      pending.push({
+        item: i,
+        sample: s,
+        code: `${LCB_BASE_IMPORTS}\n${record.code}`,
+        assertion: `assert ${record.output} == ${g}`,
+      });
     });
   });
   const results =
     pending.length === 0
       ? []
-      : await sandbox.checkBatch(pending.map((p) => ({ code: p.code, assertion: p.assertion, timeoutMs: LCB_TIMEOUT_MS })));
+      : await sandbox.checkBatch(
+          pending.map((p) => ({ code: p.code, assertion: p.assertion, timeoutMs: LCB_TIMEOUT_MS })),
+        );
   pending.forEach((p, k) => {
     const result = results[k]!;
     const v = verdicts[p.item]![p.sample]!;

@@ -25,9 +25,20 @@ afterAll(async () => {
 
 describe('local checkpoint model', () => {
   it('loads a core-tensors checkpoint and runs a benchmark in protocol style', async () => {
-    const tokenizer = Tokenizer.train(['<answer>[1, 2]</answer> def f(x): return x + 1\n'.repeat(20)], { vocabSize: 300 });
+    const tokenizer = Tokenizer.train(
+      ['<answer>[1, 2]</answer> def f(x): return x + 1\n'.repeat(20)],
+      { vocabSize: 300 },
+    );
     const model = CausalLM.create(
-      { vocabSize: tokenizer.vocabSize, hiddenSize: 32, intermediateSize: 32, numHiddenLayers: 1, numAttentionHeads: 2, numKeyValueHeads: 1, maxPositionEmbeddings: 128 },
+      {
+        vocabSize: tokenizer.vocabSize,
+        hiddenSize: 32,
+        intermediateSize: 32,
+        numHiddenLayers: 1,
+        numAttentionHeads: 2,
+        numKeyValueHeads: 1,
+        maxPositionEmbeddings: 128,
+      },
       { seed: 1 },
     );
     const dir = join(root, 'tiny-checkpoint');
@@ -49,7 +60,11 @@ describe('local checkpoint model', () => {
       seed: 3,
     });
     expect(summary.items.total).toBe(4);
-    expect(summary.settings).toMatchObject({ promptStyle: 'protocol', maxTokens: 6, stop: undefined });
+    expect(summary.settings).toMatchObject({
+      promptStyle: 'protocol',
+      maxTokens: 6,
+      stop: undefined,
+    });
     const records = (await readFile(join(root, 'run/items.jsonl'), 'utf8'))
       .trim()
       .split('\n')

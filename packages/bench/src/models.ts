@@ -46,7 +46,10 @@ export function createOracleModel(options: { id?: string } = {}): GoldAwareModel
         const n = checkRequest(request);
         const queue = table.get(promptKey(request.messages));
         const text = queue === undefined ? '' : queue.length > 1 ? queue.shift()! : queue[0]!;
-        return { texts: new Array<string>(n).fill(text), finishReasons: new Array<'stop'>(n).fill('stop') };
+        return {
+          texts: new Array<string>(n).fill(text),
+          finishReasons: new Array<'stop'>(n).fill('stop'),
+        };
       });
     },
   };
@@ -59,7 +62,10 @@ export function createNullModel(options: { id?: string } = {}): ChatModel {
     async complete(requests: ChatRequest[]): Promise<ChatResponse[]> {
       return requests.map((request) => {
         const n = checkRequest(request);
-        return { texts: new Array<string>(n).fill(''), finishReasons: new Array<'stop'>(n).fill('stop') };
+        return {
+          texts: new Array<string>(n).fill(''),
+          finishReasons: new Array<'stop'>(n).fill('stop'),
+        };
       });
     },
   };
@@ -87,7 +93,10 @@ export interface LocalModelOptions {
  * A checkpoint written by `@codereasoner/core-tensors` (`saveCheckpoint`) as a ChatModel.
  * core-tensors (and TensorFlow.js) is imported only here, so scoring remote models never loads it.
  */
-export async function loadLocalModel(checkpointDir: string, options: LocalModelOptions = {}): Promise<ChatModel> {
+export async function loadLocalModel(
+  checkpointDir: string,
+  options: LocalModelOptions = {},
+): Promise<ChatModel> {
   const core = await import('@codereasoner/core-tensors');
   await core.initBackend();
   const { model, tokenizer } = await core.loadCheckpoint(checkpointDir);

@@ -201,8 +201,7 @@ const REVAL_DIRECT_HEAD = {
     'You are given a Python function and a question on the function. Answer the question with only YES or NO, considering executing the provided code on the given input, even if the function is incorrect or incomplete. Do NOT output any extra information. Provide your answer in [ANSWER] and [/ANSWER] tags, following the examples.',
   state:
     'You are given a Python function and a question on the function. Answer the question in "value; type" format, considering executing the provided code on the given input, even if the function is incorrect or incomplete. Make sure the value is a valid Python constant and the type is a valid Python class name. There may be multiple answers, but you should only output one. Do NOT output any extra information. Provide your answer in [ANSWER] and [/ANSWER] tags, following the examples.',
-  path:
-    'You are given a Python function and a question on the function. Answer the question with only one line of code, considering executing the provided code on the given input, even if the function is incorrect or incomplete. Do NOT output any extra information. Provide your answer in [ANSWER] and [/ANSWER] tags, following the examples.',
+  path: 'You are given a Python function and a question on the function. Answer the question with only one line of code, considering executing the provided code on the given input, even if the function is incorrect or incomplete. Do NOT output any extra information. Provide your answer in [ANSWER] and [/ANSWER] tags, following the examples.',
   output:
     'You are given a Python function and test code containing inputs to the function. Complete the assertion in the test code by just replacing the question marks with your answers, considering executing the provided code on the given input, even if the function is incorrect or incomplete. Do NOT output any extra information. Do NOT modify any other parts of the test code. Provide your answer as the completed code snippet in [ANSWER] and [/ANSWER] tags, following the examples.',
 } as const;
@@ -212,8 +211,7 @@ const REVAL_COT_HEAD = {
     'You are given a Python function and a question on the function. Answer the question with only YES or NO, considering executing the provided code on the given input, even if the function is incorrect or incomplete. Do NOT output any extra information. Think step by step. Your thoughts should be concise and contain no more than 10 steps. For loop logics, express your thoughts without detailing each iteration. Provide your answer in [ANSWER] and [/ANSWER] tags, following the examples.',
   state:
     'You are given a Python function and a question on the function. Answer the question in "value; type" format, considering executing the provided code on the given input, even if the function is incorrect or incomplete. Make sure the value is a valid Python constant and the type is a valid Python class name. There may be multiple answers, but you should only output one. Do NOT output any extra information.  Think step by step. Your thoughts should be concise and contain no more than 10 steps. For loop logics, express your thoughts without detailing each iteration. Provide your answer in [ANSWER] and [/ANSWER] tags, following the examples.',
-  path:
-    'You are given a Python function and a question on the function. Answer the question with only one line of code, considering executing the provided code on the given input, even if the function is incorrect or incomplete. Do NOT output any extra information. Think step by step. Your thoughts should be concise and contain no more than 10 steps. For loop logics, express your thoughts without detailing each iteration. Provide your answer in [ANSWER] and [/ANSWER] tags, following the examples.',
+  path: 'You are given a Python function and a question on the function. Answer the question with only one line of code, considering executing the provided code on the given input, even if the function is incorrect or incomplete. Do NOT output any extra information. Think step by step. Your thoughts should be concise and contain no more than 10 steps. For loop logics, express your thoughts without detailing each iteration. Provide your answer in [ANSWER] and [/ANSWER] tags, following the examples.',
   output:
     'You are given a Python function and test code containing inputs to the function. Complete the assertion in the test code by just replacing the question marks with your answers, considering executing the provided code on the given input, even if the function is incorrect or incomplete. Do NOT output any extra information. Do NOT modify any other parts of the test code. Think step by step. Your thoughts should be concise and contain no more than 10 steps. For loop logics, express your thoughts without detailing each iteration. Provide your answer as the completed code snippet in [ANSWER] and [/ANSWER] tags, following the examples.',
 } as const;
@@ -230,7 +228,10 @@ const STATE_F = `def f(a, b):
     return ans
 `;
 
-const REVAL_SHOTS: Record<'coverage' | 'state' | 'path' | 'output', { direct: Shot[]; cot: Shot[] }> = {
+const REVAL_SHOTS: Record<
+  'coverage' | 'state' | 'path' | 'output',
+  { direct: Shot[]; cot: Shot[] }
+> = {
   coverage: {
     direct: [
       [
@@ -277,7 +278,8 @@ const REVAL_SHOTS: Record<'coverage' | 'state' | 'path' | 'output', { direct: Sh
 
 const STATE_QUESTION = (call: string, line: string, variable: string) =>
   `Is Line 4 (        ans = int(a)) executed when ${call} is called? If so, what is the value and type of the variable ${variable} after Line ${line} is executed? If not, answer Nil.`;
-const STATE_CLASS = "class A:\n    def __init__(self):\n        self.x = []\n    \n    def f(self, y):\n        self.x.append(y)\n        return y\n\na = A()\nassertEqual(a.f('a'), 'a')";
+const STATE_CLASS =
+  "class A:\n    def __init__(self):\n        self.x = []\n    \n    def f(self, y):\n        self.x.append(y)\n        return y\n\na = A()\nassertEqual(a.f('a'), 'a')";
 const STATE_CLASS_QUESTION =
   'Is Line 6 (        self.x.append(y)) executed when the above test code is called? If so, what is the value and type of the variable self.x after Line 6 is executed? If not, answer Nil.';
 const STATE_THOUGHTS = [
@@ -287,15 +289,26 @@ const STATE_THOUGHTS = [
 ];
 for (const mode of ['direct', 'cot'] as const) {
   REVAL_SHOTS.state[mode] = [
-    [`${STATE_F}\nf(1.1, 2)`, STATE_QUESTION('f(1.1, 2)', '4', 'ans'), mode === 'cot' ? STATE_THOUGHTS[0]! : '', '1; int'],
-    [`${STATE_F}\nf(1.1, -2)`, STATE_QUESTION('f(1.1, -2)', '4', 'ans'), mode === 'cot' ? STATE_THOUGHTS[1]! : '', 'Nil'],
+    [
+      `${STATE_F}\nf(1.1, 2)`,
+      STATE_QUESTION('f(1.1, 2)', '4', 'ans'),
+      mode === 'cot' ? STATE_THOUGHTS[0]! : '',
+      '1; int',
+    ],
+    [
+      `${STATE_F}\nf(1.1, -2)`,
+      STATE_QUESTION('f(1.1, -2)', '4', 'ans'),
+      mode === 'cot' ? STATE_THOUGHTS[1]! : '',
+      'Nil',
+    ],
     [STATE_CLASS, STATE_CLASS_QUESTION, mode === 'cot' ? STATE_THOUGHTS[2]! : '', "['a']; list"],
   ];
 }
 
 const PATH_QUESTION = (call: string) =>
   `If the line \`        ans = int(a)\` is executed when ${call} is called, answer with the next line of code to be executed inside the function. Do NOT answer lines in the test code. If not or program terminates after this line, answer with -1.`;
-const PATH_CLASS = 'class A:\n    def f(self, x):\n        z = self.g(x)\n        return z\n    \n    def g(self, y):\n        return y*2\n\na = A()\nassertEqual(a.f(3), 6)';
+const PATH_CLASS =
+  'class A:\n    def f(self, x):\n        z = self.g(x)\n        return z\n    \n    def g(self, y):\n        return y*2\n\na = A()\nassertEqual(a.f(3), 6)';
 const PATH_CLASS_QUESTION =
   'If the line `        z = self.g(x)` is executed when the above test code is called, answer with the next line of code to be executed inside the function. Do NOT answer lines in the test code. If not or program terminates after this line, answer with -1.';
 const PATH_THOUGHTS = [
@@ -305,8 +318,18 @@ const PATH_THOUGHTS = [
 ];
 for (const mode of ['direct', 'cot'] as const) {
   REVAL_SHOTS.path[mode] = [
-    [`${STATE_F}\nf(1.1, 2)`, PATH_QUESTION('f(1.1, 2)'), mode === 'cot' ? PATH_THOUGHTS[0]! : '', 'return ans'],
-    [`${STATE_F}\nf(1.1, -2)`, PATH_QUESTION('f(1.1, -2)'), mode === 'cot' ? PATH_THOUGHTS[1]! : '', '-1'],
+    [
+      `${STATE_F}\nf(1.1, 2)`,
+      PATH_QUESTION('f(1.1, 2)'),
+      mode === 'cot' ? PATH_THOUGHTS[0]! : '',
+      'return ans',
+    ],
+    [
+      `${STATE_F}\nf(1.1, -2)`,
+      PATH_QUESTION('f(1.1, -2)'),
+      mode === 'cot' ? PATH_THOUGHTS[1]! : '',
+      '-1',
+    ],
     [PATH_CLASS, PATH_CLASS_QUESTION, mode === 'cot' ? PATH_THOUGHTS[2]! : '', 'return y*2'],
   ];
 }
@@ -319,8 +342,18 @@ const OUTPUT_THOUGHTS = [
 ];
 for (const mode of ['direct', 'cot'] as const) {
   REVAL_SHOTS.output[mode] = [
-    ['def g(s):\n    return s + "a"\n\nassert g("x9j") == ??', null, mode === 'cot' ? OUTPUT_THOUGHTS[0]! : '', 'assert g("x9j") == "x9ja"'],
-    [OUTPUT_CLASS, null, mode === 'cot' ? OUTPUT_THOUGHTS[1]! : '', 'a = A(3)\nassertEqual(a.f(2), 5)\nassertEqual(a.f(4), 7)'],
+    [
+      'def g(s):\n    return s + "a"\n\nassert g("x9j") == ??',
+      null,
+      mode === 'cot' ? OUTPUT_THOUGHTS[0]! : '',
+      'assert g("x9j") == "x9ja"',
+    ],
+    [
+      OUTPUT_CLASS,
+      null,
+      mode === 'cot' ? OUTPUT_THOUGHTS[1]! : '',
+      'a = A(3)\nassertEqual(a.f(2), 5)\nassertEqual(a.f(4), 7)',
+    ],
   ];
 }
 
@@ -336,7 +369,11 @@ function revalQuestion(task: 'coverage' | 'state' | 'path', f: RevalPromptFields
 }
 
 /** REval's prompt for one question, in the layout of `prompts/{direct,cot}_<task>.txt`. */
-export function revalPrompt(task: 'coverage' | 'state' | 'path' | 'output', cot: boolean, fields: RevalPromptFields): string {
+export function revalPrompt(
+  task: 'coverage' | 'state' | 'path' | 'output',
+  cot: boolean,
+  fields: RevalPromptFields,
+): string {
   const head = (cot ? REVAL_COT_HEAD : REVAL_DIRECT_HEAD)[task];
   const shots = REVAL_SHOTS[task][cot ? 'cot' : 'direct'];
   const parts: string[] = [`${head}\n`];

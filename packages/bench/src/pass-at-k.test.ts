@@ -25,7 +25,16 @@ describe('passAtK', () => {
   });
 
   it('averages over items, x100', () => {
-    expect(meanPassAtK([{ n: 2, c: 1 }, { n: 4, c: 4 }, { n: 1, c: 0 }], 1)).toBeCloseTo(50, 10);
+    expect(
+      meanPassAtK(
+        [
+          { n: 2, c: 1 },
+          { n: 4, c: 4 },
+          { n: 1, c: 0 },
+        ],
+        1,
+      ),
+    ).toBeCloseTo(50, 10);
     expect(meanPassAtK([], 1)).toBeUndefined();
   });
 });

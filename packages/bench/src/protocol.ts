@@ -1,4 +1,11 @@
-import { extractAnswer, formatCompletion, renderPrompt, systemPrompt, type TaskRecord, type TaskType } from '@codereasoner/data';
+import {
+  extractAnswer,
+  formatCompletion,
+  renderPrompt,
+  systemPrompt,
+  type TaskRecord,
+  type TaskType,
+} from '@codereasoner/data';
 import type { ChatMessage } from './types.js';
 
 // The project's task protocol (`@codereasoner/data`) applied to benchmark questions, for the
@@ -43,7 +50,10 @@ export function protocolCompletion(answer: string, cot: boolean): string {
   return formatCompletion(answer, cot ? 'The answer follows from executing the code.' : undefined);
 }
 
-export function protocolExtract(completion: string, type: TaskType): { ok: true; answer: string } | { ok: false; reason: string } {
+export function protocolExtract(
+  completion: string,
+  type: TaskType,
+): { ok: true; answer: string } | { ok: false; reason: string } {
   return extractAnswer(completion, type);
 }
 
@@ -60,7 +70,11 @@ const ANSWER_BLOCK = /<answer>([\s\S]*?)<\/answer>/gi;
  * Protocol prompt for a question with no single call to ask about (REval's ClassEval output
  * questions: a test snippet with several `??`). The answer is the completed snippet.
  */
-export function protocolSnippetMessages(classCode: string, snippet: string, cot: boolean): ChatMessage[] {
+export function protocolSnippetMessages(
+  classCode: string,
+  snippet: string,
+  cot: boolean,
+): ChatMessage[] {
   return [
     { role: 'system', content: systemPrompt(cot) },
     {
@@ -74,8 +88,12 @@ export function protocolSnippetMessages(classCode: string, snippet: string, cot:
 }
 
 /** The last non-empty `<answer>` block, verbatim (multi-line code kept). */
-export function protocolAnswerBlock(completion: string): { ok: true; answer: string } | { ok: false; reason: string } {
-  const blocks = [...completion.matchAll(ANSWER_BLOCK)].map((m) => m[1] ?? '').filter((b) => b.trim() !== '');
+export function protocolAnswerBlock(
+  completion: string,
+): { ok: true; answer: string } | { ok: false; reason: string } {
+  const blocks = [...completion.matchAll(ANSWER_BLOCK)]
+    .map((m) => m[1] ?? '')
+    .filter((b) => b.trim() !== '');
   if (blocks.length === 0) return { ok: false, reason: 'no <answer> block' };
   let text = blocks[blocks.length - 1]!.trim();
   const fence = /^```[\w+-]*[ \t]*\n([\s\S]*?)\n?```$/.exec(text);

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { PAPER_ROWS, officialCount, renderMarkdownReport, revalConsistency, taskMetrics, type BenchmarkSummary, type ItemRecord } from './report.js';
+import {
+  PAPER_ROWS,
+  officialCount,
+  renderMarkdownReport,
+  revalConsistency,
+  taskMetrics,
+  type BenchmarkSummary,
+  type ItemRecord,
+} from './report.js';
 import { incrementalConsistency } from './reval/items.js';
 import type { Verdict } from './types.js';
 
@@ -11,7 +19,13 @@ function record(key: string, verdicts: Verdict[], extra: Partial<ItemRecord> = {
     id: rest.join('/'),
     answerable: true,
     prompt: [],
-    samples: verdicts.map((verdict) => ({ completion: '', finishReason: 'stop', extracted: null, verdict, reason: '' })),
+    samples: verdicts.map((verdict) => ({
+      completion: '',
+      finishReason: 'stop',
+      extracted: null,
+      verdict,
+      reason: '',
+    })),
     ...officialCount('reval', verdicts),
     ...extra,
   };
@@ -32,8 +46,14 @@ describe('officialCount', () => {
 describe('taskMetrics', () => {
   it('computes pass@1, pass@5 and coverage precision/recall/F1', () => {
     const crux = [
-      { ...record('output/sample_0', ['pass', 'fail', 'fail', 'fail', 'fail']), ...officialCount('cruxeval', ['pass', 'fail', 'fail', 'fail', 'fail']) },
-      { ...record('output/sample_1', ['fail', 'fail', 'fail', 'fail', 'fail']), ...officialCount('cruxeval', ['fail', 'fail', 'fail', 'fail', 'fail']) },
+      {
+        ...record('output/sample_0', ['pass', 'fail', 'fail', 'fail', 'fail']),
+        ...officialCount('cruxeval', ['pass', 'fail', 'fail', 'fail', 'fail']),
+      },
+      {
+        ...record('output/sample_1', ['fail', 'fail', 'fail', 'fail', 'fail']),
+        ...officialCount('cruxeval', ['fail', 'fail', 'fail', 'fail', 'fail']),
+      },
     ];
     const m = taskMetrics('cruxeval', 'output', crux);
     expect(m.label).toBe('CRUXEval-O');
@@ -58,12 +78,23 @@ describe('taskMetrics', () => {
 
 describe('incremental consistency', () => {
   it('scores 1, 0.5, 0.25, 0.125 for the incremental patterns and 0 otherwise', () => {
-    const p = (coverage: boolean, state: boolean, path: boolean, output: boolean) => ({ coverage, state, path, output });
+    const p = (coverage: boolean, state: boolean, path: boolean, output: boolean) => ({
+      coverage,
+      state,
+      path,
+      output,
+    });
     expect(incrementalConsistency([p(true, true, true, true)])).toBe(100);
     expect(incrementalConsistency([p(true, true, true, false)])).toBe(50);
     expect(incrementalConsistency([p(true, true, false, false)])).toBe(25);
     expect(incrementalConsistency([p(true, false, false, false)])).toBe(12.5);
-    expect(incrementalConsistency([p(false, true, true, true), p(true, false, true, true), p(true, true, false, true)])).toBe(0);
+    expect(
+      incrementalConsistency([
+        p(false, true, true, true),
+        p(true, false, true, true),
+        p(true, true, false, true),
+      ]),
+    ).toBe(0);
     expect(incrementalConsistency([])).toBeUndefined();
   });
 
@@ -85,17 +116,48 @@ describe('renderMarkdownReport', () => {
     const summary = {
       benchmark: 'cruxeval',
       model: 'my-model',
-      settings: { promptStyle: 'official', cot: false, n: 1, temperature: 0, topP: undefined, maxTokens: 100, seed: 0, tasks: ['output', 'input'], ids: undefined, limit: 10, stop: ['[/ANSWER]'] },
+      settings: {
+        promptStyle: 'official',
+        cot: false,
+        n: 1,
+        temperature: 0,
+        topP: undefined,
+        maxTokens: 100,
+        seed: 0,
+        tasks: ['output', 'input'],
+        ids: undefined,
+        limit: 10,
+        stop: ['[/ANSWER]'],
+      },
       tasks: {
-        output: { task: 'output', label: 'CRUXEval-O', items: 10, samples: 10, score: 40, passedSamples: 4, skippedSamples: 0, unanswerable: 0 },
-        input: { task: 'input', label: 'CRUXEval-I', items: 10, samples: 10, score: 30, passedSamples: 3, skippedSamples: 1, unanswerable: 0 },
+        output: {
+          task: 'output',
+          label: 'CRUXEval-O',
+          items: 10,
+          samples: 10,
+          score: 40,
+          passedSamples: 4,
+          skippedSamples: 0,
+          unanswerable: 0,
+        },
+        input: {
+          task: 'input',
+          label: 'CRUXEval-I',
+          items: 10,
+          samples: 10,
+          score: 30,
+          passedSamples: 3,
+          skippedSamples: 1,
+          unanswerable: 0,
+        },
       },
       headline: { 'CRUXEval-O': 40, 'CRUXEval-I': 30 },
       excluded: [],
       notes: [],
     } as unknown as BenchmarkSummary;
     const md = renderMarkdownReport([summary]);
-    for (const row of PAPER_ROWS) expect(md).toContain(`| ${row.model} (paper) | ${row.cruxevalO.toFixed(1)} |`);
+    for (const row of PAPER_ROWS)
+      expect(md).toContain(`| ${row.model} (paper) | ${row.cruxevalO.toFixed(1)} |`);
     expect(md).toContain('| **my-model** (this run) | 40.0 | 30.0 | – | – |');
     expect(md).toContain('| CRUXEval-I | 10 | 10 | 30.0 | – | 3 | 1 | 0 |');
     expect(md).toContain('first 10 records');

@@ -41,20 +41,46 @@ export interface TaskMetrics {
 }
 
 /** The paper's published rows (CodeReasoner, arXiv 2507.17548, Table 2). */
-export const PAPER_ROWS: readonly { model: string; cruxevalO: number; cruxevalI: number; livecodebench: number; revalAverage: number }[] = [
-  { model: 'CodeReasoner-7B', cruxevalO: 85.6, cruxevalI: 86.3, livecodebench: 81.0, revalAverage: 72.3 },
-  { model: 'CodeReasoner-14B', cruxevalO: 91.2, cruxevalI: 86.8, livecodebench: 86.6, revalAverage: 81.1 },
+export const PAPER_ROWS: readonly {
+  model: string;
+  cruxevalO: number;
+  cruxevalI: number;
+  livecodebench: number;
+  revalAverage: number;
+}[] = [
+  {
+    model: 'CodeReasoner-7B',
+    cruxevalO: 85.6,
+    cruxevalI: 86.3,
+    livecodebench: 81.0,
+    revalAverage: 72.3,
+  },
+  {
+    model: 'CodeReasoner-14B',
+    cruxevalO: 91.2,
+    cruxevalI: 86.8,
+    livecodebench: 86.6,
+    revalAverage: 81.1,
+  },
   { model: 'GPT-4o', cruxevalO: 90.5, cruxevalI: 80.6, livecodebench: 84.8, revalAverage: 77.3 },
 ];
 
 const LABELS: Record<BenchmarkName, Record<string, string>> = {
   cruxeval: { output: 'CRUXEval-O', input: 'CRUXEval-I' },
   livecodebench: { output: 'LCB execution' },
-  reval: { coverage: 'REval coverage', state: 'REval state', path: 'REval path', output: 'REval output' },
+  reval: {
+    coverage: 'REval coverage',
+    state: 'REval state',
+    path: 'REval path',
+    output: 'REval output',
+  },
 };
 
 /** Applies each benchmark's counting rule to one item's sample verdicts. */
-export function officialCount(benchmark: BenchmarkName, verdicts: readonly Verdict[]): { n: number; c: number } {
+export function officialCount(
+  benchmark: BenchmarkName,
+  verdicts: readonly Verdict[],
+): { n: number; c: number } {
   const c = verdicts.filter((v) => v === 'pass').length;
   const kept = verdicts.filter((v) => v !== 'skipped').length;
   switch (benchmark) {
@@ -69,7 +95,11 @@ export function officialCount(benchmark: BenchmarkName, verdicts: readonly Verdi
   }
 }
 
-export function taskMetrics(benchmark: BenchmarkName, task: string, records: readonly ItemRecord[]): TaskMetrics {
+export function taskMetrics(
+  benchmark: BenchmarkName,
+  task: string,
+  records: readonly ItemRecord[],
+): TaskMetrics {
   const samples = records.reduce((sum, r) => sum + r.samples.length, 0);
   const metrics: TaskMetrics = {
     task,
@@ -77,8 +107,14 @@ export function taskMetrics(benchmark: BenchmarkName, task: string, records: rea
     items: records.length,
     samples,
     score: meanPassAtK(records, 1),
-    passedSamples: records.reduce((sum, r) => sum + r.samples.filter((s) => s.verdict === 'pass').length, 0),
-    skippedSamples: records.reduce((sum, r) => sum + r.samples.filter((s) => s.verdict === 'skipped').length, 0),
+    passedSamples: records.reduce(
+      (sum, r) => sum + r.samples.filter((s) => s.verdict === 'pass').length,
+      0,
+    ),
+    skippedSamples: records.reduce(
+      (sum, r) => sum + r.samples.filter((s) => s.verdict === 'skipped').length,
+      0,
+    ),
     unanswerable: records.filter((r) => !r.answerable).length,
   };
   if (benchmark !== 'reval' && records.length > 0 && records.every((r) => r.samples.length >= 5)) {
@@ -116,7 +152,10 @@ export function taskMetrics(benchmark: BenchmarkName, task: string, records: rea
  * REval's incremental consistency over the probe points whose coverage, state and path items and
  * whose group's output item were all run; averaged over sample indices when n > 1.
  */
-export function revalConsistency(records: readonly ItemRecord[]): { score: number | undefined; points: number } {
+export function revalConsistency(records: readonly ItemRecord[]): {
+  score: number | undefined;
+  points: number;
+} {
   const byKey = new Map(records.map((r) => [r.key, r]));
   const probes = records.filter((r) => r.task === 'coverage');
   const aligned: { c: ItemRecord; s: ItemRecord; p: ItemRecord; o: ItemRecord }[] = [];
@@ -128,7 +167,14 @@ export function revalConsistency(records: readonly ItemRecord[]): { score: numbe
     if (s !== undefined && p !== undefined && o !== undefined) aligned.push({ c, s, p, o });
   }
   if (aligned.length === 0) return { score: undefined, points: 0 };
-  const n = Math.min(...aligned.flatMap(({ c, s, p, o }) => [c.samples.length, s.samples.length, p.samples.length, o.samples.length]));
+  const n = Math.min(
+    ...aligned.flatMap(({ c, s, p, o }) => [
+      c.samples.length,
+      s.samples.length,
+      p.samples.length,
+      o.samples.length,
+    ]),
+  );
   if (n === 0) return { score: undefined, points: aligned.length };
   let total = 0;
   for (let j = 0; j < n; j += 1) {
@@ -179,8 +225,20 @@ export interface BenchmarkSummary {
   tasks: Record<string, TaskMetrics>;
   /** The figure(s) set beside the paper's rows. */
   headline: Record<string, number | undefined>;
-  reval?: { average: number | undefined; consistency: number | undefined; consistencyPoints: number };
-  livecodebenchIndex?: { path: string; complete: boolean; expected: number; found: number; missing: number; unexpected: number; mismatched: number };
+  reval?: {
+    average: number | undefined;
+    consistency: number | undefined;
+    consistencyPoints: number;
+  };
+  livecodebenchIndex?: {
+    path: string;
+    complete: boolean;
+    expected: number;
+    found: number;
+    missing: number;
+    unexpected: number;
+    mismatched: number;
+  };
   excluded: ExcludedEntry[];
   notes: string[];
   outputs: { items: string; summary: string; report: string };
@@ -202,12 +260,18 @@ export function renderMarkdownReport(summaries: readonly BenchmarkSummary[]): st
   const models = [...new Set(summaries.map((s) => s.model))];
   const lines: string[] = [];
   lines.push(`# Code-reasoning benchmarks: ${models.join(', ') || 'no runs'}`, '');
-  lines.push('| model | CRUXEval-O | CRUXEval-I | LCB execution | REval avg |', '|---|---:|---:|---:|---:|');
+  lines.push(
+    '| model | CRUXEval-O | CRUXEval-I | LCB execution | REval avg |',
+    '|---|---:|---:|---:|---:|',
+  );
   for (const row of PAPER_ROWS) {
-    lines.push(`| ${row.model} (paper) | ${fmt(row.cruxevalO)} | ${fmt(row.cruxevalI)} | ${fmt(row.livecodebench)} | ${fmt(row.revalAverage)} |`);
+    lines.push(
+      `| ${row.model} (paper) | ${fmt(row.cruxevalO)} | ${fmt(row.cruxevalI)} | ${fmt(row.livecodebench)} | ${fmt(row.revalAverage)} |`,
+    );
   }
   for (const model of models) {
-    const of = (s: BenchmarkSummary | undefined) => (s !== undefined && s.model === model ? s : undefined);
+    const of = (s: BenchmarkSummary | undefined) =>
+      s !== undefined && s.model === model ? s : undefined;
     lines.push(
       `| **${model}** (this run) | ${fmt(of(crux)?.headline['CRUXEval-O'])} | ${fmt(of(crux)?.headline['CRUXEval-I'])} | ` +
         `${fmt(of(lcb)?.headline['LCB execution'])} | ${fmt(of(reval)?.headline['REval avg'])} |`,
@@ -223,7 +287,10 @@ export function renderMarkdownReport(summaries: readonly BenchmarkSummary[]): st
         `${st.ids === undefined ? '' : `; ${st.ids.length} selected records`}${st.limit === undefined ? '' : `; first ${st.limit} records`}.`,
       '',
     );
-    lines.push('| task | items | samples | score | pass@5 | passed samples | skipped | unanswerable |', '|---|---:|---:|---:|---:|---:|---:|---:|');
+    lines.push(
+      '| task | items | samples | score | pass@5 | passed samples | skipped | unanswerable |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|',
+    );
     for (const t of Object.values(s.tasks)) {
       lines.push(
         `| ${t.label} | ${t.items} | ${t.samples} | ${fmt(t.score)} | ${fmt(t.passAt5)} | ${t.passedSamples} | ${t.skippedSamples} | ${t.unanswerable} |`,
@@ -231,7 +298,10 @@ export function renderMarkdownReport(summaries: readonly BenchmarkSummary[]): st
     }
     const cov = s.tasks.coverage?.coverage;
     if (cov !== undefined) {
-      lines.push('', `Coverage: accuracy ${fmt(cov.accuracy)}, precision ${fmt(cov.precision)}, recall ${fmt(cov.recall)}, F1 ${fmt(cov.f1)}.`);
+      lines.push(
+        '',
+        `Coverage: accuracy ${fmt(cov.accuracy)}, precision ${fmt(cov.precision)}, recall ${fmt(cov.recall)}, F1 ${fmt(cov.f1)}.`,
+      );
     }
     if (s.reval !== undefined) {
       lines.push(
@@ -249,7 +319,10 @@ export function renderMarkdownReport(summaries: readonly BenchmarkSummary[]): st
     }
     if (s.excluded.length > 0) {
       const questions = s.excluded.reduce((sum, e) => sum + e.questions, 0);
-      lines.push('', `Left out (cannot run in this sandbox; not in any denominator): ${s.excluded.length} groups, ${questions} questions.`);
+      lines.push(
+        '',
+        `Left out (cannot run in this sandbox; not in any denominator): ${s.excluded.length} groups, ${questions} questions.`,
+      );
       const reasons = new Map<string, string[]>();
       for (const e of s.excluded) reasons.set(e.reason, [...(reasons.get(e.reason) ?? []), e.id]);
       for (const [reason, ids] of reasons) lines.push(`- ${reason}: ${ids.join(', ')}`);

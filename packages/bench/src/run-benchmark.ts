@@ -25,7 +25,12 @@ import {
   type ItemRecord,
 } from './report.js';
 import { loadReval, type RevalGroup, type RevalProblem } from './reval/data.js';
-import { revalGroupItems, scoreReval, type RevalItemContext, type RevalTask } from './reval/items.js';
+import {
+  revalGroupItems,
+  scoreReval,
+  type RevalItemContext,
+  type RevalTask,
+} from './reval/items.js';
 import { computeRevalTruth } from './reval/truth.js';
 import type { SandboxLike } from './sandbox-types.js';
 import { formatAjvErrors } from './schemas.js';
@@ -116,17 +121,23 @@ const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
 const validateSettings = ajv.compile(settingsSchema);
 
 /** Fills defaults and checks the serialisable options; lists every problem. */
-export function resolveRunSettings(options: Omit<RunBenchmarkOptions, 'model' | 'sandbox' | 'onProgress' | 'logger'>): Settings {
+export function resolveRunSettings(
+  options: Omit<RunBenchmarkOptions, 'model' | 'sandbox' | 'onProgress' | 'logger'>,
+): Settings {
   const plain: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(options)) {
-    if (value !== undefined && !['model', 'sandbox', 'onProgress', 'logger'].includes(key)) plain[key] = value;
+    if (value !== undefined && !['model', 'sandbox', 'onProgress', 'logger'].includes(key))
+      plain[key] = value;
   }
-  if (!validateSettings(plain)) throw new BenchmarkConfigError('benchmark options', formatAjvErrors(validateSettings.errors));
+  if (!validateSettings(plain))
+    throw new BenchmarkConfigError('benchmark options', formatAjvErrors(validateSettings.errors));
   const settings = plain as unknown as Settings;
   const known = BENCHMARK_TASKS[settings.benchmark] as readonly string[];
   const unknown = (settings.tasks ?? []).filter((t) => !known.includes(t));
   if (unknown.length > 0) {
-    throw new BenchmarkConfigError('benchmark options', [`tasks: ${unknown.join(', ')} not a task of ${settings.benchmark} (tasks: ${known.join(', ')})`]);
+    throw new BenchmarkConfigError('benchmark options', [
+      `tasks: ${unknown.join(', ')} not a task of ${settings.benchmark} (tasks: ${known.join(', ')})`,
+    ]);
   }
   return settings;
 }
@@ -147,20 +158,30 @@ function defaultStop(benchmark: BenchmarkName, style: PromptStyle): string[] | u
 interface Prepared {
   files: BenchmarkFiles;
   items: BenchItem[];
-  score(indices: readonly number[], completions: readonly (readonly string[])[]): Promise<SampleVerdict[][]>;
+  score(
+    indices: readonly number[],
+    completions: readonly (readonly string[])[],
+  ): Promise<SampleVerdict[][]>;
   excluded: ExcludedEntry[];
   notes: string[];
   lcbIndex?: LiveCodeBenchIndexCheck & { path: string };
 }
 
 /** Applies `ids` then `limit`; an id that names no record is an error (a typo must not shrink a run silently). */
-function select<T>(records: T[], idOf: (record: T) => string, settings: Settings, path: string): T[] {
+function select<T>(
+  records: T[],
+  idOf: (record: T) => string,
+  settings: Settings,
+  path: string,
+): T[] {
   let out = records;
   if (settings.ids !== undefined) {
     const known = new Set(records.map(idOf));
     const missing = settings.ids.filter((id) => !known.has(id));
     if (missing.length > 0) {
-      throw new BenchmarkConfigError('benchmark options', [`ids: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', …' : ''} not in ${path}`]);
+      throw new BenchmarkConfigError('benchmark options', [
+        `ids: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', …' : ''} not in ${path}`,
+      ]);
     }
     const wanted = new Set(settings.ids);
     out = out.filter((record) => wanted.has(idOf(record)));
@@ -168,7 +189,11 @@ function select<T>(records: T[], idOf: (record: T) => string, settings: Settings
   return settings.limit === undefined ? out : out.slice(0, settings.limit);
 }
 
-async function prepare(settings: Settings, sandbox: SandboxLike, files: BenchmarkFiles): Promise<Prepared> {
+async function prepare(
+  settings: Settings,
+  sandbox: SandboxLike,
+  files: BenchmarkFiles,
+): Promise<Prepared> {
   const tasks = settings.tasks ?? [...BENCHMARK_TASKS[settings.benchmark]];
   const style = settings.promptStyle;
   const cot = settings.cot;
@@ -182,14 +207,24 @@ async function prepare(settings: Settings, sandbox: SandboxLike, files: Benchmar
       items,
       excluded: [],
       notes,
-      score: (indices, completions) => scoreCruxEval(sandbox, byId, indices.map((i) => items[i]!), completions, { cot, style }),
+      score: (indices, completions) =>
+        scoreCruxEval(
+          sandbox,
+          byId,
+          indices.map((i) => items[i]!),
+          completions,
+          { cot, style },
+        ),
     };
   }
   if (settings.benchmark === 'livecodebench') {
     const all = await loadLiveCodeBench(files.data);
     let lcbIndex: Prepared['lcbIndex'];
     if (files.index !== undefined) {
-      lcbIndex = { path: files.index, ...checkLiveCodeBenchExport(all, await loadLiveCodeBenchIndex(files.index)) };
+      lcbIndex = {
+        path: files.index,
+        ...checkLiveCodeBenchExport(all, await loadLiveCodeBenchIndex(files.index)),
+      };
       if (!lcbIndex.complete) {
         notes.push(
           `The export at ${files.data} is not the complete set: ${lcbIndex.found} records for ${lcbIndex.expected} indexed samples; scores are not comparable with published ones.`,
@@ -205,12 +240,26 @@ async function prepare(settings: Settings, sandbox: SandboxLike, files: Benchmar
       excluded: [],
       notes,
       ...(lcbIndex === undefined ? {} : { lcbIndex }),
-      score: (indices, completions) => scoreLiveCodeBench(sandbox, byId, indices.map((i) => items[i]!), completions, { cot, style }),
+      score: (indices, completions) =>
+        scoreLiveCodeBench(
+          sandbox,
+          byId,
+          indices.map((i) => items[i]!),
+          completions,
+          { cot, style },
+        ),
     };
   }
   // REval: ground truth first (one traced run per group, in the sandbox).
-  const problems = select(await loadReval(files.data, files.tasks!), (p) => p.taskId, settings, files.data);
-  const groups: { problem: RevalProblem; group: RevalGroup }[] = problems.flatMap((problem) => problem.groups.map((group) => ({ problem, group })));
+  const problems = select(
+    await loadReval(files.data, files.tasks!),
+    (p) => p.taskId,
+    settings,
+    files.data,
+  );
+  const groups: { problem: RevalProblem; group: RevalGroup }[] = problems.flatMap((problem) =>
+    problem.groups.map((group) => ({ problem, group })),
+  );
   const truths = await computeRevalTruth(sandbox, groups);
   const items: BenchItem[] = [];
   const contexts: RevalItemContext[] = [];
@@ -218,21 +267,31 @@ async function prepare(settings: Settings, sandbox: SandboxLike, files: Benchmar
   groups.forEach(({ problem, group }, g) => {
     const truth = truths[g]!;
     if (!truth.ok) {
-      const questions = tasks.includes('output') ? 1 + (tasks.length - 1) * group.probes.length : tasks.length * group.probes.length;
-      excluded.push({ id: group.key, tasks, questions, reason: `the program cannot be traced here (${truth.error ?? 'unknown error'})` });
+      const questions = tasks.includes('output')
+        ? 1 + (tasks.length - 1) * group.probes.length
+        : tasks.length * group.probes.length;
+      excluded.push({
+        id: group.key,
+        tasks,
+        questions,
+        reason: `the program cannot be traced here (${truth.error ?? 'unknown error'})`,
+      });
       return;
     }
-    for (const { item, context } of revalGroupItems(problem, group, truth, tasks as RevalTask[], { cot, style })) {
+    for (const { item, context } of revalGroupItems(problem, group, truth, tasks as RevalTask[], {
+      cot,
+      style,
+    })) {
       items.push(item);
       contexts.push(context);
     }
   });
   notes.push(
     'REval ground truth comes from tracing each program in the sandbox with a port of the official tracer (dynamics.py), ' +
-      'under the sandbox\'s Python (Pyodide: CPython 3.14); the official harness ran CPython 3.8-3.11. Measured on the full data ' +
+      "under the sandbox's Python (Pyodide: CPython 3.14); the official harness ran CPython 3.8-3.11. Measured on the full data " +
       '(bench:reval-versions, against CPython 3.11): coverage and path truths are identical on all 2,985 probe points both can trace; ' +
       '14 state truths (7 problems) differ because CPython 3.12+ inlines comprehensions (PEP 709): on a line holding a comprehension ' +
-      'the recorded locals are the function\'s, where 3.11 recorded the comprehension frame\'s (so 3.11 answers Nil there).',
+      "the recorded locals are the function's, where 3.11 recorded the comprehension frame's (so 3.11 answers Nil there).",
   );
   return {
     files,
@@ -260,7 +319,8 @@ async function readExistingItems(path: string, logger: Logger | undefined): Prom
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { records: new Map(), dropped: 0 };
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT')
+      return { records: new Map(), dropped: 0 };
     throw error;
   }
   const records = new Map<string, ItemRecord>();
@@ -277,21 +337,30 @@ async function readExistingItems(path: string, logger: Logger | undefined): Prom
       good += `${line}\n`;
     } catch {
       if (complete) {
-        throw new BenchmarkRunError('BENCH_ITEMS_CORRUPT', `${path}:${i + 1}: not a JSON item record; remove the line (or the file) and rerun`);
+        throw new BenchmarkRunError(
+          'BENCH_ITEMS_CORRUPT',
+          `${path}:${i + 1}: not a JSON item record; remove the line (or the file) and rerun`,
+        );
       }
       // A truncated last line from an interrupted run: drop it and redo that item.
       dropped += 1;
     }
   });
   if (dropped > 0) {
-    logger?.warn(`${path}: dropped a truncated last line left by an interrupted run; that item is scored again`);
+    logger?.warn(
+      `${path}: dropped a truncated last line left by an interrupted run; that item is scored again`,
+    );
     await writeFileAtomic(path, good);
   }
   return { records, dropped };
 }
 
 /** What makes two runs comparable: a resumed run must match on all of these. */
-function fingerprint(settings: Settings, modelId: string, dataFiles: { path: string; sha256: string }[]) {
+function fingerprint(
+  settings: Settings,
+  modelId: string,
+  dataFiles: { path: string; sha256: string }[],
+) {
   return {
     benchmark: settings.benchmark,
     model: modelId,
@@ -315,22 +384,34 @@ async function checkRunFile(path: string, expected: ReturnType<typeof fingerprin
       await writeFileAtomic(path, `${JSON.stringify(expected, null, 2)}\n`);
       return;
     }
-    throw new BenchmarkRunError('BENCH_OUTDIR_MISMATCH', `${path} is not readable run settings (${(error as Error).message}); use an empty output directory`);
+    throw new BenchmarkRunError(
+      'BENCH_OUTDIR_MISMATCH',
+      `${path} is not readable run settings (${(error as Error).message}); use an empty output directory`,
+    );
   }
   const differing = Object.keys(expected).filter(
-    (key) => JSON.stringify((expected as Record<string, unknown>)[key]) !== JSON.stringify(previous[key]),
+    (key) =>
+      JSON.stringify((expected as Record<string, unknown>)[key]) !== JSON.stringify(previous[key]),
   );
   if (differing.length > 0) {
     throw new BenchmarkRunError(
       'BENCH_OUTDIR_MISMATCH',
       `${path}: the output directory holds a run with other settings (${differing
-        .map((key) => `${key}: ${JSON.stringify(previous[key])} there, ${JSON.stringify((expected as Record<string, unknown>)[key])} now`)
+        .map(
+          (key) =>
+            `${key}: ${JSON.stringify(previous[key])} there, ${JSON.stringify((expected as Record<string, unknown>)[key])} now`,
+        )
         .join('; ')}). Use another output directory, or the same settings to resume.`,
     );
   }
 }
 
-function samplingRequest(item: BenchItem, settings: Settings, maxTokens: number, stop: string[] | undefined): ChatRequest {
+function samplingRequest(
+  item: BenchItem,
+  settings: Settings,
+  maxTokens: number,
+  stop: string[] | undefined,
+): ChatRequest {
   return {
     messages: item.messages,
     n: settings.n,
@@ -355,9 +436,12 @@ export async function runBenchmark(options: RunBenchmarkOptions): Promise<Benchm
   const startedAt = new Date();
   const files = await resolveBenchmarkFiles(settings.benchmark, settings.dataPath);
   const dataFiles = await Promise.all(
-    [files.data, files.tasks, files.index].filter((p): p is string => p !== undefined).map(async (path) => ({ path, ...(await sha256File(path)) })),
+    [files.data, files.tasks, files.index]
+      .filter((p): p is string => p !== undefined)
+      .map(async (path) => ({ path, ...(await sha256File(path)) })),
   );
-  const maxTokens = settings.maxTokens ?? defaultMaxTokens(settings.benchmark, settings.cot, settings.promptStyle);
+  const maxTokens =
+    settings.maxTokens ?? defaultMaxTokens(settings.benchmark, settings.cot, settings.promptStyle);
   const stop = defaultStop(settings.benchmark, settings.promptStyle);
   const stage = `bench:${settings.benchmark}`;
 
@@ -367,20 +451,30 @@ export async function runBenchmark(options: RunBenchmarkOptions): Promise<Benchm
   await checkRunFile(join(settings.outDir, 'run.json'), fingerprint(settings, model.id, dataFiles));
   const existing = await readExistingItems(itemsPath, logger);
 
-  const pending = prepared.items.map((item, index) => ({ item, index })).filter(({ item }) => !existing.records.has(item.key));
+  const pending = prepared.items
+    .map((item, index) => ({ item, index }))
+    .filter(({ item }) => !existing.records.has(item.key));
   const resumed = prepared.items.length - pending.length;
-  if (resumed > 0) logger?.info(`${settings.benchmark}: resuming, ${resumed} of ${prepared.items.length} questions already scored`);
+  if (resumed > 0)
+    logger?.info(
+      `${settings.benchmark}: resuming, ${resumed} of ${prepared.items.length} questions already scored`,
+    );
   const total = prepared.items.length;
   let completed = resumed;
   onProgress?.({ stage, completed, total });
 
-  if (isGoldAware(model)) model.learnGold(pending.map(({ item }) => ({ messages: item.messages, completion: item.oracle })));
+  if (isGoldAware(model))
+    model.learnGold(
+      pending.map(({ item }) => ({ messages: item.messages, completion: item.oracle })),
+    );
 
   for (let start = 0; start < pending.length; start += settings.batchSize) {
     const batch = pending.slice(start, start + settings.batchSize);
     let responses;
     try {
-      responses = await model.complete(batch.map(({ item }) => samplingRequest(item, settings, maxTokens, stop)));
+      responses = await model.complete(
+        batch.map(({ item }) => samplingRequest(item, settings, maxTokens, stop)),
+      );
     } catch (error) {
       throw new BenchmarkRunError(
         'BENCH_MODEL_FAILED',
@@ -391,7 +485,9 @@ export async function runBenchmark(options: RunBenchmarkOptions): Promise<Benchm
     // Malformed replies (missing samples, non-string texts) become empty completions: scored wrong, never fatal.
     const completions = batch.map((_, i) => {
       const texts = Array.isArray(responses?.[i]?.texts) ? responses[i]!.texts : [];
-      return Array.from({ length: settings.n }, (_, s) => (typeof texts[s] === 'string' ? texts[s]! : ''));
+      return Array.from({ length: settings.n }, (_, s) =>
+        typeof texts[s] === 'string' ? texts[s]! : '',
+      );
     });
     let verdicts: SampleVerdict[][];
     try {
@@ -401,7 +497,11 @@ export async function runBenchmark(options: RunBenchmarkOptions): Promise<Benchm
       );
     } catch (error) {
       if (error instanceof BenchmarkRunError) throw error;
-      throw new BenchmarkRunError('BENCH_SCORING_FAILED', `scoring ${settings.benchmark} failed: ${(error as Error).message}`, { cause: error });
+      throw new BenchmarkRunError(
+        'BENCH_SCORING_FAILED',
+        `scoring ${settings.benchmark} failed: ${(error as Error).message}`,
+        { cause: error },
+      );
     }
     for (let i = 0; i < batch.length; i += 1) {
       const { item } = batch[i]!;
@@ -435,9 +535,18 @@ export async function runBenchmark(options: RunBenchmarkOptions): Promise<Benchm
   // Metrics over the selected items (resumed and new).
   const selected = prepared.items.map((item) => existing.records.get(item.key)!);
   const tasks = settings.tasks ?? [...BENCHMARK_TASKS[settings.benchmark]];
-  const taskOrder = (BENCHMARK_TASKS[settings.benchmark] as readonly string[]).filter((t) => tasks.includes(t));
+  const taskOrder = (BENCHMARK_TASKS[settings.benchmark] as readonly string[]).filter((t) =>
+    tasks.includes(t),
+  );
   const metrics = Object.fromEntries(
-    taskOrder.map((task) => [task, taskMetrics(settings.benchmark, task, selected.filter((r) => r.task === task))]),
+    taskOrder.map((task) => [
+      task,
+      taskMetrics(
+        settings.benchmark,
+        task,
+        selected.filter((r) => r.task === task),
+      ),
+    ]),
   );
   const headline: Record<string, number | undefined> = {};
   let reval: BenchmarkSummary['reval'];
@@ -448,7 +557,9 @@ export async function runBenchmark(options: RunBenchmarkOptions): Promise<Benchm
     headline['LCB execution'] = metrics.output?.score;
   } else {
     const four = ['coverage', 'state', 'path', 'output'].map((t) => metrics[t]?.score);
-    const average = four.every((v) => v !== undefined) ? four.reduce((a, b) => a! + b!, 0)! / 4 : undefined;
+    const average = four.every((v) => v !== undefined)
+      ? four.reduce((a, b) => a! + b!, 0)! / 4
+      : undefined;
     const consistency = revalConsistency(selected);
     reval = { average, consistency: consistency.score, consistencyPoints: consistency.points };
     headline['REval avg'] = average;
@@ -495,7 +606,11 @@ export async function runBenchmark(options: RunBenchmarkOptions): Promise<Benchm
         }),
     excluded: prepared.excluded,
     notes: prepared.notes,
-    outputs: { items: itemsPath, summary: join(settings.outDir, 'summary.json'), report: join(settings.outDir, 'report.md') },
+    outputs: {
+      items: itemsPath,
+      summary: join(settings.outDir, 'summary.json'),
+      report: join(settings.outDir, 'report.md'),
+    },
   };
   await writeFileAtomic(summary.outputs.summary, `${JSON.stringify(summary, null, 2)}\n`);
   await writeFileAtomic(summary.outputs.report, renderMarkdownReport([summary]));
@@ -503,7 +618,10 @@ export async function runBenchmark(options: RunBenchmarkOptions): Promise<Benchm
   return summary;
 }
 
-export interface RunBenchmarksOptions extends Omit<RunBenchmarkOptions, 'benchmark' | 'outDir' | 'tasks'> {
+export interface RunBenchmarksOptions extends Omit<
+  RunBenchmarkOptions,
+  'benchmark' | 'outDir' | 'tasks'
+> {
   /** Default: all three. */
   benchmarks?: BenchmarkName[];
   /** Each benchmark writes to `<outDir>/<benchmark>/`; the combined report goes to `<outDir>/report.md`. */
@@ -530,7 +648,13 @@ export interface RunBenchmarksResult {
  * `summary.json`.
  */
 export async function runBenchmarks(options: RunBenchmarksOptions): Promise<RunBenchmarksResult> {
-  const { benchmarks = ['cruxeval', 'livecodebench', 'reval'], outDir, tasks, skipMissing = false, ...common } = options;
+  const {
+    benchmarks = ['cruxeval', 'livecodebench', 'reval'],
+    outDir,
+    tasks,
+    skipMissing = false,
+    ...common
+  } = options;
   const summaries: BenchmarkSummary[] = [];
   const skipped: RunBenchmarksResult['skipped'] = [];
   for (const benchmark of benchmarks) {
@@ -547,13 +671,23 @@ export async function runBenchmarks(options: RunBenchmarksOptions): Promise<RunB
       }
     }
     summaries.push(
-      await runBenchmark({ ...common, benchmark, outDir: join(outDir, benchmark), ...(tasks?.[benchmark] === undefined ? {} : { tasks: tasks[benchmark] }) }),
+      await runBenchmark({
+        ...common,
+        benchmark,
+        outDir: join(outDir, benchmark),
+        ...(tasks?.[benchmark] === undefined ? {} : { tasks: tasks[benchmark] }),
+      }),
     );
   }
   const report = join(outDir, 'report.md');
   const summary = join(outDir, 'summary.json');
-  const skippedText = skipped.map((s) => `- ${s.benchmark} skipped: ${s.reason.split('\n')[0]}`).join('\n');
-  await writeFileAtomic(report, `${renderMarkdownReport(summaries)}${skippedText === '' ? '' : `\n${skippedText}\n`}`);
+  const skippedText = skipped
+    .map((s) => `- ${s.benchmark} skipped: ${s.reason.split('\n')[0]}`)
+    .join('\n');
+  await writeFileAtomic(
+    report,
+    `${renderMarkdownReport(summaries)}${skippedText === '' ? '' : `\n${skippedText}\n`}`,
+  );
   await writeFileAtomic(summary, `${JSON.stringify({ summaries, skipped }, null, 2)}\n`);
   return { summaries, skipped, report, summary };
 }

@@ -8,7 +8,8 @@ export interface RunRequest {
 }
 
 export interface RunResult {
-  status: 'ok' | 'exception' | 'timeout' | 'memory' | 'syntax_error' | 'output_limit' | 'sandbox_error';
+  status:
+    'ok' | 'exception' | 'timeout' | 'memory' | 'syntax_error' | 'output_limit' | 'sandbox_error';
   repr?: string;
   json?: unknown;
   exception?: { type: string; message: string };
@@ -21,7 +22,15 @@ export type CheckRequest =
   | { code: string; assertion: string; timeoutMs?: number };
 
 export interface CheckResult {
-  status: 'passed' | 'failed' | 'exception' | 'timeout' | 'memory' | 'syntax_error' | 'output_limit' | 'sandbox_error';
+  status:
+    | 'passed'
+    | 'failed'
+    | 'exception'
+    | 'timeout'
+    | 'memory'
+    | 'syntax_error'
+    | 'output_limit'
+    | 'sandbox_error';
   detail?: string;
   actualRepr?: string;
   durationMs: number;

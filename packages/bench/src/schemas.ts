@@ -76,7 +76,9 @@ export const liveCodeBenchRecordSchema: JSONSchemaType<LiveCodeBenchRecord> = {
   required: ['id', 'question_id', 'function_name', 'code', 'input', 'output'],
   properties: {
     id: { type: 'string', pattern: '^sample_[0-9]+$' },
-    question_id: { type: ['integer', 'string'] } as unknown as JSONSchemaType<LiveCodeBenchRecord>['properties']['question_id'],
+    question_id: {
+      type: ['integer', 'string'],
+    } as unknown as JSONSchemaType<LiveCodeBenchRecord>['properties']['question_id'],
     function_name: { type: 'string', pattern: '^[A-Za-z_][A-Za-z_0-9]*$' },
     code: { type: 'string', minLength: 1 },
     input: { type: 'string', minLength: 1 },
@@ -84,7 +86,10 @@ export const liveCodeBenchRecordSchema: JSONSchemaType<LiveCodeBenchRecord> = {
     numsteps: { type: 'integer', nullable: true },
     problem_id: {} as unknown as JSONSchemaType<LiveCodeBenchRecord>['properties']['problem_id'],
     contest_id: { type: 'string', nullable: true },
-    contest_date: { type: ['string', 'number'], nullable: true } as unknown as JSONSchemaType<LiveCodeBenchRecord>['properties']['contest_date'],
+    contest_date: {
+      type: ['string', 'number'],
+      nullable: true,
+    } as unknown as JSONSchemaType<LiveCodeBenchRecord>['properties']['contest_date'],
     difficulty: { type: 'string', nullable: true },
   },
 };
@@ -110,7 +115,10 @@ export const revalDataRecordSchema: JSONSchemaType<RevalDataRecord> = {
     code: { type: 'string', minLength: 1 },
     inputs: { type: 'array', items: { type: 'string' }, minItems: 1 },
     outputs: { type: 'array', items: { type: 'string' } },
-    test: { type: 'string', nullable: true } as unknown as JSONSchemaType<RevalDataRecord>['properties']['test'],
+    test: {
+      type: 'string',
+      nullable: true,
+    } as unknown as JSONSchemaType<RevalDataRecord>['properties']['test'],
   },
 };
 
@@ -133,7 +141,10 @@ export const revalTasksRecordSchema: JSONSchemaType<RevalTasksRecord> = {
             items: {
               type: 'object',
               required: ['lineno', 'var'],
-              properties: { lineno: { type: 'integer', minimum: 1 }, var: { type: 'string', minLength: 1 } },
+              properties: {
+                lineno: { type: 'integer', minimum: 1 },
+                var: { type: 'string', minLength: 1 },
+              },
             },
           },
           output_pred: { type: 'string', minLength: 1 },
@@ -147,9 +158,12 @@ const ajv = new Ajv({ allErrors: true, strict: false });
 
 export function formatAjvErrors(errors: ErrorObject[] | null | undefined): string[] {
   return (errors ?? []).map((error) => {
-    const path = error.instancePath === '' ? '(record)' : error.instancePath.slice(1).replace(/\//g, '.');
+    const path =
+      error.instancePath === '' ? '(record)' : error.instancePath.slice(1).replace(/\//g, '.');
     const extra =
-      error.keyword === 'additionalProperties' ? ` '${String((error.params as { additionalProperty: string }).additionalProperty)}'` : '';
+      error.keyword === 'additionalProperties'
+        ? ` '${String((error.params as { additionalProperty: string }).additionalProperty)}'`
+        : '';
     return `${path}: ${error.message ?? error.keyword}${extra}`;
   });
 }

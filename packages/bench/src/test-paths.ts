@@ -5,4 +5,6 @@ import { fileURLToPath } from 'node:url';
 
 export const FIXTURES = fileURLToPath(new URL('./__fixtures__', import.meta.url));
 const shared = fileURLToPath(new URL('../../../../shared/benchmarks', import.meta.url));
-export const SHARED_BENCHMARKS: string | undefined = existsSync(`${shared}/cruxeval/cruxeval.jsonl`) ? shared : undefined;
+export const SHARED_BENCHMARKS: string | undefined = existsSync(`${shared}/cruxeval/cruxeval.jsonl`)
+  ? shared
+  : undefined;

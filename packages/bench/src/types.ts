@@ -1,6 +1,13 @@
 import type { ChatMessage } from '@codereasoner/core-tensors';
 
-export type { ChatMessage, ChatModel, ChatRequest, ChatResponse, Logger, ProgressEvent } from '@codereasoner/core-tensors';
+export type {
+  ChatMessage,
+  ChatModel,
+  ChatRequest,
+  ChatResponse,
+  Logger,
+  ProgressEvent,
+} from '@codereasoner/core-tensors';
 
 export type BenchmarkName = 'cruxeval' | 'livecodebench' | 'reval';
 
@@ -19,7 +26,8 @@ export const BENCHMARK_TASKS = {
   reval: ['coverage', 'state', 'path', 'output'],
 } as const satisfies Record<BenchmarkName, readonly string[]>;
 
-export type BenchmarkTask<B extends BenchmarkName = BenchmarkName> = (typeof BENCHMARK_TASKS)[B][number];
+export type BenchmarkTask<B extends BenchmarkName = BenchmarkName> =
+  (typeof BENCHMARK_TASKS)[B][number];
 
 /** One question put to the model. */
 export interface BenchItem {

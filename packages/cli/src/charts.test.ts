@@ -16,8 +16,21 @@ describe('lineChart', () => {
       xLabel: 'step',
       yLabel: 'loss',
       series: [
-        { name: 'train', points: [[0, 3], [1, 2], [2, 1]] },
-        { name: 'eval', points: [[0, 3.5], [2, 1.5]] },
+        {
+          name: 'train',
+          points: [
+            [0, 3],
+            [1, 2],
+            [2, 1],
+          ],
+        },
+        {
+          name: 'eval',
+          points: [
+            [0, 3.5],
+            [2, 1.5],
+          ],
+        },
       ],
     });
     expect(svg.match(/<path /g)).toHaveLength(2);
@@ -27,15 +40,33 @@ describe('lineChart', () => {
   });
 
   it('says "no data" rather than drawing an empty axis', () => {
-    expect(lineChart({ title: 't', xLabel: 'x', yLabel: 'y', series: [{ name: 'a', points: [] }] })).toContain('no data');
+    expect(
+      lineChart({ title: 't', xLabel: 'x', yLabel: 'y', series: [{ name: 'a', points: [] }] }),
+    ).toContain('no data');
   });
 
   it('ignores non-finite points', () => {
-    const svg = lineChart({ title: 't', xLabel: 'x', yLabel: 'y', series: [{ name: 'a', points: [[0, NaN], [1, 2], [2, 3]] }] });
+    const svg = lineChart({
+      title: 't',
+      xLabel: 'x',
+      yLabel: 'y',
+      series: [
+        {
+          name: 'a',
+          points: [
+            [0, NaN],
+            [1, 2],
+            [2, 3],
+          ],
+        },
+      ],
+    });
     expect(svg).toMatch(/<path d="M[\d.]+,[\d.]+L[\d.]+,[\d.]+"/);
   });
 
   it('escapes all HTML specials', () => {
-    expect(escapeHtml(`<a href="x">'&'</a>`)).toBe('&#60;a href=&#34;x&#34;&#62;&#39;&#38;&#39;&#60;/a&#62;');
+    expect(escapeHtml(`<a href="x">'&'</a>`)).toBe(
+      '&#60;a href=&#34;x&#34;&#62;&#39;&#38;&#39;&#60;/a&#62;',
+    );
   });
 });

@@ -27,7 +27,8 @@ export function niceTicks(min: number, max: number, count = 5): number[] {
   const span = max - min;
   const raw = span / count;
   const magnitude = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((f) => f * magnitude).find((s) => span / s <= count) ?? 10 * magnitude;
+  const step =
+    [1, 2, 5, 10].map((f) => f * magnitude).find((s) => span / s <= count) ?? 10 * magnitude;
   const ticks: number[] = [];
   for (let t = Math.ceil(min / step) * step; t <= max + step * 1e-9; t += step) {
     ticks.push(Number(t.toPrecision(12)));
@@ -48,7 +49,9 @@ export function lineChart(options: LineChartOptions): string {
   const margin = { top: 34, right: 16, bottom: 44, left: 60 };
   const plotW = width - margin.left - margin.right;
   const plotH = height - margin.top - margin.bottom;
-  const finite = options.series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
+  const finite = options.series
+    .flatMap((s) => s.points)
+    .filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
   const title = `<text x="${width / 2}" y="20" text-anchor="middle" font-weight="600">${escapeHtml(options.title)}</text>`;
   if (finite.length === 0) {
     return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">${title}<text x="${width / 2}" y="${height / 2}" text-anchor="middle" fill="#666">no data</text></svg>`;
@@ -56,7 +59,8 @@ export function lineChart(options: LineChartOptions): string {
   let [xMin, xMax] = [Math.min(...finite.map((p) => p[0])), Math.max(...finite.map((p) => p[0]))];
   let [yMin, yMax] = [Math.min(...finite.map((p) => p[1])), Math.max(...finite.map((p) => p[1]))];
   if (xMin === xMax) [xMin, xMax] = [xMin - 1, xMax + 1];
-  if (yMin === yMax) [yMin, yMax] = [yMin - Math.abs(yMin || 1) * 0.1, yMax + Math.abs(yMax || 1) * 0.1];
+  if (yMin === yMax)
+    [yMin, yMax] = [yMin - Math.abs(yMin || 1) * 0.1, yMax + Math.abs(yMax || 1) * 0.1];
   const sx = (x: number) => margin.left + ((x - xMin) / (xMax - xMin)) * plotW;
   const sy = (y: number) => margin.top + plotH - ((y - yMin) / (yMax - yMin)) * plotH;
   const parts: string[] = [title];
@@ -67,7 +71,9 @@ export function lineChart(options: LineChartOptions): string {
     );
   }
   for (const t of niceTicks(xMin, xMax)) {
-    parts.push(`<text x="${sx(t)}" y="${margin.top + plotH + 16}" text-anchor="middle">${formatTick(t)}</text>`);
+    parts.push(
+      `<text x="${sx(t)}" y="${margin.top + plotH + 16}" text-anchor="middle">${formatTick(t)}</text>`,
+    );
   }
   parts.push(
     `<rect x="${margin.left}" y="${margin.top}" width="${plotW}" height="${plotH}" fill="none" stroke="#9ca3af"/>`,
@@ -78,10 +84,15 @@ export function lineChart(options: LineChartOptions): string {
     const color = PALETTE[index % PALETTE.length];
     const points = series.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
     if (points.length === 0) return;
-    const d = points.map(([x, y], i) => `${i === 0 ? 'M' : 'L'}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join('');
+    const d = points
+      .map(([x, y], i) => `${i === 0 ? 'M' : 'L'}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`)
+      .join('');
     parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="1.8"/>`);
     if (points.length <= 40) {
-      for (const [x, y] of points) parts.push(`<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="2.5" fill="${color}"/>`);
+      for (const [x, y] of points)
+        parts.push(
+          `<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="2.5" fill="${color}"/>`,
+        );
     }
     const legendY = margin.top + 14 + index * 15;
     parts.push(

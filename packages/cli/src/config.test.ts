@@ -21,7 +21,12 @@ describe('resolveRunConfig', () => {
   it('lists every problem of a bad config at once, each with its path', () => {
     let error: unknown;
     try {
-      resolveRunConfig({ seed: -1, preset: 'huge', eval: { tasksPerType: 0, colour: 'red' }, extra: true });
+      resolveRunConfig({
+        seed: -1,
+        preset: 'huge',
+        eval: { tasksPerType: 0, colour: 'red' },
+        extra: true,
+      });
     } catch (caught) {
       error = caught;
     }
@@ -29,7 +34,7 @@ describe('resolveRunConfig', () => {
     const issues = (error as ConfigValidationError).issues;
     expect(issues).toEqual(
       expect.arrayContaining([
-        '/: unknown property \'extra\'',
+        "/: unknown property 'extra'",
         '/preset: must be one of "default", "tiny"',
         '/seed: must be >= 0',
         '/eval/tasksPerType: must be >= 1',
@@ -44,14 +49,21 @@ describe('resolveRunConfig', () => {
     const dir = await mkdtemp(join(tmpdir(), 'cr-config-'));
     const path = join(dir, 'bad.json');
     await writeFile(path, '{ "seed": 1, }');
-    await expect(readConfigFile(path)).rejects.toThrow(/bad\.json is invalid:\n {2}- \/: not valid JSON/);
-    await expect(readConfigFile(join(dir, 'missing.json'))).rejects.toThrow(/Cannot read config file .*missing\.json/);
+    await expect(readConfigFile(path)).rejects.toThrow(
+      /bad\.json is invalid:\n {2}- \/: not valid JSON/,
+    );
+    await expect(readConfigFile(join(dir, 'missing.json'))).rejects.toThrow(
+      /Cannot read config file .*missing\.json/,
+    );
   });
 });
 
 describe('mergeConfig', () => {
   it('merges objects deeply and replaces arrays and scalars', () => {
-    expect(mergeConfig({ a: { b: 1, c: [1, 2] }, d: 1 }, { a: { c: [3] }, d: undefined })).toEqual({ a: { b: 1, c: [3] }, d: 1 });
+    expect(mergeConfig({ a: { b: 1, c: [1, 2] }, d: 1 }, { a: { c: [3] }, d: undefined })).toEqual({
+      a: { b: 1, c: [3] },
+      d: 1,
+    });
   });
 });
 
@@ -61,7 +73,10 @@ describe('collectSectionIssues', () => {
       {
         section: 'model',
         check: () => {
-          throw new ConfigValidationError('model config', ['/hiddenSize: must be >= 8', '/numHiddenLayers: must be integer']);
+          throw new ConfigValidationError('model config', [
+            '/hiddenSize: must be >= 8',
+            '/numHiddenLayers: must be integer',
+          ]);
         },
       },
       { section: 'sft', check: () => undefined },

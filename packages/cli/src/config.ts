@@ -23,10 +23,17 @@ export interface RunConfig {
   sft: Record<string, unknown>;
   grpo: Record<string, unknown>;
   eval: { tasksPerType: number; maxNewTokens: number; temperature: number; samples: number };
-  bench: { dir?: string; benchmarks?: ('cruxeval' | 'livecodebench' | 'reval')[]; limit?: number; maxNewTokens?: number };
+  bench: {
+    dir?: string;
+    benchmarks?: ('cruxeval' | 'livecodebench' | 'reval')[];
+    limit?: number;
+    maxNewTokens?: number;
+  };
 }
 
-export type RunConfigInput = Partial<{ [K in keyof RunConfig]: RunConfig[K] extends object ? Partial<RunConfig[K]> : RunConfig[K] }>;
+export type RunConfigInput = Partial<{
+  [K in keyof RunConfig]: RunConfig[K] extends object ? Partial<RunConfig[K]> : RunConfig[K];
+}>;
 
 const ajv = new Ajv({ allErrors: true, strict: false });
 const validateSchema = ajv.compile(schema);
@@ -50,11 +57,13 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 
 /** Deep merge of plain objects; arrays and scalars from `override` replace. */
 export function mergeConfig<T>(base: T, override: unknown): T {
-  if (!isPlainObject(base) || !isPlainObject(override)) return (override === undefined ? base : override) as T;
+  if (!isPlainObject(base) || !isPlainObject(override))
+    return (override === undefined ? base : override) as T;
   const out: Record<string, unknown> = { ...base };
   for (const [key, value] of Object.entries(override)) {
     if (value === undefined) continue;
-    out[key] = isPlainObject(out[key]) && isPlainObject(value) ? mergeConfig(out[key], value) : value;
+    out[key] =
+      isPlainObject(out[key]) && isPlainObject(value) ? mergeConfig(out[key], value) : value;
   }
   return out as T;
 }
@@ -64,22 +73,34 @@ export async function readConfigFile(path: string): Promise<unknown> {
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    throw new CodeReasonerError('CONFIG_UNREADABLE', `Cannot read config file ${path}: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new CodeReasonerError(
+      'CONFIG_UNREADABLE',
+      `Cannot read config file ${path}: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
   }
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new ConfigValidationError(`Config file ${path}`, [`/: not valid JSON (${(error as Error).message})`]);
+    throw new ConfigValidationError(`Config file ${path}`, [
+      `/: not valid JSON (${(error as Error).message})`,
+    ]);
   }
 }
 
 /** Validates the structure (every issue at once) and resolves preset + file + flags into a RunConfig. */
-export function resolveRunConfig(fileConfig: unknown, flags: RunConfigInput = {}, source = 'run config'): RunConfig {
+export function resolveRunConfig(
+  fileConfig: unknown,
+  flags: RunConfigInput = {},
+  source = 'run config',
+): RunConfig {
   const issues: string[] = [];
-  if (fileConfig !== undefined && !validateSchema(fileConfig)) issues.push(...formatAjvErrors(validateSchema.errors));
-  if (!validateSchema(stripUndefined(flags))) issues.push(...formatAjvErrors(validateSchema.errors, '(flags)'));
+  if (fileConfig !== undefined && !validateSchema(fileConfig))
+    issues.push(...formatAjvErrors(validateSchema.errors));
+  if (!validateSchema(stripUndefined(flags)))
+    issues.push(...formatAjvErrors(validateSchema.errors, '(flags)'));
   if (issues.length > 0) throw new ConfigValidationError(source, issues);
   const file = (fileConfig ?? {}) as RunConfigInput;
   const presetName = flags.preset ?? file.preset ?? 'default';
@@ -101,7 +122,10 @@ export function collectSectionIssues(checks: { section: string; check: () => voi
     try {
       check();
     } catch (error) {
-      if (CodeReasonerError.isInstance(error) && Array.isArray((error as unknown as { issues?: unknown }).issues)) {
+      if (
+        CodeReasonerError.isInstance(error) &&
+        Array.isArray((error as unknown as { issues?: unknown }).issues)
+      ) {
         for (const issue of (error as unknown as { issues: string[] }).issues) {
           issues.push(issue.startsWith('/') ? `/${section}${issue}` : `/${section}: ${issue}`);
         }
@@ -117,13 +141,20 @@ export function collectSectionIssues(checks: { section: string; check: () => voi
 export function checkSections(config: RunConfig, validators: SectionValidators): void {
   const issues = collectSectionIssues([
     { section: 'sandbox', check: () => validators.sandbox(config.sandbox) },
-    { section: 'data', check: () => validators.data({ ...config.data, outDir: config.out, seed: config.seed }) },
-    { section: 'model', check: () => validators.model({ ...config.model, vocabSize: config.tokenizer.vocabSize }) },
+    {
+      section: 'data',
+      check: () => validators.data({ ...config.data, outDir: config.out, seed: config.seed }),
+    },
+    {
+      section: 'model',
+      check: () => validators.model({ ...config.model, vocabSize: config.tokenizer.vocabSize }),
+    },
     { section: 'sft', check: () => validators.sft({ ...config.sft, seed: config.seed }) },
     { section: 'grpo', check: () => validators.grpo({ ...config.grpo, seed: config.seed }) },
   ]);
   const teacherKind = config.teacher.kind;
-  if (teacherKind !== 'trace' && teacherKind !== 'chat') issues.push(`/teacher/kind: must be "trace" or "chat"`);
+  if (teacherKind !== 'trace' && teacherKind !== 'chat')
+    issues.push(`/teacher/kind: must be "trace" or "chat"`);
   if (teacherKind === 'chat' && typeof config.teacher.model !== 'object') {
     issues.push('/teacher/model: the chat teacher needs { baseURL, model, apiKeyEnv }');
   }

@@ -27,7 +27,9 @@ export class StageContext {
   backend(): Promise<BackendReport> {
     this.backendPromise ??= initBackend({ backend: this.config.backend }).then((report) => {
       const skipped = report.skipped.map((s) => `${s.backend}: ${s.reason}`).join('; ');
-      this.reporter.info(`tensor backend: ${report.active}${skipped ? ` (skipped ${skipped})` : ''}`);
+      this.reporter.info(
+        `tensor backend: ${report.active}${skipped ? ` (skipped ${skipped})` : ''}`,
+      );
       return report;
     });
     return this.backendPromise;

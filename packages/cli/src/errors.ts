@@ -11,14 +11,20 @@ export class UsageError extends CodeReasonerError {
 /** Exit codes: 0 success, 1 a stage failed, 2 bad usage or config, 130 interrupted. */
 export function exitCodeFor(error: unknown): number {
   if (error instanceof UsageError) return 2;
-  if (CodeReasonerError.isInstance(error) && (error.code === 'CONFIG_INVALID' || error.name === 'ConfigValidationError')) {
+  if (
+    CodeReasonerError.isInstance(error) &&
+    (error.code === 'CONFIG_INVALID' || error.name === 'ConfigValidationError')
+  ) {
     return 2;
   }
   return 1;
 }
 
 export function describeError(error: unknown): string {
-  if (error instanceof ConfigValidationError || (CodeReasonerError.isInstance(error) && 'issues' in error)) {
+  if (
+    error instanceof ConfigValidationError ||
+    (CodeReasonerError.isInstance(error) && 'issues' in error)
+  ) {
     return (error as Error).message;
   }
   if (CodeReasonerError.isInstance(error)) {

@@ -13,15 +13,24 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   const onSignal = () => {
     interrupts += 1;
     if (interrupts > 1 || !runningStageStopsOnSignal()) {
-      process.stderr.write('\ncr: stopped; run the same command again to resume from the last checkpoint\n');
+      process.stderr.write(
+        '\ncr: stopped; run the same command again to resume from the last checkpoint\n',
+      );
       process.exit(130);
     }
-    process.stderr.write('\ncr: interrupting after the current step (press Ctrl-C again to stop at once)\n');
+    process.stderr.write(
+      '\ncr: interrupting after the current step (press Ctrl-C again to stop at once)\n',
+    );
     controller.abort();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const program = createProgram({ stdout: process.stdout, stderr: process.stderr, env, signal: controller.signal });
+  const program = createProgram({
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env,
+    signal: controller.signal,
+  });
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;

@@ -34,7 +34,10 @@ export interface StageReport {
  * runs and resumes from whatever partial outputs and checkpoints it left before. A forced stage,
  * and every later one, starts again from scratch.
  */
-export async function runPipeline(context: StageContext, options: PipelineOptions = {}): Promise<StageReport[]> {
+export async function runPipeline(
+  context: StageContext,
+  options: PipelineOptions = {},
+): Promise<StageReport[]> {
   const wanted = new Set(options.stages ?? STAGES);
   const firstForced = STAGES.findIndex((stage) => options.force?.includes(stage));
   await writeJsonAtomic(context.run.path('config.json'), context.config);
@@ -47,7 +50,11 @@ export async function runPipeline(context: StageContext, options: PipelineOption
     const existing = await context.run.marker(stage);
     context.reporter.stageStart(stage, title);
     if (existing) {
-      context.reporter.stageEnd(stage, { status: 'skipped', seconds: 0, note: 'finished earlier; --force ' + stage + ' reruns it' });
+      context.reporter.stageEnd(stage, {
+        status: 'skipped',
+        seconds: 0,
+        note: 'finished earlier; --force ' + stage + ' reruns it',
+      });
       reports.push({ stage, status: 'skipped', seconds: existing.seconds, marker: existing });
       continue;
     }
@@ -58,14 +65,21 @@ export async function runPipeline(context: StageContext, options: PipelineOption
       const outcome = await run(context);
       const seconds = (performance.now() - started) / 1000;
       if (outcome === null) {
-        context.reporter.stageEnd(stage, { status: 'skipped', seconds, note: 'not applicable to this run' });
+        context.reporter.stageEnd(stage, {
+          status: 'skipped',
+          seconds,
+          note: 'not applicable to this run',
+        });
         continue;
       }
       const marker = await context.run.markDone({ stage, seconds, ...outcome });
       context.reporter.stageEnd(stage, { status: 'done', seconds });
       reports.push({ stage, status: 'done', seconds, marker });
     } catch (error) {
-      context.reporter.stageEnd(stage, { status: 'failed', seconds: (performance.now() - started) / 1000 });
+      context.reporter.stageEnd(stage, {
+        status: 'failed',
+        seconds: (performance.now() - started) / 1000,
+      });
       if (context.signal.aborted) throw new InterruptedError(stage, error);
       throw error;
     } finally {
@@ -80,7 +94,10 @@ export class InterruptedError extends Error {
     readonly stage: StageName,
     cause?: unknown,
   ) {
-    super(`interrupted during ${stage}; run the same command again to resume from the last checkpoint`, { cause });
+    super(
+      `interrupted during ${stage}; run the same command again to resume from the last checkpoint`,
+      { cause },
+    );
     this.name = 'InterruptedError';
   }
 }

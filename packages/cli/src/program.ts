@@ -1,6 +1,11 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createEndpointModel, loadLocalModel, runBenchmarks, type BenchmarkName } from '@codereasoner/bench';
+import {
+  createEndpointModel,
+  loadLocalModel,
+  runBenchmarks,
+  type BenchmarkName,
+} from '@codereasoner/bench';
 import { initBackend } from '@codereasoner/core-tensors';
 import { Sandbox } from '@codereasoner/sandbox';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -39,7 +44,8 @@ export interface CliIo {
 
 function integer(value: string): number {
   const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 0) throw new InvalidArgumentError('must be a non-negative integer');
+  if (!Number.isInteger(parsed) || parsed < 0)
+    throw new InvalidArgumentError('must be a non-negative integer');
   return parsed;
 }
 
@@ -49,18 +55,36 @@ function workersValue(value: string): number | 'auto' {
 
 function addCommonOptions(command: Command): Command {
   return command
-    .option('-c, --config <file>', 'JSON config file (schema: @codereasoner/cli/schemas/run-config.schema.json)')
+    .option(
+      '-c, --config <file>',
+      'JSON config file (schema: @codereasoner/cli/schemas/run-config.schema.json)',
+    )
     .option('-o, --out <dir>', 'run directory (default: runs/<preset>)')
     .option('-s, --seed <n>', 'seed of every stage', integer)
-    .addOption(new Option('--preset <name>', 'embedded defaults to start from').choices(['default', 'tiny']))
-    .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(['auto', 'tensorflow', 'wasm', 'cpu']))
-    .option('--workers <n>', "threads for training and generation: 'auto' or a number (0: none)", workersValue)
+    .addOption(
+      new Option('--preset <name>', 'embedded defaults to start from').choices(['default', 'tiny']),
+    )
+    .addOption(
+      new Option('--backend <name>', 'TensorFlow.js backend').choices([
+        'auto',
+        'tensorflow',
+        'wasm',
+        'cpu',
+      ]),
+    )
+    .option(
+      '--workers <n>',
+      "threads for training and generation: 'auto' or a number (0: none)",
+      workersValue,
+    )
     .option('-q, --quiet', 'print only warnings, errors and the final summary')
     .option('--json', 'machine-readable output: one JSON object per line on stdout');
 }
 
 async function resolveConfig(options: CommonOptions) {
-  const file = options.config ? await readConfigFile(options.config) : await storedRunConfig(options);
+  const file = options.config
+    ? await readConfigFile(options.config)
+    : await storedRunConfig(options);
   const flags: RunConfigInput = {
     preset: options.preset,
     seed: options.seed,
@@ -70,10 +94,15 @@ async function resolveConfig(options: CommonOptions) {
   };
   if (options.benchmarks) flags.bench = { dir: options.benchmarks };
   if (options.bench) flags.bench = { ...flags.bench, ...options.bench };
-  const source = options.config ? `config file ${options.config}` : file ? `${(file as RunConfigInput).out}/config.json` : 'run config';
+  const source = options.config
+    ? `config file ${options.config}`
+    : file
+      ? `${(file as RunConfigInput).out}/config.json`
+      : 'run config';
   const config = resolveRunConfig(file, flags, source);
   // a preset's default run directory follows the preset unless one was given
-  if (!options.out && !(file as RunConfigInput | undefined)?.out) config.out = `runs/${config.preset}`;
+  if (!options.out && !(file as RunConfigInput | undefined)?.out)
+    config.out = `runs/${config.preset}`;
   config.out = resolve(config.out);
   if (config.bench.dir && !existsSync(config.bench.dir)) {
     throw new UsageError(`benchmark directory ${config.bench.dir} does not exist`);
@@ -106,7 +135,9 @@ function parseStages(values: string[] | undefined): StageName[] {
   for (const value of values ?? []) {
     for (const name of value.split(',')) {
       if (!(STAGES as readonly string[]).includes(name)) {
-        throw new UsageError(`unknown stage '${name}' for --force; stages are ${STAGES.join(', ')}`);
+        throw new UsageError(
+          `unknown stage '${name}' for --force; stages are ${STAGES.join(', ')}`,
+        );
       }
       stages.push(name as StageName);
     }
@@ -114,8 +145,17 @@ function parseStages(values: string[] | undefined): StageName[] {
   return stages;
 }
 
-async function runStagesCommand(io: CliIo, options: CommonOptions, stages: readonly StageName[] | undefined): Promise<void> {
-  const reporter = createReporter({ json: options.json, quiet: options.quiet, stream: io.stderr, env: io.env });
+async function runStagesCommand(
+  io: CliIo,
+  options: CommonOptions,
+  stages: readonly StageName[] | undefined,
+): Promise<void> {
+  const reporter = createReporter({
+    json: options.json,
+    quiet: options.quiet,
+    stream: io.stderr,
+    env: io.env,
+  });
   const config = await resolveConfig(options);
   const context = new StageContext(config, reporter, io.signal);
   try {
@@ -133,7 +173,9 @@ async function runStagesCommand(io: CliIo, options: CommonOptions, stages: reado
 
 export function createProgram(io: CliIo): Command {
   const program = new Command('cr')
-    .description('CodeReasoner: sliced Python corpus, SFT on verified reasoning chains, GRPO with execution rewards, and code-reasoning benchmarks.')
+    .description(
+      'CodeReasoner: sliced Python corpus, SFT on verified reasoning chains, GRPO with execution rewards, and code-reasoning benchmarks.',
+    )
     .showHelpAfterError()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
     .exitOverride();
@@ -141,9 +183,17 @@ export function createProgram(io: CliIo): Command {
   addCommonOptions(
     program
       .command('run-all')
-      .description('run every stage: corpus, distillation + SFT, GRPO, held-out evaluation, benchmarks; re-running resumes')
-      .option('--benchmarks <dir>', 'directory with cruxeval/, reval/, livecodebench-execution/ files to benchmark the final model on')
-      .option('--force <stages...>', `run these stages again from scratch, deleting their outputs and those of every later stage: ${STAGES.join(', ')}`),
+      .description(
+        'run every stage: corpus, distillation + SFT, GRPO, held-out evaluation, benchmarks; re-running resumes',
+      )
+      .option(
+        '--benchmarks <dir>',
+        'directory with cruxeval/, reval/, livecodebench-execution/ files to benchmark the final model on',
+      )
+      .option(
+        '--force <stages...>',
+        `run these stages again from scratch, deleting their outputs and those of every later stage: ${STAGES.join(', ')}`,
+      ),
   ).action((options: CommonOptions) => runStagesCommand(io, options, undefined));
 
   const data = program.command('data').description('the sliced Python corpus');
@@ -154,7 +204,10 @@ export function createProgram(io: CliIo): Command {
     );
 
   for (const [name, description] of [
-    ['sft', 'distil reasoning chains with the teacher and train the model with SFT (needs the data stage)'],
+    [
+      'sft',
+      'distil reasoning chains with the teacher and train the model with SFT (needs the data stage)',
+    ],
     ['grpo', 'GRPO from the SFT checkpoint with execution-verified rewards (needs sft)'],
     ['eval', 'evaluate the base, SFT and GRPO models on held-out tasks of every type'],
   ] as const) {
@@ -168,20 +221,42 @@ export function createProgram(io: CliIo): Command {
   addCommonOptions(
     program
       .command('bench')
-      .description('score a model on CRUXEval, LiveCodeBench execution and REval; without --checkpoint/--endpoint, the run directory\'s final model')
-      .requiredOption('--benchmarks <dir>', 'directory with the benchmark files (or one benchmark\'s file)')
+      .description(
+        "score a model on CRUXEval, LiveCodeBench execution and REval; without --checkpoint/--endpoint, the run directory's final model",
+      )
+      .requiredOption(
+        '--benchmarks <dir>',
+        "directory with the benchmark files (or one benchmark's file)",
+      )
       .option('--checkpoint <dir>', 'a core-tensors checkpoint directory to evaluate')
       .option('--endpoint <url>', 'an OpenAI-compatible base URL (e.g. http://localhost:8000/v1)')
       .option('--model <name>', 'model name at the endpoint')
-      .option('--api-key-env <name>', 'environment variable holding the API key (default: OPENAI_API_KEY when it is set)')
-      .addOption(new Option('--only <benchmarks...>', 'benchmarks to run').choices(['cruxeval', 'livecodebench', 'reval']))
-      .option('--tasks <tasks...>', 'subset of tasks, with a single --only benchmark (cruxeval: output input; reval: coverage state path output)')
+      .option(
+        '--api-key-env <name>',
+        'environment variable holding the API key (default: OPENAI_API_KEY when it is set)',
+      )
+      .addOption(
+        new Option('--only <benchmarks...>', 'benchmarks to run').choices([
+          'cruxeval',
+          'livecodebench',
+          'reval',
+        ]),
+      )
+      .option(
+        '--tasks <tasks...>',
+        'subset of tasks, with a single --only benchmark (cruxeval: output input; reval: coverage state path output)',
+      )
       .option('--limit <n>', 'only the first n records of each benchmark', integer)
       .option('-n, --samples <n>', 'samples per question (pass@1 from n)', integer)
       .option('--temperature <t>', 'sampling temperature', Number.parseFloat)
       .option('--max-tokens <n>', 'max new tokens per answer', integer)
       .option('--cot', 'chain-of-thought prompts')
-      .addOption(new Option('--prompt-style <style>', 'official harness prompts, or the project\'s task protocol').choices(['official', 'protocol']))
+      .addOption(
+        new Option(
+          '--prompt-style <style>',
+          "official harness prompts, or the project's task protocol",
+        ).choices(['official', 'protocol']),
+      )
       .option('--concurrency <n>', 'parallel requests to an endpoint', integer)
       .option('--force', 'score again from scratch even if finished'),
   ).action((options: CommonOptions & BenchOptions) => benchCommand(io, options));
@@ -217,7 +292,16 @@ interface BenchOptions {
 }
 
 /** `cr bench` options the run-directory bench stage has no config field for. */
-const RUN_BENCH_UNSUPPORTED = ['tasks', 'samples', 'temperature', 'cot', 'promptStyle', 'concurrency', 'model', 'apiKeyEnv'] as const;
+const RUN_BENCH_UNSUPPORTED = [
+  'tasks',
+  'samples',
+  'temperature',
+  'cot',
+  'promptStyle',
+  'concurrency',
+  'model',
+  'apiKeyEnv',
+] as const;
 
 function flagName(option: string): string {
   return `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
@@ -233,14 +317,27 @@ async function benchCommand(io: CliIo, options: CommonOptions & BenchOptions): P
           'pass --checkpoint <run dir>/grpo/train/checkpoints/<step> to score a checkpoint with these settings',
       );
     }
-    const bench = { benchmarks: options.only, limit: options.limit, maxNewTokens: options.maxTokens };
-    await runStagesCommand(io, { ...options, bench, force: options.force ? ['bench'] : [] }, ['bench']);
+    const bench = {
+      benchmarks: options.only,
+      limit: options.limit,
+      maxNewTokens: options.maxTokens,
+    };
+    await runStagesCommand(io, { ...options, bench, force: options.force ? ['bench'] : [] }, [
+      'bench',
+    ]);
     return;
   }
   if (options.endpoint && !options.model) throw new UsageError('--endpoint needs --model <name>');
-  if (options.tasks && options.only?.length !== 1) throw new UsageError('--tasks needs exactly one benchmark in --only');
-  if (!existsSync(options.benchmarks!)) throw new UsageError(`benchmark path ${options.benchmarks} does not exist`);
-  const reporter: Reporter = createReporter({ json: options.json, quiet: options.quiet, stream: io.stderr, env: io.env });
+  if (options.tasks && options.only?.length !== 1)
+    throw new UsageError('--tasks needs exactly one benchmark in --only');
+  if (!existsSync(options.benchmarks!))
+    throw new UsageError(`benchmark path ${options.benchmarks} does not exist`);
+  const reporter: Reporter = createReporter({
+    json: options.json,
+    quiet: options.quiet,
+    stream: io.stderr,
+    env: io.env,
+  });
   const config = await resolveConfig({ ...options, benchmarks: undefined });
   const outRoot = options.out ? resolve(options.out) : resolve('runs', 'bench');
   const sandbox = await Sandbox.create(config.sandbox);
@@ -267,7 +364,10 @@ async function benchCommand(io: CliIo, options: CommonOptions & BenchOptions): P
       model,
       sandbox,
       outDir: outRoot,
-      tasks: options.tasks && options.only?.length === 1 ? { [options.only[0]!]: options.tasks } : undefined,
+      tasks:
+        options.tasks && options.only?.length === 1
+          ? { [options.only[0]!]: options.tasks }
+          : undefined,
       n: options.samples,
       temperature: options.temperature,
       maxTokens: options.maxTokens,

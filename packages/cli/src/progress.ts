@@ -15,7 +15,10 @@ export interface Reporter {
   /** A stage begins; `title` is what a person reads. */
   stageStart(stage: string, title: string): void;
   progress(event: ProgressEvent): void;
-  stageEnd(stage: string, outcome: { status: 'done' | 'skipped' | 'failed'; seconds: number; note?: string }): void;
+  stageEnd(
+    stage: string,
+    outcome: { status: 'done' | 'skipped' | 'failed'; seconds: number; note?: string },
+  ): void;
   info(message: string): void;
   warn(message: string): void;
   /** Machine-readable result at the end of a command (only printed in json mode). */
@@ -126,12 +129,21 @@ class TtyReporter implements Reporter {
     }
   }
 
-  stageEnd(_stage: string, outcome: { status: 'done' | 'skipped' | 'failed'; seconds: number; note?: string }): void {
+  stageEnd(
+    _stage: string,
+    outcome: { status: 'done' | 'skipped' | 'failed'; seconds: number; note?: string },
+  ): void {
     this.stopBar();
     const mark =
-      outcome.status === 'done' ? this.paint(32, '✔') : outcome.status === 'skipped' ? this.paint(90, '↷') : this.paint(31, '✖');
+      outcome.status === 'done'
+        ? this.paint(32, '✔')
+        : outcome.status === 'skipped'
+          ? this.paint(90, '↷')
+          : this.paint(31, '✖');
     const note = outcome.note ? ` (${outcome.note})` : '';
-    this.stream.write(`${mark} ${this.title} ${outcome.status} in ${formatSeconds(outcome.seconds)}${note}\n`);
+    this.stream.write(
+      `${mark} ${this.title} ${outcome.status} in ${formatSeconds(outcome.seconds)}${note}\n`,
+    );
   }
 
   info(message: string): void {
@@ -173,12 +185,16 @@ class PlainReporter implements Reporter {
     const finished = event.total !== undefined && event.completed >= event.total;
     if (!finished && now - last < this.intervalMs) return;
     this.lastLine.set(event.stage, now);
-    const count = event.total === undefined ? `${event.completed}` : `${event.completed}/${event.total}`;
+    const count =
+      event.total === undefined ? `${event.completed}` : `${event.completed}/${event.total}`;
     const detail = formatDetail(event.detail);
     this.stream.write(`  ${event.stage} ${count}${detail ? ` ${detail}` : ''}\n`);
   }
 
-  stageEnd(stage: string, outcome: { status: 'done' | 'skipped' | 'failed'; seconds: number; note?: string }): void {
+  stageEnd(
+    stage: string,
+    outcome: { status: 'done' | 'skipped' | 'failed'; seconds: number; note?: string },
+  ): void {
     if (this.mode === 'quiet' && outcome.status !== 'failed') return;
     const note = outcome.note ? ` (${outcome.note})` : '';
     this.stream.write(`  ${stage} ${outcome.status} in ${formatSeconds(outcome.seconds)}${note}\n`);

@@ -44,8 +44,12 @@ export interface ReportFiles {
 export async function writeReport(runDir: string): Promise<ReportFiles> {
   const run = new RunDirectory(runDir);
   const summary = await collectSummary(run);
-  const sftMetrics = await readMetrics(run.path(summary.artifacts['sft.metrics'] ?? 'sft/train/metrics.jsonl'));
-  const grpoMetrics = await readMetrics(run.path(summary.artifacts['grpo.metrics'] ?? 'grpo/train/metrics.jsonl'));
+  const sftMetrics = await readMetrics(
+    run.path(summary.artifacts['sft.metrics'] ?? 'sft/train/metrics.jsonl'),
+  );
+  const grpoMetrics = await readMetrics(
+    run.path(summary.artifacts['grpo.metrics'] ?? 'grpo/train/metrics.jsonl'),
+  );
   const files: ReportFiles = {
     html: run.path('report.html'),
     markdown: run.path('summary.md'),
@@ -59,7 +63,9 @@ export async function writeReport(runDir: string): Promise<ReportFiles> {
 
 function htmlTable(header: string[], rows: string[][]): string {
   const head = header.map((h) => `<th>${escapeHtml(h)}</th>`).join('');
-  const body = rows.map((r) => `<tr>${r.map((c) => `<td>${escapeHtml(c)}</td>`).join('')}</tr>`).join('');
+  const body = rows
+    .map((r) => `<tr>${r.map((c) => `<td>${escapeHtml(c)}</td>`).join('')}</tr>`)
+    .join('');
   return `<table><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
 }
 
@@ -74,16 +80,38 @@ export function renderHtml(summary: RunSummary, sft: MetricRow[], grpo: MetricRo
       name: type,
       points: evals.flatMap((row) => {
         const value = (row.accuracy as Record<string, number> | undefined)?.[type];
-        return typeof value === 'number' && typeof row.step === 'number' ? [[row.step, value] as [number, number]] : [];
+        return typeof value === 'number' && typeof row.step === 'number'
+          ? [[row.step, value] as [number, number]]
+          : [];
       }),
     })),
     series(evals, 'overall', 'step', 'overall'),
   ].filter((s) => s.points.length > 0);
   const charts = [
-    lineChart({ title: 'SFT loss', xLabel: 'step', yLabel: 'loss per assistant token', series: [series(steps, 'train loss', 'step', 'loss')] }),
-    lineChart({ title: 'SFT held-out accuracy', xLabel: 'step', yLabel: 'accuracy', series: evalSeries }),
-    lineChart({ title: 'GRPO reward', xLabel: 'step', yLabel: 'mean reward', series: [series(grpo, 'reward', 'step', 'reward')] }),
-    lineChart({ title: 'GRPO KL to reference', xLabel: 'step', yLabel: 'KL (k3)', series: [series(grpo, 'kl', 'step', 'kl')] }),
+    lineChart({
+      title: 'SFT loss',
+      xLabel: 'step',
+      yLabel: 'loss per assistant token',
+      series: [series(steps, 'train loss', 'step', 'loss')],
+    }),
+    lineChart({
+      title: 'SFT held-out accuracy',
+      xLabel: 'step',
+      yLabel: 'accuracy',
+      series: evalSeries,
+    }),
+    lineChart({
+      title: 'GRPO reward',
+      xLabel: 'step',
+      yLabel: 'mean reward',
+      series: [series(grpo, 'reward', 'step', 'reward')],
+    }),
+    lineChart({
+      title: 'GRPO KL to reference',
+      xLabel: 'step',
+      yLabel: 'KL (k3)',
+      series: [series(grpo, 'kl', 'step', 'kl')],
+    }),
     lineChart({
       title: 'GRPO completion length',
       xLabel: 'step',
@@ -96,20 +124,37 @@ export function renderHtml(summary: RunSummary, sft: MetricRow[], grpo: MetricRo
   ];
   const accuracy = htmlTable(
     ['model', ...TASK_TYPES, 'overall'],
-    summary.evaluation.map((e) => [e.model, ...TASK_TYPES.map((t) => pct(e.accuracy[t])), pct(e.overall)]),
+    summary.evaluation.map((e) => [
+      e.model,
+      ...TASK_TYPES.map((t) => pct(e.accuracy[t])),
+      pct(e.overall),
+    ]),
   );
   const timing = htmlTable(
     ['stage', 'time'],
-    [...summary.stages.map((s) => [s.stage, formatSeconds(s.seconds)]), ['total', formatSeconds(summary.totalSeconds)]],
+    [
+      ...summary.stages.map((s) => [s.stage, formatSeconds(s.seconds)]),
+      ['total', formatSeconds(summary.totalSeconds)],
+    ],
   );
   const benchmarkRows = summary.benchmarks.length
     ? [
-        ...PAPER_ROWS.map((row) => [`${row.model} (paper)`, num(row.cruxevalO), num(row.cruxevalI), num(row.livecodebench), num(row.revalAverage)]),
+        ...PAPER_ROWS.map((row) => [
+          `${row.model} (paper)`,
+          num(row.cruxevalO),
+          num(row.cruxevalI),
+          num(row.livecodebench),
+          num(row.revalAverage),
+        ]),
         [
           `${summary.benchmarks[0]!.model} (this run)`,
           num(summary.benchmarks.find((b) => b.benchmark === 'cruxeval')?.headline['CRUXEval-O']),
           num(summary.benchmarks.find((b) => b.benchmark === 'cruxeval')?.headline['CRUXEval-I']),
-          num(summary.benchmarks.find((b) => b.benchmark === 'livecodebench')?.headline['LCB execution']),
+          num(
+            summary.benchmarks.find((b) => b.benchmark === 'livecodebench')?.headline[
+              'LCB execution'
+            ],
+          ),
           num(summary.benchmarks.find((b) => b.benchmark === 'reval')?.headline['REval avg']),
         ],
       ]

@@ -8,7 +8,15 @@ import { describe, expect, it } from 'vitest';
 
 // End to end: the built `cr` binary, in a child process, exactly as a user runs it.
 const bin = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'bin.js');
-const sharedBenchmarks = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', 'shared', 'benchmarks');
+const sharedBenchmarks = resolve(
+  dirname(fileURLToPath(import.meta.url)),
+  '..',
+  '..',
+  '..',
+  '..',
+  'shared',
+  'benchmarks',
+);
 
 interface Finished {
   code: number | null;
@@ -17,7 +25,10 @@ interface Finished {
   stderr: string;
 }
 
-function cr(args: string[], options: { killWhen?: (stderr: string) => boolean } = {}): Promise<Finished> {
+function cr(
+  args: string[],
+  options: { killWhen?: (stderr: string) => boolean } = {},
+): Promise<Finished> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [bin, ...args], {
       env: { ...process.env, CI: 'true', NO_COLOR: '1' },
@@ -39,11 +50,20 @@ describe('cr run-all (tiny preset)', () => {
   it('survives being killed mid-SFT, resumes, and writes every artifact and the summary', async () => {
     const out = await mkdtemp(join(tmpdir(), 'cr-run-'));
     const benchmarks = existsSync(sharedBenchmarks) ? sharedBenchmarks : undefined;
-    const args = ['run-all', '--preset', 'tiny', '--out', out, ...(benchmarks ? ['--benchmarks', benchmarks] : [])];
+    const args = [
+      'run-all',
+      '--preset',
+      'tiny',
+      '--out',
+      out,
+      ...(benchmarks ? ['--benchmarks', benchmarks] : []),
+    ];
 
     // first run: killed (SIGKILL, no chance to clean up) once SFT has written a checkpoint
     const killed = await cr(args, {
-      killWhen: () => existsSync(join(out, 'sft', 'train', 'checkpoints')) && hasCheckpoint(join(out, 'sft', 'train', 'checkpoints')),
+      killWhen: () =>
+        existsSync(join(out, 'sft', 'train', 'checkpoints')) &&
+        hasCheckpoint(join(out, 'sft', 'train', 'checkpoints')),
     });
     expect(killed.signal).toBe('SIGKILL');
     expect(existsSync(join(out, 'data', '.done'))).toBe(true);
@@ -53,7 +73,10 @@ describe('cr run-all (tiny preset)', () => {
     const resumed = await cr(args);
     expect(resumed.stderr).toMatch(/data skipped/);
     expect(resumed.code, resumed.stderr).toBe(0);
-    const sftMetrics = (await readFile(join(out, 'sft', 'train', 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const sftMetrics = (await readFile(join(out, 'sft', 'train', 'metrics.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const steps = sftMetrics.filter((m) => m.kind === 'step').map((m) => m.step as number);
     expect(steps.at(-1)).toBe(6);
 
@@ -78,13 +101,29 @@ describe('cr run-all (tiny preset)', () => {
       expect(existsSync(join(out, file)), file).toBe(true);
     }
     const summary = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8'));
-    expect(summary.evaluation.map((e: { model: string }) => e.model)).toEqual(['base', 'sft', 'grpo']);
+    expect(summary.evaluation.map((e: { model: string }) => e.model)).toEqual([
+      'base',
+      'sft',
+      'grpo',
+    ]);
     for (const evaluation of summary.evaluation) {
-      expect(Object.keys(evaluation.accuracy).sort()).toEqual(['coverage', 'input', 'output', 'path', 'state']);
+      expect(Object.keys(evaluation.accuracy).sort()).toEqual([
+        'coverage',
+        'input',
+        'output',
+        'path',
+        'state',
+      ]);
       expect(evaluation.overall).toBeGreaterThanOrEqual(0);
       expect(evaluation.overall).toBeLessThanOrEqual(1);
     }
-    expect(summary.stages.map((s: { stage: string }) => s.stage)).toEqual(['data', 'sft', 'grpo', 'eval', ...(benchmarks ? ['bench'] : [])]);
+    expect(summary.stages.map((s: { stage: string }) => s.stage)).toEqual([
+      'data',
+      'sft',
+      'grpo',
+      'eval',
+      ...(benchmarks ? ['bench'] : []),
+    ]);
     // the terminal summary names the table, every stage and the report
     expect(resumed.stdout).toMatch(/model\s+output\s+input\s+coverage\s+state\s+path\s+overall/);
     expect(resumed.stdout).toContain(join(out, 'report.html'));
@@ -95,15 +134,33 @@ describe('cr run-all (tiny preset)', () => {
     // a third run does nothing but report
     const again = await cr([...args, '--json']);
     expect(again.code).toBe(0);
-    const events = again.stdout.trim().split('\n').map((l) => JSON.parse(l));
-    expect(events.filter((e) => e.type === 'stage-end').every((e) => e.status === 'skipped')).toBe(true);
+    const events = again.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(events.filter((e) => e.type === 'stage-end').every((e) => e.status === 'skipped')).toBe(
+      true,
+    );
     expect(events.at(-1).type).toBe('result');
 
     if (benchmarks) {
       // `cr bench` on the run's own model: its flags override the run's bench settings
-      const bench = await cr(['bench', '--out', out, '--benchmarks', benchmarks, '--only', 'cruxeval', '--limit', '1', '--force']);
+      const bench = await cr([
+        'bench',
+        '--out',
+        out,
+        '--benchmarks',
+        benchmarks,
+        '--only',
+        'cruxeval',
+        '--limit',
+        '1',
+        '--force',
+      ]);
       expect(bench.code, bench.stderr).toBe(0);
-      const cruxeval = JSON.parse(await readFile(join(out, 'bench', 'cruxeval', 'summary.json'), 'utf8'));
+      const cruxeval = JSON.parse(
+        await readFile(join(out, 'bench', 'cruxeval', 'summary.json'), 'utf8'),
+      );
       expect(cruxeval.settings.limit).toBe(1);
       expect(cruxeval.tasks.output.items).toBe(1);
       // --force started the stage from scratch: the earlier REval results are gone
@@ -125,7 +182,10 @@ describe('cr errors', () => {
   it('exits 2 and lists each problem of a bad config', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'cr-bad-'));
     const config = join(dir, 'config.json');
-    await writeFile(config, JSON.stringify({ seed: 'one', sft: { steps: 0 }, model: { hiddenSize: 3 }, unknown: 1 }));
+    await writeFile(
+      config,
+      JSON.stringify({ seed: 'one', sft: { steps: 0 }, model: { hiddenSize: 3 }, unknown: 1 }),
+    );
     const result = await cr(['run-all', '--config', config, '--out', join(dir, 'run')]);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain("/: unknown property 'unknown'");
@@ -133,11 +193,23 @@ describe('cr errors', () => {
     expect(existsSync(join(dir, 'run'))).toBe(false);
   }, 30_000);
 
-  it('exits 2 when cr bench on the run\'s own model gets a setting only --checkpoint takes', async () => {
+  it("exits 2 when cr bench on the run's own model gets a setting only --checkpoint takes", async () => {
     const dir = await mkdtemp(join(tmpdir(), 'cr-bench-flags-'));
-    const result = await cr(['bench', '--benchmarks', dir, '--samples', '4', '--prompt-style', 'official', '--out', join(dir, 'run')]);
+    const result = await cr([
+      'bench',
+      '--benchmarks',
+      dir,
+      '--samples',
+      '4',
+      '--prompt-style',
+      'official',
+      '--out',
+      join(dir, 'run'),
+    ]);
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain("--samples, --prompt-style cannot be used when scoring the run's own model");
+    expect(result.stderr).toContain(
+      "--samples, --prompt-style cannot be used when scoring the run's own model",
+    );
   }, 30_000);
 
   it('refuses to continue a run directory with another preset', async () => {
@@ -149,7 +221,15 @@ describe('cr errors', () => {
   }, 30_000);
 
   it('exits 2 with a clear message for a benchmark directory that does not exist', async () => {
-    const result = await cr(['run-all', '--preset', 'tiny', '--benchmarks', '/nonexistent/benchmarks', '--out', join(tmpdir(), 'cr-x')]);
+    const result = await cr([
+      'run-all',
+      '--preset',
+      'tiny',
+      '--benchmarks',
+      '/nonexistent/benchmarks',
+      '--out',
+      join(tmpdir(), 'cr-x'),
+    ]);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('benchmark directory /nonexistent/benchmarks does not exist');
   }, 30_000);
@@ -157,8 +237,23 @@ describe('cr errors', () => {
   it('fails with the file and line of a malformed benchmark file', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'cr-bench-'));
     await mkdir(join(dir, 'cruxeval'));
-    await writeFile(join(dir, 'cruxeval', 'cruxeval.jsonl'), '{"code": "def f(x): return x", "input": "1"}\nnot json\n');
-    const result = await cr(['bench', '--benchmarks', dir, '--only', 'cruxeval', '--endpoint', 'http://127.0.0.1:9/v1', '--model', 'm', '--out', join(dir, 'out')]);
+    await writeFile(
+      join(dir, 'cruxeval', 'cruxeval.jsonl'),
+      '{"code": "def f(x): return x", "input": "1"}\nnot json\n',
+    );
+    const result = await cr([
+      'bench',
+      '--benchmarks',
+      dir,
+      '--only',
+      'cruxeval',
+      '--endpoint',
+      'http://127.0.0.1:9/v1',
+      '--model',
+      'm',
+      '--out',
+      join(dir, 'out'),
+    ]);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/cruxeval\/cruxeval\.jsonl:2: not valid JSON/);
   }, 60_000);

@@ -20,7 +20,10 @@ describe('sampleByType', () => {
   });
 
   it('is the same for the same seed and differs for another', () => {
-    const ids = (seed: number) => sampleByType(tasks, 1, seed).map((t) => t.id).join(',');
+    const ids = (seed: number) =>
+      sampleByType(tasks, 1, seed)
+        .map((t) => t.id)
+        .join(',');
     expect(ids(3)).toBe(ids(3));
     const seen = new Set([1, 2, 3, 4, 5, 6, 7, 8].map(ids));
     expect(seen.size).toBeGreaterThan(1);

@@ -64,7 +64,11 @@ async function readTasks(context: StageContext, split: 'train' | 'eval'): Promis
  * Up to `perType` tasks of each type, picked with the run's seed so every model sees the same
  * set, interleaved by type so that any prefix (an evaluation limit) covers every type.
  */
-export function sampleByType(tasks: readonly TaskRecord[], perType: number, seed: number): TaskRecord[] {
+export function sampleByType(
+  tasks: readonly TaskRecord[],
+  perType: number,
+  seed: number,
+): TaskRecord[] {
   const byType = TASK_TYPES.map((type) =>
     new Rng(seed).shuffle(tasks.filter((task) => task.type === type)).slice(0, perType),
   );
@@ -92,14 +96,21 @@ export const dataStage: StageRunner = async (context) => {
       train: rel(context, join(outDir, 'tasks', 'train.jsonl')),
       eval: rel(context, join(outDir, 'tasks', 'eval.jsonl')),
     },
-    figures: { programs: manifest.counts.programs, tasks: manifest.counts.tasks, stages: manifest.stages },
+    figures: {
+      programs: manifest.counts.programs,
+      tasks: manifest.counts.tasks,
+      stages: manifest.stages,
+    },
   };
 };
 
 // ---------------------------------------------------------------------------------------------
 // sft: distil → tokenizer → base model → train
 
-async function trainOrLoadTokenizer(context: StageContext, datasetPath: string): Promise<Tokenizer> {
+async function trainOrLoadTokenizer(
+  context: StageContext,
+  datasetPath: string,
+): Promise<Tokenizer> {
   const path = context.run.path('sft', 'tokenizer.json');
   if (existsSync(path)) return Tokenizer.load(path);
   const records = await readSftDataset(datasetPath);
@@ -115,14 +126,22 @@ export const sftStage: StageRunner = async (context) => {
   await context.backend();
   const sandbox = await context.sandbox();
   const train = await readTasks(context, 'train');
-  const evalTasks = sampleByType(await readTasks(context, 'eval'), config.eval.tasksPerType, config.seed);
+  const evalTasks = sampleByType(
+    await readTasks(context, 'eval'),
+    config.eval.tasksPerType,
+    config.seed,
+  );
 
   context.reporter.info(`distilling ${train.length} training tasks`);
   const teacherKind = (config.teacher.kind as string | undefined) ?? 'trace';
   const teacher =
     teacherKind === 'trace'
       ? createTraceTeacher(sandbox)
-      : createChatTeacher({ ...(config.teacher as object), model: config.teacher.model as never, sandbox });
+      : createChatTeacher({
+          ...(config.teacher as object),
+          model: config.teacher.model as never,
+          sandbox,
+        });
   const distillDir = context.run.path('sft', 'distill');
   const stats = await distill(train, teacher, {
     outDir: distillDir,
@@ -137,7 +156,10 @@ export const sftStage: StageRunner = async (context) => {
   if (existsSync(join(baseDir, 'model.safetensors'))) {
     model = (await loadCheckpoint(baseDir, { trainable: true })).model;
   } else {
-    model = CausalLM.create({ ...config.model, vocabSize: tokenizer.vocabSize }, { seed: config.seed });
+    model = CausalLM.create(
+      { ...config.model, vocabSize: tokenizer.vocabSize },
+      { seed: config.seed },
+    );
     await saveCheckpoint(baseDir, { model, tokenizer });
   }
   context.reporter.info(
@@ -149,7 +171,11 @@ export const sftStage: StageRunner = async (context) => {
     train: stats.datasetPath,
     eval: evalTasks,
     sandbox,
-    config: { workers: workerCount(config, model.numParameters()), ...config.sft, seed: config.seed },
+    config: {
+      workers: workerCount(config, model.numParameters()),
+      ...config.sft,
+      seed: config.seed,
+    },
     outDir: context.run.path('sft', 'train'),
     signal: context.signal,
     onProgress: (event) => context.reporter.progress(event),
@@ -157,7 +183,8 @@ export const sftStage: StageRunner = async (context) => {
   });
   const parameters = model.numParameters();
   model.dispose();
-  if (result.stopped === 'aborted') throw new Error('SFT interrupted; re-run to resume from its last checkpoint');
+  if (result.stopped === 'aborted')
+    throw new Error('SFT interrupted; re-run to resume from its last checkpoint');
   return {
     artifacts: {
       dataset: rel(context, stats.datasetPath),
@@ -186,7 +213,10 @@ export function verifiedReward(context: StageContext): RewardFunction {
     const sandbox = await context.sandbox();
     const results = await verifyBatch(
       sandbox,
-      completions.map((completion, index) => ({ task: rows[index]!.task as TaskRecord, completion })),
+      completions.map((completion, index) => ({
+        task: rows[index]!.task as TaskRecord,
+        completion,
+      })),
     );
     return results.map((result) => (result.correct ? 1 : 0));
   };
@@ -197,26 +227,41 @@ export const grpoStage: StageRunner = async (context) => {
   await context.backend();
   const sftMarker = await context.run.marker('sft');
   if (!sftMarker) throw new Error('the sft stage has not finished; run it first');
-  const { model, tokenizer } = await loadCheckpoint(context.run.path(sftMarker.artifacts.checkpoint!), { trainable: true });
+  const { model, tokenizer } = await loadCheckpoint(
+    context.run.path(sftMarker.artifacts.checkpoint!),
+    { trainable: true },
+  );
   const reasoning = (config.sft.reasoning as boolean | undefined) ?? true;
   const train = await readTasks(context, 'train');
-  const maxCompletion = resolveGrpoConfig({ ...config.grpo, seed: config.seed }).maxCompletionLength;
+  const maxCompletion = resolveGrpoConfig({
+    ...config.grpo,
+    seed: config.seed,
+  }).maxCompletionLength;
   const room = model.config.maxPositionEmbeddings - maxCompletion;
   const rows = train.map((task) => ({ prompt: renderPrompt(task, { reasoning }), task }));
   const dataset = new Rng(config.seed).shuffle(
-    rows.filter((row) => encodeChat(tokenizer, row.prompt, { addGenerationPrompt: true }).ids.length <= room),
+    rows.filter(
+      (row) => encodeChat(tokenizer, row.prompt, { addGenerationPrompt: true }).ids.length <= room,
+    ),
   );
   if (dataset.length < rows.length) {
     context.reporter.warn(
       `grpo: left out ${rows.length - dataset.length} of ${rows.length} prompts longer than ${room} tokens (context ${model.config.maxPositionEmbeddings} minus maxCompletionLength ${maxCompletion})`,
     );
   }
-  if (dataset.length === 0) throw new Error('grpo: no training prompt fits the model context; raise model.maxPositionEmbeddings or lower grpo.maxCompletionLength');
+  if (dataset.length === 0)
+    throw new Error(
+      'grpo: no training prompt fits the model context; raise model.maxPositionEmbeddings or lower grpo.maxCompletionLength',
+    );
   const outDir = context.run.path('grpo', 'train');
   const trainer = new GrpoTrainer({
     policy: model,
     tokenizer,
-    config: { workers: workerCount(config, model.numParameters()), ...config.grpo, seed: config.seed },
+    config: {
+      workers: workerCount(config, model.numParameters()),
+      ...config.grpo,
+      seed: config.seed,
+    },
     rewards: [{ name: 'verified', fn: verifiedReward(context) }],
     dataset,
     outDir,
@@ -226,7 +271,8 @@ export const grpoStage: StageRunner = async (context) => {
   });
   const result = await trainer.train();
   model.dispose();
-  if (result.stopped === 'aborted') throw new Error('GRPO interrupted; re-run to resume from its last checkpoint');
+  if (result.stopped === 'aborted')
+    throw new Error('GRPO interrupted; re-run to resume from its last checkpoint');
   const rewards = result.metrics.map((m) => m.reward);
   return {
     artifacts: {
@@ -258,7 +304,10 @@ async function withChatModel<T>(
   use: (chat: LocalChatModel) => Promise<T>,
 ): Promise<T> {
   const { model, tokenizer } = await loadCheckpoint(checkpointDir);
-  const pool = await createModelWorkerPool({ model, workers: workerCount(context.config, model.numParameters()) });
+  const pool = await createModelWorkerPool({
+    model,
+    workers: workerCount(context.config, model.numParameters()),
+  });
   try {
     return await use(new LocalChatModel(model, tokenizer, { id, workers: pool }));
   } finally {
@@ -283,7 +332,11 @@ export const evalStage: StageRunner = async (context) => {
   const { config } = context;
   await context.backend();
   const sandbox = await context.sandbox();
-  const tasks = sampleByType(await readTasks(context, 'eval'), config.eval.tasksPerType, config.seed);
+  const tasks = sampleByType(
+    await readTasks(context, 'eval'),
+    config.eval.tasksPerType,
+    config.seed,
+  );
   const reasoning = (config.sft.reasoning as boolean | undefined) ?? true;
   const sftMarker = await context.run.marker('sft');
   const grpoMarker = await context.run.marker('grpo');
@@ -296,7 +349,9 @@ export const evalStage: StageRunner = async (context) => {
   for (const [name, checkpoint] of models) {
     if (!checkpoint) continue;
     const path = context.run.path('eval', `${name}.json`);
-    const done = existsSync(path) ? (JSON.parse(await readFile(path, 'utf8')) as ModelEvaluation & { items: unknown[] }) : undefined;
+    const done = existsSync(path)
+      ? (JSON.parse(await readFile(path, 'utf8')) as ModelEvaluation & { items: unknown[] })
+      : undefined;
     if (done) {
       results.push(done);
       continue;
@@ -324,8 +379,13 @@ export const evalStage: StageRunner = async (context) => {
     results.push(record);
   }
   return {
-    artifacts: Object.fromEntries(results.map((r) => [r.model, rel(context, context.run.path('eval', `${r.model}.json`))])),
-    figures: { tasks: tasks.length, models: results.map(({ model, accuracy, overall }) => ({ model, accuracy, overall })) },
+    artifacts: Object.fromEntries(
+      results.map((r) => [r.model, rel(context, context.run.path('eval', `${r.model}.json`))]),
+    ),
+    figures: {
+      tasks: tasks.length,
+      models: results.map(({ model, accuracy, overall }) => ({ model, accuracy, overall })),
+    },
   };
 };
 

@@ -17,7 +17,9 @@ export interface RunSummary {
   figures: Partial<Record<StageName, Record<string, unknown>>>;
 }
 
-export async function readMarkers(run: RunDirectory): Promise<Partial<Record<StageName, StageMarker>>> {
+export async function readMarkers(
+  run: RunDirectory,
+): Promise<Partial<Record<StageName, StageMarker>>> {
   const markers: Partial<Record<StageName, StageMarker>> = {};
   for (const stage of STAGES) {
     const marker = await run.marker(stage);
@@ -32,17 +34,23 @@ export async function collectSummary(run: RunDirectory): Promise<RunSummary> {
   for (const name of ['base', 'sft', 'grpo']) {
     const path = run.path('eval', `${name}.json`);
     if (!existsSync(path)) continue;
-    const { items: _items, ...record } = JSON.parse(await readFile(path, 'utf8')) as ModelEvaluation & { items?: unknown };
+    const { items: _items, ...record } = JSON.parse(
+      await readFile(path, 'utf8'),
+    ) as ModelEvaluation & { items?: unknown };
     evaluation.push(record);
   }
   const benchmarks = Object.values(markers.bench?.figures ?? {}).filter(
-    (value): value is BenchmarkSummary => typeof value === 'object' && value !== null && 'benchmark' in value,
+    (value): value is BenchmarkSummary =>
+      typeof value === 'object' && value !== null && 'benchmark' in value,
   );
   const artifacts: Record<string, string> = {};
   const figures: RunSummary['figures'] = {};
   for (const [stage, marker] of Object.entries(markers) as [StageName, StageMarker][]) {
-    for (const [name, path] of Object.entries(marker.artifacts)) artifacts[`${stage}.${name}`] = path;
-    figures[stage] = Object.fromEntries(Object.entries(marker.figures).filter(([key]) => key !== 'models' && !isBenchmarkKey(key)));
+    for (const [name, path] of Object.entries(marker.artifacts))
+      artifacts[`${stage}.${name}`] = path;
+    figures[stage] = Object.fromEntries(
+      Object.entries(marker.figures).filter(([key]) => key !== 'models' && !isBenchmarkKey(key)),
+    );
   }
   const stages = STAGES.flatMap((stage) => {
     const marker = markers[stage];
@@ -69,20 +77,37 @@ function percent(value: number | undefined): string {
 }
 
 /** Rows of cells → aligned plain-text table (for the terminal) or a Markdown table. */
-export function table(header: string[], rows: string[][], markdown: boolean, numeric = true): string {
+export function table(
+  header: string[],
+  rows: string[][],
+  markdown: boolean,
+  numeric = true,
+): string {
   const right = (i: number) => numeric && i > 0;
   if (markdown) {
     const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
-    return [line(header), line(header.map((_, i) => (right(i) ? '---:' : '---'))), ...rows.map(line)].join('\n');
+    return [
+      line(header),
+      line(header.map((_, i) => (right(i) ? '---:' : '---'))),
+      ...rows.map(line),
+    ].join('\n');
   }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => (right(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (right(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
 export function accuracyTable(summary: RunSummary, markdown: boolean): string {
   const header = ['model', ...TASK_TYPES, 'overall'];
-  const rows = summary.evaluation.map((e) => [e.model, ...TASK_TYPES.map((t) => percent(e.accuracy[t])), percent(e.overall)]);
+  const rows = summary.evaluation.map((e) => [
+    e.model,
+    ...TASK_TYPES.map((t) => percent(e.accuracy[t])),
+    percent(e.overall),
+  ]);
   return table(header, rows, markdown);
 }
 

@@ -8,9 +8,18 @@ import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 // CR_BENCH_DIST points at another build (e.g. a copy of an older dist) to compare before/after.
-const { AdamW, CausalLM, DEFAULT_MODEL_CONFIG, Tokenizer, availableBackends, computeGradients, createModelWorkerPool, initBackend, padBatch, tf } = await import(
-  process.env.CR_BENCH_DIST ?? '../dist/index.js'
-);
+const {
+  AdamW,
+  CausalLM,
+  DEFAULT_MODEL_CONFIG,
+  Tokenizer,
+  availableBackends,
+  computeGradients,
+  createModelWorkerPool,
+  initBackend,
+  padBatch,
+  tf,
+} = await import(process.env.CR_BENCH_DIST ?? '../dist/index.js');
 
 const { values: args } = parseArgs({
   options: {
@@ -33,8 +42,10 @@ const config = { ...DEFAULT_MODEL_CONFIG, ...(args.config ? JSON.parse(args.conf
 
 function randomIds(rows, length, seed) {
   let s = seed;
-  const next = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
-  return Array.from({ length: rows }, () => Array.from({ length }, () => Math.floor(next() * config.vocabSize)));
+  const next = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
+  return Array.from({ length: rows }, () =>
+    Array.from({ length }, () => Math.floor(next() * config.vocabSize)),
+  );
 }
 
 function trainStep(model, optimizer, data) {
@@ -71,8 +82,14 @@ async function profileStep(model, optimizer, data) {
   return {
     kernelCalls: info.kernels.length,
     kernelMsTotal: Math.round(total),
-    topKernels: [...byKernel.values()].sort((a, b) => b.ms - a.ms).slice(0, 15).map(round),
-    topOps: [...byShape.values()].sort((a, b) => b.ms - a.ms).slice(0, 15).map(round),
+    topKernels: [...byKernel.values()]
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, 15)
+      .map(round),
+    topOps: [...byShape.values()]
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, 15)
+      .map(round),
   };
 }
 
@@ -98,7 +115,10 @@ function matmulGflops() {
   }
   tf.dispose([a, b]);
   const flops = 2 * 1024 * 256 * 1024;
-  return { wall: Math.round(flops / seconds / 1e8) / 10, perCpuSecond: Math.round(flops / cpu / 1e8) / 10 };
+  return {
+    wall: Math.round(flops / seconds / 1e8) / 10,
+    perCpuSecond: Math.round(flops / cpu / 1e8) / 10,
+  };
 }
 
 async function benchBackend(backend) {
@@ -135,7 +155,12 @@ async function benchBackend(backend) {
     for (let r = 0; r < (slow ? 1 : 3); r++) {
       const t0 = performance.now();
       const c0 = process.cpuUsage();
-      const out = await model.generate(prompts, { maxNewTokens: tokens, temperature: 1, seed: 1, batchSize: genBatch });
+      const out = await model.generate(prompts, {
+        maxNewTokens: tokens,
+        temperature: 1,
+        seed: 1,
+        batchSize: genBatch,
+      });
       seconds = Math.min(seconds, (performance.now() - t0) / 1000);
       cpu = Math.min(cpu, cpuSeconds(c0));
       produced = out.reduce((a, o) => a + o.tokens.length, 0);
@@ -189,7 +214,13 @@ function benchTokenizer() {
     let tokens = 0;
     for (const t of texts) tokens += tokenizer.encode(t).length;
     const encodeSeconds = (performance.now() - t0) / 1000;
-    out.push({ corpusMB: +(bytes / 1e6).toFixed(2), vocabSize: tokenizer.vocabSize, trainMs: Math.round(trainMs), encodeMBps: +(bytes / 1e6 / encodeSeconds).toFixed(1), bytesPerToken: +(bytes / tokens).toFixed(2) });
+    out.push({
+      corpusMB: +(bytes / 1e6).toFixed(2),
+      vocabSize: tokenizer.vocabSize,
+      trainMs: Math.round(trainMs),
+      encodeMBps: +(bytes / 1e6 / encodeSeconds).toFixed(1),
+      bytesPerToken: +(bytes / tokens).toFixed(2),
+    });
   }
   return out;
 }
@@ -225,11 +256,16 @@ async function benchWorkers(counts) {
     const mask = data.attentionMask.dataSync();
     const shards = [];
     const per = Math.ceil(batch / Math.max(1, pool.size));
-    for (let from = 0; from < batch; from += per) shards.push({ data: shardRows(ids, mask, from, Math.min(batch, from + per), seq) });
+    for (let from = 0; from < batch; from += per)
+      shards.push({ data: shardRows(ids, mask, from, Math.min(batch, from + per), seq) });
     const loss = { module: new URL('./worker-loss.mjs', import.meta.url), exportName: 'meanNll' };
     const step = async () => {
       if (pool.size === 0) return trainStep(model, optimizer, data);
-      const result = await pool.computeGradients({ loss, shards, options: { tokens: batch * (seq - 1) } });
+      const result = await pool.computeGradients({
+        loss,
+        shards,
+        options: { tokens: batch * (seq - 1) },
+      });
       optimizer.applyGradients(result.grads);
       tf.dispose(Object.values(result.grads));
       return result.loss;
@@ -288,13 +324,17 @@ async function benchWorkers(counts) {
   for (const r of rest) {
     r.speedup = {
       train: Math.round((r.train.tokensPerSecond / one.train.tokensPerSecond) * 100) / 100,
-      generation: Math.round((r.generation.tokensPerSecond / one.generation.tokensPerSecond) * 100) / 100,
+      generation:
+        Math.round((r.generation.tokensPerSecond / one.generation.tokensPerSecond) * 100) / 100,
     };
   }
   return out;
 }
 
-const backends = args.backends === undefined ? await availableBackends() : args.backends.split(',').filter(Boolean);
+const backends =
+  args.backends === undefined
+    ? await availableBackends()
+    : args.backends.split(',').filter(Boolean);
 const model = CausalLM.create(config);
 const summary = {
   node: process.version,

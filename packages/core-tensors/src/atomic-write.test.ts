@@ -20,14 +20,20 @@ describe('JSON lines journal', () => {
     const path = join(await mkdtemp(join(tmpdir(), 'ct-jsonl-')), 'j.jsonl');
     await appendJsonLine(path, { step: 1 });
     await appendJsonLine(path, { step: 2 });
-    expect(await readJsonLines(path)).toEqual({ values: [{ step: 1 }, { step: 2 }], truncatedTail: false });
+    expect(await readJsonLines(path)).toEqual({
+      values: [{ step: 1 }, { step: 2 }],
+      truncatedTail: false,
+    });
   });
 
   it('drops and reports a last line torn by a crash, but refuses corruption earlier on', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'ct-jsonl-'));
     const torn = join(dir, 'torn.jsonl');
     await writeFile(torn, '{"step":1}\n{"step":2}\n{"ste');
-    expect(await readJsonLines(torn)).toEqual({ values: [{ step: 1 }, { step: 2 }], truncatedTail: true });
+    expect(await readJsonLines(torn)).toEqual({
+      values: [{ step: 1 }, { step: 2 }],
+      truncatedTail: true,
+    });
     const corrupt = join(dir, 'corrupt.jsonl');
     await writeFile(corrupt, '{"step":1}\nnot json\n{"step":3}\n');
     await expect(readJsonLines(corrupt)).rejects.toThrow(/corrupt\.jsonl:2: not valid JSON/);

@@ -6,7 +6,10 @@ let counter = 0;
 /** A temp path in the same directory as `path` (so the final rename is atomic on one filesystem). */
 export function tempPathFor(path: string): string {
   counter += 1;
-  return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${Date.now().toString(36)}-${counter}`);
+  return join(
+    dirname(path),
+    `.${basename(path)}.tmp-${process.pid}-${Date.now().toString(36)}-${counter}`,
+  );
 }
 
 /** fsyncs a directory so a rename inside it survives a crash; some platforms cannot open directories, which is harmless. */
@@ -26,13 +29,17 @@ export async function fsyncDirectory(dir: string): Promise<void> {
  * Writes `data` to `path` atomically (creating its directory): temp file in the same directory,
  * fsync, rename, fsync the directory. Readers see the old file or the new one, never half.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array | readonly Uint8Array[]): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array | readonly Uint8Array[],
+): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const temp = tempPathFor(path);
   const handle = await open(temp, 'w');
   try {
     const chunks = typeof data === 'string' || data instanceof Uint8Array ? [data] : data;
-    for (const chunk of chunks) await handle.write(typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk);
+    for (const chunk of chunks)
+      await handle.write(typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk);
     await handle.sync();
   } catch (error) {
     await handle.close();

@@ -81,7 +81,11 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   // "install tfjs-node" banner); it changes no numerics. The active backend is reported instead.
   tf.env().set('PROD', true);
   if (pending !== undefined) await pending.catch(() => undefined);
-  if (current !== undefined && current.requested === requested && tf.getBackend() === current.report.active) {
+  if (
+    current !== undefined &&
+    current.requested === requested &&
+    tf.getBackend() === current.report.active
+  ) {
     return current.report;
   }
   pending = (async () => {

@@ -16,14 +16,17 @@ export const BYTE_TO_CHAR: readonly string[] = (() => {
   return chars;
 })();
 
-export const CHAR_TO_BYTE: ReadonlyMap<string, number> = new Map(BYTE_TO_CHAR.map((c, b) => [c, b]));
+export const CHAR_TO_BYTE: ReadonlyMap<string, number> = new Map(
+  BYTE_TO_CHAR.map((c, b) => [c, b]),
+);
 
 /**
  * The GPT-2 pre-tokenizer split (Hugging Face `ByteLevel` with `use_regex: true`): contractions,
  * letter runs, digit runs, punctuation runs, each optionally led by one space; whitespace runs keep
  * their last space for the following word. Every character of the input falls in some piece.
  */
-export const GPT2_SPLIT = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
+export const GPT2_SPLIT =
+  /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
 
 const encoder = new TextEncoder();
 

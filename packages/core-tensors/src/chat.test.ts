@@ -7,7 +7,10 @@ const messages: ChatMessage[] = [
   { role: 'user', content: 'What does f(2) return?\ndef f(x):\n    return x * 3' },
   { role: 'assistant', content: '  6' },
 ];
-const tokenizer = Tokenizer.train([renderChat(messages).repeat(30), 'def return x f(2) What does'.repeat(10)], { vocabSize: 320 });
+const tokenizer = Tokenizer.train(
+  [renderChat(messages).repeat(30), 'def return x f(2) What does'.repeat(10)],
+  { vocabSize: 320 },
+);
 
 describe('renderChat', () => {
   it('renders ChatML with an optional generation prompt', () => {
@@ -18,7 +21,9 @@ describe('renderChat', () => {
   });
 
   it('rejects unknown roles with the index of the message', () => {
-    expect(() => renderChat([{ role: 'tool', content: 'x' } as unknown as ChatMessage])).toThrow(/messages\[0\]/);
+    expect(() => renderChat([{ role: 'tool', content: 'x' } as unknown as ChatMessage])).toThrow(
+      /messages\[0\]/,
+    );
   });
 });
 
@@ -39,7 +44,11 @@ describe('encodeChat', () => {
     const full = encodeChat(tokenizer, messages);
     expect(full.ids.slice(0, prompt.ids.length)).toEqual(prompt.ids);
     const completion = full.ids.slice(prompt.ids.length);
-    expect(completion).toEqual([...tokenizer.encode('  6'), tokenizer.special.imEnd, ...tokenizer.encode('\n')]);
+    expect(completion).toEqual([
+      ...tokenizer.encode('  6'),
+      tokenizer.special.imEnd,
+      ...tokenizer.encode('\n'),
+    ]);
     expect(prompt.assistantMask.every((m) => m === 0)).toBe(true);
   });
 

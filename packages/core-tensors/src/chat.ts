@@ -15,7 +15,12 @@ const ROLES = new Set(['system', 'user', 'assistant']);
 
 function checkMessages(messages: readonly ChatMessage[]): void {
   messages.forEach((m, i) => {
-    if (typeof m !== 'object' || m === null || !ROLES.has(m.role) || typeof m.content !== 'string') {
+    if (
+      typeof m !== 'object' ||
+      m === null ||
+      !ROLES.has(m.role) ||
+      typeof m.content !== 'string'
+    ) {
       throw new CodeReasonerError(
         'CHAT_MESSAGE_INVALID',
         `messages[${i}] must be { role: 'system' | 'user' | 'assistant', content: string }, got ${JSON.stringify(m)}`,
@@ -25,10 +30,14 @@ function checkMessages(messages: readonly ChatMessage[]): void {
 }
 
 /** ChatML (Qwen2 style): `<|im_start|>{role}\n{content}<|im_end|>\n` per message. */
-export function renderChat(messages: readonly ChatMessage[], options: RenderChatOptions = {}): string {
+export function renderChat(
+  messages: readonly ChatMessage[],
+  options: RenderChatOptions = {},
+): string {
   checkMessages(messages);
   let text = '';
-  for (const m of messages) text += `${SPECIAL_TOKENS.imStart}${m.role}\n${m.content}${SPECIAL_TOKENS.imEnd}\n`;
+  for (const m of messages)
+    text += `${SPECIAL_TOKENS.imStart}${m.role}\n${m.content}${SPECIAL_TOKENS.imEnd}\n`;
   if (options.addGenerationPrompt === true) text += `${SPECIAL_TOKENS.imStart}assistant\n`;
   return text;
 }

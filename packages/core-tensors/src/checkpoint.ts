@@ -48,7 +48,8 @@ function transpose2d(values: Float32Array, rows: number, cols: number): Float32A
     for (let c0 = 0; c0 < cols; c0 += block) {
       const r1 = Math.min(rows, r0 + block);
       const c1 = Math.min(cols, c0 + block);
-      for (let r = r0; r < r1; r++) for (let c = c0; c < c1; c++) out[c * rows + r] = values[r * cols + c]!;
+      for (let r = r0; r < r1; r++)
+        for (let c = c0; c < c1; c++) out[c * rows + r] = values[r * cols + c]!;
     }
   }
   return out;
@@ -60,7 +61,11 @@ export async function exportHfWeights(model: CausalLM): Promise<Record<string, S
   for (const spec of model.specs) {
     const values = (await model.parameters.get(spec.name)!.data()) as Float32Array;
     out[spec.name] = isTransposedInFile(spec)
-      ? { dtype: 'F32', shape: fileShape(spec), values: transpose2d(values, spec.shape[0]!, spec.shape[1]!) }
+      ? {
+          dtype: 'F32',
+          shape: fileShape(spec),
+          values: transpose2d(values, spec.shape[0]!, spec.shape[1]!),
+        }
       : { dtype: 'F32', shape: [...spec.shape], values: Float32Array.from(values) };
   }
   return out;
@@ -74,34 +79,56 @@ export async function exportHfWeights(model: CausalLM): Promise<Record<string, S
 export async function saveCheckpoint(dir: string, parts: CheckpointParts): Promise<void> {
   const { model, tokenizer, optimizer, trainerState } = parts;
   if (tokenizer.vocabSize > model.config.vocabSize) {
-    throw new CheckpointError(dir, `tokenizer has ${tokenizer.vocabSize} tokens, more than the model's vocabSize ${model.config.vocabSize}`);
+    throw new CheckpointError(
+      dir,
+      `tokenizer has ${tokenizer.vocabSize} tokens, more than the model's vocabSize ${model.config.vocabSize}`,
+    );
   }
   await mkdir(dirname(dir), { recursive: true });
   const temp = tempPathFor(dir);
   await mkdir(temp);
   try {
-    await writeSafetensors(join(temp, CHECKPOINT_FILES.model), await exportHfWeights(model), { format: 'pt' });
+    await writeSafetensors(join(temp, CHECKPOINT_FILES.model), await exportHfWeights(model), {
+      format: 'pt',
+    });
     await writeFileAtomic(
       join(temp, CHECKPOINT_FILES.config),
       `${JSON.stringify(toHfConfig(model.config, { eosTokenId: tokenizer.special.eos, padTokenId: tokenizer.special.pad }), null, 2)}\n`,
     );
-    await writeFileAtomic(join(temp, CHECKPOINT_FILES.tokenizer), JSON.stringify(tokenizer.toJSON()));
+    await writeFileAtomic(
+      join(temp, CHECKPOINT_FILES.tokenizer),
+      JSON.stringify(tokenizer.toJSON()),
+    );
     if (optimizer !== undefined) {
       const state = optimizer.getState();
       try {
         const tensors: Record<string, SafetensorsInput> = {};
         for (const [name, m] of Object.entries(state.firstMoment)) {
-          tensors[`${name}.exp_avg`] = { dtype: 'F32', shape: m.shape, values: Float32Array.from((await m.data()) as Float32Array) };
+          tensors[`${name}.exp_avg`] = {
+            dtype: 'F32',
+            shape: m.shape,
+            values: Float32Array.from((await m.data()) as Float32Array),
+          };
           const v = state.secondMoment[name]!;
-          tensors[`${name}.exp_avg_sq`] = { dtype: 'F32', shape: v.shape, values: Float32Array.from((await v.data()) as Float32Array) };
+          tensors[`${name}.exp_avg_sq`] = {
+            dtype: 'F32',
+            shape: v.shape,
+            values: Float32Array.from((await v.data()) as Float32Array),
+          };
         }
-        await writeSafetensors(join(temp, CHECKPOINT_FILES.optimizer), tensors, { step: String(state.step), optimizer: 'adamw' });
+        await writeSafetensors(join(temp, CHECKPOINT_FILES.optimizer), tensors, {
+          step: String(state.step),
+          optimizer: 'adamw',
+        });
       } finally {
         tf.dispose([...Object.values(state.firstMoment), ...Object.values(state.secondMoment)]);
       }
     }
     if (trainerState !== undefined) {
-      await writeFileAtomic(join(temp, CHECKPOINT_FILES.trainerState), `${JSON.stringify(trainerState, null, 2)}\n`);
+      await writeFileAtomic(
+        join(temp, CHECKPOINT_FILES.trainerState),
+        `${JSON.stringify(trainerState, null, 2)}\n`,
+      );
     }
     await fsyncDirectory(temp);
     const previous = `${dir}.previous`;
@@ -130,7 +157,9 @@ async function readJson(path: string, what: string): Promise<unknown> {
   try {
     return JSON.parse(text);
   } catch (cause) {
-    throw new CheckpointError(path, `${what} is not valid JSON (${(cause as Error).message})`, { cause });
+    throw new CheckpointError(path, `${what} is not valid JSON (${(cause as Error).message})`, {
+      cause,
+    });
   }
 }
 
@@ -142,7 +171,10 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** Loads and checks a checkpoint; any missing file, mismatch or corruption throws CheckpointError { path, reason }. */
-export async function loadCheckpoint(dir: string, options: { trainable?: boolean } = {}): Promise<LoadedCheckpoint> {
+export async function loadCheckpoint(
+  dir: string,
+  options: { trainable?: boolean } = {},
+): Promise<LoadedCheckpoint> {
   let root = dir;
   if (!(await exists(dir))) {
     // A crash between the two renames of saveCheckpoint leaves only the complete previous copy.
@@ -156,7 +188,11 @@ export async function loadCheckpoint(dir: string, options: { trainable?: boolean
   } catch (error) {
     if (error instanceof CheckpointError) throw error;
     const issues = (error as { issues?: string[] }).issues;
-    throw new CheckpointError(configPath, `config does not describe a supported model: ${issues?.join('; ') ?? (error as Error).message}`, { cause: error });
+    throw new CheckpointError(
+      configPath,
+      `config does not describe a supported model: ${issues?.join('; ') ?? (error as Error).message}`,
+      { cause: error },
+    );
   }
   const tokenizerPath = join(root, CHECKPOINT_FILES.tokenizer);
   let tokenizer: Tokenizer;
@@ -167,7 +203,10 @@ export async function loadCheckpoint(dir: string, options: { trainable?: boolean
     throw new CheckpointError(tokenizerPath, (error as Error).message, { cause: error });
   }
   if (tokenizer.vocabSize > config.vocabSize) {
-    throw new CheckpointError(tokenizerPath, `tokenizer has ${tokenizer.vocabSize} tokens, more than config vocab_size ${config.vocabSize}`);
+    throw new CheckpointError(
+      tokenizerPath,
+      `tokenizer has ${tokenizer.vocabSize} tokens, more than config vocab_size ${config.vocabSize}`,
+    );
   }
 
   const modelPath = join(root, CHECKPOINT_FILES.model);
@@ -178,9 +217,18 @@ export async function loadCheckpoint(dir: string, options: { trainable?: boolean
   const missing = specs.filter((s) => !tensors.has(s.name)).map((s) => s.name);
   if (missing.length > 0 || unexpected.length > 0) {
     const parts: string[] = [];
-    if (missing.length > 0) parts.push(`missing ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`);
-    if (unexpected.length > 0) parts.push(`unexpected ${unexpected.slice(0, 5).join(', ')}${unexpected.length > 5 ? ` and ${unexpected.length - 5} more` : ''}`);
-    throw new CheckpointError(modelPath, `parameter names do not match config.json: ${parts.join('; ')}`);
+    if (missing.length > 0)
+      parts.push(
+        `missing ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`,
+      );
+    if (unexpected.length > 0)
+      parts.push(
+        `unexpected ${unexpected.slice(0, 5).join(', ')}${unexpected.length > 5 ? ` and ${unexpected.length - 5} more` : ''}`,
+      );
+    throw new CheckpointError(
+      modelPath,
+      `parameter names do not match config.json: ${parts.join('; ')}`,
+    );
   }
   const values = new Map<string, tf.Tensor>();
   try {
@@ -188,26 +236,45 @@ export async function loadCheckpoint(dir: string, options: { trainable?: boolean
       const entry = tensors.get(spec.name)!;
       const shape = fileShape(spec);
       if (!['F32', 'F16', 'BF16', 'F64'].includes(entry.dtype)) {
-        throw new CheckpointError(modelPath, `${spec.name} has dtype ${entry.dtype}, expected a float type (F32)`);
+        throw new CheckpointError(
+          modelPath,
+          `${spec.name} has dtype ${entry.dtype}, expected a float type (F32)`,
+        );
       }
       if (entry.shape.join(',') !== shape.join(',')) {
-        throw new CheckpointError(modelPath, `${spec.name} has shape [${entry.shape.join(', ')}], config.json implies [${shape.join(', ')}]`);
+        throw new CheckpointError(
+          modelPath,
+          `${spec.name} has shape [${entry.shape.join(', ')}], config.json implies [${shape.join(', ')}]`,
+        );
       }
       const data = entry.values as Float32Array;
       for (let i = 0; i < data.length; i++) {
-        if (!Number.isFinite(data[i]!)) throw new CheckpointError(modelPath, `${spec.name} holds a non-finite value at index ${i}`);
+        if (!Number.isFinite(data[i]!))
+          throw new CheckpointError(
+            modelPath,
+            `${spec.name} holds a non-finite value at index ${i}`,
+          );
       }
-      values.set(spec.name, tf.tensor(isTransposedInFile(spec) ? transpose2d(data, shape[0]!, shape[1]!) : data, spec.shape, 'float32'));
+      values.set(
+        spec.name,
+        tf.tensor(
+          isTransposedInFile(spec) ? transpose2d(data, shape[0]!, shape[1]!) : data,
+          spec.shape,
+          'float32',
+        ),
+      );
     }
     const model = CausalLM.fromParameters(config, values, { trainable: options.trainable ?? true });
     const result: LoadedCheckpoint = { model, tokenizer };
     try {
       const optimizerPath = join(root, CHECKPOINT_FILES.optimizer);
-      if (await exists(optimizerPath)) result.optimizerState = await readOptimizerState(optimizerPath, specs);
+      if (await exists(optimizerPath))
+        result.optimizerState = await readOptimizerState(optimizerPath, specs);
       const trainerPath = join(root, CHECKPOINT_FILES.trainerState);
       if (await exists(trainerPath)) {
         const state = await readJson(trainerPath, 'trainer_state.json');
-        if (typeof state !== 'object' || state === null || Array.isArray(state)) throw new CheckpointError(trainerPath, 'trainer state must be a JSON object');
+        if (typeof state !== 'object' || state === null || Array.isArray(state))
+          throw new CheckpointError(trainerPath, 'trainer state must be a JSON object');
         result.trainerState = state as Record<string, unknown>;
       }
     } catch (error) {
@@ -223,7 +290,11 @@ export async function loadCheckpoint(dir: string, options: { trainable?: boolean
 async function readOptimizerState(path: string, specs: ParameterSpec[]): Promise<OptimizerState> {
   const { tensors, metadata } = await readSafetensors(path);
   const step = Number(metadata['step']);
-  if (!Number.isInteger(step) || step < 0) throw new CheckpointError(path, `metadata.step must be a non-negative integer, got ${JSON.stringify(metadata['step'])}`);
+  if (!Number.isInteger(step) || step < 0)
+    throw new CheckpointError(
+      path,
+      `metadata.step must be a non-negative integer, got ${JSON.stringify(metadata['step'])}`,
+    );
   const byName = new Map(specs.map((s) => [s.name, s]));
   const firstMoment: tf.NamedTensorMap = {};
   const secondMoment: tf.NamedTensorMap = {};
@@ -231,18 +302,32 @@ async function readOptimizerState(path: string, specs: ParameterSpec[]): Promise
     for (const [key, entry] of tensors) {
       const match = /^(.*)\.(exp_avg|exp_avg_sq)$/.exec(key);
       const spec = match === null ? undefined : byName.get(match[1]!);
-      if (match === null || spec === undefined) throw new CheckpointError(path, `unexpected tensor ${key} (not a moment of a model parameter)`);
-      if (entry.dtype !== 'F32') throw new CheckpointError(path, `${key} has dtype ${entry.dtype}, expected F32`);
+      if (match === null || spec === undefined)
+        throw new CheckpointError(
+          path,
+          `unexpected tensor ${key} (not a moment of a model parameter)`,
+        );
+      if (entry.dtype !== 'F32')
+        throw new CheckpointError(path, `${key} has dtype ${entry.dtype}, expected F32`);
       if (entry.shape.join(',') !== spec.shape.join(',')) {
-        throw new CheckpointError(path, `${key} has shape [${entry.shape.join(', ')}], the parameter is [${spec.shape.join(', ')}]`);
+        throw new CheckpointError(
+          path,
+          `${key} has shape [${entry.shape.join(', ')}], the parameter is [${spec.shape.join(', ')}]`,
+        );
       }
-      (match[2] === 'exp_avg' ? firstMoment : secondMoment)[match[1]!] = tf.tensor(entry.values, spec.shape, 'float32');
+      (match[2] === 'exp_avg' ? firstMoment : secondMoment)[match[1]!] = tf.tensor(
+        entry.values,
+        spec.shape,
+        'float32',
+      );
     }
     for (const name of Object.keys(firstMoment)) {
-      if (secondMoment[name] === undefined) throw new CheckpointError(path, `${name}.exp_avg_sq is missing`);
+      if (secondMoment[name] === undefined)
+        throw new CheckpointError(path, `${name}.exp_avg_sq is missing`);
     }
     for (const name of Object.keys(secondMoment)) {
-      if (firstMoment[name] === undefined) throw new CheckpointError(path, `${name}.exp_avg is missing`);
+      if (firstMoment[name] === undefined)
+        throw new CheckpointError(path, `${name}.exp_avg is missing`);
     }
   } catch (error) {
     tf.dispose([...Object.values(firstMoment), ...Object.values(secondMoment)]);
@@ -250,4 +335,3 @@ async function readOptimizerState(path: string, specs: ParameterSpec[]): Promise
   }
   return { step, firstMoment, secondMoment };
 }
-

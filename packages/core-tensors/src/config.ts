@@ -77,8 +77,10 @@ const validateModelConfig = ajv.compile(modelConfigSchema);
 export function formatAjvErrors(errors: readonly ErrorObject[] | null | undefined): string[] {
   return (errors ?? []).map((e) => {
     let path = e.instancePath === '' ? '/' : e.instancePath;
-    if (e.keyword === 'additionalProperties') path = `${e.instancePath}/${String(e.params['additionalProperty'])}`;
-    if (e.keyword === 'enum') return `${path}: ${e.message ?? 'invalid'} (${(e.params['allowedValues'] as unknown[]).map((v) => JSON.stringify(v)).join(', ')})`;
+    if (e.keyword === 'additionalProperties')
+      path = `${e.instancePath}/${String(e.params['additionalProperty'])}`;
+    if (e.keyword === 'enum')
+      return `${path}: ${e.message ?? 'invalid'} (${(e.params['allowedValues'] as unknown[]).map((v) => JSON.stringify(v)).join(', ')})`;
     return `${path}: ${e.message ?? 'invalid'}`;
   });
 }
@@ -94,12 +96,18 @@ export function resolveModelConfig(input: Partial<ModelConfig> = {}): ModelConfi
   if (!validateModelConfig(config)) issues.push(...formatAjvErrors(validateModelConfig.errors));
   if (issues.length === 0) {
     if (config.hiddenSize % config.numAttentionHeads !== 0) {
-      issues.push(`/hiddenSize: must be divisible by numAttentionHeads (${config.hiddenSize} % ${config.numAttentionHeads} != 0)`);
+      issues.push(
+        `/hiddenSize: must be divisible by numAttentionHeads (${config.hiddenSize} % ${config.numAttentionHeads} != 0)`,
+      );
     } else if ((config.hiddenSize / config.numAttentionHeads) % 2 !== 0) {
-      issues.push(`/numAttentionHeads: head size hiddenSize/numAttentionHeads must be even for rotary embeddings, got ${config.hiddenSize / config.numAttentionHeads}`);
+      issues.push(
+        `/numAttentionHeads: head size hiddenSize/numAttentionHeads must be even for rotary embeddings, got ${config.hiddenSize / config.numAttentionHeads}`,
+      );
     }
     if (config.numAttentionHeads % config.numKeyValueHeads !== 0) {
-      issues.push(`/numKeyValueHeads: must divide numAttentionHeads (${config.numAttentionHeads} % ${config.numKeyValueHeads} != 0)`);
+      issues.push(
+        `/numKeyValueHeads: must divide numAttentionHeads (${config.numAttentionHeads} % ${config.numKeyValueHeads} != 0)`,
+      );
     }
   }
   if (issues.length > 0) throw new ConfigValidationError('model config', issues);
@@ -107,7 +115,10 @@ export function resolveModelConfig(input: Partial<ModelConfig> = {}): ModelConfi
 }
 
 /** Hugging Face `config.json` (what `transformers` `AutoConfig` reads). */
-export function toHfConfig(config: ModelConfig, extra: { eosTokenId?: number; padTokenId?: number; bosTokenId?: number } = {}): Record<string, unknown> {
+export function toHfConfig(
+  config: ModelConfig,
+  extra: { eosTokenId?: number; padTokenId?: number; bosTokenId?: number } = {},
+): Record<string, unknown> {
   const qwen = config.architecture === 'qwen2';
   return {
     architectures: [qwen ? 'Qwen2ForCausalLM' : 'LlamaForCausalLM'],
@@ -138,19 +149,35 @@ export function toHfConfig(config: ModelConfig, extra: { eosTokenId?: number; pa
 
 /** Reads a Hugging Face Llama/Qwen2 `config.json` object; throws ConfigValidationError listing what does not fit. */
 export function fromHfConfig(json: unknown): ModelConfig {
-  if (typeof json !== 'object' || json === null) throw new ConfigValidationError('config.json', ['/: must be an object']);
+  if (typeof json !== 'object' || json === null)
+    throw new ConfigValidationError('config.json', ['/: must be an object']);
   const hf = json as Record<string, unknown>;
   const issues: string[] = [];
   const modelType = hf['model_type'];
-  if (modelType !== 'llama' && modelType !== 'qwen2') issues.push(`/model_type: must be "llama" or "qwen2", got ${JSON.stringify(modelType)}`);
-  if (hf['hidden_act'] !== undefined && hf['hidden_act'] !== 'silu') issues.push(`/hidden_act: only "silu" is supported, got ${JSON.stringify(hf['hidden_act'])}`);
-  if (modelType === 'llama' && hf['attention_bias'] === true) issues.push('/attention_bias: llama with attention bias is not supported');
-  if (hf['rope_scaling'] !== undefined && hf['rope_scaling'] !== null) issues.push('/rope_scaling: rope scaling is not supported');
-  for (const field of ['vocab_size', 'hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads', 'max_position_embeddings']) {
+  if (modelType !== 'llama' && modelType !== 'qwen2')
+    issues.push(`/model_type: must be "llama" or "qwen2", got ${JSON.stringify(modelType)}`);
+  if (hf['hidden_act'] !== undefined && hf['hidden_act'] !== 'silu')
+    issues.push(`/hidden_act: only "silu" is supported, got ${JSON.stringify(hf['hidden_act'])}`);
+  if (modelType === 'llama' && hf['attention_bias'] === true)
+    issues.push('/attention_bias: llama with attention bias is not supported');
+  if (hf['rope_scaling'] !== undefined && hf['rope_scaling'] !== null)
+    issues.push('/rope_scaling: rope scaling is not supported');
+  for (const field of [
+    'vocab_size',
+    'hidden_size',
+    'intermediate_size',
+    'num_hidden_layers',
+    'num_attention_heads',
+    'max_position_embeddings',
+  ]) {
     if (typeof hf[field] !== 'number') issues.push(`/${field}: is required and must be a number`);
   }
   const heads = hf['num_attention_heads'];
-  if (hf['head_dim'] !== undefined && typeof heads === 'number' && hf['head_dim'] !== Number(hf['hidden_size']) / heads) {
+  if (
+    hf['head_dim'] !== undefined &&
+    typeof heads === 'number' &&
+    hf['head_dim'] !== Number(hf['hidden_size']) / heads
+  ) {
     issues.push('/head_dim: must equal hidden_size / num_attention_heads');
   }
   if (issues.length > 0) throw new ConfigValidationError('config.json', issues);

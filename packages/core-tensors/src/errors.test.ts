@@ -18,8 +18,13 @@ describe('CodeReasonerError', () => {
   });
 
   it('lists every validation issue as path: message', () => {
-    const error = new ConfigValidationError('model config', ['/hiddenSize: must be >= 8', '/numLayers: must be integer']);
+    const error = new ConfigValidationError('model config', [
+      '/hiddenSize: must be >= 8',
+      '/numLayers: must be integer',
+    ]);
     expect(error.issues).toHaveLength(2);
-    expect(error.message).toContain('  - /hiddenSize: must be >= 8\n  - /numLayers: must be integer');
+    expect(error.message).toContain(
+      '  - /hiddenSize: must be >= 8\n  - /numLayers: must be integer',
+    );
   });
 });

@@ -21,7 +21,11 @@ export class CodeReasonerError extends Error {
   }
 
   static isInstance(value: unknown): value is CodeReasonerError {
-    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true;
+    return (
+      typeof value === 'object' &&
+      value !== null &&
+      (value as Record<symbol, unknown>)[brand] === true
+    );
   }
 }
 
@@ -30,7 +34,11 @@ export class ConfigValidationError extends CodeReasonerError {
   readonly issues: string[];
 
   constructor(what: string, issues: string[], options: CodeReasonerErrorOptions = {}) {
-    super('CONFIG_INVALID', `${what} is invalid:\n${issues.map((issue) => `  - ${issue}`).join('\n')}`, options);
+    super(
+      'CONFIG_INVALID',
+      `${what} is invalid:\n${issues.map((issue) => `  - ${issue}`).join('\n')}`,
+      options,
+    );
     this.name = 'ConfigValidationError';
     this.issues = issues;
   }

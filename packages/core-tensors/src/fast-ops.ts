@@ -14,7 +14,10 @@ type Saved = tf.Tensor[];
 
 /** tf.customGrad for a fixed number of tensor inputs, with the save function passed last (typed). */
 function customGrad(
-  f: (...args: [...tf.Tensor[], tf.GradSaveFunc]) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: Saved) => tf.Tensor[] },
+  f: (...args: [...tf.Tensor[], tf.GradSaveFunc]) => {
+    value: tf.Tensor;
+    gradFunc: (dy: tf.Tensor, saved: Saved) => tf.Tensor[];
+  },
 ): (...inputs: tf.Tensor[]) => tf.Tensor {
   return tf.customGrad(f as unknown as CustomGradFunc) as (...inputs: tf.Tensor[]) => tf.Tensor;
 }
@@ -107,7 +110,9 @@ export function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor
     save([ids]);
     return {
       value: run('CrGatherRows', { table: ti, ids }),
-      gradFunc: (dy, saved) => [run('CrScatterAddRows', { values: dy, ids: saved[0]! }, { numRows: rows })],
+      gradFunc: (dy, saved) => [
+        run('CrScatterAddRows', { values: dy, ids: saved[0]! }, { numRows: rows }),
+      ],
     };
   });
   return op(table) as tf.Tensor2D;
@@ -136,7 +141,9 @@ export function scatterRows(values: tf.Tensor2D, ids: tf.Tensor1D, numRows: numb
 export function pickedLogSoftmax(z: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor1D {
   const [n, vocab] = z.shape;
   const pick = (x: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor1D =>
-    jsKernelsActive() ? (run('CrPickColumns', { x, ids }) as tf.Tensor1D) : (tf.sum(tf.mul(x, tf.oneHot(ids, vocab)), 1) as tf.Tensor1D);
+    jsKernelsActive()
+      ? (run('CrPickColumns', { x, ids }) as tf.Tensor1D)
+      : (tf.sum(tf.mul(x, tf.oneHot(ids, vocab)), 1) as tf.Tensor1D);
   // tf.softmax is one vectorised XNNPACK kernel on wasm, ~3× faster than tf.exp alone over the
   // same [N, V]. log-sum-exp is recovered without a second exp: at the row's argmax
   // p_max = exp(z_max − lse) ≥ 1/V never underflows, so lse = z_max − log(p_max).
@@ -166,7 +173,8 @@ export function pickedLogSoftmax(z: tf.Tensor2D, targets: tf.Tensor1D): tf.Tenso
 
 /** log Σ exp(z) per row of z [N, V] (see pickedLogSoftmax for how), differentiable: d/dz = softmax(z). */
 export function logSumExpRows(z: tf.Tensor2D): tf.Tensor1D {
-  const lseOf = (logits: tf.Tensor2D, probs: tf.Tensor2D): tf.Tensor1D => tf.sub(tf.max(logits, 1), tf.log(tf.max(probs, 1))) as tf.Tensor1D;
+  const lseOf = (logits: tf.Tensor2D, probs: tf.Tensor2D): tf.Tensor1D =>
+    tf.sub(tf.max(logits, 1), tf.log(tf.max(probs, 1))) as tf.Tensor1D;
   if (!recording()) return lseOf(z, tf.softmax(z));
   const op = customGrad((...args) => {
     const [logits, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
@@ -197,7 +205,13 @@ export function linearConstant(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
  * pass transposes the small [R, hd] / [S, hd] operands rather than the [R, S] probabilities:
  * dV = (dOᵀ·P)ᵀ, dK = (qᵀ·dS)ᵀ.
  */
-export function slicedAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, bias: tf.Tensor, scoresShape: number[]): tf.Tensor3D {
+export function slicedAttention(
+  q: tf.Tensor3D,
+  k: tf.Tensor3D,
+  v: tf.Tensor3D,
+  bias: tf.Tensor,
+  scoresShape: number[],
+): tf.Tensor3D {
   const [bk, r] = q.shape;
   const s = k.shape[1];
   const probabilities = (qi: tf.Tensor3D, ki: tf.Tensor3D): tf.Tensor3D => {
@@ -227,4 +241,3 @@ export function slicedAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, 
   });
   return op(q, k, v) as tf.Tensor3D;
 }
-

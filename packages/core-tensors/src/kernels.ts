@@ -39,7 +39,15 @@ function register(definition: KernelDefinition, backends: readonly string[]): vo
     tf.registerKernel({
       kernelName: definition.name,
       backendName,
-      kernelFunc: (({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => {
+      kernelFunc: (({
+        inputs,
+        backend,
+        attrs,
+      }: {
+        inputs: tf.NamedTensorInfoMap;
+        backend: unknown;
+        attrs?: tf.NamedAttrMap;
+      }) => {
         const infos = definition.inputNames.map((n) => inputs[n]!);
         const { shape, dtype } = definition.output(infos, attrs ?? {});
         const shapes = infos.map((i) => i.shape);
@@ -49,12 +57,23 @@ function register(definition: KernelDefinition, backends: readonly string[]): vo
           const out = wasm.makeOutput(shape, dtype);
           const outValues = wasm.typedArrayFromHeap(out);
           if (definition.accumulates === true) outValues.fill(0);
-          definition.compute(infos.map((i) => wasm.typedArrayFromHeap(i)), shapes, outValues, attrs ?? {});
+          definition.compute(
+            infos.map((i) => wasm.typedArrayFromHeap(i)),
+            shapes,
+            outValues,
+            attrs ?? {},
+          );
           return out;
         }
         const cpu = backend as CpuBackendLike;
-        const outValues = dtype === 'int32' ? new Int32Array(sizeOf(shape)) : new Float32Array(sizeOf(shape));
-        definition.compute(infos.map((i) => cpu.readSync(i.dataId)), shapes, outValues, attrs ?? {});
+        const outValues =
+          dtype === 'int32' ? new Int32Array(sizeOf(shape)) : new Float32Array(sizeOf(shape));
+        definition.compute(
+          infos.map((i) => cpu.readSync(i.dataId)),
+          shapes,
+          outValues,
+          attrs ?? {},
+        );
         return cpu.makeTensorInfo(shape, dtype, outValues);
       }) as tf.KernelFunc,
     });
@@ -98,12 +117,16 @@ const transposeKernel: KernelDefinition = {
 const gatherRowsKernel: KernelDefinition = {
   name: 'CrGatherRows',
   inputNames: ['table', 'ids'],
-  output: ([table, ids]) => ({ shape: [sizeOf(ids!.shape), table!.shape[1]!], dtype: table!.dtype }),
+  output: ([table, ids]) => ({
+    shape: [sizeOf(ids!.shape), table!.shape[1]!],
+    dtype: table!.dtype,
+  }),
   compute: ([table, ids], [tableShape], out) => {
     const [rows, width] = tableShape as [number, number];
     for (let i = 0; i < ids!.length; i++) {
       const id = ids![i]!;
-      if (id < 0 || id >= rows) throw new RangeError(`row index ${id} at position ${i} is outside [0, ${rows})`);
+      if (id < 0 || id >= rows)
+        throw new RangeError(`row index ${id} at position ${i} is outside [0, ${rows})`);
       out.set(table!.subarray(id * width, id * width + width), i * width);
     }
   },
@@ -114,7 +137,10 @@ const scatterAddRowsKernel: KernelDefinition = {
   name: 'CrScatterAddRows',
   accumulates: true,
   inputNames: ['values', 'ids'],
-  output: ([values], attrs) => ({ shape: [Number(attrs['numRows']), sizeOf(values!.shape.slice(1))], dtype: 'float32' }),
+  output: ([values], attrs) => ({
+    shape: [Number(attrs['numRows']), sizeOf(values!.shape.slice(1))],
+    dtype: 'float32',
+  }),
   compute: ([values, ids], [valuesShape], out, attrs) => {
     const numRows = Number(attrs['numRows']);
     const width = sizeOf(valuesShape!.slice(1));
@@ -185,7 +211,8 @@ const rmsNormGradXKernel: KernelDefinition = {
       }
       const scale = 1 / Math.sqrt(sum / width + eps);
       const k = scale * scale * scale * (dot / width);
-      for (let j = 0; j < width; j++) dst[base + j] = scale * g[base + j]! * w[j]! - src[base + j]! * k;
+      for (let j = 0; j < width; j++)
+        dst[base + j] = scale * g[base + j]! * w[j]! - src[base + j]! * k;
     }
   },
 };
@@ -235,7 +262,8 @@ const ropeKernel: KernelDefinition = {
     const dst = out as Float32Array;
     for (let n = 0; n < rows; n++) {
       const p = positions![n]!;
-      if (p < 0 || p >= maxPositions) throw new RangeError(`position ${p} is outside the rotary table [0, ${maxPositions})`);
+      if (p < 0 || p >= maxPositions)
+        throw new RangeError(`position ${p} is outside the rotary table [0, ${maxPositions})`);
       const t = p * headDim;
       for (let h = 0; h < heads; h++) {
         const base = (n * heads + h) * headDim;
@@ -296,7 +324,10 @@ const unsortedSegmentSumKernel: KernelDefinition = {
   name: 'UnsortedSegmentSum',
   accumulates: true,
   inputNames: ['x', 'segmentIds'],
-  output: ([x, segmentIds], attrs) => ({ shape: [Number(attrs['numSegments']), ...x!.shape.slice(segmentIds!.shape.length)], dtype: x!.dtype }),
+  output: ([x, segmentIds], attrs) => ({
+    shape: [Number(attrs['numSegments']), ...x!.shape.slice(segmentIds!.shape.length)],
+    dtype: x!.dtype,
+  }),
   compute: ([x, ids], [xShape, idShape], out, attrs) => {
     const numSegments = Number(attrs['numSegments']);
     const count = sizeOf(idShape!);
@@ -314,7 +345,10 @@ const unsortedSegmentSumKernel: KernelDefinition = {
 /** The wasm module surface used by the sliced matmul kernel (tfjs-backend-wasm 4.22's BackendWasmModule). */
 interface WasmModuleLike {
   cwrap(name: string, returnType: null, argTypes: string[]): (...args: unknown[]) => void;
-  tfjs: { registerTensor(id: number, size: number, memoryOffset: number): void; disposeData(id: number): void };
+  tfjs: {
+    registerTensor(id: number, size: number, memoryOffset: number): void;
+    disposeData(id: number): void;
+  };
 }
 
 interface WasmBackendInternals extends WasmBackendLike {
@@ -349,15 +383,32 @@ export function wasmSlicedMatMulSupported(backend: unknown): boolean {
  * backend's own BatchMatMul entry point, and unregistered again (unregistering frees nothing, it
  * only drops the id and the XNNPACK operator cached for it).
  */
-function wasmSlicedMatMul({ inputs, backend }: { inputs: tf.NamedTensorInfoMap; backend: unknown }): tf.TensorInfo {
+function wasmSlicedMatMul({
+  inputs,
+  backend,
+}: {
+  inputs: tf.NamedTensorInfoMap;
+  backend: unknown;
+}): tf.TensorInfo {
   const wasm = backend as WasmBackendInternals;
   const a = inputs['a']!;
   const b = inputs['b']!;
   const [batch, m, k] = a.shape as [number, number, number];
   const [, k2, n] = b.shape as [number, number, number];
-  if (k !== k2 || b.shape[0] !== batch) throw new Error(`CrSlicedMatMul: shapes [${a.shape}] and [${b.shape}] do not match`);
+  if (k !== k2 || b.shape[0] !== batch)
+    throw new Error(`CrSlicedMatMul: shapes [${a.shape}] and [${b.shape}] do not match`);
   const out = wasm.makeOutput([batch, m, n], 'float32');
-  batchMatMulFn ??= wasm.wasm.cwrap('BatchMatMul', null, ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number']);
+  batchMatMulFn ??= wasm.wasm.cwrap('BatchMatMul', null, [
+    'number',
+    'array',
+    'number',
+    'number',
+    'array',
+    'number',
+    'number',
+    'number',
+    'number',
+  ]);
   const aOffset = wasm.dataIdMap.get(a.dataId)!.memoryOffset;
   const bOffset = wasm.dataIdMap.get(b.dataId)!.memoryOffset;
   const outOffset = wasm.dataIdMap.get(out.dataId)!.memoryOffset;
@@ -396,10 +447,15 @@ function shareIdentityOnWasm(): void {
   tf.registerKernel({
     kernelName: 'Identity',
     backendName: 'wasm',
-    kernelFunc: ((args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => {
+    kernelFunc: ((args: {
+      inputs: tf.NamedTensorInfoMap;
+      backend: unknown;
+      attrs?: tf.NamedAttrMap;
+    }) => {
       const x = args.inputs['x']!;
       const backend = args.backend as { incRef?: (dataId: tf.DataId) => void };
-      if (x.dtype === 'string' || typeof backend.incRef !== 'function') return original.kernelFunc(args as never);
+      if (x.dtype === 'string' || typeof backend.incRef !== 'function')
+        return original.kernelFunc(args as never);
       backend.incRef(x.dataId);
       return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
     }) as tf.KernelFunc,
@@ -411,7 +467,15 @@ function shareIdentityOnWasm(): void {
  * elementwise tf ops (each a pass over the parameter) per variable.
  */
 function adamWKernel(backendName: string) {
-  return (({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => {
+  return (({
+    inputs,
+    backend,
+    attrs,
+  }: {
+    inputs: tf.NamedTensorInfoMap;
+    backend: unknown;
+    attrs?: tf.NamedAttrMap;
+  }) => {
     const names = ['param', 'grad', 'm', 'v'] as const;
     const infos = names.map((n) => inputs[n]!);
     const shape = infos[0]!.shape;
@@ -424,7 +488,15 @@ function adamWKernel(backendName: string) {
     const decay = Number(a['decay']);
     const c1 = Number(a['correction1']);
     const c2 = Number(a['correction2']);
-    const update = (p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, po: Float32Array, mo: Float32Array, vo: Float32Array): void => {
+    const update = (
+      p: Float32Array,
+      g: Float32Array,
+      m: Float32Array,
+      v: Float32Array,
+      po: Float32Array,
+      mo: Float32Array,
+      vo: Float32Array,
+    ): void => {
       for (let i = 0; i < size; i++) {
         const gi = g[i]!;
         const mi = beta1 * m[i]! + (1 - beta1) * gi;
@@ -467,7 +539,8 @@ function registerGradients(): void {
       const g = dy as tf.Tensor;
       return {
         x: () => tf.engine().runKernel('CrRmsNormGradX', { dy: g, x, weight }, attrs) as tf.Tensor,
-        weight: () => tf.engine().runKernel('CrRmsNormGradWeight', { dy: g, x }, attrs) as tf.Tensor,
+        weight: () =>
+          tf.engine().runKernel('CrRmsNormGradWeight', { dy: g, x }, attrs) as tf.Tensor,
       };
     },
   });
@@ -477,7 +550,14 @@ function registerGradients(): void {
     gradFunc: (dy, saved, attrs) => {
       const [cos, sin, positions] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
       return {
-        x: () => tf.engine().runKernel('CrRope', { x: dy as tf.Tensor, cos, sin, positions }, { inverse: attrs['inverse'] !== true }) as tf.Tensor,
+        x: () =>
+          tf
+            .engine()
+            .runKernel(
+              'CrRope',
+              { x: dy as tf.Tensor, cos, sin, positions },
+              { inverse: attrs['inverse'] !== true },
+            ) as tf.Tensor,
         cos: zeros(cos),
         sin: zeros(sin),
         positions: zeros(positions),
@@ -490,7 +570,11 @@ export const JS_KERNEL_BACKENDS = ['wasm', 'cpu'] as const;
 
 /** Registers the JS kernels for `backendName` (idempotent). Called by `initBackend` once the backend is ready. */
 export function registerMissingKernels(backendName: string): void {
-  if (registered.has(backendName) || !(JS_KERNEL_BACKENDS as readonly string[]).includes(backendName)) return;
+  if (
+    registered.has(backendName) ||
+    !(JS_KERNEL_BACKENDS as readonly string[]).includes(backendName)
+  )
+    return;
   registered.add(backendName);
   registerGradients();
   const existing = new Set(tf.getKernelsForBackend(backendName).map((k) => k.kernelName));
@@ -509,10 +593,15 @@ export function registerMissingKernels(backendName: string): void {
     if (!existing.has(definition.name)) register(definition, [backendName]);
   }
   if (!existing.has('UnsortedSegmentSum')) register(unsortedSegmentSumKernel, [backendName]);
-  if (!existing.has('CrAdamW')) tf.registerKernel({ kernelName: 'CrAdamW', backendName, kernelFunc: adamWKernel(backendName) });
+  if (!existing.has('CrAdamW'))
+    tf.registerKernel({ kernelName: 'CrAdamW', backendName, kernelFunc: adamWKernel(backendName) });
   if (backendName === 'wasm') shareIdentityOnWasm();
   if (backendName === 'wasm' && !existing.has('CrSlicedMatMul')) {
-    tf.registerKernel({ kernelName: 'CrSlicedMatMul', backendName: 'wasm', kernelFunc: wasmSlicedMatMul as unknown as tf.KernelFunc });
+    tf.registerKernel({
+      kernelName: 'CrSlicedMatMul',
+      backendName: 'wasm',
+      kernelFunc: wasmSlicedMatMul as unknown as tf.KernelFunc,
+    });
   }
 }
 

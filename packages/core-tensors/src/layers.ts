@@ -5,7 +5,8 @@ import { jsKernelsActive } from './kernels.js';
 /** RMSNorm over the last axis: x / sqrt(mean(x²) + eps) * weight (Llama). */
 export function rmsNorm(x: tf.Tensor, weight: tf.Tensor1D, eps: number): tf.Tensor {
   // One JS kernel (and two for its gradient) instead of ~6 forward and ~15 backward tf ops.
-  if (jsKernelsActive()) return tf.engine().runKernel('CrRmsNorm', { x, weight }, { eps }) as tf.Tensor;
+  if (jsKernelsActive())
+    return tf.engine().runKernel('CrRmsNorm', { x, weight }, { eps }) as tf.Tensor;
   return tf.tidy(() => {
     const variance = tf.mean(tf.square(x), -1, true);
     return tf.mul(tf.mul(x, tf.rsqrt(tf.add(variance, eps))), weight);
@@ -16,7 +17,11 @@ export function rmsNorm(x: tf.Tensor, weight: tf.Tensor1D, eps: number): tf.Tens
  * cos/sin tables of rotary embeddings in Hugging Face's "rotate half" layout: row p holds
  * [cos(p·f_0) … cos(p·f_{h/2-1}), cos(p·f_0) … cos(p·f_{h/2-1})] with f_i = theta^(-2i/h).
  */
-export function ropeTables(maxPositions: number, headDim: number, theta: number): { cos: Float32Array; sin: Float32Array } {
+export function ropeTables(
+  maxPositions: number,
+  headDim: number,
+  theta: number,
+): { cos: Float32Array; sin: Float32Array } {
   const half = headDim / 2;
   const cos = new Float32Array(maxPositions * headDim);
   const sin = new Float32Array(maxPositions * headDim);
@@ -49,7 +54,12 @@ export function rotateHalfMatrix(headDim: number): tf.Tensor2D {
  * Applies rotary embeddings to x [..., headDim] given cos/sin broadcastable to x:
  * x·cos + rotate_half(x)·sin.
  */
-export function applyRope(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor, rotate: tf.Tensor2D): tf.Tensor {
+export function applyRope(
+  x: tf.Tensor,
+  cos: tf.Tensor,
+  sin: tf.Tensor,
+  rotate: tf.Tensor2D,
+): tf.Tensor {
   return tf.tidy(() => {
     const headDim = x.shape[x.shape.length - 1]!;
     const flat = tf.reshape(x, [-1, headDim]);
@@ -62,11 +72,22 @@ export function applyRope(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor, rotate: 
  * Rotary embeddings of x [B, T, heads, headDim] where token (b, t) sits at positions[b·T + t];
  * cos/sin are the full [maxPositions, headDim] tables from `ropeTables`.
  */
-export function applyRopeAt(x: tf.Tensor4D, positions: tf.Tensor1D, cos: tf.Tensor2D, sin: tf.Tensor2D, rotate: tf.Tensor2D): tf.Tensor4D {
+export function applyRopeAt(
+  x: tf.Tensor4D,
+  positions: tf.Tensor1D,
+  cos: tf.Tensor2D,
+  sin: tf.Tensor2D,
+  rotate: tf.Tensor2D,
+): tf.Tensor4D {
   const [b, t, heads, headDim] = x.shape;
   if (jsKernelsActive()) {
     const flat = tf.reshape(x, [b * t, heads, headDim]);
-    return tf.reshape(tf.engine().runKernel('CrRope', { x: flat, cos, sin, positions }, { inverse: false }) as tf.Tensor, x.shape) as tf.Tensor4D;
+    return tf.reshape(
+      tf
+        .engine()
+        .runKernel('CrRope', { x: flat, cos, sin, positions }, { inverse: false }) as tf.Tensor,
+      x.shape,
+    ) as tf.Tensor4D;
   }
   return tf.tidy(() => {
     const c = tf.reshape(tf.gather(cos, positions), [b, t, 1, headDim]);
@@ -81,7 +102,12 @@ export function applyRopeAt(x: tf.Tensor4D, positions: tf.Tensor1D, cos: tf.Tens
  * HF's repeat_kv), bias [B, 1, T, S] additive (0 or a large negative) → [B, H, T, hd].
  * Query heads of one group are stacked along the time axis so K/V are never repeated.
  */
-export function groupedQueryAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, bias: tf.Tensor4D): tf.Tensor4D {
+export function groupedQueryAttention(
+  q: tf.Tensor4D,
+  k: tf.Tensor4D,
+  v: tf.Tensor4D,
+  bias: tf.Tensor4D,
+): tf.Tensor4D {
   return tf.tidy(() => {
     const [b, h, t, hd] = q.shape;
     const kvHeads = k.shape[1];
@@ -99,7 +125,10 @@ export function groupedQueryAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tens
     }
     const qg = tf.reshape(q, [b, kvHeads, groups * t, hd]);
     const scores = tf.mul(tf.matMul(qg, k, false, true), 1 / Math.sqrt(hd));
-    const masked = tf.add(tf.reshape(scores, [b, kvHeads, groups, t, s]), tf.reshape(bias, [b, 1, 1, t, s]));
+    const masked = tf.add(
+      tf.reshape(scores, [b, kvHeads, groups, t, s]),
+      tf.reshape(bias, [b, 1, 1, t, s]),
+    );
     const probs = tf.softmax(masked, -1);
     const out = tf.matMul(tf.reshape(probs, [b, kvHeads, groups * t, s]), v);
     return tf.reshape(out, [b, h, t, hd]) as tf.Tensor4D;
@@ -107,7 +136,12 @@ export function groupedQueryAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tens
 }
 
 /** SwiGLU MLP: down(silu(x·gate) ⊙ (x·up)). Weights are [in, out]. */
-export function swiglu(x: tf.Tensor2D, gate: tf.Tensor2D, up: tf.Tensor2D, down: tf.Tensor2D): tf.Tensor2D {
+export function swiglu(
+  x: tf.Tensor2D,
+  gate: tf.Tensor2D,
+  up: tf.Tensor2D,
+  down: tf.Tensor2D,
+): tf.Tensor2D {
   return tf.tidy(() => {
     const g = linear(x, gate);
     const u = linear(x, up);
@@ -117,7 +151,12 @@ export function swiglu(x: tf.Tensor2D, gate: tf.Tensor2D, up: tf.Tensor2D, down:
 }
 
 /** Additive attention bias [B, 1, T, S]: 0 where query t may see key s (causal with an offset, key not padding), else -1e9. */
-export function attentionBias(keyMask: ArrayLike<number>, batch: number, queryLength: number, keyLength: number): tf.Tensor4D {
+export function attentionBias(
+  keyMask: ArrayLike<number>,
+  batch: number,
+  queryLength: number,
+  keyLength: number,
+): tf.Tensor4D {
   const offset = keyLength - queryLength;
   const data = new Float32Array(batch * queryLength * keyLength);
   for (let b = 0; b < batch; b++) {

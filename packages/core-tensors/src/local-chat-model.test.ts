@@ -8,7 +8,10 @@ import { LocalChatModel } from './local-chat-model.js';
 import { CausalLM } from './model.js';
 import { Tokenizer } from './tokenizer.js';
 
-const tokenizer = Tokenizer.train(['<|im_start|>user\nhello there<|im_end|>\n<|im_start|>assistant\nhi<|im_end|>\n'.repeat(10)], { vocabSize: 280 });
+const tokenizer = Tokenizer.train(
+  ['<|im_start|>user\nhello there<|im_end|>\n<|im_start|>assistant\nhi<|im_end|>\n'.repeat(10)],
+  { vocabSize: 280 },
+);
 
 beforeAll(async () => {
   await initBackend();
@@ -16,10 +19,24 @@ beforeAll(async () => {
 
 describe('LocalChatModel', () => {
   it('returns n samples per request with finish reasons, reproducibly per seed', async () => {
-    const model = CausalLM.create({ vocabSize: 280, hiddenSize: 32, intermediateSize: 32, numHiddenLayers: 1, numAttentionHeads: 2, numKeyValueHeads: 1, maxPositionEmbeddings: 64 });
+    const model = CausalLM.create({
+      vocabSize: 280,
+      hiddenSize: 32,
+      intermediateSize: 32,
+      numHiddenLayers: 1,
+      numAttentionHeads: 2,
+      numKeyValueHeads: 1,
+      maxPositionEmbeddings: 64,
+    });
     const chat = new LocalChatModel(model, tokenizer, { id: 'tiny' });
     expect(chat.id).toBe('tiny');
-    const request = { messages: [{ role: 'user' as const, content: 'hello' }], n: 3, maxTokens: 6, temperature: 1, seed: 4 };
+    const request = {
+      messages: [{ role: 'user' as const, content: 'hello' }],
+      n: 3,
+      maxTokens: 6,
+      temperature: 1,
+      seed: 4,
+    };
     const [a] = await chat.complete([request]);
     const [b] = await chat.complete([request]);
     expect(a!.texts).toHaveLength(3);
@@ -30,7 +47,13 @@ describe('LocalChatModel', () => {
     expect(c!.texts).not.toEqual(a!.texts);
     // batched with other requests (other prompts, other settings), a request's samples are unchanged
     const mixed = await chat.complete([
-      { messages: [{ role: 'user', content: 'hello there, a longer prompt' }], n: 2, maxTokens: 6, temperature: 1, seed: 9 },
+      {
+        messages: [{ role: 'user', content: 'hello there, a longer prompt' }],
+        n: 2,
+        maxTokens: 6,
+        temperature: 1,
+        seed: 9,
+      },
       request,
       { messages: [{ role: 'user', content: 'x' }], n: 1, maxTokens: 3, temperature: 0 },
     ]);
@@ -41,14 +64,29 @@ describe('LocalChatModel', () => {
   });
 
   it('stops at <|im_end|> and drops it from the text (after learning to answer)', async () => {
-    const model = CausalLM.create({ vocabSize: 280, hiddenSize: 32, intermediateSize: 32, numHiddenLayers: 1, numAttentionHeads: 2, numKeyValueHeads: 1, maxPositionEmbeddings: 64 });
-    const { ids } = encodeChat(tokenizer, [{ role: 'user', content: 'hello there' }, { role: 'assistant', content: 'hi' }]);
+    const model = CausalLM.create({
+      vocabSize: 280,
+      hiddenSize: 32,
+      intermediateSize: 32,
+      numHiddenLayers: 1,
+      numAttentionHeads: 2,
+      numKeyValueHeads: 1,
+      maxPositionEmbeddings: 64,
+    });
+    const { ids } = encodeChat(tokenizer, [
+      { role: 'user', content: 'hello there' },
+      { role: 'assistant', content: 'hi' },
+    ]);
     const optimizer = new AdamW({ learningRate: 1e-2, weightDecay: 0 });
     const { inputIds, attentionMask } = padBatch([ids], tokenizer.special.pad);
     let loss = Infinity;
     for (let step = 0; step < 200 && loss > 0.02; step++) {
       let grads: tf.NamedTensorMap;
-      ({ grads, loss } = computeGradients(model, () => tf.tidy(() => tf.neg(tf.mean(model.tokenLogProbs(inputIds, attentionMask).logProbs)) as tf.Scalar)));
+      ({ grads, loss } = computeGradients(model, () =>
+        tf.tidy(
+          () => tf.neg(tf.mean(model.tokenLogProbs(inputIds, attentionMask).logProbs)) as tf.Scalar,
+        ),
+      ));
       optimizer.applyGradients(grads);
       tf.dispose(grads);
     }
@@ -56,23 +94,48 @@ describe('LocalChatModel', () => {
     tf.dispose([inputIds, attentionMask]);
     optimizer.dispose();
     const chat = new LocalChatModel(model, tokenizer);
-    const [response] = await chat.complete([{ messages: [{ role: 'user', content: 'hello there' }], temperature: 0, maxTokens: 5 }]);
+    const [response] = await chat.complete([
+      { messages: [{ role: 'user', content: 'hello there' }], temperature: 0, maxTokens: 5 },
+    ]);
     expect(response).toEqual({ texts: ['hi'], finishReasons: ['stop'] });
     model.dispose();
   });
 
   it('cuts texts at stop strings', async () => {
-    const model = CausalLM.create({ vocabSize: 280, hiddenSize: 32, intermediateSize: 32, numHiddenLayers: 1, numAttentionHeads: 2, numKeyValueHeads: 1, maxPositionEmbeddings: 64 });
+    const model = CausalLM.create({
+      vocabSize: 280,
+      hiddenSize: 32,
+      intermediateSize: 32,
+      numHiddenLayers: 1,
+      numAttentionHeads: 2,
+      numKeyValueHeads: 1,
+      maxPositionEmbeddings: 64,
+    });
     const chat = new LocalChatModel(model, tokenizer);
-    const [free] = await chat.complete([{ messages: [{ role: 'user', content: 'hi' }], temperature: 0, maxTokens: 8 }]);
+    const [free] = await chat.complete([
+      { messages: [{ role: 'user', content: 'hi' }], temperature: 0, maxTokens: 8 },
+    ]);
     const text = free!.texts[0]!;
     if (text.length >= 2) {
       const stop = text.slice(1, 2);
-      const [cut] = await chat.complete([{ messages: [{ role: 'user', content: 'hi' }], temperature: 0, maxTokens: 8, stop: [stop] }]);
+      const [cut] = await chat.complete([
+        { messages: [{ role: 'user', content: 'hi' }], temperature: 0, maxTokens: 8, stop: [stop] },
+      ]);
       expect(cut!.texts[0]).toBe(text.slice(0, text.indexOf(stop)));
       expect(cut!.finishReasons[0]).toBe('stop');
     }
-    expect(() => new LocalChatModel(CausalLM.create({ vocabSize: 100, hiddenSize: 32, numAttentionHeads: 2, numKeyValueHeads: 1 }), tokenizer)).toThrow(`tokenizer has ${tokenizer.vocabSize} tokens`);
+    expect(
+      () =>
+        new LocalChatModel(
+          CausalLM.create({
+            vocabSize: 100,
+            hiddenSize: 32,
+            numAttentionHeads: 2,
+            numKeyValueHeads: 1,
+          }),
+          tokenizer,
+        ),
+    ).toThrow(`tokenizer has ${tokenizer.vocabSize} tokens`);
     model.dispose();
   });
 });

@@ -63,7 +63,10 @@ export class LocalChatModel implements ChatModel {
     this.defaultMaxTokens = options.maxTokens ?? 256;
     this.batchSize = options.batchSize ?? 16;
     if (options.workers !== undefined && options.workers.model !== model) {
-      throw new CodeReasonerError('CHAT_WORKERS_INVALID', 'options.workers is a worker pool of another model; create it with createModelWorkerPool({ model })');
+      throw new CodeReasonerError(
+        'CHAT_WORKERS_INVALID',
+        'options.workers is a worker pool of another model; create it with createModelWorkerPool({ model })',
+      );
     }
     this.workers = options.workers;
   }
@@ -81,19 +84,30 @@ export class LocalChatModel implements ChatModel {
       seed: number;
     }
     const groups = new Map<string, { request: ChatRequest; jobs: Job[] }>();
-    const outputs: GenerationOutput[][] = requests.map((r) => new Array<GenerationOutput>(r.n ?? 1));
+    const outputs: GenerationOutput[][] = requests.map(
+      (r) => new Array<GenerationOutput>(r.n ?? 1),
+    );
     const budget = this.model.config.maxPositionEmbeddings - 1;
     requests.forEach((request, index) => {
       const n = request.n ?? 1;
-      if (!Number.isInteger(n) || n < 1) throw new CodeReasonerError('CHAT_REQUEST_INVALID', `requests[${index}].n must be a positive integer, got ${n}`);
+      if (!Number.isInteger(n) || n < 1)
+        throw new CodeReasonerError(
+          'CHAT_REQUEST_INVALID',
+          `requests[${index}].n must be a positive integer, got ${n}`,
+        );
       const { ids } = encodeChat(this.tokenizer, request.messages, { addGenerationPrompt: true });
       // Keep the end of an over-long prompt (the question and the generation prompt live there).
       const prompt = ids.length > budget ? ids.slice(ids.length - budget) : ids;
-      const key = JSON.stringify([request.temperature ?? 1, request.topP ?? 1, request.maxTokens ?? this.defaultMaxTokens]);
+      const key = JSON.stringify([
+        request.temperature ?? 1,
+        request.topP ?? 1,
+        request.maxTokens ?? this.defaultMaxTokens,
+      ]);
       let group = groups.get(key);
       if (group === undefined) groups.set(key, (group = { request, jobs: [] }));
       const seeds = new Rng(request.seed ?? 0);
-      for (let sample = 0; sample < n; sample++) group.jobs.push({ request: index, sample, prompt, seed: seeds.nextUint32() });
+      for (let sample = 0; sample < n; sample++)
+        group.jobs.push({ request: index, sample, prompt, seed: seeds.nextUint32() });
     });
     for (const { request, jobs } of groups.values()) {
       jobs.sort((a, b) => a.prompt.length - b.prompt.length);

@@ -5,7 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from './backend.js';
 import { LocalChatModel } from './local-chat-model.js';
 import { CausalLM, type GenerateOptions } from './model.js';
-import { createModelWorkerPool, type GradientShard, type ModelWorkerPool } from './model-worker-pool.js';
+import {
+  createModelWorkerPool,
+  type GradientShard,
+  type ModelWorkerPool,
+} from './model-worker-pool.js';
 import { AdamW, computeGradients, GradientAccumulator } from './optimizer.js';
 import { Rng } from './rng.js';
 import { Tokenizer } from './tokenizer.js';
@@ -14,8 +18,19 @@ import { ModelWorkerError, shardTensor, type ShardData } from './worker-protocol
 
 const LOSSES = new URL('./__fixtures__/worker-losses.ts', import.meta.url);
 const CROSS_ENTROPY = { module: LOSSES, exportName: 'maskedCrossEntropy' };
-const tokenizer = Tokenizer.train(['<|im_start|>user\nhello there<|im_end|>\n<|im_start|>assistant\nhi<|im_end|>\n'.repeat(10)], { vocabSize: 280 });
-const CONFIG = { vocabSize: 288, hiddenSize: 32, intermediateSize: 64, numHiddenLayers: 2, numAttentionHeads: 2, numKeyValueHeads: 1, maxPositionEmbeddings: 64 };
+const tokenizer = Tokenizer.train(
+  ['<|im_start|>user\nhello there<|im_end|>\n<|im_start|>assistant\nhi<|im_end|>\n'.repeat(10)],
+  { vocabSize: 280 },
+);
+const CONFIG = {
+  vocabSize: 288,
+  hiddenSize: 32,
+  intermediateSize: 64,
+  numHiddenLayers: 2,
+  numAttentionHeads: 2,
+  numKeyValueHeads: 1,
+  maxPositionEmbeddings: 64,
+};
 
 let model: CausalLM;
 let pool: ModelWorkerPool;
@@ -36,10 +51,20 @@ function shardOf(rows: number, seed: number): ShardData {
     }
     for (let t = 3; t < length - 1; t++) targets[r * (time - 1) + t] = 1;
   }
-  return { ids: { values: ids, shape: [rows, time] }, mask: { values: mask, shape: [rows, time] }, targets: { values: targets, shape: [rows, time - 1] } };
+  return {
+    ids: { values: ids, shape: [rows, time] },
+    mask: { values: mask, shape: [rows, time] },
+    targets: { values: targets, shape: [rows, time - 1] },
+  };
 }
 
-const shards: GradientShard<CrossEntropyOptions>[] = [shardOf(2, 1), shardOf(3, 2), shardOf(1, 3), shardOf(2, 4), shardOf(2, 5)].map((data, i) => ({
+const shards: GradientShard<CrossEntropyOptions>[] = [
+  shardOf(2, 1),
+  shardOf(3, 2),
+  shardOf(1, 3),
+  shardOf(2, 4),
+  shardOf(2, 5),
+].map((data, i) => ({
   data,
   weight: i + 1,
 }));
@@ -48,7 +73,10 @@ function flat(grads: tf.NamedTensorMap): Map<string, Float32Array> {
   return new Map(Object.entries(grads).map(([name, g]) => [name, g.dataSync() as Float32Array]));
 }
 
-function maxAbsDifference(a: Map<string, Float32Array>, b: Map<string, Float32Array>): { difference: number; scale: number } {
+function maxAbsDifference(
+  a: Map<string, Float32Array>,
+  b: Map<string, Float32Array>,
+): { difference: number; scale: number } {
   expect([...a.keys()].sort()).toEqual([...b.keys()].sort());
   let difference = 0;
   let scale = 0;
@@ -65,7 +93,10 @@ function maxAbsDifference(a: Map<string, Float32Array>, b: Map<string, Float32Ar
 beforeAll(async () => {
   await initBackend();
   model = CausalLM.create(CONFIG, { seed: 3 });
-  [pool, inProcess] = await Promise.all([createModelWorkerPool({ model, workers: 2 }), createModelWorkerPool({ model, workers: 1 })]);
+  [pool, inProcess] = await Promise.all([
+    createModelWorkerPool({ model, workers: 2 }),
+    createModelWorkerPool({ model, workers: 1 }),
+  ]);
 }, 60_000);
 
 afterAll(async () => {
@@ -86,7 +117,10 @@ describe('createModelWorkerPool', () => {
     let lossSum = 0;
     let weightSum = 0;
     for (const shard of shards) {
-      const { loss, grads } = computeGradients(model, () => maskedCrossEntropy(model, shard.data, { normalizer: 10 }) as tf.Scalar);
+      const { loss, grads } = computeGradients(
+        model,
+        () => maskedCrossEntropy(model, shard.data, { normalizer: 10 }) as tf.Scalar,
+      );
       accumulator.add(grads, shard.weight);
       tf.dispose(Object.values(grads));
       lossSum += shard.weight! * loss;
@@ -95,9 +129,16 @@ describe('createModelWorkerPool', () => {
     const expected = accumulator.mean();
     accumulator.reset();
     const before = tf.memory().numTensors;
-    const result = await pool.computeGradients({ loss: CROSS_ENTROPY, shards, options: { normalizer: 10 }, reduce: 'mean' });
+    const result = await pool.computeGradients({
+      loss: CROSS_ENTROPY,
+      shards,
+      options: { normalizer: 10 },
+      reduce: 'mean',
+    });
     expect(tf.memory().numTensors - before).toBe(Object.keys(result.grads).length);
-    expect(Object.keys(result.grads).sort()).toEqual(model.trainableVariables.map((v) => v.name).sort());
+    expect(Object.keys(result.grads).sort()).toEqual(
+      model.trainableVariables.map((v) => v.name).sort(),
+    );
     // Same per-shard kernels on the same backend, same summation order: no rounding difference at all.
     expect(maxAbsDifference(flat(result.grads), flat(expected)).difference).toBe(0);
     expect(result.loss).toBeCloseTo(lossSum / weightSum, 12);
@@ -114,11 +155,17 @@ describe('createModelWorkerPool', () => {
       Object.fromEntries(
         Object.entries(whole).map(([name, a]) => {
           const width = a.shape[1]!;
-          return [name, { values: a.values.slice(from * width, to * width), shape: [to - from, width] }];
+          return [
+            name,
+            { values: a.values.slice(from * width, to * width), shape: [to - from, width] },
+          ];
         }),
       ) as ShardData;
     const count = Array.from(whole['targets']!.values).reduce((a, b) => a + b, 0);
-    const reference = computeGradients(model, () => maskedCrossEntropy(model, whole, { normalizer: count }) as tf.Scalar);
+    const reference = computeGradients(
+      model,
+      () => maskedCrossEntropy(model, whole, { normalizer: count }) as tf.Scalar,
+    );
     const result = await pool.computeGradients<CrossEntropyOptions>({
       loss: CROSS_ENTROPY,
       shards: [split(0, 2), split(2, 3), split(3, 6)].map((data) => ({ data })),
@@ -145,7 +192,9 @@ describe('createModelWorkerPool', () => {
     expect(a.shards.map((s) => s.loss)).toEqual(c.shards.map((s) => s.loss));
     const logProbs = a.shards[1]!.outputs['logProbs']!;
     expect(logProbs.shape).toEqual([3, 15]);
-    expect(Array.from(logProbs.values)).toEqual(Array.from(c.shards[1]!.outputs['logProbs']!.values));
+    expect(Array.from(logProbs.values)).toEqual(
+      Array.from(c.shards[1]!.outputs['logProbs']!.values),
+    );
     expect(logProbs.values.some((v) => v < 0)).toBe(true);
 
     // An optimizer step on the main model reaches the replicas before the next call.
@@ -162,31 +211,60 @@ describe('createModelWorkerPool', () => {
 
   it('generates exactly what the model generates alone, token for token (greedy, seeded, per-prompt seeds)', async () => {
     const rng = new Rng(5);
-    const prompts = Array.from({ length: 11 }, () => Array.from({ length: 2 + rng.int(9) }, () => rng.int(CONFIG.vocabSize)));
+    const prompts = Array.from({ length: 11 }, () =>
+      Array.from({ length: 2 + rng.int(9) }, () => rng.int(CONFIG.vocabSize)),
+    );
     const settings: GenerateOptions[] = [
       { maxNewTokens: 12, temperature: 0, batchSize: 3 },
       { maxNewTokens: 12, temperature: 1, seed: 9, batchSize: 4, stopTokens: [5, 6, 7] },
-      { maxNewTokens: 10, temperature: 0.8, topP: 0.9, topK: 50, seeds: prompts.map((_, i) => 100 + i), batchSize: 2, vocabLimit: 280 },
+      {
+        maxNewTokens: 10,
+        temperature: 0.8,
+        topP: 0.9,
+        topK: 50,
+        seeds: prompts.map((_, i) => 100 + i),
+        batchSize: 2,
+        vocabLimit: 280,
+      },
     ];
     for (const options of settings) {
       const expected = await model.generate(prompts, options);
       const before = tf.memory().numTensors;
       const progress: number[] = [];
-      const outputs = await pool.generate(prompts, { ...options, onProgress: (e) => progress.push(e.completed) });
+      const outputs = await pool.generate(prompts, {
+        ...options,
+        onProgress: (e) => progress.push(e.completed),
+      });
       expect(tf.memory().numTensors).toBe(before);
       expect(outputs).toEqual(expected);
       expect(progress.at(-1)).toBe(expected.reduce((n, o) => n + o.tokens.length, 0));
     }
-    await expect(pool.generate([[1], []], { maxNewTokens: 2 })).rejects.toThrow(/prompt 1 is empty/);
+    await expect(pool.generate([[1], []], { maxNewTokens: 2 })).rejects.toThrow(
+      /prompt 1 is empty/,
+    );
   });
 
   it('serves LocalChatModel with the same texts as the model alone', async () => {
     const requests = [
-      { messages: [{ role: 'user' as const, content: 'hello' }], n: 5, maxTokens: 6, temperature: 1, seed: 4 },
-      { messages: [{ role: 'user' as const, content: 'hello there' }], n: 3, maxTokens: 6, temperature: 0 },
+      {
+        messages: [{ role: 'user' as const, content: 'hello' }],
+        n: 5,
+        maxTokens: 6,
+        temperature: 1,
+        seed: 4,
+      },
+      {
+        messages: [{ role: 'user' as const, content: 'hello there' }],
+        n: 3,
+        maxTokens: 6,
+        temperature: 0,
+      },
     ];
     const alone = await new LocalChatModel(model, tokenizer, { batchSize: 2 }).complete(requests);
-    const parallel = await new LocalChatModel(model, tokenizer, { batchSize: 2, workers: pool }).complete(requests);
+    const parallel = await new LocalChatModel(model, tokenizer, {
+      batchSize: 2,
+      workers: pool,
+    }).complete(requests);
     expect(parallel).toEqual(alone);
     const other = CausalLM.create(CONFIG, { seed: 4 });
     expect(() => new LocalChatModel(other, tokenizer, { workers: pool })).toThrow(/another model/);
@@ -194,38 +272,68 @@ describe('createModelWorkerPool', () => {
   });
 
   it('reports a failing loss as a typed error and stays usable', async () => {
-    const failing = pool.computeGradients({ loss: { module: LOSSES, exportName: 'throwingLoss' }, shards });
+    const failing = pool.computeGradients({
+      loss: { module: LOSSES, exportName: 'throwingLoss' },
+      shards,
+    });
     await expect(failing).rejects.toThrow(ModelWorkerError);
-    await expect(failing).rejects.toMatchObject({ code: 'MODEL_WORKER_TASK_FAILED', message: /RangeError: loss exploded on purpose/ });
-    await expect(pool.computeGradients({ loss: { module: LOSSES, exportName: 'notAFunction' }, shards })).rejects.toMatchObject({
+    await expect(failing).rejects.toMatchObject({
+      code: 'MODEL_WORKER_TASK_FAILED',
+      message: /RangeError: loss exploded on purpose/,
+    });
+    await expect(
+      pool.computeGradients({ loss: { module: LOSSES, exportName: 'notAFunction' }, shards }),
+    ).rejects.toMatchObject({
       code: 'MODEL_WORKER_LOSS_INVALID',
       message: /no function export 'notAFunction'/,
     });
-    await expect(pool.computeGradients({ loss: { module: './relative.js' }, shards })).rejects.toThrow(/file URL or an absolute path/);
-    await expect(pool.computeGradients({ loss: CROSS_ENTROPY, shards: [{ data: { ids: { values: new Int32Array(3), shape: [2, 2] } } }] })).rejects.toThrow(
-      /has 3 values for shape \[2, 2\]/,
-    );
-    const ok = await pool.computeGradients({ loss: CROSS_ENTROPY, shards: shards.slice(0, 2), options: { normalizer: 1 } });
+    await expect(
+      pool.computeGradients({ loss: { module: './relative.js' }, shards }),
+    ).rejects.toThrow(/file URL or an absolute path/);
+    await expect(
+      pool.computeGradients({
+        loss: CROSS_ENTROPY,
+        shards: [{ data: { ids: { values: new Int32Array(3), shape: [2, 2] } } }],
+      }),
+    ).rejects.toThrow(/has 3 values for shape \[2, 2\]/);
+    const ok = await pool.computeGradients({
+      loss: CROSS_ENTROPY,
+      shards: shards.slice(0, 2),
+      options: { normalizer: 1 },
+    });
     expect(Number.isFinite(ok.loss)).toBe(true);
     tf.dispose(Object.values(ok.grads));
   });
 
   it('turns a crashed thread into MODEL_WORKER_CRASHED and still closes cleanly', async () => {
     const doomed = await createModelWorkerPool({ model, workers: 2 });
-    const crash = doomed.computeGradients({ loss: { module: LOSSES, exportName: 'exitingLoss' }, shards });
+    const crash = doomed.computeGradients({
+      loss: { module: LOSSES, exportName: 'exitingLoss' },
+      shards,
+    });
     await expect(crash).rejects.toThrow(ModelWorkerError);
-    await expect(crash).rejects.toMatchObject({ code: 'MODEL_WORKER_CRASHED', message: /exited with code 7.*create a new one/ });
-    await expect(doomed.generate([[1, 2]], { maxNewTokens: 1 })).rejects.toMatchObject({ code: 'MODEL_WORKER_CRASHED' });
+    await expect(crash).rejects.toMatchObject({
+      code: 'MODEL_WORKER_CRASHED',
+      message: /exited with code 7.*create a new one/,
+    });
+    await expect(doomed.generate([[1, 2]], { maxNewTokens: 1 })).rejects.toMatchObject({
+      code: 'MODEL_WORKER_CRASHED',
+    });
     await doomed.close();
     await doomed.close();
-    await expect(doomed.generate([[1, 2]], { maxNewTokens: 1 })).rejects.toMatchObject({ code: 'MODEL_WORKER_CLOSED' });
+    await expect(doomed.generate([[1, 2]], { maxNewTokens: 1 })).rejects.toMatchObject({
+      code: 'MODEL_WORKER_CLOSED',
+    });
   }, 30_000);
 
   it('lets Node exit without close() once idle (threads are unref-ed between calls)', () => {
     const script = fileURLToPath(new URL('./__fixtures__/pool-exit.ts', import.meta.url));
     const tsx = fileURLToPath(new URL('../node_modules/tsx/dist/loader.mjs', import.meta.url));
     const started = performance.now();
-    const child = spawnSync(process.execPath, ['--import', tsx, script], { encoding: 'utf8', timeout: 30_000 });
+    const child = spawnSync(process.execPath, ['--import', tsx, script], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     expect(child.stderr).toBe('');
     expect(child.status).toBe(0);
     expect(JSON.parse(child.stdout)).toMatchObject({ size: 2, tokens: 4 });

@@ -3,7 +3,12 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import type { BackendName } from './backend.js';
-import { ModelInputError, type CausalLM, type GenerateOptions, type GenerationOutput } from './model.js';
+import {
+  ModelInputError,
+  type CausalLM,
+  type GenerateOptions,
+  type GenerationOutput,
+} from './model.js';
 import { OptimizerError } from './optimizer.js';
 import {
   checkShardData,
@@ -81,7 +86,8 @@ export function defaultWorkerCount(backend: string = activeBackend()): number {
 /** Starts a worker thread on the built entry, or on the TypeScript source through tsx when this module itself runs from source (tests). */
 function spawnWorker(init: WorkerInit): Worker {
   const here = import.meta.url;
-  if (!/\.ts$/.test(new URL(here).pathname)) return new Worker(new URL('./model-worker.js', here), { workerData: init });
+  if (!/\.ts$/.test(new URL(here).pathname))
+    return new Worker(new URL('./model-worker.js', here), { workerData: init });
   const tsx = resolveTsxApi(fileURLToPath(here));
   if (tsx === undefined) {
     throw new ModelWorkerError(
@@ -154,7 +160,9 @@ export class ModelWorkerPool {
     const backend = activeBackend();
     const requested = options.workers ?? 'auto';
     if (requested !== 'auto' && !(Number.isInteger(requested) && requested >= 0)) {
-      throw new ModelInputError(`workers must be a non-negative integer or 'auto', got ${String(requested)}`);
+      throw new ModelInputError(
+        `workers must be a non-negative integer or 'auto', got ${String(requested)}`,
+      );
     }
     const count = requested === 'auto' ? defaultWorkerCount(backend) : requested;
     if (count > 1 && backend === 'tensorflow') {
@@ -190,14 +198,14 @@ export class ModelWorkerPool {
       const slot: Slot = { index, worker, task: undefined };
       this.slots.push(slot);
       const isReady = new Promise<void>((resolve, reject) => {
-          slot.task = {
-            resolve: (reply) => {
-              if (reply.type === 'ready') resolve();
-              else if (reply.type === 'start-failed') reject(remoteCause(reply.error));
-              else reject(new Error(`unexpected first message ${reply.type}`));
-            },
-            reject,
-          };
+        slot.task = {
+          resolve: (reply) => {
+            if (reply.type === 'ready') resolve();
+            else if (reply.type === 'start-failed') reject(remoteCause(reply.error));
+            else reject(new Error(`unexpected first message ${reply.type}`));
+          },
+          reject,
+        };
       });
       // Settled below with allSettled; marked handled now in case a later spawn throws first.
       isReady.catch(() => undefined);
@@ -207,7 +215,9 @@ export class ModelWorkerPool {
         slot.task = undefined;
         task?.resolve(reply);
       });
-      worker.on('error', (error) => this.crash(slot, `uncaught ${error.name}: ${error.message}`, error));
+      worker.on('error', (error) =>
+        this.crash(slot, `uncaught ${error.name}: ${error.message}`, error),
+      );
       worker.on('exit', (code) => this.crash(slot, `exited with code ${code}`));
     }
     const started = await Promise.allSettled(ready);
@@ -241,7 +251,11 @@ export class ModelWorkerPool {
   }
 
   private assertUsable(): void {
-    if (this.closing !== undefined) throw new ModelWorkerError('MODEL_WORKER_CLOSED', 'the model worker pool is closed; create a new one');
+    if (this.closing !== undefined)
+      throw new ModelWorkerError(
+        'MODEL_WORKER_CLOSED',
+        'the model worker pool is closed; create a new one',
+      );
     if (this.failure !== undefined) throw this.failure;
   }
 
@@ -257,13 +271,17 @@ export class ModelWorkerPool {
 
   private writeWeights(): void {
     for (const entry of this.layout) {
-      this.weights!.set(this.model.parameters.get(entry.name)!.dataSync() as Float32Array, entry.offset);
+      this.weights!.set(
+        this.model.parameters.get(entry.name)!.dataSync() as Float32Array,
+        entry.offset,
+      );
     }
   }
 
   /** Copies the model's weights into the shared buffer when any bit changed, and bumps the version the replicas check. */
   private syncWeights(): void {
-    if (this.model.parameters.values().next().value?.isDisposed === true) throw new ModelInputError('the model was disposed');
+    if (this.model.parameters.values().next().value?.isDisposed === true)
+      throw new ModelInputError('the model was disposed');
     let changed = false;
     for (const entry of this.layout) {
       const values = this.model.parameters.get(entry.name)!.dataSync() as Float32Array;
@@ -287,7 +305,13 @@ export class ModelWorkerPool {
     return new Promise<WorkerReply>((resolve, reject) => {
       // A thread may have died (or the pool closed) since the call began: never post to a dead thread.
       if (this.failure !== undefined) return reject(this.failure);
-      if (this.closing !== undefined) return reject(new ModelWorkerError('MODEL_WORKER_CLOSED', 'the model worker pool was closed during the call'));
+      if (this.closing !== undefined)
+        return reject(
+          new ModelWorkerError(
+            'MODEL_WORKER_CLOSED',
+            'the model worker pool was closed during the call',
+          ),
+        );
       slot.task = { resolve, reject };
       slot.worker.ref();
       slot.worker.postMessage(request);
@@ -300,11 +324,19 @@ export class ModelWorkerPool {
     const cause = remoteCause(error);
     // Bad input is the caller's to fix: the same error type as from the model itself.
     if (error.code === 'MODEL_INPUT_INVALID') return new ModelInputError(error.message);
-    if (error.code === 'MODEL_WORKER_LOSS_INVALID') return new ModelWorkerError('MODEL_WORKER_LOSS_INVALID', error.message, { cause, workerIndex: slot.index });
-    return new ModelWorkerError('MODEL_WORKER_TASK_FAILED', `${what} failed in model worker ${slot.index + 1}: ${error.name}: ${error.message}`, {
-      cause,
-      workerIndex: slot.index,
-    });
+    if (error.code === 'MODEL_WORKER_LOSS_INVALID')
+      return new ModelWorkerError('MODEL_WORKER_LOSS_INVALID', error.message, {
+        cause,
+        workerIndex: slot.index,
+      });
+    return new ModelWorkerError(
+      'MODEL_WORKER_TASK_FAILED',
+      `${what} failed in model worker ${slot.index + 1}: ${error.name}: ${error.message}`,
+      {
+        cause,
+        workerIndex: slot.index,
+      },
+    );
   }
 
   /**
@@ -320,7 +352,12 @@ export class ModelWorkerPool {
     let next = 0;
     let failure: Error | undefined;
     const drive = async (slot: Slot): Promise<void> => {
-      while (failure === undefined && this.failure === undefined && this.closing === undefined && next < count) {
+      while (
+        failure === undefined &&
+        this.failure === undefined &&
+        this.closing === undefined &&
+        next < count
+      ) {
         const index = next++;
         const reply = await this.send(slot, request(index, this.nextId++));
         if (reply.type === 'error') {
@@ -332,7 +369,11 @@ export class ModelWorkerPool {
       }
     };
     const settled = await Promise.allSettled(this.slots.map(drive));
-    if (this.closing !== undefined) throw new ModelWorkerError('MODEL_WORKER_CLOSED', 'the model worker pool was closed during the call');
+    if (this.closing !== undefined)
+      throw new ModelWorkerError(
+        'MODEL_WORKER_CLOSED',
+        'the model worker pool was closed during the call',
+      );
     if (this.failure !== undefined) throw this.failure;
     if (failure !== undefined) throw failure;
     const rejected = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
@@ -345,20 +386,31 @@ export class ModelWorkerPool {
    * them, in float32 as `GradientAccumulator` does, so the result is the same run after run and
    * the same as with no threads. Give at least as many shards as threads to use them all.
    */
-  async computeGradients<O = Record<string, unknown>>(request: ParallelGradientRequest<O>): Promise<ParallelGradients> {
+  async computeGradients<O = Record<string, unknown>>(
+    request: ParallelGradientRequest<O>,
+  ): Promise<ParallelGradients> {
     const shards = request.shards;
-    if (!Array.isArray(shards) || shards.length === 0) throw new ModelInputError('computeGradients needs at least one shard');
+    if (!Array.isArray(shards) || shards.length === 0)
+      throw new ModelInputError('computeGradients needs at least one shard');
     shards.forEach((shard, i) => {
       checkShardData(shard?.data, `shards[${i}].data`);
       const weight = shard.weight ?? 1;
-      if (!(Number.isFinite(weight) && weight >= 0)) throw new ModelInputError(`shards[${i}].weight must be a finite number >= 0, got ${weight}`);
+      if (!(Number.isFinite(weight) && weight >= 0))
+        throw new ModelInputError(
+          `shards[${i}].weight must be a finite number >= 0, got ${weight}`,
+        );
     });
     const reduce = request.reduce ?? 'sum';
-    if (reduce !== 'sum' && reduce !== 'mean') throw new ModelInputError(`reduce must be 'sum' or 'mean', got ${String(reduce)}`);
-    if (this.model.trainableVariables.length === 0) throw new OptimizerError("the pool's model has no trainable variables (a frozen clone?)");
+    if (reduce !== 'sum' && reduce !== 'mean')
+      throw new ModelInputError(`reduce must be 'sum' or 'mean', got ${String(reduce)}`);
+    if (this.model.trainableVariables.length === 0)
+      throw new OptimizerError("the pool's model has no trainable variables (a frozen clone?)");
     const url = lossModuleUrl(request.loss);
     const exportName = request.loss.exportName ?? 'default';
-    const optionsOf = (i: number): unknown => ({ ...(request.options ?? {}), ...(shards[i]!.options ?? {}) });
+    const optionsOf = (i: number): unknown => ({
+      ...(request.options ?? {}),
+      ...(shards[i]!.options ?? {}),
+    });
     return this.serialize(async () => {
       this.assertUsable();
       const sum = new ShardSum(this.total, this.layout.length);
@@ -366,7 +418,14 @@ export class ModelWorkerPool {
       if (this.size === 0) {
         const loss = await loadLoss({ module: url, exportName }, this.losses, { allowTsx: false });
         shards.forEach((shard, i) => {
-          const result = shardGradient(this.model, this.layout, this.total, loss, shard.data, optionsOf(i));
+          const result = shardGradient(
+            this.model,
+            this.layout,
+            this.total,
+            loss,
+            shard.data,
+            optionsOf(i),
+          );
           sum.add(result, shard.weight ?? 1);
           summaries[i] = { loss: result.loss, outputs: result.outputs };
         });
@@ -379,12 +438,23 @@ export class ModelWorkerPool {
         await this.dispatch(
           shards.length,
           (i) => `the loss on shard ${i}`,
-          (i, id) => ({ id, kind: 'gradient', version, loss: { module: url, exportName }, data: shards[i]!.data, options: optionsOf(i) }),
+          (i, id) => ({
+            id,
+            kind: 'gradient',
+            version,
+            loss: { module: url, exportName },
+            data: shards[i]!.data,
+            options: optionsOf(i),
+          }),
           (i, reply) => {
             if (reply.kind !== 'gradient') return;
             arrived.set(i, reply.shard);
             summaries[i] = { loss: reply.shard.loss, outputs: reply.shard.outputs };
-            for (let shard = arrived.get(nextToAdd); shard !== undefined; shard = arrived.get(nextToAdd)) {
+            for (
+              let shard = arrived.get(nextToAdd);
+              shard !== undefined;
+              shard = arrived.get(nextToAdd)
+            ) {
               sum.add(shard, shards[nextToAdd]!.weight ?? 1);
               arrived.delete(nextToAdd);
               nextToAdd += 1;
@@ -423,7 +493,8 @@ export class ModelWorkerPool {
       let produced = 0;
       await this.dispatch(
         starts.length,
-        (i) => `generation of prompts ${starts[i]}..${Math.min(prompts.length, starts[i]! + batchSize) - 1}`,
+        (i) =>
+          `generation of prompts ${starts[i]}..${Math.min(prompts.length, starts[i]! + batchSize) - 1}`,
         (i, id) => {
           const start = starts[i]!;
           const end = start + batchSize;
@@ -435,7 +506,9 @@ export class ModelWorkerPool {
             options: {
               ...rest,
               batchSize,
-              ...(rest.seeds !== undefined ? { seeds: rest.seeds.slice(start, end) } : { streamOffset: (rest.streamOffset ?? 0) + start }),
+              ...(rest.seeds !== undefined
+                ? { seeds: rest.seeds.slice(start, end) }
+                : { streamOffset: (rest.streamOffset ?? 0) + start }),
             },
           };
         },
@@ -455,7 +528,10 @@ export class ModelWorkerPool {
   /** Ends every thread (pending calls reject with MODEL_WORKER_CLOSED). Idempotent; the model is left alone. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      const closed = new ModelWorkerError('MODEL_WORKER_CLOSED', 'the model worker pool was closed during the call');
+      const closed = new ModelWorkerError(
+        'MODEL_WORKER_CLOSED',
+        'the model worker pool was closed during the call',
+      );
       for (const slot of this.slots) {
         const task = slot.task;
         slot.task = undefined;

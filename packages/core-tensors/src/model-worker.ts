@@ -20,7 +20,8 @@ import {
 } from './worker-protocol.js';
 
 const port = parentPort;
-if (port === null) throw new Error('model-worker must run in a worker thread (use createModelWorkerPool)');
+if (port === null)
+  throw new Error('model-worker must run in a worker thread (use createModelWorkerPool)');
 const init = workerData as WorkerInit;
 const shared = new Float32Array(init.weights);
 
@@ -32,7 +33,11 @@ function buildReplica(): CausalLM {
   const values = new Map<string, tf.Tensor>();
   try {
     // slice(): copies out of the shared buffer, which the main thread rewrites after each update.
-    for (const entry of init.layout) values.set(entry.name, tf.tensor(shared.slice(entry.offset, entry.offset + entry.size), entry.shape, 'float32'));
+    for (const entry of init.layout)
+      values.set(
+        entry.name,
+        tf.tensor(shared.slice(entry.offset, entry.offset + entry.size), entry.shape, 'float32'),
+      );
     return CausalLM.fromParameters(init.config, values, { trainable: true });
   } finally {
     tf.dispose([...values.values()]);
@@ -42,7 +47,11 @@ function buildReplica(): CausalLM {
 function reloadWeights(model: CausalLM): void {
   for (const entry of init.layout) {
     const variable = model.parameters.get(entry.name)!;
-    tf.tidy(() => variable.assign(tf.tensor(shared.slice(entry.offset, entry.offset + entry.size), entry.shape, 'float32')));
+    tf.tidy(() =>
+      variable.assign(
+        tf.tensor(shared.slice(entry.offset, entry.offset + entry.size), entry.shape, 'float32'),
+      ),
+    );
   }
 }
 
@@ -51,7 +60,9 @@ async function main(): Promise<void> {
   try {
     const report = await initBackend({ backend: init.backend });
     if (report.active !== init.backend) {
-      throw new Error(`backend '${init.backend}' did not start in the worker (${report.skipped.map((s) => `${s.backend}: ${s.reason}`).join('; ')})`);
+      throw new Error(
+        `backend '${init.backend}' did not start in the worker (${report.skipped.map((s) => `${s.backend}: ${s.reason}`).join('; ')})`,
+      );
     }
     model = buildReplica();
   } catch (error) {
@@ -69,8 +80,17 @@ async function main(): Promise<void> {
       }
       if (request.kind === 'gradient') {
         const loss = await loadLoss(request.loss, losses, { allowTsx: true });
-        const shard = shardGradient(model, init.layout, init.total, loss, request.data, request.options);
-        reply({ type: 'result', id: request.id, kind: 'gradient', shard }, [shard.grads.buffer as ArrayBuffer]);
+        const shard = shardGradient(
+          model,
+          init.layout,
+          init.total,
+          loss,
+          request.data,
+          request.options,
+        );
+        reply({ type: 'result', id: request.id, kind: 'gradient', shard }, [
+          shard.grads.buffer as ArrayBuffer,
+        ]);
       } else {
         const outputs = await model.generate(request.prompts, request.options);
         reply({ type: 'result', id: request.id, kind: 'generate', outputs });

@@ -29,7 +29,9 @@ function greedyWithoutCache(model: CausalLM, prompt: number[], steps: number): n
   for (let s = 0; s < steps; s++) {
     const next = tf.tidy(() => {
       const logits = model.logits(tf.tensor2d([seq], [1, seq.length], 'int32'));
-      return tf.argMax(tf.squeeze(tf.slice(logits, [0, seq.length - 1, 0], [1, 1, -1])), -1).dataSync()[0]!;
+      return tf
+        .argMax(tf.squeeze(tf.slice(logits, [0, seq.length - 1, 0], [1, 1, -1])), -1)
+        .dataSync()[0]!;
     });
     seq.push(next);
   }
@@ -61,7 +63,10 @@ describe('CausalLM', () => {
     const long = [1, 2, 3, 4, 5, 6, 7, 8];
     const { inputIds, attentionMask } = padBatch([short, long], 0);
     const logits = model.logits(inputIds, attentionMask);
-    const { logProbs, entropy } = model.tokenLogProbs(inputIds, attentionMask, { entropy: true, temperature: 0.7 });
+    const { logProbs, entropy } = model.tokenLogProbs(inputIds, attentionMask, {
+      entropy: true,
+      temperature: 0.7,
+    });
     expect(logProbs.shape).toEqual([2, 7]);
     const lp = logProbs.arraySync();
     const ent = entropy!.arraySync();
@@ -78,14 +83,31 @@ describe('CausalLM', () => {
     const solo = model.tokenLogProbs(alone.inputIds, alone.attentionMask).logProbs.arraySync()[0]!;
     const batched = model.tokenLogProbs(inputIds, attentionMask).logProbs.arraySync()[0]!;
     for (let t = 0; t < 3; t++) expect(batched[t]).toBeCloseTo(solo[t]!, 5);
-    tf.dispose([inputIds, attentionMask, logits, logProbs, entropy!, alone.inputIds, alone.attentionMask]);
+    tf.dispose([
+      inputIds,
+      attentionMask,
+      logits,
+      logProbs,
+      entropy!,
+      alone.inputIds,
+      alone.attentionMask,
+    ]);
     model.dispose();
   });
 
   it('targetMask computes only the wanted positions, with the same values and gradients', () => {
     const model = CausalLM.create(tiny, { seed: 9 });
-    const { inputIds, attentionMask } = padBatch([[3, 7, 1, 9, 4, 2], [8, 2, 6]], 0);
-    const wanted = tf.tensor2d([[0, 0, 1, 1, 1], [0, 1, 0, 0, 0]]);
+    const { inputIds, attentionMask } = padBatch(
+      [
+        [3, 7, 1, 9, 4, 2],
+        [8, 2, 6],
+      ],
+      0,
+    );
+    const wanted = tf.tensor2d([
+      [0, 0, 1, 1, 1],
+      [0, 1, 0, 0, 0],
+    ]);
     // log-prob computation leaves exactly its outputs behind, on both the masked and the full path
     const baseline = tf.memory().numTensors;
     for (const opts of [{}, { targetMask: wanted, entropy: true, temperature: 0.5 }]) {
@@ -94,7 +116,10 @@ describe('CausalLM', () => {
       expect(tf.memory().numTensors).toBe(baseline);
     }
     const full = model.tokenLogProbs(inputIds, attentionMask, { entropy: true });
-    const part = model.tokenLogProbs(inputIds, attentionMask, { entropy: true, targetMask: wanted });
+    const part = model.tokenLogProbs(inputIds, attentionMask, {
+      entropy: true,
+      targetMask: wanted,
+    });
     const f = full.logProbs.arraySync();
     const p = part.logProbs.arraySync();
     const w = wanted.arraySync();
@@ -106,7 +131,12 @@ describe('CausalLM', () => {
         expect(pe[i]![j]).toBeCloseTo(w[i]![j]! * fe[i]![j]!, 5);
       }
     const lossWith = (opts: { targetMask?: tf.Tensor2D }) => (): tf.Scalar =>
-      tf.tidy(() => tf.neg(tf.sum(tf.mul(model.tokenLogProbs(inputIds, attentionMask, opts).logProbs, wanted))) as tf.Scalar);
+      tf.tidy(
+        () =>
+          tf.neg(
+            tf.sum(tf.mul(model.tokenLogProbs(inputIds, attentionMask, opts).logProbs, wanted)),
+          ) as tf.Scalar,
+      );
     const a = computeGradients(model, lossWith({}));
     const b = computeGradients(model, lossWith({ targetMask: wanted }));
     expect(b.loss).toBeCloseTo(a.loss, 5);
@@ -115,19 +145,50 @@ describe('CausalLM', () => {
       const gb = b.grads[name]!.dataSync();
       for (let i = 0; i < ga.length; i++) expect(Math.abs(ga[i]! - gb[i]!)).toBeLessThan(1e-5);
     }
-    expect(() => model.tokenLogProbs(inputIds, attentionMask, { targetMask: tf.ones([2, 6]) as tf.Tensor2D })).toThrow(/targetMask shape/);
-    tf.dispose([inputIds, attentionMask, wanted, full.logProbs, full.entropy!, part.logProbs, part.entropy!, ...Object.values(a.grads), ...Object.values(b.grads)]);
+    expect(() =>
+      model.tokenLogProbs(inputIds, attentionMask, { targetMask: tf.ones([2, 6]) as tf.Tensor2D }),
+    ).toThrow(/targetMask shape/);
+    tf.dispose([
+      inputIds,
+      attentionMask,
+      wanted,
+      full.logProbs,
+      full.entropy!,
+      part.logProbs,
+      part.entropy!,
+      ...Object.values(a.grads),
+      ...Object.values(b.grads),
+    ]);
     model.dispose();
   });
 
   it('gradients of the loss w.r.t. parameters match finite differences', () => {
-    const model = CausalLM.create({ ...tiny, numHiddenLayers: 1, architecture: 'qwen2', tieWordEmbeddings: false }, { seed: 4 });
+    const model = CausalLM.create(
+      { ...tiny, numHiddenLayers: 1, architecture: 'qwen2', tieWordEmbeddings: false },
+      { seed: 4 },
+    );
     // scale weights up so the loss is not flat
-    for (const v of model.trainableVariables) if (v.rank === 2) v.assign(tf.tidy(() => tf.mul(v, 20)));
+    for (const v of model.trainableVariables)
+      if (v.rank === 2) v.assign(tf.tidy(() => tf.mul(v, 20)));
     // 10 tokens: groups·T ≥ 16 takes the sliced attention path with its custom gradient
-    const { inputIds, attentionMask } = padBatch([[3, 7, 1, 9, 4, 11, 5, 2, 8, 6], [8, 2, 6]], 0);
-    const names = ['model.embed_tokens.weight', 'model.layers.0.self_attn.q_proj.weight', 'model.layers.0.self_attn.k_proj.bias', 'model.layers.0.mlp.down_proj.weight', 'lm_head.weight'];
-    const lossOf = (): tf.Scalar => tf.tidy(() => tf.neg(tf.mean(model.tokenLogProbs(inputIds, attentionMask).logProbs)) as tf.Scalar);
+    const { inputIds, attentionMask } = padBatch(
+      [
+        [3, 7, 1, 9, 4, 11, 5, 2, 8, 6],
+        [8, 2, 6],
+      ],
+      0,
+    );
+    const names = [
+      'model.embed_tokens.weight',
+      'model.layers.0.self_attn.q_proj.weight',
+      'model.layers.0.self_attn.k_proj.bias',
+      'model.layers.0.mlp.down_proj.weight',
+      'lm_head.weight',
+    ];
+    const lossOf = (): tf.Scalar =>
+      tf.tidy(
+        () => tf.neg(tf.mean(model.tokenLogProbs(inputIds, attentionMask).logProbs)) as tf.Scalar,
+      );
     const { grads } = computeGradients(model, lossOf);
     const rng = new Rng(2);
     let worst = 0;
@@ -146,7 +207,8 @@ describe('CausalLM', () => {
           });
         }
         probed.add(i);
-        const set = (data: Float32Array): void => tf.tidy(() => variable.assign(tf.tensor(data, variable.shape)));
+        const set = (data: Float32Array): void =>
+          tf.tidy(() => variable.assign(tf.tensor(data, variable.shape)));
         const at = (delta: number): number => {
           const data = base.slice();
           data[i] = data[i]! + delta;
@@ -156,7 +218,9 @@ describe('CausalLM', () => {
         const h = 1e-2;
         const numeric = (at(h) - at(-h)) / (2 * h);
         set(base);
-        const error = Math.abs(analytic[i]! - numeric) / Math.max(Math.abs(analytic[i]!), Math.abs(numeric), 1e-2);
+        const error =
+          Math.abs(analytic[i]! - numeric) /
+          Math.max(Math.abs(analytic[i]!), Math.abs(numeric), 1e-2);
         worst = Math.max(worst, error);
       }
     }
@@ -169,7 +233,13 @@ describe('CausalLM', () => {
   it('overfits a fixed batch to near-zero loss, without leaking tensors', () => {
     const model = CausalLM.create(tiny, { seed: 1 });
     const optimizer = new AdamW({ learningRate: 1e-2, weightDecay: 0 });
-    const { inputIds, attentionMask } = padBatch([[1, 5, 9, 13, 17, 21, 25, 29], [2, 4, 8, 16, 32, 3, 6]], 0);
+    const { inputIds, attentionMask } = padBatch(
+      [
+        [1, 5, 9, 13, 17, 21, 25, 29],
+        [2, 4, 8, 16, 32, 3, 6],
+      ],
+      0,
+    );
     const baseline = tf.memory().numTensors;
     let first = 0;
     let loss = 0;
@@ -184,7 +254,8 @@ describe('CausalLM', () => {
       tf.dispose(result.grads);
       if (step === 0) first = result.loss;
       loss = result.loss;
-      if (step === 0) expect(tf.memory().numTensors - baseline).toBe(2 * model.trainableVariables.length); // AdamW moments only
+      if (step === 0)
+        expect(tf.memory().numTensors - baseline).toBe(2 * model.trainableVariables.length); // AdamW moments only
     }
     expect(first).toBeGreaterThan(Math.log(61) - 0.5);
     expect(loss).toBeLessThan(0.05);
@@ -197,14 +268,22 @@ describe('CausalLM', () => {
 
   it('greedy generation with the KV cache equals decoding without a cache, token for token', async () => {
     const model = CausalLM.create(tiny, { seed: 5 });
-    const prompts = [[3, 1, 4, 1, 5], [9, 2], [6, 5, 3, 5, 8, 9, 7, 9, 3, 2, 3, 8]];
+    const prompts = [
+      [3, 1, 4, 1, 5],
+      [9, 2],
+      [6, 5, 3, 5, 8, 9, 7, 9, 3, 2, 3, 8],
+    ];
     const outputs = await model.generate(prompts, { maxNewTokens: 12, temperature: 0 });
     prompts.forEach((prompt, i) => {
       expect(outputs[i]!.tokens).toEqual(greedyWithoutCache(model, prompt, 12));
       expect(outputs[i]!.finishReason).toBe('length');
     });
     // the same prompts one at a time (no left padding) give the same tokens
-    const single = await model.generate(prompts, { maxNewTokens: 12, temperature: 0, batchSize: 1 });
+    const single = await model.generate(prompts, {
+      maxNewTokens: 12,
+      temperature: 0,
+      batchSize: 1,
+    });
     expect(single.map((o) => o.tokens)).toEqual(outputs.map((o) => o.tokens));
     model.dispose();
   });
@@ -222,8 +301,13 @@ describe('CausalLM', () => {
     expect(c.map((o) => o.tokens)).not.toEqual(a.map((o) => o.tokens));
     for (let i = 0; i < prompts.length; i++) {
       const seq = [...prompts[i]!, ...a[i]!.tokens];
-      const lp = tf.tidy(() =>
-        model.tokenLogProbs(tf.tensor2d([seq], [1, seq.length], 'int32'), tf.ones([1, seq.length]), { temperature: 1.3 }).logProbs.arraySync()[0]!,
+      const lp = tf.tidy(
+        () =>
+          model
+            .tokenLogProbs(tf.tensor2d([seq], [1, seq.length], 'int32'), tf.ones([1, seq.length]), {
+              temperature: 1.3,
+            })
+            .logProbs.arraySync()[0]!,
       );
       const tail = lp.slice(prompts[i]!.length - 1);
       a[i]!.logProbs.forEach((x, t) => expect(x).toBeCloseTo(tail[t]!, 4));
@@ -233,18 +317,43 @@ describe('CausalLM', () => {
     const firstStop = a[0]!.tokens.indexOf(stopAt);
     expect(stopped[0]!.tokens).toEqual(a[0]!.tokens.slice(0, firstStop + 1));
     expect(stopped[0]!.finishReason).toBe('stop');
-    const topK1 = await model.generate(prompts, { maxNewTokens: 6, temperature: 1, topK: 1, seed: 3 });
+    const topK1 = await model.generate(prompts, {
+      maxNewTokens: 6,
+      temperature: 1,
+      topK: 1,
+      seed: 3,
+    });
     const greedy = await model.generate(prompts, { maxNewTokens: 6, temperature: 0 });
     expect(topK1.map((o) => o.tokens)).toEqual(greedy.map((o) => o.tokens));
-    const tinyP = await model.generate(prompts, { maxNewTokens: 6, temperature: 1, topP: 1e-6, seed: 3 });
+    const tinyP = await model.generate(prompts, {
+      maxNewTokens: 6,
+      temperature: 1,
+      topP: 1e-6,
+      seed: 3,
+    });
     expect(tinyP.map((o) => o.tokens)).toEqual(greedy.map((o) => o.tokens));
     // per-prompt seeds: a prompt's samples do not depend on its batch
-    const together = await model.generate(prompts, { maxNewTokens: 8, temperature: 1, seeds: [5, 6, 7] });
-    const alone = await model.generate([prompts[1]!], { maxNewTokens: 8, temperature: 1, seeds: [6] });
+    const together = await model.generate(prompts, {
+      maxNewTokens: 8,
+      temperature: 1,
+      seeds: [5, 6, 7],
+    });
+    const alone = await model.generate([prompts[1]!], {
+      maxNewTokens: 8,
+      temperature: 1,
+      seeds: [6],
+    });
     expect(alone[0]!.tokens).toEqual(together[1]!.tokens);
     alone[0]!.logProbs.forEach((x, i) => expect(x).toBeCloseTo(together[1]!.logProbs[i]!, 5)); // rounding differs with batch shape
-    await expect(model.generate(prompts, { maxNewTokens: 2, seeds: [1] })).rejects.toThrow(/seeds has 1 entries/);
-    const limited = await model.generate(prompts, { maxNewTokens: 20, temperature: 2, vocabLimit: 5, seed: 1 });
+    await expect(model.generate(prompts, { maxNewTokens: 2, seeds: [1] })).rejects.toThrow(
+      /seeds has 1 entries/,
+    );
+    const limited = await model.generate(prompts, {
+      maxNewTokens: 20,
+      temperature: 2,
+      vocabLimit: 5,
+      seed: 1,
+    });
     expect(limited.flatMap((o) => o.tokens).every((t) => t < 5)).toBe(true);
     model.dispose();
   });
@@ -271,9 +380,14 @@ describe('CausalLM', () => {
     const ids = tf.zeros([1, 65], 'int32') as tf.Tensor2D;
     expect(() => model.logits(ids)).toThrow(ModelInputError);
     await expect(model.generate([[]], { maxNewTokens: 2 })).rejects.toThrow(/empty/);
-    await expect(model.generate([[61]], { maxNewTokens: 2 })).rejects.toThrow(/outside the vocabulary/);
+    await expect(model.generate([[61]], { maxNewTokens: 2 })).rejects.toThrow(
+      /outside the vocabulary/,
+    );
     // the window caps new tokens
-    const out = await model.generate([new Array<number>(60).fill(1)], { maxNewTokens: 50, temperature: 0 });
+    const out = await model.generate([new Array<number>(60).fill(1)], {
+      maxNewTokens: 50,
+      temperature: 0,
+    });
     expect(out[0]!.tokens).toHaveLength(4);
     ids.dispose();
     model.dispose();

@@ -1,9 +1,25 @@
 import * as tf from '@tensorflow/tfjs';
 import { resolveModelConfig, type ModelConfig } from './config.js';
 import { CodeReasonerError } from './errors.js';
-import { embeddingLookup, linear, linearTransposed, logSumExpRows, pickedLogSoftmax, scatterRows, transposeLast2 } from './fast-ops.js';
+import {
+  embeddingLookup,
+  linear,
+  linearTransposed,
+  logSumExpRows,
+  pickedLogSoftmax,
+  scatterRows,
+  transposeLast2,
+} from './fast-ops.js';
 import { jsKernelsActive } from './kernels.js';
-import { applyRopeAt, attentionBias, groupedQueryAttention, rmsNorm, ropeTables, rotateHalfMatrix, swiglu } from './layers.js';
+import {
+  applyRopeAt,
+  attentionBias,
+  groupedQueryAttention,
+  rmsNorm,
+  ropeTables,
+  rotateHalfMatrix,
+  swiglu,
+} from './layers.js';
 import { Rng } from './rng.js';
 import { sampleToken } from './sampling.js';
 
@@ -77,26 +93,94 @@ export function parameterSpecs(config: ModelConfig): ParameterSpec[] {
   const headDim = d / config.numAttentionHeads;
   const qDim = config.numAttentionHeads * headDim;
   const kvDim = config.numKeyValueHeads * headDim;
-  const specs: ParameterSpec[] = [{ name: 'model.embed_tokens.weight', shape: [config.vocabSize, d], init: 'normal', decay: true }];
+  const specs: ParameterSpec[] = [
+    {
+      name: 'model.embed_tokens.weight',
+      shape: [config.vocabSize, d],
+      init: 'normal',
+      decay: true,
+    },
+  ];
   for (let i = 0; i < config.numHiddenLayers; i++) {
     const p = `model.layers.${i}`;
     specs.push({ name: `${p}.input_layernorm.weight`, shape: [d], init: 'ones', decay: false });
-    specs.push({ name: `${p}.self_attn.q_proj.weight`, shape: [d, qDim], init: 'normal', decay: true });
-    specs.push({ name: `${p}.self_attn.k_proj.weight`, shape: [d, kvDim], init: 'normal', decay: true });
-    specs.push({ name: `${p}.self_attn.v_proj.weight`, shape: [d, kvDim], init: 'normal', decay: true });
+    specs.push({
+      name: `${p}.self_attn.q_proj.weight`,
+      shape: [d, qDim],
+      init: 'normal',
+      decay: true,
+    });
+    specs.push({
+      name: `${p}.self_attn.k_proj.weight`,
+      shape: [d, kvDim],
+      init: 'normal',
+      decay: true,
+    });
+    specs.push({
+      name: `${p}.self_attn.v_proj.weight`,
+      shape: [d, kvDim],
+      init: 'normal',
+      decay: true,
+    });
     if (config.architecture === 'qwen2') {
-      specs.push({ name: `${p}.self_attn.q_proj.bias`, shape: [qDim], init: 'zeros', decay: false });
-      specs.push({ name: `${p}.self_attn.k_proj.bias`, shape: [kvDim], init: 'zeros', decay: false });
-      specs.push({ name: `${p}.self_attn.v_proj.bias`, shape: [kvDim], init: 'zeros', decay: false });
+      specs.push({
+        name: `${p}.self_attn.q_proj.bias`,
+        shape: [qDim],
+        init: 'zeros',
+        decay: false,
+      });
+      specs.push({
+        name: `${p}.self_attn.k_proj.bias`,
+        shape: [kvDim],
+        init: 'zeros',
+        decay: false,
+      });
+      specs.push({
+        name: `${p}.self_attn.v_proj.bias`,
+        shape: [kvDim],
+        init: 'zeros',
+        decay: false,
+      });
     }
-    specs.push({ name: `${p}.self_attn.o_proj.weight`, shape: [qDim, d], init: 'residual', decay: true });
-    specs.push({ name: `${p}.post_attention_layernorm.weight`, shape: [d], init: 'ones', decay: false });
-    specs.push({ name: `${p}.mlp.gate_proj.weight`, shape: [d, config.intermediateSize], init: 'normal', decay: true });
-    specs.push({ name: `${p}.mlp.up_proj.weight`, shape: [d, config.intermediateSize], init: 'normal', decay: true });
-    specs.push({ name: `${p}.mlp.down_proj.weight`, shape: [config.intermediateSize, d], init: 'residual', decay: true });
+    specs.push({
+      name: `${p}.self_attn.o_proj.weight`,
+      shape: [qDim, d],
+      init: 'residual',
+      decay: true,
+    });
+    specs.push({
+      name: `${p}.post_attention_layernorm.weight`,
+      shape: [d],
+      init: 'ones',
+      decay: false,
+    });
+    specs.push({
+      name: `${p}.mlp.gate_proj.weight`,
+      shape: [d, config.intermediateSize],
+      init: 'normal',
+      decay: true,
+    });
+    specs.push({
+      name: `${p}.mlp.up_proj.weight`,
+      shape: [d, config.intermediateSize],
+      init: 'normal',
+      decay: true,
+    });
+    specs.push({
+      name: `${p}.mlp.down_proj.weight`,
+      shape: [config.intermediateSize, d],
+      init: 'residual',
+      decay: true,
+    });
   }
   specs.push({ name: 'model.norm.weight', shape: [d], init: 'ones', decay: false });
-  if (!config.tieWordEmbeddings) specs.push({ name: 'lm_head.weight', shape: [d, config.vocabSize], init: 'normal', decay: true });
+  if (!config.tieWordEmbeddings)
+    specs.push({
+      name: 'lm_head.weight',
+      shape: [d, config.vocabSize],
+      init: 'normal',
+      decay: true,
+    });
   return specs;
 }
 
@@ -161,7 +245,9 @@ export class CausalLM {
       const value = values.get(spec.name);
       if (value === undefined) throw new ModelInputError(`missing parameter ${spec.name}`);
       if (value.shape.join(',') !== spec.shape.join(',')) {
-        throw new ModelInputError(`parameter ${spec.name} has shape [${value.shape.join(', ')}], expected [${spec.shape.join(', ')}]`);
+        throw new ModelInputError(
+          `parameter ${spec.name} has shape [${value.shape.join(', ')}], expected [${spec.shape.join(', ')}]`,
+        );
       }
       this.variables.set(spec.name, tf.variable(value, trainable, `${prefix}/${spec.name}`));
     }
@@ -194,7 +280,10 @@ export class CausalLM {
   }
 
   /** A freshly initialised model (normal(0, 0.02); residual output projections scaled by 1/√(2·layers)). */
-  static create(config: Partial<ModelConfig> = {}, options: { seed?: number; trainable?: boolean } = {}): CausalLM {
+  static create(
+    config: Partial<ModelConfig> = {},
+    options: { seed?: number; trainable?: boolean } = {},
+  ): CausalLM {
     const resolved = resolveModelConfig(config);
     const rng = new Rng(options.seed ?? 0);
     const values = new Map<string, tf.Tensor>();
@@ -217,7 +306,11 @@ export class CausalLM {
   }
 
   /** A model from named tensors in the in-memory layout (see `parameterSpecs`); the tensors are copied, not taken. */
-  static fromParameters(config: Partial<ModelConfig>, values: Map<string, tf.Tensor>, options: { trainable?: boolean } = {}): CausalLM {
+  static fromParameters(
+    config: Partial<ModelConfig>,
+    values: Map<string, tf.Tensor>,
+    options: { trainable?: boolean } = {},
+  ): CausalLM {
     return new CausalLM(resolveModelConfig(config), values, options.trainable ?? true);
   }
 
@@ -240,9 +333,14 @@ export class CausalLM {
   /** FLOPs of one forward pass per token: 2 per matmul weight (the LM head included) + 4·layers·context·hidden for attention scores and values. */
   forwardFlopsPerToken(contextLength = this.config.maxPositionEmbeddings): number {
     let matmulParams = 0;
-    for (const spec of this.specs) if (spec.shape.length === 2 && spec.name !== 'model.embed_tokens.weight') matmulParams += sizeOf(spec.shape);
-    if (this.config.tieWordEmbeddings) matmulParams += this.config.vocabSize * this.config.hiddenSize;
-    return 2 * matmulParams + 4 * this.config.numHiddenLayers * contextLength * this.config.hiddenSize;
+    for (const spec of this.specs)
+      if (spec.shape.length === 2 && spec.name !== 'model.embed_tokens.weight')
+        matmulParams += sizeOf(spec.shape);
+    if (this.config.tieWordEmbeddings)
+      matmulParams += this.config.vocabSize * this.config.hiddenSize;
+    return (
+      2 * matmulParams + 4 * this.config.numHiddenLayers * contextLength * this.config.hiddenSize
+    );
   }
 
   /** Training FLOPs per token (forward + backward ≈ 3 × forward), at the given context length. */
@@ -252,7 +350,10 @@ export class CausalLM {
 
   private checkIds(inputIds: tf.Tensor2D): void {
     if (this.disposed) throw new ModelInputError('the model was disposed');
-    if (inputIds.rank !== 2) throw new ModelInputError(`inputIds must be [batch, time], got shape [${inputIds.shape.join(', ')}]`);
+    if (inputIds.rank !== 2)
+      throw new ModelInputError(
+        `inputIds must be [batch, time], got shape [${inputIds.shape.join(', ')}]`,
+      );
     if (inputIds.shape[1] > this.config.maxPositionEmbeddings) {
       throw new ModelInputError(
         `sequence length ${inputIds.shape[1]} exceeds maxPositionEmbeddings ${this.config.maxPositionEmbeddings}; truncate the batch or raise the config`,
@@ -261,7 +362,11 @@ export class CausalLM {
   }
 
   /** Positions from a key mask: count of real tokens before each one (so left padding does not shift positions). */
-  private static positionsFromMask(mask: ArrayLike<number>, batch: number, time: number): Int32Array {
+  private static positionsFromMask(
+    mask: ArrayLike<number>,
+    batch: number,
+    time: number,
+  ): Int32Array {
     const positions = new Int32Array(batch * time);
     for (let b = 0; b < batch; b++) {
       let count = 0;
@@ -277,13 +382,19 @@ export class CausalLM {
    * Final hidden states [B·T, hidden] for ids [B, T]. Keys are visible when causal and unmasked.
    * With `cache`, k/v of earlier steps are prepended and the cache is updated with kept tensors.
    */
-  private hidden(ids: tf.Tensor2D, positions: Int32Array, bias: tf.Tensor4D, cache?: KvCache[]): tf.Tensor2D {
+  private hidden(
+    ids: tf.Tensor2D,
+    positions: Int32Array,
+    bias: tf.Tensor4D,
+    cache?: KvCache[],
+  ): tf.Tensor2D {
     const [b, t] = ids.shape;
     const c = this.config;
     const hd = this.headDim;
     const n = b * t;
     const posTensor = tf.tensor1d(positions, 'int32');
-    const rope = (x4: tf.Tensor4D): tf.Tensor4D => applyRopeAt(x4, posTensor, this.ropeCos, this.ropeSin, this.rotate);
+    const rope = (x4: tf.Tensor4D): tf.Tensor4D =>
+      applyRopeAt(x4, posTensor, this.ropeCos, this.ropeSin, this.rotate);
     let x = embeddingLookup(this.embed as tf.Tensor2D, tf.reshape(ids, [n]) as tf.Tensor1D);
     this.layers.forEach((layer, index) => {
       const h = rmsNorm(x, layer.inputNorm as tf.Tensor1D, c.rmsNormEps) as tf.Tensor2D;
@@ -293,9 +404,18 @@ export class CausalLM {
       if (layer.qBias !== undefined) q = tf.add(q, layer.qBias);
       if (layer.kBias !== undefined) k = tf.add(k, layer.kBias);
       if (layer.vBias !== undefined) v = tf.add(v, layer.vBias);
-      const q4 = tf.transpose(rope(tf.reshape(q, [b, t, c.numAttentionHeads, hd])), [0, 2, 1, 3]) as tf.Tensor4D;
-      let k4 = tf.transpose(rope(tf.reshape(k, [b, t, c.numKeyValueHeads, hd])), [0, 2, 1, 3]) as tf.Tensor4D;
-      let v4 = tf.transpose(tf.reshape(v, [b, t, c.numKeyValueHeads, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
+      const q4 = tf.transpose(
+        rope(tf.reshape(q, [b, t, c.numAttentionHeads, hd])),
+        [0, 2, 1, 3],
+      ) as tf.Tensor4D;
+      let k4 = tf.transpose(
+        rope(tf.reshape(k, [b, t, c.numKeyValueHeads, hd])),
+        [0, 2, 1, 3],
+      ) as tf.Tensor4D;
+      let v4 = tf.transpose(
+        tf.reshape(v, [b, t, c.numKeyValueHeads, hd]),
+        [0, 2, 1, 3],
+      ) as tf.Tensor4D;
       if (cache !== undefined) {
         const entry = cache[index]!;
         if (entry.k !== undefined && entry.v !== undefined) {
@@ -309,21 +429,28 @@ export class CausalLM {
       const merged = tf.reshape(tf.transpose(attn, [0, 2, 1, 3]), [n, c.hiddenSize]) as tf.Tensor2D;
       x = tf.add(x, linear(merged, layer.o as tf.Tensor2D));
       const h2 = rmsNorm(x, layer.postNorm as tf.Tensor1D, c.rmsNormEps) as tf.Tensor2D;
-      x = tf.add(x, swiglu(h2, layer.gate as tf.Tensor2D, layer.up as tf.Tensor2D, layer.down as tf.Tensor2D));
+      x = tf.add(
+        x,
+        swiglu(h2, layer.gate as tf.Tensor2D, layer.up as tf.Tensor2D, layer.down as tf.Tensor2D),
+      );
     });
     return rmsNorm(x, this.finalNorm as tf.Tensor1D, c.rmsNormEps) as tf.Tensor2D;
   }
 
   private head(hidden: tf.Tensor2D, inferenceWeight?: tf.Tensor2D): tf.Tensor2D {
     if (inferenceWeight !== undefined) return tf.matMul(hidden, inferenceWeight);
-    return this.lmHead !== undefined ? linear(hidden, this.lmHead as tf.Tensor2D) : linearTransposed(hidden, this.embed as tf.Tensor2D);
+    return this.lmHead !== undefined
+      ? linear(hidden, this.lmHead as tf.Tensor2D)
+      : linearTransposed(hidden, this.embed as tf.Tensor2D);
   }
 
   private maskValues(inputIds: tf.Tensor2D, attentionMask?: tf.Tensor2D): Float32Array {
     const [b, t] = inputIds.shape;
     if (attentionMask === undefined) return new Float32Array(b * t).fill(1);
     if (attentionMask.shape[0] !== b || attentionMask.shape[1] !== t) {
-      throw new ModelInputError(`attentionMask shape [${attentionMask.shape.join(', ')}] differs from inputIds [${b}, ${t}]`);
+      throw new ModelInputError(
+        `attentionMask shape [${attentionMask.shape.join(', ')}] differs from inputIds [${b}, ${t}]`,
+      );
     }
     return Float32Array.from(attentionMask.dataSync());
   }
@@ -352,7 +479,8 @@ export class CausalLM {
   ): { logProbs: tf.Tensor2D; entropy?: tf.Tensor2D } {
     this.checkIds(inputIds);
     const temperature = options.temperature ?? 1;
-    if (!(temperature > 0)) throw new ModelInputError(`temperature must be > 0, got ${temperature}`);
+    if (!(temperature > 0))
+      throw new ModelInputError(`temperature must be > 0, got ${temperature}`);
     const [b, t] = inputIds.shape;
     if (t < 2) throw new ModelInputError('tokenLogProbs needs sequences of at least 2 tokens');
     const mask = this.maskValues(inputIds, attentionMask);
@@ -360,7 +488,9 @@ export class CausalLM {
     if (options.targetMask !== undefined) {
       const tm = options.targetMask;
       if (tm.shape[0] !== b || tm.shape[1] !== t - 1) {
-        throw new ModelInputError(`targetMask shape [${tm.shape.join(', ')}] must be [${b}, ${t - 1}] (one entry per predicted token)`);
+        throw new ModelInputError(
+          `targetMask shape [${tm.shape.join(', ')}] must be [${b}, ${t - 1}] (one entry per predicted token)`,
+        );
       }
       wanted = tm.dataSync();
     }
@@ -375,7 +505,10 @@ export class CausalLM {
     for (let i = 0; i < b; i++) {
       for (let j = 0; j < t - 1; j++) {
         const target = ids[i * t + j + 1]!;
-        if (target < 0 || target >= vocab) throw new ModelInputError(`token id ${target} at [${i}, ${j + 1}] is outside the vocabulary [0, ${vocab})`);
+        if (target < 0 || target >= vocab)
+          throw new ModelInputError(
+            `token id ${target} at [${i}, ${j + 1}] is outside the vocabulary [0, ${vocab})`,
+          );
         const o = i * (t - 1) + j;
         targets[o] = target;
         const keep = mask[i * t + j + 1]! > 0 && (wanted === undefined || wanted[o]! > 0);
@@ -397,20 +530,44 @@ export class CausalLM {
         if (temperature !== 1) z = tf.div(z, temperature);
         const outIds = tf.tensor1d(outputRows, 'int32');
         const m = hiddenRows.length;
-        const picked = pickedLogSoftmax(z, tf.tensor1d(outputRows.map((o) => targets[o]!), 'int32'));
-        const logProbs = tf.reshape(scatterRows(tf.reshape(picked, [m, 1]) as tf.Tensor2D, outIds, n), [b, t - 1]) as tf.Tensor2D;
+        const picked = pickedLogSoftmax(
+          z,
+          tf.tensor1d(
+            outputRows.map((o) => targets[o]!),
+            'int32',
+          ),
+        );
+        const logProbs = tf.reshape(
+          scatterRows(tf.reshape(picked, [m, 1]) as tf.Tensor2D, outIds, n),
+          [b, t - 1],
+        ) as tf.Tensor2D;
         if (options.entropy !== true) return { logProbs };
         const entropyRows = CausalLM.entropyOf(z);
-        return { logProbs, entropy: tf.reshape(scatterRows(tf.reshape(entropyRows, [m, 1]) as tf.Tensor2D, outIds, n), [b, t - 1]) as tf.Tensor2D };
+        return {
+          logProbs,
+          entropy: tf.reshape(
+            scatterRows(tf.reshape(entropyRows, [m, 1]) as tf.Tensor2D, outIds, n),
+            [b, t - 1],
+          ) as tf.Tensor2D,
+        };
       }
       // Only positions 0..T-2 predict a token: drop the last one before the (large) LM head.
-      const used = tf.reshape(tf.slice(tf.reshape(hidden, [b, t, -1]), [0, 0, 0], [b, t - 1, -1]), [n, -1]) as tf.Tensor2D;
+      const used = tf.reshape(tf.slice(tf.reshape(hidden, [b, t, -1]), [0, 0, 0], [b, t - 1, -1]), [
+        n,
+        -1,
+      ]) as tf.Tensor2D;
       let z = this.head(used);
       if (temperature !== 1) z = tf.div(z, temperature);
       const maskTensor = tf.tensor1d(targetMask);
-      const logProbs = tf.reshape(tf.mul(pickedLogSoftmax(z, tf.tensor1d(targets, 'int32')), maskTensor), [b, t - 1]) as tf.Tensor2D;
+      const logProbs = tf.reshape(
+        tf.mul(pickedLogSoftmax(z, tf.tensor1d(targets, 'int32')), maskTensor),
+        [b, t - 1],
+      ) as tf.Tensor2D;
       if (options.entropy !== true) return { logProbs };
-      const entropy = tf.reshape(tf.mul(CausalLM.entropyOf(z), maskTensor), [b, t - 1]) as tf.Tensor2D;
+      const entropy = tf.reshape(tf.mul(CausalLM.entropyOf(z), maskTensor), [
+        b,
+        t - 1,
+      ]) as tf.Tensor2D;
       return { logProbs, entropy };
     });
   }
@@ -424,24 +581,34 @@ export class CausalLM {
   checkGenerateArguments(prompts: readonly (readonly number[])[], options: GenerateOptions): void {
     if (this.disposed) throw new ModelInputError('the model was disposed');
     if (!Number.isInteger(options.maxNewTokens) || options.maxNewTokens < 0) {
-      throw new ModelInputError(`maxNewTokens must be a non-negative integer, got ${options.maxNewTokens}`);
+      throw new ModelInputError(
+        `maxNewTokens must be a non-negative integer, got ${options.maxNewTokens}`,
+      );
     }
     const batchSize = options.batchSize ?? 16;
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new ModelInputError(`batchSize must be a positive integer, got ${batchSize}`);
+    if (!Number.isInteger(batchSize) || batchSize < 1)
+      throw new ModelInputError(`batchSize must be a positive integer, got ${batchSize}`);
     prompts.forEach((p, i) => {
-      if (p.length === 0) throw new ModelInputError(`prompt ${i} is empty; generation needs at least one token`);
+      if (p.length === 0)
+        throw new ModelInputError(`prompt ${i} is empty; generation needs at least one token`);
       if (p.length >= this.config.maxPositionEmbeddings) {
-        throw new ModelInputError(`prompt ${i} has ${p.length} tokens, the context window is ${this.config.maxPositionEmbeddings}`);
+        throw new ModelInputError(
+          `prompt ${i} has ${p.length} tokens, the context window is ${this.config.maxPositionEmbeddings}`,
+        );
       }
       for (const id of p) {
-        if (!Number.isInteger(id) || id < 0 || id >= this.config.vocabSize) throw new ModelInputError(`prompt ${i} holds token id ${id} outside the vocabulary`);
+        if (!Number.isInteger(id) || id < 0 || id >= this.config.vocabSize)
+          throw new ModelInputError(`prompt ${i} holds token id ${id} outside the vocabulary`);
       }
     });
     if (options.seeds !== undefined && options.seeds.length !== prompts.length) {
-      throw new ModelInputError(`seeds has ${options.seeds.length} entries for ${prompts.length} prompts`);
+      throw new ModelInputError(
+        `seeds has ${options.seeds.length} entries for ${prompts.length} prompts`,
+      );
     }
     const streamOffset = options.streamOffset ?? 0;
-    if (!Number.isInteger(streamOffset) || streamOffset < 0) throw new ModelInputError(`streamOffset must be a non-negative integer, got ${streamOffset}`);
+    if (!Number.isInteger(streamOffset) || streamOffset < 0)
+      throw new ModelInputError(`streamOffset must be a non-negative integer, got ${streamOffset}`);
   }
 
   /** Batched sampling with a KV cache. Prompts are left-padded per batch; every prompt draws from its own seeded stream. */
@@ -451,14 +618,22 @@ export class CausalLM {
     const streamOffset = options.streamOffset ?? 0;
     const root = new Rng(options.seed ?? 0);
     if (options.seeds === undefined) for (let i = 0; i < streamOffset; i++) root.fork();
-    const rngs = options.seeds !== undefined ? options.seeds.map((s) => new Rng(s).fork()) : prompts.map(() => root.fork());
+    const rngs =
+      options.seeds !== undefined
+        ? options.seeds.map((s) => new Rng(s).fork())
+        : prompts.map(() => root.fork());
     const outputs: GenerationOutput[] = [];
     let produced = 0;
     for (let start = 0; start < prompts.length; start += batchSize) {
       const chunk = prompts.slice(start, start + batchSize);
-      const results = await this.generateBatch(chunk, rngs.slice(start, start + batchSize), options, (n) => {
-        options.onProgress?.({ stage: 'generate', completed: produced + n });
-      });
+      const results = await this.generateBatch(
+        chunk,
+        rngs.slice(start, start + batchSize),
+        options,
+        (n) => {
+          options.onProgress?.({ stage: 'generate', completed: produced + n });
+        },
+      );
       for (const r of results) produced += r.tokens.length;
       outputs.push(...results);
     }
@@ -475,8 +650,16 @@ export class CausalLM {
     const promptLength = Math.max(...prompts.map((p) => p.length));
     const maxNew = Math.min(options.maxNewTokens, this.config.maxPositionEmbeddings - promptLength);
     const stop = new Set(options.stopTokens ?? []);
-    const sampling = { temperature: options.temperature ?? 1, topK: options.topK, topP: options.topP } as const;
-    const outputs: GenerationOutput[] = prompts.map(() => ({ tokens: [], logProbs: [], finishReason: 'length' }));
+    const sampling = {
+      temperature: options.temperature ?? 1,
+      topK: options.topK,
+      topP: options.topP,
+    } as const;
+    const outputs: GenerationOutput[] = prompts.map(() => ({
+      tokens: [],
+      logProbs: [],
+      finishReason: 'length',
+    }));
     const finished = new Array<boolean>(batch).fill(false);
     if (maxNew <= 0) return outputs;
 
@@ -491,18 +674,37 @@ export class CausalLM {
     const cache: KvCache[] = this.layers.map(() => ({ k: undefined, v: undefined }));
     const vocab = this.config.vocabSize;
     const sampleVocab = Math.min(vocab, options.vocabLimit ?? vocab);
-    if (!(sampleVocab >= 1)) throw new ModelInputError(`vocabLimit must be at least 1, got ${options.vocabLimit}`);
+    if (!(sampleVocab >= 1))
+      throw new ModelInputError(`vocabLimit must be at least 1, got ${options.vocabLimit}`);
     // The output projection as one [hidden, vocab] tensor for the whole generation: a tied embedding
     // is transposed once instead of every step, and XNNPACK keeps its packed weights between steps.
-    const headWeight = this.lmHead !== undefined ? (this.lmHead as tf.Tensor2D) : tf.tidy(() => transposeLast2(this.embed as tf.Tensor2D));
+    const headWeight =
+      this.lmHead !== undefined
+        ? (this.lmHead as tf.Tensor2D)
+        : tf.tidy(() => transposeLast2(this.embed as tf.Tensor2D));
     try {
-      let logits = this.decodeStep(idsData, batch, promptLength, keyMask, lengths, cache, true, headWeight);
+      let logits = this.decodeStep(
+        idsData,
+        batch,
+        promptLength,
+        keyMask,
+        lengths,
+        cache,
+        true,
+        headWeight,
+      );
       let produced = 0;
       for (let step = 0; step < maxNew; step++) {
         const next = new Int32Array(batch);
         for (let i = 0; i < batch; i++) {
           if (finished[i]) continue;
-          const { token, logProb } = sampleToken(logits, i * vocab, sampleVocab, sampling, rngs[i]!);
+          const { token, logProb } = sampleToken(
+            logits,
+            i * vocab,
+            sampleVocab,
+            sampling,
+            rngs[i]!,
+          );
           outputs[i]!.tokens.push(token);
           outputs[i]!.logProbs.push(logProb);
           next[i] = token;
@@ -515,7 +717,16 @@ export class CausalLM {
         onStep(produced);
         if (finished.every(Boolean) || step === maxNew - 1) break;
         for (let i = 0; i < batch; i++) keyMask[i]!.push(finished[i] ? 0 : 1);
-        logits = this.decodeStep(next, batch, 1, keyMask, lengths.map((l) => l + step), cache, false, headWeight);
+        logits = this.decodeStep(
+          next,
+          batch,
+          1,
+          keyMask,
+          lengths.map((l) => l + step),
+          cache,
+          false,
+          headWeight,
+        );
         // Let timers and I/O run between steps of a long generation.
         if (step % 8 === 7) await new Promise((resolve) => setImmediate(resolve));
       }
@@ -553,7 +764,13 @@ export class CausalLM {
       const bias = attentionBias(keyMask.flat(), batch, time, keyLength);
       const input = tf.tensor2d(ids, [batch, time], 'int32');
       const hidden = this.hidden(input, positions, bias, cache);
-      const last = time === 1 ? hidden : tf.reshape(tf.slice(tf.reshape(hidden, [batch, time, -1]), [0, time - 1, 0], [batch, 1, -1]), [batch, -1]);
+      const last =
+        time === 1
+          ? hidden
+          : tf.reshape(
+              tf.slice(tf.reshape(hidden, [batch, time, -1]), [0, time - 1, 0], [batch, 1, -1]),
+              [batch, -1],
+            );
       return this.head(last as tf.Tensor2D, headWeight);
     });
     for (const [k, v] of old) {
@@ -575,7 +792,9 @@ export class CausalLM {
     for (const [name, variable] of this.variables) {
       const source = other.variables.get(name);
       if (source === undefined || source.shape.join(',') !== variable.shape.join(',')) {
-        throw new ModelInputError(`cannot copy parameter ${name}: the models have different configs`);
+        throw new ModelInputError(
+          `cannot copy parameter ${name}: the models have different configs`,
+        );
       }
       variable.assign(source);
     }

@@ -1,21 +1,39 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from './backend.js';
-import { AdamW, clipByGlobalNorm, GradientAccumulator, OptimizerError, warmupCosine } from './optimizer.js';
+import {
+  AdamW,
+  clipByGlobalNorm,
+  GradientAccumulator,
+  OptimizerError,
+  warmupCosine,
+} from './optimizer.js';
 
 beforeAll(async () => {
   await initBackend();
 });
 
 function variable(values: number[], shape: number[], name: string): tf.Variable {
-  return tf.tidy(() => tf.variable(tf.tensor(values, shape), true, `opt${Math.random().toString(36).slice(2)}/${name}`));
+  return tf.tidy(() =>
+    tf.variable(
+      tf.tensor(values, shape),
+      true,
+      `opt${Math.random().toString(36).slice(2)}/${name}`,
+    ),
+  );
 }
 
 describe('AdamW', () => {
   it('matches a hand computation: bias-corrected moments, decoupled decay on matrices only', () => {
     const w = variable([1, -2, 3, 4], [2, 2], 'w');
     const b = variable([0.5, -0.5], [2], 'b');
-    const optimizer = new AdamW({ learningRate: 0.1, beta1: 0.9, beta2: 0.99, epsilon: 1e-8, weightDecay: 0.5 });
+    const optimizer = new AdamW({
+      learningRate: 0.1,
+      beta1: 0.9,
+      beta2: 0.99,
+      epsilon: 1e-8,
+      weightDecay: 0.5,
+    });
     const gw = tf.tensor([0.2, -0.4, 0, 1], [2, 2]);
     const gb = tf.tensor([1, -1], [2]);
     optimizer.applyGradients({ [w.name]: gw, [b.name]: gb });
@@ -36,14 +54,24 @@ describe('AdamW', () => {
     expect(optimizer.step).toBe(2);
     const state = optimizer.getState();
     expect(Object.keys(state.firstMoment).sort()).toEqual(['b', 'w']);
-    tf.dispose([...Object.values(state.firstMoment), ...Object.values(state.secondMoment), gw, gb, w, b]);
+    tf.dispose([
+      ...Object.values(state.firstMoment),
+      ...Object.values(state.secondMoment),
+      gw,
+      gb,
+      w,
+      b,
+    ]);
     optimizer.dispose();
   });
 
   it('uses a schedule of the update index and validates its options', () => {
     const w = variable([1], [1], 'w');
     const seen: number[] = [];
-    const optimizer = new AdamW({ learningRate: (step) => (seen.push(step), 0.01), weightDecay: 0 });
+    const optimizer = new AdamW({
+      learningRate: (step) => (seen.push(step), 0.01),
+      weightDecay: 0,
+    });
     const g = tf.tensor([1], [1]);
     optimizer.applyGradients({ [w.name]: g });
     optimizer.applyGradients({ [w.name]: g });

@@ -31,7 +31,10 @@ export class OptimizerError extends CodeReasonerError {
 
 function findVariable(name: string): tf.Variable {
   const variable = tf.engine().registeredVariables[name];
-  if (variable === undefined) throw new OptimizerError(`gradient for unknown variable ${name}; key gradients by variable.name`);
+  if (variable === undefined)
+    throw new OptimizerError(
+      `gradient for unknown variable ${name}; key gradients by variable.name`,
+    );
   return variable;
 }
 
@@ -49,17 +52,23 @@ export class AdamW {
 
   constructor(options: AdamWOptions) {
     const lr = options.learningRate;
-    if (typeof lr === 'number' && !(lr >= 0)) throw new OptimizerError(`learningRate must be >= 0, got ${lr}`);
+    if (typeof lr === 'number' && !(lr >= 0))
+      throw new OptimizerError(`learningRate must be >= 0, got ${lr}`);
     this.schedule = typeof lr === 'number' ? () => lr : lr;
     this.beta1 = options.beta1 ?? 0.9;
     this.beta2 = options.beta2 ?? 0.999;
     this.epsilon = options.epsilon ?? 1e-8;
     this.weightDecay = options.weightDecay ?? 0.01;
-    for (const [key, value] of [['beta1', this.beta1], ['beta2', this.beta2]] as const) {
-      if (!(value >= 0 && value < 1)) throw new OptimizerError(`${key} must be in [0, 1), got ${value}`);
+    for (const [key, value] of [
+      ['beta1', this.beta1],
+      ['beta2', this.beta2],
+    ] as const) {
+      if (!(value >= 0 && value < 1))
+        throw new OptimizerError(`${key} must be in [0, 1), got ${value}`);
     }
     if (!(this.epsilon > 0)) throw new OptimizerError(`epsilon must be > 0, got ${this.epsilon}`);
-    if (!(this.weightDecay >= 0)) throw new OptimizerError(`weightDecay must be >= 0, got ${this.weightDecay}`);
+    if (!(this.weightDecay >= 0))
+      throw new OptimizerError(`weightDecay must be >= 0, got ${this.weightDecay}`);
     this.decay = options.decay ?? ((_name, variable) => variable.rank >= 2);
   }
 
@@ -76,7 +85,8 @@ export class AdamW {
   /** One update from gradients keyed by variable name (as `computeGradients` returns them). Does not dispose `grads`. */
   applyGradients(grads: tf.NamedTensorMap): void {
     const lr = this.schedule(this.stepCount);
-    if (!Number.isFinite(lr)) throw new OptimizerError(`learning rate schedule returned ${lr} at step ${this.stepCount}`);
+    if (!Number.isFinite(lr))
+      throw new OptimizerError(`learning rate schedule returned ${lr} at step ${this.stepCount}`);
     this.stepCount += 1;
     const t = this.stepCount;
     const correction1 = 1 - Math.pow(this.beta1, t);
@@ -85,7 +95,9 @@ export class AdamW {
       const variable = findVariable(name);
       const key = parameterNameOf(name);
       if (grad.shape.join(',') !== variable.shape.join(',')) {
-        throw new OptimizerError(`gradient for ${name} has shape [${grad.shape.join(', ')}], the variable [${variable.shape.join(', ')}]`);
+        throw new OptimizerError(
+          `gradient for ${name} has shape [${grad.shape.join(', ')}], the variable [${variable.shape.join(', ')}]`,
+        );
       }
       let m = this.m.get(key);
       let v = this.v.get(key);
@@ -100,7 +112,15 @@ export class AdamW {
         const [p1, m1, v1] = tf.engine().runKernel(
           'CrAdamW',
           { param: variable, grad, m, v },
-          { lr, beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon, decay, correction1, correction2 },
+          {
+            lr,
+            beta1: this.beta1,
+            beta2: this.beta2,
+            epsilon: this.epsilon,
+            decay,
+            correction1,
+            correction2,
+          },
         ) as unknown as [tf.Tensor, tf.Tensor, tf.Tensor];
         variable.assign(p1);
         m.assign(m1);
@@ -113,7 +133,10 @@ export class AdamW {
         const v1 = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(grad), 1 - this.beta2));
         m.assign(m1);
         v.assign(v1);
-        const update = tf.div(tf.div(m1, correction1), tf.add(tf.sqrt(tf.div(v1, correction2)), this.epsilon));
+        const update = tf.div(
+          tf.div(m1, correction1),
+          tf.add(tf.sqrt(tf.div(v1, correction2)), this.epsilon),
+        );
         const withDecay = decay > 0 ? tf.add(update, tf.mul(variable, decay)) : update;
         variable.assign(tf.sub(variable, tf.mul(withDecay, lr)));
       });
@@ -131,11 +154,14 @@ export class AdamW {
 
   /** Replaces the state (values are copied; `state` stays owned by the caller). */
   setState(state: OptimizerState): void {
-    if (!Number.isInteger(state.step) || state.step < 0) throw new OptimizerError(`state.step must be a non-negative integer, got ${state.step}`);
+    if (!Number.isInteger(state.step) || state.step < 0)
+      throw new OptimizerError(`state.step must be a non-negative integer, got ${state.step}`);
     const keys = Object.keys(state.firstMoment);
     const second = Object.keys(state.secondMoment);
     if (keys.length !== second.length || keys.some((k) => state.secondMoment[k] === undefined)) {
-      throw new OptimizerError('state.firstMoment and state.secondMoment must hold the same parameters');
+      throw new OptimizerError(
+        'state.firstMoment and state.secondMoment must hold the same parameters',
+      );
     }
     this.disposeMoments();
     for (const key of keys) {
@@ -158,11 +184,23 @@ export class AdamW {
 }
 
 /** Linear warmup to `peak` over `warmupSteps`, then cosine decay to `peak·minRatio` at `totalSteps` (held after). */
-export function warmupCosine(options: { peak: number; warmupSteps: number; totalSteps: number; minRatio?: number }): (step: number) => number {
+export function warmupCosine(options: {
+  peak: number;
+  warmupSteps: number;
+  totalSteps: number;
+  minRatio?: number;
+}): (step: number) => number {
   const { peak, warmupSteps, totalSteps } = options;
   const minRatio = options.minRatio ?? 0.1;
-  if (!(peak >= 0) || !(warmupSteps >= 0) || !(totalSteps >= 1) || !(minRatio >= 0 && minRatio <= 1)) {
-    throw new OptimizerError(`warmupCosine needs peak >= 0, warmupSteps >= 0, totalSteps >= 1, 0 <= minRatio <= 1; got ${JSON.stringify(options)}`);
+  if (
+    !(peak >= 0) ||
+    !(warmupSteps >= 0) ||
+    !(totalSteps >= 1) ||
+    !(minRatio >= 0 && minRatio <= 1)
+  ) {
+    throw new OptimizerError(
+      `warmupCosine needs peak >= 0, warmupSteps >= 0, totalSteps >= 1, 0 <= minRatio <= 1; got ${JSON.stringify(options)}`,
+    );
   }
   return (step: number): number => {
     if (step < warmupSteps) return (peak * (step + 1)) / warmupSteps;
@@ -173,16 +211,22 @@ export function warmupCosine(options: { peak: number; warmupSteps: number; total
 }
 
 /** Global L2 norm of all gradients and copies scaled so that norm ≤ maxNorm. The inputs are not disposed. */
-export function clipByGlobalNorm(grads: tf.NamedTensorMap, maxNorm: number): { grads: tf.NamedTensorMap; norm: number } {
+export function clipByGlobalNorm(
+  grads: tf.NamedTensorMap,
+  maxNorm: number,
+): { grads: tf.NamedTensorMap; norm: number } {
   if (!(maxNorm > 0)) throw new OptimizerError(`maxNorm must be > 0, got ${maxNorm}`);
   const entries = Object.entries(grads);
   const norm =
     entries.length === 0
       ? 0
-      : tf.tidy(() => Math.sqrt(tf.addN(entries.map(([, g]) => tf.sum(tf.square(g)))).dataSync()[0]!));
+      : tf.tidy(() =>
+          Math.sqrt(tf.addN(entries.map(([, g]) => tf.sum(tf.square(g)))).dataSync()[0]!),
+        );
   const scale = Number.isFinite(norm) && norm > maxNorm ? maxNorm / (norm + 1e-6) : 1;
   const out: tf.NamedTensorMap = {};
-  for (const [name, g] of entries) out[name] = scale === 1 ? tf.clone(g) : tf.tidy(() => tf.mul(g, scale));
+  for (const [name, g] of entries)
+    out[name] = scale === 1 ? tf.clone(g) : tf.tidy(() => tf.mul(g, scale));
   return { grads: out, norm };
 }
 
@@ -195,7 +239,9 @@ export class GradientAccumulator {
     if (!(weight >= 0)) throw new OptimizerError(`weight must be >= 0, got ${weight}`);
     for (const [name, g] of Object.entries(grads)) {
       const previous = this.sums[name];
-      this.sums[name] = tf.tidy(() => (previous === undefined ? tf.mul(g, weight) : tf.add(previous, tf.mul(g, weight))));
+      this.sums[name] = tf.tidy(() =>
+        previous === undefined ? tf.mul(g, weight) : tf.add(previous, tf.mul(g, weight)),
+      );
       previous?.dispose();
     }
     this.totalWeight += weight;
@@ -207,9 +253,11 @@ export class GradientAccumulator {
 
   /** New tensors (owned by the caller): the weighted mean of everything added since the last reset. */
   mean(): tf.NamedTensorMap {
-    if (this.totalWeight <= 0) throw new OptimizerError('GradientAccumulator.mean() called with nothing added');
+    if (this.totalWeight <= 0)
+      throw new OptimizerError('GradientAccumulator.mean() called with nothing added');
     const out: tf.NamedTensorMap = {};
-    for (const [name, sum] of Object.entries(this.sums)) out[name] = tf.tidy(() => tf.div(sum, this.totalWeight));
+    for (const [name, sum] of Object.entries(this.sums))
+      out[name] = tf.tidy(() => tf.div(sum, this.totalWeight));
     return out;
   }
 
@@ -221,9 +269,13 @@ export class GradientAccumulator {
 }
 
 /** Loss value and gradients of `loss` w.r.t. the model's trainable variables (keyed by variable name; the caller disposes them). */
-export function computeGradients(model: CausalLM, loss: () => tf.Scalar): { loss: number; grads: tf.NamedTensorMap } {
+export function computeGradients(
+  model: CausalLM,
+  loss: () => tf.Scalar,
+): { loss: number; grads: tf.NamedTensorMap } {
   const variables = model.trainableVariables;
-  if (variables.length === 0) throw new OptimizerError('the model has no trainable variables (a frozen clone?)');
+  if (variables.length === 0)
+    throw new OptimizerError('the model has no trainable variables (a frozen clone?)');
   const { value, grads } = tf.variableGrads(loss, variables);
   const lossValue = value.dataSync()[0]!;
   value.dispose();

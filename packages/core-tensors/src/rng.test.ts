@@ -3,9 +3,27 @@ import { Rng } from './rng.js';
 
 describe('Rng', () => {
   it('is reproducible per seed and differs across seeds', () => {
-    const a = Array.from({ length: 5 }, ((r) => () => r.nextUint32())(new Rng(42)));
-    const b = Array.from({ length: 5 }, ((r) => () => r.nextUint32())(new Rng(42)));
-    const c = Array.from({ length: 5 }, ((r) => () => r.nextUint32())(new Rng(43)));
+    const a = Array.from(
+      { length: 5 },
+      (
+        (r) => () =>
+          r.nextUint32()
+      )(new Rng(42)),
+    );
+    const b = Array.from(
+      { length: 5 },
+      (
+        (r) => () =>
+          r.nextUint32()
+      )(new Rng(42)),
+    );
+    const c = Array.from(
+      { length: 5 },
+      (
+        (r) => () =>
+          r.nextUint32()
+      )(new Rng(43)),
+    );
     expect(a).toEqual(b);
     expect(a).not.toEqual(c);
     expect(new Rng(2 ** 40).next()).not.toBe(new Rng(2 ** 40 + 1).next());
@@ -18,8 +36,12 @@ describe('Rng', () => {
     const expected = [rng.next(), rng.int(1000), rng.normal()];
     const resumed = Rng.fromState(state);
     expect([resumed.next(), resumed.int(1000), resumed.normal()]).toEqual(expected);
-    expect(() => Rng.fromState({ algorithm: 'xoshiro128**', state: [0, 0, 0, 0] })).toThrow(/Not a valid Rng state/);
-    expect(() => Rng.fromState({ algorithm: 'mt', state: [1, 2, 3, 4] } as never)).toThrow(/Not a valid Rng state/);
+    expect(() => Rng.fromState({ algorithm: 'xoshiro128**', state: [0, 0, 0, 0] })).toThrow(
+      /Not a valid Rng state/,
+    );
+    expect(() => Rng.fromState({ algorithm: 'mt', state: [1, 2, 3, 4] } as never)).toThrow(
+      /Not a valid Rng state/,
+    );
   });
 
   it('draws uniform floats in [0, 1), bounded ints and normals with the right moments', () => {

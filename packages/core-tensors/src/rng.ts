@@ -28,9 +28,15 @@ export class Rng {
   private s3: number;
 
   constructor(seed: number) {
-    if (!Number.isFinite(seed)) throw new CodeReasonerError('RNG_SEED_INVALID', `Rng seed must be a finite number, got ${seed}`);
+    if (!Number.isFinite(seed))
+      throw new CodeReasonerError(
+        'RNG_SEED_INVALID',
+        `Rng seed must be a finite number, got ${seed}`,
+      );
     // Mix both halves of a seed beyond 2^32 so nearby large seeds still differ.
-    const mix = splitmix32((seed >>> 0) ^ Math.imul(Math.floor(seed / 4294967296) >>> 0, 0x27d4eb2d));
+    const mix = splitmix32(
+      (seed >>> 0) ^ Math.imul(Math.floor(seed / 4294967296) >>> 0, 0x27d4eb2d),
+    );
     this.s0 = mix();
     this.s1 = mix();
     this.s2 = mix();
@@ -58,7 +64,11 @@ export class Rng {
 
   /** An integer in [0, n). */
   int(n: number): number {
-    if (!Number.isInteger(n) || n <= 0) throw new CodeReasonerError('RNG_RANGE_INVALID', `Rng.int needs a positive integer bound, got ${n}`);
+    if (!Number.isInteger(n) || n <= 0)
+      throw new CodeReasonerError(
+        'RNG_RANGE_INVALID',
+        `Rng.int needs a positive integer bound, got ${n}`,
+      );
     return Math.floor(this.next() * n);
   }
 
@@ -104,7 +114,10 @@ export class Rng {
       !words.every((w) => Number.isInteger(w) && w >= 0 && w <= 0xffffffff) ||
       words.every((w) => w === 0)
     ) {
-      throw new CodeReasonerError('RNG_STATE_INVALID', `Not a valid Rng state: ${JSON.stringify(state)}; pass the object returned by Rng.getState().`);
+      throw new CodeReasonerError(
+        'RNG_STATE_INVALID',
+        `Not a valid Rng state: ${JSON.stringify(state)}; pass the object returned by Rng.getState().`,
+      );
     }
     const rng = Object.create(Rng.prototype) as Rng;
     [rng.s0, rng.s1, rng.s2, rng.s3] = words;

@@ -4,7 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CheckpointError } from './errors.js';
-import { decodeSafetensors, encodeSafetensors, readSafetensors, readSafetensorsHeader, writeSafetensors } from './safetensors.js';
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  readSafetensors,
+  readSafetensorsHeader,
+  writeSafetensors,
+} from './safetensors.js';
 
 function concat(chunks: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(chunks.reduce((a, c) => a + c.length, 0));
@@ -35,7 +41,11 @@ afterAll(async () => {
 
 describe('safetensors', () => {
   const tensors = {
-    'a.weight': { dtype: 'F32' as const, shape: [2, 3], values: new Float32Array([1, -2, 3.5, 0, 1e-8, -0.25]) },
+    'a.weight': {
+      dtype: 'F32' as const,
+      shape: [2, 3],
+      values: new Float32Array([1, -2, 3.5, 0, 1e-8, -0.25]),
+    },
     ids: { dtype: 'I64' as const, shape: [3], values: new Int32Array([7, -1, 2147483647]) },
     small: { dtype: 'I32' as const, shape: [1], values: new Int32Array([42]) },
   };
@@ -66,15 +76,27 @@ describe('safetensors', () => {
     await writeSafetensors(path, tensors, { note: 'x' });
     const { tensors: read, metadata } = await readSafetensors(path);
     expect(metadata).toEqual({ note: 'x' });
-    expect(Array.from(read.get('a.weight')!.values)).toEqual(Array.from(tensors['a.weight'].values));
-    expect(read.get('ids')).toEqual({ dtype: 'I64', shape: [3], values: new Int32Array([7, -1, 2147483647]) });
-    expect((await readSafetensorsHeader(path))['small']).toEqual({ dtype: 'I32', shape: [1], data_offsets: [48, 52] });
+    expect(Array.from(read.get('a.weight')!.values)).toEqual(
+      Array.from(tensors['a.weight'].values),
+    );
+    expect(read.get('ids')).toEqual({
+      dtype: 'I64',
+      shape: [3],
+      values: new Int32Array([7, -1, 2147483647]),
+    });
+    expect((await readSafetensorsHeader(path))['small']).toEqual({
+      dtype: 'I32',
+      shape: [1],
+      data_offsets: [48, 52],
+    });
   });
 
-  it.skipIf(!hasPython)('is read by an independent Python reader (struct + json, numpy when present)', async () => {
-    const path = join(dir, 'py.safetensors');
-    await writeSafetensors(path, tensors, { format: 'pt' });
-    const script = `
+  it.skipIf(!hasPython)(
+    'is read by an independent Python reader (struct + json, numpy when present)',
+    async () => {
+      const path = join(dir, 'py.safetensors');
+      await writeSafetensors(path, tensors, { format: 'pt' });
+      const script = `
 import json, struct, sys
 raw = open(sys.argv[1], 'rb').read()
 (n,) = struct.unpack('<Q', raw[:8])
@@ -95,16 +117,25 @@ except ImportError:
     pass
 print(json.dumps({'meta': header['__metadata__'], 'tensors': out}))
 `;
-    const result = JSON.parse(execFileSync('python3', ['-c', script, path], { encoding: 'utf8' }));
-    expect(result.meta).toEqual({ format: 'pt' });
-    expect(result.tensors['a.weight'].map((x: number) => Math.fround(x))).toEqual(Array.from(tensors['a.weight'].values));
-    expect(result.tensors.ids).toEqual([7, -1, 2147483647]);
-    expect(result.tensors.small).toEqual([42]);
-    if (result.tensors.numpy_sum !== undefined) expect(result.tensors.numpy_sum).toBeCloseTo(2.25, 5);
-  });
+      const result = JSON.parse(
+        execFileSync('python3', ['-c', script, path], { encoding: 'utf8' }),
+      );
+      expect(result.meta).toEqual({ format: 'pt' });
+      expect(result.tensors['a.weight'].map((x: number) => Math.fround(x))).toEqual(
+        Array.from(tensors['a.weight'].values),
+      );
+      expect(result.tensors.ids).toEqual([7, -1, 2147483647]);
+      expect(result.tensors.small).toEqual([42]);
+      if (result.tensors.numpy_sum !== undefined)
+        expect(result.tensors.numpy_sum).toBeCloseTo(2.25, 5);
+    },
+  );
 
   it('reads half-precision and bfloat16 data written by other tools', () => {
-    const header = JSON.stringify({ h: { dtype: 'F16', shape: [2], data_offsets: [0, 4] }, b: { dtype: 'BF16', shape: [1], data_offsets: [4, 6] } });
+    const header = JSON.stringify({
+      h: { dtype: 'F16', shape: [2], data_offsets: [0, 4] },
+      b: { dtype: 'BF16', shape: [1], data_offsets: [4, 6] },
+    });
     const bytes = new Uint8Array(8 + header.length + 6);
     new DataView(bytes.buffer).setBigUint64(0, BigInt(header.length), true);
     bytes.set(new TextEncoder().encode(header), 8);
@@ -130,11 +161,37 @@ print(json.dumps({'meta': header['__metadata__'], 'tensors': out}))
       ['truncated data', good.subarray(0, good.length - 3), /truncated/],
       ['header length beyond the file', good.subarray(0, 8 + n - 1), /exceeds the file/],
       ['trailing bytes', concat([good, new Uint8Array(4)]), /trailing bytes/],
-      ['invalid JSON', withHeader('x', 0).map((b, i) => (i === 8 ? 0x7b : b)), /not valid UTF-8 JSON/],
-      ['unknown dtype', withHeader({ x: { dtype: 'Q8', shape: [1], data_offsets: [0, 1] } }, 1), /unsupported dtype "Q8"/],
-      ['size mismatch', withHeader({ x: { dtype: 'F32', shape: [2], data_offsets: [0, 4] } }, 4), /needs 8/],
-      ['overlap', withHeader({ x: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, y: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }, 4), /overlapping or holes/],
-      ['bad shape', withHeader({ x: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, 4), /non-negative integers/],
+      [
+        'invalid JSON',
+        withHeader('x', 0).map((b, i) => (i === 8 ? 0x7b : b)),
+        /not valid UTF-8 JSON/,
+      ],
+      [
+        'unknown dtype',
+        withHeader({ x: { dtype: 'Q8', shape: [1], data_offsets: [0, 1] } }, 1),
+        /unsupported dtype "Q8"/,
+      ],
+      [
+        'size mismatch',
+        withHeader({ x: { dtype: 'F32', shape: [2], data_offsets: [0, 4] } }, 4),
+        /needs 8/,
+      ],
+      [
+        'overlap',
+        withHeader(
+          {
+            x: { dtype: 'F32', shape: [1], data_offsets: [0, 4] },
+            y: { dtype: 'F32', shape: [1], data_offsets: [0, 4] },
+          },
+          4,
+        ),
+        /overlapping or holes/,
+      ],
+      [
+        'bad shape',
+        withHeader({ x: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, 4),
+        /non-negative integers/,
+      ],
     ])('%s', (_name, bytes, message) => {
       expect(() => decodeSafetensors(bytes, '/ckpt/model.safetensors')).toThrow(CheckpointError);
       expect(() => decodeSafetensors(bytes, '/ckpt/model.safetensors')).toThrow(message);
@@ -143,7 +200,10 @@ print(json.dumps({'meta': header['__metadata__'], 'tensors': out}))
     it('names the file in the error', async () => {
       const path = join(dir, 'broken.safetensors');
       await writeFile(path, good.subarray(0, 20));
-      await expect(readSafetensors(path)).rejects.toMatchObject({ code: 'CHECKPOINT_INVALID', path });
+      await expect(readSafetensors(path)).rejects.toMatchObject({
+        code: 'CHECKPOINT_INVALID',
+        path,
+      });
       await expect(readSafetensors(join(dir, 'nope.safetensors'))).rejects.toThrow(/cannot read/);
       expect((await readFile(path)).length).toBe(20);
     });

@@ -3,9 +3,21 @@ import { endianness } from 'node:os';
 import { writeFileAtomic } from './atomic-write.js';
 import { CheckpointError } from './errors.js';
 
-export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
+export type SafetensorsDtype =
+  'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
-const BYTES: Record<SafetensorsDtype, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
+const BYTES: Record<SafetensorsDtype, number> = {
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
+};
 
 /** A tensor as stored: floats are widened to Float32Array, integers to Int32Array (I64 must fit in int32). */
 export interface SafetensorsEntry {
@@ -29,25 +41,40 @@ function sizeOf(shape: readonly number[]): number {
 }
 
 /** Bytes of a safetensors file: 8-byte little-endian header length, JSON header (space-padded to 8 bytes), raw little-endian data. */
-export function encodeSafetensors(tensors: Readonly<Record<string, SafetensorsInput>>, metadata?: Record<string, string>): Uint8Array[] {
+export function encodeSafetensors(
+  tensors: Readonly<Record<string, SafetensorsInput>>,
+  metadata?: Record<string, string>,
+): Uint8Array[] {
   const header: Record<string, unknown> = {};
   if (metadata !== undefined) header['__metadata__'] = metadata;
   const chunks: Uint8Array[] = [];
   let offset = 0;
   for (const [name, tensor] of Object.entries(tensors)) {
-    if (name === '__metadata__') throw new TypeError('"__metadata__" is reserved in safetensors headers');
+    if (name === '__metadata__')
+      throw new TypeError('"__metadata__" is reserved in safetensors headers');
     const dtype = tensor.dtype ?? (tensor.values instanceof Float32Array ? 'F32' : 'I32');
     const count = sizeOf(tensor.shape);
     if (count !== tensor.values.length) {
-      throw new TypeError(`tensor ${name}: shape [${tensor.shape.join(', ')}] holds ${count} values, got ${tensor.values.length}`);
+      throw new TypeError(
+        `tensor ${name}: shape [${tensor.shape.join(', ')}] holds ${count} values, got ${tensor.values.length}`,
+      );
     }
-    if ((dtype === 'F32') !== tensor.values instanceof Float32Array) throw new TypeError(`tensor ${name}: dtype ${dtype} does not match its ${tensor.values.constructor.name}`);
+    if ((dtype === 'F32') !== tensor.values instanceof Float32Array)
+      throw new TypeError(
+        `tensor ${name}: dtype ${dtype} does not match its ${tensor.values.constructor.name}`,
+      );
     const bytes = new Uint8Array(count * BYTES[dtype]);
     const view = new DataView(bytes.buffer);
-    if (dtype === 'F32') for (let i = 0; i < count; i++) view.setFloat32(i * 4, tensor.values[i]!, true);
-    else if (dtype === 'I32') for (let i = 0; i < count; i++) view.setInt32(i * 4, tensor.values[i]!, true);
+    if (dtype === 'F32')
+      for (let i = 0; i < count; i++) view.setFloat32(i * 4, tensor.values[i]!, true);
+    else if (dtype === 'I32')
+      for (let i = 0; i < count; i++) view.setInt32(i * 4, tensor.values[i]!, true);
     else for (let i = 0; i < count; i++) view.setBigInt64(i * 8, BigInt(tensor.values[i]!), true);
-    header[name] = { dtype, shape: [...tensor.shape], data_offsets: [offset, offset + bytes.length] };
+    header[name] = {
+      dtype,
+      shape: [...tensor.shape],
+      data_offsets: [offset, offset + bytes.length],
+    };
     chunks.push(bytes);
     offset += bytes.length;
   }
@@ -70,11 +97,17 @@ export async function writeSafetensors(
   await writeFileAtomic(path, encodeSafetensors(tensors, metadata));
 }
 
-function decodeValues(dtype: SafetensorsDtype, bytes: Uint8Array, count: number, fail: (reason: string) => never): Float32Array | Int32Array {
+function decodeValues(
+  dtype: SafetensorsDtype,
+  bytes: Uint8Array,
+  count: number,
+  fail: (reason: string) => never,
+): Float32Array | Int32Array {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   switch (dtype) {
     case 'F32': {
-      if (littleEndianHost && bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + count * 4));
+      if (littleEndianHost && bytes.byteOffset % 4 === 0)
+        return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + count * 4));
       const out = new Float32Array(count);
       for (let i = 0; i < count; i++) out[i] = view.getFloat32(i * 4, true);
       return out;
@@ -145,26 +178,37 @@ export function decodeSafetensors(
   const fail = (reason: string): never => {
     throw new CheckpointError(path, reason);
   };
-  if (bytes.length < 8) fail(`file is ${bytes.length} bytes, shorter than the 8-byte header length (truncated?)`);
+  if (bytes.length < 8)
+    fail(`file is ${bytes.length} bytes, shorter than the 8-byte header length (truncated?)`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = view.getBigUint64(0, true);
   if (headerLength > BigInt(Math.min(MAX_HEADER_BYTES, bytes.length - 8))) {
-    fail(`header length ${headerLength} exceeds the file (${bytes.length} bytes): truncated or not a safetensors file`);
+    fail(
+      `header length ${headerLength} exceeds the file (${bytes.length} bytes): truncated or not a safetensors file`,
+    );
   }
   const n = Number(headerLength);
   let header: Record<string, unknown>;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n))) as Record<string, unknown>;
+    header = JSON.parse(
+      new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n)),
+    ) as Record<string, unknown>;
   } catch (cause) {
-    throw new CheckpointError(path, `header is not valid UTF-8 JSON (${(cause as Error).message})`, { cause });
+    throw new CheckpointError(
+      path,
+      `header is not valid UTF-8 JSON (${(cause as Error).message})`,
+      { cause },
+    );
   }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('header must be a JSON object');
+  if (typeof header !== 'object' || header === null || Array.isArray(header))
+    fail('header must be a JSON object');
   const dataStart = 8 + n;
   const dataLength = bytes.length - dataStart;
   const metadataRaw = header['__metadata__'];
   const metadata: Record<string, string> = {};
   if (metadataRaw !== undefined) {
-    if (typeof metadataRaw !== 'object' || metadataRaw === null) fail('__metadata__ must be an object of strings');
+    if (typeof metadataRaw !== 'object' || metadataRaw === null)
+      fail('__metadata__ must be an object of strings');
     for (const [k, v] of Object.entries(metadataRaw as Record<string, unknown>)) {
       if (typeof v !== 'string') fail(`__metadata__.${k} must be a string`);
       metadata[k] = v as string;
@@ -175,46 +219,72 @@ export function decodeSafetensors(
   for (const [name, info] of Object.entries(header)) {
     if (name === '__metadata__') continue;
     const entry = info as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (typeof entry !== 'object' || entry === null) fail(`tensor ${name}: header entry must be an object`);
+    if (typeof entry !== 'object' || entry === null)
+      fail(`tensor ${name}: header entry must be an object`);
     const dtype = entry.dtype as SafetensorsDtype;
-    if (typeof dtype !== 'string' || !(dtype in BYTES)) fail(`tensor ${name}: unsupported dtype ${JSON.stringify(entry.dtype)}`);
+    if (typeof dtype !== 'string' || !(dtype in BYTES))
+      fail(`tensor ${name}: unsupported dtype ${JSON.stringify(entry.dtype)}`);
     const shape = entry.shape;
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) fail(`tensor ${name}: shape must be an array of non-negative integers`);
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0))
+      fail(`tensor ${name}: shape must be an array of non-negative integers`);
     const offsets = entry.data_offsets;
-    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isInteger(o) && o >= 0)) {
+    if (
+      !Array.isArray(offsets) ||
+      offsets.length !== 2 ||
+      !offsets.every((o) => Number.isInteger(o) && o >= 0)
+    ) {
       fail(`tensor ${name}: data_offsets must be [begin, end]`);
     }
     const [begin, end] = offsets as [number, number];
     const expected = sizeOf(shape as number[]) * BYTES[dtype];
     if (end < begin || end - begin !== expected) {
-      fail(`tensor ${name}: data_offsets [${begin}, ${end}] span ${end - begin} bytes, ${dtype}[${(shape as number[]).join(', ')}] needs ${expected}`);
+      fail(
+        `tensor ${name}: data_offsets [${begin}, ${end}] span ${end - begin} bytes, ${dtype}[${(shape as number[]).join(', ')}] needs ${expected}`,
+      );
     }
-    if (end > dataLength) fail(`tensor ${name}: data ends at byte ${end} but the data section has ${dataLength} bytes (truncated?)`);
+    if (end > dataLength)
+      fail(
+        `tensor ${name}: data ends at byte ${end} but the data section has ${dataLength} bytes (truncated?)`,
+      );
     spans.push([begin, end, name]);
     entries.push([name, dtype, shape as number[], begin, end]);
   }
   spans.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   let cursor = 0;
   for (const [begin, end, name] of spans) {
-    if (begin !== cursor) fail(`tensor ${name}: data starts at ${begin}, expected ${cursor} (overlapping or holes in the data section)`);
+    if (begin !== cursor)
+      fail(
+        `tensor ${name}: data starts at ${begin}, expected ${cursor} (overlapping or holes in the data section)`,
+      );
     cursor = end;
   }
-  if (cursor !== dataLength) fail(`data section has ${dataLength} bytes but the tensors cover ${cursor} (trailing bytes or truncation)`);
+  if (cursor !== dataLength)
+    fail(
+      `data section has ${dataLength} bytes but the tensors cover ${cursor} (trailing bytes or truncation)`,
+    );
   const tensors = new Map<string, SafetensorsEntry>();
   for (const [name, dtype, shape, begin, end] of entries) {
     const slice = bytes.subarray(dataStart + begin, dataStart + end);
-    tensors.set(name, { dtype, shape, values: decodeValues(dtype, slice, sizeOf(shape), (r) => fail(`tensor ${name}: ${r}`)) });
+    tensors.set(name, {
+      dtype,
+      shape,
+      values: decodeValues(dtype, slice, sizeOf(shape), (r) => fail(`tensor ${name}: ${r}`)),
+    });
   }
   return { tensors, metadata };
 }
 
 /** Reads and validates a safetensors file (see `decodeSafetensors`). */
-export async function readSafetensors(path: string): Promise<{ tensors: Map<string, SafetensorsEntry>; metadata: Record<string, string> }> {
+export async function readSafetensors(
+  path: string,
+): Promise<{ tensors: Map<string, SafetensorsEntry>; metadata: Record<string, string> }> {
   let bytes: Uint8Array;
   try {
     bytes = await readFile(path);
   } catch (cause) {
-    throw new CheckpointError(path, `cannot read the file (${(cause as Error).message})`, { cause });
+    throw new CheckpointError(path, `cannot read the file (${(cause as Error).message})`, {
+      cause,
+    });
   }
   return decodeSafetensors(bytes, path);
 }
@@ -227,16 +297,20 @@ export async function readSafetensorsHeader(path: string): Promise<Record<string
   try {
     const prefix = Buffer.alloc(8);
     const { bytesRead } = await handle.read(prefix, 0, 8, 0);
-    if (bytesRead < 8) throw new CheckpointError(path, 'file is shorter than the 8-byte header length');
+    if (bytesRead < 8)
+      throw new CheckpointError(path, 'file is shorter than the 8-byte header length');
     const n = prefix.readBigUInt64LE(0);
     const { size } = await handle.stat();
-    if (n > BigInt(Math.min(MAX_HEADER_BYTES, size - 8))) throw new CheckpointError(path, `header length ${n} exceeds the file size ${size}`);
+    if (n > BigInt(Math.min(MAX_HEADER_BYTES, size - 8)))
+      throw new CheckpointError(path, `header length ${n} exceeds the file size ${size}`);
     const json = Buffer.alloc(Number(n));
     await handle.read(json, 0, json.length, 8);
     try {
       return JSON.parse(json.toString('utf8')) as Record<string, unknown>;
     } catch (cause) {
-      throw new CheckpointError(path, `header is not valid JSON (${(cause as Error).message})`, { cause });
+      throw new CheckpointError(path, `header is not valid JSON (${(cause as Error).message})`, {
+        cause,
+      });
     }
   } finally {
     await handle.close();

@@ -44,7 +44,10 @@ export function sampleToken(
   const logProbOf = (token: number): number => logits[offset + token]! * invT - max - logTotal;
   if (greedy) return { token: argmax, logProb: logProbOf(argmax) };
 
-  const topK = options.topK !== undefined && options.topK > 0 && options.topK < vocab ? Math.floor(options.topK) : 0;
+  const topK =
+    options.topK !== undefined && options.topK > 0 && options.topK < vocab
+      ? Math.floor(options.topK)
+      : 0;
   const topP = options.topP !== undefined && options.topP < 1 ? Math.max(options.topP, 0) : 1;
   if (topK === 0 && topP === 1) {
     // Plain sampling: one uniform draw against the running sum, O(vocab).

@@ -23,7 +23,11 @@ export function gradientCheck(
   const step = options.step ?? 1e-2;
   const floor = options.floor ?? 1e-3;
   const rng = new Rng(options.seed ?? 11);
-  const analytic = tf.tidy(() => tf.grads(f)(inputs).map((g) => g.dataSync()));
+  const analytic = tf.tidy(() =>
+    tf
+      .grads(f)(inputs)
+      .map((g) => g.dataSync()),
+  );
   let worst = 0;
   let checked = 0;
   inputs.forEach((input, which) => {

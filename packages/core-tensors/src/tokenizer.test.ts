@@ -7,12 +7,35 @@ import { Rng } from './rng.js';
 import { SPECIAL_TOKENS, Tokenizer, TokenizerError } from './tokenizer.js';
 
 // A varied, seeded corpus of Python-like lines (enough distinct pairs to fill a 400-token vocabulary).
-const syllables = ['de', 'f', 'ret', 'urn', 'pri', 'nt', 'val', 'ue', 'co', 'unt', 'it', 'em', 'la', 'st', 'in', 'dex', 'ka', 'zu', 'mo'];
+const syllables = [
+  'de',
+  'f',
+  'ret',
+  'urn',
+  'pri',
+  'nt',
+  'val',
+  'ue',
+  'co',
+  'unt',
+  'it',
+  'em',
+  'la',
+  'st',
+  'in',
+  'dex',
+  'ka',
+  'zu',
+  'mo',
+];
 const corpus: string[] = (() => {
   const rng = new Rng(7);
-  const word = (): string => Array.from({ length: 1 + rng.int(3) }, () => syllables[rng.int(syllables.length)]).join('');
-  return Array.from({ length: 300 }, (_, i) =>
-    `def ${word()}(${word()}, ${word()}):\n    ${word()} = ${word()} + ${i % 17}\n    return ${word()}.${word()}(${word()})\n`,
+  const word = (): string =>
+    Array.from({ length: 1 + rng.int(3) }, () => syllables[rng.int(syllables.length)]).join('');
+  return Array.from(
+    { length: 300 },
+    (_, i) =>
+      `def ${word()}(${word()}, ${word()}):\n    ${word()} = ${word()} + ${i % 17}\n    return ${word()}.${word()}(${word()})\n`,
   );
 })();
 
@@ -47,7 +70,17 @@ describe('byte-level alphabet', () => {
   });
 
   it('splits like the GPT-2 pre-tokenizer', () => {
-    expect(preTokenize("Hello world's  fine\n\n    x=1")).toEqual(['Hello', ' world', "'s", ' ', ' fine', '\n\n   ', ' x', '=', '1']);
+    expect(preTokenize("Hello world's  fine\n\n    x=1")).toEqual([
+      'Hello',
+      ' world',
+      "'s",
+      ' ',
+      ' fine',
+      '\n\n   ',
+      ' x',
+      '=',
+      '1',
+    ]);
   });
 });
 
@@ -106,7 +139,13 @@ describe('Tokenizer', () => {
   });
 
   it('matches a reference BPE on short pieces and on very long ones (heap path)', () => {
-    const text = corpus.slice(0, 20).join('') + ' ' + corpus.join('').replace(/[^a-z]/g, '').slice(0, 3000);
+    const text =
+      corpus.slice(0, 20).join('') +
+      ' ' +
+      corpus
+        .join('')
+        .replace(/[^a-z]/g, '')
+        .slice(0, 3000);
     expect(tokenizer.encode(text)).toEqual(referenceEncode(tokenizer, text));
     expect(tokenizer.decode(tokenizer.encode(text))).toBe(text);
   });
@@ -118,9 +157,17 @@ describe('Tokenizer', () => {
       await tokenizer.save(path);
       const json = JSON.parse(await readFile(path, 'utf8'));
       expect(json.model.type).toBe('BPE');
-      expect(json.pre_tokenizer).toMatchObject({ type: 'ByteLevel', use_regex: true, add_prefix_space: false });
+      expect(json.pre_tokenizer).toMatchObject({
+        type: 'ByteLevel',
+        use_regex: true,
+        add_prefix_space: false,
+      });
       expect(json.decoder.type).toBe('ByteLevel');
-      expect(json.added_tokens.map((t: { content: string }) => t.content)).toEqual([SPECIAL_TOKENS.eos, SPECIAL_TOKENS.imStart, SPECIAL_TOKENS.imEnd]);
+      expect(json.added_tokens.map((t: { content: string }) => t.content)).toEqual([
+        SPECIAL_TOKENS.eos,
+        SPECIAL_TOKENS.imStart,
+        SPECIAL_TOKENS.imEnd,
+      ]);
       expect(json.added_tokens.every((t: { special: boolean }) => t.special)).toBe(true);
       expect(json.model.vocab['Ġ']).toBe(BYTE_TO_CHAR.indexOf('Ġ'));
       expect(json.model.merges.length).toBe(400 - 256 - 3);

@@ -13,7 +13,11 @@ export const SPECIAL_TOKENS = {
 export class TokenizerError extends CodeReasonerError {
   readonly path: string | undefined;
   constructor(message: string, options: { path?: string; cause?: unknown } = {}) {
-    super('TOKENIZER_INVALID', options.path === undefined ? message : `${options.path}: ${message}`, options);
+    super(
+      'TOKENIZER_INVALID',
+      options.path === undefined ? message : `${options.path}: ${message}`,
+      options,
+    );
     this.name = 'TokenizerError';
     this.path = options.path;
   }
@@ -120,7 +124,12 @@ export class Tokenizer {
   private readonly byteIds: Int32Array;
   private readonly cache = new Map<string, readonly number[]>();
 
-  private constructor(vocab: Map<string, number>, merges: [string, string][], added: AddedToken[], source?: string) {
+  private constructor(
+    vocab: Map<string, number>,
+    merges: [string, string][],
+    added: AddedToken[],
+    source?: string,
+  ) {
     const fail = (message: string): never => {
       throw new TokenizerError(message, source === undefined ? {} : { path: source });
     };
@@ -131,15 +140,19 @@ export class Tokenizer {
     for (const id of vocab.values()) maxId = Math.max(maxId, id);
     for (const t of added) maxId = Math.max(maxId, t.id);
     this.vocabSize = maxId + 1;
-    if (this.vocabSize >= PAIR_SHIFT) fail(`vocabulary of ${this.vocabSize} tokens exceeds the supported ${PAIR_SHIFT}`);
+    if (this.vocabSize >= PAIR_SHIFT)
+      fail(`vocabulary of ${this.vocabSize} tokens exceeds the supported ${PAIR_SHIFT}`);
     this.tokens = new Array<string>(this.vocabSize).fill('');
     this.tokenBytes = new Array<Uint8Array>(this.vocabSize).fill(new Uint8Array(0));
     for (const [token, id] of vocab) {
-      if (!Number.isInteger(id) || id < 0) fail(`vocab entry ${JSON.stringify(token)} has invalid id ${id}`);
+      if (!Number.isInteger(id) || id < 0)
+        fail(`vocab entry ${JSON.stringify(token)} has invalid id ${id}`);
       this.tokens[id] = token;
       const bytes = fromByteLevel(token);
       if (bytes === undefined && !this.addedById.has(id)) {
-        fail(`vocab entry ${JSON.stringify(token)} is not a byte-level token (only ByteLevel BPE tokenizers are supported)`);
+        fail(
+          `vocab entry ${JSON.stringify(token)} is not a byte-level token (only ByteLevel BPE tokenizers are supported)`,
+        );
       }
       this.tokenBytes[id] = bytes ?? utf8(token);
     }
@@ -150,7 +163,8 @@ export class Tokenizer {
     this.byteIds = new Int32Array(256);
     for (let b = 0; b < 256; b++) {
       const id = vocab.get(BYTE_TO_CHAR[b]!);
-      if (id === undefined) fail(`vocab lacks the byte token for byte ${b} (${JSON.stringify(BYTE_TO_CHAR[b])})`);
+      if (id === undefined)
+        fail(`vocab lacks the byte token for byte ${b} (${JSON.stringify(BYTE_TO_CHAR[b])})`);
       this.byteIds[b] = id!;
     }
     this.mergeList = merges;
@@ -160,7 +174,9 @@ export class Tokenizer {
       const ib = vocab.get(b);
       const merged = vocab.get(a + b);
       if (ia === undefined || ib === undefined || merged === undefined) {
-        fail(`merge ${rank} (${JSON.stringify(a)} ${JSON.stringify(b)}) refers to tokens missing from the vocab`);
+        fail(
+          `merge ${rank} (${JSON.stringify(a)} ${JSON.stringify(b)}) refers to tokens missing from the vocab`,
+        );
       }
       const key = pairKey(ia!, ib!);
       if (!this.merges.has(key)) this.merges.set(key, [rank, merged!]);
@@ -171,7 +187,12 @@ export class Tokenizer {
       return token.id;
     };
     const eos = find(SPECIAL_TOKENS.eos);
-    this.special = { eos, pad: eos, imStart: find(SPECIAL_TOKENS.imStart), imEnd: find(SPECIAL_TOKENS.imEnd) };
+    this.special = {
+      eos,
+      pad: eos,
+      imStart: find(SPECIAL_TOKENS.imStart),
+      imEnd: find(SPECIAL_TOKENS.imEnd),
+    };
     this.specialSplit =
       added.length === 0
         ? undefined
@@ -188,7 +209,11 @@ export class Tokenizer {
   static train(texts: Iterable<string>, options: TokenizerTrainOptions): Tokenizer {
     const specials = [SPECIAL_TOKENS.eos, SPECIAL_TOKENS.imStart, SPECIAL_TOKENS.imEnd];
     const vocabSize = options.vocabSize;
-    if (!Number.isInteger(vocabSize) || vocabSize < 256 + specials.length || vocabSize >= PAIR_SHIFT) {
+    if (
+      !Number.isInteger(vocabSize) ||
+      vocabSize < 256 + specials.length ||
+      vocabSize >= PAIR_SHIFT
+    ) {
       throw new TokenizerError(
         `vocabSize must be an integer from ${256 + specials.length} (256 bytes + ${specials.length} special tokens) to ${PAIR_SHIFT - 1}, got ${vocabSize}`,
       );
@@ -201,7 +226,8 @@ export class Tokenizer {
     for (const text of texts) {
       for (const segment of text.split(specialSplit)) {
         if (segment === '') continue;
-        for (const piece of preTokenize(segment)) wordCounts.set(piece, (wordCounts.get(piece) ?? 0) + 1);
+        for (const piece of preTokenize(segment))
+          wordCounts.set(piece, (wordCounts.get(piece) ?? 0) + 1);
       }
     }
     const words: number[][] = [];
@@ -307,17 +333,27 @@ export class Tokenizer {
     const fail = (message: string): never => {
       throw new TokenizerError(message, source === undefined ? {} : { path: source });
     };
-    if (typeof json !== 'object' || json === null) return fail('tokenizer.json must be a JSON object');
+    if (typeof json !== 'object' || json === null)
+      return fail('tokenizer.json must be a JSON object');
     const root = json as Record<string, unknown>;
     const model = root['model'] as Record<string, unknown> | undefined;
-    if (model === undefined || model['type'] !== 'BPE') fail(`model.type must be "BPE", got ${JSON.stringify(model?.['type'])}`);
+    if (model === undefined || model['type'] !== 'BPE')
+      fail(`model.type must be "BPE", got ${JSON.stringify(model?.['type'])}`);
     const pre = root['pre_tokenizer'] as Record<string, unknown> | null | undefined;
-    if (pre?.['type'] !== 'ByteLevel' || pre['use_regex'] === false || pre['add_prefix_space'] === true) {
-      fail('pre_tokenizer must be ByteLevel with use_regex true and add_prefix_space false (the GPT-2 split)');
+    if (
+      pre?.['type'] !== 'ByteLevel' ||
+      pre['use_regex'] === false ||
+      pre['add_prefix_space'] === true
+    ) {
+      fail(
+        'pre_tokenizer must be ByteLevel with use_regex true and add_prefix_space false (the GPT-2 split)',
+      );
     }
-    if (root['normalizer'] !== null && root['normalizer'] !== undefined) fail('normalizers are not supported (normalizer must be null)');
+    if (root['normalizer'] !== null && root['normalizer'] !== undefined)
+      fail('normalizers are not supported (normalizer must be null)');
     const vocabJson = model!['vocab'];
-    if (typeof vocabJson !== 'object' || vocabJson === null) return fail('model.vocab must be an object of token → id');
+    if (typeof vocabJson !== 'object' || vocabJson === null)
+      return fail('model.vocab must be an object of token → id');
     const vocab = new Map<string, number>(Object.entries(vocabJson as Record<string, number>));
     const mergesJson = model!['merges'];
     if (!Array.isArray(mergesJson)) return fail('model.merges must be an array');
@@ -327,14 +363,21 @@ export class Tokenizer {
         if (parts.length !== 2) fail(`merge ${i} ${JSON.stringify(m)} is not "a b"`);
         return [parts[0]!, parts[1]!];
       }
-      if (Array.isArray(m) && m.length === 2 && typeof m[0] === 'string' && typeof m[1] === 'string') return [m[0], m[1]];
+      if (
+        Array.isArray(m) &&
+        m.length === 2 &&
+        typeof m[0] === 'string' &&
+        typeof m[1] === 'string'
+      )
+        return [m[0], m[1]];
       return fail(`merge ${i} must be "a b" or ["a", "b"]`);
     });
     const addedJson = root['added_tokens'] ?? [];
     if (!Array.isArray(addedJson)) return fail('added_tokens must be an array');
     const added = addedJson.map((t: unknown, i): AddedToken => {
       const token = t as Record<string, unknown>;
-      if (typeof token?.['id'] !== 'number' || typeof token['content'] !== 'string') fail(`added_tokens[${i}] needs id and content`);
+      if (typeof token?.['id'] !== 'number' || typeof token['content'] !== 'string')
+        fail(`added_tokens[${i}] needs id and content`);
       return { id: token['id'] as number, content: token['content'] as string };
     });
     return new Tokenizer(vocab, merges, added, source);
@@ -345,7 +388,10 @@ export class Tokenizer {
     try {
       text = await readFile(path, 'utf8');
     } catch (cause) {
-      throw new TokenizerError(`cannot read the tokenizer file (${(cause as Error).message})`, { path, cause });
+      throw new TokenizerError(`cannot read the tokenizer file (${(cause as Error).message})`, {
+        path,
+        cause,
+      });
     }
     let json: unknown;
     try {
@@ -374,8 +420,18 @@ export class Tokenizer {
         special: true,
       })),
       normalizer: null,
-      pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
-      post_processor: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: true },
+      pre_tokenizer: {
+        type: 'ByteLevel',
+        add_prefix_space: false,
+        trim_offsets: true,
+        use_regex: true,
+      },
+      post_processor: {
+        type: 'ByteLevel',
+        add_prefix_space: false,
+        trim_offsets: false,
+        use_regex: true,
+      },
       decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
       model: {
         type: 'BPE',
@@ -574,4 +630,3 @@ export class Tokenizer {
     return this.mergeList.length;
   }
 }
-

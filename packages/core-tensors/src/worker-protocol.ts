@@ -6,7 +6,12 @@ import * as tf from '@tensorflow/tfjs';
 import type { BackendName } from './backend.js';
 import type { ModelConfig } from './config.js';
 import { CodeReasonerError } from './errors.js';
-import { ModelInputError, type CausalLM, type GenerateOptions, type GenerationOutput } from './model.js';
+import {
+  ModelInputError,
+  type CausalLM,
+  type GenerateOptions,
+  type GenerationOutput,
+} from './model.js';
 import { computeGradients } from './optimizer.js';
 
 /*
@@ -38,7 +43,11 @@ export type WorkerLossResult = tf.Scalar | { loss: tf.Scalar; outputs?: Record<s
  * threads). `options` must be structured-cloneable (plain data). Runs inside a gradient tape:
  * intermediate tensors are released by the caller.
  */
-export type WorkerLoss<O = Record<string, unknown>> = (model: CausalLM, shard: ShardData, options: O) => WorkerLossResult;
+export type WorkerLoss<O = Record<string, unknown>> = (
+  model: CausalLM,
+  shard: ShardData,
+  options: O,
+) => WorkerLossResult;
 
 /** Errors of the worker pool; `code` says which, `workerIndex` which thread when one is to blame. */
 export class ModelWorkerError extends CodeReasonerError {
@@ -63,11 +72,16 @@ export class ModelWorkerError extends CodeReasonerError {
 
 /** A tf tensor of a shard array (int32 for Int32Array, float32 otherwise). */
 export function shardTensor(array: ShardArray): tf.Tensor {
-  return tf.tensor(array.values, array.shape, array.values instanceof Int32Array ? 'int32' : 'float32');
+  return tf.tensor(
+    array.values,
+    array.shape,
+    array.values instanceof Int32Array ? 'int32' : 'float32',
+  );
 }
 
 export function checkShardData(data: ShardData, where: string): void {
-  if (typeof data !== 'object' || data === null) throw new ModelInputError(`${where} must be an object of { values, shape } arrays`);
+  if (typeof data !== 'object' || data === null)
+    throw new ModelInputError(`${where} must be an object of { values, shape } arrays`);
   for (const [name, array] of Object.entries(data)) {
     const values = array?.values;
     if (!(values instanceof Float32Array || values instanceof Int32Array)) {
@@ -78,7 +92,9 @@ export function checkShardData(data: ShardData, where: string): void {
     }
     const size = array.shape.reduce((a, b) => a * b, 1);
     if (size !== values.length) {
-      throw new ModelInputError(`${where}.${name} has ${values.length} values for shape [${array.shape.join(', ')}] (${size})`);
+      throw new ModelInputError(
+        `${where}.${name} has ${values.length} values for shape [${array.shape.join(', ')}] (${size})`,
+      );
     }
   }
 }
@@ -121,9 +137,15 @@ export function resolveTsxApi(fromFile: string): string | undefined {
   try {
     const require = createRequire(fromFile);
     const packagePath = require.resolve('tsx/package.json');
-    const exports = (JSON.parse(readFileSync(packagePath, 'utf8')) as { exports?: Record<string, { import?: { default?: string } }> }).exports;
+    const exports = (
+      JSON.parse(readFileSync(packagePath, 'utf8')) as {
+        exports?: Record<string, { import?: { default?: string } }>;
+      }
+    ).exports;
     const target = exports?.['./esm/api']?.import?.default;
-    return target === undefined ? undefined : pathToFileURL(join(dirname(packagePath), target)).href;
+    return target === undefined
+      ? undefined
+      : pathToFileURL(join(dirname(packagePath), target)).href;
   } catch {
     return undefined;
   }
@@ -138,7 +160,10 @@ let tsxRegistered = false;
  * workers) is loaded through tsx's register API when tsx is installed beside the module. The
  * hooks go in before the first attempt: Node caches a failed import of a URL for good.
  */
-export async function importLossModule(url: string, options: { allowTsx: boolean }): Promise<Record<string, unknown>> {
+export async function importLossModule(
+  url: string,
+  options: { allowTsx: boolean },
+): Promise<Record<string, unknown>> {
   const typescript = TYPESCRIPT.test(new URL(url).pathname);
   if (typescript && options.allowTsx && !tsxRegistered) {
     const api = resolveTsxApi(fileURLToPath(url));
@@ -158,11 +183,19 @@ export async function importLossModule(url: string, options: { allowTsx: boolean
         { cause: error },
       );
     }
-    throw new ModelWorkerError('MODEL_WORKER_LOSS_INVALID', `cannot import the loss module ${url}: ${(error as Error).message}`, { cause: error });
+    throw new ModelWorkerError(
+      'MODEL_WORKER_LOSS_INVALID',
+      `cannot import the loss module ${url}: ${(error as Error).message}`,
+      { cause: error },
+    );
   }
 }
 
-export async function loadLoss(ref: WorkerLossRef, cache: Map<string, WorkerLoss<unknown>>, options: { allowTsx: boolean }): Promise<WorkerLoss<unknown>> {
+export async function loadLoss(
+  ref: WorkerLossRef,
+  cache: Map<string, WorkerLoss<unknown>>,
+  options: { allowTsx: boolean },
+): Promise<WorkerLoss<unknown>> {
   const url = lossModuleUrl(ref);
   const exportName = ref.exportName ?? 'default';
   const key = `${url}#${exportName}`;
@@ -191,18 +224,31 @@ export interface ShardGradient {
 function copyOut(t: tf.Tensor): ShardArray {
   // A copy: the cpu backend hands out its own storage, which must not be transferred or kept.
   const data = t.dataSync();
-  const values = t.dtype === 'int32' ? Int32Array.from(data as Int32Array) : Float32Array.from(data as Float32Array);
+  const values =
+    t.dtype === 'int32'
+      ? Int32Array.from(data as Int32Array)
+      : Float32Array.from(data as Float32Array);
   return { values, shape: [...t.shape] };
 }
 
 /** Gradient of `loss` on one shard for `model` (the same call in a worker and in-process). */
-export function shardGradient(model: CausalLM, layout: readonly LayoutEntry[], total: number, loss: WorkerLoss<unknown>, data: ShardData, options: unknown): ShardGradient {
+export function shardGradient(
+  model: CausalLM,
+  layout: readonly LayoutEntry[],
+  total: number,
+  loss: WorkerLoss<unknown>,
+  data: ShardData,
+  options: unknown,
+): ShardGradient {
   let outputs: Record<string, tf.Tensor> | undefined;
   const result = computeGradients(model, () => {
     const value = loss(model, data, options);
     if (value instanceof tf.Tensor) return value as tf.Scalar;
     if (typeof value !== 'object' || value === null || !(value.loss instanceof tf.Tensor)) {
-      throw new ModelWorkerError('MODEL_WORKER_LOSS_INVALID', 'a worker loss must return a scalar tensor or { loss: scalar, outputs? }');
+      throw new ModelWorkerError(
+        'MODEL_WORKER_LOSS_INVALID',
+        'a worker loss must return a scalar tensor or { loss: scalar, outputs? }',
+      );
     }
     if (value.outputs !== undefined) {
       outputs = {};
@@ -262,11 +308,16 @@ export class ShardSum {
   }
 
   /** Named gradients (new tensors keyed by `model`'s variable names) and the loss, summed or averaged over the weights. */
-  result(model: CausalLM, layout: readonly LayoutEntry[], reduce: 'sum' | 'mean'): { loss: number; grads: tf.NamedTensorMap } {
+  result(
+    model: CausalLM,
+    layout: readonly LayoutEntry[],
+    reduce: 'sum' | 'mean',
+  ): { loss: number; grads: tf.NamedTensorMap } {
     let values = this.sum;
     let loss = this.loss;
     if (reduce === 'mean') {
-      if (!(this.weight > 0)) throw new ModelInputError('reduce: mean needs shards whose weights sum to more than 0');
+      if (!(this.weight > 0))
+        throw new ModelInputError('reduce: mean needs shards whose weights sum to more than 0');
       if (this.count === 1 && this.single !== undefined) {
         values = this.single.grads;
         loss = this.single.loss;
@@ -281,7 +332,11 @@ export class ShardSum {
     layout.forEach((entry, i) => {
       if (this.present[i] !== 1) return;
       const variable = model.parameters.get(entry.name)!;
-      grads[variable.name] = tf.tensor(values.slice(entry.offset, entry.offset + entry.size), entry.shape, 'float32');
+      grads[variable.name] = tf.tensor(
+        values.slice(entry.offset, entry.offset + entry.size),
+        entry.shape,
+        'float32',
+      );
     });
     return { loss, grads };
   }
@@ -300,8 +355,21 @@ export interface WorkerInit {
 }
 
 export type WorkerRequest =
-  | { id: number; kind: 'gradient'; version: number; loss: { module: string; exportName: string }; data: ShardData; options: unknown }
-  | { id: number; kind: 'generate'; version: number; prompts: number[][]; options: Omit<GenerateOptions, 'onProgress'> };
+  | {
+      id: number;
+      kind: 'gradient';
+      version: number;
+      loss: { module: string; exportName: string };
+      data: ShardData;
+      options: unknown;
+    }
+  | {
+      id: number;
+      kind: 'generate';
+      version: number;
+      prompts: number[][];
+      options: Omit<GenerateOptions, 'onProgress'>;
+    };
 
 export interface RemoteError {
   name: string;
@@ -320,7 +388,12 @@ export type WorkerReply =
 export function toRemoteError(error: unknown): RemoteError {
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;
-    return { name: error.name, message: error.message, ...(typeof code === 'string' ? { code } : {}), ...(error.stack === undefined ? {} : { stack: error.stack }) };
+    return {
+      name: error.name,
+      message: error.message,
+      ...(typeof code === 'string' ? { code } : {}),
+      ...(error.stack === undefined ? {} : { stack: error.stack }),
+    };
   }
   return { name: 'Error', message: String(error) };
 }

@@ -14,7 +14,15 @@ import { buildCorpus } from '../dist/index.js';
 const count = Number(process.env.BENCH_COUNT ?? 2000);
 const engines = (process.env.BENCH_ENGINES ?? 'pyodide,cpython').split(',');
 const workers = Number(process.env.BENCH_WORKERS ?? Math.min(availableParallelism(), 8));
-const benchmarks = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', 'shared', 'benchmarks');
+const benchmarks = join(
+  dirname(fileURLToPath(import.meta.url)),
+  '..',
+  '..',
+  '..',
+  '..',
+  'shared',
+  'benchmarks',
+);
 const decontaminate = existsSync(benchmarks) ? { paths: [benchmarks] } : undefined;
 
 const results = [];
@@ -32,7 +40,12 @@ for (const engine of engines) {
   const loadBefore = loadavg()[0];
   const started = performance.now();
   const manifest = await buildCorpus(
-    { outDir, seed: 0, source: { kind: 'generator', count }, ...(decontaminate ? { decontaminate } : {}) },
+    {
+      outDir,
+      seed: 0,
+      source: { kind: 'generator', count },
+      ...(decontaminate ? { decontaminate } : {}),
+    },
     { sandbox },
   );
   const seconds = (performance.now() - started) / 1000;
@@ -54,4 +67,16 @@ for (const engine of engines) {
     tasks: manifest.counts.tasks,
   });
 }
-console.log(JSON.stringify({ benchmark: 'corpus-pipeline', programs: count, decontaminatedAgainst: decontaminate ? benchmarks : null, cores: availableParallelism(), results }, null, 2));
+console.log(
+  JSON.stringify(
+    {
+      benchmark: 'corpus-pipeline',
+      programs: count,
+      decontaminatedAgainst: decontaminate ? benchmarks : null,
+      cores: availableParallelism(),
+      results,
+    },
+    null,
+    2,
+  ),
+);

@@ -57,7 +57,8 @@ export function extractAnswer(completion: string, type: TaskType): ExtractResult
   const block = findAnswerBlock(completion, type === 'input');
   if (!block.ok) return block;
   const text = cleanBlock(block.answer);
-  if (text === '') return type === 'input' ? { ok: true, answer: '' } : { ok: false, reason: 'empty answer' };
+  if (text === '')
+    return type === 'input' ? { ok: true, answer: '' } : { ok: false, reason: 'empty answer' };
   switch (type) {
     case 'coverage':
       return extractCoverage(text);
@@ -77,7 +78,8 @@ function findAnswerBlock(completion: string, allowEmpty: boolean): ExtractResult
     const blocks = [...completion.matchAll(pattern)].map((match) => match[1] ?? '');
     const nonEmpty = blocks.filter((block) => block.trim() !== '');
     if (nonEmpty.length > 0) return { ok: true, answer: nonEmpty[nonEmpty.length - 1]! };
-    if (blocks.length > 0) return allowEmpty ? { ok: true, answer: '' } : { ok: false, reason: 'empty answer' };
+    if (blocks.length > 0)
+      return allowEmpty ? { ok: true, answer: '' } : { ok: false, reason: 'empty answer' };
   }
   const lower = completion.toLowerCase();
   const open = lower.lastIndexOf(ANSWER_OPEN);
@@ -110,7 +112,8 @@ function dropTrailingProse(text: string): string {
     if (first !== '' && scanPython(first).balanced) result = first;
   }
   // "The answer is 'abc'." -> drop the sentence's period after a literal.
-  if (/['")\]}]\.$/.test(result) && scanPython(result.slice(0, -1)).balanced) result = result.slice(0, -1);
+  if (/['")\]}]\.$/.test(result) && scanPython(result.slice(0, -1)).balanced)
+    result = result.slice(0, -1);
   return result.trim();
 }
 
@@ -123,7 +126,10 @@ function hasPlaceholder(text: string): boolean {
   return false;
 }
 
-const placeholder = (): ExtractResult => ({ ok: false, reason: 'answer still contains the ?? placeholder' });
+const placeholder = (): ExtractResult => ({
+  ok: false,
+  reason: 'answer still contains the ?? placeholder',
+});
 
 function stripAssert(text: string): string {
   return /^assert\s/.test(text) ? text.slice(6).trim() : text;
@@ -141,12 +147,18 @@ function extractValue(text: string, type: 'output' | 'state'): ExtractResult {
   if (type === 'state') {
     const scan = scanPython(value);
     let semicolon = -1;
-    for (let at = findTopLevel(value, ';', scan); at >= 0; at = findTopLevel(value, ';', scan, at + 1)) semicolon = at;
+    for (
+      let at = findTopLevel(value, ';', scan);
+      at >= 0;
+      at = findTopLevel(value, ';', scan, at + 1)
+    )
+      semicolon = at;
     if (semicolon > 0) value = value.slice(0, semicolon).trim();
   }
   if (value === '') return { ok: false, reason: 'empty answer' };
   if (hasPlaceholder(value)) return placeholder();
-  if (!scanPython(value).balanced) return { ok: false, reason: 'unbalanced brackets or unterminated string' };
+  if (!scanPython(value).balanced)
+    return { ok: false, reason: 'unbalanced brackets or unterminated string' };
   return { ok: true, answer: value };
 }
 
@@ -163,7 +175,8 @@ function extractInput(text: string): ExtractResult {
   }
   if (value === '') return { ok: false, reason: 'empty answer' };
   if (hasPlaceholder(value)) return placeholder();
-  if (!scanPython(value).balanced) return { ok: false, reason: 'unbalanced brackets or unterminated string' };
+  if (!scanPython(value).balanced)
+    return { ok: false, reason: 'unbalanced brackets or unterminated string' };
   return { ok: true, answer: value };
 }
 
@@ -182,8 +195,13 @@ function extractCoverage(text: string): ExtractResult {
 
 function extractPath(text: string): ExtractResult {
   const match = /-?\d+/.exec(text);
-  if (match === null) return { ok: false, reason: `expected a line number or -1, got ${JSON.stringify(text.slice(0, 40))}` };
+  if (match === null)
+    return {
+      ok: false,
+      reason: `expected a line number or -1, got ${JSON.stringify(text.slice(0, 40))}`,
+    };
   const line = Number.parseInt(match[0], 10);
-  if (line === 0 || line < -1) return { ok: false, reason: `line ${line} is not a line number (use -1 for "returns")` };
+  if (line === 0 || line < -1)
+    return { ok: false, reason: `line ${line} is not a line number (use -1 for "returns")` };
   return { ok: true, answer: String(line) };
 }

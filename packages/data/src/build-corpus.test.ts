@@ -3,10 +3,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Sandbox } from '@codereasoner/sandbox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CALL_REJECTIONS, PROGRAM_REJECTIONS, buildCorpus, resolveCorpusOptions } from './build-corpus.js';
+import {
+  CALL_REJECTIONS,
+  PROGRAM_REJECTIONS,
+  buildCorpus,
+  resolveCorpusOptions,
+} from './build-corpus.js';
 import { readJsonlAll } from './jsonl.js';
 import type { CorpusManifest, TaskRecord } from './records.js';
-import { callRecordSchema, corpusManifestSchema, programRecordSchema, taskRecordSchema } from './schemas.js';
+import {
+  callRecordSchema,
+  corpusManifestSchema,
+  programRecordSchema,
+  taskRecordSchema,
+} from './schemas.js';
 
 const fixtures = join(import.meta.dirname, '__fixtures__');
 
@@ -26,14 +36,19 @@ const REJECTED: Record<string, string> = {
     'def f(xs):\n    a = []\n    b = [a]\n    b[0].append(len(xs))\n    for x in xs:\n        if x:\n            a.append(x)\n    return a\n',
   exception: 'def f(x):\n    for i in range(2):\n        x = x / 0\n    return x\n',
   timeout: 'def f(x):\n    n = 0\n    while True:\n        n += 1\n    return n\n',
-  resource_limit: "def f(x):\n    print('x' * 20000)\n    if x:\n        return [x]\n    return []\n",
+  resource_limit:
+    "def f(x):\n    print('x' * 20000)\n    if x:\n        return [x]\n    return []\n",
   execution_error: 'def f(x):\n    nonlocal y\n    if x:\n        return 1\n    return 2\n',
-  nondeterministic: "def f(x):\n    tag = ''\n    for i in range(2):\n        tag = str(object())[-6:]\n    return tag\n",
-  repr_not_roundtrip: "def f(x):\n    v = float('nan')\n    for i in range(3):\n        v = v + i\n    return v\n",
-  output_too_long: 'def f(x):\n    out = []\n    for i in range(60):\n        out.append(i)\n    return out\n',
+  nondeterministic:
+    "def f(x):\n    tag = ''\n    for i in range(2):\n        tag = str(object())[-6:]\n    return tag\n",
+  repr_not_roundtrip:
+    "def f(x):\n    v = float('nan')\n    for i in range(3):\n        v = v + i\n    return v\n",
+  output_too_long:
+    'def f(x):\n    out = []\n    for i in range(60):\n        out.append(i)\n    return out\n',
   too_many_steps: 'def f(x):\n    t = 0\n    for i in range(2000):\n        t += i\n    return t\n',
   too_few_steps: 'def f(x):\n    if x:\n        return 1\n    return 2\n',
-  trivial: 'def f(x):\n    a = [x]\n    b = a + a\n    c = b + a\n    d = c * 2\n    return len(d)\n',
+  trivial:
+    'def f(x):\n    a = [x]\n    b = a + a\n    c = b + a\n    d = c * 2\n    return len(d)\n',
 };
 
 let dir: string;
@@ -54,9 +69,14 @@ async function readManifest(outDir: string): Promise<CorpusManifest> {
 describe('buildCorpus rejections', () => {
   it('exercises every rejection reason and keeps the good programs', async () => {
     const source = join(dir, 'source.jsonl');
-    const crux = (await readFile(join(fixtures, 'cruxeval-sample.jsonl'), 'utf8')).trim().split('\n');
+    const crux = (await readFile(join(fixtures, 'cruxeval-sample.jsonl'), 'utf8'))
+      .trim()
+      .split('\n');
     const contaminated = (JSON.parse(crux[3]!) as { code: string }).code;
-    const records = [...Object.entries(REJECTED).map(([reason, code]) => ({ reason, code })), { reason: 'contaminated', code: contaminated }];
+    const records = [
+      ...Object.entries(REJECTED).map(([reason, code]) => ({ reason, code })),
+      { reason: 'contaminated', code: contaminated },
+    ];
     await writeFile(source, records.map((record) => JSON.stringify(record)).join('\n') + '\n');
     const outDir = join(dir, 'rejections');
     const manifest = await buildCorpus(
@@ -72,8 +92,10 @@ describe('buildCorpus rejections', () => {
       { sandbox },
     );
     expect(corpusManifestSchema.check(manifest)).toEqual([]);
-    for (const reason of PROGRAM_REJECTIONS) expect(manifest.rejections.programs[reason], reason).toBeGreaterThan(0);
-    for (const reason of CALL_REJECTIONS) expect(manifest.rejections.calls[reason], reason).toBeGreaterThan(0);
+    for (const reason of PROGRAM_REJECTIONS)
+      expect(manifest.rejections.programs[reason], reason).toBeGreaterThan(0);
+    for (const reason of CALL_REJECTIONS)
+      expect(manifest.rejections.calls[reason], reason).toBeGreaterThan(0);
     expect(manifest.rejections.programs['duplicate']).toBe(1);
     expect(manifest.rejections.programs['contaminated']).toBe(1);
     expect(manifest.rejections.programs['slice_mismatch']).toBe(1);
@@ -87,7 +109,13 @@ describe('buildCorpus rejections', () => {
 
 describe('buildCorpus on generated programs', () => {
   const options = (outDir: string, seed = 3) =>
-    ({ outDir, seed, source: { kind: 'generator', count: 24 }, batchSize: 8, evalFraction: 0.25 }) as const;
+    ({
+      outDir,
+      seed,
+      source: { kind: 'generator', count: 24 },
+      batchSize: 8,
+      evalFraction: 0.25,
+    }) as const;
 
   it('writes valid records, splits by program and asks all five kinds of questions', async () => {
     const outDir = join(dir, 'generated');
@@ -116,7 +144,8 @@ describe('buildCorpus on generated programs', () => {
       expect(task.output).toBe(call.output);
       if (task.type === 'output') expect(task.answer).toBe(call.output);
       if (task.type === 'input') expect(task.answer).toBe(call.input);
-      if (task.type === 'coverage') expect(task.answer).toBe(call.coverage.includes(task.line!) ? 'yes' : 'no');
+      if (task.type === 'coverage')
+        expect(task.answer).toBe(call.coverage.includes(task.line!) ? 'yes' : 'no');
     }
     // Rerunning a finished build returns its manifest unchanged.
     expect(await buildCorpus(options(outDir), { sandbox })).toEqual(manifest);
@@ -141,10 +170,15 @@ describe('buildCorpus on generated programs', () => {
     // A half-written line of the next batch, as a kill during an append leaves it.
     await writeFile(join(resumed, 'programs.jsonl'), '{"id": "p-trunc', { flag: 'a' });
     const events: number[] = [];
-    const manifest = await buildCorpus(options(resumed), { sandbox, onProgress: (event) => events.push(event.completed) });
+    const manifest = await buildCorpus(options(resumed), {
+      sandbox,
+      onProgress: (event) => events.push(event.completed),
+    });
     expect(events).toEqual([24]);
     for (const file of ['programs.jsonl', 'calls.jsonl', 'tasks/train.jsonl', 'tasks/eval.jsonl']) {
-      expect(await readFile(join(resumed, file), 'utf8'), file).toBe(await readFile(join(whole, file), 'utf8'));
+      expect(await readFile(join(resumed, file), 'utf8'), file).toBe(
+        await readFile(join(whole, file), 'utf8'),
+      );
     }
     expect(manifest).toEqual(await readManifest(whole));
   }, 60_000);
@@ -154,20 +188,26 @@ describe('buildCorpus on generated programs', () => {
     const other = join(dir, 'other');
     await buildCorpus({ ...options(again), batchSize: 5 }, { sandbox });
     await buildCorpus(options(other, 4), { sandbox });
-    const tasks = (outDir: string): Promise<string> => readFile(join(outDir, 'tasks', 'train.jsonl'), 'utf8');
+    const tasks = (outDir: string): Promise<string> =>
+      readFile(join(outDir, 'tasks', 'train.jsonl'), 'utf8');
     expect(await tasks(again)).toBe(await tasks(join(dir, 'generated')));
     expect(await tasks(other)).not.toBe(await tasks(again));
   }, 60_000);
 
   it('refuses to resume with other options', async () => {
-    await expect(buildCorpus({ ...options(join(dir, 'generated')), rename: true }, { sandbox })).rejects.toMatchObject({
+    await expect(
+      buildCorpus({ ...options(join(dir, 'generated')), rename: true }, { sandbox }),
+    ).rejects.toMatchObject({
       code: 'CORPUS_OPTIONS_CHANGED',
     });
   });
 
   it('renames identifiers generically when asked, keeping behaviour', async () => {
     const outDir = join(dir, 'renamed');
-    await buildCorpus({ ...options(outDir), source: { kind: 'generator', count: 6 }, rename: true }, { sandbox });
+    await buildCorpus(
+      { ...options(outDir), source: { kind: 'generator', count: 6 }, rename: true },
+      { sandbox },
+    );
     const programs = await readJsonlAll(join(outDir, 'programs.jsonl'), programRecordSchema);
     expect(programs.length).toBeGreaterThan(0);
     for (const program of programs) {
@@ -176,7 +216,9 @@ describe('buildCorpus on generated programs', () => {
     }
     const tasks = await readJsonlAll(join(outDir, 'tasks', 'train.jsonl'), taskRecordSchema);
     const output = tasks.find((task: TaskRecord) => task.type === 'output')!;
-    const [check] = await sandbox.checkBatch([{ code: output.code, call: `f(${output.input})`, expected: output.answer }]);
+    const [check] = await sandbox.checkBatch([
+      { code: output.code, call: `f(${output.input})`, expected: output.answer },
+    ]);
     expect(check!.status).toBe('passed');
   }, 60_000);
 });
@@ -191,12 +233,20 @@ describe('resolveCorpusOptions', () => {
     });
     let issues: string[] = [];
     try {
-      resolveCorpusOptions({ outDir: 'x', evalFraction: 2, taskTypes: ['output', 'guess' as 'output'], minSteps: 9, maxSteps: 3 });
+      resolveCorpusOptions({
+        outDir: 'x',
+        evalFraction: 2,
+        taskTypes: ['output', 'guess' as 'output'],
+        minSteps: 9,
+        maxSteps: 3,
+      });
     } catch (error) {
       issues = (error as { issues: string[] }).issues;
     }
     expect(issues).toContain('evalFraction: must be <= 1');
-    expect(issues).toContain('taskTypes.1: must be equal to one of the allowed values ("output", "input", "coverage", "state", "path")');
+    expect(issues).toContain(
+      'taskTypes.1: must be equal to one of the allowed values ("output", "input", "coverage", "state", "path")',
+    );
     expect(issues).toContain('minSteps: must not exceed maxSteps');
   });
 });

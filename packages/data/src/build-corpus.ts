@@ -12,12 +12,30 @@ import { generateInputs, inferParamTypes } from './inputs.js';
 import { appendJsonl, writeFileAtomic } from './jsonl.js';
 import { parsePython } from './python-parser.js';
 import { namedChildren } from './py-names.js';
-import type { CallRecord, CorpusManifest, ProgramRecord, Split, TaskRecord, TaskType } from './records.js';
+import type {
+  CallRecord,
+  CorpusManifest,
+  ProgramRecord,
+  Split,
+  TaskRecord,
+  TaskType,
+} from './records.js';
 import { TASK_TYPES } from './records.js';
 import { renameIdentifiers } from './rename.js';
 import { Rng, hashText } from './rng.js';
-import { callRecordSchema, corpusManifestSchema, defineRecordSchema, programRecordSchema, taskRecordSchema } from './schemas.js';
-import { buildContaminationIndex, contaminationScore, normalizedTreeHash, type ContaminationIndex } from './similarity.js';
+import {
+  callRecordSchema,
+  corpusManifestSchema,
+  defineRecordSchema,
+  programRecordSchema,
+  taskRecordSchema,
+} from './schemas.js';
+import {
+  buildContaminationIndex,
+  contaminationScore,
+  normalizedTreeHash,
+  type ContaminationIndex,
+} from './similarity.js';
 import { sliceUnit } from './slice.js';
 import { countSourceUnits, readSource, type CorpusSource, type SourceUnit } from './sources.js';
 import { analyzeLines, planTasks, tookDecision, type LineInfo } from './tasks.js';
@@ -155,7 +173,11 @@ export const corpusOptionsSchema = optionsValidator;
 /** Validates options and fills in defaults (throws ConfigValidationError listing every issue). */
 export function resolveCorpusOptions(input: CorpusOptions): ResolvedCorpusOptions {
   const issues = optionsValidator.check(input);
-  if (input.minSteps !== undefined && input.maxSteps !== undefined && input.minSteps > input.maxSteps) {
+  if (
+    input.minSteps !== undefined &&
+    input.maxSteps !== undefined &&
+    input.minSteps > input.maxSteps
+  ) {
     issues.push('minSteps: must not exceed maxSteps');
   }
   if (issues.length > 0) throw new ConfigValidationError('Corpus options', issues);
@@ -178,7 +200,11 @@ export function resolveCorpusOptions(input: CorpusOptions): ResolvedCorpusOption
     decontaminate:
       input.decontaminate === undefined
         ? undefined
-        : { paths: input.decontaminate.paths, ngram: input.decontaminate.ngram ?? 13, threshold: input.decontaminate.threshold ?? 0.5 },
+        : {
+            paths: input.decontaminate.paths,
+            ngram: input.decontaminate.ngram ?? 13,
+            threshold: input.decontaminate.threshold ?? 0.5,
+          },
     batchSize: input.batchSize ?? 100,
     engine: input.engine ?? 'pyodide',
     workers: input.workers,
@@ -187,7 +213,13 @@ export function resolveCorpusOptions(input: CorpusOptions): ResolvedCorpusOption
 
 /** The options that decide the corpus's content (batch size and worker count do not). */
 function contentOptions(options: ResolvedCorpusOptions, engine: string): Record<string, unknown> {
-  const { outDir: _outDir, batchSize: _batchSize, workers: _workers, engine: _engine, ...rest } = options;
+  const {
+    outDir: _outDir,
+    batchSize: _batchSize,
+    workers: _workers,
+    engine: _engine,
+    ...rest
+  } = options;
   return { ...rest, engine };
 }
 
@@ -211,7 +243,13 @@ interface BuildState {
 }
 
 function emptyCounters(): Counters {
-  const taskCount = (): Record<TaskType, number> => ({ output: 0, input: 0, coverage: 0, state: 0, path: 0 });
+  const taskCount = (): Record<TaskType, number> => ({
+    output: 0,
+    input: 0,
+    coverage: 0,
+    state: 0,
+    path: 0,
+  });
   return {
     stages: Object.fromEntries(STAGES.map((stage) => [stage, 0])),
     calls: { generated: 0, executed: 0, kept: 0 },
@@ -261,10 +299,14 @@ async function readJson(path: string): Promise<unknown> {
     return JSON.parse(await readFile(path, 'utf8')) as unknown;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new CorpusError('CORPUS_STATE_UNREADABLE', `${path} is not valid JSON: delete the output folder and build again.`, {
-      path,
-      cause: error,
-    });
+    throw new CorpusError(
+      'CORPUS_STATE_UNREADABLE',
+      `${path} is not valid JSON: delete the output folder and build again.`,
+      {
+        path,
+        cause: error,
+      },
+    );
   }
 }
 
@@ -273,7 +315,10 @@ function hasValuedReturn(code: string, entryPoint: string): Promise<boolean> {
     try {
       const fn = tree.rootNode
         .descendantsOfType('function_definition')
-        .findLast((node) => node?.childForFieldName('name')?.text === entryPoint && node.parent?.type !== 'block');
+        .findLast(
+          (node) =>
+            node?.childForFieldName('name')?.text === entryPoint && node.parent?.type !== 'block',
+        );
       if (!fn) return false;
       const returns = fn.descendantsOfType('return_statement').filter((node) => {
         // Returns of nested functions do not count.
@@ -293,7 +338,10 @@ async function entryParams(code: string, entryPoint: string): Promise<ParamInfo[
   try {
     const fn = tree.rootNode
       .descendantsOfType('function_definition')
-      .findLast((node) => node?.childForFieldName('name')?.text === entryPoint && node.parent?.type !== 'block');
+      .findLast(
+        (node) =>
+          node?.childForFieldName('name')?.text === entryPoint && node.parent?.type !== 'block',
+      );
     return fn ? paramInfo(fn) : [];
   } finally {
     tree.delete();
@@ -322,7 +370,10 @@ function statusReason(status: RunResult['status']): CallRejection {
  * continues from its last finished batch (same options required); a finished one returns its
  * manifest.
  */
-export async function buildCorpus(input: CorpusOptions, hooks: CorpusHooks = {}): Promise<CorpusManifest> {
+export async function buildCorpus(
+  input: CorpusOptions,
+  hooks: CorpusHooks = {},
+): Promise<CorpusManifest> {
   const options = resolveCorpusOptions(input);
   const out = options.outDir;
   await mkdir(join(out, 'tasks'), { recursive: true });
@@ -338,7 +389,8 @@ export async function buildCorpus(input: CorpusOptions, hooks: CorpusHooks = {})
   try {
     const info = sandbox.info();
     const key = contentOptions(options, info.engine);
-    const existingManifest = (await readJson(join(out, FILES.manifest))) as CorpusManifest | undefined;
+    const existingManifest = (await readJson(join(out, FILES.manifest))) as
+      CorpusManifest | undefined;
     const progress = (await readJson(join(out, FILES.progress))) as BuildState | undefined;
     if (existingManifest?.complete === true && progress === undefined) {
       if (JSON.stringify(existingManifest.options) !== JSON.stringify(key)) {
@@ -368,7 +420,8 @@ export async function buildCorpus(input: CorpusOptions, hooks: CorpusHooks = {})
       }
       logger?.info(`resuming the corpus build in ${out} at source unit ${state.nextUnit}`);
     } else {
-      for (const name of ['programs', 'calls', 'train', 'eval'] as const) await rm(join(out, FILES[name]), { force: true });
+      for (const name of ['programs', 'calls', 'train', 'eval'] as const)
+        await rm(join(out, FILES[name]), { force: true });
       state = {
         formatVersion: 1,
         options: key,
@@ -378,7 +431,8 @@ export async function buildCorpus(input: CorpusOptions, hooks: CorpusHooks = {})
         counters: emptyCounters(),
         hashes: [],
       };
-      for (const name of ['programs', 'calls', 'train', 'eval'] as const) await writeFileAtomic(join(out, FILES[name]), '');
+      for (const name of ['programs', 'calls', 'train', 'eval'] as const)
+        await writeFileAtomic(join(out, FILES[name]), '');
     }
     const contamination =
       options.decontaminate === undefined
@@ -397,10 +451,14 @@ export async function buildCorpus(input: CorpusOptions, hooks: CorpusHooks = {})
       await appendJsonl(join(out, FILES.train), records.tasks.train, taskRecordSchema);
       await appendJsonl(join(out, FILES.eval), records.tasks.eval, taskRecordSchema);
       state.nextUnit = batch[batch.length - 1]!.index + 1;
-      for (const name of ['programs', 'calls', 'train', 'eval'] as const) state.offsets[name] = await fileSize(join(out, FILES[name]));
+      for (const name of ['programs', 'calls', 'train', 'eval'] as const)
+        state.offsets[name] = await fileSize(join(out, FILES[name]));
       state.hashes = [...seen];
       await writeFileAtomic(join(out, FILES.progress), JSON.stringify(state));
-      await writeFileAtomic(join(out, FILES.manifest), `${JSON.stringify(manifestOf(state, info, false), null, 2)}\n`);
+      await writeFileAtomic(
+        join(out, FILES.manifest),
+        `${JSON.stringify(manifestOf(state, info, false), null, 2)}\n`,
+      );
       batch = [];
       const counters = state.counters;
       hooks.onProgress?.({
@@ -434,7 +492,9 @@ export async function buildCorpus(input: CorpusOptions, hooks: CorpusHooks = {})
 
 function sandboxVersion(): string {
   try {
-    return (createRequire(import.meta.url)('@codereasoner/sandbox/package.json') as { version: string }).version;
+    return (
+      createRequire(import.meta.url)('@codereasoner/sandbox/package.json') as { version: string }
+    ).version;
   } catch {
     return 'unknown';
   }
@@ -444,7 +504,11 @@ function sumTasks(counts: Record<TaskType, number>): number {
   return Object.values(counts).reduce((a, b) => a + b, 0);
 }
 
-function manifestOf(state: BuildState, info: ReturnType<Sandbox['info']>, complete: boolean): CorpusManifest {
+function manifestOf(
+  state: BuildState,
+  info: ReturnType<Sandbox['info']>,
+  complete: boolean,
+): CorpusManifest {
   const counters = state.counters;
   const dependencies = packageJson.dependencies as Record<string, string>;
   return {
@@ -464,7 +528,10 @@ function manifestOf(state: BuildState, info: ReturnType<Sandbox['info']>, comple
     },
     stages: STAGES.map((name) => ({ name, count: counters.stages[name] ?? 0 })),
     calls: { ...counters.calls },
-    rejections: { programs: { ...counters.rejections.programs }, calls: { ...counters.rejections.calls } },
+    rejections: {
+      programs: { ...counters.rejections.programs },
+      calls: { ...counters.rejections.calls },
+    },
     counts: {
       programs: { ...counters.programs, total: counters.programs.train + counters.programs.eval },
       calls: { ...counters.keptCalls, total: counters.keptCalls.train + counters.keptCalls.eval },
@@ -474,7 +541,11 @@ function manifestOf(state: BuildState, info: ReturnType<Sandbox['info']>, comple
         total: sumTasks(counters.tasks.train) + sumTasks(counters.tasks.eval),
       },
     },
-    files: { programs: FILES.programs, calls: FILES.calls, tasks: { train: 'tasks/train.jsonl', eval: 'tasks/eval.jsonl' } },
+    files: {
+      programs: FILES.programs,
+      calls: FILES.calls,
+      tasks: { train: 'tasks/train.jsonl', eval: 'tasks/eval.jsonl' },
+    },
   };
 }
 
@@ -495,7 +566,8 @@ class BatchBuilder {
   ) {}
 
   private rejectProgram(reason: ProgramRejection): void {
-    this.counters.rejections.programs[reason] = (this.counters.rejections.programs[reason] ?? 0) + 1;
+    this.counters.rejections.programs[reason] =
+      (this.counters.rejections.programs[reason] ?? 0) + 1;
   }
 
   private rejectCall(reason: CallRejection, count = 1): void {
@@ -583,8 +655,17 @@ class BatchBuilder {
       const hints = unit.hints?.[fn.entryPoint];
       const candidatesByParam = await inferParamTypes(fn.code, fn.entryPoint, fn.params, hints);
       const rng = Rng.derive(options.seed, 'inputs', unit.index, fn.entryPoint);
-      const inputs = generateInputs(rng, fn.params, candidatesByParam, options.inputsPerProgram, hints !== undefined);
-      const params = entryPoint === fn.entryPoint && !options.rename ? fn.params : await entryParams(code, entryPoint);
+      const inputs = generateInputs(
+        rng,
+        fn.params,
+        candidatesByParam,
+        options.inputsPerProgram,
+        hints !== undefined,
+      );
+      const params =
+        entryPoint === fn.entryPoint && !options.rename
+          ? fn.params
+          : await entryParams(code, entryPoint);
       out.push({
         unit,
         originalCode: fn.code,
@@ -609,7 +690,11 @@ class BatchBuilder {
     const traced: { code: string; call: string; timeoutMs: number; maxSteps: number }[] = [];
     for (const candidate of candidates) {
       for (const input of candidate.inputs) {
-        original.push({ code: candidate.originalCode, call: `${candidate.originalEntry}(${input})`, timeoutMs: options.timeoutMs });
+        original.push({
+          code: candidate.originalCode,
+          call: `${candidate.originalEntry}(${input})`,
+          timeoutMs: options.timeoutMs,
+        });
         traced.push({
           code: candidate.code,
           call: `${candidate.entryPoint}(${input})`,
@@ -626,9 +711,12 @@ class BatchBuilder {
       original.length === 0 ? Promise.resolve([] as RunResult[]) : this.sandbox.runBatch(original),
       traced.length === 0 ? Promise.resolve([] as TraceResult[]) : this.sandbox.traceBatch(traced),
     ]);
-    const resourceLimit = (status: RunResult['status']): boolean => status === 'timeout' || status === 'memory' || status === 'output_limit';
+    const resourceLimit = (status: RunResult['status']): boolean =>
+      status === 'timeout' || status === 'memory' || status === 'output_limit';
     const disagree = (run: RunResult, trace: TraceResult): boolean =>
-      run.status === 'ok' && !resourceLimit(trace.status) && (trace.status !== 'ok' || trace.repr !== run.repr);
+      run.status === 'ok' &&
+      !resourceLimit(trace.status) &&
+      (trace.status !== 'ok' || trace.repr !== run.repr);
     const rerunIndex = new Map<number, number>();
     const rerun: { code: string; call: string; timeoutMs: number }[] = [];
     {
@@ -637,7 +725,11 @@ class BatchBuilder {
         for (const input of candidate.inputs) {
           if (candidate.changed && disagree(originalResults[index]!, traceResults[index]!)) {
             rerunIndex.set(index, rerun.length);
-            rerun.push({ code: candidate.code, call: `${candidate.entryPoint}(${input})`, timeoutMs: options.timeoutMs });
+            rerun.push({
+              code: candidate.code,
+              call: `${candidate.entryPoint}(${input})`,
+              timeoutMs: options.timeoutMs,
+            });
           }
           index += 1;
         }
@@ -669,13 +761,15 @@ class BatchBuilder {
         if (disagree(run, trace)) {
           const second = rerunIndex.has(index) ? rerunResults[rerunIndex.get(index)!] : undefined;
           // Same code twice (unchanged code, or the final code run again) disagreeing: not deterministic.
-          const sameAgain = second !== undefined && second.status === trace.status && second.repr === trace.repr;
+          const sameAgain =
+            second !== undefined && second.status === trace.status && second.repr === trace.repr;
           if (candidate.changed && sameAgain) mismatch = true;
           else rejected.push('nondeterministic');
           continue;
         }
         if (run.reprRoundTrips !== true) rejected.push('repr_not_roundtrip');
-        else if (run.reprTruncated === true || (run.repr ?? '').length > options.maxReprChars) rejected.push('output_too_long');
+        else if (run.reprTruncated === true || (run.repr ?? '').length > options.maxReprChars)
+          rejected.push('output_too_long');
         else if (trace.truncated || trace.steps > options.maxSteps) rejected.push('too_many_steps');
         else if (trace.steps < options.minSteps) rejected.push('too_few_steps');
         else if (!tookDecision(trace, lines)) rejected.push('trivial');
@@ -708,9 +802,16 @@ class BatchBuilder {
       this.rejectCall('surplus', valid.length - kept.length);
       this.stage('kept');
       const programId = `p-${candidate.hash.slice(0, 12)}`;
-      const split: Split = Number.parseInt(hashText(`${options.seed}:split:${candidate.hash}`, 8), 16) / 0x100000000 < options.evalFraction ? 'eval' : 'train';
+      const split: Split =
+        Number.parseInt(hashText(`${options.seed}:split:${candidate.hash}`, 8), 16) / 0x100000000 <
+        options.evalFraction
+          ? 'eval'
+          : 'train';
       this.counters.programs[split] += 1;
-      const meta: Record<string, unknown> = { sliced: candidate.changed, slice: candidate.sliceStats };
+      const meta: Record<string, unknown> = {
+        sliced: candidate.changed,
+        slice: candidate.sliceStats,
+      };
       if (candidate.unit.meta !== undefined) Object.assign(meta, candidate.unit.meta);
       records.programs.push({
         id: programId,
@@ -720,7 +821,11 @@ class BatchBuilder {
         params: candidate.params.map((param) => param.name),
         originalCode: candidate.originalCode,
         originalEntryPoint: candidate.originalEntry,
-        origin: { kind: candidate.unit.kind, ref: candidate.unit.ref, function: candidate.originalEntry },
+        origin: {
+          kind: candidate.unit.kind,
+          ref: candidate.unit.ref,
+          function: candidate.originalEntry,
+        },
         hash: candidate.hash,
         meta,
       });
@@ -753,7 +858,11 @@ class BatchBuilder {
           },
           lines,
           taskRng,
-          { taskTypes: options.taskTypes, coveragePerCall: options.coveragePerCall, maxReprChars: options.maxReprChars },
+          {
+            taskTypes: options.taskTypes,
+            coveragePerCall: options.coveragePerCall,
+            maxReprChars: options.maxReprChars,
+          },
         );
         for (const task of tasks) {
           records.tasks[split].push(task);
@@ -764,10 +873,17 @@ class BatchBuilder {
     // State answers must be literals that evaluate back to an equal value.
     if (pendingState.length > 0) {
       const checks = await this.sandbox.checkBatch(
-        pendingState.map((task) => ({ code: '', call: task.answer, expected: task.answer, expectedMode: 'literal' as const, timeoutMs: 1000 })),
+        pendingState.map((task) => ({
+          code: '',
+          call: task.answer,
+          expected: task.answer,
+          expectedMode: 'literal' as const,
+          timeoutMs: 1000,
+        })),
       );
       const failed = new Set(pendingState.filter((_, index) => checks[index]?.status !== 'passed'));
-      for (const split of ['train', 'eval'] as const) records.tasks[split] = records.tasks[split].filter((task) => !failed.has(task));
+      for (const split of ['train', 'eval'] as const)
+        records.tasks[split] = records.tasks[split].filter((task) => !failed.has(task));
     }
     for (const split of ['train', 'eval'] as const) {
       for (const task of records.tasks[split]) this.counters.tasks[split][task.type] += 1;

@@ -48,7 +48,10 @@ describe('exportTrl', () => {
     const path = join(dir, 'sft.jsonl');
     const result = await exportTrl(tasks, { outPath: path, kind: 'sft' });
     expect(result).toEqual({ path, count: 2 });
-    const rows = (await readFile(path, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const rows = (await readFile(path, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(rows[0]).toMatchObject({ id: 'a', type: 'output' });
     const messages = rows[0]!['messages'] as { role: string; content: string }[];
     expect(messages.map((m) => m.role)).toEqual(['system', 'user', 'assistant']);
@@ -61,10 +64,13 @@ describe('exportTrl', () => {
     const result = await exportTrl(tasks, {
       outPath: path,
       kind: 'sft',
-      completion: (task) => (task.id === 'a' ? '<think>\n3 * 2\n</think>\n<answer>6</answer>' : undefined),
+      completion: (task) =>
+        task.id === 'a' ? '<think>\n3 * 2\n</think>\n<answer>6</answer>' : undefined,
     });
     expect(result.count).toBe(1);
-    const row = JSON.parse((await readFile(path, 'utf8')).trim()) as { messages: { role: string; content: string }[] };
+    const row = JSON.parse((await readFile(path, 'utf8')).trim()) as {
+      messages: { role: string; content: string }[];
+    };
     expect(row.messages[0]!.content).toContain('Think step by step');
     expect(row.messages[2]!.content).toBe('<think>\n3 * 2\n</think>\n<answer>6</answer>');
   });
@@ -72,8 +78,18 @@ describe('exportTrl', () => {
   it('writes prompt-only GRPO rows with the gold columns', async () => {
     const path = join(dir, 'grpo.jsonl');
     await exportTrl(tasks, { outPath: path, kind: 'grpo' });
-    const rows = (await readFile(path, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
-    expect(rows[1]).toMatchObject({ id: 'b', type: 'path', line: 2, variable: null, answer: '-1', entry_point: 'f' });
+    const rows = (await readFile(path, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(rows[1]).toMatchObject({
+      id: 'b',
+      type: 'path',
+      line: 2,
+      variable: null,
+      answer: '-1',
+      entry_point: 'f',
+    });
     expect((rows[1]!['prompt'] as unknown[]).length).toBe(2);
     expect(rows[1]!['messages']).toBeUndefined();
   });

@@ -85,11 +85,15 @@ export async function exportTrl(
       if (options.kind === 'grpo') {
         row = toTrlPromptRow(task, options.reasoning ?? true);
       } else {
-        const completion = options.completion === undefined ? formatCompletion(task.answer) : options.completion(task);
+        const completion =
+          options.completion === undefined
+            ? formatCompletion(task.answer)
+            : options.completion(task);
         if (completion === undefined) continue;
         row = toTrlSftRow(task, completion, options.reasoning ?? options.completion !== undefined);
       }
-      if (!out.write(`${JSON.stringify(row)}\n`)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
+      if (!out.write(`${JSON.stringify(row)}\n`))
+        await new Promise<void>((resolve) => out.once('drain', () => resolve()));
       count += 1;
     }
     out.end();

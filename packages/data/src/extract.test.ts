@@ -40,7 +40,9 @@ describe('extractFunctions', () => {
     const result = await extractFunctions(source);
     expect(result.status).toBe('ok');
     if (result.status !== 'ok') return;
-    const byName = new Map(result.outcomes.map((o) => [o.ok ? o.unit.entryPoint : o.entryPoint, o]));
+    const byName = new Map(
+      result.outcomes.map((o) => [o.ok ? o.unit.entryPoint : o.entryPoint, o]),
+    );
     const main = byName.get('main');
     expect(main).toMatchObject({ ok: true });
     if (main?.ok !== true) return;
@@ -64,11 +66,34 @@ describe('extractFunctions', () => {
         '',
       ].join('\n'),
     );
-    expect(main.unit.params).toEqual([{ name: 'items', annotation: 'list' }, { name: 'k', default: '2' }]);
-    expect(byName.get('reads_files')).toEqual({ ok: false, entryPoint: 'reads_files', reason: 'not_self_contained', detail: 'imports os' });
-    expect(byName.get('uses_box')).toEqual({ ok: false, entryPoint: 'uses_box', reason: 'not_self_contained', detail: 'uses Box' });
-    expect(byName.get('gen')).toEqual({ ok: false, entryPoint: 'gen', reason: 'unsupported', detail: 'generator function' });
-    expect(byName.get('variadic')).toEqual({ ok: false, entryPoint: 'variadic', reason: 'unsupported', detail: 'variadic parameters' });
+    expect(main.unit.params).toEqual([
+      { name: 'items', annotation: 'list' },
+      { name: 'k', default: '2' },
+    ]);
+    expect(byName.get('reads_files')).toEqual({
+      ok: false,
+      entryPoint: 'reads_files',
+      reason: 'not_self_contained',
+      detail: 'imports os',
+    });
+    expect(byName.get('uses_box')).toEqual({
+      ok: false,
+      entryPoint: 'uses_box',
+      reason: 'not_self_contained',
+      detail: 'uses Box',
+    });
+    expect(byName.get('gen')).toEqual({
+      ok: false,
+      entryPoint: 'gen',
+      reason: 'unsupported',
+      detail: 'generator function',
+    });
+    expect(byName.get('variadic')).toEqual({
+      ok: false,
+      entryPoint: 'variadic',
+      reason: 'unsupported',
+      detail: 'variadic parameters',
+    });
     // Methods are not extracted.
     expect(byName.has('size')).toBe(false);
   });

@@ -49,7 +49,13 @@ function moduleItems(root: SyntaxNode): ModuleItem[] {
   const items: ModuleItem[] = [];
   for (const node of namedChildren(root)) {
     if (node.type === 'import_statement' || node.type === 'import_from_statement') {
-      items.push({ kind: 'import', node, binds: importedNames(node), reads: new Set(), modules: importedModules(node) });
+      items.push({
+        kind: 'import',
+        node,
+        binds: importedNames(node),
+        reads: new Set(),
+        modules: importedModules(node),
+      });
       continue;
     }
     if (node.type === 'future_import_statement') continue;
@@ -70,7 +76,10 @@ function moduleItems(root: SyntaxNode): ModuleItem[] {
       while (current?.type === 'assignment') {
         const left = current.childForFieldName('left');
         if (left?.type === 'identifier') binds.push(left.text);
-        else if (left?.type === 'pattern_list' && namedChildren(left).every((c) => c.type === 'identifier')) {
+        else if (
+          left?.type === 'pattern_list' &&
+          namedChildren(left).every((c) => c.type === 'identifier')
+        ) {
           binds.push(...namedChildren(left).map((c) => c.text));
         } else valid = false;
         current = current.childForFieldName('right');
@@ -94,9 +103,11 @@ function signatureProblem(fn: SyntaxNode, decorated: SyntaxNode | undefined): st
   const params = parameters === null ? [] : namedChildren(parameters);
   if (params.length === 0) return 'no parameters';
   for (const param of params) {
-    if (param.type === 'list_splat_pattern' || param.type === 'dictionary_splat_pattern') return 'variadic parameters';
+    if (param.type === 'list_splat_pattern' || param.type === 'dictionary_splat_pattern')
+      return 'variadic parameters';
     if (param.type === 'keyword_separator') return 'keyword-only parameters';
-    if (param.type === 'typed_parameter' && namedChildren(param)[0]?.type !== 'identifier') return 'variadic parameters';
+    if (param.type === 'typed_parameter' && namedChildren(param)[0]?.type !== 'identifier')
+      return 'variadic parameters';
   }
   const body = fn.childForFieldName('body');
   if (body !== null && containsOwnYield(body)) return 'generator function';
@@ -106,7 +117,12 @@ function signatureProblem(fn: SyntaxNode, decorated: SyntaxNode | undefined): st
 function containsOwnYield(node: SyntaxNode): boolean {
   for (const child of namedChildren(node)) {
     if (child.type === 'yield') return true;
-    if (child.type === 'function_definition' || child.type === 'lambda' || child.type === 'class_definition') continue;
+    if (
+      child.type === 'function_definition' ||
+      child.type === 'lambda' ||
+      child.type === 'class_definition'
+    )
+      continue;
     if (containsOwnYield(child)) return true;
   }
   return false;
@@ -122,10 +138,16 @@ export function paramInfo(fn: SyntaxNode): ParamInfo[] {
         infos.push({ name: param.text });
         break;
       case 'default_parameter':
-        infos.push({ name: param.childForFieldName('name')?.text ?? '', default: param.childForFieldName('value')?.text ?? '' });
+        infos.push({
+          name: param.childForFieldName('name')?.text ?? '',
+          default: param.childForFieldName('value')?.text ?? '',
+        });
         break;
       case 'typed_parameter':
-        infos.push({ name: namedChildren(param)[0]?.text ?? '', annotation: param.childForFieldName('type')?.text ?? '' });
+        infos.push({
+          name: namedChildren(param)[0]?.text ?? '',
+          annotation: param.childForFieldName('type')?.text ?? '',
+        });
         break;
       case 'typed_default_parameter':
         infos.push({
@@ -143,9 +165,13 @@ export function paramInfo(fn: SyntaxNode): ParamInfo[] {
 
 /** Names used inside a function that need the outside world: imports of disallowed modules. */
 function innerImportProblem(node: SyntaxNode): string | undefined {
-  for (const imported of [...node.descendantsOfType('import_statement'), ...node.descendantsOfType('import_from_statement')]) {
+  for (const imported of [
+    ...node.descendantsOfType('import_statement'),
+    ...node.descendantsOfType('import_from_statement'),
+  ]) {
     if (imported === null) continue;
-    for (const module of importedModules(imported)) if (!ALLOWED_MODULES.has(module)) return `imports ${module}`;
+    for (const module of importedModules(imported))
+      if (!ALLOWED_MODULES.has(module)) return `imports ${module}`;
   }
   return undefined;
 }
@@ -170,7 +196,10 @@ export async function extractFunctions(source: string): Promise<ExtractResult> {
       if (item.kind !== 'function') continue;
       const fn = functionOf(item.node)!;
       const entryPoint = fn.childForFieldName('name')?.text ?? '';
-      const problem = signatureProblem(fn, item.node.type === 'decorated_definition' ? item.node : undefined);
+      const problem = signatureProblem(
+        fn,
+        item.node.type === 'decorated_definition' ? item.node : undefined,
+      );
       if (problem !== undefined) {
         outcomes.push({ ok: false, entryPoint, reason: 'unsupported', detail: problem });
         continue;
@@ -207,9 +236,14 @@ export async function extractFunctions(source: string): Promise<ExtractResult> {
         outcomes.push({ ok: false, entryPoint, reason: 'not_self_contained', detail: missing });
         continue;
       }
-      const parts = items.filter((other) => other !== item && needed.has(other)).map((other) => other.node.text);
+      const parts = items
+        .filter((other) => other !== item && needed.has(other))
+        .map((other) => other.node.text);
       parts.push(item.node.text);
-      outcomes.push({ ok: true, unit: { entryPoint, code: `${parts.join('\n\n')}\n`, params: paramInfo(fn) } });
+      outcomes.push({
+        ok: true,
+        unit: { entryPoint, code: `${parts.join('\n\n')}\n`, params: paramInfo(fn) },
+      });
     }
     return { status: 'ok', outcomes };
   } finally {

@@ -19,7 +19,9 @@ describe('generateProgram', () => {
     expect(generateProgram(7, 3)).toEqual(a);
     expect(generateProgram(8, 3).code).not.toBe(a.code);
     expect(generateProgram(7, 4).code).not.toBe(a.code);
-    const codes = new Set(Array.from({ length: 100 }, (_, index) => generateProgram(1, index).code));
+    const codes = new Set(
+      Array.from({ length: 100 }, (_, index) => generateProgram(1, index).code),
+    );
     expect(codes.size).toBe(100);
   });
 
@@ -32,9 +34,12 @@ describe('generateProgram', () => {
       const extracted = await extractFunctions(program.code);
       expect(extracted.status).toBe('ok');
       if (extracted.status !== 'ok') continue;
-      const entry = extracted.outcomes.find((o) => o.ok && o.unit.entryPoint === program.entryPoint);
+      const entry = extracted.outcomes.find(
+        (o) => o.ok && o.unit.entryPoint === program.entryPoint,
+      );
       expect(entry?.ok, program.code).toBe(true);
-      if (entry?.ok === true) expect(entry.unit.params.map((p) => p.name)).toEqual(Object.keys(program.paramTypes));
+      if (entry?.ok === true)
+        expect(entry.unit.params.map((p) => p.name)).toEqual(Object.keys(program.paramTypes));
     }
   });
 
@@ -46,7 +51,9 @@ describe('generateProgram', () => {
       const tree = await parsePython(easy.code);
       expect(loopDepth(tree.rootNode)).toBeLessThanOrEqual(DIFFICULTY_PRESETS.easy.maxLoopDepth);
       // Easy programs have no helpers: the entry is the only function.
-      expect(tree.rootNode.namedChildren.filter((c) => c?.type === 'function_definition')).toHaveLength(1);
+      expect(
+        tree.rootNode.namedChildren.filter((c) => c?.type === 'function_definition'),
+      ).toHaveLength(1);
       tree.delete();
       const hard = await parsePython(generateProgram(3, index, 'hard').code);
       deepestHard = Math.max(deepestHard, loopDepth(hard.rootNode));

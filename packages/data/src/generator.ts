@@ -28,9 +28,33 @@ export type DifficultyName = 'easy' | 'medium' | 'hard';
 export type Difficulty = DifficultyName | 'mixed' | DifficultyKnobs;
 
 export const DIFFICULTY_PRESETS: Readonly<Record<DifficultyName, DifficultyKnobs>> = {
-  easy: { maxLoopDepth: 1, maxBranches: 1, helpers: 0, maxBodyStatements: 2, maxStatements: 6, comprehensions: 0.3, boilerplate: 0.25 },
-  medium: { maxLoopDepth: 2, maxBranches: 2, helpers: 1, maxBodyStatements: 3, maxStatements: 9, comprehensions: 0.3, boilerplate: 0.3 },
-  hard: { maxLoopDepth: 3, maxBranches: 4, helpers: 2, maxBodyStatements: 3, maxStatements: 12, comprehensions: 0.35, boilerplate: 0.35 },
+  easy: {
+    maxLoopDepth: 1,
+    maxBranches: 1,
+    helpers: 0,
+    maxBodyStatements: 2,
+    maxStatements: 6,
+    comprehensions: 0.3,
+    boilerplate: 0.25,
+  },
+  medium: {
+    maxLoopDepth: 2,
+    maxBranches: 2,
+    helpers: 1,
+    maxBodyStatements: 3,
+    maxStatements: 9,
+    comprehensions: 0.3,
+    boilerplate: 0.3,
+  },
+  hard: {
+    maxLoopDepth: 3,
+    maxBranches: 4,
+    helpers: 2,
+    maxBodyStatements: 3,
+    maxStatements: 12,
+    comprehensions: 0.35,
+    boilerplate: 0.35,
+  },
 };
 
 export interface GeneratedProgram {
@@ -148,16 +172,30 @@ interface Param {
 function knobsFor(rng: Rng, difficulty: Difficulty): { knobs: DifficultyKnobs; label: string } {
   if (typeof difficulty === 'object') return { knobs: difficulty, label: 'custom' };
   const name: DifficultyName =
-    difficulty === 'mixed' ? rng.weighted<DifficultyName>([['easy', 3], ['medium', 4], ['hard', 3]]) : difficulty;
+    difficulty === 'mixed'
+      ? rng.weighted<DifficultyName>([
+          ['easy', 3],
+          ['medium', 4],
+          ['hard', 3],
+        ])
+      : difficulty;
   return { knobs: DIFFICULTY_PRESETS[name], label: name };
 }
 
 const THEME_TYPES: Record<Theme, { type: ValueType; annotation: string }> = {
   list_int: { type: { kind: 'list', of: { kind: 'int' } }, annotation: 'list[int]' },
   str: { type: { kind: 'str', alphabet: 'text', maxLength: 12 }, annotation: 'str' },
-  list_str: { type: { kind: 'list', of: { kind: 'str', alphabet: 'word', maxLength: 6 }, maxLength: 6 }, annotation: 'list[str]' },
+  list_str: {
+    type: { kind: 'list', of: { kind: 'str', alphabet: 'word', maxLength: 6 }, maxLength: 6 },
+    annotation: 'list[str]',
+  },
   dict: {
-    type: { kind: 'dict', key: { kind: 'str', alphabet: 'word', maxLength: 5 }, value: { kind: 'int' }, maxLength: 5 },
+    type: {
+      kind: 'dict',
+      key: { kind: 'str', alphabet: 'word', maxLength: 5 },
+      value: { kind: 'int' },
+      maxLength: 5,
+    },
     annotation: 'dict[str, int]',
   },
   int: { type: { kind: 'int', min: 0, max: 60 }, annotation: 'int' },
@@ -168,14 +206,34 @@ const THEME_TYPES: Record<Theme, { type: ValueType; annotation: string }> = {
 
 function makeHelpers(b: Builder, theme: Theme): void {
   const rng = b.rng;
-  const kind: ElemKind = theme === 'str' ? 'char' : theme === 'list_str' || theme === 'dict' ? 'word' : 'int';
+  const kind: ElemKind =
+    theme === 'str' ? 'char' : theme === 'list_str' || theme === 'dict' ? 'word' : 'int';
   const pools: Record<ElemKind, (() => Helper)[]> = {
     int: [
-      () => helper(b, 'is_even', 'int', 'bool', (n, x) => [`def ${n}(${x}):`, `    return ${x} % 2 == 0`]),
-      () => helper(b, 'is_big', 'int', 'bool', (n, x) => [`def ${n}(${x}):`, `    return ${x} > ${rng.range(3, 12)}`]),
-      () => helper(b, 'square', 'int', 'int', (n, x) => [`def ${n}(${x}):`, `    return ${x} * ${x}`]),
-      () => helper(b, 'step', 'int', 'int', (n, x) => [`def ${n}(${x}):`, `    if ${x} % 2 == 0:`, `        return ${x} // 2`, `    return 3 * ${x} + 1`]),
-      () => helper(b, 'clamp', 'int', 'int', (n, x) => [`def ${n}(${x}):`, `    return max(0, min(${x}, ${rng.range(5, 15)}))`]),
+      () =>
+        helper(b, 'is_even', 'int', 'bool', (n, x) => [
+          `def ${n}(${x}):`,
+          `    return ${x} % 2 == 0`,
+        ]),
+      () =>
+        helper(b, 'is_big', 'int', 'bool', (n, x) => [
+          `def ${n}(${x}):`,
+          `    return ${x} > ${rng.range(3, 12)}`,
+        ]),
+      () =>
+        helper(b, 'square', 'int', 'int', (n, x) => [`def ${n}(${x}):`, `    return ${x} * ${x}`]),
+      () =>
+        helper(b, 'step', 'int', 'int', (n, x) => [
+          `def ${n}(${x}):`,
+          `    if ${x} % 2 == 0:`,
+          `        return ${x} // 2`,
+          `    return 3 * ${x} + 1`,
+        ]),
+      () =>
+        helper(b, 'clamp', 'int', 'int', (n, x) => [
+          `def ${n}(${x}):`,
+          `    return max(0, min(${x}, ${rng.range(5, 15)}))`,
+        ]),
       () =>
         helper(b, 'digit_sum', 'int', 'int', (n, x) => [
           `def ${n}(${x}):`,
@@ -188,9 +246,16 @@ function makeHelpers(b: Builder, theme: Theme): void {
         ]),
     ],
     char: [
-      () => helper(b, 'is_vowel', 'char', 'bool', (n, x) => [`def ${n}(${x}):`, `    return ${x}.lower() in 'aeiou'`]),
       () =>
-        helper(b, 'swap', 'char', 'str', (n, x) => [`def ${n}(${x}):`, `    return ${x}.lower() if ${x}.isupper() else ${x}.upper()`]),
+        helper(b, 'is_vowel', 'char', 'bool', (n, x) => [
+          `def ${n}(${x}):`,
+          `    return ${x}.lower() in 'aeiou'`,
+        ]),
+      () =>
+        helper(b, 'swap', 'char', 'str', (n, x) => [
+          `def ${n}(${x}):`,
+          `    return ${x}.lower() if ${x}.isupper() else ${x}.upper()`,
+        ]),
       () =>
         helper(b, 'shift', 'char', 'str', (n, x) => [
           `def ${n}(${x}):`,
@@ -198,18 +263,38 @@ function makeHelpers(b: Builder, theme: Theme): void {
           `        return chr((ord(${x}) - ord('a') + ${rng.range(1, 5)}) % 26 + ord('a'))`,
           `    return ${x}`,
         ]),
-      () => helper(b, 'is_sep', 'char', 'bool', (n, x) => [`def ${n}(${x}):`, `    return ${x} in ' ,.-_!?'`]),
+      () =>
+        helper(b, 'is_sep', 'char', 'bool', (n, x) => [
+          `def ${n}(${x}):`,
+          `    return ${x} in ' ,.-_!?'`,
+        ]),
     ],
     word: [
-      () => helper(b, 'is_palindrome', 'word', 'bool', (n, x) => [`def ${n}(${x}):`, `    return ${x} == ${x}[::-1]`]),
-      () => helper(b, 'first_upper', 'word', 'str', (n, x) => [`def ${n}(${x}):`, `    return ${x}[:1].upper() + ${x}[1:]`]),
+      () =>
+        helper(b, 'is_palindrome', 'word', 'bool', (n, x) => [
+          `def ${n}(${x}):`,
+          `    return ${x} == ${x}[::-1]`,
+        ]),
+      () =>
+        helper(b, 'first_upper', 'word', 'str', (n, x) => [
+          `def ${n}(${x}):`,
+          `    return ${x}[:1].upper() + ${x}[1:]`,
+        ]),
       () =>
         helper(b, 'strip_vowels', 'word', 'str', (n, x) => [
           `def ${n}(${x}):`,
           `    return ''.join(c for c in ${x} if c not in 'aeiou')`,
         ]),
-      () => helper(b, 'score', 'word', 'int', (n, x) => [`def ${n}(${x}):`, `    return sum(ord(c) % ${rng.range(3, 9)} for c in ${x})`]),
-      () => helper(b, 'is_short', 'word', 'bool', (n, x) => [`def ${n}(${x}):`, `    return len(${x}) <= ${rng.range(2, 4)}`]),
+      () =>
+        helper(b, 'score', 'word', 'int', (n, x) => [
+          `def ${n}(${x}):`,
+          `    return sum(ord(c) % ${rng.range(3, 9)} for c in ${x})`,
+        ]),
+      () =>
+        helper(b, 'is_short', 'word', 'bool', (n, x) => [
+          `def ${n}(${x}):`,
+          `    return len(${x}) <= ${rng.range(2, 4)}`,
+        ]),
     ],
   };
   const first = rng.pick(pools[kind])();
@@ -218,10 +303,19 @@ function makeHelpers(b: Builder, theme: Theme): void {
     // The second helper calls the first (nested helper calls).
     const second =
       first.gives === 'bool'
-        ? helper(b, 'count_matching', 'list', 'int', (n, x) => [`def ${n}(${x}):`, `    return sum(1 for e in ${x} if ${first.name}(e))`])
+        ? helper(b, 'count_matching', 'list', 'int', (n, x) => [
+            `def ${n}(${x}):`,
+            `    return sum(1 for e in ${x} if ${first.name}(e))`,
+          ])
         : first.gives === 'int'
-          ? helper(b, 'twice', kind, 'int', (n, x) => [`def ${n}(${x}):`, `    return ${first.name}(${first.name}(${x}))`])
-          : helper(b, 'apply_all', 'list', 'str', (n, x) => [`def ${n}(${x}):`, `    return ''.join(${first.name}(e) for e in ${x})`]);
+          ? helper(b, 'twice', kind, 'int', (n, x) => [
+              `def ${n}(${x}):`,
+              `    return ${first.name}(${first.name}(${x}))`,
+            ])
+          : helper(b, 'apply_all', 'list', 'str', (n, x) => [
+              `def ${n}(${x}):`,
+              `    return ''.join(${first.name}(e) for e in ${x})`,
+            ]);
     b.helpers.push(second);
   }
 }
@@ -239,8 +333,14 @@ function helper(
   return { name, takes, gives, code: body(name, arg).join('\n') };
 }
 
-function helperFor(b: Builder, takes: ElemKind | 'list', gives?: Helper['gives']): Helper | undefined {
-  const options = b.helpers.filter((h) => h.takes === takes && (gives === undefined || h.gives === gives));
+function helperFor(
+  b: Builder,
+  takes: ElemKind | 'list',
+  gives?: Helper['gives'],
+): Helper | undefined {
+  const options = b.helpers.filter(
+    (h) => h.takes === takes && (gives === undefined || h.gives === gives),
+  );
   return options.length === 0 ? undefined : b.rng.pick(options);
 }
 
@@ -261,7 +361,8 @@ function condition(b: Builder, elem: Elem, params: Param[], index?: string): str
   const c = charParam(params);
   const e = elem.expr;
   const predicate = helperFor(b, elem.kind, 'bool');
-  if (predicate !== undefined && rng.chance(0.45)) return `${rng.chance(0.25) ? 'not ' : ''}${predicate.name}(${e})`;
+  if (predicate !== undefined && rng.chance(0.45))
+    return `${rng.chance(0.25) ? 'not ' : ''}${predicate.name}(${e})`;
   const options: string[] = [];
   switch (elem.kind) {
     case 'int':
@@ -286,7 +387,8 @@ function condition(b: Builder, elem: Elem, params: Param[], index?: string): str
         `${e} != ${c ?? "'a'"}`,
         `${e}.islower()`,
       );
-      if (index !== undefined) options.push(`${index} % 2 == 0`, `${index} > ${k ?? rng.range(1, 4)}`);
+      if (index !== undefined)
+        options.push(`${index} % 2 == 0`, `${index} > ${k ?? rng.range(1, 4)}`);
       break;
     case 'word': {
       const prefix = params.find((p) => p.role === 'prefix')?.name;
@@ -314,9 +416,12 @@ function condition(b: Builder, elem: Elem, params: Param[], index?: string): str
 function derive(b: Builder, elem: Elem): Elem {
   for (let attempt = 0; attempt < 4; attempt += 1) {
     const derived = deriveOnce(b, elem);
-    if (derived.kind === elem.kind || b.targets.some((kind) => accepts(kind, derived.kind))) return derived;
+    if (derived.kind === elem.kind || b.targets.some((kind) => accepts(kind, derived.kind)))
+      return derived;
   }
-  return elem.kind === 'int' ? { kind: 'int', expr: `${elem.expr} + 1` } : { kind: elem.kind, expr: `${elem.expr}.lower()` };
+  return elem.kind === 'int'
+    ? { kind: 'int', expr: `${elem.expr} + 1` }
+    : { kind: elem.kind, expr: `${elem.expr}.lower()` };
 }
 
 function deriveOnce(b: Builder, elem: Elem): Elem {
@@ -325,20 +430,53 @@ function deriveOnce(b: Builder, elem: Elem): Elem {
   const helperStr = helperFor(b, elem.kind, 'str');
   switch (elem.kind) {
     case 'int': {
-      if (helperInt !== undefined && rng.chance(0.5)) return { kind: 'int', expr: `${helperInt.name}(${elem.expr})` };
-      return { kind: 'int', expr: rng.pick([`${elem.expr} * ${rng.range(2, 4)}`, `${elem.expr} + ${rng.range(1, 9)}`, `${elem.expr} - ${rng.range(1, 5)}`, `abs(${elem.expr})`, `${elem.expr} // 2`, `${elem.expr} ** 2`, `-${elem.expr}`]) };
+      if (helperInt !== undefined && rng.chance(0.5))
+        return { kind: 'int', expr: `${helperInt.name}(${elem.expr})` };
+      return {
+        kind: 'int',
+        expr: rng.pick([
+          `${elem.expr} * ${rng.range(2, 4)}`,
+          `${elem.expr} + ${rng.range(1, 9)}`,
+          `${elem.expr} - ${rng.range(1, 5)}`,
+          `abs(${elem.expr})`,
+          `${elem.expr} // 2`,
+          `${elem.expr} ** 2`,
+          `-${elem.expr}`,
+        ]),
+      };
     }
     case 'char':
-      if (helperStr !== undefined && rng.chance(0.5)) return { kind: 'char', expr: `${helperStr.name}(${elem.expr})` };
+      if (helperStr !== undefined && rng.chance(0.5))
+        return { kind: 'char', expr: `${helperStr.name}(${elem.expr})` };
       return rng.chance(0.8)
         ? { kind: 'char', expr: `${elem.expr}.${rng.pick(['upper', 'lower', 'swapcase'])}()` }
         : { kind: 'int', expr: `ord(${elem.expr})` };
     case 'word':
-      if (helperStr !== undefined && rng.chance(0.5)) return { kind: 'word', expr: `${helperStr.name}(${elem.expr})` };
-      if (helperInt !== undefined && rng.chance(0.3)) return { kind: 'int', expr: `${helperInt.name}(${elem.expr})` };
+      if (helperStr !== undefined && rng.chance(0.5))
+        return { kind: 'word', expr: `${helperStr.name}(${elem.expr})` };
+      if (helperInt !== undefined && rng.chance(0.3))
+        return { kind: 'int', expr: `${helperInt.name}(${elem.expr})` };
       return rng.chance(0.7)
-        ? { kind: 'word', expr: rng.pick([`${elem.expr}.upper()`, `${elem.expr}[::-1]`, `${elem.expr}.capitalize()`, `${elem.expr}.strip('aeiou')`, `${elem.expr}[1:]`, `${elem.expr} + ${elem.expr}[:1]`, `${elem.expr}.replace('a', '')`]) }
-        : { kind: 'int', expr: rng.pick([`len(${elem.expr})`, `${elem.expr}.count('a')`, `len(set(${elem.expr}))`]) };
+        ? {
+            kind: 'word',
+            expr: rng.pick([
+              `${elem.expr}.upper()`,
+              `${elem.expr}[::-1]`,
+              `${elem.expr}.capitalize()`,
+              `${elem.expr}.strip('aeiou')`,
+              `${elem.expr}[1:]`,
+              `${elem.expr} + ${elem.expr}[:1]`,
+              `${elem.expr}.replace('a', '')`,
+            ]),
+          }
+        : {
+            kind: 'int',
+            expr: rng.pick([
+              `len(${elem.expr})`,
+              `${elem.expr}.count('a')`,
+              `len(set(${elem.expr}))`,
+            ]),
+          };
   }
 }
 
@@ -412,24 +550,45 @@ function update(b: Builder, elem: Elem, acc: Acc, index?: string): string {
     case 'list_str':
       return elem.kind === 'int'
         ? `${acc.name}.append(str(${e}))`
-        : rng.pick([`${acc.name}.append(${e})`, `${acc.name}.insert(0, ${e})`, `${acc.name}.append(${e}.upper())`, `${acc.name}.extend([${e}, '-'])`]);
+        : rng.pick([
+            `${acc.name}.append(${e})`,
+            `${acc.name}.insert(0, ${e})`,
+            `${acc.name}.append(${e}.upper())`,
+            `${acc.name}.extend([${e}, '-'])`,
+          ]);
     case 'total':
       return elem.kind === 'int'
-        ? rng.pick([`${acc.name} += ${e}`, `${acc.name} -= ${e}`, `${acc.name} = ${acc.name} * 2 + ${e}`, `${acc.name} += ${e} % 3`])
+        ? rng.pick([
+            `${acc.name} += ${e}`,
+            `${acc.name} -= ${e}`,
+            `${acc.name} = ${acc.name} * 2 + ${e}`,
+            `${acc.name} += ${e} % 3`,
+          ])
         : `${acc.name} += len(${e})`;
     case 'count':
       return rng.pick([`${acc.name} += 1`, `${acc.name} += 1`, `${acc.name} += 2`]);
     case 'out':
       return elem.kind === 'int'
         ? rng.pick([`${acc.name} += str(${e})`, `${acc.name} = str(${e}) + ${acc.name}`])
-        : rng.pick([`${acc.name} += ${e}`, `${acc.name} = ${e} + ${acc.name}`, `${acc.name} += ${e} * 2`, `${acc.name} += ${e}[::-1]`]);
+        : rng.pick([
+            `${acc.name} += ${e}`,
+            `${acc.name} = ${e} + ${acc.name}`,
+            `${acc.name} += ${e} * 2`,
+            `${acc.name} += ${e}[::-1]`,
+          ]);
     case 'counts':
-      return rng.pick([`${acc.name}[${e}] = ${acc.name}.get(${e}, 0) + 1`, `${acc.name}[${e}] = ${index ?? `len(${acc.name})`}`]);
+      return rng.pick([
+        `${acc.name}[${e}] = ${acc.name}.get(${e}, 0) + 1`,
+        `${acc.name}[${e}] = ${index ?? `len(${acc.name})`}`,
+      ]);
     case 'seen':
       return `${acc.name}.add(${e})`;
     case 'best':
-      if (acc.name.startsWith('small')) return `${acc.name} = ${e} if ${acc.name} is None or ${e} < ${acc.name} else ${acc.name}`;
-      return elem.kind === 'int' ? `${acc.name} = ${e} if ${acc.name} is None or ${e} > ${acc.name} else ${acc.name}` : `${acc.name} = ${e}`;
+      if (acc.name.startsWith('small'))
+        return `${acc.name} = ${e} if ${acc.name} is None or ${e} < ${acc.name} else ${acc.name}`;
+      return elem.kind === 'int'
+        ? `${acc.name} = ${e} if ${acc.name} is None or ${e} > ${acc.name} else ${acc.name}`
+        : `${acc.name} = ${e}`;
   }
 }
 
@@ -450,14 +609,33 @@ function loopOver(b: Builder, theme: Theme, source: string): LoopHeader {
   switch (theme) {
     case 'list_int': {
       const x = b.fresh('intElem');
-      const form = rng.weighted<string>([['for', 5], ['enumerate', 2], ['range', 2], ['while', 1], ['sorted', 1], ['pairs', 1]]);
+      const form = rng.weighted<string>([
+        ['for', 5],
+        ['enumerate', 2],
+        ['range', 2],
+        ['while', 1],
+        ['sorted', 1],
+        ['pairs', 1],
+      ]);
       if (form === 'enumerate') {
         const i = b.fresh('i');
-        return { lines: [`for ${i}, ${x} in enumerate(${source}):`], bodyStart: [], elem: { kind: 'int', expr: x }, index: i, isWhile: false };
+        return {
+          lines: [`for ${i}, ${x} in enumerate(${source}):`],
+          bodyStart: [],
+          elem: { kind: 'int', expr: x },
+          index: i,
+          isWhile: false,
+        };
       }
       if (form === 'range') {
         const i = b.fresh('i');
-        return { lines: [`for ${i} in range(len(${source})):`], bodyStart: [], elem: { kind: 'int', expr: `${source}[${i}]` }, index: i, isWhile: false };
+        return {
+          lines: [`for ${i} in range(len(${source})):`],
+          bodyStart: [],
+          elem: { kind: 'int', expr: `${source}[${i}]` },
+          index: i,
+          isWhile: false,
+        };
       }
       if (form === 'pairs') {
         const i = b.fresh('i');
@@ -479,19 +657,43 @@ function loopOver(b: Builder, theme: Theme, source: string): LoopHeader {
           isWhile: true,
         };
       }
-      const iterable = form === 'sorted' ? rng.pick([`sorted(${source})`, `${source}[::-1]`, `reversed(${source})`]) : source;
-      return { lines: [`for ${x} in ${iterable}:`], bodyStart: [], elem: { kind: 'int', expr: x }, isWhile: false };
+      const iterable =
+        form === 'sorted'
+          ? rng.pick([`sorted(${source})`, `${source}[::-1]`, `reversed(${source})`])
+          : source;
+      return {
+        lines: [`for ${x} in ${iterable}:`],
+        bodyStart: [],
+        elem: { kind: 'int', expr: x },
+        isWhile: false,
+      };
     }
     case 'str': {
-      const form = rng.weighted<string>([['for', 5], ['enumerate', 2], ['words', 2], ['while', 1]]);
+      const form = rng.weighted<string>([
+        ['for', 5],
+        ['enumerate', 2],
+        ['words', 2],
+        ['while', 1],
+      ]);
       if (form === 'words') {
         const w = b.fresh('wordElem');
-        return { lines: [`for ${w} in ${source}.split():`], bodyStart: [], elem: { kind: 'word', expr: w }, isWhile: false };
+        return {
+          lines: [`for ${w} in ${source}.split():`],
+          bodyStart: [],
+          elem: { kind: 'word', expr: w },
+          isWhile: false,
+        };
       }
       const ch = b.fresh('charElem');
       if (form === 'enumerate') {
         const i = b.fresh('i');
-        return { lines: [`for ${i}, ${ch} in enumerate(${source}):`], bodyStart: [], elem: { kind: 'char', expr: ch }, index: i, isWhile: false };
+        return {
+          lines: [`for ${i}, ${ch} in enumerate(${source}):`],
+          bodyStart: [],
+          elem: { kind: 'char', expr: ch },
+          index: i,
+          isWhile: false,
+        };
       }
       if (form === 'while') {
         const i = b.fresh('i');
@@ -503,79 +705,164 @@ function loopOver(b: Builder, theme: Theme, source: string): LoopHeader {
           isWhile: true,
         };
       }
-      return { lines: [`for ${ch} in ${source}:`], bodyStart: [], elem: { kind: 'char', expr: ch }, isWhile: false };
+      return {
+        lines: [`for ${ch} in ${source}:`],
+        bodyStart: [],
+        elem: { kind: 'char', expr: ch },
+        isWhile: false,
+      };
     }
     case 'list_str': {
       const w = b.fresh('wordElem');
       if (rng.chance(0.3)) {
         const i = b.fresh('i');
-        return { lines: [`for ${i}, ${w} in enumerate(${source}):`], bodyStart: [], elem: { kind: 'word', expr: w }, index: i, isWhile: false };
+        return {
+          lines: [`for ${i}, ${w} in enumerate(${source}):`],
+          bodyStart: [],
+          elem: { kind: 'word', expr: w },
+          index: i,
+          isWhile: false,
+        };
       }
-      return { lines: [`for ${w} in ${rng.chance(0.2) ? `sorted(${source})` : source}:`], bodyStart: [], elem: { kind: 'word', expr: w }, isWhile: false };
+      return {
+        lines: [`for ${w} in ${rng.chance(0.2) ? `sorted(${source})` : source}:`],
+        bodyStart: [],
+        elem: { kind: 'word', expr: w },
+        isWhile: false,
+      };
     }
     case 'dict': {
       const key = b.fresh(rng.pick(['key', 'k', 'name']));
       const value = b.fresh(rng.pick(['value', 'v', 'val', 'score']));
       b.dictValue = { kind: 'int', expr: value };
       if (rng.chance(0.3)) {
-        return { lines: [`for ${key} in sorted(${source}):`], bodyStart: [`${value} = ${source}[${key}]`], elem: { kind: 'word', expr: key }, isWhile: false };
+        return {
+          lines: [`for ${key} in sorted(${source}):`],
+          bodyStart: [`${value} = ${source}[${key}]`],
+          elem: { kind: 'word', expr: key },
+          isWhile: false,
+        };
       }
-      return { lines: [`for ${key}, ${value} in ${source}.items():`], bodyStart: [], elem: { kind: 'word', expr: key }, isWhile: false };
+      return {
+        lines: [`for ${key}, ${value} in ${source}.items():`],
+        bodyStart: [],
+        elem: { kind: 'word', expr: key },
+        isWhile: false,
+      };
     }
     case 'int': {
       if (rng.chance(0.35)) {
         const digit = b.fresh(rng.pick(['d', 'digit', 'r']));
         return {
           lines: [`while ${source} > 0:`],
-          bodyStart: [`${digit} = ${source} % ${rng.pick([10, 10, 2, 3])}`, `${source} //= ${rng.pick([10, 10, 2])}`],
+          bodyStart: [
+            `${digit} = ${source} % ${rng.pick([10, 10, 2, 3])}`,
+            `${source} //= ${rng.pick([10, 10, 2])}`,
+          ],
           elem: { kind: 'int', expr: digit },
           isWhile: true,
         };
       }
       const i = b.fresh(rng.pick(['i', 'j', 'step']));
-      const bound = rng.pick([`range(${source})`, `range(1, ${source} + 1)`, `range(${source} % 12)`, `range(2, ${source})`]);
-      return { lines: [`for ${i} in ${bound}:`], bodyStart: [], elem: { kind: 'int', expr: i }, isWhile: false };
+      const bound = rng.pick([
+        `range(${source})`,
+        `range(1, ${source} + 1)`,
+        `range(${source} % 12)`,
+        `range(2, ${source})`,
+      ]);
+      return {
+        lines: [`for ${i} in ${bound}:`],
+        bodyStart: [],
+        elem: { kind: 'int', expr: i },
+        isWhile: false,
+      };
     }
   }
 }
 
 /** Inner loop for nested iteration over something the element offers. */
-function innerLoop(b: Builder, outer: LoopHeader, theme: Theme, params: Param[]): LoopHeader | undefined {
+function innerLoop(
+  b: Builder,
+  outer: LoopHeader,
+  theme: Theme,
+  params: Param[],
+): LoopHeader | undefined {
   const rng = b.rng;
   const e = outer.elem;
   if (e.kind === 'word') {
     const ch = b.fresh('charElem');
-    return { lines: [`for ${ch} in ${e.expr}:`], bodyStart: [], elem: { kind: 'char', expr: ch }, isWhile: false };
+    return {
+      lines: [`for ${ch} in ${e.expr}:`],
+      bodyStart: [],
+      elem: { kind: 'char', expr: ch },
+      isWhile: false,
+    };
   }
   if (e.kind === 'int') {
     const j = b.fresh(rng.pick(['j', 'k2', 't']));
     const primary = params.find((p) => p.role === theme);
-    if (outer.index !== undefined && primary !== undefined && theme === 'list_int' && rng.chance(0.6)) {
+    if (
+      outer.index !== undefined &&
+      primary !== undefined &&
+      theme === 'list_int' &&
+      rng.chance(0.6)
+    ) {
       return {
         lines: [`for ${j} in range(${outer.index} + 1, len(${primary.name})):`],
         bodyStart: [],
-        elem: { kind: 'int', expr: rng.pick([`${e.expr} + ${primary.name}[${j}]`, `${primary.name}[${j}] - ${e.expr}`, `${primary.name}[${j}]`]) },
+        elem: {
+          kind: 'int',
+          expr: rng.pick([
+            `${e.expr} + ${primary.name}[${j}]`,
+            `${primary.name}[${j}] - ${e.expr}`,
+            `${primary.name}[${j}]`,
+          ]),
+        },
         isWhile: false,
       };
     }
-    return { lines: [`for ${j} in range(${e.expr} % ${rng.range(3, 5)}):`], bodyStart: [], elem: { kind: 'int', expr: rng.pick([j, `${j} * ${e.expr}`, `${e.expr} + ${j}`]) }, isWhile: false };
+    return {
+      lines: [`for ${j} in range(${e.expr} % ${rng.range(3, 5)}):`],
+      bodyStart: [],
+      elem: { kind: 'int', expr: rng.pick([j, `${j} * ${e.expr}`, `${e.expr} + ${j}`]) },
+      isWhile: false,
+    };
   }
   if (e.kind === 'char' && theme === 'str') {
     const primary = params.find((p) => p.role === 'str');
     if (primary === undefined) return undefined;
     const other = b.fresh(rng.pick(['other', 'c2', 'd']));
-    return { lines: [`for ${other} in ${primary.name}[:${rng.range(2, 4)}]:`], bodyStart: [], elem: { kind: 'char', expr: rng.chance(0.5) ? other : e.expr }, isWhile: false };
+    return {
+      lines: [`for ${other} in ${primary.name}[:${rng.range(2, 4)}]:`],
+      bodyStart: [],
+      elem: { kind: 'char', expr: rng.chance(0.5) ? other : e.expr },
+      isWhile: false,
+    };
   }
   return undefined;
 }
 
-function loopBody(b: Builder, header: LoopHeader, theme: Theme, params: Param[], depth: number, indent: number, preamble: string[]): void {
+function loopBody(
+  b: Builder,
+  header: LoopHeader,
+  theme: Theme,
+  params: Param[],
+  depth: number,
+  indent: number,
+  preamble: string[],
+): void {
   const rng = b.rng;
   for (const line of header.bodyStart) b.emit(indent, line);
-  if (b.deadCounter !== undefined && depth === 1 && rng.chance(0.7)) b.emit(indent, `${b.deadCounter} += 1`);
+  if (b.deadCounter !== undefined && depth === 1 && rng.chance(0.7))
+    b.emit(indent, `${b.deadCounter} += 1`);
   if (b.printCount < 1 && rng.chance(b.knobs.boilerplate * 0.5)) {
     b.printCount += 1;
-    b.emit(indent, b.logging ? `logger.debug("visiting %s", ${header.elem.expr})` : `print('visiting', ${header.elem.expr})`);
+    b.emit(
+      indent,
+      b.logging
+        ? `logger.debug("visiting %s", ${header.elem.expr})`
+        : `print('visiting', ${header.elem.expr})`,
+    );
   }
   let elem = header.elem;
   // Dict loops also offer the value.
@@ -584,7 +871,8 @@ function loopBody(b: Builder, header: LoopHeader, theme: Theme, params: Param[],
   const count = Math.max(1, Math.min(rng.range(1, b.knobs.maxBodyStatements), b.budget));
   let emitted = 0;
   let nested = false;
-  const updateLine = (target: Elem): string => update(b, target, targetFor(b, target.kind, preamble), header.index);
+  const updateLine = (target: Elem): string =>
+    update(b, target, targetFor(b, target.kind, preamble), header.index);
   for (let s = 0; s < count; s += 1) {
     const choice = rng.weighted<string>([
       ['update', 4],
@@ -624,7 +912,11 @@ function loopBody(b: Builder, header: LoopHeader, theme: Theme, params: Param[],
     if (choice === 'if') {
       b.branches += 1;
       b.emit(indent, `if ${condition(b, elem, params, header.index)}:`);
-      const jump = rng.chance(0.2) ? (header.isWhile ? 'break' : rng.pick(['continue', 'break'])) : undefined;
+      const jump = rng.chance(0.2)
+        ? header.isWhile
+          ? 'break'
+          : rng.pick(['continue', 'break'])
+        : undefined;
       b.emit(indent + 1, updateLine(elem));
       if (jump !== undefined) b.emit(indent + 1, jump);
       if (rng.chance(0.35) && b.branches < b.knobs.maxBranches) {
@@ -648,7 +940,11 @@ function loopBody(b: Builder, header: LoopHeader, theme: Theme, params: Param[],
 // ---------------------------------------------------------------------------------------------
 // Straight-line steps (comprehensions, string methods)
 
-function straightSteps(b: Builder, theme: Theme, params: Param[]): { lines: string[]; results: { name: string; type: AccKind }[] } {
+function straightSteps(
+  b: Builder,
+  theme: Theme,
+  params: Param[],
+): { lines: string[]; results: { name: string; type: AccKind }[] } {
   const rng = b.rng;
   const primary = params.find((p) => p.role === theme)!;
   const p = primary.name;
@@ -663,12 +959,25 @@ function straightSteps(b: Builder, theme: Theme, params: Param[]): { lines: stri
   const mapChar = helperFor(b, 'char', 'str');
   let current = p;
   for (let s = 0; s < steps; s += 1) {
-    const name = b.fresh(rng.pick(['result', 'filtered', 'mapped', 'parts', 'tmp', 'out', 'res', 'new']));
+    const name = b.fresh(
+      rng.pick(['result', 'filtered', 'mapped', 'parts', 'tmp', 'out', 'res', 'new']),
+    );
     switch (theme) {
       case 'list_int': {
         const x = rng.pick(['x', 'n', 'v']);
-        const cond = predicateInt && rng.chance(0.5) ? `${predicateInt.name}(${x})` : rng.pick([`${x} % 2 == 0`, `${x} > ${k ?? rng.range(0, 8)}`, `${x} != ${k ?? 0}`, `${x} % 3`]);
-        const mapped = mapInt && rng.chance(0.5) ? `${mapInt.name}(${x})` : rng.pick([x, `${x} * 2`, `${x} + 1`, `abs(${x})`, `${x} ** 2`, `${x} % 5`]);
+        const cond =
+          predicateInt && rng.chance(0.5)
+            ? `${predicateInt.name}(${x})`
+            : rng.pick([
+                `${x} % 2 == 0`,
+                `${x} > ${k ?? rng.range(0, 8)}`,
+                `${x} != ${k ?? 0}`,
+                `${x} % 3`,
+              ]);
+        const mapped =
+          mapInt && rng.chance(0.5)
+            ? `${mapInt.name}(${x})`
+            : rng.pick([x, `${x} * 2`, `${x} + 1`, `abs(${x})`, `${x} ** 2`, `${x} % 5`]);
         lines.push(
           rng.pick([
             `${name} = [${mapped} for ${x} in ${current} if ${cond}]`,
@@ -685,7 +994,10 @@ function straightSteps(b: Builder, theme: Theme, params: Param[]): { lines: stri
       }
       case 'str': {
         const ch = rng.pick(['ch', 'c']);
-        const mapped = mapChar && rng.chance(0.5) ? `${mapChar.name}(${ch})` : rng.pick([ch, `${ch}.upper()`, `${ch} * 2`, `${ch}.swapcase()`]);
+        const mapped =
+          mapChar && rng.chance(0.5)
+            ? `${mapChar.name}(${ch})`
+            : rng.pick([ch, `${ch}.upper()`, `${ch} * 2`, `${ch}.swapcase()`]);
         const str = rng.pick([
           `${name} = ''.join(${mapped} for ${ch} in ${current} if ${rng.pick([`${ch}.isalpha()`, `not ${ch}.isdigit()`, `${ch} != ${c ?? "' '"}`, `${ch} not in 'aeiou'`])})`,
           `${name} = ${current}.${rng.pick(['upper', 'lower', 'strip', 'title', 'swapcase', 'capitalize', 'lstrip', 'rstrip'])}()`,
@@ -703,7 +1015,10 @@ function straightSteps(b: Builder, theme: Theme, params: Param[]): { lines: stri
       }
       case 'list_str': {
         const w = rng.pick(['w', 'word', 's']);
-        const mapped = mapWord && rng.chance(0.5) ? `${mapWord.name}(${w})` : rng.pick([w, `${w}.upper()`, `${w}[::-1]`, `${w}.capitalize()`, `${w}[:2]`]);
+        const mapped =
+          mapWord && rng.chance(0.5)
+            ? `${mapWord.name}(${w})`
+            : rng.pick([w, `${w}.upper()`, `${w}[::-1]`, `${w}.capitalize()`, `${w}[:2]`]);
         lines.push(
           rng.pick([
             `${name} = [${mapped} for ${w} in ${current} if ${rng.pick([`len(${w}) > ${k ?? 2}`, `${w}.isalpha()`, `${w}`, `${w}[:1] in 'aeiou'`])}]`,
@@ -717,28 +1032,42 @@ function straightSteps(b: Builder, theme: Theme, params: Param[]): { lines: stri
         break;
       }
       case 'dict': {
-        const [kk, vv] = rng.pick([['k', 'v'], ['key', 'value'], ['name', 'score']] as const);
+        const [kk, vv] = rng.pick([
+          ['k', 'v'],
+          ['key', 'value'],
+          ['name', 'score'],
+        ] as const);
         const form = rng.int(4);
         if (form === 0) {
-          lines.push(`${name} = {${kk}: ${vv} ${rng.pick(['* 2', '+ 1', '% 3', '- 1'])} for ${kk}, ${vv} in ${p}.items() if ${vv} ${rng.pick(['>', '<', '!=', '>='])} ${k ?? rng.range(0, 5)}}`);
+          lines.push(
+            `${name} = {${kk}: ${vv} ${rng.pick(['* 2', '+ 1', '% 3', '- 1'])} for ${kk}, ${vv} in ${p}.items() if ${vv} ${rng.pick(['>', '<', '!=', '>='])} ${k ?? rng.range(0, 5)}}`,
+          );
           results.push({ name, type: 'counts' });
         } else if (form === 1) {
           lines.push(`${name} = sorted(${p}, key=lambda ${kk}: (${p}[${kk}], ${kk}))`);
           results.push({ name, type: 'list_str' });
         } else if (form === 2) {
-          lines.push(`${name} = [${kk} for ${kk}, ${vv} in ${p}.items() if ${vv} % 2 == ${rng.int(2)}]`);
+          lines.push(
+            `${name} = [${kk} for ${kk}, ${vv} in ${p}.items() if ${vv} % 2 == ${rng.int(2)}]`,
+          );
           results.push({ name, type: 'list_str' });
         } else {
-          lines.push(`${name} = sum(${vv} for ${vv} in ${p}.values() if ${vv} > ${k ?? rng.range(0, 5)})`);
+          lines.push(
+            `${name} = sum(${vv} for ${vv} in ${p}.values() if ${vv} > ${k ?? rng.range(0, 5)})`,
+          );
           results.push({ name, type: 'total' });
         }
         break;
       }
       case 'int': {
         const form = rng.int(4);
-        if (form === 0) lines.push(`${name} = [${rng.pick(['i * i', 'i % 3', 'i + 1', 'i * 2'])} for i in range(${current === p ? p : `len(${current})`} % 10) if i % ${rng.range(2, 3)}]`);
+        if (form === 0)
+          lines.push(
+            `${name} = [${rng.pick(['i * i', 'i % 3', 'i + 1', 'i * 2'])} for i in range(${current === p ? p : `len(${current})`} % 10) if i % ${rng.range(2, 3)}]`,
+          );
         else if (form === 1) lines.push(`${name} = [int(d) for d in str(${p})]`);
-        else if (form === 2) lines.push(`${name} = [${p} // ${rng.range(2, 5)}, ${p} % ${rng.range(2, 7)}, ${p} * 2]`);
+        else if (form === 2)
+          lines.push(`${name} = [${p} // ${rng.range(2, 5)}, ${p} % ${rng.range(2, 7)}, ${p} * 2]`);
         else lines.push(`${name} = list(range(${p} % 7, ${p} % 7 + ${rng.range(2, 5)}))`);
         results.push({ name, type: 'list_int' });
         current = name;
@@ -756,16 +1085,40 @@ function returnExpression(b: Builder, results: { name: string; type: AccKind }[]
   const forms: string[] = [pick.name];
   switch (pick.type) {
     case 'list_int':
-      forms.push(`sorted(${pick.name})`, `${pick.name}[::-1]`, `sum(${pick.name})`, `len(${pick.name})`, `${pick.name}[:3]`, `max(${pick.name}) if ${pick.name} else -1`);
+      forms.push(
+        `sorted(${pick.name})`,
+        `${pick.name}[::-1]`,
+        `sum(${pick.name})`,
+        `len(${pick.name})`,
+        `${pick.name}[:3]`,
+        `max(${pick.name}) if ${pick.name} else -1`,
+      );
       break;
     case 'list_str':
-      forms.push(`''.join(${pick.name})`, `' '.join(${pick.name})`, `len(${pick.name})`, `${pick.name}[-2:]`, `sorted(${pick.name})`);
+      forms.push(
+        `''.join(${pick.name})`,
+        `' '.join(${pick.name})`,
+        `len(${pick.name})`,
+        `${pick.name}[-2:]`,
+        `sorted(${pick.name})`,
+      );
       break;
     case 'out':
-      forms.push(`${pick.name}.strip()`, `${pick.name}.upper()`, `${pick.name}[::-1]`, `len(${pick.name})`, `${pick.name}[:6]`);
+      forms.push(
+        `${pick.name}.strip()`,
+        `${pick.name}.upper()`,
+        `${pick.name}[::-1]`,
+        `len(${pick.name})`,
+        `${pick.name}[:6]`,
+      );
       break;
     case 'counts':
-      forms.push(`sorted(${pick.name}.items())`, `len(${pick.name})`, `max(${pick.name}.values()) if ${pick.name} else 0`, `list(${pick.name}.keys())`);
+      forms.push(
+        `sorted(${pick.name}.items())`,
+        `len(${pick.name})`,
+        `max(${pick.name}.values()) if ${pick.name} else 0`,
+        `list(${pick.name}.keys())`,
+      );
       break;
     case 'seen':
       forms.push(`sorted(${pick.name})`, `len(${pick.name})`);
@@ -799,21 +1152,43 @@ const DOCSTRINGS = [
  * One generated program: `index` selects it, `seed` the corpus; the same pair always gives the
  * same program.
  */
-export function generateProgram(seed: number, index: number, difficulty: Difficulty = 'mixed'): GeneratedProgram {
+export function generateProgram(
+  seed: number,
+  index: number,
+  difficulty: Difficulty = 'mixed',
+): GeneratedProgram {
   const rng = Rng.derive(seed, 'generator', index);
   const { knobs, label } = knobsFor(rng, difficulty);
   const b = new Builder(rng, knobs);
-  const theme = rng.weighted<Theme>([['list_int', 30], ['str', 30], ['list_str', 14], ['dict', 12], ['int', 14]]);
+  const theme = rng.weighted<Theme>([
+    ['list_int', 30],
+    ['str', 30],
+    ['list_str', 14],
+    ['dict', 12],
+    ['int', 14],
+  ]);
   const entry = rng.pick(['f', 'f', 'f', 'solve', 'process', 'transform', 'compute', 'func']);
   b.used.add(entry);
   const params: Param[] = [];
   const primaryName = b.fresh(theme);
-  params.push({ name: primaryName, type: THEME_TYPES[theme].type, role: theme, annotation: THEME_TYPES[theme].annotation });
-  const extras = rng.weighted<number>([[0, 4], [1, 5], [2, 1]]);
+  params.push({
+    name: primaryName,
+    type: THEME_TYPES[theme].type,
+    role: theme,
+    annotation: THEME_TYPES[theme].annotation,
+  });
+  const extras = rng.weighted<number>([
+    [0, 4],
+    [1, 5],
+    [2, 1],
+  ]);
   for (let e = 0; e < extras; e += 1) {
     const role = rng.weighted<Param['role']>([
       ['k', params.some((p) => p.role === 'k') ? 0 : 5],
-      ['char', params.some((p) => p.role === 'char') || (theme !== 'str' && theme !== 'list_str') ? 0 : 4],
+      [
+        'char',
+        params.some((p) => p.role === 'char') || (theme !== 'str' && theme !== 'list_str') ? 0 : 4,
+      ],
       ['prefix', params.some((p) => p.role === 'prefix') || theme !== 'list_str' ? 0 : 3],
       ['flag', params.some((p) => p.role === 'flag') ? 0 : 1],
     ]);
@@ -842,7 +1217,10 @@ export function generateProgram(seed: number, index: number, difficulty: Difficu
     body.push(`    ${b.deadCounter} = 0`);
   }
   if (boiler()) {
-    const copy = (theme === 'list_int' || theme === 'list_str') && rng.chance(0.5) ? `list(${primaryName})` : primaryName;
+    const copy =
+      (theme === 'list_int' || theme === 'list_str') && rng.chance(0.5)
+        ? `list(${primaryName})`
+        : primaryName;
     body.push(`    original = ${copy}  # keep a copy for debugging`);
   }
 
@@ -850,20 +1228,33 @@ export function generateProgram(seed: number, index: number, difficulty: Difficu
   let results: { name: string; type: AccKind }[];
   const useLoop = knobs.maxLoopDepth > 0 && !rng.chance(knobs.comprehensions * 0.6);
   b.budget = knobs.maxStatements;
-  const baseElem: ElemKind = theme === 'str' ? 'char' : theme === 'list_str' ? 'word' : theme === 'dict' ? 'word' : 'int';
-  const candidates = (['list_int', 'list_str', 'total', 'count', 'out', 'counts', 'best'] as AccKind[]).filter((kind) =>
-    accepts(kind, baseElem),
-  );
+  const baseElem: ElemKind =
+    theme === 'str' ? 'char' : theme === 'list_str' ? 'word' : theme === 'dict' ? 'word' : 'int';
+  const candidates = (
+    ['list_int', 'list_str', 'total', 'count', 'out', 'counts', 'best'] as AccKind[]
+  ).filter((kind) => accepts(kind, baseElem));
   b.targets = [rng.pick(candidates)];
-  if (rng.chance(0.35)) b.targets.push(rng.pick(candidates.filter((kind) => kind !== b.targets[0])));
+  if (rng.chance(0.35))
+    b.targets.push(rng.pick(candidates.filter((kind) => kind !== b.targets[0])));
   if (theme === 'dict' && !b.targets.some((kind) => accepts(kind, 'int'))) b.targets.push('total');
   if (useLoop) {
     const preamble: string[] = [];
     if (rng.chance(0.25)) {
       const normalise: Record<Theme, string[]> = {
-        list_int: [`${primaryName} = sorted(${primaryName})`, `${primaryName} = [x for x in ${primaryName} if x >= 0]`, `${primaryName} = list(${primaryName})`],
-        str: [`${primaryName} = ${primaryName}.lower()`, `${primaryName} = ${primaryName}.strip()`, `${primaryName} = ${primaryName}.replace(' ', '')`],
-        list_str: [`${primaryName} = [w.lower() for w in ${primaryName}]`, `${primaryName} = sorted(${primaryName})`],
+        list_int: [
+          `${primaryName} = sorted(${primaryName})`,
+          `${primaryName} = [x for x in ${primaryName} if x >= 0]`,
+          `${primaryName} = list(${primaryName})`,
+        ],
+        str: [
+          `${primaryName} = ${primaryName}.lower()`,
+          `${primaryName} = ${primaryName}.strip()`,
+          `${primaryName} = ${primaryName}.replace(' ', '')`,
+        ],
+        list_str: [
+          `${primaryName} = [w.lower() for w in ${primaryName}]`,
+          `${primaryName} = sorted(${primaryName})`,
+        ],
         dict: [`${primaryName} = dict(${primaryName})`],
         int: [`${primaryName} = abs(${primaryName})`],
       };
@@ -890,18 +1281,44 @@ export function generateProgram(seed: number, index: number, difficulty: Difficu
       body.push(`            ${update(b, { kind: 'int', expr: y }, acc2)}`);
     }
     const updated = b.accs.filter((acc) => acc.updated && acc.kind !== 'seen');
-    results = (updated.length > 0 ? updated : b.accs).map((acc) => ({ name: acc.name, type: acc.kind }));
+    results = (updated.length > 0 ? updated : b.accs).map((acc) => ({
+      name: acc.name,
+      type: acc.kind,
+    }));
     if (results.length === 0) {
-      results = [{ name: primaryName, type: theme === 'str' ? 'out' : theme === 'list_str' ? 'list_str' : theme === 'dict' ? 'counts' : 'total' }];
+      results = [
+        {
+          name: primaryName,
+          type:
+            theme === 'str'
+              ? 'out'
+              : theme === 'list_str'
+                ? 'list_str'
+                : theme === 'dict'
+                  ? 'counts'
+                  : 'total',
+        },
+      ];
     }
     // Post-loop transformations.
     if (rng.chance(0.35)) {
       const target = rng.pick(results);
       const post: Partial<Record<AccKind, string[]>> = {
-        list_int: [`${target.name}.sort()`, `${target.name}.reverse()`, `${target.name} = ${target.name}[:${params.find((p) => p.role === 'k')?.name ?? rng.range(2, 5)}]`],
+        list_int: [
+          `${target.name}.sort()`,
+          `${target.name}.reverse()`,
+          `${target.name} = ${target.name}[:${params.find((p) => p.role === 'k')?.name ?? rng.range(2, 5)}]`,
+        ],
         list_str: [`${target.name}.sort()`, `${target.name} = ${target.name}[::-1]`],
-        out: [`${target.name} = ${target.name}.strip()`, `${target.name} = ${target.name}.replace('a', 'A')`, `${target.name} = ${target.name}[::-1]`],
-        total: [`${target.name} = ${target.name} % ${rng.range(7, 100)}`, `${target.name} = abs(${target.name})`],
+        out: [
+          `${target.name} = ${target.name}.strip()`,
+          `${target.name} = ${target.name}.replace('a', 'A')`,
+          `${target.name} = ${target.name}[::-1]`,
+        ],
+        total: [
+          `${target.name} = ${target.name} % ${rng.range(7, 100)}`,
+          `${target.name} = abs(${target.name})`,
+        ],
         count: [`${target.name} = ${target.name} * 2`],
       };
       const options = post[target.type];
@@ -910,7 +1327,11 @@ export function generateProgram(seed: number, index: number, difficulty: Difficu
   } else {
     const steps = straightSteps(b, theme, params);
     results = steps.results;
-    const cond = flag ?? (b.knobs.maxBranches > 0 && rng.chance(0.6) ? `len(${results[0]!.name}) > ${params.find((p) => p.role === 'k')?.name ?? rng.range(1, 4)}` : undefined);
+    const cond =
+      flag ??
+      (b.knobs.maxBranches > 0 && rng.chance(0.6)
+        ? `len(${results[0]!.name}) > ${params.find((p) => p.role === 'k')?.name ?? rng.range(1, 4)}`
+        : undefined);
     if (cond !== undefined && steps.lines.length >= 2) {
       const split = rng.range(1, steps.lines.length - 1);
       for (const line of steps.lines.slice(0, split)) body.push(`    ${line}`);
@@ -918,7 +1339,8 @@ export function generateProgram(seed: number, index: number, difficulty: Difficu
       for (const line of steps.lines.slice(split)) body.push(`        ${line}`);
       // Names defined only inside the branch must also exist on the other path.
       body.push('    else:');
-      for (const result of results.slice(split)) body.push(`        ${result.name} = ${results[split - 1]!.name}`);
+      for (const result of results.slice(split))
+        body.push(`        ${result.name} = ${results[split - 1]!.name}`);
       b.branches += 1;
     } else for (const line of steps.lines) body.push(`    ${line}`);
   }
@@ -930,9 +1352,15 @@ export function generateProgram(seed: number, index: number, difficulty: Difficu
       body.push(`        ${target.name} = ${target.name}[::-1]`);
     }
   }
-  if (boiler()) body.push(`    debug_info = {'size': len(str(${primaryName})), 'kind': '${theme}'}`);
+  if (boiler())
+    body.push(`    debug_info = {'size': len(str(${primaryName})), 'kind': '${theme}'}`);
   const ret = returnExpression(b, results);
-  if (b.printCount < 2 && boiler()) body.push(b.logging ? `    logger.info("returning %r", ${results[0]!.name})` : `    print('result:', ${results[0]!.name})`);
+  if (b.printCount < 2 && boiler())
+    body.push(
+      b.logging
+        ? `    logger.info("returning %r", ${results[0]!.name})`
+        : `    print('result:', ${results[0]!.name})`,
+    );
   body.push(`    return ${ret}`);
 
   const signature = params

@@ -70,7 +70,12 @@ export { DIFFICULTY_PRESETS, generateProgram } from './generator.js';
 export type { Difficulty, DifficultyKnobs, DifficultyName, GeneratedProgram } from './generator.js';
 
 export { extractFunctions } from './extract.js';
-export type { ExtractResult as ExtractFunctionsResult, FunctionUnit, ParamInfo, UnitOutcome } from './extract.js';
+export type {
+  ExtractResult as ExtractFunctionsResult,
+  FunctionUnit,
+  ParamInfo,
+  UnitOutcome,
+} from './extract.js';
 export { sliceUnit } from './slice.js';
 export type { SliceOptions, SliceResult, SliceStats } from './slice.js';
 export { renameIdentifiers } from './rename.js';

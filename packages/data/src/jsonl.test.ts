@@ -59,9 +59,9 @@ describe('readJsonl', () => {
 
   it('refuses to write an invalid record', async () => {
     const path = join(dir, 'never.jsonl');
-    await expect(writeJsonl(path, [{ ...good, split: 'dev' } as unknown as TaskRecord], taskRecordSchema)).rejects.toThrow(
-      /split: must be equal to one of the allowed values/,
-    );
+    await expect(
+      writeJsonl(path, [{ ...good, split: 'dev' } as unknown as TaskRecord], taskRecordSchema),
+    ).rejects.toThrow(/split: must be equal to one of the allowed values/);
     await expect(readFile(path, 'utf8')).rejects.toThrow(/ENOENT/);
   });
 

@@ -43,10 +43,17 @@ export async function* readJsonl<T>(
         options.onTruncatedLine?.({ path, line });
         return undefined;
       }
-      throw new DatasetFormatError(path, line, [`not valid JSON (${(error as Error).message})`], { cause: error });
+      throw new DatasetFormatError(path, line, [`not valid JSON (${(error as Error).message})`], {
+        cause: error,
+      });
     }
     const issues = schema.check(value);
-    if (issues.length > 0) throw new DatasetFormatError(path, line, issues.map((issue) => `${schema.name} ${issue}`));
+    if (issues.length > 0)
+      throw new DatasetFormatError(
+        path,
+        line,
+        issues.map((issue) => `${schema.name} ${issue}`),
+      );
     return value as T;
   };
   try {
@@ -72,20 +79,31 @@ export async function* readJsonl<T>(
 }
 
 /** Reads a whole JSONL file into memory (see `readJsonl`). */
-export async function readJsonlAll<T>(path: string, schema: RecordSchema<T>, options: ReadJsonlOptions = {}): Promise<T[]> {
+export async function readJsonlAll<T>(
+  path: string,
+  schema: RecordSchema<T>,
+  options: ReadJsonlOptions = {},
+): Promise<T[]> {
   const records: T[] = [];
   for await (const record of readJsonl(path, schema, options)) records.push(record);
   return records;
 }
 
 /** Validates every record, then serialises them as JSONL text (each line complete). */
-export function toJsonl<T>(records: readonly T[], schema: RecordSchema<T> | undefined, where: string): string {
+export function toJsonl<T>(
+  records: readonly T[],
+  schema: RecordSchema<T> | undefined,
+  where: string,
+): string {
   let text = '';
   for (const [index, record] of records.entries()) {
     if (schema !== undefined) {
       const issues = schema.check(record);
       if (issues.length > 0) {
-        throw new DatasetFormatError(where, 0, [`record ${index} to be written is not a valid ${schema.name}`, ...issues]);
+        throw new DatasetFormatError(where, 0, [
+          `record ${index} to be written is not a valid ${schema.name}`,
+          ...issues,
+        ]);
       }
     }
     text += `${JSON.stringify(record)}\n`;
@@ -94,7 +112,11 @@ export function toJsonl<T>(records: readonly T[], schema: RecordSchema<T> | unde
 }
 
 /** Appends validated records as complete JSONL lines (one `appendFile` call). */
-export async function appendJsonl<T>(path: string, records: readonly T[], schema?: RecordSchema<T>): Promise<void> {
+export async function appendJsonl<T>(
+  path: string,
+  records: readonly T[],
+  schema?: RecordSchema<T>,
+): Promise<void> {
   if (records.length === 0) return;
   await appendFile(path, toJsonl(records, schema, path), 'utf8');
 }
@@ -102,7 +124,10 @@ export async function appendJsonl<T>(path: string, records: readonly T[], schema
 /** Writes a file atomically: a temp file in the same directory, then rename. */
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.tmp`);
+  const temp = join(
+    dirname(path),
+    `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.tmp`,
+  );
   try {
     await writeFile(temp, data);
     await rename(temp, path);
@@ -113,6 +138,10 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
 }
 
 /** Validates and writes records as a JSONL file atomically. */
-export async function writeJsonl<T>(path: string, records: readonly T[], schema?: RecordSchema<T>): Promise<void> {
+export async function writeJsonl<T>(
+  path: string,
+  records: readonly T[],
+  schema?: RecordSchema<T>,
+): Promise<void> {
   await writeFileAtomic(path, toJsonl(records, schema, path));
 }

@@ -6,7 +6,8 @@ export interface RenderPromptOptions {
   reasoning?: boolean;
 }
 
-const SYSTEM_BASE = 'You are an expert Python programmer who reasons precisely about how Python code executes.';
+const SYSTEM_BASE =
+  'You are an expert Python programmer who reasons precisely about how Python code executes.';
 
 /** The system message for either mode (exported so graders and exporters can reuse it). */
 export function systemPrompt(reasoning: boolean): string {
@@ -34,7 +35,8 @@ const NUMBERED: ReadonlySet<TaskType> = new Set(['coverage', 'state', 'path']);
 /** The question sentence for a task (the part after the code). */
 export function renderQuestion(task: TaskRecord): string {
   const call = `${task.entryPoint}(${task.input})`;
-  const where = task.line === undefined ? '' : `line ${task.line} (\`${lineText(task.code, task.line)}\`)`;
+  const where =
+    task.line === undefined ? '' : `line ${task.line} (\`${lineText(task.code, task.line)}\`)`;
   switch (task.type) {
     case 'output':
       return `What does \`${call}\` return? Answer with the returned value as a Python literal.`;

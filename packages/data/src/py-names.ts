@@ -66,7 +66,9 @@ export function identifierRole(node: SyntaxNode): 'read' | 'bind' | 'readwrite' 
   }
   if (isAssignmentTarget(node)) {
     const statement = targetOwner(node);
-    return statement?.type === 'augmented_assignment' && isField(statement, 'left', node) ? 'readwrite' : 'bind';
+    return statement?.type === 'augmented_assignment' && isField(statement, 'left', node)
+      ? 'readwrite'
+      : 'bind';
   }
   return 'read';
 }
@@ -124,7 +126,9 @@ function isAssignmentTarget(node: SyntaxNode): boolean {
 /** Every identifier node under `node` (node included). */
 export function identifiers(node: SyntaxNode): SyntaxNode[] {
   if (node.type === 'identifier') return [node];
-  return node.descendantsOfType('identifier').filter((child): child is SyntaxNode => child !== null);
+  return node
+    .descendantsOfType('identifier')
+    .filter((child): child is SyntaxNode => child !== null);
 }
 
 /** Names read under `node`. */
@@ -144,10 +148,16 @@ export function boundNames(node: SyntaxNode): Set<string> {
     const role = identifierRole(id);
     if (role === 'bind' || role === 'readwrite') names.add(id.text);
   }
-  for (const imported of [...node.descendantsOfType('import_statement'), ...node.descendantsOfType('import_from_statement')]) {
+  for (const imported of [
+    ...node.descendantsOfType('import_statement'),
+    ...node.descendantsOfType('import_from_statement'),
+  ]) {
     if (imported !== null) for (const name of importedNames(imported)) names.add(name);
   }
-  for (const declared of [...node.descendantsOfType('global_statement'), ...node.descendantsOfType('nonlocal_statement')]) {
+  for (const declared of [
+    ...node.descendantsOfType('global_statement'),
+    ...node.descendantsOfType('nonlocal_statement'),
+  ]) {
     if (declared === null) continue;
     for (const id of namedChildren(declared)) names.add(id.text);
   }
@@ -202,8 +212,10 @@ export function rootName(node: SyntaxNode): string | undefined {
   let current: SyntaxNode | null = node;
   while (current !== null) {
     if (current.type === 'identifier') return current.text;
-    if (current.type === 'attribute' || current.type === 'subscript') current = current.childForFieldName(current.type === 'attribute' ? 'object' : 'value');
-    else if (current.type === 'parenthesized_expression') current = namedChildren(current)[0] ?? null;
+    if (current.type === 'attribute' || current.type === 'subscript')
+      current = current.childForFieldName(current.type === 'attribute' ? 'object' : 'value');
+    else if (current.type === 'parenthesized_expression')
+      current = namedChildren(current)[0] ?? null;
     else if (current.type === 'call') {
       const fn = current.childForFieldName('function');
       current = fn?.type === 'attribute' ? fn.childForFieldName('object') : null;

@@ -82,7 +82,12 @@ export function scanPython(text: string): ScanResult {
 }
 
 /** Index of the first occurrence of `token` at bracket depth 0 outside strings and comments, or -1. */
-export function findTopLevel(text: string, token: string, scan: ScanResult = scanPython(text), from = 0): number {
+export function findTopLevel(
+  text: string,
+  token: string,
+  scan: ScanResult = scanPython(text),
+  from = 0,
+): number {
   for (let i = from; i <= text.length - token.length; i += 1) {
     if (scan.depth[i] !== 0) continue;
     if (!text.startsWith(token, i)) continue;
@@ -94,7 +99,11 @@ export function findTopLevel(text: string, token: string, scan: ScanResult = sca
 }
 
 /** Every index of `token` at depth 0, outside strings and comments. */
-export function findAllTopLevel(text: string, token: string, scan: ScanResult = scanPython(text)): number[] {
+export function findAllTopLevel(
+  text: string,
+  token: string,
+  scan: ScanResult = scanPython(text),
+): number[] {
   const found: number[] = [];
   let at = findTopLevel(text, token, scan, 0);
   while (at >= 0) {

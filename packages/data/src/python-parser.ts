@@ -12,7 +12,9 @@ export function getPythonParser(): Promise<Parser> {
   parserPromise ??= (async () => {
     const require = createRequire(import.meta.url);
     await Parser.init();
-    const language = await Language.load(require.resolve('tree-sitter-python/tree-sitter-python.wasm'));
+    const language = await Language.load(
+      require.resolve('tree-sitter-python/tree-sitter-python.wasm'),
+    );
     const parser = new Parser();
     parser.setLanguage(language);
     return parser;

@@ -32,7 +32,10 @@ describe('renameIdentifiers', () => {
   });
 
   it('keeps names that would collide apart', async () => {
-    const result = await renameIdentifiers('def f(v0, g1):\n    v1 = v0 + g1\n    return v1\n', 'f');
+    const result = await renameIdentifiers(
+      'def f(v0, g1):\n    v1 = v0 + g1\n    return v1\n',
+      'f',
+    );
     expect(result.code).toBe('def f(v0, v1):\n    v2 = v0 + v1\n    return v2\n');
   });
 });

@@ -15,7 +15,9 @@ export class Rng {
 
   /** A stream for one purpose: `Rng.derive(seed, 'program', 17)`. */
   static derive(seed: number, ...labels: (string | number)[]): Rng {
-    const digest = createHash('sha256').update(`${seed}:${labels.join(':')}`).digest();
+    const digest = createHash('sha256')
+      .update(`${seed}:${labels.join(':')}`)
+      .digest();
     return new Rng(digest.readUInt32LE(0));
   }
 

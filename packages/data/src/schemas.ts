@@ -28,7 +28,8 @@ export function formatAjvErrors(errors: ErrorObject[] | null | undefined): strin
   return (errors ?? [])
     .filter((error) => error.keyword !== 'if')
     .map((error) => {
-      const where = error.instancePath === '' ? '(root)' : error.instancePath.slice(1).replaceAll('/', '.');
+      const where =
+        error.instancePath === '' ? '(root)' : error.instancePath.slice(1).replaceAll('/', '.');
       const extra =
         error.keyword === 'additionalProperties'
           ? ` '${String((error.params as { additionalProperty: string }).additionalProperty)}'`
@@ -48,7 +49,19 @@ export function defineRecordSchema<T>(name: string, json: object): RecordSchema<
   return { name, json, check, is: (value: unknown): value is T => check(value).length === 0 };
 }
 
-export const taskRecordSchema: RecordSchema<TaskRecord> = defineRecordSchema('TaskRecord', taskSchema);
-export const programRecordSchema: RecordSchema<ProgramRecord> = defineRecordSchema('ProgramRecord', programSchema);
-export const callRecordSchema: RecordSchema<CallRecord> = defineRecordSchema('CallRecord', callSchema);
-export const corpusManifestSchema: RecordSchema<CorpusManifest> = defineRecordSchema('CorpusManifest', manifestSchema);
+export const taskRecordSchema: RecordSchema<TaskRecord> = defineRecordSchema(
+  'TaskRecord',
+  taskSchema,
+);
+export const programRecordSchema: RecordSchema<ProgramRecord> = defineRecordSchema(
+  'ProgramRecord',
+  programSchema,
+);
+export const callRecordSchema: RecordSchema<CallRecord> = defineRecordSchema(
+  'CallRecord',
+  callSchema,
+);
+export const corpusManifestSchema: RecordSchema<CorpusManifest> = defineRecordSchema(
+  'CorpusManifest',
+  manifestSchema,
+);

@@ -4,7 +4,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generateProgram } from './generator.js';
 import { parsePython } from './python-parser.js';
-import { buildContaminationIndex, codeTokens, contaminationScore, normalizedTreeHash } from './similarity.js';
+import {
+  buildContaminationIndex,
+  codeTokens,
+  contaminationScore,
+  normalizedTreeHash,
+} from './similarity.js';
 
 async function hashOf(code: string): Promise<string> {
   const tree = await parsePython(code);
@@ -17,10 +22,18 @@ async function hashOf(code: string): Promise<string> {
 
 describe('normalizedTreeHash', () => {
   it('ignores names, comments and layout but not structure or constants', async () => {
-    const a = await hashOf('def f(xs):\n    t = 0\n    for x in xs:\n        t += x  # sum\n    return t\n');
-    const renamed = await hashOf('def g(values):\n    acc = 0\n    for v in values:\n        acc += v\n\n    return acc\n');
-    const constant = await hashOf('def f(xs):\n    t = 1\n    for x in xs:\n        t += x\n    return t\n');
-    const method = await hashOf('def f(xs):\n    t = 0\n    for x in xs:\n        t += x\n    return t.real\n');
+    const a = await hashOf(
+      'def f(xs):\n    t = 0\n    for x in xs:\n        t += x  # sum\n    return t\n',
+    );
+    const renamed = await hashOf(
+      'def g(values):\n    acc = 0\n    for v in values:\n        acc += v\n\n    return acc\n',
+    );
+    const constant = await hashOf(
+      'def f(xs):\n    t = 1\n    for x in xs:\n        t += x\n    return t\n',
+    );
+    const method = await hashOf(
+      'def f(xs):\n    t = 0\n    for x in xs:\n        t += x\n    return t.real\n',
+    );
     expect(renamed).toBe(a);
     expect(constant).not.toBe(a);
     expect(method).not.toBe(a);
@@ -29,11 +42,16 @@ describe('normalizedTreeHash', () => {
 
 describe('decontamination', () => {
   it('flags a renamed benchmark program and passes generated ones', async () => {
-    const index = await buildContaminationIndex([join(import.meta.dirname, '__fixtures__', 'cruxeval-sample.jsonl')], 13);
+    const index = await buildContaminationIndex(
+      [join(import.meta.dirname, '__fixtures__', 'cruxeval-sample.jsonl')],
+      13,
+    );
     expect(index.programs).toBe(5);
-    const copy = 'def solve(arr):\n    res = []\n    for k in arr:\n        res.append((arr.count(k), k))\n    res.sort(reverse=True)\n    return res\n';
+    const copy =
+      'def solve(arr):\n    res = []\n    for k in arr:\n        res.append((arr.count(k), k))\n    res.sort(reverse=True)\n    return res\n';
     expect(contaminationScore(copy, index)).toBe(1);
-    for (let i = 0; i < 50; i += 1) expect(contaminationScore(generateProgram(2, i).code, index)).toBeLessThan(0.5);
+    for (let i = 0; i < 50; i += 1)
+      expect(contaminationScore(generateProgram(2, i).code, index)).toBeLessThan(0.5);
   });
 
   it('matches programs shorter than n tokens as a whole, from .py files too', async () => {
@@ -48,11 +66,26 @@ describe('decontamination', () => {
 
   it('tokenizes without comments and with identifiers abstracted', () => {
     expect(codeTokens("x = len(s.upper())  # note\nprint('a')")).toEqual([
-      'ID', '=', 'len', '(', 'ID', '.', 'upper', '(', ')', ')', 'print', '(', "'a'", ')',
+      'ID',
+      '=',
+      'len',
+      '(',
+      'ID',
+      '.',
+      'upper',
+      '(',
+      ')',
+      ')',
+      'print',
+      '(',
+      "'a'",
+      ')',
     ]);
   });
 
   it('fails clearly on a missing path', async () => {
-    await expect(buildContaminationIndex(['/nonexistent/bench'], 10)).rejects.toMatchObject({ code: 'DECONTAMINATION_PATH' });
+    await expect(buildContaminationIndex(['/nonexistent/bench'], 10)).rejects.toMatchObject({
+      code: 'DECONTAMINATION_PATH',
+    });
   });
 });

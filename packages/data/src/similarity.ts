@@ -19,7 +19,8 @@ export function normalizedTreeHash(root: SyntaxNode): string {
     if (node.childCount === 0 || node.type === 'string') {
       if (node.type === 'identifier') {
         const parent = node.parent;
-        const isAttribute = parent?.type === 'attribute' && parent.childForFieldName('attribute')?.id === node.id;
+        const isAttribute =
+          parent?.type === 'attribute' && parent.childForFieldName('attribute')?.id === node.id;
         if (isAttribute || ALLOWED_BUILTINS.has(node.text)) parts.push(node.text);
         else {
           let canonical = names.get(node.text);
@@ -40,7 +41,8 @@ export function normalizedTreeHash(root: SyntaxNode): string {
   return hashText(parts.join(' '));
 }
 
-const TOKEN = /[A-Za-z_][A-Za-z_0-9]*|\d+(?:\.\d+)?|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|==|!=|<=|>=|\/\/|\*\*|->|[+\-*/%<>=()[\]{}:,.]/g;
+const TOKEN =
+  /[A-Za-z_][A-Za-z_0-9]*|\d+(?:\.\d+)?|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|==|!=|<=|>=|\/\/|\*\*|->|[+\-*/%<>=()[\]{}:,.]/g;
 
 /**
  * Code tokens for n-gram overlap: comments and layout dropped, identifiers other than
@@ -52,7 +54,13 @@ export function codeTokens(code: string): string[] {
   let previous = '';
   for (const match of withoutComments.matchAll(TOKEN)) {
     const token = match[0];
-    if (/^[A-Za-z_]/.test(token) && !KEYWORDS.has(token) && !ALLOWED_BUILTINS.has(token) && previous !== '.') tokens.push('ID');
+    if (
+      /^[A-Za-z_]/.test(token) &&
+      !KEYWORDS.has(token) &&
+      !ALLOWED_BUILTINS.has(token) &&
+      previous !== '.'
+    )
+      tokens.push('ID');
     else tokens.push(token);
     previous = token;
   }
@@ -60,9 +68,36 @@ export function codeTokens(code: string): string[] {
 }
 
 const KEYWORDS = new Set([
-  'and', 'as', 'assert', 'break', 'class', 'continue', 'def', 'del', 'elif', 'else', 'except', 'finally',
-  'for', 'from', 'global', 'if', 'import', 'in', 'is', 'lambda', 'nonlocal', 'not', 'or', 'pass', 'raise',
-  'return', 'try', 'while', 'with', 'yield',
+  'and',
+  'as',
+  'assert',
+  'break',
+  'class',
+  'continue',
+  'def',
+  'del',
+  'elif',
+  'else',
+  'except',
+  'finally',
+  'for',
+  'from',
+  'global',
+  'if',
+  'import',
+  'in',
+  'is',
+  'lambda',
+  'nonlocal',
+  'not',
+  'or',
+  'pass',
+  'raise',
+  'return',
+  'try',
+  'while',
+  'with',
+  'yield',
 ]);
 
 export function ngrams(tokens: string[], n: number): string[] {
@@ -86,14 +121,20 @@ async function collectFiles(path: string): Promise<string[]> {
   try {
     info = await stat(path);
   } catch (error) {
-    throw new CorpusError('DECONTAMINATION_PATH', `Decontamination path ${path} does not exist: give benchmark files or folders that exist.`, {
-      path,
-      cause: error,
-    });
+    throw new CorpusError(
+      'DECONTAMINATION_PATH',
+      `Decontamination path ${path} does not exist: give benchmark files or folders that exist.`,
+      {
+        path,
+        cause: error,
+      },
+    );
   }
   if (info.isFile()) return [path];
   const files: string[] = [];
-  for (const entry of (await readdir(path, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+  for (const entry of (await readdir(path, { withFileTypes: true })).sort((a, b) =>
+    a.name.localeCompare(b.name),
+  )) {
     const full = join(path, entry.name);
     if (entry.isDirectory()) files.push(...(await collectFiles(full)));
     else if (['.jsonl', '.py'].includes(extname(entry.name))) files.push(full);
@@ -106,7 +147,10 @@ async function collectFiles(path: string): Promise<string[]> {
  * (CRUXEval's `cruxeval.jsonl`, REval's `DREval_data.jsonl`, LiveCodeBench's `execution-v2.jsonl`;
  * records without `code` are skipped) and `.py` files.
  */
-export async function buildContaminationIndex(paths: string[], n: number): Promise<ContaminationIndex> {
+export async function buildContaminationIndex(
+  paths: string[],
+  n: number,
+): Promise<ContaminationIndex> {
   const grams = new Set<string>();
   const whole = new Set<string>();
   let programs = 0;
@@ -124,7 +168,10 @@ export async function buildContaminationIndex(paths: string[], n: number): Promi
         add(await readFile(file, 'utf8'));
         continue;
       }
-      const lines = createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
+      const lines = createInterface({
+        input: createReadStream(file, { encoding: 'utf8' }),
+        crlfDelay: Infinity,
+      });
       for await (const line of lines) {
         if (line.trim() === '') continue;
         try {

@@ -14,9 +14,17 @@ const fixtures = readdirSync(fixtureDir)
   .sort()
   .map((name) => {
     const text = readFileSync(join(fixtureDir, name), 'utf8');
-    const directive = (kind: string): string[] => [...text.matchAll(new RegExp(`^# ${kind}: (.*)$`, 'gm'))].map((m) => m[1]!);
+    const directive = (kind: string): string[] =>
+      [...text.matchAll(new RegExp(`^# ${kind}: (.*)$`, 'gm'))].map((m) => m[1]!);
     const calls = directive('call');
-    return { name, text, calls, removed: directive('removed'), kept: directive('kept'), entry: calls[0]!.split('(')[0]! };
+    return {
+      name,
+      text,
+      calls,
+      removed: directive('removed'),
+      kept: directive('kept'),
+      entry: calls[0]!.split('(')[0]!,
+    };
   });
 
 let sandbox: Sandbox;
@@ -37,7 +45,9 @@ describe('sliceUnit on real-world-style fixtures', () => {
       const extracted = await extractFunctions(fixture.text);
       expect(extracted.status).toBe('ok');
       if (extracted.status !== 'ok') return;
-      const outcome = extracted.outcomes.find((o) => (o.ok ? o.unit.entryPoint : o.entryPoint) === fixture.entry);
+      const outcome = extracted.outcomes.find(
+        (o) => (o.ok ? o.unit.entryPoint : o.entryPoint) === fixture.entry,
+      );
       expect(outcome?.ok).toBe(true);
       if (outcome === undefined || !outcome.ok) return;
       const sliced = await sliceUnit(outcome.unit.code, fixture.entry);
@@ -46,7 +56,8 @@ describe('sliceUnit on real-world-style fixtures', () => {
       expect(sliced.changed).toBe(true);
       expect(stripComments(sliced.code)).toBe(sliced.code);
       expect(sliced.code).not.toMatch(/"""|'''/);
-      for (const text of fixture.removed) expect(sliced.code, `should remove ${text}`).not.toContain(text);
+      for (const text of fixture.removed)
+        expect(sliced.code, `should remove ${text}`).not.toContain(text);
       for (const text of fixture.kept) expect(sliced.code, `should keep ${text}`).toContain(text);
       const runs = await sandbox.runBatch([
         ...fixture.calls.map((call) => ({ code: outcome.unit.code, call })),
@@ -86,7 +97,8 @@ describe('sliceUnit details', () => {
   });
 
   it('keeps a branch whose sibling matters, with pass in the emptied branch', async () => {
-    const code = 'def f(n):\n    out = []\n    if n < 0:\n        print("neg")\n    elif n < 5:\n        out.append(n)\n    return out\n';
+    const code =
+      'def f(n):\n    out = []\n    if n < 0:\n        print("neg")\n    elif n < 5:\n        out.append(n)\n    return out\n';
     const sliced = await sliceUnit(code, 'f');
     expect(sliced.ok && sliced.code).toBe(
       'def f(n):\n    out = []\n    if n < 0:\n        pass\n    elif n < 5:\n        out.append(n)\n    return out\n',
@@ -94,7 +106,8 @@ describe('sliceUnit details', () => {
   });
 
   it('strips annotations of parameters, returns and assignments', async () => {
-    const code = 'def f(a: int, b: str = "x") -> str:\n    c: str = b * a\n    d: int\n    return c\n';
+    const code =
+      'def f(a: int, b: str = "x") -> str:\n    c: str = b * a\n    d: int\n    return c\n';
     const sliced = await sliceUnit(code, 'f');
     expect(sliced.ok && sliced.code).toBe('def f(a, b="x"):\n    c = b * a\n    return c\n');
     expect(sliced.ok && sliced.stats.annotations).toBe(5);
@@ -113,6 +126,9 @@ describe('sliceUnit details', () => {
       ok: true,
       code: 'def f(x):\n    unused = x * 2\n    return x\n',
     });
-    expect(await sliceUnit(code, 'f')).toMatchObject({ ok: true, code: 'def f(x):\n    return x\n' });
+    expect(await sliceUnit(code, 'f')).toMatchObject({
+      ok: true,
+      code: 'def f(x):\n    return x\n',
+    });
   });
 });

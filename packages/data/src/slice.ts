@@ -1,6 +1,15 @@
 import { parsePython, type SyntaxNode, type SyntaxTree } from './python-parser.js';
 import { isOutputCall, MUTATING_METHODS, PURE_FUNCTIONS, PURE_METHODS } from './python-env.js';
-import { boundNames, freeNames, identifierRole, identifiers, importedNames, namedChildren, readNames, rootName } from './py-names.js';
+import {
+  boundNames,
+  freeNames,
+  identifierRole,
+  identifiers,
+  importedNames,
+  namedChildren,
+  readNames,
+  rootName,
+} from './py-names.js';
 
 // Slicing a function to its core execution logic, on the tree-sitter tree:
 //   1. clean-up everywhere: comments, docstrings and other bare constants, print/logging calls,
@@ -32,8 +41,7 @@ export interface SliceOptions {
 }
 
 export type SliceResult =
-  | { ok: true; code: string; changed: boolean; stats: SliceStats }
-  | { ok: false; reason: string };
+  { ok: true; code: string; changed: boolean; stats: SliceStats } | { ok: false; reason: string };
 
 interface Edit {
   start: number;
@@ -96,7 +104,12 @@ function isOutputStatement(statement: SyntaxNode): boolean {
   return fn !== null && isOutputCall(fn.text.replace(/\s+/g, ''));
 }
 
-const JUMPS = new Set(['return_statement', 'raise_statement', 'break_statement', 'continue_statement']);
+const JUMPS = new Set([
+  'return_statement',
+  'raise_statement',
+  'break_statement',
+  'continue_statement',
+]);
 
 interface LoopContext {
   breakLive: Set<string>;
@@ -187,17 +200,26 @@ class FunctionSlicer {
       const left = assignment.childForFieldName('left');
       if (right === null || left === null) continue;
       // `b = a[:]` copies; `b = a`, `b = a[i]`, `b = a.x`, `b = a.get(k)` may share an object with `a`.
-      const copies = right.type === 'subscript' && right.childForFieldName('subscript')?.type === 'slice';
-      const root = ['identifier', 'subscript', 'attribute', 'call'].includes(right.type) && !copies ? rootName(right) : undefined;
+      const copies =
+        right.type === 'subscript' && right.childForFieldName('subscript')?.type === 'slice';
+      const root =
+        ['identifier', 'subscript', 'attribute', 'call'].includes(right.type) && !copies
+          ? rootName(right)
+          : undefined;
       if (root === undefined) continue;
-      for (const id of identifiers(left)) if (identifierRole(id) === 'bind') this.aliases.join(id.text, root);
+      for (const id of identifiers(left))
+        if (identifierRole(id) === 'bind') this.aliases.join(id.text, root);
     }
-    for (const loop of [...fn.descendantsOfType('for_statement'), ...fn.descendantsOfType('for_in_clause')]) {
+    for (const loop of [
+      ...fn.descendantsOfType('for_statement'),
+      ...fn.descendantsOfType('for_in_clause'),
+    ]) {
       if (loop === null) continue;
       const left = loop.childForFieldName('left');
       const right = loop.childForFieldName('right');
       if (left === null || right === null) continue;
-      for (const id of identifiers(left)) for (const source of readNames(right)) this.aliases.join(id.text, source);
+      for (const id of identifiers(left))
+        for (const source of readNames(right)) this.aliases.join(id.text, source);
     }
   }
 
@@ -221,7 +243,9 @@ class FunctionSlicer {
         if (root !== undefined) weak.add(root);
       } else for (const child of namedChildren(node)) target(child);
     };
-    for (const assignment of statement.type === 'assignment' ? [statement] : statement.descendantsOfType('assignment')) {
+    for (const assignment of statement.type === 'assignment'
+      ? [statement]
+      : statement.descendantsOfType('assignment')) {
       if (assignment !== null) target(assignment.childForFieldName('left'));
     }
     for (const augmented of statement.descendantsOfType('augmented_assignment')) {
@@ -245,9 +269,12 @@ class FunctionSlicer {
     if (statement.type === 'import_statement' || statement.type === 'import_from_statement') {
       for (const name of importedNames(statement)) strong.add(name);
     }
-    if (statement.type === 'global_statement' || statement.type === 'nonlocal_statement') essential = true;
+    if (statement.type === 'global_statement' || statement.type === 'nonlocal_statement')
+      essential = true;
     if (statement.type === 'return_statement') essential = true;
-    for (const call of statement.type === 'call' ? [statement] : statement.descendantsOfType('call')) {
+    for (const call of statement.type === 'call'
+      ? [statement]
+      : statement.descendantsOfType('call')) {
       if (call === null) continue;
       const fn = call.childForFieldName('function');
       const args = call.childForFieldName('arguments');
@@ -255,7 +282,10 @@ class FunctionSlicer {
         if (args === null) return;
         for (const arg of namedChildren(args)) {
           const value = arg.type === 'keyword_argument' ? arg.childForFieldName('value') : arg;
-          const inner = value?.type === 'list_splat' || value?.type === 'dictionary_splat' ? namedChildren(value)[0] : value;
+          const inner =
+            value?.type === 'list_splat' || value?.type === 'dictionary_splat'
+              ? namedChildren(value)[0]
+              : value;
           const root = inner ? rootName(inner) : undefined;
           if (root !== undefined) weak.add(root);
         }
@@ -272,7 +302,8 @@ class FunctionSlicer {
         const root = receiver ? rootName(receiver) : undefined;
         if (root !== undefined && this.modules.has(root)) {
           // A module function (math.floor, heapq.heappush): may mutate its arguments.
-          if (!['math', 'string', 'operator', 're', 'json', 'statistics'].includes(root)) argumentRoots();
+          if (!['math', 'string', 'operator', 're', 'json', 'statistics'].includes(root))
+            argumentRoots();
         } else {
           if (root !== undefined && !PURE_METHODS.has(method)) weak.add(root);
           if (MUTATING_METHODS.has(method) || !PURE_METHODS.has(method)) {
@@ -292,7 +323,9 @@ class FunctionSlicer {
     let live = new Set(liveOut);
     let keptCore = false;
     let keptAny = false;
-    const statements = blockStatements(block).filter((statement) => !this.dropped.has(statement.id));
+    const statements = blockStatements(block).filter(
+      (statement) => !this.dropped.has(statement.id),
+    );
     for (let index = statements.length - 1; index >= 0; index -= 1) {
       const statement = statements[index]!;
       const result = this.statement(statement, live);
@@ -311,9 +344,11 @@ class FunctionSlicer {
         return { live: liveOut, keptCore: false, keptAny: false };
       case 'break_statement':
       case 'continue_statement': {
-        if (this.loop === undefined || !this.loop.jumps) return { live: liveOut, keptCore: false, keptAny: false };
+        if (this.loop === undefined || !this.loop.jumps)
+          return { live: liveOut, keptCore: false, keptAny: false };
         this.keep(statement);
-        const target = statement.type === 'break_statement' ? this.loop.breakLive : this.loop.continueLive;
+        const target =
+          statement.type === 'break_statement' ? this.loop.breakLive : this.loop.continueLive;
         return { live: new Set(target), keptCore: false, keptAny: true };
       }
       case 'if_statement':
@@ -324,9 +359,13 @@ class FunctionSlicer {
       case 'function_definition':
       case 'class_definition':
       case 'decorated_definition': {
-        const definition = statement.type === 'decorated_definition' ? statement.childForFieldName('definition') : statement;
+        const definition =
+          statement.type === 'decorated_definition'
+            ? statement.childForFieldName('definition')
+            : statement;
         const name = definition?.childForFieldName('name')?.text;
-        if (name === undefined || !liveOut.has(name)) return { live: liveOut, keptCore: false, keptAny: false };
+        if (name === undefined || !liveOut.has(name))
+          return { live: liveOut, keptCore: false, keptAny: false };
         this.keep(statement);
         const live = new Set(liveOut);
         live.delete(name);
@@ -338,7 +377,8 @@ class FunctionSlicer {
         // Kept whole: exceptions and context managers make their control flow hard to slice.
         this.keep(statement);
         for (const inner of statement.descendantsOfType('block')) {
-          for (const child of blockStatements(inner)) if (!this.dropped.has(child.id)) this.keep(child);
+          for (const child of blockStatements(inner))
+            if (!this.dropped.has(child.id)) this.keep(child);
         }
         return { live: union(liveOut, readNames(statement)), keptCore: true, keptAny: true };
       }
@@ -348,7 +388,8 @@ class FunctionSlicer {
           this.keep(statement);
           return { live: effects.uses, keptCore: true, keptAny: true };
         }
-        const hit = intersects(effects.strong, liveOut) || intersects(this.expand(effects.weak), liveOut);
+        const hit =
+          intersects(effects.strong, liveOut) || intersects(this.expand(effects.weak), liveOut);
         if (!effects.essential && !hit) return { live: liveOut, keptCore: false, keptAny: false };
         this.keep(statement);
         const live = new Set(liveOut);
@@ -378,9 +419,14 @@ class FunctionSlicer {
     const results = blocks.map((block) => this.block(block, liveOut));
     const elseResult = elseBlock === null ? undefined : this.block(elseBlock, liveOut);
     const all = elseResult === undefined ? results : [...results, elseResult];
-    if (!all.some((result) => result.keptAny)) return { live: liveOut, keptCore: false, keptAny: false };
+    if (!all.some((result) => result.keptAny))
+      return { live: liveOut, keptCore: false, keptAny: false };
     this.keep(statement);
-    const live = union(...all.map((result) => result.live), elseResult === undefined ? liveOut : [], ...conditions.map(readNames));
+    const live = union(
+      ...all.map((result) => result.live),
+      elseResult === undefined ? liveOut : [],
+      ...conditions.map(readNames),
+    );
     return { live, keptCore: all.some((result) => result.keptCore), keptAny: true };
   }
 
@@ -392,7 +438,9 @@ class FunctionSlicer {
     const left = isFor ? statement.childForFieldName('left') : null;
     const targetDefs = left === null ? new Set<string>() : boundNames(left);
     const targetUses = left === null ? new Set<string>() : readNames(left);
-    const headerUses = readNames((isFor ? statement.childForFieldName('right') : statement.childForFieldName('condition'))!);
+    const headerUses = readNames(
+      (isFor ? statement.childForFieldName('right') : statement.childForFieldName('condition'))!,
+    );
     const outer = this.loop;
 
     const analyse = (jumps: boolean): { top: Set<string>; keptCore: boolean; keptAny: boolean } => {
@@ -510,12 +558,17 @@ function cleanFunction(fn: SyntaxNode, context: CleanContext): void {
           const right = assignment.childForFieldName('right');
           stats.annotations += 1;
           if (right === null) dropped.add(statement.id);
-          else if (left !== null) edits.push({ start: left.endIndex, end: right.startIndex, text: ' = ' });
+          else if (left !== null)
+            edits.push({ start: left.endIndex, end: right.startIndex, text: ' = ' });
         }
       } else if (statement.type === 'if_statement') {
         const condition = unwrap(statement.childForFieldName('condition'));
         const alternatives = statement.childrenForFieldName('alternative');
-        if (condition !== null && (condition.type === 'false' || condition.text === '0') && alternatives.length === 0) {
+        if (
+          condition !== null &&
+          (condition.type === 'false' || condition.text === '0') &&
+          alternatives.length === 0
+        ) {
           dropped.add(statement.id);
           stats.unreachable += 1;
         }
@@ -595,7 +648,10 @@ function dropEdits(text: string, root: SyntaxNode, dropped: Set<number>, edits: 
       const statements = blockStatements(node);
       if (statements.length > 0 && statements.every((statement) => dropped.has(statement.id))) {
         const owner = node.parent;
-        if (owner?.type === 'else_clause' || (owner?.type === 'elif_clause' && isLastClause(owner, dropped))) {
+        if (
+          owner?.type === 'else_clause' ||
+          (owner?.type === 'elif_clause' && isLastClause(owner, dropped))
+        ) {
           edits.push({ start: owner.startIndex, end: owner.endIndex, text: '' });
           const start = lineStart(text, owner.startIndex);
           if (/^[ \t]*$/.test(text.slice(start, owner.startIndex))) {
@@ -617,10 +673,15 @@ function dropEdits(text: string, root: SyntaxNode, dropped: Set<number>, edits: 
 function isLastClause(clause: SyntaxNode, dropped: Set<number>): boolean {
   const statement = clause.parent;
   if (statement === null) return false;
-  const alternatives = statement.childrenForFieldName('alternative').filter((c): c is SyntaxNode => c !== null);
+  const alternatives = statement
+    .childrenForFieldName('alternative')
+    .filter((c): c is SyntaxNode => c !== null);
   const index = alternatives.findIndex((c) => c.id === clause.id);
   return alternatives.slice(index + 1).every((later) => {
-    const body = later.type === 'else_clause' ? later.childForFieldName('body') : later.childForFieldName('consequence');
+    const body =
+      later.type === 'else_clause'
+        ? later.childForFieldName('body')
+        : later.childForFieldName('consequence');
     return blockStatements(body).every((statement) => dropped.has(statement.id));
   });
 }
@@ -665,7 +726,8 @@ function topItems(root: SyntaxNode): TopItem[] {
       if (node.type === 'import_statement' || node.type === 'import_from_statement') {
         return { node, binds: importedNames(node), reads: new Set<string>() };
       }
-      const definition = node.type === 'decorated_definition' ? node.childForFieldName('definition') : node;
+      const definition =
+        node.type === 'decorated_definition' ? node.childForFieldName('definition') : node;
       if (definition?.type === 'function_definition' || definition?.type === 'class_definition') {
         const name = definition.childForFieldName('name')?.text ?? '';
         const reads = freeNames(node);
@@ -677,7 +739,12 @@ function topItems(root: SyntaxNode): TopItem[] {
 }
 
 /** Keeps only the module-level items the entry function (transitively) needs. */
-function pruneModule(text: string, entryPoint: string, stats: SliceStats, tree: SyntaxTree): string {
+function pruneModule(
+  text: string,
+  entryPoint: string,
+  stats: SliceStats,
+  tree: SyntaxTree,
+): string {
   const items = topItems(tree.rootNode);
   const entry = items.findLast((item) => item.binds.includes(entryPoint));
   if (entry === undefined) return text;
@@ -715,14 +782,21 @@ async function withParsed<T>(code: string, fn: (tree: SyntaxTree) => T): Promise
  * Slices a self-contained unit (module text whose last function `entryPoint` is the function
  * under study; see `extractFunctions`) to its core execution logic.
  */
-export async function sliceUnit(code: string, entryPoint: string, options: SliceOptions = {}): Promise<SliceResult> {
+export async function sliceUnit(
+  code: string,
+  entryPoint: string,
+  options: SliceOptions = {},
+): Promise<SliceResult> {
   const stats = emptyStats();
   const edited = await withParsed(code, (tree): string | { error: string } => {
     const root = tree.rootNode;
     if (root.hasError) return { error: 'the unit does not parse' };
-    const functions = root.descendantsOfType('function_definition').filter((node): node is SyntaxNode => node !== null);
+    const functions = root
+      .descendantsOfType('function_definition')
+      .filter((node): node is SyntaxNode => node !== null);
     const entry = functions.findLast(
-      (node) => node.parent?.type !== 'block' && node.childForFieldName('name')?.text === entryPoint,
+      (node) =>
+        node.parent?.type !== 'block' && node.childForFieldName('name')?.text === entryPoint,
     );
     if (entry === undefined) return { error: `no top-level function ${entryPoint}` };
     const dropped = new Set<number>();
@@ -748,12 +822,22 @@ export async function sliceUnit(code: string, entryPoint: string, options: Slice
             continue;
           }
           if (!COMPOUND.has(statement.type) || statement.type === 'function_definition') continue;
-          if (['try_statement', 'with_statement', 'match_statement', 'class_definition', 'decorated_definition'].includes(statement.type)) {
+          if (
+            [
+              'try_statement',
+              'with_statement',
+              'match_statement',
+              'class_definition',
+              'decorated_definition',
+            ].includes(statement.type)
+          ) {
             continue;
           }
           for (const child of namedChildren(statement)) {
             if (child.type === 'block') markIrrelevant(child);
-            else for (const inner of namedChildren(child)) if (inner.type === 'block') markIrrelevant(inner);
+            else
+              for (const inner of namedChildren(child))
+                if (inner.type === 'block') markIrrelevant(inner);
           }
         }
       };
@@ -778,4 +862,3 @@ export async function sliceUnit(code: string, entryPoint: string, options: Slice
 function normalize(code: string): string {
   return code.replace(/\s+/g, ' ').trim();
 }
-

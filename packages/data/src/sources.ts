@@ -25,10 +25,23 @@ export interface SourceUnit {
   meta?: Record<string, unknown>;
 }
 
-const SKIP_DIRS = new Set(['node_modules', '__pycache__', '.git', '.venv', 'venv', 'env', '.tox', 'build', 'dist', 'site-packages']);
+const SKIP_DIRS = new Set([
+  'node_modules',
+  '__pycache__',
+  '.git',
+  '.venv',
+  'venv',
+  'env',
+  '.tox',
+  'build',
+  'dist',
+  'site-packages',
+]);
 
 async function listPythonFiles(root: string, dir: string, out: string[]): Promise<void> {
-  const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name));
+  const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) =>
+    a.name.localeCompare(b.name),
+  );
   for (const entry of entries) {
     if (entry.name.startsWith('.') && entry.name !== '.') continue;
     const full = join(dir, entry.name);
@@ -47,13 +60,20 @@ export async function countSourceUnits(source: CorpusSource): Promise<number | u
     return source.maxFiles === undefined ? files.length : Math.min(files.length, source.maxFiles);
   }
   let count = 0;
-  const lines = createInterface({ input: createReadStream(source.path, { encoding: 'utf8' }), crlfDelay: Infinity });
+  const lines = createInterface({
+    input: createReadStream(source.path, { encoding: 'utf8' }),
+    crlfDelay: Infinity,
+  });
   for await (const line of lines) if (line.trim() !== '') count += 1;
   return source.limit === undefined ? count : Math.min(count, source.limit);
 }
 
 /** Streams the units of a source from `start` on (units are numbered from 0 in a fixed order). */
-export async function* readSource(source: CorpusSource, seed: number, start: number): AsyncIterable<SourceUnit> {
+export async function* readSource(
+  source: CorpusSource,
+  seed: number,
+  start: number,
+): AsyncIterable<SourceUnit> {
   switch (source.kind) {
     case 'generator': {
       for (let index = start; index < source.count; index += 1) {
@@ -75,12 +95,17 @@ export async function* readSource(source: CorpusSource, seed: number, start: num
       try {
         await listPythonFiles(source.path, source.path, files);
       } catch (error) {
-        throw new CorpusError('SOURCE_UNREADABLE', `Cannot read the source folder ${source.path}: check that it exists and is readable.`, {
-          path: source.path,
-          cause: error,
-        });
+        throw new CorpusError(
+          'SOURCE_UNREADABLE',
+          `Cannot read the source folder ${source.path}: check that it exists and is readable.`,
+          {
+            path: source.path,
+            cause: error,
+          },
+        );
       }
-      const limit = source.maxFiles === undefined ? files.length : Math.min(files.length, source.maxFiles);
+      const limit =
+        source.maxFiles === undefined ? files.length : Math.min(files.length, source.maxFiles);
       for (let index = start; index < limit; index += 1) {
         const file = files[index]!;
         let code: string;
@@ -110,11 +135,21 @@ export async function* readSource(source: CorpusSource, seed: number, start: num
             try {
               record = JSON.parse(line);
             } catch (error) {
-              throw new DatasetFormatError(source.path, lineNumber, [`not valid JSON (${(error as Error).message})`], { cause: error });
+              throw new DatasetFormatError(
+                source.path,
+                lineNumber,
+                [`not valid JSON (${(error as Error).message})`],
+                { cause: error },
+              );
             }
-            const code = typeof record === 'object' && record !== null ? (record as Record<string, unknown>)[field] : undefined;
+            const code =
+              typeof record === 'object' && record !== null
+                ? (record as Record<string, unknown>)[field]
+                : undefined;
             if (typeof code !== 'string') {
-              throw new DatasetFormatError(source.path, lineNumber, [`${field}: must be a string (the program's source code)`]);
+              throw new DatasetFormatError(source.path, lineNumber, [
+                `${field}: must be a string (the program's source code)`,
+              ]);
             }
             yield { index, kind: 'jsonl', ref: `${source.path}:${lineNumber}`, code };
           }
@@ -122,7 +157,11 @@ export async function* readSource(source: CorpusSource, seed: number, start: num
         }
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-          throw new CorpusError('SOURCE_UNREADABLE', `The JSONL source ${source.path} does not exist.`, { path: source.path, cause: error });
+          throw new CorpusError(
+            'SOURCE_UNREADABLE',
+            `The JSONL source ${source.path} does not exist.`,
+            { path: source.path, cause: error },
+          );
         }
         throw error;
       }

@@ -32,7 +32,11 @@ describe('analyzeLines', () => {
   it('finds statement lines, owners, bindings and decisions', async () => {
     const lines = await analyzeLines(code);
     expect([...lines.keys()].sort((a, b) => a - b)).toEqual([2, 5, 6, 7, 8, 9, 10, 11, 12]);
-    expect(lines.get(2)).toMatchObject({ owner: 'double', kind: 'return_statement', decision: false });
+    expect(lines.get(2)).toMatchObject({
+      owner: 'double',
+      kind: 'return_statement',
+      decision: false,
+    });
     expect(lines.get(6)).toMatchObject({ owner: 'f', assigns: ['n'], decision: true });
     expect(lines.get(9)).toMatchObject({ kind: 'elif_clause', decision: true });
     expect(lines.get(11)).toMatchObject({ assigns: ['total'], decision: false });
@@ -59,9 +63,20 @@ describe('planTasks', () => {
       },
       lines,
       new Rng(1),
-      { taskTypes: ['output', 'input', 'coverage', 'state', 'path'], coveragePerCall: 2, maxReprChars: 80 },
+      {
+        taskTypes: ['output', 'input', 'coverage', 'state', 'path'],
+        coveragePerCall: 2,
+        maxReprChars: 80,
+      },
     );
-    expect(tasks.map((task) => task.type)).toEqual(['output', 'input', 'coverage', 'coverage', 'path', 'state']);
+    expect(tasks.map((task) => task.type)).toEqual([
+      'output',
+      'input',
+      'coverage',
+      'coverage',
+      'path',
+      'state',
+    ]);
     expect(tasks[0]).toMatchObject({ answer: '[6, [6]]', output: '[6, [6]]' });
     expect(tasks[1]).toMatchObject({ answer: '[3, 1, -2, 5], 2' });
     // Every line ran except none: all coverage answers come from the trace.
@@ -82,7 +97,8 @@ describe('planTasks', () => {
 
 describe('inputs', () => {
   it('infers parameter types from annotations, defaults and use', async () => {
-    const source = 'def g(words, n: int, sep=",", table=None):\n    out = []\n    for w in words:\n        out.append(w.upper())\n    return sep.join(out[:n]) + str(table.get("a"))\n';
+    const source =
+      'def g(words, n: int, sep=",", table=None):\n    out = []\n    for w in words:\n        out.append(w.upper())\n    return sep.join(out[:n]) + str(table.get("a"))\n';
     const types = await inferParamTypes(source, 'g', [
       { name: 'words' },
       { name: 'n', annotation: 'int' },

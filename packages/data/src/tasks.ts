@@ -41,7 +41,13 @@ const ASK_KINDS = new Set([
   'pass_statement',
 ]);
 
-const INNER_SCOPES = ['list_comprehension', 'set_comprehension', 'dictionary_comprehension', 'generator_expression', 'lambda'];
+const INNER_SCOPES = [
+  'list_comprehension',
+  'set_comprehension',
+  'dictionary_comprehension',
+  'generator_expression',
+  'lambda',
+];
 
 /** Statement-start lines of every function in `code`, with what each binds. */
 export async function analyzeLines(code: string): Promise<Map<number, LineInfo>> {
@@ -61,8 +67,12 @@ export async function analyzeLines(code: string): Promise<Map<number, LineInfo>>
         if (body) visitBlock(body, statement.childForFieldName('name')?.text ?? owner);
         return;
       }
-      if (statement.type === 'decorated_definition' || statement.type === 'class_definition') return;
-      const header = statement.type === 'if_statement' || statement.type === 'for_statement' || statement.type === 'while_statement';
+      if (statement.type === 'decorated_definition' || statement.type === 'class_definition')
+        return;
+      const header =
+        statement.type === 'if_statement' ||
+        statement.type === 'for_statement' ||
+        statement.type === 'while_statement';
       const headerPart: SyntaxNode | null = header
         ? (statement.childForFieldName('condition') ?? statement.childForFieldName('right'))
         : statement;
@@ -72,11 +82,23 @@ export async function analyzeLines(code: string): Promise<Map<number, LineInfo>>
           : statement.type === 'expression_statement' || statement.type === 'delete_statement'
             ? [...boundNames(statement)]
             : [];
-      const inner = headerPart !== null && INNER_SCOPES.some((type) => headerPart.descendantsOfType(type).length > 0);
+      const inner =
+        headerPart !== null &&
+        INNER_SCOPES.some((type) => headerPart.descendantsOfType(type).length > 0);
       const decision =
-        header || (headerPart !== null && headerPart.descendantsOfType('conditional_expression').length > 0) || (headerPart?.descendantsOfType('boolean_operator').length ?? 0) > 0;
+        header ||
+        (headerPart !== null &&
+          headerPart.descendantsOfType('conditional_expression').length > 0) ||
+        (headerPart?.descendantsOfType('boolean_operator').length ?? 0) > 0;
       if (ASK_KINDS.has(statement.type) && !lines.has(line)) {
-        lines.set(line, { line, owner, assigns, hasInnerScope: inner, decision, kind: statement.type });
+        lines.set(line, {
+          line,
+          owner,
+          assigns,
+          hasInnerScope: inner,
+          decision,
+          kind: statement.type,
+        });
       }
       if (statement.type === 'if_statement') {
         const consequence = statement.childForFieldName('consequence');
@@ -90,7 +112,9 @@ export async function analyzeLines(code: string): Promise<Map<number, LineInfo>>
               line: elifLine,
               owner,
               assigns: [],
-              hasInnerScope: condition !== null && INNER_SCOPES.some((type) => condition.descendantsOfType(type).length > 0),
+              hasInnerScope:
+                condition !== null &&
+                INNER_SCOPES.some((type) => condition.descendantsOfType(type).length > 0),
               decision: true,
               kind: 'elif_clause',
             });
@@ -105,8 +129,13 @@ export async function analyzeLines(code: string): Promise<Map<number, LineInfo>>
       }
       for (const child of namedChildren(statement)) {
         if (child.type === 'block') visitBlock(child, owner);
-        else if (child.type === 'else_clause' || child.type === 'except_clause' || child.type === 'finally_clause') {
-          for (const inner of namedChildren(child)) if (inner.type === 'block') visitBlock(inner, owner);
+        else if (
+          child.type === 'else_clause' ||
+          child.type === 'except_clause' ||
+          child.type === 'finally_clause'
+        ) {
+          for (const inner of namedChildren(child))
+            if (inner.type === 'block') visitBlock(inner, owner);
         }
       }
     };
@@ -147,7 +176,12 @@ export interface CallContext {
 }
 
 /** Task records for one call; state answers still need their round-trip check (see `stateReprs`). */
-export function planTasks(call: CallContext, lines: Map<number, LineInfo>, rng: Rng, options: TaskPlanOptions): TaskRecord[] {
+export function planTasks(
+  call: CallContext,
+  lines: Map<number, LineInfo>,
+  rng: Rng,
+  options: TaskPlanOptions,
+): TaskRecord[] {
   const tasks: TaskRecord[] = [];
   const types = new Set(options.taskTypes);
   const base = {
@@ -159,23 +193,54 @@ export function planTasks(call: CallContext, lines: Map<number, LineInfo>, rng: 
     input: call.input,
     output: call.output,
   };
-  const meta = (extra: Record<string, unknown>): Record<string, unknown> => ({ ...call.meta, steps: call.trace.steps, ...extra });
-  if (types.has('output')) tasks.push({ ...base, id: `${call.callId}-output`, type: 'output', answer: call.output, meta: meta({}) });
-  if (types.has('input')) tasks.push({ ...base, id: `${call.callId}-input`, type: 'input', answer: call.input, meta: meta({}) });
+  const meta = (extra: Record<string, unknown>): Record<string, unknown> => ({
+    ...call.meta,
+    steps: call.trace.steps,
+    ...extra,
+  });
+  if (types.has('output'))
+    tasks.push({
+      ...base,
+      id: `${call.callId}-output`,
+      type: 'output',
+      answer: call.output,
+      meta: meta({}),
+    });
+  if (types.has('input'))
+    tasks.push({
+      ...base,
+      id: `${call.callId}-input`,
+      type: 'input',
+      answer: call.input,
+      meta: meta({}),
+    });
   const { path, states, coverage } = call.trace;
   const covered = new Set(coverage);
-  const askable = [...lines.values()].filter((info) => info.kind !== 'pass_statement').map((info) => info.line);
+  const askable = [...lines.values()]
+    .filter((info) => info.kind !== 'pass_statement')
+    .map((info) => info.line);
   if (types.has('coverage') && options.coveragePerCall > 0) {
     const yes = rng.shuffle(askable.filter((line) => covered.has(line)));
     const no = rng.shuffle(askable.filter((line) => !covered.has(line)));
     const chosen: [number, 'yes' | 'no'][] = [];
     // Balance yes and no answers where the program allows it.
-    for (let i = 0; chosen.length < options.coveragePerCall && (i < yes.length || i < no.length); i += 1) {
+    for (
+      let i = 0;
+      chosen.length < options.coveragePerCall && (i < yes.length || i < no.length);
+      i += 1
+    ) {
       if (i < no.length && chosen.length < options.coveragePerCall) chosen.push([no[i]!, 'no']);
       if (i < yes.length && chosen.length < options.coveragePerCall) chosen.push([yes[i]!, 'yes']);
     }
     for (const [line, answer] of chosen.sort((a, b) => a[0] - b[0])) {
-      tasks.push({ ...base, id: `${call.callId}-coverage-L${line}`, type: 'coverage', line, answer, meta: meta({}) });
+      tasks.push({
+        ...base,
+        id: `${call.callId}-coverage-L${line}`,
+        type: 'coverage',
+        line,
+        answer,
+        meta: meta({}),
+      });
     }
   }
   const firstIndex = new Map<number, number>();

@@ -35,9 +35,44 @@ const ALPHABETS: Record<Alphabet, string> = {
 };
 
 const WORDS = [
-  'apple', 'banana', 'cat', 'dog', 'echo', 'fig', 'grape', 'hello', 'world', 'python', 'code', 'data',
-  'level', 'noon', 'racecar', 'sun', 'moon', 'star', 'tree', 'river', 'stone', 'x', 'ab', 'zz', 'Alpha',
-  'BETA', 'gamma', 'Delta', 'kiwi', 'lemon', 'mango', 'night', 'day', 'red', 'blue', 'green', 'a1', 'b2',
+  'apple',
+  'banana',
+  'cat',
+  'dog',
+  'echo',
+  'fig',
+  'grape',
+  'hello',
+  'world',
+  'python',
+  'code',
+  'data',
+  'level',
+  'noon',
+  'racecar',
+  'sun',
+  'moon',
+  'star',
+  'tree',
+  'river',
+  'stone',
+  'x',
+  'ab',
+  'zz',
+  'Alpha',
+  'BETA',
+  'gamma',
+  'Delta',
+  'kiwi',
+  'lemon',
+  'mango',
+  'night',
+  'day',
+  'red',
+  'blue',
+  'green',
+  'a1',
+  'b2',
 ];
 
 function randomString(rng: Rng, alphabet: Alphabet, maxLength: number): string {
@@ -61,7 +96,12 @@ export function randomValue(rng: Rng, type: ValueType, depth = 0): PyValue {
     case 'int': {
       const min = type.min ?? -5;
       const max = type.max ?? 20;
-      return { t: 'int', v: rng.chance(0.15) ? rng.pick([0, 1, 2, -1].filter((v) => v >= min && v <= max).concat([min])) : rng.range(min, max) };
+      return {
+        t: 'int',
+        v: rng.chance(0.15)
+          ? rng.pick([0, 1, 2, -1].filter((v) => v >= min && v <= max).concat([min]))
+          : rng.range(min, max),
+      };
     }
     case 'float':
       return { t: 'float', v: rng.range(-20, 40) / 4 };
@@ -137,7 +177,9 @@ export function pyRepr(value: PyValue): string {
     case 'list':
       return `[${value.v.map(pyRepr).join(', ')}]`;
     case 'tuple':
-      return value.v.length === 1 ? `(${pyRepr(value.v[0]!)},)` : `(${value.v.map(pyRepr).join(', ')})`;
+      return value.v.length === 1
+        ? `(${pyRepr(value.v[0]!)},)`
+        : `(${value.v.map(pyRepr).join(', ')})`;
     case 'dict':
       return `{${value.v.map(([k, v]) => `${pyRepr(k)}: ${pyRepr(v)}`).join(', ')}}`;
   }
@@ -161,7 +203,10 @@ export function typeFromAnnotation(annotation: string): ValueType | undefined {
     case 'list':
     case 'sequence':
     case 'iterable':
-      return { kind: 'list', of: (args[0] === undefined ? undefined : typeFromAnnotation(args[0])) ?? { kind: 'int' } };
+      return {
+        kind: 'list',
+        of: (args[0] === undefined ? undefined : typeFromAnnotation(args[0])) ?? { kind: 'int' },
+      };
     case 'set':
       return undefined;
     case 'tuple': {
@@ -177,7 +222,10 @@ export function typeFromAnnotation(annotation: string): ValueType | undefined {
     case 'mapping':
       return {
         kind: 'dict',
-        key: (args[0] === undefined ? undefined : typeFromAnnotation(args[0])) ?? { kind: 'str', alphabet: 'word' },
+        key: (args[0] === undefined ? undefined : typeFromAnnotation(args[0])) ?? {
+          kind: 'str',
+          alphabet: 'word',
+        },
         value: (args[1] === undefined ? undefined : typeFromAnnotation(args[1])) ?? { kind: 'int' },
       };
     case 'optional':
@@ -212,7 +260,8 @@ export function typeFromDefault(text: string): ValueType | undefined {
   if (/^(['"]).?\1$/.test(value)) return { kind: 'char', alphabet: 'mixed' };
   if (/^['"]/.test(value)) return { kind: 'str' };
   if (value.startsWith('[')) return { kind: 'list', of: { kind: 'int' } };
-  if (value.startsWith('{')) return { kind: 'dict', key: { kind: 'str', alphabet: 'word' }, value: { kind: 'int' } };
+  if (value.startsWith('{'))
+    return { kind: 'dict', key: { kind: 'str', alphabet: 'word' }, value: { kind: 'int' } };
   if (value.startsWith('(')) return { kind: 'tuple', items: [{ kind: 'int' }, { kind: 'int' }] };
   return undefined;
 }

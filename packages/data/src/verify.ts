@@ -32,7 +32,9 @@ const STATE_HELPER = [
 const NON_EXPRESSION_STATEMENT_CHILDREN = new Set(['assignment', 'augmented_assignment', 'yield']);
 
 function significantChildren(node: SyntaxNode): SyntaxNode[] {
-  return node.namedChildren.filter((child): child is SyntaxNode => child !== null && child.type !== 'comment');
+  return node.namedChildren.filter(
+    (child): child is SyntaxNode => child !== null && child.type !== 'comment',
+  );
 }
 
 const LITERAL_LEAVES = new Set(['integer', 'float', 'true', 'false', 'none', 'ellipsis']);
@@ -53,7 +55,9 @@ export function isLiteralNode(node: SyntaxNode): boolean {
       return significantChildren(node).every(isLiteralNode);
     case 'unary_operator': {
       const operand = node.childForFieldName('argument');
-      return operand !== null && ['+', '-'].includes(node.child(0)?.type ?? '') && isLiteralNode(operand);
+      return (
+        operand !== null && ['+', '-'].includes(node.child(0)?.type ?? '') && isLiteralNode(operand)
+      );
     }
     case 'binary_operator': {
       // Complex numbers: 1+2j, -1-0.5j.
@@ -61,7 +65,9 @@ export function isLiteralNode(node: SyntaxNode): boolean {
       const right = node.childForFieldName('right');
       const operator = node.childForFieldName('operator')?.type ?? '';
       const numeric = (n: SyntaxNode | null): boolean =>
-        n !== null && (['integer', 'float'].includes(n.type) || (n.type === 'unary_operator' && isLiteralNode(n)));
+        n !== null &&
+        (['integer', 'float'].includes(n.type) ||
+          (n.type === 'unary_operator' && isLiteralNode(n)));
       return ['+', '-'].includes(operator) && numeric(left) && numeric(right);
     }
     case 'parenthesized_expression':
@@ -80,7 +86,12 @@ export function isLiteralNode(node: SyntaxNode): boolean {
     case 'call': {
       const fn = node.childForFieldName('function');
       const args = node.childForFieldName('arguments');
-      if (fn?.type !== 'identifier' || !LITERAL_CALLS.has(fn.text) || args?.type !== 'argument_list') return false;
+      if (
+        fn?.type !== 'identifier' ||
+        !LITERAL_CALLS.has(fn.text) ||
+        args?.type !== 'argument_list'
+      )
+        return false;
       return significantChildren(args).every(isLiteralNode);
     }
     default:
@@ -89,7 +100,10 @@ export function isLiteralNode(node: SyntaxNode): boolean {
 }
 
 /** True when `text` parses as exactly one Python expression (a bare tuple `1, 2` included). */
-export async function isSingleExpression(text: string, options: { literal?: boolean } = {}): Promise<boolean> {
+export async function isSingleExpression(
+  text: string,
+  options: { literal?: boolean } = {},
+): Promise<boolean> {
   if (text.trim() === '') return false;
   return withTree(text, (tree) => {
     const root = tree.rootNode;
@@ -152,20 +166,32 @@ function describeCheck(check: CheckResult, wrong: (check: CheckResult) => string
     case 'timeout':
       return { correct: false, reason: 'timeout: the check ran past its time limit' };
     case 'syntax_error':
-      return { correct: false, reason: `invalid: syntax error${check.detail === undefined ? '' : ` (${check.detail})`}` };
+      return {
+        correct: false,
+        reason: `invalid: syntax error${check.detail === undefined ? '' : ` (${check.detail})`}`,
+      };
     default:
-      return { correct: false, reason: `error: sandbox status ${check.status}${check.detail === undefined ? '' : ` (${check.detail})`}` };
+      return {
+        correct: false,
+        reason: `error: sandbox status ${check.status}${check.detail === undefined ? '' : ` (${check.detail})`}`,
+      };
   }
 }
 
 function acceptable(task: TaskRecord): string[] {
   const extra = task.meta['acceptableAnswers'];
-  return [task.answer, ...(Array.isArray(extra) ? extra.filter((value): value is string => typeof value === 'string') : [])];
+  return [
+    task.answer,
+    ...(Array.isArray(extra)
+      ? extra.filter((value): value is string => typeof value === 'string')
+      : []),
+  ];
 }
 
 async function plan(task: TaskRecord, completion: string, timeoutMs: number): Promise<Plan> {
   const extracted = extractAnswer(completion, task.type);
-  if (!extracted.ok) return { kind: 'done', result: { correct: false, reason: `no_answer: ${extracted.reason}` } };
+  if (!extracted.ok)
+    return { kind: 'done', result: { correct: false, reason: `no_answer: ${extracted.reason}` } };
   const answer = extracted.answer;
   switch (task.type) {
     case 'coverage':
@@ -174,46 +200,79 @@ async function plan(task: TaskRecord, completion: string, timeoutMs: number): Pr
       const correct = golds.includes(answer);
       return {
         kind: 'done',
-        result: { correct, reason: correct ? 'correct' : `wrong: answered ${answer}, expected ${task.answer}` },
+        result: {
+          correct,
+          reason: correct ? 'correct' : `wrong: answered ${answer}, expected ${task.answer}`,
+        },
       };
     }
     case 'output': {
       if (!(await isSingleExpression(answer, { literal: true }))) {
-        return { kind: 'done', result: { correct: false, reason: 'invalid: the answer is not a Python literal' } };
+        return {
+          kind: 'done',
+          result: { correct: false, reason: 'invalid: the answer is not a Python literal' },
+        };
       }
       // The gold value is computed, the answer parsed as a literal (twice guarded: above, and
       // by the sandbox's literal mode), and the two compared with ==.
       return {
         kind: 'check',
-        request: { code: '', call: `(\n${task.output}\n)`, expected: answer, expectedMode: 'literal', timeoutMs },
-        describe: (check) => describeCheck(check, () => `answered ${answer}, expected ${task.output}`),
+        request: {
+          code: '',
+          call: `(\n${task.output}\n)`,
+          expected: answer,
+          expectedMode: 'literal',
+          timeoutMs,
+        },
+        describe: (check) =>
+          describeCheck(check, () => `answered ${answer}, expected ${task.output}`),
       };
     }
     case 'state': {
       if (!(await isSingleExpression(answer, { literal: true }))) {
-        return { kind: 'done', result: { correct: false, reason: 'invalid: the answer is not a Python literal' } };
+        return {
+          kind: 'done',
+          result: { correct: false, reason: 'invalid: the answer is not a Python literal' },
+        };
       }
-      const golds = acceptable(task).map((gold) => `(\n${gold}\n),`).join(' ');
+      const golds = acceptable(task)
+        .map((gold) => `(\n${gold}\n),`)
+        .join(' ');
       return {
         kind: 'check',
-        request: { code: STATE_HELPER, call: `__cr_state_match((\n${answer}\n), (${golds}))`, expected: 'True', timeoutMs },
-        describe: (check) => describeCheck(check, () => `answered ${answer}, expected ${task.answer}`),
+        request: {
+          code: STATE_HELPER,
+          call: `__cr_state_match((\n${answer}\n), (${golds}))`,
+          expected: 'True',
+          timeoutMs,
+        },
+        describe: (check) =>
+          describeCheck(check, () => `answered ${answer}, expected ${task.answer}`),
       };
     }
     case 'input': {
       if (!(await isArgumentList(answer))) {
         return {
           kind: 'done',
-          result: { correct: false, reason: 'invalid: the answer is not an argument list of Python literals' },
+          result: {
+            correct: false,
+            reason: 'invalid: the answer is not an argument list of Python literals',
+          },
         };
       }
       return {
         kind: 'check',
-        request: { code: task.code, call: `${task.entryPoint}(\n${answer}\n)`, expected: task.output, timeoutMs },
+        request: {
+          code: task.code,
+          call: `${task.entryPoint}(\n${answer}\n)`,
+          expected: task.output,
+          timeoutMs,
+        },
         describe: (check) =>
           describeCheck(
             check,
-            (result) => `${task.entryPoint}(${answer}) returned ${result.actualRepr ?? '?'}, expected ${task.output}`,
+            (result) =>
+              `${task.entryPoint}(${answer}) returned ${result.actualRepr ?? '?'}, expected ${task.output}`,
           ),
       };
     }
@@ -241,7 +300,8 @@ export async function verifyBatch(
   return plans.map((entry) => {
     if (entry.kind === 'done') return entry.result;
     const check = results[next++];
-    if (check === undefined) return { correct: false, reason: 'error: the sandbox returned fewer results than checks' };
+    if (check === undefined)
+      return { correct: false, reason: 'error: the sandbox returned fewer results than checks' };
     return entry.describe(check);
   });
 }

@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { Sandbox } from '../dist/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const cruxPath = process.env.CR_CRUXEVAL ?? resolve(here, '../../../../shared/benchmarks/cruxeval/cruxeval.jsonl');
+const cruxPath =
+  process.env.CR_CRUXEVAL ?? resolve(here, '../../../../shared/benchmarks/cruxeval/cruxeval.jsonl');
 const repeats = Number(process.env.CR_BENCH_REPEATS ?? 3);
 const workerCounts = (process.env.CR_BENCH_WORKERS ?? '1,2').split(',').map(Number);
 const TOTAL = 1600;
@@ -25,8 +26,14 @@ function loadAssertions() {
       .map((line) => JSON.parse(line));
     const requests = [];
     for (const sample of samples) {
-      requests.push({ code: sample.code, assertion: `assert f(${sample.input}) == ${sample.output}` });
-      requests.push({ code: sample.code, assertion: `assert ${sample.output} == f(${sample.input})` });
+      requests.push({
+        code: sample.code,
+        assertion: `assert f(${sample.input}) == ${sample.output}`,
+      });
+      requests.push({
+        code: sample.code,
+        assertion: `assert ${sample.output} == f(${sample.input})`,
+      });
     }
     return { source: cruxPath, requests: requests.slice(0, TOTAL) };
   }
@@ -36,7 +43,10 @@ function loadAssertions() {
     const code = `def f(xs):\n    out = []\n    for x in xs:\n        if x % ${(i % 5) + 2} == 0:\n            out.append(x * ${i % 7})\n    return out`;
     const xs = Array.from({ length: 8 }, (_, j) => (i * 7 + j * 3) % 23);
     const expected = xs.filter((x) => x % ((i % 5) + 2) === 0).map((x) => x * (i % 7));
-    requests.push({ code, assertion: `assert f(${JSON.stringify(xs)}) == ${JSON.stringify(expected)}` });
+    requests.push({
+      code,
+      assertion: `assert f(${JSON.stringify(xs)}) == ${JSON.stringify(expected)}`,
+    });
   }
   return { source: 'generated', requests };
 }
@@ -84,7 +94,9 @@ async function measure(engine, workers, requests) {
 
 const { source, requests } = loadAssertions();
 const hasPython = spawnSync('python3', ['--version']).status === 0;
-const engines = (process.env.CR_BENCH_ENGINES ?? (hasPython ? 'pyodide,cpython' : 'pyodide')).split(',');
+const engines = (process.env.CR_BENCH_ENGINES ?? (hasPython ? 'pyodide,cpython' : 'pyodide')).split(
+  ',',
+);
 const loadBefore = loadavg();
 const runs = [];
 for (const engine of engines) {

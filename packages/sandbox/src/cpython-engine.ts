@@ -75,7 +75,13 @@ export class CPythonWorker implements EngineWorker {
     try {
       child = spawn(pythonPath, ['-S', '-s', '-u', '-B', harnessPath()], {
         cwd: tmpdir(),
-        env: { PYTHONHASHSEED: '0', PYTHONIOENCODING: 'utf-8', PYTHONUTF8: '1', LANG: 'C.UTF-8', PATH: '/usr/bin:/bin' },
+        env: {
+          PYTHONHASHSEED: '0',
+          PYTHONIOENCODING: 'utf-8',
+          PYTHONUTF8: '1',
+          LANG: 'C.UTF-8',
+          PATH: '/usr/bin:/bin',
+        },
         stdio: ['pipe', 'pipe', 'pipe'],
       });
     } catch (error) {
@@ -100,14 +106,22 @@ export class CPythonWorker implements EngineWorker {
         reject(error);
       };
       const timer = setTimeout(
-        () => fail(new SandboxError('worker_start', `${pythonPath} did not start the sandbox harness within ${START_TIMEOUT_MS} ms`)),
+        () =>
+          fail(
+            new SandboxError(
+              'worker_start',
+              `${pythonPath} did not start the sandbox harness within ${START_TIMEOUT_MS} ms`,
+            ),
+          ),
         START_TIMEOUT_MS,
       );
       child.once('error', (error: NodeJS.ErrnoException) =>
         fail(
           error.code === 'ENOENT'
             ? missingPython(pythonPath, error)
-            : new SandboxError('worker_start', `${pythonPath} failed to start: ${error.message}`, { cause: error }),
+            : new SandboxError('worker_start', `${pythonPath} failed to start: ${error.message}`, {
+                cause: error,
+              }),
         ),
       );
       worker.exitListener = (code, signal) =>
@@ -213,7 +227,10 @@ export class CPythonWorker implements EngineWorker {
         // The harness raises on SIGALRM at the limit; a task stuck in C code or swallowing the
         // exception gets the grace period, then its process is killed and replaced.
         if (performance.now() - taskStarted > limit + graceMs(limit)) {
-          results[received] = timeoutResult(limit, 'the task ran past its limit and its process was killed');
+          results[received] = timeoutResult(
+            limit,
+            'the task ran past its limit and its process was killed',
+          );
           this.exitListener = undefined;
           this.child.kill('SIGKILL');
           finish(true);

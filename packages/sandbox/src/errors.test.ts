@@ -5,7 +5,11 @@ describe('errors', () => {
   it('mirror the core-tensors base: code, cause and the shared brand', () => {
     const cause = new Error('spawn python3 ENOENT');
     const error = new SandboxError('engine_unavailable', 'no python3', { cause });
-    expect(error).toMatchObject({ name: 'SandboxError', code: 'SANDBOX_ENGINE_UNAVAILABLE', kind: 'engine_unavailable' });
+    expect(error).toMatchObject({
+      name: 'SandboxError',
+      code: 'SANDBOX_ENGINE_UNAVAILABLE',
+      kind: 'engine_unavailable',
+    });
     expect(error.cause).toBe(cause);
     expect(CodeReasonerError.isInstance(error)).toBe(true);
     expect(CodeReasonerError.isInstance(new Error('plain'))).toBe(false);
@@ -15,7 +19,10 @@ describe('errors', () => {
   });
 
   it('lists every validation issue as path: message', () => {
-    const error = new ConfigValidationError('Sandbox options', ['/workers: must be >= 1', '/engine: must be equal to one of the allowed values']);
+    const error = new ConfigValidationError('Sandbox options', [
+      '/workers: must be >= 1',
+      '/engine: must be equal to one of the allowed values',
+    ]);
     expect(error.code).toBe('CONFIG_INVALID');
     expect(error.issues).toHaveLength(2);
     expect(error.message).toBe(

@@ -14,7 +14,11 @@ describe('resolveSandboxOptions', () => {
       maxReprChars: 10_000,
       pythonPath: 'python3',
     });
-    expect(resolveSandboxOptions({ engine: 'cpython', workers: 3, timeoutMs: 100 })).toMatchObject({ engine: 'cpython', workers: 3, timeoutMs: 100 });
+    expect(resolveSandboxOptions({ engine: 'cpython', workers: 3, timeoutMs: 100 })).toMatchObject({
+      engine: 'cpython',
+      workers: 3,
+      timeoutMs: 100,
+    });
   });
 
   it('rejects unknown keys and bad values with every issue', () => {

@@ -38,7 +38,8 @@ class WorkerSlot {
     let pending = tasks.map((_, index) => index);
     let fruitless = 0;
     while (pending.length > 0) {
-      if (this.closed) throw new SandboxError('closed', 'the sandbox was closed while these tasks ran');
+      if (this.closed)
+        throw new SandboxError('closed', 'the sandbox was closed while these tasks ran');
       const worker = await this.ensure();
       const outcome = await worker.execute(pending.map((index) => tasks[index] as TaskPayload));
       const unanswered: number[] = [];
@@ -57,7 +58,12 @@ class WorkerSlot {
       fruitless = unanswered.length === pending.length ? fruitless + 1 : 0;
       if (fruitless >= 2 && unanswered.length > 0) {
         const index = unanswered.shift() as number;
-        results[index] = { status: 'sandbox_error', stdout: '', detail: 'the worker died repeatedly on this task', durationMs: 0 };
+        results[index] = {
+          status: 'sandbox_error',
+          stdout: '',
+          detail: 'the worker died repeatedly on this task',
+          durationMs: 0,
+        };
         fruitless = 0;
       }
       pending = unanswered;
@@ -117,14 +123,25 @@ export class WorkerPool {
 
   /** Run tasks across the workers; results come back in input order. */
   async submit(tasks: TaskPayload[]): Promise<RawResult[]> {
-    if (this.closed) throw new SandboxError('closed', 'the sandbox is closed; create a new one with Sandbox.create()');
+    if (this.closed)
+      throw new SandboxError(
+        'closed',
+        'the sandbox is closed; create a new one with Sandbox.create()',
+      );
     if (tasks.length === 0) return [];
     // Several chunks per worker so a slow chunk does not leave the others idle at the end.
-    const size = Math.max(1, Math.min(MAX_CHUNK, Math.ceil(tasks.length / (this.slots.length * 4))));
+    const size = Math.max(
+      1,
+      Math.min(MAX_CHUNK, Math.ceil(tasks.length / (this.slots.length * 4))),
+    );
     const chunks: Promise<RawResult[]>[] = [];
     for (let offset = 0; offset < tasks.length; offset += size) {
       const part = tasks.slice(offset, offset + size);
-      chunks.push(new Promise<RawResult[]>((resolve, reject) => this.queue.push({ tasks: part, resolve, reject })));
+      chunks.push(
+        new Promise<RawResult[]>((resolve, reject) =>
+          this.queue.push({ tasks: part, resolve, reject }),
+        ),
+      );
     }
     this.dispatch();
     return (await Promise.all(chunks)).flat();
@@ -134,11 +151,14 @@ export class WorkerPool {
     while (this.idle.length > 0 && this.queue.length > 0) {
       const slot = this.idle.pop() as WorkerSlot;
       const chunk = this.queue.shift() as Chunk;
-      slot.run(chunk.tasks).then(chunk.resolve, chunk.reject).finally(() => {
-        if (this.closed) return;
-        this.idle.push(slot);
-        this.dispatch();
-      });
+      slot
+        .run(chunk.tasks)
+        .then(chunk.resolve, chunk.reject)
+        .finally(() => {
+          if (this.closed) return;
+          this.idle.push(slot);
+          this.dispatch();
+        });
     }
   }
 

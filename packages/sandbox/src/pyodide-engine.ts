@@ -27,7 +27,9 @@ type WorkerMessage =
  * two busy cores), which makes replacing a killed worker cheap. While it is being made, other
  * workers start the slow way; when it cannot be made, all do.
  */
-const snapshot: { state: 'none' | 'making' | 'ready' | 'failed'; bytes?: SharedArrayBuffer } = { state: 'none' };
+const snapshot: { state: 'none' | 'making' | 'ready' | 'failed'; bytes?: SharedArrayBuffer } = {
+  state: 'none',
+};
 
 /** One Pyodide interpreter in a Node worker thread, seen from the main thread. */
 export class PyodideWorker implements EngineWorker {
@@ -41,7 +43,12 @@ export class PyodideWorker implements EngineWorker {
   /** Largest footprint reported so far (WebAssembly heap + the thread's JavaScript heap). */
   peakMemoryBytes = 0;
 
-  private constructor(worker: Worker, control: SharedArrayBuffer, pythonVersion: string, startupMs: number) {
+  private constructor(
+    worker: Worker,
+    control: SharedArrayBuffer,
+    pythonVersion: string,
+    startupMs: number,
+  ) {
     this.worker = worker;
     this.control = new Int32Array(control, 0, CONTROL.int32Length);
     this.clock = new Float64Array(control, CONTROL.clockByteOffset, 1);
@@ -77,7 +84,12 @@ export class PyodideWorker implements EngineWorker {
     const pythonVersion = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => {
         void worker.terminate();
-        reject(new SandboxError('worker_start', `a Pyodide worker did not start within ${START_TIMEOUT_MS} ms`));
+        reject(
+          new SandboxError(
+            'worker_start',
+            `a Pyodide worker did not start within ${START_TIMEOUT_MS} ms`,
+          ),
+        );
       }, START_TIMEOUT_MS);
       const onMessage = (message: WorkerMessage): void => {
         if (message.type === 'snapshot') {
@@ -88,14 +100,22 @@ export class PyodideWorker implements EngineWorker {
         clearTimeout(timer);
         worker.off('message', onMessage);
         if (message.type === 'ready') resolve(message.pythonVersion);
-        else reject(new SandboxError('worker_start', `a Pyodide worker sent ${message.type} before it was ready`));
+        else
+          reject(
+            new SandboxError(
+              'worker_start',
+              `a Pyodide worker sent ${message.type} before it was ready`,
+            ),
+          );
       };
       worker.on('message', onMessage);
       worker.once('error', (error) => {
         clearTimeout(timer);
         if (makeSnapshot && snapshot.state === 'making') snapshot.state = 'none';
         reject(
-          new SandboxError('worker_start', `a Pyodide worker failed to start: ${error.message}`, { cause: error }),
+          new SandboxError('worker_start', `a Pyodide worker failed to start: ${error.message}`, {
+            cause: error,
+          }),
         );
       });
     });
@@ -127,12 +147,17 @@ export class PyodideWorker implements EngineWorker {
         worker.unref();
         resolve(outcome);
       };
-      const fill = (done: string[], failedIndex: number, failure: RawResult | undefined): Outcome => {
+      const fill = (
+        done: string[],
+        failedIndex: number,
+        failure: RawResult | undefined,
+      ): Outcome => {
         const results: (RawResult | undefined)[] = tasks.map(() => undefined);
         done.forEach((text, index) => {
           results[index] = JSON.parse(text) as RawResult;
         });
-        if (failure && failedIndex >= 0 && failedIndex < tasks.length) results[failedIndex] = failure;
+        if (failure && failedIndex >= 0 && failedIndex < tasks.length)
+          results[failedIndex] = failure;
         return { results, dead: true };
       };
       const onMessage = (message: WorkerMessage): void => {
@@ -155,11 +180,19 @@ export class PyodideWorker implements EngineWorker {
             ? {
                 status: 'exception',
                 stdout: '',
-                exception: { type: 'RecursionError', message: 'maximum recursion depth exceeded (WebAssembly stack)' },
+                exception: {
+                  type: 'RecursionError',
+                  message: 'maximum recursion depth exceeded (WebAssembly stack)',
+                },
                 detail: 'the worker was replaced',
                 durationMs: 0,
               }
-            : { status: 'sandbox_error', stdout: '', detail: `Pyodide failed: ${message.detail}`, durationMs: 0 };
+            : {
+                status: 'sandbox_error',
+                stdout: '',
+                detail: `Pyodide failed: ${message.detail}`,
+                durationMs: 0,
+              };
           finish(fill(message.results, index, failure));
         }
       };
@@ -167,8 +200,18 @@ export class PyodideWorker implements EngineWorker {
         const index = Atomics.load(control, CONTROL.index);
         const oom = (error as { code?: string } | undefined)?.code === 'ERR_WORKER_OUT_OF_MEMORY';
         const failure: RawResult = oom
-          ? { status: 'memory', stdout: '', detail: 'the worker ran out of JavaScript heap', durationMs: 0 }
-          : { status: 'sandbox_error', stdout: '', detail: `the worker stopped: ${error?.message ?? 'exited'}`, durationMs: 0 };
+          ? {
+              status: 'memory',
+              stdout: '',
+              detail: 'the worker ran out of JavaScript heap',
+              durationMs: 0,
+            }
+          : {
+              status: 'sandbox_error',
+              stdout: '',
+              detail: `the worker stopped: ${error?.message ?? 'exited'}`,
+              durationMs: 0,
+            };
         return fill([], index, failure);
       };
       const onError = (error: Error): void => finish(currentFailure(error));
@@ -183,13 +226,20 @@ export class PyodideWorker implements EngineWorker {
             interruptedIndex = index;
             interruptedAt = elapsed;
             Atomics.store(control, CONTROL.interruptedIndex, index);
-            if (Atomics.load(control, CONTROL.index) === index) Atomics.store(control, CONTROL.interrupt, 2);
+            if (Atomics.load(control, CONTROL.index) === index)
+              Atomics.store(control, CONTROL.interrupt, 2);
           }
         } else if (elapsed - interruptedAt > graceMs(limit)) {
           // The task ignored KeyboardInterrupt or hangs inside C code: only terminating the thread
           // stops it. Results of earlier tasks in this batch are lost and will be run again.
           void worker.terminate();
-          finish(fill([], index, timeoutResult(limit, 'the task ran past its limit and its worker was terminated')));
+          finish(
+            fill(
+              [],
+              index,
+              timeoutResult(limit, 'the task ran past its limit and its worker was terminated'),
+            ),
+          );
         }
       }, WATCH_INTERVAL_MS);
       watch.unref();

@@ -41,12 +41,17 @@ const heapLimit = init.options.memoryLimitMb * 1024 * 1024;
 interface WasmMemory {
   buffer: ArrayBuffer;
 }
-const memoryPrototype = (globalThis as unknown as { WebAssembly: { Memory: { prototype: { grow(pages: number): number } } } })
-  .WebAssembly.Memory.prototype;
+const memoryPrototype = (
+  globalThis as unknown as {
+    WebAssembly: { Memory: { prototype: { grow(pages: number): number } } };
+  }
+).WebAssembly.Memory.prototype;
 const grow = memoryPrototype.grow;
 memoryPrototype.grow = function limitedGrow(this: WasmMemory, pages: number): number {
   if (this.buffer.byteLength + pages * 65536 > heapLimit) {
-    throw new RangeError(`the sandbox's memory limit of ${init.options.memoryLimitMb} MiB is reached`);
+    throw new RangeError(
+      `the sandbox's memory limit of ${init.options.memoryLimitMb} MiB is reached`,
+    );
   }
   return grow.call(this, pages);
 };
@@ -64,7 +69,11 @@ const loadOptions = {
 
 const pyodide = await loadPyodide({
   ...loadOptions,
-  ...(init.snapshot ? { _loadSnapshot: new Uint8Array(init.snapshot) } : init.makeSnapshot ? { _makeSnapshot: true } : {}),
+  ...(init.snapshot
+    ? { _loadSnapshot: new Uint8Array(init.snapshot) }
+    : init.makeSnapshot
+      ? { _makeSnapshot: true }
+      : {}),
 } as Parameters<typeof loadPyodide>[0]);
 
 if (init.makeSnapshot) {
@@ -73,7 +82,9 @@ if (init.makeSnapshot) {
     // Run the harness's module level (its imports) in a namespace created on the Python side, so
     // no JavaScript reference to a Python object exists when the snapshot is taken.
     pyodide.globals.set('harness_source', init.harnessSource);
-    pyodide.runPython('exec(harness_source, {"__name__": "codereasoner_sandbox_preload"})\ndel harness_source');
+    pyodide.runPython(
+      'exec(harness_source, {"__name__": "codereasoner_sandbox_preload"})\ndel harness_source',
+    );
     const bytes = (pyodide as unknown as { makeMemorySnapshot(): Uint8Array }).makeMemorySnapshot();
     shared = new SharedArrayBuffer(bytes.byteLength);
     new Uint8Array(shared).set(bytes);
@@ -108,12 +119,19 @@ lockDown(pyodide as unknown as Record<string, unknown>);
 function lockDown(api: Record<string, unknown>): void {
   const module = api._module as Record<string, unknown> | undefined;
   const fs = module?.FS as
-    | { filesystems?: Record<string, unknown>; root?: { mount: unknown }; getMounts?: (mount: unknown) => { type: unknown; mountpoint: string }[] }
+    | {
+        filesystems?: Record<string, unknown>;
+        root?: { mount: unknown };
+        getMounts?: (mount: unknown) => { type: unknown; mountpoint: string }[];
+      }
     | undefined;
   // Node's Pyodide mounts no host directory unless asked to: make sure of it before serving.
-  const hostTypes = new Set(['NODEFS', 'PROXYFS', 'WORKERFS'].map((name) => fs?.filesystems?.[name]).filter(Boolean));
+  const hostTypes = new Set(
+    ['NODEFS', 'PROXYFS', 'WORKERFS'].map((name) => fs?.filesystems?.[name]).filter(Boolean),
+  );
   for (const mount of fs?.getMounts?.(fs.root?.mount) ?? []) {
-    if (hostTypes.has(mount.type)) throw new Error(`Pyodide has a host file system mounted at ${mount.mountpoint}`);
+    if (hostTypes.has(mount.type))
+      throw new Error(`Pyodide has a host file system mounted at ${mount.mountpoint}`);
   }
   for (const name of ['NODEFS', 'NODESOCKFS', 'PROXYFS', 'WORKERFS']) {
     if (fs?.filesystems) delete fs.filesystems[name];
@@ -136,10 +154,22 @@ function lockDown(api: Record<string, unknown>): void {
     Object.getPrototypeOf(async function* () {}) as object,
   ];
   for (const prototype of functionPrototypes) {
-    Object.defineProperty(prototype, 'constructor', { value: refuse, writable: false, configurable: false });
+    Object.defineProperty(prototype, 'constructor', {
+      value: refuse,
+      writable: false,
+      configurable: false,
+    });
   }
-  Object.defineProperty(globalThis, 'eval', { value: refuse, writable: false, configurable: false });
-  Object.defineProperty(Error, 'prepareStackTrace', { value: undefined, writable: false, configurable: false });
+  Object.defineProperty(globalThis, 'eval', {
+    value: refuse,
+    writable: false,
+    configurable: false,
+  });
+  Object.defineProperty(Error, 'prepareStackTrace', {
+    value: undefined,
+    writable: false,
+    configurable: false,
+  });
   for (const name of ['process', 'fetch', 'WebSocket', 'XMLHttpRequest', 'require', 'Buffer']) {
     try {
       Reflect.deleteProperty(globalThis, name);
@@ -182,7 +212,8 @@ function runOne(index: number, task: string): string | undefined {
   if (interrupted) return timedOutResult(output);
   if (output.includes('"KeyboardInterrupt"')) {
     const parsed = JSON.parse(output) as { exception?: { type?: string } };
-    if (parsed.exception?.type === 'KeyboardInterrupt' && !/KeyboardInterrupt/.test(task)) return undefined;
+    if (parsed.exception?.type === 'KeyboardInterrupt' && !/KeyboardInterrupt/.test(task))
+      return undefined;
   }
   return output;
 }
@@ -198,7 +229,12 @@ function timedOutResult(output: string): string {
 }
 
 function interruptedResult(): string {
-  return JSON.stringify({ status: 'sandbox_error', stdout: '', detail: 'interrupted twice by a stray signal', durationMs: 0 });
+  return JSON.stringify({
+    status: 'sandbox_error',
+    stdout: '',
+    detail: 'interrupted twice by a stray signal',
+    durationMs: 0,
+  });
 }
 
 port.on('message', (message: BatchMessage) => {
@@ -215,7 +251,10 @@ port.on('message', (message: BatchMessage) => {
       type: 'crashed',
       results,
       index: Atomics.load(control, CONTROL.index),
-      detail: error instanceof Error ? `${error.name}: ${error.message.slice(0, 500)}` : String(error).slice(0, 500),
+      detail:
+        error instanceof Error
+          ? `${error.name}: ${error.message.slice(0, 500)}`
+          : String(error).slice(0, 500),
     });
   }
 });

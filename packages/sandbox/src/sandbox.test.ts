@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from './types.js';
 import { Sandbox } from './sandbox.js';
 
-const hasPython = spawnSync('python3', ['-c', 'import sys; assert sys.version_info >= (3, 9)']).status === 0;
+const hasPython =
+  spawnSync('python3', ['-c', 'import sys; assert sys.version_info >= (3, 9)']).status === 0;
 const engines: Engine[] = hasPython ? ['pyodide', 'cpython'] : ['pyodide'];
 
 const TIMEOUT_MS = 600;
@@ -18,7 +19,13 @@ describe.each(engines)('Sandbox on %s', (engine) => {
   let sandbox: Sandbox;
 
   beforeAll(async () => {
-    sandbox = await Sandbox.create({ engine, workers: 2, timeoutMs: TIMEOUT_MS, memoryLimitMb: MEMORY_MB, maxOutputChars: MAX_OUTPUT });
+    sandbox = await Sandbox.create({
+      engine,
+      workers: 2,
+      timeoutMs: TIMEOUT_MS,
+      memoryLimitMb: MEMORY_MB,
+      maxOutputChars: MAX_OUTPUT,
+    });
   }, 60_000);
 
   afterAll(async () => {
@@ -65,13 +72,22 @@ describe.each(engines)('Sandbox on %s', (engine) => {
       expect(results[0]).toMatchObject({ status: 'ok', repr: '{1, 2, 3}', reprRoundTrips: true });
       expect(results[0]?.json).toBeUndefined();
       expect(results[1]).toMatchObject({ repr: "{'z': 1, 'a': 2}", json: { z: 1, a: 2 } });
-      expect(results[2]).toMatchObject({ repr: '1267650600228229401496703205376', reprRoundTrips: true });
+      expect(results[2]).toMatchObject({
+        repr: '1267650600228229401496703205376',
+        reprRoundTrips: true,
+      });
       expect(results[2]?.json).toBeUndefined();
       expect(results[3]).toMatchObject({ repr: "'ba🙂é'", json: 'ba🙂é', reprRoundTrips: true });
-      expect(results[4]).toMatchObject({ repr: "{1: 'a', (2, 3): frozenset({4})}", reprRoundTrips: true });
+      expect(results[4]).toMatchObject({
+        repr: "{1: 'a', (2, 3): frozenset({4})}",
+        reprRoundTrips: true,
+      });
       expect(results[4]?.json).toBeUndefined();
       expect(results[5]).toMatchObject({ repr: 'nan', reprRoundTrips: false });
-      expect(results[6]).toMatchObject({ repr: '[[[]], [[1, [2, [3]]]]]', json: [[[]], [[1, [2, [3]]]]] });
+      expect(results[6]).toMatchObject({
+        repr: '[[[]], [[1, [2, [3]]]]]',
+        json: [[[]], [[1, [2, [3]]]]],
+      });
     });
 
     it('reports exceptions, syntax errors and printed text', async () => {
@@ -82,7 +98,10 @@ describe.each(engines)('Sandbox on %s', (engine) => {
         { code: 'x = 1', call: 'x = 2' },
         { code: 'print("hi", 1)\nx = 5', call: 'x' },
       ]);
-      expect(division).toMatchObject({ status: 'exception', exception: { type: 'ZeroDivisionError', message: 'division by zero' } });
+      expect(division).toMatchObject({
+        status: 'exception',
+        exception: { type: 'ZeroDivisionError', message: 'division by zero' },
+      });
       expect(badCode?.status).toBe('syntax_error');
       expect(badCode?.detail).toMatch(/^code: SyntaxError: .*\(line 1\)/);
       expect(badCall?.status).toBe('syntax_error');
@@ -159,7 +178,12 @@ describe.each(engines)('Sandbox on %s', (engine) => {
       const [loose, strict, literalSet] = await sandbox.checkBatch([
         { code, call: 'f([3])', expected: cheat },
         { code, call: 'f([3])', expected: cheat, expectedMode: 'literal' },
-        { code: 'def g():\n    return set()', call: 'g()', expected: 'set()', expectedMode: 'literal' },
+        {
+          code: 'def g():\n    return set()',
+          call: 'g()',
+          expected: 'set()',
+          expectedMode: 'literal',
+        },
       ]);
       expect(loose?.status).toBe('passed');
       expect(strict?.status).toBe('failed');
@@ -191,7 +215,8 @@ describe.each(engines)('Sandbox on %s', (engine) => {
 
   describe('trace (REval rules)', () => {
     it('records path, coverage and the locals after each line of a loop', async () => {
-      const code = 'def f(n):\n    total = 0\n    for i in range(n):\n        total += i\n    return total';
+      const code =
+        'def f(n):\n    total = 0\n    for i in range(n):\n        total += i\n    return total';
       const result = await sandbox.trace({ code, call: 'f(2)' });
       expect(result).toMatchObject({ status: 'ok', repr: '1', steps: 7, truncated: false });
       expect(result.path).toEqual([2, 3, 4, 3, 4, 3, 5]);
@@ -236,7 +261,13 @@ describe.each(engines)('Sandbox on %s', (engine) => {
     });
 
     it('skips functions and modules in locals and marks exceptions', async () => {
-      const code = ['import math', 'def f(x):', '    h = math.floor', '    y = 10 // x', '    return y'].join('\n');
+      const code = [
+        'import math',
+        'def f(x):',
+        '    h = math.floor',
+        '    y = 10 // x',
+        '    return y',
+      ].join('\n');
       const result = await sandbox.trace({ code, call: 'f(0)' });
       expect(result.status).toBe('exception');
       expect(result.exception?.type).toBe('ZeroDivisionError');
@@ -253,7 +284,8 @@ describe.each(engines)('Sandbox on %s', (engine) => {
     });
 
     it('runs setup untraced and accepts a statement block as the call', async () => {
-      const code = 'class C:\n    def __init__(self):\n        self.v = 0\n    def inc(self):\n        self.v += 1\n        return self.v';
+      const code =
+        'class C:\n    def __init__(self):\n        self.v = 0\n    def inc(self):\n        self.v += 1\n        return self.v';
       const result = await sandbox.trace({ code, setup: 'c = C()', call: 'c.inc()\nc.inc()' });
       expect(result.status).toBe('ok');
       expect(result.path).toEqual([5, 6, 5, 6]);
@@ -274,7 +306,8 @@ describe.each(engines)('Sandbox on %s', (engine) => {
 
     it('kills and replaces a worker whose task swallows the interrupt', async () => {
       const restarts = sandbox.info().restarts;
-      const code = 'def f():\n    while True:\n        try:\n            while True:\n                pass\n        except BaseException:\n            pass';
+      const code =
+        'def f():\n    while True:\n        try:\n            while True:\n                pass\n        except BaseException:\n            pass';
       const started = performance.now();
       const result = await sandbox.run({ code, call: 'f()', timeoutMs: 300 });
       expect(result.status).toBe('timeout');
@@ -292,7 +325,11 @@ describe.each(engines)('Sandbox on %s', (engine) => {
     }, 30_000);
 
     it('classifies recursion too deep for C code as RecursionError', async () => {
-      const result = await sandbox.run({ code: 'l = []\nfor _ in range(10 ** 6):\n    l = [l]', call: 'len(repr(l))', timeoutMs: 10_000 });
+      const result = await sandbox.run({
+        code: 'l = []\nfor _ in range(10 ** 6):\n    l = [l]',
+        call: 'len(repr(l))',
+        timeoutMs: 10_000,
+      });
       expect(result).toMatchObject({ status: 'exception', exception: { type: 'RecursionError' } });
       await expectHealthy();
     }, 30_000);
@@ -306,7 +343,11 @@ describe.each(engines)('Sandbox on %s', (engine) => {
     it('caps memory', async () => {
       const results = await sandbox.runBatch([
         { code: 'x = [0] * (2 ** 28)', call: '0' },
-        { code: 'chunks = []\nwhile True:\n    chunks.append(bytearray(16 * 2 ** 20))', call: '0', timeoutMs: 5000 },
+        {
+          code: 'chunks = []\nwhile True:\n    chunks.append(bytearray(16 * 2 ** 20))',
+          call: '0',
+          timeoutMs: 5000,
+        },
         { code: `x = bytearray(${MEMORY_MB + 64} * 2 ** 20)`, call: '0' },
       ]);
       expect(results.map((result) => result.status)).toEqual(['memory', 'memory', 'memory']);
@@ -331,7 +372,10 @@ describe.each(engines)('Sandbox on %s', (engine) => {
         { code: 'raise SystemExit("bye")', call: '0' },
         { code: 'import os\nos._exit(1)', call: '0' },
         { code: 'import posix\nposix._exit(1)', call: '0' },
-        { code: 'def f():\n    try:\n        raise SystemExit(1)\n    finally:\n        return 5', call: 'f()' },
+        {
+          code: 'def f():\n    try:\n        raise SystemExit(1)\n    finally:\n        return 5',
+          call: 'f()',
+        },
       ]);
       expect(results.map((result) => [result.status, result.exception?.type])).toEqual([
         ['exception', 'SystemExit'],
@@ -349,8 +393,15 @@ describe.each(engines)('Sandbox on %s', (engine) => {
       const results = await sandbox.runBatch([
         { code: "data = open('/etc/passwd').read()", call: 'data[:10]' },
         { code: `open(${JSON.stringify(target)}, 'w').write('pwned')`, call: '0' },
-        { code: `import os\nfd = os.open(${JSON.stringify(target)}, os.O_CREAT | os.O_WRONLY)`, call: 'fd' },
-        { code: `import pathlib\npathlib.Path(${JSON.stringify(target)}).write_text('x')`, call: '0', timeoutMs: 10_000 },
+        {
+          code: `import os\nfd = os.open(${JSON.stringify(target)}, os.O_CREAT | os.O_WRONLY)`,
+          call: 'fd',
+        },
+        {
+          code: `import pathlib\npathlib.Path(${JSON.stringify(target)}).write_text('x')`,
+          call: '0',
+          timeoutMs: 10_000,
+        },
         { code: 'import os', call: 'os.listdir("/")' },
         { code: `import io\nio.open(${JSON.stringify(target)}, 'a')`, call: '0' },
       ]);
@@ -362,13 +413,24 @@ describe.each(engines)('Sandbox on %s', (engine) => {
       await expectHealthy();
     });
 
-    it.runIf(engine === 'pyodide')('sees an in-memory file system only: no host path exists', async () => {
-      const hostPaths = [join(process.cwd(), 'package.json'), '/etc/passwd', process.cwd(), tmpdir()].filter((path) => existsSync(path));
-      expect(hostPaths.length).toBeGreaterThanOrEqual(3);
-      const probe = hostPaths.filter((path) => path !== '/tmp');
-      const result = await sandbox.run({ code: 'import os', call: `[os.path.exists(p) for p in ${JSON.stringify(probe)}]` });
-      expect(result).toMatchObject({ status: 'ok', json: probe.map(() => false) });
-    });
+    it.runIf(engine === 'pyodide')(
+      'sees an in-memory file system only: no host path exists',
+      async () => {
+        const hostPaths = [
+          join(process.cwd(), 'package.json'),
+          '/etc/passwd',
+          process.cwd(),
+          tmpdir(),
+        ].filter((path) => existsSync(path));
+        expect(hostPaths.length).toBeGreaterThanOrEqual(3);
+        const probe = hostPaths.filter((path) => path !== '/tmp');
+        const result = await sandbox.run({
+          code: 'import os',
+          call: `[os.path.exists(p) for p in ${JSON.stringify(probe)}]`,
+        });
+        expect(result).toMatchObject({ status: 'ok', json: probe.map(() => false) });
+      },
+    );
 
     it('has no network', async () => {
       let connections = 0;
@@ -380,14 +442,26 @@ describe.each(engines)('Sandbox on %s', (engine) => {
       const port = (server.address() as { port: number }).port;
       try {
         const results = await sandbox.runBatch([
-          { code: `import socket\ns = socket.create_connection(("127.0.0.1", ${port}), timeout=0.2)`, call: '0' },
-          { code: `s = __import__("_socket").socket()\ns.connect(("127.0.0.1", ${port}))`, call: '0' },
+          {
+            code: `import socket\ns = socket.create_connection(("127.0.0.1", ${port}), timeout=0.2)`,
+            call: '0',
+          },
+          {
+            code: `s = __import__("_socket").socket()\ns.connect(("127.0.0.1", ${port}))`,
+            call: '0',
+          },
           // urllib.request imports http, email, ... from the zip: slow on a busy machine.
-          { code: `import urllib.request\nurllib.request.urlopen("http://127.0.0.1:${port}/")`, call: '0', timeoutMs: 10_000 },
+          {
+            code: `import urllib.request\nurllib.request.urlopen("http://127.0.0.1:${port}/")`,
+            call: '0',
+            timeoutMs: 10_000,
+          },
         ]);
         for (const result of results) {
           expect(result.status).toBe('exception');
-          expect(result.exception?.type).toMatch(/^(ImportError|ModuleNotFoundError|PermissionError)$/);
+          expect(result.exception?.type).toMatch(
+            /^(ImportError|ModuleNotFoundError|PermissionError)$/,
+          );
         }
         await new Promise((resolve) => setTimeout(resolve, 50));
         expect(connections).toBe(0);
@@ -401,15 +475,27 @@ describe.each(engines)('Sandbox on %s', (engine) => {
       const target = join(tmpdir(), `cr-sandbox-proc-${process.pid}-${engine}`);
       rmSync(target, { force: true });
       const results = await sandbox.runBatch([
-        { code: `import subprocess\nsubprocess.run(["touch", ${JSON.stringify(target)}])`, call: '0', timeoutMs: 10_000 },
+        {
+          code: `import subprocess\nsubprocess.run(["touch", ${JSON.stringify(target)}])`,
+          call: '0',
+          timeoutMs: 10_000,
+        },
         { code: `import os\nos.system("touch ${target}")`, call: '0' },
-        { code: `import os\nos.execv("/usr/bin/touch", ["touch", ${JSON.stringify(target)}])`, call: '0' },
-        { code: `import os\nos.posix_spawn("/usr/bin/touch", ["touch", ${JSON.stringify(target)}], {})`, call: '0' },
+        {
+          code: `import os\nos.execv("/usr/bin/touch", ["touch", ${JSON.stringify(target)}])`,
+          call: '0',
+        },
+        {
+          code: `import os\nos.posix_spawn("/usr/bin/touch", ["touch", ${JSON.stringify(target)}], {})`,
+          call: '0',
+        },
         { code: 'import os\nos.fork()', call: '0' },
       ]);
       for (const result of results) {
         expect(result.status).toBe('exception');
-        expect(result.exception?.type).toMatch(/^(ImportError|PermissionError|AttributeError|OSError)$/);
+        expect(result.exception?.type).toMatch(
+          /^(ImportError|PermissionError|AttributeError|OSError)$/,
+        );
       }
       expect(existsSync(target)).toBe(false);
       await expectHealthy();
@@ -423,7 +509,10 @@ describe.each(engines)('Sandbox on %s', (engine) => {
         { code: 'from pyodide.code import run_js', call: 'run_js("process")' },
         { code: 'import _pyodide_core', call: '_pyodide_core' },
         { code: 'import ctypes', call: 'ctypes.CDLL(None)' },
-        { code: 'import sys', call: '[m for m in sys.modules if m.split(".")[0] in ("js", "pyodide", "pyodide_js", "_pyodide", "_pyodide_core")]' },
+        {
+          code: 'import sys',
+          call: '[m for m in sys.modules if m.split(".")[0] in ("js", "pyodide", "pyodide_js", "_pyodide", "_pyodide_core")]',
+        },
       ]);
       for (const result of results.slice(0, 6)) {
         expect(result.status).toBe('exception');
@@ -454,7 +543,9 @@ describe.each(engines)('Sandbox on %s', (engine) => {
       ].join('\n');
       const attempt = await sandbox.run({ code: escape, call: 'attempt()' });
       expect(attempt.status).toBe('ok');
-      expect(attempt.repr).toMatch(engine === 'pyodide' ? /EvalError: code generation is disabled/ : /no ffi/);
+      expect(attempt.repr).toMatch(
+        engine === 'pyodide' ? /EvalError: code generation is disabled/ : /no ffi/,
+      );
       expect(attempt.repr).not.toContain(String(process.pid));
       await expectHealthy();
     });
@@ -480,7 +571,10 @@ describe.each(engines)('Sandbox on %s', (engine) => {
       };
       const results = await sandbox.runBatch(Array.from({ length: 6 }, () => probe));
       for (const result of results) {
-        expect(result).toMatchObject({ status: 'ok', repr: "(3, [1, 2], 3.141592653589793, [('a', 2)], '[1]', 500, False, 1)" });
+        expect(result).toMatchObject({
+          status: 'ok',
+          repr: "(3, [1, 2], 3.141592653589793, [('a', 2)], '[1]', 500, False, 1)",
+        });
       }
     });
 
@@ -491,13 +585,15 @@ describe.each(engines)('Sandbox on %s', (engine) => {
         // Class patterns read attributes named by a constant, not by a name in co_names.
         'match print:\n    case object(__self__=module):\n        pass\nmatch module:\n    case object(__loader__=loader):\n        loader.find_spec = None',
       ];
-      for (const code of vandals) expect((await sandbox.run({ code, call: '0' })).status).toBe('ok');
+      for (const code of vandals)
+        expect((await sandbox.run({ code, call: '0' })).status).toBe('ok');
       const probe = {
         code: 'import collections, importlib.machinery',
         call: '(collections.Counter("aab").most_common(1), "derive" in vars(ExceptionGroup), importlib.machinery.BuiltinImporter.find_spec is None)',
       };
       const results = await sandbox.runBatch(Array.from({ length: 4 }, () => probe));
-      for (const result of results) expect(result).toMatchObject({ status: 'ok', repr: "([('a', 2)], False, False)" });
+      for (const result of results)
+        expect(result).toMatchObject({ status: 'ok', repr: "([('a', 2)], False, False)" });
     });
 
     it('does not let printed text imitate a verdict', async () => {
@@ -522,7 +618,9 @@ describe.each(engines)('Sandbox on %s', (engine) => {
 
 describe('Sandbox options', () => {
   it('rejects bad options with every issue listed', async () => {
-    await expect(Sandbox.create({ workers: 0, timeoutMs: -1, engine: 'ruby' as Engine })).rejects.toMatchObject({
+    await expect(
+      Sandbox.create({ workers: 0, timeoutMs: -1, engine: 'ruby' as Engine }),
+    ).rejects.toMatchObject({
       code: 'CONFIG_INVALID',
       issues: expect.arrayContaining([
         expect.stringMatching(/^\/workers: /),
@@ -533,7 +631,9 @@ describe('Sandbox options', () => {
   });
 
   it('says clearly when python3 is missing for the cpython engine', async () => {
-    await expect(Sandbox.create({ engine: 'cpython', workers: 1, pythonPath: 'python3-that-does-not-exist' })).rejects.toMatchObject({
+    await expect(
+      Sandbox.create({ engine: 'cpython', workers: 1, pythonPath: 'python3-that-does-not-exist' }),
+    ).rejects.toMatchObject({
       name: 'SandboxError',
       kind: 'engine_unavailable',
       message: expect.stringContaining("engine: 'pyodide'") as unknown,

@@ -18,7 +18,15 @@ import type {
   TraceResult,
 } from './types.js';
 
-const RUN_STATUSES = new Set<string>(['ok', 'exception', 'timeout', 'memory', 'syntax_error', 'output_limit', 'sandbox_error']);
+const RUN_STATUSES = new Set<string>([
+  'ok',
+  'exception',
+  'timeout',
+  'memory',
+  'syntax_error',
+  'output_limit',
+  'sandbox_error',
+]);
 const CHECK_STATUSES = new Set<string>([
   'passed',
   'failed',
@@ -71,7 +79,9 @@ export class Sandbox {
       pythonVersion: this.pool.pythonVersion,
       startupMs: [...this.pool.startupMs],
       restarts: this.pool.restarts,
-      peakMemoryMb: this.pool.peakMemoryBytes.map((bytes) => Math.round((bytes / 2 ** 20) * 10) / 10),
+      peakMemoryMb: this.pool.peakMemoryBytes.map(
+        (bytes) => Math.round((bytes / 2 ** 20) * 10) / 10,
+      ),
     };
   }
 
@@ -107,7 +117,9 @@ export class Sandbox {
       }
       if (request.maxSteps !== undefined) {
         if (!Number.isInteger(request.maxSteps) || request.maxSteps < 1) {
-          throw new ConfigValidationError('Trace request', [`/${index}/maxSteps: must be a positive integer`]);
+          throw new ConfigValidationError('Trace request', [
+            `/${index}/maxSteps: must be a positive integer`,
+          ]);
         }
         payload.maxSteps = request.maxSteps;
       }
@@ -124,7 +136,9 @@ export class Sandbox {
   private timeout(value: number | undefined, where: string): number {
     if (value === undefined) return this.options.timeoutMs;
     if (!Number.isInteger(value) || value < 1) {
-      throw new ConfigValidationError('Sandbox request', [`${where}/timeoutMs: must be a positive integer (ms)`]);
+      throw new ConfigValidationError('Sandbox request', [
+        `${where}/timeoutMs: must be a positive integer (ms)`,
+      ]);
     }
     return value;
   }
@@ -136,7 +150,12 @@ export class Sandbox {
     }
     requireString(request.code, `${where}.code`);
     requireString(request.call, `${where}.call`);
-    return { kind: 'run', code: request.code, call: request.call, timeoutMs: this.timeout(request.timeoutMs, where) };
+    return {
+      kind: 'run',
+      code: request.code,
+      call: request.call,
+      timeoutMs: this.timeout(request.timeoutMs, where),
+    };
   }
 
   private checkPayload(request: CheckRequest, index: number): TaskPayload {
@@ -154,15 +173,26 @@ export class Sandbox {
     requireString(request.expected, `${where}.expected`);
     const mode = request.expectedMode ?? 'eval';
     if (mode !== 'eval' && mode !== 'literal') {
-      throw new ConfigValidationError('Check request', [`${where}.expectedMode: must be 'eval' or 'literal'`]);
+      throw new ConfigValidationError('Check request', [
+        `${where}.expectedMode: must be 'eval' or 'literal'`,
+      ]);
     }
-    return { kind: 'check', code: request.code, call: request.call, expected: request.expected, expectedMode: mode, timeoutMs };
+    return {
+      kind: 'check',
+      code: request.code,
+      call: request.call,
+      expected: request.expected,
+      expectedMode: mode,
+      timeoutMs,
+    };
   }
 }
 
 function requireString(value: unknown, where: string): void {
   if (typeof value !== 'string') {
-    throw new ConfigValidationError('Sandbox request', [`${where}: must be a string (got ${value === null ? 'null' : typeof value})`]);
+    throw new ConfigValidationError('Sandbox request', [
+      `${where}: must be a string (got ${value === null ? 'null' : typeof value})`,
+    ]);
   }
 }
 
@@ -204,4 +234,3 @@ function toTraceResult(raw: RawResult): TraceResult {
     truncated: raw.truncated ?? false,
   };
 }
-

@@ -34,7 +34,8 @@ export interface RunRequest {
   timeoutMs?: number;
 }
 
-export type RunStatus = 'ok' | 'exception' | 'timeout' | 'memory' | 'syntax_error' | 'output_limit' | 'sandbox_error';
+export type RunStatus =
+  'ok' | 'exception' | 'timeout' | 'memory' | 'syntax_error' | 'output_limit' | 'sandbox_error';
 
 export interface RunResult {
   status: RunStatus;

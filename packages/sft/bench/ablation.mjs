@@ -12,7 +12,14 @@ import { parseArgs } from 'node:util';
 import { CausalLM, initBackend, LocalChatModel, Tokenizer, tf } from '@codereasoner/core-tensors';
 import { buildCorpus, readJsonlAll, taskRecordSchema } from '@codereasoner/data';
 import { Sandbox } from '@codereasoner/sandbox';
-import { createTraceTeacher, distill, encodeExamples, evaluateModel, readSftDataset, trainSft } from '../dist/index.js';
+import {
+  createTraceTeacher,
+  distill,
+  encodeExamples,
+  evaluateModel,
+  readSftDataset,
+  trainSft,
+} from '../dist/index.js';
 
 const { values: args } = parseArgs({
   args: process.argv.slice(2).filter((arg) => arg !== '--'),
@@ -43,26 +50,45 @@ const { values: args } = parseArgs({
 const num = (name) => Number(args[name]);
 const list = (name) => String(args[name]).split(',').filter(Boolean);
 const started = performance.now();
-const log = (msg) => process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(0)}s] ${msg}\n`);
+const log = (msg) =>
+  process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(0)}s] ${msg}\n`);
 
 const backend = await initBackend();
 const sandbox = await Sandbox.create({ workers: 2 });
-const corpusDir = join(args.work, `corpus-${args.programs}-s${args['corpus-seed']}${args.difficulty === 'mixed' ? '' : `-${args.difficulty}`}`);
+const corpusDir = join(
+  args.work,
+  `corpus-${args.programs}-s${args['corpus-seed']}${args.difficulty === 'mixed' ? '' : `-${args.difficulty}`}`,
+);
 const manifest = await buildCorpus(
-  { outDir: corpusDir, seed: num('corpus-seed'), source: { kind: 'generator', count: num('programs'), difficulty: args.difficulty } },
+  {
+    outDir: corpusDir,
+    seed: num('corpus-seed'),
+    source: { kind: 'generator', count: num('programs'), difficulty: args.difficulty },
+  },
   { sandbox },
 );
 log(`corpus: ${JSON.stringify(manifest.counts.tasks)}`);
 const trainTypes = new Set(list('train-types'));
 const evalTypes = list('eval-types');
-const trainTasks = (await readJsonlAll(join(corpusDir, 'tasks/train.jsonl'), taskRecordSchema)).filter((t) => trainTypes.has(t.type));
+const trainTasks = (
+  await readJsonlAll(join(corpusDir, 'tasks/train.jsonl'), taskRecordSchema)
+).filter((t) => trainTypes.has(t.type));
 const allEval = await readJsonlAll(join(corpusDir, 'tasks/eval.jsonl'), taskRecordSchema);
-const evalTasks = evalTypes.flatMap((type) => allEval.filter((t) => t.type === type).slice(0, num('eval-per-type')));
+const evalTasks = evalTypes.flatMap((type) =>
+  allEval.filter((t) => t.type === type).slice(0, num('eval-per-type')),
+);
 
-const distillDir = join(corpusDir, `sft-trace-m${args['chain-max-steps']}-${[...trainTypes].join('+')}`);
-const stats = await distill(trainTasks, createTraceTeacher(sandbox, { chain: { maxSteps: num('chain-max-steps') } }), {
-  outDir: distillDir,
-});
+const distillDir = join(
+  corpusDir,
+  `sft-trace-m${args['chain-max-steps']}-${[...trainTypes].join('+')}`,
+);
+const stats = await distill(
+  trainTasks,
+  createTraceTeacher(sandbox, { chain: { maxSteps: num('chain-max-steps') } }),
+  {
+    outDir: distillDir,
+  },
+);
 const records = await readSftDataset(stats.datasetPath);
 log(`distilled ${stats.accepted}/${stats.total}`);
 
@@ -107,13 +133,21 @@ const modelConfig = {
 
 async function evaluate(model, reasoning, maxTokens, name) {
   const t0 = performance.now();
-  const result = await evaluateModel(new LocalChatModel(model, tokenizer, { batchSize: 32 }), evalTasks, sandbox, {
-    reasoning,
-    maxTokens,
-    batchSize: 1000,
-  });
+  const result = await evaluateModel(
+    new LocalChatModel(model, tokenizer, { batchSize: 32 }),
+    evalTasks,
+    sandbox,
+    {
+      reasoning,
+      maxTokens,
+      batchSize: 1000,
+    },
+  );
   await mkdir(join(args.work, 'evals'), { recursive: true });
-  await writeFile(join(args.work, 'evals', `${name}.jsonl`), result.items.map((i) => JSON.stringify(i)).join('\n'));
+  await writeFile(
+    join(args.work, 'evals', `${name}.jsonl`),
+    result.items.map((i) => JSON.stringify(i)).join('\n'),
+  );
   return {
     accuracy: result.accuracy,
     overall: Number(result.overall.toFixed(4)),
@@ -127,7 +161,9 @@ const runs = [];
 let parameters = 0;
 const steps = num('steps');
 // compute-matched: the answers-only run gets as many training tokens as the chains run
-const answersSteps = args['answers-steps'] ? Number(args['answers-steps']) : Math.round((steps * chainLengths.meanTokens) / answerLengths.meanTokens);
+const answersSteps = args['answers-steps']
+  ? Number(args['answers-steps'])
+  : Math.round((steps * chainLengths.meanTokens) / answerLengths.meanTokens);
 for (const seed of list('seeds').map(Number)) {
   for (const mode of list('modes')) {
     if (!['untrained', 'chains', 'answers'].includes(mode)) throw new Error(`unknown mode ${mode}`);
@@ -156,23 +192,47 @@ for (const seed of list('seeds').map(Number)) {
           evalLimit: 0,
           evalMaxTokens: reasoning ? num('eval-max-tokens') : 64,
         },
-        ...(num('eval-every') > 0 ? { eval: evalTasks, sandbox, chatModel: (m, tok) => new LocalChatModel(m, tok, { batchSize: 32 }) } : {}),
+        ...(num('eval-every') > 0
+          ? {
+              eval: evalTasks,
+              sandbox,
+              chatModel: (m, tok) => new LocalChatModel(m, tok, { batchSize: 32 }),
+            }
+          : {}),
         onMetrics: (m) => {
-          if (m.kind === 'eval') log(`${mode} s${seed} eval at ${m.step}: ${JSON.stringify(m.accuracy)}`);
+          if (m.kind === 'eval')
+            log(`${mode} s${seed} eval at ${m.step}: ${JSON.stringify(m.accuracy)}`);
           if (m.kind === 'step' && m.step % 25 === 0) {
-            log(`${mode} s${seed} step ${m.step} loss ${m.loss.toFixed(3)} ${Math.round(m.tokensPerSecond)} tok/s`);
+            log(
+              `${mode} s${seed} step ${m.step} loss ${m.loss.toFixed(3)} ${Math.round(m.tokensPerSecond)} tok/s`,
+            );
           }
         },
       });
-      const metrics = (await readFile(result.metricsPath, 'utf8')).trim().split('\n').map((l) => JSON.parse(l)).filter((m) => m.kind === 'step');
+      const metrics = (await readFile(result.metricsPath, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
+        .filter((m) => m.kind === 'step');
       Object.assign(row, {
         steps: result.steps,
         trainSeconds: Number(((performance.now() - t0) / 1000).toFixed(1)),
-        finalLoss: Number((metrics.slice(-10).reduce((s, m) => s + m.loss, 0) / Math.min(10, metrics.length)).toFixed(4)),
+        finalLoss: Number(
+          (
+            metrics.slice(-10).reduce((s, m) => s + m.loss, 0) / Math.min(10, metrics.length)
+          ).toFixed(4),
+        ),
         trainedTargetTokens: metrics.reduce((s, m) => s + m.targetTokens, 0),
-        meanTokensPerSecond: Math.round(metrics.reduce((s, m) => s + m.tokensPerSecond, 0) / metrics.length),
+        meanTokensPerSecond: Math.round(
+          metrics.reduce((s, m) => s + m.tokensPerSecond, 0) / metrics.length,
+        ),
       });
-      row.eval = await evaluate(model, reasoning, reasoning ? num('eval-max-tokens') : 64, `${mode}-s${seed}`);
+      row.eval = await evaluate(
+        model,
+        reasoning,
+        reasoning ? num('eval-max-tokens') : 64,
+        `${mode}-s${seed}`,
+      );
       await rm(outDir, { recursive: true, force: true });
     } else {
       row.eval = await evaluate(model, false, 64, `${mode}-s${seed}`);
@@ -194,7 +254,9 @@ console.log(
       settings: { ...args, answersSteps, modelConfig, parameters },
       corpus: manifest.counts.tasks,
       distill: { accepted: stats.accepted, total: stats.total },
-      evalTasks: Object.fromEntries(evalTypes.map((t) => [t, evalTasks.filter((x) => x.type === t).length])),
+      evalTasks: Object.fromEntries(
+        evalTypes.map((t) => [t, evalTasks.filter((x) => x.type === t).length]),
+      ),
       lengths: { chains: chainLengths, answers: answerLengths },
       runs,
       tensorsLeft: tf.memory().numTensors,

@@ -10,7 +10,11 @@ import { CausalLM, DEFAULT_MODEL_CONFIG, initBackend, Tokenizer } from '@coderea
 import { encodeExamples, trainSft } from '../dist/index.js';
 
 const { values } = parseArgs({
-  options: { steps: { type: 'string', default: '4' }, workers: { type: 'string', default: '1' }, cases: { type: 'string' } },
+  options: {
+    steps: { type: 'string', default: '4' },
+    workers: { type: 'string', default: '1' },
+    cases: { type: 'string' },
+  },
   args: process.argv.slice(2).filter((arg) => arg !== '--'),
 });
 const steps = Number(values.steps);
@@ -18,10 +22,12 @@ const workerCounts = values.workers.split(',').map(Number);
 const backend = await initBackend();
 const loadAtStart = loadavg().map((x) => Number(x.toFixed(2)));
 
-const words = 'for x in xs if s += 1 return result total count append range len def while else'.split(' ');
+const words =
+  'for x in xs if s += 1 return result total count append range len def while else'.split(' ');
 function conversation(tokens, seed) {
   // roughly `tokens` tokens: one third prompt, two thirds completion
-  const text = (n, offset) => Array.from({ length: n }, (_, i) => words[(i * 7 + offset + seed) % words.length]).join(' ');
+  const text = (n, offset) =>
+    Array.from({ length: n }, (_, i) => words[(i * 7 + offset + seed) % words.length]).join(' ');
   const prompt = [
     { role: 'system', content: 'Reason.' },
     { role: 'user', content: text(Math.round(tokens / 3), 1) },
@@ -36,77 +42,138 @@ function conversation(tokens, seed) {
 }
 
 // repeated so that every word (with its leading space) becomes one token
-const tokenizer = Tokenizer.train(Array.from({ length: 50 }, () => words.join(' ')), { vocabSize: 400 });
+const tokenizer = Tokenizer.train(
+  Array.from({ length: 50 }, () => words.join(' ')),
+  { vocabSize: 400 },
+);
 const allCases = [
   // core-tensors' DEFAULT_MODEL_CONFIG (1.05 M parameters) at the length of a default chain conversation
   { name: 'default', ...DEFAULT_MODEL_CONFIG, seqLen: 340, batchSize: 16 },
-  { name: 'd64-l2', hiddenSize: 64, numHiddenLayers: 2, numAttentionHeads: 4, seqLen: 256, batchSize: 16 },
-  { name: 'd128-l2', hiddenSize: 128, numHiddenLayers: 2, numAttentionHeads: 4, seqLen: 256, batchSize: 16 },
-  { name: 'd128-l4', hiddenSize: 128, numHiddenLayers: 4, numAttentionHeads: 4, seqLen: 256, batchSize: 16 },
-  { name: 'd128-l4-seq512', hiddenSize: 128, numHiddenLayers: 4, numAttentionHeads: 4, seqLen: 512, batchSize: 8 },
-  { name: 'd192-l4', hiddenSize: 192, numHiddenLayers: 4, numAttentionHeads: 6, seqLen: 256, batchSize: 16 },
+  {
+    name: 'd64-l2',
+    hiddenSize: 64,
+    numHiddenLayers: 2,
+    numAttentionHeads: 4,
+    seqLen: 256,
+    batchSize: 16,
+  },
+  {
+    name: 'd128-l2',
+    hiddenSize: 128,
+    numHiddenLayers: 2,
+    numAttentionHeads: 4,
+    seqLen: 256,
+    batchSize: 16,
+  },
+  {
+    name: 'd128-l4',
+    hiddenSize: 128,
+    numHiddenLayers: 4,
+    numAttentionHeads: 4,
+    seqLen: 256,
+    batchSize: 16,
+  },
+  {
+    name: 'd128-l4-seq512',
+    hiddenSize: 128,
+    numHiddenLayers: 4,
+    numAttentionHeads: 4,
+    seqLen: 512,
+    batchSize: 8,
+  },
+  {
+    name: 'd192-l4',
+    hiddenSize: 192,
+    numHiddenLayers: 4,
+    numAttentionHeads: 6,
+    seqLen: 256,
+    batchSize: 16,
+  },
 ];
-const cases = values.cases === undefined ? allCases : allCases.filter((c) => values.cases.split(',').includes(c.name));
+const cases =
+  values.cases === undefined
+    ? allCases
+    : allCases.filter((c) => values.cases.split(',').includes(c.name));
 const results = [];
-for (const c of cases) for (const workers of workerCounts) {
-  const outDir = await mkdtemp(join(tmpdir(), 'cr-sft-bench-'));
-  const model = CausalLM.create(
-    {
-      vocabSize: c.vocabSize ?? 512,
+for (const c of cases)
+  for (const workers of workerCounts) {
+    const outDir = await mkdtemp(join(tmpdir(), 'cr-sft-bench-'));
+    const model = CausalLM.create(
+      {
+        vocabSize: c.vocabSize ?? 512,
+        hiddenSize: c.hiddenSize,
+        intermediateSize: c.intermediateSize ?? c.hiddenSize * 3,
+        numHiddenLayers: c.numHiddenLayers,
+        numAttentionHeads: c.numAttentionHeads,
+        numKeyValueHeads: c.numKeyValueHeads ?? c.numAttentionHeads,
+        maxPositionEmbeddings: 1024,
+      },
+      { seed: 1 },
+    );
+    const records = Array.from({ length: c.batchSize * (steps + 1) }, (_, i) =>
+      conversation(c.seqLen * 0.8, i),
+    );
+    const { examples } = encodeExamples(
+      records.map((r) => r.messages),
+      tokenizer,
+      1024,
+    );
+    const meanLength = examples.reduce((s, e) => s + e.ids.length, 0) / examples.length;
+    console.error(c.name, 'mean tokens', meanLength, 'examples', examples.length);
+    const metrics = [];
+    const began = performance.now();
+    const run = await trainSft({
+      model,
+      tokenizer,
+      train: records,
+      outDir,
+      config: {
+        steps: steps + 1,
+        batchSize: c.batchSize,
+        maxSeqLen: 1024,
+        warmupSteps: 1,
+        checkpointEvery: 0,
+        workers,
+      },
+      onMetrics: (m) => {
+        if (m.kind === 'step') metrics.push(m);
+      },
+    });
+    // the first step warms up kernels: leave it out
+    const timed = metrics.slice(1);
+    const tokensPerSecond = timed.reduce((s, m) => s + m.tokensPerSecond, 0) / timed.length;
+    // wall time per step between the first and the last timed step (metrics and all)
+    const wallPerStep =
+      timed.length > 1
+        ? (timed.at(-1).elapsedSeconds - metrics[0].elapsedSeconds) / timed.length
+        : NaN;
+    results.push({
+      name: c.name,
       hiddenSize: c.hiddenSize,
-      intermediateSize: c.intermediateSize ?? c.hiddenSize * 3,
       numHiddenLayers: c.numHiddenLayers,
-      numAttentionHeads: c.numAttentionHeads,
-      numKeyValueHeads: c.numKeyValueHeads ?? c.numAttentionHeads,
-      maxPositionEmbeddings: 1024,
-    },
-    { seed: 1 },
-  );
-  const records = Array.from({ length: c.batchSize * (steps + 1) }, (_, i) => conversation(c.seqLen * 0.8, i));
-  const { examples } = encodeExamples(
-    records.map((r) => r.messages),
-    tokenizer,
-    1024,
-  );
-  const meanLength = examples.reduce((s, e) => s + e.ids.length, 0) / examples.length;
-  console.error(c.name, 'mean tokens', meanLength, 'examples', examples.length);
-  const metrics = [];
-  const began = performance.now();
-  const run = await trainSft({
-    model,
-    tokenizer,
-    train: records,
-    outDir,
-    config: { steps: steps + 1, batchSize: c.batchSize, maxSeqLen: 1024, warmupSteps: 1, checkpointEvery: 0, workers },
-    onMetrics: (m) => {
-      if (m.kind === 'step') metrics.push(m);
-    },
-  });
-  // the first step warms up kernels: leave it out
-  const timed = metrics.slice(1);
-  const tokensPerSecond = timed.reduce((s, m) => s + m.tokensPerSecond, 0) / timed.length;
-  // wall time per step between the first and the last timed step (metrics and all)
-  const wallPerStep = timed.length > 1 ? (timed.at(-1).elapsedSeconds - metrics[0].elapsedSeconds) / timed.length : NaN;
-  results.push({
-    name: c.name,
-    hiddenSize: c.hiddenSize,
-    numHiddenLayers: c.numHiddenLayers,
-    seqLen: c.seqLen,
-    batchSize: c.batchSize,
-    workers: run.workers,
-    parameters: model.numParameters(),
-    tokensPerSecond: Math.round(tokensPerSecond),
-    meanSequenceTokens: Math.round(meanLength),
-    secondsPerStep: Number(((c.batchSize * meanLength) / tokensPerSecond).toFixed(3)),
-    stepsPerSecond: Number((1 / wallPerStep).toFixed(3)),
-    totalSeconds: Number(((performance.now() - began) / 1000).toFixed(2)),
-  });
-  model.dispose();
-  await rm(outDir, { recursive: true, force: true });
-}
+      seqLen: c.seqLen,
+      batchSize: c.batchSize,
+      workers: run.workers,
+      parameters: model.numParameters(),
+      tokensPerSecond: Math.round(tokensPerSecond),
+      meanSequenceTokens: Math.round(meanLength),
+      secondsPerStep: Number(((c.batchSize * meanLength) / tokensPerSecond).toFixed(3)),
+      stepsPerSecond: Number((1 / wallPerStep).toFixed(3)),
+      totalSeconds: Number(((performance.now() - began) / 1000).toFixed(2)),
+    });
+    model.dispose();
+    await rm(outDir, { recursive: true, force: true });
+  }
 console.log(
   JSON.stringify(
-    { backend: backend.active, cpus: cpus().length, loadAverageAtStart: loadAtStart, loadAverage: loadavg().map((x) => Number(x.toFixed(2))), steps, results },
+    {
+      backend: backend.active,
+      cpus: cpus().length,
+      loadAverageAtStart: loadAtStart,
+      loadAverage: loadavg().map((x) => Number(x.toFixed(2))),
+      steps,
+      results,
+    },
     null,
     2,
   ),

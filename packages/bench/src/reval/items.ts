@@ -1,5 +1,14 @@
-import { completeRevalOutput, extractRevalAnswer, parseRevalCoverage, parseRevalPath } from '../extract.js';
-import { OFFICIAL_SYSTEM_MESSAGE, revalPrompt, type RevalPromptFields } from '../official-prompts.js';
+import {
+  completeRevalOutput,
+  extractRevalAnswer,
+  parseRevalCoverage,
+  parseRevalPath,
+} from '../extract.js';
+import {
+  OFFICIAL_SYSTEM_MESSAGE,
+  revalPrompt,
+  type RevalPromptFields,
+} from '../official-prompts.js';
 import {
   protocolAnswerBlock,
   protocolCompletion,
@@ -11,7 +20,12 @@ import {
 import type { SandboxLike } from '../sandbox-types.js';
 import type { BenchItem, ChatMessage, PromptStyle, SampleVerdict } from '../types.js';
 import type { RevalGroup, RevalProblem } from './data.js';
-import { checkRevalOutputs, checkRevalStates, type RevalGroupTruth, type StateAnswers } from './truth.js';
+import {
+  checkRevalOutputs,
+  checkRevalStates,
+  type RevalGroupTruth,
+  type StateAnswers,
+} from './truth.js';
 
 export type RevalTask = 'coverage' | 'state' | 'path' | 'output';
 
@@ -24,7 +38,8 @@ export interface RevalItemContext {
   probe: number;
 }
 
-const OUTPUT_PRELUDE = '\n# Test code starts here. Only write the completed test code in your answer.\n';
+const OUTPUT_PRELUDE =
+  '\n# Test code starts here. Only write the completed test code in your answer.\n';
 const COT_THOUGHT = 'The oracle knows the answer.\n[/THOUGHT]\n[ANSWER]\n';
 
 /** The call REval shows for a function problem: `fn` + the args tuple without its trailing `,)` + `)`. */
@@ -41,7 +56,11 @@ function numberedCode(code: string): string {
 }
 
 /** Class problems in protocol style: the test snippet as a `test()` function after the class (line numbers unchanged). */
-function protocolClassProgram(problem: RevalProblem, group: RevalGroup, truth: RevalGroupTruth): string {
+function protocolClassProgram(
+  problem: RevalProblem,
+  group: RevalGroup,
+  truth: RevalGroupTruth,
+): string {
   const body = `${truth.setup}\n${problem.inputs[group.inputIdx]!.replace(/\n+$/, '')}`
     .split('\n')
     .filter((line) => line.trim() !== '')
@@ -50,9 +69,17 @@ function protocolClassProgram(problem: RevalProblem, group: RevalGroup, truth: R
   return `${problem.code.replace(/\n+$/, '')}\n\n\ndef test():\n${body}\n`;
 }
 
-function protocolQuestion(problem: RevalProblem, group: RevalGroup, truth: RevalGroupTruth): Pick<ProtocolQuestion, 'code' | 'entryPoint' | 'input'> {
+function protocolQuestion(
+  problem: RevalProblem,
+  group: RevalGroup,
+  truth: RevalGroupTruth,
+): Pick<ProtocolQuestion, 'code' | 'entryPoint' | 'input'> {
   if (problem.kind === 'function') {
-    return { code: problem.code, entryPoint: problem.entryPoint, input: problem.inputs[group.inputIdx]!.trim().slice(1, -2) };
+    return {
+      code: problem.code,
+      entryPoint: problem.entryPoint,
+      input: problem.inputs[group.inputIdx]!.trim().slice(1, -2),
+    };
   }
   return { code: protocolClassProgram(problem, group, truth), entryPoint: 'test', input: '' };
 }
@@ -79,7 +106,9 @@ export function revalGroupItems(
   const out: { item: BenchItem; context: RevalItemContext }[] = [];
   const codeLines = problem.code.split('\n');
   const isFunction = problem.kind === 'function';
-  const invocation = isFunction ? revalInvocation(problem, group) : `${truth.setup}\n${problem.inputs[group.inputIdx]!.trimEnd()}`;
+  const invocation = isFunction
+    ? revalInvocation(problem, group)
+    : `${truth.setup}\n${problem.inputs[group.inputIdx]!.trimEnd()}`;
   const invocationAbbr = isFunction ? invocation : 'the above test code';
   for (const task of tasks) {
     if (task === 'output') {
@@ -89,7 +118,9 @@ export function revalGroupItems(
       if (options.style === 'official') {
         const fields: RevalPromptFields = {
           code: problem.code,
-          invocation: isFunction ? `\n${group.outputPred}` : `${truth.setup}${OUTPUT_PRELUDE}${group.outputPred}`,
+          invocation: isFunction
+            ? `\n${group.outputPred}`
+            : `${truth.setup}${OUTPUT_PRELUDE}${group.outputPred}`,
           invocationAbbr,
           line: 0,
           codeline: '',
@@ -98,14 +129,28 @@ export function revalGroupItems(
         messages = officialMessages(revalPrompt('output', options.cot, fields));
         oracle = officialOracle(truth.outputGold ?? '', options.cot);
       } else if (isFunction) {
-        messages = protocolMessages({ type: 'output', ...protocolQuestion(problem, group, truth) }, id, options.cot);
+        messages = protocolMessages(
+          { type: 'output', ...protocolQuestion(problem, group, truth) },
+          id,
+          options.cot,
+        );
         oracle = protocolCompletion(truth.returnRepr ?? '', options.cot);
       } else {
-        messages = protocolSnippetMessages(problem.code, `${truth.setup}\n${group.outputPred}`.trim(), options.cot);
+        messages = protocolSnippetMessages(
+          problem.code,
+          `${truth.setup}\n${group.outputPred}`.trim(),
+          options.cot,
+        );
         oracle = protocolCompletion(truth.outputGold ?? '', options.cot);
       }
-      const answerable = truth.outputGold !== null && truth.outputGoldPasses && completeRevalOutput(truth.outputGold, group.outputPred).penalty === undefined;
-      out.push({ item: { key: `output/${id}`, task, id, messages, oracle, answerable, group: group.key }, context: { problem, group, truth, probe: -1 } });
+      const answerable =
+        truth.outputGold !== null &&
+        truth.outputGoldPasses &&
+        completeRevalOutput(truth.outputGold, group.outputPred).penalty === undefined;
+      out.push({
+        item: { key: `output/${id}`, task, id, messages, oracle, answerable, group: group.key },
+        context: { problem, group, truth, probe: -1 },
+      });
       continue;
     }
     group.probes.forEach((probe, k) => {
@@ -126,7 +171,11 @@ export function revalGroupItems(
         messages = officialMessages(revalPrompt(task, options.cot, fields));
         let answer: string;
         if (task === 'coverage') answer = t.covered ? 'YES' : 'NO';
-        else if (task === 'path') answer = t.next[0] === -1 || t.next[0] === undefined ? '-1' : (codeLines[t.next[0] - 1] ?? '').trim();
+        else if (task === 'path')
+          answer =
+            t.next[0] === -1 || t.next[0] === undefined
+              ? '-1'
+              : (codeLines[t.next[0] - 1] ?? '').trim();
         else {
           answerable = t.gold !== null;
           answer = t.gold ?? `${t.values[0] ?? 'Nil'}; ${t.types[0] ?? ''}`;
@@ -135,7 +184,12 @@ export function revalGroupItems(
       } else {
         const base = protocolQuestion(problem, group, truth);
         messages = protocolMessages(
-          { type: task, ...base, line: probe.line, ...(task === 'state' ? { variable: probe.variable } : {}) },
+          {
+            type: task,
+            ...base,
+            line: probe.line,
+            ...(task === 'state' ? { variable: probe.variable } : {}),
+          },
           id,
           options.cot,
         );
@@ -148,7 +202,10 @@ export function revalGroupItems(
         }
         oracle = protocolCompletion(answer, options.cot);
       }
-      out.push({ item: { key: `${task}/${id}`, task, id, messages, oracle, answerable, group: group.key }, context: { problem, group, truth, probe: k } });
+      out.push({
+        item: { key: `${task}/${id}`, task, id, messages, oracle, answerable, group: group.key },
+        context: { problem, group, truth, probe: k },
+      });
     });
   }
   return out;
@@ -162,9 +219,23 @@ export async function scoreReval(
   completions: readonly (readonly string[])[],
   options: { cot: boolean; style: PromptStyle },
 ): Promise<SampleVerdict[][]> {
-  const verdicts: SampleVerdict[][] = items.map((_, i) => new Array<SampleVerdict>(completions[i]!.length));
-  const stateRequests = new Map<string, { context: RevalItemContext; answers: StateAnswers; slots: { item: number; sample: number; probe: number; at: number }[] }>();
-  const outputRequests: { item: number; sample: number; context: RevalItemContext; answer: string }[] = [];
+  const verdicts: SampleVerdict[][] = items.map(
+    (_, i) => new Array<SampleVerdict>(completions[i]!.length),
+  );
+  const stateRequests = new Map<
+    string,
+    {
+      context: RevalItemContext;
+      answers: StateAnswers;
+      slots: { item: number; sample: number; probe: number; at: number }[];
+    }
+  >();
+  const outputRequests: {
+    item: number;
+    sample: number;
+    context: RevalItemContext;
+    answer: string;
+  }[] = [];
 
   items.forEach((item, i) => {
     const context = contexts[i]!;
@@ -181,7 +252,11 @@ export async function scoreReval(
           // CoT without [/THOUGHT]: coverage counts as NO, path as -2, state/output as ERROR.
           if (item.task === 'coverage') {
             const correct = truth!.covered === false;
-            set({ extracted: 'NO', verdict: correct ? 'pass' : 'fail', reason: `${extracted.reason}: read as NO` });
+            set({
+              extracted: 'NO',
+              verdict: correct ? 'pass' : 'fail',
+              reason: `${extracted.reason}: read as NO`,
+            });
           } else set({ extracted: null, verdict: 'fail', reason: extracted.reason });
           return;
         }
@@ -204,7 +279,8 @@ export async function scoreReval(
       // 2. The task's rule.
       switch (item.task) {
         case 'coverage': {
-          const predicted = options.style === 'official' ? parseRevalCoverage(text) : text === 'yes';
+          const predicted =
+            options.style === 'official' ? parseRevalCoverage(text) : text === 'yes';
           const correct = predicted === truth!.covered;
           set({
             extracted: predicted ? 'YES' : 'NO',
@@ -214,7 +290,10 @@ export async function scoreReval(
           return;
         }
         case 'path': {
-          const lines = options.style === 'official' ? parseRevalPath(text, context.problem.code.split('\n')) : [Number.parseInt(text, 10)];
+          const lines =
+            options.style === 'official'
+              ? parseRevalPath(text, context.problem.code.split('\n'))
+              : [Number.parseInt(text, 10)];
           const correct = lines.some((line) => truth!.next.includes(line));
           set({
             extracted: lines.join(','),
@@ -243,7 +322,11 @@ export async function scoreReval(
           }
           const completed = completeRevalOutput(answer, context.group.outputPred);
           if (completed.penalty !== undefined) {
-            set({ extracted: completed.code, verdict: 'fail', reason: `rejected before execution: ${completed.penalty}` });
+            set({
+              extracted: completed.code,
+              verdict: 'fail',
+              reason: `rejected before execution: ${completed.penalty}`,
+            });
             return;
           }
           outputRequests.push({ item: i, sample: s, context, answer: completed.code });
@@ -257,7 +340,11 @@ export async function scoreReval(
   const stateList = [...stateRequests.values()];
   const stateResults = await checkRevalStates(
     sandbox,
-    stateList.map((r) => ({ problem: r.context.problem, group: r.context.group, answers: r.answers })),
+    stateList.map((r) => ({
+      problem: r.context.problem,
+      group: r.context.group,
+      answers: r.answers,
+    })),
   );
   stateList.forEach((request, r) => {
     const result = stateResults[r]!;
@@ -275,7 +362,11 @@ export async function scoreReval(
 
   const outputResults = await checkRevalOutputs(
     sandbox,
-    outputRequests.map((r) => ({ problem: r.context.problem, group: r.context.group, answer: r.answer })),
+    outputRequests.map((r) => ({
+      problem: r.context.problem,
+      group: r.context.group,
+      answer: r.answer,
+    })),
   );
   outputRequests.forEach((request, k) => {
     const v = verdicts[request.item]![request.sample]!;

@@ -12,7 +12,10 @@ let truths: RevalGroupTruth[];
 
 beforeAll(async () => {
   sandbox = await Sandbox.create({ workers: 1 });
-  problems = await loadReval(join(FIXTURES, 'reval/DREval_data.jsonl'), join(FIXTURES, 'reval/DREval_tasks.jsonl'));
+  problems = await loadReval(
+    join(FIXTURES, 'reval/DREval_data.jsonl'),
+    join(FIXTURES, 'reval/DREval_tasks.jsonl'),
+  );
   truths = await computeRevalTruth(
     sandbox,
     problems.flatMap((problem) => problem.groups.map((group) => ({ problem, group }))),
@@ -29,31 +32,52 @@ describe('REval ground truth (the official tracer rules, run in the sandbox)', (
     expect(group0!.ok).toBe(true);
     const [best, out, squares, out0] = group0!.probes;
     // Line 7 `best = v` runs for 3, 4 and 5; the value "after" it is read in the next state.
-    expect(best).toMatchObject({ covered: true, next: [8], nil: false, values: ['3', '4', '5'], types: ['int', 'int', 'int'] });
+    expect(best).toMatchObject({
+      covered: true,
+      next: [8],
+      nil: false,
+      values: ['3', '4', '5'],
+      types: ['int', 'int', 'int'],
+    });
     expect(out!.values).toEqual(['[3]', '[3, 3]', '[3, 3, 4]', '[3, 3, 4, 4]', '[3, 3, 4, 4, 5]']);
     expect(out!.next).toEqual([5]);
     // Line 9 holds a comprehension: under CPython 3.12+ its locals are the function's.
     expect(squares).toMatchObject({ covered: true, next: [10], values: ['[9, 9, 16, 16, 25]'] });
     expect(out0!.values).toEqual(['3', '3', '3', '3', '3']);
-    expect(group0!.outputGold).toBe('assert running_max([3, 1, 4, 1, 5]) == ([3, 3, 4, 4, 5], [9, 9, 16, 16, 25])');
+    expect(group0!.outputGold).toBe(
+      'assert running_max([3, 1, 4, 1, 5]) == ([3, 3, 4, 4, 5], [9, 9, 16, 16, 25])',
+    );
     expect(group0!.outputGoldPasses).toBe(true);
   });
 
   it('gives Nil and next line -1 for a line that never runs', () => {
     const empty = truths[1]!; // running_max([])
-    expect(empty.probes[0]).toMatchObject({ covered: false, next: [-1], nil: true, values: [], gold: 'Nil' });
+    expect(empty.probes[0]).toMatchObject({
+      covered: false,
+      next: [-1],
+      nil: true,
+      values: [],
+      gold: 'Nil',
+    });
   });
 
   it('resolves tuples, and reads the last state itself after a return', () => {
     const negative = truths[2]!; // classify(-20)
-    expect(negative.probes[0]).toMatchObject({ covered: true, values: ['(-1, 20)'], types: ['tuple'], gold: '(-1, 20); tuple' });
+    expect(negative.probes[0]).toMatchObject({
+      covered: true,
+      values: ['(-1, 20)'],
+      types: ['tuple'],
+      gold: '(-1, 20); tuple',
+    });
     expect(negative.probes[1]).toMatchObject({ covered: false, nil: true });
     expect(negative.probes[3]).toMatchObject({ covered: true, next: [-1], values: ['-1'] });
   });
 
   it('runs the first test method of the matching TestCase class, setUp untraced, with the setUp shown', () => {
     const add = truths[4]!; // CounterTestAdd.test_add with setUp
-    expect(add.setup).toBe('\n# setup code executed previously\n#         self.counter = Counter(5)\n# ');
+    expect(add.setup).toBe(
+      '\n# setup code executed previously\n#         self.counter = Counter(5)\n# ',
+    );
     expect(add.probes[0]).toMatchObject({ covered: true, values: ['8'] });
     expect(add.probes[1]).toMatchObject({ covered: true, values: ['[3]'] });
     expect(add.probes[2]).toMatchObject({ covered: false, nil: true });
@@ -67,35 +91,79 @@ describe('REval ground truth (the official tracer rules, run in the sandbox)', (
 describe('REval scoring of model answers', () => {
   const answer = (text: string) => `[ANSWER]\n${text}\n[/ANSWER]`;
 
-  async function score(problemIndex: number, groupIndex: number, task: 'coverage' | 'state' | 'path' | 'output', probe: number, texts: string[]) {
+  async function score(
+    problemIndex: number,
+    groupIndex: number,
+    task: 'coverage' | 'state' | 'path' | 'output',
+    probe: number,
+    texts: string[],
+  ) {
     const problem = problems[problemIndex]!;
     const group = problem.groups[groupIndex]!;
-    const g = problems.slice(0, problemIndex).reduce((sum, p) => sum + p.groups.length, 0) + groupIndex;
-    const all = revalGroupItems(problem, group, truths[g]!, [task], { cot: false, style: 'official' });
+    const g =
+      problems.slice(0, problemIndex).reduce((sum, p) => sum + p.groups.length, 0) + groupIndex;
+    const all = revalGroupItems(problem, group, truths[g]!, [task], {
+      cot: false,
+      style: 'official',
+    });
     const chosen = task === 'output' ? all[0]! : all[probe]!;
-    const verdicts = await scoreReval(sandbox, [chosen.item], [chosen.context], [texts.map(answer)], { cot: false, style: 'official' });
+    const verdicts = await scoreReval(
+      sandbox,
+      [chosen.item],
+      [chosen.context],
+      [texts.map(answer)],
+      { cot: false, style: 'official' },
+    );
     return verdicts[0]!.map((v) => v.verdict);
   }
 
   it('state: official value; type parsing, type normalisation and equality', async () => {
-    expect(await score(2, 0, 'state', 0, ['8; int', '8; integer', "8; <class 'int'>", '8.0; float', '8; str', '8', 'Nil', '9; int'])).toEqual([
+    expect(
+      await score(2, 0, 'state', 0, [
+        '8; int',
+        '8; integer',
+        "8; <class 'int'>",
+        '8.0; float',
+        '8; str',
+        '8',
+        'Nil',
+        '9; int',
+      ]),
+    ).toEqual(['pass', 'pass', 'pass', 'fail', 'fail', 'fail', 'fail', 'fail']);
+    expect(await score(2, 0, 'state', 1, ['[3]; list', '[3]; list[int]', '(3,); tuple'])).toEqual([
       'pass',
       'pass',
-      'pass',
-      'fail',
-      'fail',
-      'fail',
-      'fail',
       'fail',
     ]);
-    expect(await score(2, 0, 'state', 1, ['[3]; list', '[3]; list[int]', '(3,); tuple'])).toEqual(['pass', 'pass', 'fail']);
-    expect(await score(2, 0, 'state', 2, ['Nil', '[Nil]', '0; int'])).toEqual(['pass', 'pass', 'fail']);
-    expect(await score(1, 0, 'state', 0, ['(-1, 20); tuple', '(-1, 20); tuple[int, int]', '[-1, 20]; list'])).toEqual(['pass', 'pass', 'fail']);
+    expect(await score(2, 0, 'state', 2, ['Nil', '[Nil]', '0; int'])).toEqual([
+      'pass',
+      'pass',
+      'fail',
+    ]);
+    expect(
+      await score(1, 0, 'state', 0, [
+        '(-1, 20); tuple',
+        '(-1, 20); tuple[int, int]',
+        '[-1, 20]; list',
+      ]),
+    ).toEqual(['pass', 'pass', 'fail']);
   });
 
   it('coverage and path: YES/NO and line text', async () => {
-    expect(await score(0, 0, 'coverage', 0, ['YES', 'NO', 'yes', ''])).toEqual(['pass', 'fail', 'pass', 'fail']);
-    expect(await score(0, 0, 'path', 0, ['out.append(best)', '    out.append(best)  ', 'return out, squares', '-1'])).toEqual(['pass', 'pass', 'fail', 'fail']);
+    expect(await score(0, 0, 'coverage', 0, ['YES', 'NO', 'yes', ''])).toEqual([
+      'pass',
+      'fail',
+      'pass',
+      'fail',
+    ]);
+    expect(
+      await score(0, 0, 'path', 0, [
+        'out.append(best)',
+        '    out.append(best)  ',
+        'return out, squares',
+        '-1',
+      ]),
+    ).toEqual(['pass', 'pass', 'fail', 'fail']);
   });
 
   it('output: executed in the sandbox, padded, screened', async () => {

@@ -51,7 +51,11 @@ interface GroupResultJson {
 /** State answers to check, per probe index: official `value; type` texts, or protocol literals. */
 export type StateAnswers = Record<number, (string | { value: string })[]>;
 
-function groupSpec(problem: RevalProblem, group: RevalGroup, stateAnswers?: StateAnswers): Record<string, unknown> {
+function groupSpec(
+  problem: RevalProblem,
+  group: RevalGroup,
+  stateAnswers?: StateAnswers,
+): Record<string, unknown> {
   return {
     op: 'group',
     kind: problem.kind,
@@ -72,7 +76,11 @@ const HARNESS_BOOTSTRAP = `exec(compile(${JSON.stringify(REVAL_HARNESS_SOURCE)},
 
 export function harnessRequest(spec: Record<string, unknown>, timeoutMs: number): RunRequest {
   // JSON text is a valid Python string literal once quoted by JSON.stringify again.
-  return { code: HARNESS_BOOTSTRAP, call: `reval_call(${JSON.stringify(JSON.stringify(spec))})`, timeoutMs };
+  return {
+    code: HARNESS_BOOTSTRAP,
+    call: `reval_call(${JSON.stringify(JSON.stringify(spec))})`,
+    timeoutMs,
+  };
 }
 
 /** Decodes the harness's JSON reply from a RunResult (its `json` field, or the repr of the returned str). */
@@ -80,7 +88,8 @@ export function decodeHarnessResult<T>(result: RunResult): T | undefined {
   if (result.status !== 'ok') return undefined;
   let text: unknown = result.json;
   if (typeof text === 'object' && text !== null) return text as T;
-  if (typeof text !== 'string' && typeof result.repr === 'string') text = decodePythonStrRepr(result.repr);
+  if (typeof text !== 'string' && typeof result.repr === 'string')
+    text = decodePythonStrRepr(result.repr);
   if (typeof text !== 'string') return undefined;
   try {
     return JSON.parse(text) as T;
@@ -94,27 +103,45 @@ function decodePythonStrRepr(repr: string): string | undefined {
   const quote = repr[0];
   if ((quote !== "'" && quote !== '"') || repr[repr.length - 1] !== quote) return undefined;
   return repr.slice(1, -1).replace(/\\(x[0-9a-fA-F]{2}|.)/g, (_, esc: string) => {
-    if (esc.startsWith('x') && esc.length === 3) return String.fromCharCode(Number.parseInt(esc.slice(1), 16));
+    if (esc.startsWith('x') && esc.length === 3)
+      return String.fromCharCode(Number.parseInt(esc.slice(1), 16));
     return { n: '\n', t: '\t', r: '\r' }[esc] ?? esc;
   });
 }
 
 function failure(result: RunResult): string {
   if (result.status === 'ok') return 'the harness returned no readable result';
-  const exception = result.exception === undefined ? '' : `: ${result.exception.type}: ${result.exception.message}`;
+  const exception =
+    result.exception === undefined ? '' : `: ${result.exception.type}: ${result.exception.message}`;
   return `${result.status}${exception}`;
 }
 
 function toTruth(json: GroupResultJson): RevalGroupTruth {
   if (!json.ok || json.status !== 'ok') {
     const error = json.error ?? `the traced run ended with ${json.status}`;
-    return { ok: false, error, setup: '', steps: 0, probes: [], outputGold: null, outputGoldPasses: false, returnRepr: null };
+    return {
+      ok: false,
+      error,
+      setup: '',
+      steps: 0,
+      probes: [],
+      outputGold: null,
+      outputGoldPasses: false,
+      returnRepr: null,
+    };
   }
   return {
     ok: true,
     setup: json.setup ?? '',
     steps: json.steps ?? 0,
-    probes: (json.probes ?? []).map(({ covered, next, nil, values, types, gold }) => ({ covered, next, nil, values, types, gold })),
+    probes: (json.probes ?? []).map(({ covered, next, nil, values, types, gold }) => ({
+      covered,
+      next,
+      nil,
+      values,
+      types,
+      gold,
+    })),
     outputGold: json.outputGold ?? null,
     outputGoldPasses: json.outputGoldCheck?.passed === true,
     returnRepr: json.returnRepr ?? null,
@@ -128,9 +155,13 @@ async function runBatchChecked(sandbox: SandboxLike, requests: RunRequest[]): Pr
   try {
     return await sandbox.runBatch(requests);
   } catch (error) {
-    throw new BenchmarkRunError('BENCH_SANDBOX_FAILED', `the sandbox failed while running the REval harness: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new BenchmarkRunError(
+      'BENCH_SANDBOX_FAILED',
+      `the sandbox failed while running the REval harness: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
   }
 }
 
@@ -146,15 +177,22 @@ async function runSpecs<T extends { ok: boolean; error?: string }>(
 ): Promise<T[]> {
   const out = new Array<T | undefined>(specs.length);
   const chunks: number[][] = [];
-  for (let i = 0; i < specs.length; i += REVAL_CHUNK_SIZE) chunks.push(specs.slice(i, i + REVAL_CHUNK_SIZE).map((_, k) => i + k));
+  for (let i = 0; i < specs.length; i += REVAL_CHUNK_SIZE)
+    chunks.push(specs.slice(i, i + REVAL_CHUNK_SIZE).map((_, k) => i + k));
   const results = await runBatchChecked(
     sandbox,
-    chunks.map((chunk) => harnessRequest({ op: 'batch', specs: chunk.map((i) => specs[i]) }, timeoutMs * chunk.length)),
+    chunks.map((chunk) =>
+      harnessRequest({ op: 'batch', specs: chunk.map((i) => specs[i]) }, timeoutMs * chunk.length),
+    ),
   );
   const retry: number[] = [];
   chunks.forEach((chunk, c) => {
     const reply = decodeHarnessResult<{ ok: boolean; results?: T[] }>(results[c]!);
-    if (reply?.ok === true && Array.isArray(reply.results) && reply.results.length === chunk.length) {
+    if (
+      reply?.ok === true &&
+      Array.isArray(reply.results) &&
+      reply.results.length === chunk.length
+    ) {
       chunk.forEach((i, k) => {
         out[i] = reply.results![k];
       });
@@ -196,7 +234,11 @@ export async function checkRevalStates(
     requests.map(({ problem, group, answers }) => groupSpec(problem, group, answers)),
     REVAL_GROUP_TIMEOUT_MS,
   );
-  return replies.map((json) => (json.ok ? (json.probes ?? []).map((probe) => probe.checks) : { error: json.error ?? 'harness error' }));
+  return replies.map((json) =>
+    json.ok
+      ? (json.probes ?? []).map((probe) => probe.checks)
+      : { error: json.error ?? 'harness error' },
+  );
 }
 
 /** Runs completed output answers (already padded and screened) as REval's Output task does. */
@@ -204,7 +246,12 @@ export async function checkRevalOutputs(
   sandbox: SandboxLike,
   requests: readonly { problem: RevalProblem; group: RevalGroup; answer: string }[],
 ): Promise<{ passed: boolean; reason: string }[]> {
-  const replies = await runSpecs<{ ok: boolean; passed?: boolean; reason?: string; error?: string }>(
+  const replies = await runSpecs<{
+    ok: boolean;
+    passed?: boolean;
+    reason?: string;
+    error?: string;
+  }>(
     sandbox,
     requests.map(({ problem, group, answer }) => ({
       op: 'output',
@@ -218,6 +265,8 @@ export async function checkRevalOutputs(
     REVAL_OUTPUT_TIMEOUT_MS,
   );
   return replies.map((json) =>
-    json.ok ? { passed: json.passed === true, reason: json.reason ?? '' } : { passed: false, reason: json.error ?? 'harness error' },
+    json.ok
+      ? { passed: json.passed === true, reason: json.reason ?? '' }
+      : { passed: false, reason: json.error ?? 'harness error' },
   );
 }
