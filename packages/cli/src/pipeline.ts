@@ -42,9 +42,12 @@ export async function runPipeline(
   const firstForced = STAGES.findIndex((stage) => options.force?.includes(stage));
   await writeJsonAtomic(context.run.path('config.json'), context.config);
   const reports: StageReport[] = [];
-  for (const [index, stage] of STAGES.entries()) {
-    // a forced stage's later stages used its outputs: they start again too, even when not run now
-    if (firstForced !== -1 && index >= firstForced) await context.run.reset(stage);
+  // a forced stage's later stages used its outputs: all of them start again, even those not run
+  // now, and before anything runs, so that an interrupted run leaves no stale later stage behind
+  if (firstForced !== -1) {
+    for (const stage of STAGES.slice(firstForced)) await context.run.reset(stage);
+  }
+  for (const stage of STAGES) {
     if (!wanted.has(stage)) continue;
     const { title, run } = STAGE_RUNNERS[stage];
     const existing = await context.run.marker(stage);

@@ -166,6 +166,12 @@ describe('cr run-all (tiny preset)', () => {
       // --force started the stage from scratch: the earlier REval results are gone
       expect(existsSync(join(out, 'bench', 'reval'))).toBe(false);
     }
+
+    // forcing the first stage rebuilds it and deletes every later stage's outputs, which were made from it
+    const rebuilt = await cr(['data', 'build', '--out', out, '--force']);
+    expect(rebuilt.code, rebuilt.stderr).toBe(0);
+    expect(existsSync(join(out, 'data', '.done'))).toBe(true);
+    for (const stage of ['sft', 'grpo', 'eval', 'bench']) expect(existsSync(join(out, stage)), stage).toBe(false);
   }, 600_000);
 });
 
