@@ -171,7 +171,8 @@ describe('cr run-all (tiny preset)', () => {
     const rebuilt = await cr(['data', 'build', '--out', out, '--force']);
     expect(rebuilt.code, rebuilt.stderr).toBe(0);
     expect(existsSync(join(out, 'data', '.done'))).toBe(true);
-    for (const stage of ['sft', 'grpo', 'eval', 'bench']) expect(existsSync(join(out, stage)), stage).toBe(false);
+    for (const stage of ['sft', 'grpo', 'eval', 'bench'])
+      expect(existsSync(join(out, stage)), stage).toBe(false);
   }, 600_000);
 });
 
