@@ -65,6 +65,21 @@ describe('mergeConfig', () => {
       d: 1,
     });
   });
+
+  it('replaces a tagged object whose kind changes, and merges one whose kind stays', () => {
+    const base = { source: { kind: 'generator', count: 1000 } };
+    expect(mergeConfig(base, { source: { kind: 'directory', path: 'src' } })).toEqual({
+      source: { kind: 'directory', path: 'src' },
+    });
+    expect(mergeConfig(base, { source: { kind: 'generator', difficulty: 'hard' } })).toEqual({
+      source: { kind: 'generator', count: 1000, difficulty: 'hard' },
+    });
+  });
+
+  it('resolves the README example: a directory source over the default preset', () => {
+    const config = resolveRunConfig({ data: { source: { kind: 'directory', path: './repo' } } });
+    expect(config.data.source).toEqual({ kind: 'directory', path: './repo' });
+  });
 });
 
 describe('collectSectionIssues', () => {

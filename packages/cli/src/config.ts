@@ -55,10 +55,15 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Deep merge of plain objects; arrays and scalars from `override` replace. */
+/**
+ * Deep merge of plain objects; arrays and scalars from `override` replace. A tagged object (one
+ * with `kind`, such as `data.source` or `teacher`) whose kind changes is replaced whole: a preset's
+ * generator `count` must not leak into a directory source.
+ */
 export function mergeConfig<T>(base: T, override: unknown): T {
   if (!isPlainObject(base) || !isPlainObject(override))
     return (override === undefined ? base : override) as T;
+  if ('kind' in override && override.kind !== base.kind) return override as T;
   const out: Record<string, unknown> = { ...base };
   for (const [key, value] of Object.entries(override)) {
     if (value === undefined) continue;

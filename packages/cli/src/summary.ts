@@ -129,8 +129,9 @@ export function artifactTable(summary: RunSummary, markdown: boolean): string {
 /** What `cr run-all` prints at the end. */
 export function renderTerminalSummary(summary: RunSummary, reportPath: string): string {
   const parts = [
-    `Held-out accuracy (%)${summary.evalTasks ? `, ${summary.evalTasks} tasks` : ''}:`,
-    accuracyTable(summary, false),
+    summary.evaluation.length > 0
+      ? `Held-out accuracy (%)${summary.evalTasks ? `, ${summary.evalTasks} tasks` : ''}:\n${accuracyTable(summary, false)}`
+      : 'Held-out accuracy: no evaluation yet (the eval stage has not run).',
     '',
     timingTable(summary, false),
     '',
