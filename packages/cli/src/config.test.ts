@@ -1,11 +1,19 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ConfigValidationError } from '@codereasoner/core-tensors';
 import { describe, expect, it } from 'vitest';
-import { collectSectionIssues, mergeConfig, readConfigFile, resolveRunConfig } from './config.js';
+import {
+  checkSections,
+  collectSectionIssues,
+  mergeConfig,
+  readConfigFile,
+  resolveRunConfig,
+} from './config.js';
 import { exitCodeFor } from './errors.js';
 import { PRESETS } from './presets.js';
+import { SECTION_VALIDATORS } from './stages.js';
 
 describe('resolveRunConfig', () => {
   it('layers preset < file < flags', () => {
@@ -107,5 +115,21 @@ describe('collectSectionIssues', () => {
       '/model/numHiddenLayers: must be integer',
       '/grpo: generationBatchSize must be a multiple of numGenerations',
     ]);
+  });
+});
+
+describe('the README', () => {
+  it("documents a config example that every package's validator accepts", async () => {
+    const readme = await readFile(
+      join(dirname(fileURLToPath(import.meta.url)), '..', 'README.md'),
+      'utf8',
+    );
+    const example = /## Configuration[\s\S]*?```json\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(example).toBeDefined();
+    const file = { $schema: './run-config.schema.json', ...JSON.parse(example!) };
+    const config = resolveRunConfig(file);
+    expect(() => checkSections(config, SECTION_VALIDATORS)).not.toThrow();
+    expect(config.data.source).toEqual({ kind: 'directory', path: './my-python-repo' });
+    expect(config.teacher.kind).toBe('chat');
   });
 });
