@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import {
   createEndpointModel,
   loadLocalModel,
@@ -232,6 +232,10 @@ export function createProgram(io: CliIo): Command {
       .option('--endpoint <url>', 'an OpenAI-compatible base URL (e.g. http://localhost:8000/v1)')
       .option('--model <name>', 'model name at the endpoint')
       .option(
+        '--name <label>',
+        'with --checkpoint: its name in reports (default: <stage>-<step directory>)',
+      )
+      .option(
         '--api-key-env <name>',
         'environment variable holding the API key (default: OPENAI_API_KEY when it is set)',
       )
@@ -276,6 +280,7 @@ export function createProgram(io: CliIo): Command {
 
 interface BenchOptions {
   checkpoint?: string;
+  name?: string;
   endpoint?: string;
   model?: string;
   apiKeyEnv?: string;
@@ -291,6 +296,14 @@ interface BenchOptions {
   force?: boolean;
 }
 
+/** `runs/x/grpo/train/checkpoints/step-00000080` → `grpo-step-00000080`; other paths: their last part. */
+export function checkpointLabel(path: string): string {
+  const dir = resolve(path);
+  const parent = dirname(dir);
+  if (basename(parent) !== 'checkpoints') return basename(dir);
+  return `${basename(dirname(dirname(parent)))}-${basename(dir)}`;
+}
+
 /** `cr bench` options the run-directory bench stage has no config field for. */
 const RUN_BENCH_UNSUPPORTED = [
   'tasks',
@@ -301,6 +314,7 @@ const RUN_BENCH_UNSUPPORTED = [
   'concurrency',
   'model',
   'apiKeyEnv',
+  'name',
 ] as const;
 
 function flagName(option: string): string {
@@ -345,7 +359,9 @@ async function benchCommand(io: CliIo, options: CommonOptions & BenchOptions): P
     let model;
     if (options.checkpoint) {
       await initBackend({ backend: config.backend });
-      model = await loadLocalModel(options.checkpoint);
+      model = await loadLocalModel(options.checkpoint, {
+        id: options.name ?? checkpointLabel(options.checkpoint),
+      });
     } else {
       model = createEndpointModel({
         baseURL: options.endpoint!,
