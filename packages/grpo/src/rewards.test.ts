@@ -25,6 +25,40 @@ function input(
 }
 
 describe('scoreCompletions', () => {
+  it('stops a reward function past its timeoutMs, naming it, and aborts its signal', async () => {
+    let seen: AbortSignal | undefined;
+    const hangs: RewardFunction = ({ signal }) => {
+      seen = signal;
+      return new Promise(() => {});
+    };
+    const started = performance.now();
+    const error = await scoreCompletions(
+      [
+        { name: 'quick', fn: ({ completions }) => completions.map(() => 1), timeoutMs: 50 },
+        { name: 'remote', fn: hangs, timeoutMs: 50 },
+      ],
+      input(['a', 'b']),
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RewardFunctionError);
+    expect((error as RewardFunctionError).rewardName).toBe('remote');
+    expect((error as Error).message).toContain('did not finish within 50 ms for 2 completions');
+    expect(seen?.aborted).toBe(true);
+    expect(performance.now() - started).toBeLessThan(5_000);
+  });
+
+  it('keeps the values of a function that finishes within its timeoutMs', async () => {
+    const slowButFine: RewardFunction = async ({ completions, signal }) => {
+      await new Promise((r) => setTimeout(r, 5));
+      expect(signal?.aborted).toBe(false);
+      return completions.map(() => 0.5);
+    };
+    const scores = await scoreCompletions(
+      [{ name: 'ok', fn: slowButFine, timeoutMs: 2_000 }],
+      input(['a']),
+    );
+    expect(scores.total).toEqual([0.5]);
+  });
+
   it('weights, sums, and passes the rows extra columns', async () => {
     const scores = await scoreCompletions(
       [
@@ -116,7 +150,7 @@ describe('validateRewardSpecs', () => {
       validateRewardSpecs([
         { name: 'a', fn: () => [] },
         { name: 'a', fn: () => [] },
-        { name: 'bad name', fn: 3 as never, weight: Number.NaN },
+        { name: 'bad name', fn: 3 as never, weight: Number.NaN, timeoutMs: 0 },
       ]);
       expect.unreachable();
     } catch (error) {
@@ -126,6 +160,7 @@ describe('validateRewardSpecs', () => {
         `/rewards/2/name: must be a non-empty string of letters, digits, '_', '.', '-' (it becomes a metric name); got "bad name"`,
         '/rewards/2/fn: must be a function',
         '/rewards/2/weight: must be a finite number; got NaN',
+        '/rewards/2/timeoutMs: must be a positive number; got 0',
       ]);
     }
     expect(() => validateRewardSpecs([])).toThrow(/at least one/);

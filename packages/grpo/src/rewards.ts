@@ -15,6 +15,11 @@ export interface RewardInput {
   finishReasons: ('stop' | 'length')[];
   /** The 1-based training step (for curricula). */
   step: number;
+  /**
+   * Aborted when this function's `timeoutMs` runs out: pass it to `fetch` or a sandbox so that
+   * abandoned work stops (the step has already failed by then).
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -29,6 +34,12 @@ export interface RewardSpec {
   fn: RewardFunction;
   /** Multiplies the function's values in the total reward. Default 1. */
   weight?: number;
+  /**
+   * Milliseconds an async function may take per batch; past it the step stops with a
+   * RewardFunctionError naming the function, and `input.signal` is aborted. Default: no limit. A
+   * synchronous function that blocks the thread cannot be timed out (run such work in a worker).
+   */
+  timeoutMs?: number;
 }
 
 export interface RewardScores {
@@ -59,6 +70,12 @@ export function validateRewardSpecs(rewards: readonly RewardSpec[]): void {
     if (typeof r?.fn !== 'function') issues.push(`/rewards/${i}/fn: must be a function`);
     if (r?.weight !== undefined && (typeof r.weight !== 'number' || !Number.isFinite(r.weight))) {
       issues.push(`/rewards/${i}/weight: must be a finite number; got ${String(r.weight)}`);
+    }
+    if (
+      r?.timeoutMs !== undefined &&
+      (typeof r.timeoutMs !== 'number' || !Number.isFinite(r.timeoutMs) || r.timeoutMs <= 0)
+    ) {
+      issues.push(`/rewards/${i}/timeoutMs: must be a positive number; got ${String(r.timeoutMs)}`);
     }
   });
   if (issues.length > 0) throw new ConfigValidationError('GRPO rewards', issues);
@@ -118,8 +135,9 @@ export async function scoreCompletions(
     rewards.map(async (r) => {
       let values: unknown;
       try {
-        values = await r.fn(input);
+        values = await callWithTimeout(r, input);
       } catch (error) {
+        if (error instanceof RewardFunctionError) throw error;
         const message = error instanceof Error ? error.message : String(error);
         throw new RewardFunctionError(r.name, `threw: ${message}`, { cause: error });
       }
@@ -131,6 +149,28 @@ export async function scoreCompletions(
     return { name: rewards[k]!.name, weight: rewards[k]!.weight ?? 1, values: s.value };
   });
   return { perFunction, total: combineRewards(perFunction, count) };
+}
+
+async function callWithTimeout(spec: RewardSpec, input: RewardInput): Promise<unknown> {
+  if (spec.timeoutMs === undefined) return spec.fn(input);
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      controller.abort();
+      reject(
+        new RewardFunctionError(
+          spec.name,
+          `did not finish within ${spec.timeoutMs} ms for ${input.completions.length} completions; raise its timeoutMs or make it faster.`,
+        ),
+      );
+    }, spec.timeoutMs);
+  });
+  try {
+    return await Promise.race([spec.fn({ ...input, signal: controller.signal }), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Σ_k weight_k · value_k over non-null values; null when every function returned null. */
