@@ -37,6 +37,12 @@ describe('resolveSftConfig', () => {
     expect(() => resolveSftConfig({ workers: 'all' as never })).toThrow(/workers: must be/);
   });
 
+  it('shortens the default warm-up for a short run, and keeps it for a long one', () => {
+    expect(resolveSftConfig({ steps: 5 }).warmupSteps).toBe(0);
+    expect(resolveSftConfig({ steps: 60 }).warmupSteps).toBe(6);
+    expect(resolveSftConfig({ steps: 540 }).warmupSteps).toBe(DEFAULT_SFT_CONFIG.warmupSteps);
+  });
+
   it('rejects a warmup as long as the run', () => {
     expect(() => resolveSftConfig({ steps: 10, warmupSteps: 10 })).toThrow(
       /warmupSteps: must be below steps/,

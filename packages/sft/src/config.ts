@@ -149,6 +149,10 @@ export function resolveSftConfig(input: SftConfigInput = {}): SftConfig {
     Object.entries(input).filter(([, value]) => value !== undefined),
   );
   const config = { ...DEFAULT_SFT_CONFIG, ...defined } as SftConfig;
+  // the default warm-up shrinks with a short run (a tenth of it) instead of refusing it
+  if (defined['warmupSteps'] === undefined && Number.isInteger(config.steps) && config.steps > 0) {
+    config.warmupSteps = Math.min(DEFAULT_SFT_CONFIG.warmupSteps, Math.floor(config.steps / 10));
+  }
   const issues: string[] = [];
   if (!validate(config)) {
     // anyOf reports each branch; one line says what `workers` takes
