@@ -1,11 +1,11 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Sandbox, type SandboxOptions } from '@codereasoner/sandbox';
 import { describe, expect, it } from 'vitest';
+import { readmeBlock, runExample } from '../../../test-support/readme-example.js';
 import * as bench from './index.js';
 import { cruxEvalItems, loadCruxEval } from './cruxeval.js';
 import { FIXTURES } from './test-paths.js';
@@ -14,17 +14,7 @@ import { FIXTURES } from './test-paths.js';
 // answers every CRUXEval prompt with its gold answer, on the 6-record fixture, in a temporary
 // folder: the headline must then be 100 for both tasks. It fails when a documented name, option
 // or result shape stops matching the code.
-const README = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-const BLOCK = /## Example\n+```ts\n([\s\S]*?)```/.exec(README)?.[1] ?? '';
-
-/** `import { a } from 'x';` → `const { a } = await __import('x');` (the block is an ES module). */
-function importsToLookups(code: string): string {
-  return code.replace(
-    /import\s*\{([^}]*)\}\s*from\s*'([^']+)';/g,
-    (_, names: string, spec: string) =>
-      `const {${names.replace(/\bas\b/g, ':')}} = await __import(${JSON.stringify(spec)});`,
-  );
-}
+const BLOCK = readmeBlock(new URL('../README.md', import.meta.url), { heading: 'Example' });
 
 async function goldServer(): Promise<{
   server: Server;
@@ -84,7 +74,7 @@ describe('README example', () => {
     const dir = await mkdtemp(join(tmpdir(), 'cr-bench-readme-'));
     const { server, baseURL, records, requests } = await goldServer();
     try {
-      let code = importsToLookups(BLOCK);
+      let code = BLOCK;
       for (const [from, to] of [
         ["'http://localhost:8000/v1'", JSON.stringify(baseURL)],
         ["'../shared/benchmarks'", JSON.stringify(FIXTURES)],
@@ -94,24 +84,13 @@ describe('README example', () => {
         expect(BLOCK).toContain(from);
         code = code.replace(from, to);
       }
-      const logs: unknown[][] = [];
       const modules: Record<string, unknown> = {
         '@codereasoner/bench': bench,
         '@codereasoner/sandbox': {
           Sandbox: { create: (o: SandboxOptions = {}) => Sandbox.create({ workers: 1, ...o }) },
         },
       };
-      const run = new Function('__import', 'console', `return (async () => {\n${code}\n})();`) as (
-        load: (spec: string) => Promise<unknown>,
-        log: { log: (...a: unknown[]) => void },
-      ) => Promise<void>;
-      await run(
-        async (spec) => {
-          if (!(spec in modules)) throw new Error(`unexpected import ${spec}`);
-          return modules[spec];
-        },
-        { log: (...args: unknown[]) => logs.push(args) },
-      );
+      const logs = await runExample(code, modules);
 
       expect(BLOCK).toContain("// { 'CRUXEval-O': …, 'CRUXEval-I': … } (pass@1 ×100)");
       expect(logs).toEqual([[{ 'CRUXEval-O': 100, 'CRUXEval-I': 100 }]]);

@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
+import { readmeBlock, runExample } from '../../../test-support/readme-example.js';
 import { resolveSandboxOptions } from './options.js';
 import { Sandbox } from './sandbox.js';
 import type { SandboxOptions } from './types.js';
@@ -8,17 +8,7 @@ import type { SandboxOptions } from './types.js';
 // Runs the README's example as written (the import mapped to these sources, one worker to keep
 // the test small) and checks every result against the value its comment documents, so the
 // example cannot drift from the code unnoticed.
-const README = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-const BLOCK = /```ts\n([\s\S]*?)```/.exec(README)?.[1] ?? '';
-
-/** `import { a } from 'x';` → `const { a } = await __import('x');` (the block is an ES module). */
-function importsToLookups(code: string): string {
-  return code.replace(
-    /import\s*\{([^}]*)\}\s*from\s*'([^']+)';/g,
-    (_, names: string, spec: string) =>
-      `const {${names.replace(/\bas\b/g, ':')}} = await __import(${JSON.stringify(spec)});`,
-  );
-}
+const BLOCK = readmeBlock(new URL('../README.md', import.meta.url));
 
 describe('README example', () => {
   it('runs, and every documented result is what the sandbox returns', async () => {
@@ -47,14 +37,7 @@ describe('README example', () => {
           recording(await Sandbox.create({ workers: 1, ...options })),
       },
     };
-    const run = new Function(
-      '__import',
-      `return (async () => {\n${importsToLookups(BLOCK)}\n})();`,
-    ) as (load: (spec: string) => Promise<unknown>) => Promise<void>;
-    await run(async (spec) => {
-      if (spec !== '@codereasoner/sandbox') throw new Error(`unexpected import ${spec}`);
-      return module;
-    });
+    await runExample(BLOCK, { '@codereasoner/sandbox': module });
 
     expect(closed).toBe(true);
     expect(BLOCK).toContain(

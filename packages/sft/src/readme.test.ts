@@ -1,19 +1,18 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as coreTensors from '@codereasoner/core-tensors';
 import * as data from '@codereasoner/data';
 import { Sandbox, type SandboxOptions } from '@codereasoner/sandbox';
 import { describe, expect, it } from 'vitest';
+import { readmeBlock, runExample } from '../../../test-support/readme-example.js';
 import * as sft from './index.js';
 
 // Runs the README's example with the same calls, only smaller (each size replaced below is first
 // checked to be in the README): 10 programs, a 1-layer model, 2 steps in-process, 8-token answers,
 // everything under a temporary folder. It fails when a documented name, option or result shape
 // stops matching the code.
-const README = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-const BLOCK = /## Example\n[\s\S]*?```ts\n([\s\S]*?)```/.exec(README)?.[1] ?? '';
+const BLOCK = readmeBlock(new URL('../README.md', import.meta.url), { heading: 'Example' });
 
 const SMALLER: [string, string][] = [
   ['count: 300 }', 'count: 10 }'],
@@ -25,28 +24,18 @@ const SMALLER: [string, string][] = [
   ['maxTokens: 384,', 'maxTokens: 8,'],
 ];
 
-/** `import { a } from 'x';` → `const { a } = await __import('x');` (the block is an ES module). */
-function importsToLookups(code: string): string {
-  return code.replace(
-    /import\s*\{([^}]*)\}\s*from\s*'([^']+)';/g,
-    (_, names: string, spec: string) =>
-      `const {${names.replace(/\bas\b/g, ':')}} = await __import(${JSON.stringify(spec)});`,
-  );
-}
-
 describe('README example', () => {
   it('distils, trains and evaluates with the documented calls', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'cr-sft-readme-'));
     const sandboxes: Sandbox[] = [];
     try {
-      let code = importsToLookups(BLOCK);
+      let code = BLOCK;
       for (const [from, to] of SMALLER) {
         expect(BLOCK).toContain(from);
         code = code.replace(from, to);
       }
       expect(BLOCK).toContain("'run/");
       code = code.replaceAll("'run/", `${JSON.stringify(dir)} + '/run/`);
-      const logs: unknown[][] = [];
       const modules: Record<string, unknown> = {
         '@codereasoner/core-tensors': coreTensors,
         '@codereasoner/data': data,
@@ -61,17 +50,7 @@ describe('README example', () => {
           },
         },
       };
-      const run = new Function('__import', 'console', `return (async () => {\n${code}\n})();`) as (
-        load: (spec: string) => Promise<unknown>,
-        log: { log: (...a: unknown[]) => void },
-      ) => Promise<void>;
-      await run(
-        async (spec) => {
-          if (!(spec in modules)) throw new Error(`unexpected import ${spec}`);
-          return modules[spec];
-        },
-        { log: (...args: unknown[]) => logs.push(args) },
-      );
+      const logs = await runExample(code, modules);
 
       // stats.byType: { output: { total, accepted, acceptanceRate, meanAttempts }, ... }
       const byType = logs[0]![0] as Record<string, Record<string, number>>;
