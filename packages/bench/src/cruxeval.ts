@@ -1,3 +1,4 @@
+import { isArgumentList, isSingleExpression } from '@codereasoner/data';
 import { BenchmarkDataError } from './errors.js';
 import { extractCruxInput, extractCruxOutput } from './extract.js';
 import { parseJsonl, readDataFile } from './jsonl.js';
@@ -160,7 +161,29 @@ export async function scoreCruxEval(
     v.verdict = result.status === 'passed' ? 'pass' : 'fail';
     v.reason = describeCheck(result.status, result.detail);
   });
+  await flagLiteralPasses(verdicts, (i) => (items[i]!.task === 'input' ? 'call' : 'value'));
   return verdicts;
+}
+
+/**
+ * Sets `literal` on every pass: whether the answer is a Python literal (`value`) or a call
+ * `f(<literal arguments>)` (`call`). Parsing only; scores stay as the official harness counts them.
+ */
+export async function flagLiteralPasses(
+  verdicts: SampleVerdict[][],
+  kindOf: (item: number) => 'value' | 'call',
+): Promise<void> {
+  for (const [i, samples] of verdicts.entries()) {
+    for (const v of samples) {
+      if (v.verdict !== 'pass' || v.extracted === null) continue;
+      const answer = v.extracted.trim();
+      if (kindOf(i) === 'value') v.literal = await isSingleExpression(answer, { literal: true });
+      else {
+        const call = /^f\(([\s\S]*)\)$/.exec(answer);
+        v.literal = call !== null && (await isArgumentList(call[1]!));
+      }
+    }
+  }
 }
 
 export function describeCheck(status: string, detail: string | undefined): string {

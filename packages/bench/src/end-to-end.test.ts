@@ -78,6 +78,8 @@ describe.each(STYLES)('fixtures, %s prompts, CoT %s', (style, cot) => {
       ).toBe(true);
       // every item, the zero-argument input of sample_135 (`f()`) included, is answerable in both styles
       expect(oracle.summary.tasks[task]!.unanswerable).toBe(0);
+      // gold answers are literals (a call of f on literals for -I): nothing is flagged
+      expect(oracle.summary.tasks[task]!.nonLiteralPasses).toBe(0);
     }
     expect(oracle.summary.headline).toEqual({ 'CRUXEval-O': 100, 'CRUXEval-I': 100 });
     const empty = await run('cruxeval', 'null', style, cot);

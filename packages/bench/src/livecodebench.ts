@@ -1,4 +1,4 @@
-import { describeCheck } from './cruxeval.js';
+import { describeCheck, flagLiteralPasses } from './cruxeval.js';
 import { BenchmarkDataError } from './errors.js';
 import { extractLcbOutput } from './extract.js';
 import { parseJsonl, readDataFile } from './jsonl.js';
@@ -274,5 +274,6 @@ export async function scoreLiveCodeBench(
     v.verdict = result.status === 'passed' ? 'pass' : 'fail';
     v.reason = describeCheck(result.status, result.detail);
   });
+  await flagLiteralPasses(verdicts, () => 'value');
   return verdicts;
 }

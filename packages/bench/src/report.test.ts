@@ -139,6 +139,7 @@ describe('renderMarkdownReport', () => {
           passedSamples: 4,
           skippedSamples: 0,
           unanswerable: 0,
+          nonLiteralPasses: 2,
         },
         input: {
           task: 'input',
@@ -149,6 +150,7 @@ describe('renderMarkdownReport', () => {
           passedSamples: 3,
           skippedSamples: 1,
           unanswerable: 0,
+          nonLiteralPasses: 0,
         },
       },
       headline: { 'CRUXEval-O': 40, 'CRUXEval-I': 30 },
@@ -161,5 +163,8 @@ describe('renderMarkdownReport', () => {
     expect(md).toContain('| **my-model** (this run) | 40.0 | 30.0 | – | – |');
     expect(md).toContain('| CRUXEval-I | 10 | 10 | 30.0 | – | 3 | 1 | 0 |');
     expect(md).toContain('first 10 records');
+    expect(md).toContain(
+      'Passes whose answer is an expression, not a literal (the official harness accepts them, as in `x or True`): CRUXEval-O 2 of 4.',
+    );
   });
 });

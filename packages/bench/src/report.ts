@@ -16,6 +16,8 @@ export interface ItemRecord {
     extracted: string | null;
     verdict: Verdict;
     reason: string;
+    /** Present (false) on a pass whose answer is an expression, not a literal. */
+    literal?: false;
   }[];
   /** Generations the harness counts (skipped ones dropped, per each benchmark's rule) and passes among them. */
   n: number;
@@ -36,6 +38,8 @@ export interface TaskMetrics {
   skippedSamples: number;
   /** Items no answer can pass under the official rules (counted, as the official harness does). */
   unanswerable: number;
+  /** Passed samples whose answer is an expression, not a literal (CRUXEval, LiveCodeBench). */
+  nonLiteralPasses: number;
   /** REval coverage: the harness's other metrics (×100), positive = "executed". */
   coverage?: { accuracy: number; precision: number; recall: number; f1: number };
 }
@@ -116,6 +120,10 @@ export function taskMetrics(
       0,
     ),
     unanswerable: records.filter((r) => !r.answerable).length,
+    nonLiteralPasses: records.reduce(
+      (sum, r) => sum + r.samples.filter((s) => s.verdict === 'pass' && s.literal === false).length,
+      0,
+    ),
   };
   if (benchmark !== 'reval' && records.length > 0 && records.every((r) => r.samples.length >= 5)) {
     metrics.passAt5 = meanPassAtK(records, 5);
@@ -294,6 +302,15 @@ export function renderMarkdownReport(summaries: readonly BenchmarkSummary[]): st
     for (const t of Object.values(s.tasks)) {
       lines.push(
         `| ${t.label} | ${t.items} | ${t.samples} | ${fmt(t.score)} | ${fmt(t.passAt5)} | ${t.passedSamples} | ${t.skippedSamples} | ${t.unanswerable} |`,
+      );
+    }
+    const nonLiteral = Object.values(s.tasks).filter((t) => t.nonLiteralPasses > 0);
+    if (nonLiteral.length > 0) {
+      lines.push(
+        '',
+        `Passes whose answer is an expression, not a literal (the official harness accepts them, as in \`x or True\`): ${nonLiteral
+          .map((t) => `${t.label} ${t.nonLiteralPasses} of ${t.passedSamples}`)
+          .join(', ')}.`,
       );
     }
     const cov = s.tasks.coverage?.coverage;

@@ -519,6 +519,7 @@ export async function runBenchmark(options: RunBenchmarkOptions): Promise<Benchm
           extracted: verdicts[i]![s]!.extracted,
           verdict: verdicts[i]![s]!.verdict,
           reason: verdicts[i]![s]!.reason,
+          ...(verdicts[i]![s]!.literal === false ? { literal: false } : {}),
         })),
         ...officialCount(
           settings.benchmark,

@@ -57,4 +57,11 @@ export interface SampleVerdict {
   /** `skipped`: the harness drops this generation before execution (anti-copy / missing-call guard). */
   verdict: Verdict;
   reason: string;
+  /**
+   * CRUXEval and LiveCodeBench passes only: false when the answer is an expression rather than a
+   * literal (input: a call of `f` on literals), such as `x or True`. The official harnesses run the
+   * answer inside `assert <gold> == <answer>`, so such answers pass there too; the flag lets a
+   * report show how many passes rest on them.
+   */
+  literal?: boolean;
 }
