@@ -105,7 +105,7 @@ export async function scoreCruxEval(
   records: ReadonlyMap<string, CruxEvalRecord>,
   items: readonly BenchItem[],
   completions: readonly (readonly string[])[],
-  options: { cot: boolean; style: PromptStyle },
+  options: { cot: boolean; style: PromptStyle; strictLiterals?: boolean },
 ): Promise<SampleVerdict[][]> {
   const verdicts: SampleVerdict[][] = items.map(
     (_, i) => new Array<SampleVerdict>(completions[i]!.length),
@@ -161,17 +161,23 @@ export async function scoreCruxEval(
     v.verdict = result.status === 'passed' ? 'pass' : 'fail';
     v.reason = describeCheck(result.status, result.detail);
   });
-  await flagLiteralPasses(verdicts, (i) => (items[i]!.task === 'input' ? 'call' : 'value'));
+  await flagLiteralPasses(
+    verdicts,
+    (i) => (items[i]!.task === 'input' ? 'call' : 'value'),
+    options.strictLiterals ?? false,
+  );
   return verdicts;
 }
 
 /**
  * Sets `literal` on every pass: whether the answer is a Python literal (`value`) or a call
- * `f(<literal arguments>)` (`call`). Parsing only; scores stay as the official harness counts them.
+ * `f(<literal arguments>)` (`call`). Scores stay as the official harness counts them unless
+ * `strict`, which turns a non-literal pass into a fail.
  */
 export async function flagLiteralPasses(
   verdicts: SampleVerdict[][],
   kindOf: (item: number) => 'value' | 'call',
+  strict: boolean,
 ): Promise<void> {
   for (const [i, samples] of verdicts.entries()) {
     for (const v of samples) {
@@ -181,6 +187,10 @@ export async function flagLiteralPasses(
       else {
         const call = /^f\(([\s\S]*)\)$/.exec(answer);
         v.literal = call !== null && (await isArgumentList(call[1]!));
+      }
+      if (strict && !v.literal) {
+        v.verdict = 'fail';
+        v.reason = `the assertion holds, but the answer is not a literal${kindOf(i) === 'call' ? ' call of f' : ''} (strict literals)`;
       }
     }
   }

@@ -66,5 +66,17 @@ describe('non-literal passes (CRUXEval, official scoring)', () => {
     const metrics = taskMetrics('cruxeval', 'output', output);
     expect(metrics.passedSamples).toBe(12);
     expect(metrics.nonLiteralPasses).toBe(6);
+
+    // strictLiterals: the same expression answers fail, the gold literals still pass
+    const strict = await scoreCruxEval(sandbox, byId, items, completions, {
+      cot: false,
+      style: 'official',
+      strictLiterals: true,
+    });
+    for (const samples of strict) {
+      expect(samples[0]).toMatchObject({ verdict: 'fail', literal: false });
+      expect(samples[0]!.reason).toContain('not a literal');
+      expect(samples[1]).toMatchObject({ verdict: 'pass', literal: true });
+    }
   });
 });

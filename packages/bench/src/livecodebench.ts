@@ -226,7 +226,7 @@ export async function scoreLiveCodeBench(
   records: ReadonlyMap<string, LiveCodeBenchRecord>,
   items: readonly BenchItem[],
   completions: readonly (readonly string[])[],
-  options: { cot: boolean; style: PromptStyle },
+  options: { cot: boolean; style: PromptStyle; strictLiterals?: boolean },
 ): Promise<SampleVerdict[][]> {
   const verdicts: SampleVerdict[][] = items.map(
     (_, i) => new Array<SampleVerdict>(completions[i]!.length),
@@ -274,6 +274,6 @@ export async function scoreLiveCodeBench(
     v.verdict = result.status === 'passed' ? 'pass' : 'fail';
     v.reason = describeCheck(result.status, result.detail);
   });
-  await flagLiteralPasses(verdicts, () => 'value');
+  await flagLiteralPasses(verdicts, () => 'value', options.strictLiterals ?? false);
   return verdicts;
 }

@@ -212,6 +212,8 @@ export interface BenchmarkSummary {
   settings: {
     promptStyle: 'official' | 'protocol';
     cot: boolean;
+    /** Non-literal passes counted as fails (false: the official rule). */
+    strictLiterals: boolean;
     n: number;
     temperature: number;
     topP: number | undefined;
@@ -290,7 +292,7 @@ export function renderMarkdownReport(summaries: readonly BenchmarkSummary[]): st
     const st = s.settings;
     lines.push(`## ${s.benchmark} — ${s.model}`, '');
     lines.push(
-      `Prompts: ${st.promptStyle}${st.cot ? ' + CoT' : ' (direct)'}; n = ${st.n}, temperature ${st.temperature}` +
+      `Prompts: ${st.promptStyle}${st.cot ? ' + CoT' : ' (direct)'}${st.strictLiterals ? '; strict literals (non-literal answers fail)' : ''}; n = ${st.n}, temperature ${st.temperature}` +
         `${st.topP === undefined ? '' : `, top_p ${st.topP}`}, max tokens ${st.maxTokens}` +
         `${st.ids === undefined ? '' : `; ${st.ids.length} selected records`}${st.limit === undefined ? '' : `; first ${st.limit} records`}.`,
       '',

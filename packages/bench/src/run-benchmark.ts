@@ -71,6 +71,11 @@ export interface RunBenchmarkOptions {
   /** Chain-of-thought prompts (default false). */
   cot?: boolean;
   promptStyle?: PromptStyle;
+  /**
+   * CRUXEval and LiveCodeBench: a pass whose answer is an expression rather than a literal (such
+   * as `0 or True`, which the official harnesses accept) fails instead. Default false (official).
+   */
+  strictLiterals?: boolean;
   seed?: number;
   /** Questions sent to the model per call (default 16). */
   batchSize?: number;
@@ -91,6 +96,7 @@ interface Settings {
   limit?: number;
   cot: boolean;
   promptStyle: PromptStyle;
+  strictLiterals: boolean;
   seed: number;
   batchSize: number;
 }
@@ -112,6 +118,7 @@ const settingsSchema = {
     limit: { type: 'integer', minimum: 1 },
     cot: { type: 'boolean', default: false },
     promptStyle: { enum: ['official', 'protocol'], default: 'official' },
+    strictLiterals: { type: 'boolean', default: false },
     seed: { type: 'integer', default: 0 },
     batchSize: { type: 'integer', minimum: 1, default: 16 },
   },
@@ -197,6 +204,7 @@ async function prepare(
   const tasks = settings.tasks ?? [...BENCHMARK_TASKS[settings.benchmark]];
   const style = settings.promptStyle;
   const cot = settings.cot;
+  const strictLiterals = settings.strictLiterals;
   const notes: string[] = [];
   if (settings.benchmark === 'cruxeval') {
     const records = select(await loadCruxEval(files.data), (r) => r.id, settings, files.data);
@@ -213,7 +221,7 @@ async function prepare(
           byId,
           indices.map((i) => items[i]!),
           completions,
-          { cot, style },
+          { cot, style, strictLiterals },
         ),
     };
   }
@@ -246,7 +254,7 @@ async function prepare(
           byId,
           indices.map((i) => items[i]!),
           completions,
-          { cot, style },
+          { cot, style, strictLiterals },
         ),
     };
   }
@@ -366,6 +374,8 @@ function fingerprint(
     model: modelId,
     promptStyle: settings.promptStyle,
     cot: settings.cot,
+    // only when set, so that runs made before the option existed still resume
+    ...(settings.strictLiterals ? { strictLiterals: true } : {}),
     n: settings.n,
     temperature: settings.temperature,
     topP: settings.topP ?? null,
@@ -572,6 +582,7 @@ export async function runBenchmark(options: RunBenchmarkOptions): Promise<Benchm
     settings: {
       promptStyle: settings.promptStyle,
       cot: settings.cot,
+      strictLiterals: settings.strictLiterals,
       n: settings.n,
       temperature: settings.temperature,
       topP: settings.topP,

@@ -255,6 +255,10 @@ export function createProgram(io: CliIo): Command {
       .option('--temperature <t>', 'sampling temperature', Number.parseFloat)
       .option('--max-tokens <n>', 'max new tokens per answer', integer)
       .option('--cot', 'chain-of-thought prompts')
+      .option(
+        '--strict-literals',
+        'CRUXEval/LiveCodeBench: an answer that is an expression, not a literal, fails (the official harnesses accept e.g. `0 or True`)',
+      )
       .addOption(
         new Option(
           '--prompt-style <style>',
@@ -291,6 +295,7 @@ interface BenchOptions {
   temperature?: number;
   maxTokens?: number;
   cot?: boolean;
+  strictLiterals?: boolean;
   promptStyle?: 'official' | 'protocol';
   concurrency?: number;
   force?: boolean;
@@ -310,6 +315,7 @@ const RUN_BENCH_UNSUPPORTED = [
   'samples',
   'temperature',
   'cot',
+  'strictLiterals',
   'promptStyle',
   'concurrency',
   'model',
@@ -389,6 +395,7 @@ async function benchCommand(io: CliIo, options: CommonOptions & BenchOptions): P
       maxTokens: options.maxTokens,
       limit: options.limit,
       cot: options.cot,
+      strictLiterals: options.strictLiterals,
       promptStyle: options.promptStyle ?? (options.checkpoint ? 'protocol' : 'official'),
       seed: config.seed,
       onProgress: (event) => reporter.progress(event),
