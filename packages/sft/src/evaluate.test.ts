@@ -39,6 +39,39 @@ afterAll(async () => {
   await sandbox?.close();
 });
 
+/** A 1-layer model small enough to train a few steps inside a test. */
+const TINY_MODEL = {
+  vocabSize: 320,
+  hiddenSize: 16,
+  intermediateSize: 32,
+  numHiddenLayers: 1,
+  numAttentionHeads: 2,
+  numKeyValueHeads: 2,
+  maxPositionEmbeddings: 512,
+};
+
+/** SFT records whose chains and answers are the fixture tasks' gold, and a tokenizer trained on them. */
+function goldTraining(): { records: SftRecord[]; tokenizer: Tokenizer } {
+  const records: SftRecord[] = tasks.map((task) => ({
+    id: task.id,
+    type: task.type,
+    teacher: 'gold',
+    messages: [
+      ...renderPrompt(task),
+      { role: 'assistant', content: formatCompletion(task.answer, 'x') },
+    ],
+    answer_messages: [
+      ...renderPrompt(task, { reasoning: false }),
+      { role: 'assistant', content: formatCompletion(task.answer) },
+    ],
+  }));
+  const tokenizer = Tokenizer.train(
+    records.flatMap((record) => record.messages.map((message) => message.content)),
+    { vocabSize: 300 },
+  );
+  return { records, tokenizer };
+}
+
 /** Answers from a table keyed by the prompt's user message; `wrongTypes` get a wrong literal. */
 function tableModel(wrongTypes: Set<string>, seen: ChatRequest[]): ChatModel {
   const table = new Map(tasks.map((task) => [renderPrompt(task)[1]!.content, task]));
@@ -142,32 +175,8 @@ describe('evaluateModel', () => {
       'state',
       'path',
     ]);
-    const records: SftRecord[] = tasks.map((task) => ({
-      id: task.id,
-      type: task.type,
-      teacher: 'gold',
-      messages: [
-        ...renderPrompt(task),
-        { role: 'assistant', content: formatCompletion(task.answer, 'x') },
-      ],
-      answer_messages: [
-        ...renderPrompt(task, { reasoning: false }),
-        { role: 'assistant', content: formatCompletion(task.answer) },
-      ],
-    }));
-    const tokenizer = Tokenizer.train(
-      records.flatMap((record) => record.messages.map((message) => message.content)),
-      { vocabSize: 300 },
-    );
-    const model = CausalLM.create({
-      vocabSize: 320,
-      hiddenSize: 16,
-      intermediateSize: 32,
-      numHiddenLayers: 1,
-      numAttentionHeads: 2,
-      numKeyValueHeads: 2,
-      maxPositionEmbeddings: 512,
-    });
+    const { records, tokenizer } = goldTraining();
+    const model = CausalLM.create(TINY_MODEL);
     const outDir = await mkdtemp(join(tmpdir(), 'cr-sft-eval-'));
     const metrics: SftMetrics[] = [];
     const stages = new Set<string>();
@@ -209,32 +218,7 @@ describe('evaluateModel', () => {
   });
 
   it('inside trainSft: a signal during an evaluation checkpoints the step; the resumed run evaluates it first', async () => {
-    const records: SftRecord[] = tasks.map((task) => ({
-      id: task.id,
-      type: task.type,
-      teacher: 'gold',
-      messages: [
-        ...renderPrompt(task),
-        { role: 'assistant', content: formatCompletion(task.answer, 'x') },
-      ],
-      answer_messages: [
-        ...renderPrompt(task, { reasoning: false }),
-        { role: 'assistant', content: formatCompletion(task.answer) },
-      ],
-    }));
-    const tokenizer = Tokenizer.train(
-      records.flatMap((record) => record.messages.map((message) => message.content)),
-      { vocabSize: 300 },
-    );
-    const modelConfig = {
-      vocabSize: 320,
-      hiddenSize: 16,
-      intermediateSize: 32,
-      numHiddenLayers: 1,
-      numAttentionHeads: 2,
-      numKeyValueHeads: 2,
-      maxPositionEmbeddings: 512,
-    };
+    const { records, tokenizer } = goldTraining();
     const outDir = await mkdtemp(join(tmpdir(), 'cr-sft-eval-abort-'));
     const config = {
       steps: 4,
@@ -249,7 +233,7 @@ describe('evaluateModel', () => {
     const controller = new AbortController();
     const seen: ChatRequest[] = [];
     const table = tableModel(new Set(), seen);
-    const first = CausalLM.create(modelConfig, { seed: 1 });
+    const first = CausalLM.create(TINY_MODEL, { seed: 1 });
     const stopped = await trainSft({
       model: first,
       tokenizer,
@@ -271,7 +255,7 @@ describe('evaluateModel', () => {
     expect(await latestCheckpoint(outDir)).toMatchObject({ step: 2 });
     first.dispose();
 
-    const second = CausalLM.create(modelConfig, { seed: 1 });
+    const second = CausalLM.create(TINY_MODEL, { seed: 1 });
     const result = await trainSft({
       model: second,
       tokenizer,
