@@ -36,6 +36,7 @@ const CRUX_BLOCK = /\[ANSWER\]([\s\S]*?)\[\/ANSWER\]/g;
  *    opening `<answer>` whose closing tag was cut off (length limit) yields the text after the
  *    last opening tag; CRUXEval-style `[ANSWER]…[/ANSWER]` blocks are accepted the same way.
  *    No tag at all fails with reason `no <answer> tag`.
+ *    Newlines are normalised first (`\r\n` and a lone `\r` become `\n`, as in CPython).
  * 2. Code fences (```python … ```), surrounding backticks and `#` comments are removed.
  * 3. Per type:
  *    - output/state: a restated assertion `assert f(x) == y` or `f(x) == y` keeps `y` (text
@@ -54,7 +55,9 @@ const CRUX_BLOCK = /\[ANSWER\]([\s\S]*?)\[\/ANSWER\]/g;
  *    such an answer could never be valid. Inside a string (`'??!!??'`) it is data.
  */
 export function extractAnswer(completion: string, type: TaskType): ExtractResult {
-  const block = findAnswerBlock(completion, type === 'input');
+  // Newlines as CPython's tokenizer reads them (\r\n and a lone \r end a line, so a `#` comment
+  // ends there too); the judge normalises the same way before parsing.
+  const block = findAnswerBlock(completion.replace(/\r\n?/g, '\n'), type === 'input');
   if (!block.ok) return block;
   const text = cleanBlock(block.answer);
   if (text === '')

@@ -41,7 +41,7 @@ export type { ExtractResult } from './answer.js';
 export { lineText, numberLines, renderPrompt, renderQuestion, systemPrompt } from './prompt.js';
 export type { RenderPromptOptions } from './prompt.js';
 
-export { isArgumentList, isSingleExpression, verify, verifyBatch } from './verify.js';
+export { verify, verifyBatch } from './verify.js';
 export type { VerifyOptions, VerifyResult, VerifySandbox } from './verify.js';
 
 export { exportTrl, toTrlPromptRow, toTrlSftRow } from './export-trl.js';

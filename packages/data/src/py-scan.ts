@@ -1,7 +1,7 @@
 // A small lexical scanner for Python expression text. Answer extraction is synchronous (it runs
 // inside reward functions and graders), so it cannot wait for tree-sitter's WebAssembly to load;
 // it only needs to know, for each character, whether it is inside a string, a comment or
-// brackets. Verification re-parses the extracted text with tree-sitter before running it.
+// brackets. Verification then judges the extracted text with CPython's parser in the sandbox.
 
 export interface ScanResult {
   /** depth[i]: bracket depth before character i; -1 inside a string or comment. */
@@ -12,8 +12,6 @@ export interface ScanResult {
   balanced: boolean;
 }
 
-const STRING_PREFIX = /^[rRbBuUfF]{0,2}$/;
-
 export function scanPython(text: string): ScanResult {
   const depth = new Int32Array(text.length);
   const comment = new Uint8Array(text.length);
@@ -23,25 +21,23 @@ export function scanPython(text: string): ScanResult {
   while (i < text.length) {
     const ch = text[i]!;
     if (ch === '#') {
-      while (i < text.length && text[i] !== '\n') {
+      // A lone \r ends a line (and so a comment) for CPython as \n does.
+      while (i < text.length && text[i] !== '\n' && text[i] !== '\r') {
         comment[i] = 1;
         depth[i++] = -1;
       }
       continue;
     }
     if (ch === '"' || ch === "'") {
-      // Look back for a string prefix (r, b, f, rb, ...) already scanned as a name.
-      let start = i;
-      while (start > 0 && /[A-Za-z]/.test(text[start - 1]!)) start -= 1;
-      const prefix = text.slice(start, i);
-      const raw = STRING_PREFIX.test(prefix) && /[rR]/.test(prefix);
       const triple = text.startsWith(ch.repeat(3), i);
       const quote = triple ? ch.repeat(3) : ch;
       depth[i] = -1;
       let j = i + quote.length;
       let closed = false;
       while (j < text.length) {
-        if (text[j] === '\\' && !raw) {
+        // Even in a raw string a backslash keeps the next character (a quote included) inside
+        // the string: r'\'' is one string, as CPython's tokenizer reads it.
+        if (text[j] === '\\') {
           depth[j] = -1;
           if (j + 1 < text.length) depth[j + 1] = -1;
           j += 2;
@@ -53,7 +49,7 @@ export function scanPython(text: string): ScanResult {
           closed = true;
           break;
         }
-        if (!triple && text[j] === '\n') break;
+        if (!triple && (text[j] === '\n' || text[j] === '\r')) break;
         depth[j] = -1;
         j += 1;
       }

@@ -2,7 +2,7 @@ import { Sandbox } from '@codereasoner/sandbox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatCompletion } from './answer.js';
 import type { TaskRecord } from './records.js';
-import { isArgumentList, isSingleExpression, verify, verifyBatch } from './verify.js';
+import { verify, verifyBatch } from './verify.js';
 
 const code = [
   'def f(nums, sep):',
@@ -31,6 +31,9 @@ function task(overrides: Partial<TaskRecord>): TaskRecord {
   };
 }
 
+const CALL_RULE =
+  'a call is a literal only for set, frozenset, float, complex, dict, list, tuple, range or a str method on a string literal';
+
 let sandbox: Sandbox;
 beforeAll(async () => {
   sandbox = await Sandbox.create({ workers: 1 });
@@ -57,8 +60,14 @@ describe('verify', () => {
       { correct: true, reason: 'correct' },
       { correct: false, reason: 'wrong: answered (1, 2), expected [1, 2]' },
       { correct: false, reason: "wrong: answered '4-8 ', expected '4-8'" },
-      { correct: false, reason: 'invalid: the answer is not a Python literal' },
-      { correct: false, reason: 'invalid: the answer is not a Python literal' },
+      {
+        correct: false,
+        reason: `invalid: the answer is not a Python literal (${CALL_RULE})`,
+      },
+      {
+        correct: false,
+        reason: `invalid: the answer is not a Python literal (${CALL_RULE})`,
+      },
       { correct: false, reason: 'no_answer: no <answer> tag' },
     ]);
   });
@@ -83,18 +92,18 @@ describe('verify', () => {
       correct: false,
       reason: "wrong: f([2, 4], '+') returned '4+8', expected '4-8'",
     });
-    expect(results[3]).toEqual({
-      correct: false,
-      reason: 'invalid: the answer is not an argument list of Python literals',
-    });
+    expect(results[3]!.correct).toBe(false);
+    expect(results[3]!.reason).toMatch(/^invalid: the answer is not a Python literal/);
     // Closing the call early unbalances the text: extraction already refuses it.
     expect(results[4]).toEqual({
       correct: false,
       reason: 'no_answer: unbalanced brackets or unterminated string',
     });
+    // range() is a literal constructor, but not inside another call (list(range(10**12))).
     expect(results[5]).toEqual({
       correct: false,
-      reason: 'invalid: the answer is not an argument list of Python literals',
+      reason:
+        'invalid: the answer is not a Python literal (range(...) inside another call is not a literal)',
     });
     expect(results[6]!.correct).toBe(false);
     expect(results[6]!.reason).toBe(
@@ -193,20 +202,48 @@ describe('verify', () => {
   });
 });
 
-describe('answer syntax checks', () => {
-  it('knows literals and argument lists', async () => {
-    expect(
-      await isSingleExpression("{'a': (1, -2.5, 1+2j)}, set(), frozenset({1}), float('nan')", {
-        literal: true,
-      }),
-    ).toBe(true);
-    expect(await isSingleExpression('x + 1', { literal: true })).toBe(false);
-    expect(await isSingleExpression('x + 1')).toBe(true);
-    expect(await isSingleExpression('x = 1')).toBe(false);
-    expect(await isSingleExpression('1\n2')).toBe(false);
-    expect(await isSingleExpression("f'{x}'", { literal: true })).toBe(false);
-    expect(await isArgumentList("[1, 2], key='a'")).toBe(true);
-    expect(await isArgumentList('1)(2')).toBe(false);
-    expect(await isArgumentList('*[1]')).toBe(false);
+describe('issue 12: answers that rewrite the judge (reproductions)', () => {
+  // A lone \r (byte-level tokenizers emit it) is a newline for CPython: once the answer was pasted
+  // into code, the `#` ended there and `or True` ran, while the literal check (tree-sitter, whose
+  // comment runs through \r; py-scan, which misread the raw string) saw one string literal.
+  it('scores the lone-\\r raw-string state answer wrong', async () => {
+    const t = task({ type: 'state', line: 5, variable: 'out', answer: '[4]' });
+    const [result] = await verifyBatch(sandbox, [
+      { task: t, completion: "<answer>r'\\'' #\r), ()) or True or ((1\r#'</answer>" },
+    ]);
+    expect(result!.correct).toBe(false);
+    // Extraction now ends the comment at \r too: what is left is the string r'\'', a wrong value.
+    expect(result!.reason).toBe("wrong: answered r'\\'', expected [4]");
+  });
+
+  it('scores the input answer of the same kind wrong', async () => {
+    const t = task({ type: 'input', answer: "[1, 2, 4], '-'" });
+    const results = await verifyBatch(sandbox, [
+      { task: t, completion: "<answer>r'\\'' #\r) if 0 else ('4-8'\r#'</answer>" },
+      { task: t, completion: "<answer>r'\\'' #\r), '-') if 0 else ('4-8'\r#'</answer>" },
+      { task: t, completion: "<answer>[2, 4], f'-'</answer>" },
+    ]);
+    expect(results.map((r) => r.correct)).toEqual([false, false, false]);
+  });
+
+  it('accepts what the literal rule admits, gold inputs of CRUXEval-I included', async () => {
+    const out = task({ output: "({'a': (1, -2.5, (1+2j))}, set(), frozenset({1}), nan)" });
+    const lambdaTask = task({
+      type: 'input',
+      code: 'def f(xs, key):\n    return [x for x in xs if key(x)]\n',
+      output: '[0, 1]',
+    });
+    const results = await verifyBatch(sandbox, [
+      {
+        task: task({ output: "({'a': (1, -2.5, (1+2j))}, set(), frozenset({1}))" }),
+        completion: "<answer>{'a': (1, -2.5, 1+2j)}, set(), frozenset({1})</answer>",
+      },
+      { task: out, completion: "<answer>float('nan')</answer>" },
+      { task: lambdaTask, completion: '<answer>[0, 3, 1], lambda x: x < 2</answer>' },
+      { task: lambdaTask, completion: "<answer>[0, 3, 1], lambda x: __import__('os')</answer>" },
+      { task: task({ output: "['a', 'b']" }), completion: "<answer>'a-b'.split('-')</answer>" },
+      { task: task({ output: "'4-8'" }), completion: "<answer>f'4-8'</answer>" },
+    ]);
+    expect(results.map((r) => r.correct)).toEqual([true, false, true, false, true, false]);
   });
 });

@@ -946,6 +946,294 @@ def _finish_trace(result):
 _HANDLERS = {"run": _do_run, "check": _do_check, "trace": _do_trace}
 
 
+# ---------------------------------------------------------------------------------------------
+# Judging a model's answer (task kind "judge"): the one rule every scorer uses. The answer text
+# arrives as a value (its own field), never pasted into code. Its newlines are normalised as
+# CPython's tokenizer does for string input (\r\n and a lone \r become \n), then CPython's own
+# parser (`ast.parse(mode="eval")`) reads it; it is accepted only when every node of the tree is
+# on the whitelist below, and only the value that the whitelisted tree evaluates to (with no
+# builtins but the listed constructors) reaches the comparison.
+#
+# What "literal" admits:
+# - Python literals as `ast.literal_eval` reads them: numbers, strings, bytes, True/False/None,
+#   `...`, tuples, lists, sets and dicts of literals, `-x`, `+x` and `a+bj`/`a-bj`;
+# - what `repr` prints for values without literal syntax, and side-effect-free constructors on
+#   literals: `set(...)`, `frozenset(...)`, `float('nan')`, `complex(...)`, `dict(...)` (keyword
+#   arguments too), `list(...)`, `tuple(...)`, and `range(<ints>)` (not inside another call, so
+#   `list(range(10**12))` cannot be written);
+# - a call of a side-effect-free, non-growing `str` method on a string literal with literal
+#   arguments: `'a-b'.split('-')`, `'$78'.upper()`;
+# - in argument lists only (input answers): `lambda x: <body>` whose body uses only its own
+#   parameters, constants and operators (no `**`, `<<`), attribute names without a leading `_`
+#   or a frame/code prefix, calls, subscripts, displays and `a if c else b`: no name but the
+#   parameters is reachable, and the lambda runs with empty builtins.
+# Every CRUXEval-I gold input is such an argument list (samples 344, 364, 378, 522, 694, 720 and
+# 770 use a lambda, `dict(...)`, `range(...)` and `str` methods).
+
+_JUDGE_MAX_ANSWER_CHARS = 100_000
+_JUDGE_MAX_DEPTH = 100
+_JUDGE_CONSTRUCTORS = {
+    "set": set,
+    "frozenset": frozenset,
+    "float": float,
+    "complex": complex,
+    "dict": dict,
+    "list": list,
+    "tuple": tuple,
+    "range": range,
+}
+_JUDGE_STR_METHODS = frozenset(
+    "split rsplit splitlines upper lower casefold swapcase title capitalize strip lstrip rstrip".split()
+)
+_JUDGE_LAMBDA_BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.BitAnd, ast.BitOr, ast.BitXor, ast.RShift, ast.MatMult)
+_JUDGE_ATTRIBUTE_PREFIXES = ("_", "f_", "tb_", "gi_", "cr_", "ag_", "co_")
+_JUDGE_ARGUMENTS_MARKER = "__cr_arguments__"
+
+
+class _NotLiteral(Exception):
+    """The answer is not a literal (or an argument list of literals); the message says why."""
+
+
+def _judge_real(node):
+    if type(node) is ast.UnaryOp and type(node.op) in (ast.USub, ast.UAdd):
+        node = node.operand
+    return type(node) is ast.Constant and type(node.value) in (int, float)
+
+
+def _judge_node(node, depth, where, params=None):
+    """Raise _NotLiteral unless `node` is on the whitelist. `where`: "value" (top level or inside a
+    display), "argument" (an argument of the answer's call: lambdas allowed), "constructor" (an
+    argument of a whitelisted call: no `range`), "lambda" (a lambda body; params: its names)."""
+    if depth > _JUDGE_MAX_DEPTH:
+        raise _NotLiteral("nested too deeply")
+    depth += 1
+    kind = type(node)
+    if where == "lambda":
+        _judge_lambda_node(node, depth, params)
+        return
+    if kind is ast.Constant:
+        return
+    inner = "constructor" if where == "constructor" else "value"
+    if kind in (ast.Tuple, ast.List, ast.Set):
+        for element in node.elts:
+            _judge_node(element, depth, inner)
+        return
+    if kind is ast.Dict:
+        for key, value in zip(node.keys, node.values):
+            if key is None:
+                raise _NotLiteral("dict unpacking (**) is not a literal")
+            _judge_node(key, depth, inner)
+            _judge_node(value, depth, inner)
+        return
+    if kind is ast.UnaryOp:
+        if type(node.op) in (ast.USub, ast.UAdd) and _judge_real(node.operand) or (
+            type(node.op) in (ast.USub, ast.UAdd) and type(node.operand) is ast.Constant and type(node.operand.value) is complex
+        ):
+            return
+        raise _NotLiteral("only + and - of a number are literal operators")
+    if kind is ast.BinOp:
+        right = node.right
+        if (
+            type(node.op) in (ast.Add, ast.Sub)
+            and _judge_real(node.left)
+            and type(right) is ast.Constant
+            and type(right.value) is complex
+        ):
+            return
+        raise _NotLiteral("only a complex number (a+bj) is a literal operation")
+    if kind is ast.Call:
+        _judge_call(node, depth, where)
+        return
+    if kind is ast.Lambda and where == "argument":
+        arguments = node.args
+        if (
+            arguments.vararg is not None
+            or arguments.kwarg is not None
+            or arguments.kwonlyargs
+            or arguments.defaults
+            or arguments.kw_defaults
+        ):
+            raise _NotLiteral("a lambda argument takes plain positional parameters only")
+        names = frozenset(a.arg for a in arguments.posonlyargs + arguments.args)
+        _judge_node(node.body, depth, "lambda", names)
+        return
+    raise _NotLiteral(f"{kind.__name__} is not a literal")
+
+
+def _judge_call(node, depth, where):
+    func = node.func
+    if type(func) is ast.Name and func.id in _JUDGE_CONSTRUCTORS:
+        if func.id == "range" and where == "constructor":
+            raise _NotLiteral("range(...) inside another call is not a literal")
+        if node.keywords and func.id != "dict":
+            raise _NotLiteral(f"{func.id}(...) takes no keyword arguments here")
+        if func.id == "range" and not all(
+            _judge_real(arg) and type(getattr(arg, "operand", arg).value) is int for arg in node.args
+        ):
+            raise _NotLiteral("range(...) takes integer literals only")
+        for arg in node.args:
+            _judge_node(arg, depth, "constructor")
+        for keyword in node.keywords:
+            if keyword.arg is None:
+                raise _NotLiteral("keyword unpacking (**) is not a literal")
+            _judge_node(keyword.value, depth, "constructor")
+        return
+    if (
+        type(func) is ast.Attribute
+        and func.attr in _JUDGE_STR_METHODS
+        and type(func.value) is ast.Constant
+        and type(func.value.value) is str
+    ):
+        for arg in list(node.args) + [keyword.value for keyword in node.keywords]:
+            if type(arg) is not ast.Constant or (arg.value is not None and type(arg.value) not in (str, int, bool)):
+                raise _NotLiteral(f"str.{func.attr}(...) takes constant arguments only")
+        if any(keyword.arg is None for keyword in node.keywords):
+            raise _NotLiteral("keyword unpacking (**) is not a literal")
+        return
+    raise _NotLiteral("a call is a literal only for set, frozenset, float, complex, dict, list, tuple, range or a str method on a string literal")
+
+
+def _judge_lambda_node(node, depth, params):
+    kind = type(node)
+    if kind is ast.Constant:
+        return
+    if kind is ast.Name:
+        if node.id not in params:
+            raise _NotLiteral(f"a lambda may use only its own parameters, not {node.id!r}")
+        return
+    if kind is ast.Attribute:
+        if node.attr.startswith(_JUDGE_ATTRIBUTE_PREFIXES):
+            raise _NotLiteral(f"attribute {node.attr!r} is not allowed in a lambda")
+        children = (node.value,)
+    elif kind is ast.BinOp:
+        if not isinstance(node.op, _JUDGE_LAMBDA_BINOPS):
+            raise _NotLiteral(f"operator {type(node.op).__name__} is not allowed in a lambda")
+        children = (node.left, node.right)
+    elif kind is ast.UnaryOp:
+        children = (node.operand,)
+    elif kind is ast.BoolOp:
+        children = tuple(node.values)
+    elif kind is ast.Compare:
+        children = (node.left, *node.comparators)
+    elif kind is ast.IfExp:
+        children = (node.test, node.body, node.orelse)
+    elif kind is ast.Subscript:
+        children = (node.value, node.slice)
+    elif kind is ast.Slice:
+        children = tuple(part for part in (node.lower, node.upper, node.step) if part is not None)
+    elif kind in (ast.Tuple, ast.List, ast.Set):
+        children = tuple(node.elts)
+    elif kind is ast.Dict:
+        if any(key is None for key in node.keys):
+            raise _NotLiteral("dict unpacking (**) is not allowed in a lambda")
+        children = (*node.keys, *node.values)
+    elif kind is ast.Call:
+        if any(keyword.arg is None for keyword in node.keywords) or any(type(a) is ast.Starred for a in node.args):
+            raise _NotLiteral("argument unpacking is not allowed in a lambda")
+        children = (node.func, *node.args, *(keyword.value for keyword in node.keywords))
+    else:
+        raise _NotLiteral(f"{kind.__name__} is not allowed in a lambda")
+    for child in children:
+        if depth > _JUDGE_MAX_DEPTH:
+            raise _NotLiteral("nested too deeply")
+        _judge_lambda_node(child, depth + 1, params)
+
+
+def _judge_parse(text, form, function):
+    """The answer's nodes: (positional argument nodes, keyword (name, node) pairs); for "value",
+    one positional node. Raises _NotLiteral."""
+    if not isinstance(text, str):
+        raise _NotLiteral("the answer is not text")
+    if len(text) > _JUDGE_MAX_ANSWER_CHARS:
+        raise _NotLiteral(f"the answer is longer than {_JUDGE_MAX_ANSWER_CHARS} characters")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if form == "arguments":
+        source = f"{_JUDGE_ARGUMENTS_MARKER}(\n{text}\n)"
+        name = _JUDGE_ARGUMENTS_MARKER
+    else:
+        # Leading indentation would be an IndentationError; only the whitespace CPython's own
+        # tokenizer skips is dropped (str.strip would also drop U+2028 and friends, which it refuses).
+        source = text.strip(" \t\n\x0b\x0c")
+        name = function
+    try:
+        tree = ast.parse(source, "<answer>", "eval")
+    except (SyntaxError, ValueError, OverflowError, RecursionError) as error:
+        message = error.msg if isinstance(error, SyntaxError) else str(error)
+        raise _NotLiteral(f"not a Python expression: {type(error).__name__}: {_truncate(str(message), 200)}") from None
+    body = tree.body
+    if form == "value":
+        _judge_node(body, 0, "value")
+        return [body], []
+    if type(body) is not ast.Call or type(body.func) is not ast.Name or body.func.id != name:
+        raise _NotLiteral(f"not a single call of {name}" if form == "call" else "not an argument list")
+    if form == "arguments" and (
+        (body.func.lineno, body.func.col_offset) != (1, 0) or (body.end_lineno, body.end_col_offset) != (source.count("\n") + 1, 1)
+    ):
+        raise _NotLiteral("not an argument list")
+    for arg in body.args:
+        _judge_node(arg, 0, "argument")
+    pairs = []
+    for keyword in body.keywords:
+        if keyword.arg is None:
+            raise _NotLiteral("keyword unpacking (**) is not a literal")
+        _judge_node(keyword.value, 0, "argument")
+        pairs.append((keyword.arg, keyword.value))
+    return list(body.args), pairs
+
+
+def _judge_value(node):
+    """Evaluate a whitelisted node: no builtins but the constructors, so nothing else is reachable."""
+    code = _note(compile(ast.Expression(node), "<answer>", "eval", dont_inherit=True))
+    return eval(code, {"__builtins__": {}, **_JUDGE_CONSTRUCTORS})
+
+
+def _do_judge(task, run, result):
+    form = task.get("answerForm", "value")
+    function = task.get("function") or ""
+    golds = task.get("golds") or []
+    compare = task.get("compare", "eq")
+    code = _compile_or_flag(task.get("code") or "", CODE_FILENAME, "exec", "code")
+    gold_codes = [_compile_or_flag(gold, "<expected>", "eval", "expected") for gold in golds]
+    try:
+        positional, keywords = _judge_parse(task.get("answer"), form, function)
+    except _NotLiteral as reason:
+        result["literal"] = False
+        result["status"] = "failed"
+        result["detail"] = f"not a literal: {reason}"
+        return
+    result["literal"] = True
+    if not gold_codes:
+        # Only the literal decision was asked for.
+        result["status"] = "passed"
+        return
+    args = [_judge_value(node) for node in positional]
+    kwargs = {name: _judge_value(node) for name, node in keywords}
+    namespace = _fresh_namespace()
+    exec(code, namespace)
+    if form == "value":
+        actual = args[0]
+    else:
+        target = namespace.get(function)
+        if target is None:
+            raise NameError(f"name {function!r} is not defined by the code")
+        actual = target(*args, **kwargs)
+    result["actualRepr"] = _safe_repr(actual)[0]
+    passed = False
+    for gold_code in gold_codes:
+        gold = eval(gold_code, namespace)
+        if compare == "typed" and type(gold) is not type(actual):
+            continue
+        if bool(gold == actual):
+            passed = True
+            break
+    result["status"] = "passed" if passed else "failed"
+    if not passed:
+        result["detail"] = "the answer differs from the expected value"
+
+
+_HANDLERS["judge"] = _do_judge
+
+
 def execute(task):
     """Run one task (a dict) and return its result dict. Never raises."""
     kind = task.get("kind")

@@ -8,6 +8,7 @@ export type {
   CheckResult,
   CheckStatus,
   Engine,
+  JudgeRequest,
   ResolvedSandboxOptions,
   RunRequest,
   RunResult,

@@ -1,11 +1,16 @@
 /** What the main thread sends a worker for one task (both engines, same shape). */
 export interface TaskPayload {
-  kind: 'run' | 'check' | 'trace';
+  kind: 'run' | 'check' | 'trace' | 'judge';
   code: string;
   call?: string;
   expected?: string;
   expectedMode?: 'eval' | 'literal';
   assertion?: string;
+  answer?: string;
+  answerForm?: 'value' | 'arguments' | 'call';
+  function?: string;
+  golds?: string[];
+  compare?: 'eq' | 'typed';
   setup?: string;
   maxSteps?: number;
   timeoutMs: number;
@@ -23,6 +28,7 @@ export interface RawResult {
   stdoutTruncated?: boolean;
   detail?: string;
   actualRepr?: string;
+  literal?: boolean;
   coverage?: number[];
   path?: number[];
   states?: { line: number; locals: Record<string, string>; return?: string; exception?: string }[];

@@ -8,6 +8,7 @@ import type {
   CheckRequest,
   CheckResult,
   CheckStatus,
+  JudgeRequest,
   ResolvedSandboxOptions,
   RunRequest,
   RunResult,
@@ -165,6 +166,7 @@ export class Sandbox {
     }
     requireString(request.code, `${where}.code`);
     const timeoutMs = this.timeout(request.timeoutMs, where);
+    if ('answer' in request) return judgePayload(request, where, timeoutMs);
     if ('assertion' in request) {
       requireString(request.assertion, `${where}.assertion`);
       return { kind: 'check', code: request.code, assertion: request.assertion, timeoutMs };
@@ -186,6 +188,37 @@ export class Sandbox {
       timeoutMs,
     };
   }
+}
+
+function judgePayload(request: JudgeRequest, where: string, timeoutMs: number): TaskPayload {
+  requireString(request.answer, `${where}.answer`);
+  const issues: string[] = [];
+  const form = request.answerForm ?? 'value';
+  if (!['value', 'arguments', 'call'].includes(form))
+    issues.push(`${where}.answerForm: must be 'value', 'arguments' or 'call'`);
+  const compare = request.compare ?? 'eq';
+  if (compare !== 'eq' && compare !== 'typed')
+    issues.push(`${where}.compare: must be 'eq' or 'typed'`);
+  if (
+    form !== 'value' &&
+    (typeof request.function !== 'string' || !/^[A-Za-z_]\w*$/.test(request.function))
+  )
+    issues.push(`${where}.function: must name the function an '${form}' answer calls`);
+  const golds = request.golds ?? [];
+  if (!Array.isArray(golds) || golds.some((gold) => typeof gold !== 'string'))
+    issues.push(`${where}.golds: must be an array of strings`);
+  if (issues.length > 0) throw new ConfigValidationError('Check request', issues);
+  const payload: TaskPayload = {
+    kind: 'judge',
+    code: request.code,
+    answer: request.answer,
+    answerForm: form,
+    golds,
+    compare,
+    timeoutMs,
+  };
+  if (request.function !== undefined) payload.function = request.function;
+  return payload;
 }
 
 function requireString(value: unknown, where: string): void {
@@ -219,6 +252,7 @@ function toCheckResult(raw: RawResult): CheckResult {
   const result: CheckResult = { status, ...common(raw) };
   if (raw.detail !== undefined) result.detail = raw.detail;
   if (raw.actualRepr !== undefined) result.actualRepr = raw.actualRepr;
+  if (typeof raw.literal === 'boolean') result.literal = raw.literal;
   if (raw.exception !== undefined) result.exception = raw.exception;
   if (!CHECK_STATUSES.has(raw.status)) result.detail = `unexpected status ${raw.status}`;
   return result;

@@ -70,7 +70,40 @@ export type CheckRequest =
       expectedMode?: 'eval' | 'literal';
       timeoutMs?: number;
     }
-  | { code: string; assertion: string; timeoutMs?: number };
+  | { code: string; assertion: string; timeoutMs?: number }
+  | JudgeRequest;
+
+/**
+ * Judges a model's answer by the one rule every scorer shares: `answer` travels as a value (never
+ * pasted into code); in the sandbox its newlines are normalised (\r\n and a lone \r become \n, as
+ * CPython's tokenizer does), CPython's `ast.parse(mode='eval')` reads it, and it is accepted only
+ * when its tree is on the literal whitelist (see the README: literals, `set()`/`frozenset()`/
+ * `float('nan')`-style reprs, side-effect-free constructors on literals, `str` methods on a string
+ * literal, and in argument lists lambdas over their own parameters). Only the value of the
+ * whitelisted tree reaches the comparison. `literal` in the result says whether it was accepted.
+ */
+export interface JudgeRequest {
+  /** Definitions (trusted): the function an argument-list answer calls; golds are evaluated after them. */
+  code: string;
+  /** The model's answer text. */
+  answer: string;
+  /**
+   * `'value'` (default): one literal. `'arguments'`: an argument list of literals (`1, [2], k='x'`)
+   * passed to `function`. `'call'`: the call `function(<argument list>)` as one expression.
+   */
+  answerForm?: 'value' | 'arguments' | 'call';
+  /** The function of `code` an `'arguments'` or `'call'` answer calls. */
+  function?: string;
+  /**
+   * Expressions (trusted) for the expected value; passed iff one of them equals the answer's value
+   * (for `'arguments'`/`'call'`: the function's result). Empty or absent: only the literal decision
+   * is made (`passed` iff literal), nothing runs.
+   */
+  golds?: string[];
+  /** `'eq'` (default): `gold == value`. `'typed'`: also `type(value) is type(gold)` (REval's rule). */
+  compare?: 'eq' | 'typed';
+  timeoutMs?: number;
+}
 
 export type CheckStatus =
   | 'passed'
@@ -85,6 +118,8 @@ export type CheckStatus =
 export interface CheckResult {
   status: CheckStatus;
   detail?: string;
+  /** Judge requests only: whether the answer is a literal by the judge's rule (false: `failed`). */
+  literal?: boolean;
   /** repr of the computed side (the call; for an assertion, the side that is not a literal). */
   actualRepr?: string;
   exception?: { type: string; message: string };

@@ -1,0 +1,129 @@
+// Every judge of the data package (the GRPO reward, held-out evaluation and distillation all call
+// verifyBatch) against the adversarial corpus, on both engines: no attack scores, every gold does,
+// nothing crashes or hangs the worker.
+import { Sandbox } from '@codereasoner/sandbox';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adversarialCorpus, fill, judgeEngines } from '../../../test-support/adversarial.js';
+import type { TaskRecord, TaskType } from './records.js';
+import { verifyBatch } from './verify.js';
+
+const { task: target } = adversarialCorpus;
+
+function task(type: TaskType, answer: string, extra: Partial<TaskRecord> = {}): TaskRecord {
+  return {
+    id: `adversarial/${type}`,
+    programId: 'adversarial',
+    callId: 'adversarial/0',
+    type,
+    split: 'eval',
+    code: target.code,
+    entryPoint: target.entryPoint,
+    input: target.input,
+    output: target.output,
+    answer,
+    meta: {},
+    ...extra,
+  };
+}
+
+const judges: {
+  name: string;
+  task: TaskRecord;
+  attacks: string[];
+  golds: string[];
+}[] = [
+  {
+    name: 'output',
+    task: task('output', target.output),
+    attacks: adversarialCorpus.value.map((entry) =>
+      fill(entry.text, { gold: target.output, wrong: target.wrongOutput }),
+    ),
+    golds: adversarialCorpus.golds.value.map((text) =>
+      fill(text, { gold: target.output, wrong: target.wrongOutput }),
+    ),
+  },
+  {
+    name: 'state',
+    task: task('state', target.state.answer, {
+      line: target.state.line,
+      variable: target.state.variable,
+      meta: { acceptableAnswers: target.state.acceptableAnswers },
+    }),
+    attacks: adversarialCorpus.value.map((entry) =>
+      fill(entry.text, { gold: target.state.answer, wrong: target.state.wrong }),
+    ),
+    golds: adversarialCorpus.golds.value.map((text) =>
+      fill(text, { gold: target.state.answer, wrong: target.state.wrong }),
+    ),
+  },
+  {
+    name: 'input',
+    task: task('input', target.input),
+    attacks: [
+      ...adversarialCorpus.arguments.map((entry) =>
+        fill(entry.text, { gold: target.input, wrong: '[0], "-"' }),
+      ),
+      ...adversarialCorpus.call.map((entry) =>
+        fill(entry.text, { gold: target.input, wrong: '[0], "-"' }),
+      ),
+    ],
+    golds: [...adversarialCorpus.golds.arguments, ...adversarialCorpus.golds.call],
+  },
+  {
+    name: 'coverage',
+    task: task('coverage', adversarialCorpus.coverage.gold, { line: 5 }),
+    attacks: adversarialCorpus.coverage.wrong,
+    golds: adversarialCorpus.coverage.golds,
+  },
+  {
+    name: 'path',
+    task: task('path', adversarialCorpus.path.gold, { line: 5 }),
+    attacks: adversarialCorpus.path.wrong,
+    golds: adversarialCorpus.path.golds,
+  },
+];
+
+for (const { engine, skip } of judgeEngines) {
+  describe.skipIf(skip !== false)(`adversarial answers, ${engine} engine${skip || ''}`, () => {
+    let sandbox: Sandbox;
+    beforeAll(async () => {
+      sandbox = await Sandbox.create({ engine, workers: 1 });
+    }, 60_000);
+    afterAll(async () => {
+      await sandbox.close();
+    });
+
+    it('scores no attack and every gold, on every judge', async () => {
+      const accepted: Record<string, string[]> = {};
+      const rejectedGolds: Record<string, string[]> = {};
+      for (const judge of judges) {
+        const results = await verifyBatch(
+          sandbox,
+          [...judge.attacks, ...judge.golds].map((answer) => ({
+            task: judge.task,
+            completion: `<answer>${answer}</answer>`,
+          })),
+          { timeoutMs: 2000 },
+        );
+        accepted[judge.name] = judge.attacks.filter((_, i) => results[i]!.correct);
+        rejectedGolds[judge.name] = judge.golds
+          .map((gold, i) => ({ gold, result: results[judge.attacks.length + i]! }))
+          .filter(({ result }) => !result.correct)
+          .map(({ gold, result }) => `${JSON.stringify(gold)}: ${result.reason}`);
+      }
+      // The counts are the issue's before/after figure; printed so a run shows them.
+      console.log(
+        `adversarial answers accepted (${engine}):`,
+        Object.fromEntries(Object.entries(accepted).map(([name, list]) => [name, list.length])),
+      );
+      expect(accepted).toEqual({ output: [], state: [], input: [], coverage: [], path: [] });
+      expect(rejectedGolds).toEqual({ output: [], state: [], input: [], coverage: [], path: [] });
+      // The worker still judges plainly after the corpus: wrong fails, right passes.
+      const after = await verifyBatch(sandbox, [
+        { task: judges[0]!.task, completion: `<answer>${target.wrongOutput}</answer>` },
+        { task: judges[0]!.task, completion: `<answer>${target.output}</answer>` },
+      ]);
+      expect(after.map((result) => result.correct)).toEqual([false, true]);
+    }, 300_000);
+  });
+}
