@@ -1,4 +1,3 @@
-import { isArgumentList, isSingleExpression } from '@codereasoner/data';
 import { BenchmarkDataError } from './errors.js';
 import { extractCruxInput, extractCruxOutput } from './extract.js';
 import { parseJsonl, readDataFile } from './jsonl.js';
@@ -89,10 +88,18 @@ export function cruxEvalItems(
   return items;
 }
 
-interface Pending {
+/** One answer to score: the official assertion and what the judge needs for the same answer. */
+export interface PendingAnswer {
   item: number;
   sample: number;
-  check: { code: string; assertion: string; timeoutMs: number };
+  code: string;
+  /** The official harness's check, `assert <gold output> == <answer>`. */
+  assertion: string;
+  answer: string;
+  /** `value`: a literal (-O, LiveCodeBench); `call`: `f(<literal arguments>)` (-I). */
+  form: 'value' | 'call';
+  goldOutput: string;
+  timeoutMs: number;
 }
 
 /**
@@ -110,7 +117,7 @@ export async function scoreCruxEval(
   const verdicts: SampleVerdict[][] = items.map(
     (_, i) => new Array<SampleVerdict>(completions[i]!.length),
   );
-  const pending: Pending[] = [];
+  const pending: PendingAnswer[] = [];
   items.forEach((item, i) => {
     const record = records.get(item.id)!;
     completions[i]!.forEach((completion, s) => {
@@ -144,56 +151,77 @@ export async function scoreCruxEval(
         pending.push({
           item: i,
           sample: s,
-          check: {
-            code: record.code,
-            assertion: `assert ${record.output} == ${g}`,
-            timeoutMs: CRUXEVAL_TIMEOUT_MS,
-          },
+          code: record.code,
+          assertion: `assert ${record.output} == ${g}`,
+          answer: g,
+          form: item.task === 'input' ? 'call' : 'value',
+          goldOutput: record.output,
+          timeoutMs: CRUXEVAL_TIMEOUT_MS,
         });
         verdicts[i]![s] = { extracted: g, verdict: 'fail', reason: 'not checked' };
       }
     });
   });
-  const results = pending.length === 0 ? [] : await sandbox.checkBatch(pending.map((p) => p.check));
+  await scorePending(sandbox, verdicts, pending, options.strictLiterals ?? false);
+  return verdicts;
+}
+
+/**
+ * Scores the answers that reach the harness. Official (default): the official assertion decides,
+ * then every pass is judged again by the sandbox's judge (CPython parses the answer there; see
+ * `JudgeRequest`) and flagged `literal: false` when the judge rejects it, so such passes are
+ * counted (`nonLiteralPasses`). `strict`: the judge alone decides, as
+ * for training rewards: the answer must be a literal (for -I a call `f(<literal arguments>)`) and
+ * only its value is compared with the gold output; nothing of the answer's text runs.
+ */
+export async function scorePending(
+  sandbox: SandboxLike,
+  verdicts: SampleVerdict[][],
+  pending: readonly PendingAnswer[],
+  strict: boolean,
+): Promise<void> {
+  if (pending.length === 0) return;
+  const judge = (p: PendingAnswer, golds: string[]) => ({
+    code: p.code,
+    answer: p.answer,
+    answerForm: p.form,
+    ...(p.form === 'call' ? { function: 'f' } : {}),
+    golds,
+    timeoutMs: p.timeoutMs,
+  });
+  if (strict) {
+    const results = await sandbox.checkBatch(pending.map((p) => judge(p, [p.goldOutput])));
+    pending.forEach((p, k) => {
+      const result = results[k]!;
+      const v = verdicts[p.item]![p.sample]!;
+      v.literal = result.literal === true;
+      v.verdict = result.status === 'passed' && v.literal ? 'pass' : 'fail';
+      v.reason = v.literal
+        ? describeCheck(result.status, result.detail)
+        : `the answer is not a literal${p.form === 'call' ? ' call of f' : ''} (strict literals): ${result.detail ?? ''}`;
+    });
+    return;
+  }
+  const results = await sandbox.checkBatch(
+    pending.map((p) => ({ code: p.code, assertion: p.assertion, timeoutMs: p.timeoutMs })),
+  );
+  const passed: PendingAnswer[] = [];
   pending.forEach((p, k) => {
     const result = results[k]!;
     const v = verdicts[p.item]![p.sample]!;
     v.verdict = result.status === 'passed' ? 'pass' : 'fail';
     v.reason = describeCheck(result.status, result.detail);
+    if (v.verdict === 'pass') passed.push(p);
   });
-  await flagLiteralPasses(
-    verdicts,
-    (i) => (items[i]!.task === 'input' ? 'call' : 'value'),
-    options.strictLiterals ?? false,
-  );
-  return verdicts;
-}
-
-/**
- * Sets `literal` on every pass: whether the answer is a Python literal (`value`) or a call
- * `f(<literal arguments>)` (`call`). Scores stay as the official harness counts them unless
- * `strict`, which turns a non-literal pass into a fail.
- */
-export async function flagLiteralPasses(
-  verdicts: SampleVerdict[][],
-  kindOf: (item: number) => 'value' | 'call',
-  strict: boolean,
-): Promise<void> {
-  for (const [i, samples] of verdicts.entries()) {
-    for (const v of samples) {
-      if (v.verdict !== 'pass' || v.extracted === null) continue;
-      const answer = v.extracted.trim();
-      if (kindOf(i) === 'value') v.literal = await isSingleExpression(answer, { literal: true });
-      else {
-        const call = /^f\(([\s\S]*)\)$/.exec(answer);
-        v.literal = call !== null && (await isArgumentList(call[1]!));
-      }
-      if (strict && !v.literal) {
-        v.verdict = 'fail';
-        v.reason = `the assertion holds, but the answer is not a literal${kindOf(i) === 'call' ? ' call of f' : ''} (strict literals)`;
-      }
-    }
-  }
+  if (passed.length === 0) return;
+  // The strict judge on the same answers: a pass it rejects is flagged, whether the answer is an
+  // expression (`x or True`) or a literal the harness misreads (`'a', 0`, read as
+  // `assert gold == 'a', 0`: an assertion with a message).
+  const flags = await sandbox.checkBatch(passed.map((p) => judge(p, [p.goldOutput])));
+  passed.forEach((p, k) => {
+    const flag = flags[k]!;
+    verdicts[p.item]![p.sample]!.literal = flag.literal === true && flag.status === 'passed';
+  });
 }
 
 export function describeCheck(status: string, detail: string | undefined): string {

@@ -1,4 +1,4 @@
-import { describeCheck, flagLiteralPasses } from './cruxeval.js';
+import { scorePending, type PendingAnswer } from './cruxeval.js';
 import { BenchmarkDataError } from './errors.js';
 import { extractLcbOutput } from './extract.js';
 import { parseJsonl, readDataFile } from './jsonl.js';
@@ -231,7 +231,7 @@ export async function scoreLiveCodeBench(
   const verdicts: SampleVerdict[][] = items.map(
     (_, i) => new Array<SampleVerdict>(completions[i]!.length),
   );
-  const pending: { item: number; sample: number; code: string; assertion: string }[] = [];
+  const pending: PendingAnswer[] = [];
   items.forEach((item, i) => {
     const record = records.get(item.id)!;
     completions[i]!.forEach((completion, s) => {
@@ -259,21 +259,13 @@ export async function scoreLiveCodeBench(
         sample: s,
         code: `${LCB_BASE_IMPORTS}\n${record.code}`,
         assertion: `assert ${record.output} == ${g}`,
+        answer: g,
+        form: 'value',
+        goldOutput: record.output,
+        timeoutMs: LCB_TIMEOUT_MS,
       });
     });
   });
-  const results =
-    pending.length === 0
-      ? []
-      : await sandbox.checkBatch(
-          pending.map((p) => ({ code: p.code, assertion: p.assertion, timeoutMs: LCB_TIMEOUT_MS })),
-        );
-  pending.forEach((p, k) => {
-    const result = results[k]!;
-    const v = verdicts[p.item]![p.sample]!;
-    v.verdict = result.status === 'passed' ? 'pass' : 'fail';
-    v.reason = describeCheck(result.status, result.detail);
-  });
-  await flagLiteralPasses(verdicts, () => 'value', options.strictLiterals ?? false);
+  await scorePending(sandbox, verdicts, pending, options.strictLiterals ?? false);
   return verdicts;
 }

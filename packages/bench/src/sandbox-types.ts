@@ -19,7 +19,16 @@ export interface RunResult {
 
 export type CheckRequest =
   | { code: string; call: string; expected: string; timeoutMs?: number }
-  | { code: string; assertion: string; timeoutMs?: number };
+  | { code: string; assertion: string; timeoutMs?: number }
+  | {
+      code: string;
+      answer: string;
+      answerForm?: 'value' | 'arguments' | 'call';
+      function?: string;
+      golds?: string[];
+      compare?: 'eq' | 'typed';
+      timeoutMs?: number;
+    };
 
 export interface CheckResult {
   status:
@@ -33,6 +42,8 @@ export interface CheckResult {
     | 'sandbox_error';
   detail?: string;
   actualRepr?: string;
+  /** Judge requests: whether the answer is a literal by the sandbox's rule. */
+  literal?: boolean;
   durationMs: number;
 }
 

@@ -963,15 +963,21 @@ _HANDLERS = {"run": _do_run, "check": _do_check, "trace": _do_trace}
 #   `list(range(10**12))` cannot be written);
 # - a call of a side-effect-free, non-growing `str` method on a string literal with literal
 #   arguments: `'a-b'.split('-')`, `'$78'.upper()`;
-# - in argument lists only (input answers): `lambda x: <body>` whose body uses only its own
+# - `'a' + 'b'` (strings or bytes) and a repetition of a literal sequence at most 10,000 long
+#   (`['A'] * 20`);
+# - in argument lists only (input answers): a name the task's code binds to plain data, or a
+#   slice of it (`xs[:]`), and `lambda x: <body>` whose body uses only its own
 #   parameters, constants and operators (no `**`, `<<`), attribute names without a leading `_`
 #   or a frame/code prefix, calls, subscripts, displays and `a if c else b`: no name but the
 #   parameters is reachable, and the lambda runs with empty builtins.
 # Every CRUXEval-I gold input is such an argument list (samples 344, 364, 378, 522, 694, 720 and
-# 770 use a lambda, `dict(...)`, `range(...)` and `str` methods).
+# 770 use a lambda, `dict(...)`, `range(...)` and `str` methods; 152, 239 and 258 a repetition,
+# a concatenation and a global of the code).
 
 _JUDGE_MAX_ANSWER_CHARS = 100_000
 _JUDGE_MAX_DEPTH = 100
+_JUDGE_MAX_REPEAT = 10_000
+_JUDGE_DATA_TYPES = (list, tuple, dict, set, frozenset, str, bytes, int, float, complex, bool, type(None))
 _JUDGE_CONSTRUCTORS = {
     "set": set,
     "frozenset": frozenset,
@@ -983,7 +989,7 @@ _JUDGE_CONSTRUCTORS = {
     "range": range,
 }
 _JUDGE_STR_METHODS = frozenset(
-    "split rsplit splitlines upper lower casefold swapcase title capitalize strip lstrip rstrip".split()
+    "split rsplit splitlines upper lower casefold swapcase title capitalize strip lstrip rstrip join".split()
 )
 _JUDGE_LAMBDA_BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.BitAnd, ast.BitOr, ast.BitXor, ast.RShift, ast.MatMult)
 _JUDGE_ATTRIBUTE_PREFIXES = ("_", "f_", "tb_", "gi_", "cr_", "ag_", "co_")
@@ -1032,15 +1038,41 @@ def _judge_node(node, depth, where, params=None):
             return
         raise _NotLiteral("only + and - of a number are literal operators")
     if kind is ast.BinOp:
-        right = node.right
+        left, right, op = node.left, node.right, type(node.op)
+        if op in (ast.Add, ast.Sub) and _judge_real(left) and type(right) is ast.Constant and type(right.value) is complex:
+            return
         if (
-            type(node.op) in (ast.Add, ast.Sub)
-            and _judge_real(node.left)
+            op is ast.Add
+            and type(left) is ast.Constant
             and type(right) is ast.Constant
-            and type(right.value) is complex
+            and type(left.value) in (str, bytes)
+            and type(left.value) is type(right.value)
         ):
             return
-        raise _NotLiteral("only a complex number (a+bj) is a literal operation")
+        if op is ast.Mult:
+            sequence, count = (left, right) if type(right) is ast.Constant else (right, left)
+            if type(count) is ast.Constant and type(count.value) is int and 0 <= count.value:
+                if type(sequence) is ast.Constant and type(sequence.value) in (str, bytes):
+                    size = len(sequence.value)
+                elif type(sequence) in (ast.List, ast.Tuple):
+                    size = len(sequence.elts)
+                    _judge_node(sequence, depth, inner)
+                else:
+                    size = None
+                if size is not None:
+                    if size * count.value > _JUDGE_MAX_REPEAT:
+                        raise _NotLiteral(f"a repetition longer than {_JUDGE_MAX_REPEAT} items is not a literal")
+                    return
+        raise _NotLiteral("the only literal operations are a+bj, 'a' + 'b' and a short repetition ([x] * n)")
+    if kind is ast.Name and where == "argument":
+        # A plain data value the task's own code defines (CRUXEval-I sample 258 passes a global
+        # list); the evaluation sees only such names, so a function or class name fails there.
+        return
+    if kind is ast.Subscript and where == "argument" and type(node.value) is ast.Name:
+        bounds = (node.slice.lower, node.slice.upper, node.slice.step) if type(node.slice) is ast.Slice else (node.slice,)
+        if all(bound is None or _judge_real(bound) for bound in bounds):
+            return
+        raise _NotLiteral("a subscript of a name takes integer literals only")
     if kind is ast.Call:
         _judge_call(node, depth, where)
         return
@@ -1085,8 +1117,10 @@ def _judge_call(node, depth, where):
         and type(func.value.value) is str
     ):
         for arg in list(node.args) + [keyword.value for keyword in node.keywords]:
-            if type(arg) is not ast.Constant or (arg.value is not None and type(arg.value) not in (str, int, bool)):
-                raise _NotLiteral(f"str.{func.attr}(...) takes constant arguments only")
+            # Literal arguments without calls: the result is no longer than its inputs.
+            _judge_node(arg, depth, "constructor")
+            if any(type(part) is ast.Call for part in ast.walk(arg)):
+                raise _NotLiteral(f"str.{func.attr}(...) takes literal arguments without calls")
         if any(keyword.arg is None for keyword in node.keywords):
             raise _NotLiteral("keyword unpacking (**) is not a literal")
         return
@@ -1181,10 +1215,11 @@ def _judge_parse(text, form, function):
     return list(body.args), pairs
 
 
-def _judge_value(node):
-    """Evaluate a whitelisted node: no builtins but the constructors, so nothing else is reachable."""
+def _judge_value(node, data=None):
+    """Evaluate a whitelisted node: no builtins but the constructors (and, for arguments, the plain
+    data values the task's code defines), so nothing else is reachable."""
     code = _note(compile(ast.Expression(node), "<answer>", "eval", dont_inherit=True))
-    return eval(code, {"__builtins__": {}, **_JUDGE_CONSTRUCTORS})
+    return eval(code, {**(data or {}), "__builtins__": {}, **_JUDGE_CONSTRUCTORS})
 
 
 def _do_judge(task, run, result):
@@ -1206,10 +1241,13 @@ def _do_judge(task, run, result):
         # Only the literal decision was asked for.
         result["status"] = "passed"
         return
-    args = [_judge_value(node) for node in positional]
-    kwargs = {name: _judge_value(node) for name, node in keywords}
     namespace = _fresh_namespace()
     exec(code, namespace)
+    data = {}
+    if form != "value":
+        data = {name: value for name, value in namespace.items() if type(value) in _JUDGE_DATA_TYPES and not name.startswith("__")}
+    args = [_judge_value(node, data) for node in positional]
+    kwargs = {name: _judge_value(node, data) for name, node in keywords}
     if form == "value":
         actual = args[0]
     else:
