@@ -312,7 +312,7 @@ async function prepare(
         indices.map((i) => items[i]!),
         indices.map((i) => contexts[i]!),
         completions,
-        { cot, style },
+        { cot, style, strictLiterals },
       ),
   };
 }

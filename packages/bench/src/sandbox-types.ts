@@ -44,6 +44,8 @@ export interface CheckResult {
   actualRepr?: string;
   /** Judge requests: whether the answer is a literal by the sandbox's rule. */
   literal?: boolean;
+  /** Judge requests without golds: repr of the literal answer's value. */
+  valueRepr?: string;
   durationMs: number;
 }
 

@@ -1238,8 +1238,13 @@ def _do_judge(task, run, result):
         return
     result["literal"] = True
     if not gold_codes:
-        # Only the literal decision was asked for.
+        # Only the literal decision was asked for; a literal value's repr comes back so that a
+        # caller can rebuild the value without evaluating the answer's text (REval's harness).
         result["status"] = "passed"
+        if form == "value":
+            text, truncated = _safe_repr(_judge_value(positional[0]))
+            if not truncated:
+                result["valueRepr"] = text
         return
     namespace = _fresh_namespace()
     exec(code, namespace)

@@ -29,6 +29,7 @@ export interface RawResult {
   detail?: string;
   actualRepr?: string;
   literal?: boolean;
+  valueRepr?: string;
   coverage?: number[];
   path?: number[];
   states?: { line: number; locals: Record<string, string>; return?: string; exception?: string }[];

@@ -253,6 +253,7 @@ function toCheckResult(raw: RawResult): CheckResult {
   if (raw.detail !== undefined) result.detail = raw.detail;
   if (raw.actualRepr !== undefined) result.actualRepr = raw.actualRepr;
   if (typeof raw.literal === 'boolean') result.literal = raw.literal;
+  if (typeof raw.valueRepr === 'string') result.valueRepr = raw.valueRepr;
   if (raw.exception !== undefined) result.exception = raw.exception;
   if (!CHECK_STATUSES.has(raw.status)) result.detail = `unexpected status ${raw.status}`;
   return result;

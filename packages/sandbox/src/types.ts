@@ -120,6 +120,11 @@ export interface CheckResult {
   detail?: string;
   /** Judge requests only: whether the answer is a literal by the judge's rule (false: `failed`). */
   literal?: boolean;
+  /**
+   * Judge requests with no golds, `'value'` form: repr of the literal's value (absent when longer
+   * than maxReprChars), text from which the value can be rebuilt without running the answer.
+   */
+  valueRepr?: string;
   /** repr of the computed side (the call; for an assertion, the side that is not a literal). */
   actualRepr?: string;
   exception?: { type: string; message: string };

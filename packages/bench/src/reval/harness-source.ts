@@ -217,8 +217,42 @@ def _is_builtin_type(cls):
     return cls.__module__ == "builtins"
 
 
-def _parse_state_answer(resp):
-    # evaluation.py State._postprocess after the [ANSWER] block has been cut out.
+class _NotJudged(Exception):
+    """The answer's value text is not a literal, and this pass may not evaluate it."""
+
+
+def _eval_text(text):
+    # What the official harness does with every value text (trusted texts only: gold renderings,
+    # or, in official scoring, answers the judge found non-literal, in a pass of their own).
+    return eval(text, {"__builtins__": _builtins})
+
+
+_CANONICAL_NAMES = {"set": set, "frozenset": frozenset, "float": float, "complex": complex, "range": range,
+                    "nan": float("nan"), "inf": float("inf"), "__builtins__": {}}
+
+
+def _value_source(answer):
+    """How one answer's value text becomes a value. The sandbox's judge (CPython's parser, the
+    literal whitelist) already decided; a literal comes back as the repr of its value, rebuilt
+    here with no builtins: the answer's own text never runs. A non-literal is evaluated only when
+    this pass allows it (official scoring, a pass apart from every literal answer)."""
+    judged = answer.get("judged")
+    canonical = answer.get("canonical")
+    evaluate = bool(answer.get("evaluate"))
+
+    def value_of(text):
+        if canonical is not None and text == judged:
+            return eval(canonical, dict(_CANONICAL_NAMES))
+        if evaluate:
+            return _eval_text(text)
+        raise _NotJudged(text)
+
+    return value_of
+
+
+def _parse_state_answer(resp, value_of=_eval_text):
+    # evaluation.py State._postprocess after the [ANSWER] block has been cut out; value_of is
+    # where the official code calls eval().
     resp = (
         resp.replace("\u2018", "'").replace("\u2019", "'").replace("\u201c", '"').replace("\u201d", '"').strip()
     )
@@ -236,52 +270,80 @@ def _parse_state_answer(resp):
     m = _re.match(r"(.*)\[.*\]", type_str)
     if m:
         type_str = m.group(1)
-    type_str = {"string": "str", "integer": "int", "none": "NoneType"}.get(type_str, type_str)
+    type_str = {"string": "str", "integer": "int"}.get(type_str, type_str)
     if "," in type_str or "tuple" in type_str:
         type_str = "tuple"
-    g = {"__builtins__": _builtins}
-    try:
-        if type_str == "str":
-            return eval(val_str, g), str
-        if type_str == "datetime.datetime":
-            import datetime
+    if type_str == "str":
+        # Official quirk: when eval fails the raw text is the string ('hello; str').
+        try:
+            return value_of(val_str), str
+        except _NotJudged:
+            raise
+        except Exception:
+            return val_str, str
+    if type_str in ("datetime.datetime", "datetime"):
+        # Parsed as a date, never evaluated. python-dateutil is not in the sandbox: ISO text (what
+        # str(datetime) prints) is parsed by the standard library instead.
+        import datetime
 
-            try:
-                from dateutil.parser import parse
-            except ImportError:
-                # python-dateutil is not in the sandbox: ISO text (what str(datetime) prints) is
-                # parsed by the standard library instead.
-                parse = datetime.datetime.fromisoformat
-            return parse(val_str), datetime.datetime
-        if type_str in ("numpy.ndarray", "np.ndarray"):
+        try:
+            from dateutil.parser import parse
+        except ImportError:
+            parse = datetime.datetime.fromisoformat
+        try:
+            return parse(val_str), _locate(type_str)
+        except Exception:
+            return "ERROR"
+    if type_str in ("numpy.ndarray", "np.ndarray"):
+        try:
             import numpy as np
 
-            return np.array(eval(val_str, g)), np.ndarray
-        if val_str == "None" or type_str == "nonetype":
-            return None, type(None)
+            return np.array(value_of(val_str)), _locate(type_str)
+        except _NotJudged:
+            raise
+        except Exception:
+            return "ERROR"
+    # Official quirk: the type was lower-cased, so its parts[1] == 'NoneType' never holds.
+    if val_str == "None":
+        return None, type(None)
+    try:
         typ = _locate(type_str)
         if _is_builtin_type(typ):
-            val = eval(val_str, g)
+            val = value_of(val_str)
         else:
-            val = typ(eval(val_str, g))
+            try:
+                val = typ(value_of(val_str))
+            except _NotJudged:
+                raise
+            except Exception:
+                val = typ(val_str)
         return val, typ
+    except _NotJudged:
+        raise
     except Exception:
         return "ERROR"
 
 
 def _state_eq(ans, actual):
-    # evaluation.py State._eq, unchanged (a None truth can never match: the official filter).
+    # evaluation.py State._eq: exact types ('1; int' is not a bool truth), the float tolerance
+    # tried on every true value. A None truth never matches (the port's filter, unchanged).
     if ans is _NIL and actual is _NIL:
         return True
     if ans is _NIL or actual is _NIL:
         return False
     ans_val, ans_type = ans
-    if not any(isinstance(a, ans_type) for a in actual if a is not None):
+    if all(ans_type != type(a) for a in actual if a is not None):
         return False
     if type(ans_val) != ans_type:
         return False
     if ans_type == float:
-        return any(abs(ans_val - a) < 1e-6 for a in actual if isinstance(a, float))
+        for a in actual:
+            try:
+                if abs(ans_val - a) < 1e-6:
+                    return True
+            except Exception:
+                continue
+        return False
     try:
         return ans_val in actual
     except (ValueError, TypeError):
@@ -299,10 +361,16 @@ def _state_eq(ans, actual):
         return False
 
 
-def _check_state(answer, actual):
+_NOT_LITERAL = "the value is not a literal (strict literals)"
+
+
+def _check_state(answer, actual, value_of=_eval_text):
     if answer is None:
         return False, "no answer"
-    parsed = _parse_state_answer(answer)
+    try:
+        parsed = _parse_state_answer(answer, value_of)
+    except _NotJudged:
+        return False, _NOT_LITERAL
     if isinstance(parsed, str) and parsed == "ERROR":
         return False, "unparsable state answer (expected 'value; type' or Nil)"
     try:
@@ -325,15 +393,17 @@ def _type_name(v):
     return t.__name__ if t.__module__ == "builtins" else "%s.%s" % (t.__module__, t.__qualname__)
 
 
-def _check_state_value(text, actual):
+def _check_state_value(text, actual, value_of=_eval_text):
     # The task protocol's state answer is a bare Python literal (no type): its type is the type
-    # of the evaluated value; "Nil" still means "not executed". Then the official equality.
+    # of its value; "Nil" still means "not executed". Then the official equality.
     text = text.strip()
     if text.capitalize() == "Nil" or text == "[Nil]":
         parsed = _NIL
     else:
         try:
-            value = eval(text, {"__builtins__": _builtins})
+            value = value_of(text)
+        except _NotJudged:
+            return False, _NOT_LITERAL
         except Exception:
             return False, "the answer is not a Python literal"
         parsed = (value, type(value))
@@ -533,11 +603,19 @@ def _group(spec):
         }
         checks = []
         for answer in answers.get(str(i), []):
-            if isinstance(answer, dict):
-                ok, reason = _check_state_value(answer["value"], actual)
+            # {"text", "format": "official" | "value", "judged", "canonical", "evaluate", "skip"}
+            if answer.get("skip"):
+                checks.append({"correct": False, "reason": "judged in another pass", "skipped": True})
+                continue
+            value_of = _value_source(answer)
+            if answer.get("format") == "value":
+                ok, reason = _check_state_value(answer["text"], actual, value_of)
             else:
-                ok, reason = _check_state(answer, actual)
-            checks.append({"correct": ok, "reason": reason})
+                ok, reason = _check_state(answer["text"], actual, value_of)
+            check = {"correct": ok, "reason": reason}
+            if reason == _NOT_LITERAL:
+                check["notJudged"] = True
+            checks.append(check)
         entry["checks"] = checks
         probes.append(entry)
     out["probes"] = probes

@@ -217,7 +217,7 @@ export async function scoreReval(
   items: readonly BenchItem[],
   contexts: readonly RevalItemContext[],
   completions: readonly (readonly string[])[],
-  options: { cot: boolean; style: PromptStyle },
+  options: { cot: boolean; style: PromptStyle; strictLiterals?: boolean },
 ): Promise<SampleVerdict[][]> {
   const verdicts: SampleVerdict[][] = items.map(
     (_, i) => new Array<SampleVerdict>(completions[i]!.length),
@@ -345,6 +345,7 @@ export async function scoreReval(
       group: r.context.group,
       answers: r.answers,
     })),
+    { strict: options.strictLiterals ?? false },
   );
   stateList.forEach((request, r) => {
     const result = stateResults[r]!;
@@ -357,6 +358,7 @@ export async function scoreReval(
       const check = result[slot.probe]?.[slot.at];
       v.verdict = check?.correct === true ? 'pass' : 'fail';
       v.reason = check?.reason ?? 'no check result';
+      if (check !== undefined) v.literal = check.literal;
     }
   });
 

@@ -20,7 +20,7 @@ beforeAll(async () => {
     sandbox,
     problems.flatMap((problem) => problem.groups.map((group) => ({ problem, group }))),
   );
-});
+}, 120_000);
 
 afterAll(async () => {
   await sandbox?.close();

@@ -36,25 +36,76 @@ export interface RevalGroupTruth {
   returnRepr: string | null;
 }
 
+interface StateCheckJson {
+  correct: boolean;
+  reason: string;
+  skipped?: boolean;
+  notJudged?: boolean;
+}
+
 interface GroupResultJson {
   ok: boolean;
   error?: string;
   status?: string;
   setup?: string;
   steps?: number;
-  probes?: (RevalProbeTruth & { checks: { correct: boolean; reason: string }[] })[];
+  probes?: (RevalProbeTruth & { checks: StateCheckJson[] })[];
   outputGold?: string | null;
   outputGoldCheck?: { passed: boolean; reason: string };
   returnRepr?: string | null;
 }
 
+/** One state answer as the harness checks it (see `_value_source` in the harness). */
+export interface StateAnswerSpec {
+  text: string;
+  /** `official`: REval's `value; type` text; `value`: the protocol's bare literal. */
+  format: 'official' | 'value';
+  /** The value text the sandbox's judge saw (absent: the answer has no value text, e.g. Nil). */
+  judged?: string;
+  /** repr of the judged literal's value (absent: not a literal). */
+  canonical?: string;
+  /** A non-literal value text may be evaluated (official scoring, in a pass of its own). */
+  evaluate?: boolean;
+  /** Checked in another pass. */
+  skip?: boolean;
+}
+
 /** State answers to check, per probe index: official `value; type` texts, or protocol literals. */
 export type StateAnswers = Record<number, (string | { value: string })[]>;
+
+type StateAnswerSpecs = Record<number, StateAnswerSpec[]>;
+
+// Python's str.strip() whitespace (JavaScript's trim() differs: \x1c-\x1f, \x85, \ufeff).
+const PY_SPACE =
+  '[ \\t\\n\\r\\x0b\\x0c\\x1c-\\x1f\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]';
+const PY_STRIP = new RegExp(`^${PY_SPACE}+|${PY_SPACE}+$`, 'g');
+const pyStrip = (text: string): string => text.replace(PY_STRIP, '');
+
+/**
+ * The value text of a state answer, cut as the official `State._postprocess` cuts it (quotes
+ * straightened, stripped, `Nil` handled, split at the last `;`); undefined when there is none.
+ * The harness uses the judge's decision only when its own cut gives exactly this text.
+ */
+export function revalStateValueText(
+  text: string,
+  format: 'official' | 'value',
+): string | undefined {
+  if (format === 'value') {
+    const value = pyStrip(text);
+    return value.toLowerCase() === 'nil' || value === '[Nil]' ? undefined : value;
+  }
+  const resp = pyStrip(text.replace(/[\u2018\u2019]/g, "'").replace(/[\u201c\u201d]/g, '"'));
+  if (resp.toLowerCase() === 'nil' || resp === '[Nil]') return undefined;
+  const semicolon = resp.lastIndexOf(';');
+  if (semicolon === -1) return undefined;
+  const value = pyStrip(resp.slice(0, semicolon));
+  return value.toLowerCase() === 'nil' ? undefined : value;
+}
 
 function groupSpec(
   problem: RevalProblem,
   group: RevalGroup,
-  stateAnswers?: StateAnswers,
+  stateAnswers?: StateAnswerSpecs,
 ): Record<string, unknown> {
   return {
     op: 'group',
@@ -224,20 +275,130 @@ export async function computeRevalTruth(
   return replies.map(toTruth);
 }
 
-/** Re-traces groups and checks state answers against the values the tracer sees. */
+/** One checked state answer; `literal: false` when its value text is not a literal. */
+export interface StateCheck {
+  correct: boolean;
+  reason: string;
+  literal: boolean;
+}
+
+/**
+ * Re-traces groups and checks state answers against the values the tracer sees. Every value
+ * text is first judged by the sandbox's judge (CPython's parser and the literal whitelist, no
+ * evaluation); the harness rebuilds a literal's value from the judge's repr of it, so the
+ * answer's text never runs. Strict: a non-literal value fails. Official (default): non-literal
+ * values are evaluated as the official harness does, in a pass apart from every literal answer
+ * (such an answer could change the harness it runs in), and their passes are flagged.
+ */
 export async function checkRevalStates(
   sandbox: SandboxLike,
   requests: readonly { problem: RevalProblem; group: RevalGroup; answers: StateAnswers }[],
-): Promise<({ correct: boolean; reason: string }[][] | { error: string })[]> {
-  const replies = await runSpecs<GroupResultJson>(
+  options: { strict?: boolean } = {},
+): Promise<(StateCheck[][] | { error: string })[]> {
+  const specs: StateAnswerSpecs[] = requests.map(({ answers }) =>
+    Object.fromEntries(
+      Object.entries(answers).map(([probe, list]) => [
+        Number(probe),
+        list.map((answer): StateAnswerSpec => {
+          const format = typeof answer === 'string' ? 'official' : 'value';
+          const text = typeof answer === 'string' ? answer : answer.value;
+          const judged = revalStateValueText(text, format);
+          return { text, format, ...(judged === undefined ? {} : { judged }) };
+        }),
+      ]),
+    ),
+  );
+  const all = specs.flatMap((spec) => Object.values(spec).flat());
+  const judgedAnswers = all.filter((answer) => answer.judged !== undefined);
+  const verdicts =
+    judgedAnswers.length === 0
+      ? []
+      : await sandbox.checkBatch(
+          judgedAnswers.map((answer) => ({ code: '', answer: answer.judged!, golds: [] })),
+        );
+  judgedAnswers.forEach((answer, k) => {
+    const verdict = verdicts[k]!;
+    if (verdict.literal === true && verdict.valueRepr !== undefined)
+      answer.canonical = verdict.valueRepr;
+  });
+  const literal = (answer: StateAnswerSpec) =>
+    answer.judged === undefined || answer.canonical !== undefined;
+  const strict = options.strict ?? false;
+  // Pass 1: literal answers (and, strict, everything: non-literals fail there without running).
+  const first = await runSpecs<GroupResultJson>(
     sandbox,
-    requests.map(({ problem, group, answers }) => groupSpec(problem, group, answers)),
+    requests.map(({ problem, group }, r) =>
+      groupSpec(
+        problem,
+        group,
+        mapSpecs(specs[r]!, (answer) => ({ ...answer, skip: !strict && !literal(answer) })),
+      ),
+    ),
     REVAL_GROUP_TIMEOUT_MS,
   );
-  return replies.map((json) =>
+  const out: (StateCheck[][] | { error: string })[] = first.map((json, r) =>
     json.ok
-      ? (json.probes ?? []).map((probe) => probe.checks)
+      ? (json.probes ?? []).map((probe, p) =>
+          probe.checks.map((check, a) => ({
+            correct: check.correct,
+            reason: check.reason,
+            literal: literal(specs[r]![p]![a]!) && check.notJudged !== true,
+          })),
+        )
       : { error: json.error ?? 'harness error' },
+  );
+  if (strict) return out;
+  // Pass 2 (official): the non-literal answers, evaluated as the official harness does.
+  const again = requests.flatMap((request, r) => {
+    const result = out[r]!;
+    if ('error' in result) return [];
+    const spec = mapSpecs(specs[r]!, (answer, p, a) => {
+      const needed = !literal(answer) || result[p]?.[a]?.literal === false;
+      return { ...answer, skip: !needed, evaluate: needed };
+    });
+    return Object.values(spec).some((list) => list.some((answer) => !answer.skip))
+      ? [{ r, spec: groupSpec(request.problem, request.group, spec) }]
+      : [];
+  });
+  if (again.length === 0) return out;
+  const second = await runSpecs<GroupResultJson>(
+    sandbox,
+    again.map(({ spec }) => spec),
+    REVAL_GROUP_TIMEOUT_MS,
+  );
+  again.forEach(({ r }, k) => {
+    const json = second[k]!;
+    const result = out[r] as StateCheck[][];
+    (json.ok ? (json.probes ?? []) : []).forEach((probe, p) =>
+      probe.checks.forEach((check, a) => {
+        if (check.skipped !== true)
+          result[p]![a] = { correct: check.correct, reason: check.reason, literal: false };
+      }),
+    );
+    if (!json.ok) {
+      for (const [p, list] of result.entries())
+        list.forEach((check, a) => {
+          if (!check.literal || check.reason === 'judged in another pass')
+            result[p]![a] = {
+              correct: false,
+              reason: json.error ?? 'harness error',
+              literal: false,
+            };
+        });
+    }
+  });
+  return out;
+}
+
+function mapSpecs(
+  specs: StateAnswerSpecs,
+  map: (answer: StateAnswerSpec, probe: number, at: number) => StateAnswerSpec,
+): StateAnswerSpecs {
+  return Object.fromEntries(
+    Object.entries(specs).map(([probe, list]) => [
+      Number(probe),
+      list.map((answer, at) => map(answer, Number(probe), at)),
+    ]),
   );
 }
 
