@@ -42,7 +42,8 @@ const CRUX_BLOCK = /\[ANSWER\]([\s\S]*?)\[\/ANSWER\]/g;
  *    - output/state: a restated assertion `assert f(x) == y` or `f(x) == y` keeps `y` (text
  *      after the first top-level `==`); state also drops a leading `name =` and REval's
  *      `value; type` suffix (split at the last top-level `;`).
- *    - input: `assert f(x) == y` keeps `f(x)`; a call `name(args)` keeps `args`. An empty
+ *    - input: `assert f(x) == y` keeps `f(x)`; a call `name(args)` keeps `args` (unless `name`
+ *      is a constructor the judge admits as a value: `range(1, 3)` is one argument). An empty
  *      block (`<answer></answer>`) or an empty call (`f()`) is the empty argument list `''` of a
  *      zero-argument function (CRUXEval-I sample_135); every other type rejects an empty answer.
  *    - output/state/input: when the first line is a complete expression the rest is treated
@@ -165,13 +166,26 @@ function extractValue(text: string, type: 'output' | 'state'): ExtractResult {
   return { ok: true, answer: value };
 }
 
+const VALUE_CONSTRUCTORS = new Set([
+  'set',
+  'frozenset',
+  'float',
+  'complex',
+  'dict',
+  'list',
+  'tuple',
+  'range',
+]);
+
 function extractInput(text: string): ExtractResult {
   let value = stripAssert(stripComments(text).trim());
   const eq = findTopLevel(value, '==');
   if (eq >= 0) value = value.slice(0, eq).trim();
   value = dropTrailingProse(value);
   const call = splitCall(value);
-  if (call !== undefined) {
+  // `range(100, 120)` or `dict(e=1)` is one argument (a value the judge's literal rule admits),
+  // not the function's call restated (CRUXEval-I samples 522, 694, 760).
+  if (call !== undefined && !VALUE_CONSTRUCTORS.has(call.name)) {
     value = call.args.trim();
     // `f()`: the call of a zero-argument function
     if (value === '') return { ok: true, answer: '' };

@@ -31,6 +31,7 @@ import types
 from collections.abc import Generator as _Generator
 from collections.abc import Iterator as _Iterator
 from operator import eq as _eq
+from operator import add as _add, mul as _mul, sub as _sub
 
 # Modules user code commonly imports (CRUXEval, REval, generated corpora). Importing them here puts
 # them in the snapshot, so a task pays no import cost and cannot leave a patched copy behind.
@@ -1215,11 +1216,68 @@ def _judge_parse(text, form, function):
     return list(body.args), pairs
 
 
+_JUDGE_BINOPS = {ast.Add: _add, ast.Sub: _sub, ast.Mult: _mul}
+_judge_cache = {}
+
+
+def _judge_parsed(text, form, function):
+    """_judge_parse, cached by its inputs (the same answer is judged once per sample of a
+    problem); the cached trees are only read, every evaluation builds fresh values."""
+    key = (text, form, function)
+    parsed = _judge_cache.get(key)
+    if parsed is None:
+        try:
+            parsed = _judge_parse(text, form, function)
+        except _NotLiteral as reason:
+            parsed = str(reason)  # the reason, not the exception: a re-raised one keeps its traceback
+        if len(_judge_cache) > 4096:
+            _judge_cache.clear()
+        _judge_cache[key] = parsed
+    if isinstance(parsed, str):
+        raise _NotLiteral(parsed)
+    return parsed
+
+
 def _judge_value(node, data=None):
     """Evaluate a whitelisted node: no builtins but the constructors (and, for arguments, the plain
-    data values the task's code defines), so nothing else is reachable."""
+    data values the task's code defines), so nothing else is reachable. The tree is walked
+    directly (no compile per answer); only a lambda is compiled, and runs with empty builtins."""
+    kind = type(node)
+    if kind is ast.Constant:
+        return node.value
+    if kind is ast.List:
+        return [_judge_value(element, data) for element in node.elts]
+    if kind is ast.Tuple:
+        return tuple([_judge_value(element, data) for element in node.elts])
+    if kind is ast.Set:
+        return {_judge_value(element, data) for element in node.elts}
+    if kind is ast.Dict:
+        return {_judge_value(key, data): _judge_value(value, data) for key, value in zip(node.keys, node.values)}
+    if kind is ast.UnaryOp:
+        operand = _judge_value(node.operand, data)
+        return -operand if type(node.op) is ast.USub else +operand
+    if kind is ast.BinOp:
+        return _JUDGE_BINOPS[type(node.op)](_judge_value(node.left, data), _judge_value(node.right, data))
+    if kind is ast.Call:
+        args = [_judge_value(arg, data) for arg in node.args]
+        kwargs = {keyword.arg: _judge_value(keyword.value, data) for keyword in node.keywords}
+        func = node.func
+        if type(func) is ast.Name:
+            return _JUDGE_CONSTRUCTORS[func.id](*args, **kwargs)
+        return getattr(func.value.value, func.attr)(*args, **kwargs)
+    if kind is ast.Name:
+        if data is None or node.id not in data:
+            raise NameError(f"name {node.id!r} is not plain data defined by the code")
+        return data[node.id]
+    if kind is ast.Subscript:
+        value = _judge_value(node.value, data)
+        part = node.slice
+        if type(part) is ast.Slice:
+            bounds = [None if b is None else _judge_value(b, data) for b in (part.lower, part.upper, part.step)]
+            return value[slice(*bounds)]
+        return value[_judge_value(part, data)]
     code = _note(compile(ast.Expression(node), "<answer>", "eval", dont_inherit=True))
-    return eval(code, {**(data or {}), "__builtins__": {}, **_JUDGE_CONSTRUCTORS})
+    return eval(code, {"__builtins__": {}})
 
 
 def _do_judge(task, run, result):
@@ -1230,7 +1288,7 @@ def _do_judge(task, run, result):
     code = _compile_or_flag(task.get("code") or "", CODE_FILENAME, "exec", "code")
     gold_codes = [_compile_or_flag(gold, "<expected>", "eval", "expected") for gold in golds]
     try:
-        positional, keywords = _judge_parse(task.get("answer"), form, function)
+        positional, keywords = _judge_parsed(task.get("answer"), form, function)
     except _NotLiteral as reason:
         result["literal"] = False
         result["status"] = "failed"
