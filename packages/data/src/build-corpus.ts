@@ -870,14 +870,15 @@ class BatchBuilder {
         }
       });
     }
-    // State answers must be literals that evaluate back to an equal value.
+    // State answers must pass the verifier's own judge: literals by its rule whose value equals
+    // the traced repr's value, type included.
     if (pendingState.length > 0) {
       const checks = await this.sandbox.checkBatch(
         pendingState.map((task) => ({
           code: '',
-          call: task.answer,
-          expected: task.answer,
-          expectedMode: 'literal' as const,
+          answer: task.answer,
+          golds: [task.answer],
+          compare: 'typed' as const,
           timeoutMs: 1000,
         })),
       );

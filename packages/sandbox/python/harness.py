@@ -667,8 +667,9 @@ def _exception_info(error):
 
 def _eval_expected(source, mode):
     if mode == "literal":
-        tree = ast.parse(source.strip(), "<expected>", "eval")
-        return _literal(tree.body)
+        # The judge's rule (see "Judging a model's answer" below): one definition of a literal.
+        positional, _keywords = _judge_parsed(source, "value", "")
+        return _judge_value(positional[0])
     code = _compile_or_flag(source, "<expected>", "eval", "expected")
     return eval(code, _fresh_namespace())
 
@@ -997,7 +998,7 @@ _JUDGE_ATTRIBUTE_PREFIXES = ("_", "f_", "tb_", "gi_", "cr_", "ag_", "co_")
 _JUDGE_ARGUMENTS_MARKER = "__cr_arguments__"
 
 
-class _NotLiteral(Exception):
+class _NotLiteral(ValueError):
     """The answer is not a literal (or an argument list of literals); the message says why."""
 
 
