@@ -1,6 +1,9 @@
 // Benchmark of @codereasoner/sandbox: verifications per second for 1,600 CRUXEval-style
 // assertions with 1 and 2 workers on each available engine, worker start-up time and peak memory
 // per worker. Prints one JSON object. Usage: pnpm --filter @codereasoner/sandbox bench
+// Also: the first 200 of them with `import math` prepended, which makes the harness restore and
+// check the whole interpreter after each (tasks that import or reflect take that path; plain
+// CRUXEval programs almost never do).
 // Environment: CR_CRUXEVAL (path to cruxeval.jsonl), CR_BENCH_REPEATS (default 3),
 // CR_BENCH_ENGINES (comma list, default every available engine), CR_BENCH_WORKERS (default "1,2").
 import { spawnSync } from 'node:child_process';
@@ -74,6 +77,19 @@ async function measure(engine, workers, requests) {
       statuses = {};
       for (const result of results) statuses[result.status] = (statuses[result.status] ?? 0) + 1;
     }
+    const importing = requests
+      .slice(0, 200)
+      .map((request) => ({ ...request, code: `import math\n${request.code}` }));
+    const importingRates = [];
+    let importingStatuses = {};
+    for (let round = 0; round < repeats; round += 1) {
+      const started = performance.now();
+      const results = await sandbox.checkBatch(importing);
+      importingRates.push(importing.length / ((performance.now() - started) / 1000));
+      importingStatuses = {};
+      for (const result of results)
+        importingStatuses[result.status] = (importingStatuses[result.status] ?? 0) + 1;
+    }
     const info = sandbox.info();
     return {
       engine,
@@ -82,6 +98,9 @@ async function measure(engine, workers, requests) {
       coldVerificationsPerSecond: Math.round(rates[0]),
       warmVerificationsPerSecond: Math.round(median(rates.slice(1))),
       roundsPerSecond: rates.map((rate) => Math.round(rate)),
+      importingVerificationsPerSecond: Math.round(median(importingRates)),
+      importingRoundsPerSecond: importingRates.map((rate) => Math.round(rate)),
+      importingStatuses,
       statuses,
       createMs: Math.round(createMs),
       workerStartupMs: info.startupMs,

@@ -21,6 +21,8 @@ _PYODIDE = sys.platform == "emscripten"
 
 import ast
 import dis
+import functools
+import gc
 import io
 import json
 import math
@@ -32,6 +34,9 @@ from collections.abc import Generator as _Generator
 from collections.abc import Iterator as _Iterator
 from operator import eq as _eq
 from operator import add as _add, mul as _mul, sub as _sub
+from operator import is_ as _is
+
+_LRU_CACHE_TYPE = functools._lru_cache_wrapper
 
 # Modules user code commonly imports (CRUXEval, REval, generated corpora). Importing them here puts
 # them in the snapshot, so a task pays no import cost and cannot leave a patched copy behind.
@@ -82,10 +87,15 @@ class _OutputLimit(BaseException):
 
 
 class _Config:
+    """Caps on what a task sends back (the host enforces the same; see the README's limits)."""
+
     max_output_chars = 10_000
     max_repr_chars = 10_000
-    max_message_chars = 2_000
-    max_trace_chars = 20_000_000
+    max_message_chars = 2_000  # exception messages
+    max_name_chars = 200  # exception type names
+    max_trace_chars = 8_000_000  # a trace's recorded locals, returns and per-line overhead
+    max_json_chars = 8_000_000  # the JSON form of a value whose repr was cut
+    max_result_chars = 8_100_000  # one encoded result: the backstop, set by configure()
 
 
 class _Output:
@@ -207,133 +217,99 @@ def _json_form(value, depth=0):
 
 
 # ---------------------------------------------------------------------------------------------
-# Isolation: snapshots taken once, restored after every task.
+# Isolation and integrity: the guard.
+#
+# After each task the interpreter must be as it was before it, and the harness itself (its
+# globals, classes, tables and private builtins) must be untouched, or the verdict it computed
+# cannot be trusted and later tasks would be judged by whatever the task left behind. Task code
+# can reach the harness's globals (through `__globals__` of a method of a harness class, or a
+# frame), so nothing the check relies on lives there: the snapshots, the check, and the flag that
+# says a task ran reflective code live in one closure with the audit hook (`_make_guard`), which
+# nothing in Python can reach (audit hooks cannot be listed, the closure's functions are held
+# only by the interpreter's hook list and by the host). The host calls the runner it returns.
 
-_BUILTINS_DICT = builtins.__dict__
-_BUILTINS_SNAPSHOT = {}
 _SYS_ATTRS = (
-    "stdout stderr stdin displayhook excepthook breakpointhook path meta_path path_hooks "
-    "path_importer_cache argv dont_write_bytecode"
+    "stdout stderr stdin displayhook excepthook unraisablehook breakpointhook path meta_path "
+    "path_hooks path_importer_cache argv dont_write_bytecode"
 ).split()
-_SYS_SNAPSHOT = {}
-_SYS_MODULES_SNAPSHOT = {}
-_MODULE_DICTS = []
-_MODULE_COPIES = []
-_TYPES = []  # mutable (heap, not immutable) classes defined in loaded modules
-_TYPE_DICTS = []
-_TYPE_COPIES = []
-_MISSING = object()
-_RECURSION_LIMIT = 1000
-_INT_DIGITS = 4300
-
-
-def _take_snapshots():
-    _BUILTINS_SNAPSHOT.clear()
-    _BUILTINS_SNAPSHOT.update(_BUILTINS_DICT)
-    for name in _SYS_ATTRS:
-        if hasattr(sys, name):
-            _SYS_SNAPSHOT[name] = getattr(sys, name)
-    _SYS_MODULES_SNAPSHOT.clear()
-    _SYS_MODULES_SNAPSHOT.update(sys.modules)
-    _MODULE_DICTS.clear()
-    _MODULE_COPIES.clear()
-    for module in list(sys.modules.values()):
-        if isinstance(module, types.ModuleType) and module.__name__ != "__main__":
-            _MODULE_DICTS.append(module.__dict__)
-            _MODULE_COPIES.append(dict(module.__dict__))
-    _TYPES.clear()
-    seen = set()
-    for namespace in _MODULE_DICTS:
-        for value in list(namespace.values()):
-            if (
-                isinstance(value, type)
-                and value not in seen
-                and value.__flags__ & _HEAPTYPE
-                and not value.__flags__ & _IMMUTABLETYPE
-            ):
-                seen.add(value)
-                _TYPES.append(value)
-    _TYPE_DICTS[:] = [cls.__dict__ for cls in _TYPES]
-    _TYPE_COPIES[:] = [dict(cls.__dict__) for cls in _TYPES]
-
-
 _HEAPTYPE = 1 << 9
 _IMMUTABLETYPE = 1 << 8
+_RISKY_EVENT = "codereasoner.sandbox.risky"
+_CREATE_EVENT = "codereasoner.sandbox.create_module"
+# Harness tables that change on every task by design: after a task that could reach them, put back
+# as they were when its code was compiled (the guard copies them then).
+_CACHE_NAMES = ("_code_cache", "_risk_cache", "_assertion_cache", "_task_risk", "_judge_cache")
+# Garbage collections run after a task that could reach shared state, so that finalizers it left
+# behind run now, not during a later task; a task whose finalizers keep making garbage past this
+# gets its worker replaced.
+_COLLECT_ROUNDS = 4
 
 
-def _restore_dict(target, snapshot):
-    if len(target) == len(snapshot) and all(target.get(k, target) is v for k, v in snapshot.items()):
-        return
-    target.clear()
-    target.update(snapshot)
+def _mutable_class(value):
+    return isinstance(value, type) and value.__flags__ & _HEAPTYPE and not value.__flags__ & _IMMUTABLETYPE
 
 
-def _restore_state(full=True):
-    """Undo whatever the last task changed in shared interpreter state. `full=False` (the task's
-    code could not reach modules or classes, see `_risky`) skips comparing their dictionaries."""
-    sys.settrace(None)
-    sys.setprofile(None)
-    _restore_dict(_BUILTINS_DICT, _BUILTINS_SNAPSHOT)
-    for name, value in _SYS_SNAPSHOT.items():
-        if getattr(sys, name, _restore_state) is not value:
-            setattr(sys, name, value)
-    modules = sys.modules
-    if len(modules) != len(_SYS_MODULES_SNAPSHOT) or any(
-        modules.get(k) is not v for k, v in _SYS_MODULES_SNAPSHOT.items()
-    ):
-        modules.clear()
-        modules.update(_SYS_MODULES_SNAPSHOT)
-    if not full:
-        _restore_limits()
-        return
-    # One C-level dict comparison per module finds changed globals (the values are identical
-    # objects, so no __eq__ runs unless a task rebound something); only those modules are restored.
-    if not all(map(_eq, _MODULE_DICTS, _MODULE_COPIES)):
-        for target, snapshot in zip(_MODULE_DICTS, _MODULE_COPIES):
-            _restore_dict(target, snapshot)
-    # Classes of the standard library written in Python (Counter, Fraction, ...) are mutable: a C
-    # dict comparison per class finds the patched ones, which get their attributes back.
-    if not all(map(_eq, _TYPE_DICTS, _TYPE_COPIES)):
-        for cls, snapshot in zip(_TYPES, _TYPE_COPIES):
-            current = cls.__dict__
-            if current == snapshot:
-                continue
-            for key in [k for k in current if k not in snapshot]:
-                try:
-                    type.__delattr__(cls, key)
-                except (AttributeError, TypeError):
-                    pass
-            for key, value in snapshot.items():
-                if current.get(key, _MISSING) is not value and key not in ("__dict__", "__weakref__"):
-                    try:
-                        type.__setattr__(cls, key, value)
-                    except (AttributeError, TypeError):
-                        pass
-    _restore_limits()
+def _make_guard(roots, cwd, trusted_codes, harness):
+    """The audit hook and the task runner, as closures over private state.
 
-
-def _restore_limits():
-    if sys.getrecursionlimit() != _RECURSION_LIMIT:
-        sys.setrecursionlimit(_RECURSION_LIMIT)
-    if _INT_DIGITS is not None and sys.get_int_max_str_digits() != _INT_DIGITS:
-        sys.set_int_max_str_digits(_INT_DIGITS)
-    random.seed(0)
-
-
-# ---------------------------------------------------------------------------------------------
-# Audit hook: the policy that holds even if user code finds its way around the namespace.
-
-def _make_audit_hook(roots, cwd, trusted_codes):
-    """The audit policy as a closure over immutable values and captured builtins: user code can
-    rebind harness globals or patch builtins during a task, and the hook must not notice."""
+    `hook(event, args)`: the audit policy (refusals below). `snapshot()`: records the clean state
+    (called once, at the end of setup). `run(task) -> dict`: runs one task with the harness's
+    `execute`, then restores shared interpreter state and checks the harness; when the harness
+    was changed the result becomes a `sandbox_error` with `fatal: True` (the host replaces the
+    worker), never the verdict the changed harness computed.
+    """
     blocked_modules = _BLOCKED_MODULES
     blocked_prefixes = _BLOCKED_EVENT_PREFIXES
     path_events = _PATH_EVENTS
     write_flags = _WRITE_FLAGS
+    risky_event, create_event = _RISKY_EVENT, _CREATE_EVENT
     str_type, bytes_type, int_type, type_type = str, bytes, int, type
-    permission_error, import_error = PermissionError, ImportError
+    dict_type, list_type, function_type = dict, list, types.FunctionType
+    permission_error, import_error, base_exception = PermissionError, ImportError, BaseException
+    attribute_errors = (AttributeError, TypeError)
+    len_, zip_, map_, all_, isinstance_, id_, sorted_ = len, zip, map, all, isinstance, id, sorted
+    range_, set_, list_, getattr_, setattr_, hasattr_ = range, set, list, getattr, setattr, hasattr
+    dict_, dict_copy, dict_clear, dict_update = dict, dict.copy, dict.clear, dict.update
+    list_copy = list.copy
+    is_ = _is
     getframe = sys._getframe
+    sys_module = sys
+    modules = sys.modules
+    builtins_dict = builtins.__dict__
+    settrace, setprofile = sys.settrace, sys.setprofile
+    getrecursionlimit, setrecursionlimit = sys.getrecursionlimit, sys.setrecursionlimit
+    get_digits = getattr(sys, "get_int_max_str_digits", None)
+    set_digits = getattr(sys, "set_int_max_str_digits", None)
+    seed = random.seed
+    collect, gc_enable, gc_isenabled = gc.collect, gc.enable, gc.isenabled
+    gc_freeze, gc_get_freeze_count = gc.freeze, gc.get_freeze_count
+    gc_get_threshold, gc_set_threshold, gc_callbacks = gc.get_threshold, gc.set_threshold, gc.callbacks
+    type_delattr, type_setattr = type.__delattr__, type.__setattr__
+    harness_globals = harness
+    execute = harness["execute"]
     protected_attrs = frozenset(("__code__",))
+    harness_function_attrs = frozenset(("__code__", "__defaults__", "__kwdefaults__"))
+    # Originals of the `_imp` functions that create modules, replaced by `_imp_guard` wrappers that
+    # ask this hook (so no Python object but this closure holds them).
+    creators = {}
+    risk = [False]
+    collect_rounds = _COLLECT_ROUNDS
+    sys_attr_names = tuple(_SYS_ATTRS)
+    module_type = types.ModuleType
+    lru_cache_type = _LRU_CACHE_TYPE
+    cache_names = _CACHE_NAMES
+    mutable_class = _mutable_class
+    # Everything below is filled by snapshot().
+    clean = {}
+    sys_attrs = []  # (name, value)
+    module_dicts, module_copies = [], []
+    containers, container_copies = [], []  # dicts and lists held in module globals
+    classes, class_views, class_copies = [], [], []  # mutable classes defined in loaded modules
+    harness_classes, harness_class_copies = [], []
+    exposed_classes, exposed_views, exposed_copies = [], [], []  # harness classes a task receives (its exceptions)
+    harness_tables, harness_table_copies = [], []
+    caches, cache_copies = [], []
+    lru_caches = []
 
     def normalize(path):
         kind = type_type(path)
@@ -363,6 +339,19 @@ def _make_audit_hook(roots, cwd, trusted_codes):
                 return True
         return False
 
+    def create_module(args):
+        kind, spec, box = args
+        name = getattr_(spec, "name", None)
+        if type_type(name) is not str_type:
+            raise import_error("module spec without a name")
+        top = name.partition(".")[0]
+        if top in blocked_modules or top == "_imp":
+            raise import_error("import of " + name + " is blocked in the sandbox")
+        original = creators.get(kind)
+        if original is None or type_type(box) is not list_type:
+            raise import_error("the sandbox cannot create " + name)
+        box.append(original(spec))
+
     def hook(event, args):
         if event == "open":
             path, mode, flags = args
@@ -380,10 +369,31 @@ def _make_audit_hook(roots, cwd, trusted_codes):
             return
         if event == "object.__setattr__" or event == "object.__delattr__":
             target = args[0]
-            name = args[1] if len(args) > 1 else None
-            if name in protected_attrs and type_type(target) is not type_type:
+            name = args[1] if len_(args) > 1 else None
+            if type_type(target) is function_type:
+                if name in protected_attrs or (
+                    name in harness_function_attrs and target.__globals__ is harness_globals
+                ):
+                    raise permission_error("the sandbox blocks changing " + str_type(name))
+            elif name in protected_attrs and type_type(target) is not type_type:
                 raise permission_error("the sandbox blocks changing " + str_type(name))
             return
+        if event == risky_event:
+            if not risk[0]:
+                risk[0] = True
+                # The caches as they are before any of the task's code runs (the harness signals
+                # when it compiles the code): put back after the task if they were touched.
+                cache_copies[:] = [
+                    dict_copy(c) if type_type(c) is dict_type else list_copy(c) for c in caches
+                ]
+            return
+        if event == create_event:
+            create_module(args)
+            return
+        if event == "sys.addaudithook":
+            # A hook added by a task would run inside every later task: refuse it. CPython
+            # swallows the refusal (sys.addaudithook returns None) and does not add the hook.
+            raise permission_error("the sandbox blocks adding audit hooks")
         if event in path_events:
             path = args[0] if args else cwd
             if path is None or (type_type(path) is int_type) or not allowed(path):
@@ -395,7 +405,290 @@ def _make_audit_hook(roots, cwd, trusted_codes):
                 return
             raise permission_error("the sandbox blocks " + event)
 
-    return hook
+    def same_dict(current, copy):
+        # Identity, never ==: a value a task planted may define __eq__ (and run code here), or be
+        # an equal object of another type (a str subclass). Same length and the same value objects
+        # in the same order: a rebound, added or deleted name shows (keys are compared only
+        # where values cannot tell, in same_keys).
+        return len_(current) == len_(copy) and all_(map_(is_, current.values(), copy.values()))
+
+    def same_keys(current, copy):
+        return all_(map_(is_, current, copy))
+
+    def same_list(current, copy):
+        return len_(current) == len_(copy) and all_(map_(is_, current, copy))
+
+    def reset_dict(current, copy, graveyard):
+        graveyard.append(dict_copy(current))
+        dict_clear(current)
+        dict_update(current, copy)
+
+    def reset_class(cls, copy, graveyard):
+        current = cls.__dict__
+        graveyard.append(dict_(current))
+        for key in [k for k in current if k not in copy]:
+            try:
+                type_delattr(cls, key)
+            except attribute_errors:
+                pass
+        for key, value in copy.items():
+            if current.get(key, reset_class) is not value and key not in ("__dict__", "__weakref__"):
+                try:
+                    type_setattr(cls, key, value)
+                except attribute_errors:
+                    pass
+
+    def snapshot(extra_tables=()):
+        clean["builtins"] = dict_copy(builtins_dict)
+        clean["modules"] = dict_copy(modules)
+        clean["recursion"] = getrecursionlimit()
+        clean["digits"] = get_digits() if get_digits is not None else None
+        clean["threshold"] = gc_get_threshold()
+        clean["gc_callbacks"] = list_copy(gc_callbacks)
+        sys_attrs[:] = [(name, getattr_(sys_module, name)) for name in sys_attr_names if hasattr_(sys_module, name)]
+        module_dicts[:] = [
+            module.__dict__
+            for module in list_(modules.values())
+            if isinstance_(module, module_type) and module.__name__ != "__main__"
+        ]
+        module_copies[:] = [dict_copy(namespace) for namespace in module_dicts]
+        seen_classes, seen_containers, found_caches = set_(), set_(), []
+        for namespace in module_dicts:
+            for value in list_(namespace.values()):
+                kind = type_type(value)
+                if (kind is dict_type or kind is list_type) and id_(value) not in seen_containers:
+                    if value is not builtins_dict and value is not modules and value is not gc_callbacks:
+                        seen_containers.add(id_(value))
+                        containers.append(value)
+                elif mutable_class(value) and value not in seen_classes:
+                    seen_classes.add(value)
+                    classes.append(value)
+                elif kind is lru_cache_type:
+                    found_caches.append(value)
+        for cls in _js_classes():
+            if cls not in seen_classes and mutable_class(cls):
+                seen_classes.add(cls)
+                classes.append(cls)
+        container_copies[:] = [dict_copy(c) if type_type(c) is dict_type else list_copy(c) for c in containers]
+        class_views[:] = [cls.__dict__ for cls in classes]  # live views, made once
+        class_copies[:] = [dict_(view) for view in class_views]
+        lru_caches[:] = found_caches
+        own = harness_globals["__name__"]
+        for value in harness_globals.values():
+            if isinstance_(value, type_type) and value.__module__ == own:
+                harness_classes.append(value)
+        harness_class_copies[:] = [dict_(cls.__dict__) for cls in harness_classes]
+        exposed_classes[:] = [harness_globals[name] for name in ("_OutputLimit", "_SandboxTimeout")]
+        exposed_views[:] = [cls.__dict__ for cls in exposed_classes]
+        exposed_copies[:] = [dict_(view) for view in exposed_views]
+        clean["harness"] = dict_copy(harness_globals)
+        clean["harness_builtins"] = dict_copy(harness_globals["__builtins__"])
+        for name, value in harness_globals.items():
+            kind = type_type(value)
+            if name in cache_names:
+                caches.append(value)
+            elif kind is dict_type and value is not harness_globals["__builtins__"]:
+                harness_tables.append(value)
+            elif kind is list_type:
+                harness_tables.append(value)
+        harness_tables.extend(extra_tables)
+        harness_table_copies[:] = [
+            dict_copy(t) if type_type(t) is dict_type else list_copy(t) for t in harness_tables
+        ]
+        # Everything alive now is permanent: a full collection after a task then only looks at
+        # what was made since (about 1 ms instead of 150 in Pyodide).
+        collect()
+        gc_freeze()
+        clean["frozen"] = gc_get_freeze_count()
+
+    def restore_quick(graveyard):
+        settrace(None)
+        setprofile(None)
+        if not same_dict(builtins_dict, clean["builtins"]):
+            reset_dict(builtins_dict, clean["builtins"], graveyard)
+        for name, value in sys_attrs:
+            if getattr_(sys_module, name, restore_quick) is not value:
+                setattr_(sys_module, name, value)
+        if not same_dict(modules, clean["modules"]):
+            reset_dict(modules, clean["modules"], graveyard)
+        if getrecursionlimit() != clean["recursion"]:
+            setrecursionlimit(clean["recursion"])
+        if get_digits is not None and get_digits() != clean["digits"]:
+            set_digits(clean["digits"])
+        seed(0)
+
+    def restore_full(graveyard):
+        if not same_keys(builtins_dict, clean["builtins"]):
+            reset_dict(builtins_dict, clean["builtins"], graveyard)
+        for namespace, copy in zip_(module_dicts, module_copies):
+            if not same_dict(namespace, copy):
+                reset_dict(namespace, copy, graveyard)
+        for container, copy in zip_(containers, container_copies):
+            if type_type(container) is dict_type:
+                if not same_dict(container, copy):
+                    reset_dict(container, copy, graveyard)
+            elif not same_list(container, copy):
+                graveyard.append(list_copy(container))
+                container[:] = copy
+        for cls, view, copy in zip_(classes, class_views, class_copies):
+            if not same_dict(view, copy):
+                reset_class(cls, copy, graveyard)
+        if not same_list(gc_callbacks, clean["gc_callbacks"]):
+            graveyard.append(list_copy(gc_callbacks))
+            gc_callbacks[:] = clean["gc_callbacks"]
+        if not gc_isenabled():
+            gc_enable()
+        if gc_get_threshold() != clean["threshold"]:
+            gc_set_threshold(*clean["threshold"])
+        if gc_get_freeze_count() < clean["frozen"]:
+            gc_freeze()  # a task unfroze them: freeze again (its leftovers too, which never run)
+        for cache in lru_caches:
+            cache.cache_clear()
+
+    def check_harness(graveyard):
+        """Names of the harness parts a task changed (restored here), empty when intact."""
+        changed = []
+        if not same_dict(harness_globals, clean["harness"]) or not same_keys(harness_globals, clean["harness"]):
+            changed.append("globals")
+            reset_dict(harness_globals, clean["harness"], graveyard)
+        own_builtins = harness_globals["__builtins__"]
+        if not same_dict(own_builtins, clean["harness_builtins"]):
+            changed.append("builtins")
+            reset_dict(own_builtins, clean["harness_builtins"], graveyard)
+        for cls, copy in zip_(harness_classes, harness_class_copies):
+            if not same_dict(cls.__dict__, copy):
+                changed.append("class " + cls.__name__)
+                reset_class(cls, copy, graveyard)
+        for table, copy in zip_(harness_tables, harness_table_copies):
+            if type_type(table) is dict_type:
+                if not same_dict(table, copy):
+                    changed.append("tables")
+                    reset_dict(table, copy, graveyard)
+            elif not same_list(table, copy):
+                changed.append("tables")
+                graveyard.append(list_copy(table))
+                table[:] = copy
+        return changed
+
+    def check_exposed(graveyard):
+        changed = []
+        for cls, view, copy in zip_(exposed_classes, exposed_views, exposed_copies):
+            if not same_dict(view, copy):
+                changed.append("class " + cls.__name__)
+                reset_class(cls, copy, graveyard)
+        return changed
+
+    def settle():
+        """Restore everything a task may have changed; (harness parts changed, worker sound)."""
+        changed = []
+        sound = True
+        for _round in range_(collect_rounds):
+            if collect() == 0:
+                break
+        else:
+            sound = False
+        # Restoring drops the task's objects; their finalizers may change state again, so the
+        # dropped objects are released and everything is checked once more.
+        for _attempt in range_(3):
+            graveyard = []
+            restore_quick(graveyard)
+            restore_full(graveyard)
+            changed += check_harness(graveyard)
+            if not graveyard:
+                break
+            del graveyard
+            collect()
+        else:
+            sound = False
+        for cache, copy in zip_(caches, cache_copies):
+            if type_type(cache) is dict_type:
+                if not same_dict(cache, copy) or not same_keys(cache, copy):
+                    reset_dict(cache, copy, [])
+            else:
+                cache[:] = [False]
+        del cache_copies[:]
+        # What is alive now (the harness's caches, mostly) joins the permanent generation, so the
+        # next collection here looks only at what later tasks make.
+        gc_freeze()
+        return changed, sound
+
+    def settle_quick():
+        graveyard = []
+        restore_quick(graveyard)
+        changed = check_exposed(graveyard)
+        if graveyard:  # unexpected after code that reaches nothing: do the whole round
+            del graveyard
+            more, sound = settle()
+            return changed + more, sound
+        return changed, True
+
+    def run(task, after=None):
+        risk[0] = False
+        try:
+            result = execute(task)
+        except base_exception as error:  # noqa: BLE001 - execute never raises unless changed
+            result = {"status": "sandbox_error", "stdout": "", "detail": "the harness failed: " + type_type(error).__name__}
+            risk[0] = True
+        if after is not None:
+            after()
+        # A timeout signal meant for the task can land here (SIGALRM, Pyodide's interrupt): then the
+        # restore is done again (each task gets one such signal).
+        changed, sound = ["restore"], False
+        for _attempt in range_(3):
+            try:
+                changed, sound = settle() if risk[0] else settle_quick()
+                break
+            except base_exception:  # noqa: BLE001
+                risk[0] = True
+        if changed:
+            return {
+                "status": "sandbox_error",
+                "detail": "the task changed the sandbox harness ("
+                + ", ".join(sorted_(set_(changed)))
+                + "); its result is discarded and the worker replaced",
+                "stdout": "",
+                "fatal": True,
+            }
+        if not sound:
+            result["fatal"] = True
+        return result
+
+    return hook, snapshot, run, creators
+
+
+def _imp_guard(creators):
+    """Route `_imp.create_builtin` / `create_dynamic` (what every import path ends in: `import`,
+    `importlib.import_module`, `module_from_spec`, direct calls) through the audit hook, which
+    refuses the blocked modules and alone holds the originals: `_pyodide_core`, `js`, `ctypes`,
+    a second `_imp`... cannot be created. Returns the wrappers' globals (checked by the guard)."""
+    import _imp
+
+    namespaces = []
+    for kind in ("create_builtin", "create_dynamic"):
+        original = getattr(_imp, kind, None)
+        if original is None:
+            continue
+        creators[kind] = original
+        # The wrapper's globals hold only what it needs: no path back to the harness or the originals.
+        namespace = {
+            "__builtins__": {},
+            "_audit": sys.audit,
+            "_event": _CREATE_EVENT,
+            "_kind": kind,
+            "_ImportError": ImportError,
+        }
+        wrapper = types.FunctionType(_create_via_hook.__code__, namespace, kind, (None,))
+        setattr(_imp, kind, wrapper)
+        namespaces.append(namespace)
+    return namespaces
+
+
+def _create_via_hook(spec, file=None):  # noqa: ARG001 - create_dynamic's signature
+    box = []
+    _audit(_event, _kind, spec, box)  # noqa: F821 - names from the wrapper's own globals
+    if not box:
+        raise _ImportError("the sandbox refused to create this module")  # noqa: F821
+    return box[0]
 
 
 def _blocked_exit(*_args, **_kwargs):
@@ -403,8 +696,8 @@ def _blocked_exit(*_args, **_kwargs):
 
 
 def _secure_process(trusted_codes=()):
-    """Strip what untrusted code could use to leave the interpreter, then add the audit hook."""
-    global _RECURSION_LIMIT, _INT_DIGITS
+    """Strip what untrusted code could use to leave the interpreter, then add the audit hook.
+    Returns the guard's (snapshot, run) functions; nothing in the harness keeps them."""
     if _PYODIDE:
         _scrub_pyodide()
     for name in list(sys.modules):
@@ -432,10 +725,16 @@ def _secure_process(trusted_codes=()):
     # A prefix of "/" or the user's home would open everything: keep only library directories.
     allowed_roots = tuple(sorted(r for r in roots if r not in ("/", "/usr", "/usr/local", os.path.expanduser("~"))))
     sys.path[:] = [p for p in sys.path if any(p == r or p.startswith(r + "/") for r in allowed_roots)]
-    _RECURSION_LIMIT = sys.getrecursionlimit()
-    # Python < 3.11 has no limit on int/str conversion digits.
-    _INT_DIGITS = sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else None
-    sys.addaudithook(_make_audit_hook(allowed_roots, os.getcwd().rstrip("/"), frozenset(trusted_codes)))
+    # CPython runs this file as __main__: a task importing __main__ would get the harness module.
+    main = sys.modules.get("__main__")
+    if main is not None and getattr(main, "__dict__", None) is globals():
+        sys.modules["__main__"] = types.ModuleType("__main__")
+    hook, snapshot, run, creators = _make_guard(
+        allowed_roots, os.getcwd().rstrip("/"), frozenset(trusted_codes), globals()
+    )
+    wrapper_namespaces = _imp_guard(creators)
+    sys.addaudithook(hook)
+    return snapshot, run, wrapper_namespaces
 
 
 def _make_blocked(name):
@@ -495,9 +794,50 @@ def _scrub_pyodide():
     if main is not None:
         for key in [k for k in main.__dict__ if not k.startswith("__")]:
             del main.__dict__[key]
-    import gc
-
+    _neuter_js_classes(pyodide_packages)
     gc.collect()
+
+
+_JS_PACKAGES = ("js", "pyodide", "pyodide_js", "_pyodide", "_pyodide_core", "micropip")
+
+
+def _js_classes(packages=_JS_PACKAGES):
+    """Classes of the Pyodide FFI still alive (every class is reachable through
+    `object.__subclasses__()`): JsProxy and its family, JsException, the import hook classes."""
+    found, seen, stack = [], set(), [object]
+    while stack:
+        try:
+            subclasses = type.__subclasses__(stack.pop())
+        except TypeError:
+            continue
+        for cls in subclasses:
+            if cls in seen:
+                continue
+            seen.add(cls)
+            stack.append(cls)
+            module = cls.__dict__.get("__module__", "")
+            if isinstance(module, str) and module.partition(".")[0] in packages:
+                found.append(cls)
+    return found
+
+
+def _neuter_js_classes(packages):
+    """Make the FFI classes refuse to make instances: `JsException("x")` would otherwise create a
+    JavaScript Error whose prototype chain leads to Object.prototype in the worker's realm. The
+    guard snapshots these classes, so a task that puts the constructors back is undone."""
+    refuse = types.FunctionType(
+        _refuse_js.__code__, {"__builtins__": {}, "_TypeError": TypeError}, "__new__"
+    )
+    for cls in _js_classes(packages):
+        for name in ("__new__", "__init__"):
+            try:
+                type.__setattr__(cls, name, staticmethod(refuse) if name == "__new__" else refuse)
+            except (TypeError, AttributeError):
+                pass  # an immutable type: Python cannot instantiate it from a task either
+
+
+def _refuse_js(*_args, **_kwargs):
+    raise _TypeError("the sandbox does not create JavaScript objects")  # noqa: F821 - own globals
 
 
 # ---------------------------------------------------------------------------------------------
@@ -598,6 +938,9 @@ def _note(code):
     """Record a code object the current task is about to run."""
     if not _task_risk[0] and _risky(code):
         _task_risk[0] = True
+        # Tells the guard (which the task cannot reach) to restore and check everything after
+        # this task. Raised when the code is compiled, before any of it runs.
+        sys.audit(_RISKY_EVENT)
     return code
 
 
@@ -626,7 +969,12 @@ def _syntax_detail(problem):
 
 
 def _fresh_namespace():
-    return {"__name__": "__main__", "__builtins__": dict(_BUILTINS_SNAPSHOT)}
+    # A compact dict copies as one block (the live builtins module dict, with its history of
+    # deletions, copies entry by entry: ten times slower). The guard checks this table.
+    return {"__name__": "__main__", "__builtins__": dict(_BUILTINS_COPY)}
+
+
+_BUILTINS_COPY = {}  # the builtins as they are at setup, filled by _setup
 
 
 class _Run:
@@ -662,7 +1010,12 @@ def _exception_info(error):
         message = str(error)
     except BaseException:  # noqa: BLE001 - user __str__ may raise anything
         message = "<str failed>"
-    return {"type": type(error).__name__, "message": _truncate(message, _Config.max_message_chars)}
+    if not isinstance(message, str):
+        message = "<str failed>"
+    return {
+        "type": _truncate(type(error).__name__, _Config.max_name_chars),
+        "message": _truncate(message, _Config.max_message_chars),
+    }
 
 
 def _eval_expected(source, mode):
@@ -757,6 +1110,16 @@ def _describe_value(value, namespace, result):
     if truncated:
         result["reprTruncated"] = True
     form = _json_form(value)
+    if form is not _NO_JSON and truncated:
+        # An uncut repr bounds the JSON form; past it, the form is measured (e.g. REval's
+        # harness returns its JSON as one long str) and sent only within max_json_chars.
+        try:
+            size = len(json.dumps(form, ensure_ascii=False))
+        except (TypeError, ValueError, RecursionError):
+            size = None
+        if size is None or size > _Config.max_json_chars:
+            form = _NO_JSON
+            result["jsonOmitted"] = True
     if form is not _NO_JSON:
         result["json"] = form
     roundtrips = False
@@ -836,6 +1199,10 @@ def _do_check(task, run, result):
 # its own locals).
 
 
+# What a recorded entry costs beyond its reprs (JSON punctuation, line number, path entry).
+_STATE_OVERHEAD_CHARS = 16
+
+
 class _Tracer:
     __slots__ = ("states", "steps", "max_steps", "truncated", "chars")
 
@@ -873,7 +1240,7 @@ class _Tracer:
                 frame.f_trace = None
                 return None
             snapshot = {}
-            size = 0
+            size = _STATE_OVERHEAD_CHARS
             for key, value in frame.f_locals.items():
                 name = value.__class__.__name__
                 if name in ("module", "function", "builtin_function_or_method"):
@@ -882,21 +1249,30 @@ class _Tracer:
                     continue
                 text = _safe_repr(value)[0]
                 snapshot[key] = text
-                size += len(text)
-            self.chars += size
-            if self.chars > _Config.max_trace_chars:
-                # The states would outgrow what is worth sending back: stop like at max_steps.
+                size += len(key) + len(text) + _STATE_OVERHEAD_CHARS
+            if self._over(size, frame):
                 self.steps -= 1
-                self.truncated = True
-                sys.settrace(None)
-                frame.f_trace = None
                 return None
             self._state(frame.f_lineno)[1] = snapshot
         elif event == "return":
-            self._state(frame.f_lineno)[2] = _safe_repr(arg)[0]
+            text = _safe_repr(arg)[0]
+            if not self._over(len(text) + _STATE_OVERHEAD_CHARS, frame):
+                self._state(frame.f_lineno)[2] = text
         elif event == "exception":
-            self._state(frame.f_lineno)[3] = arg[0].__name__
+            name = _truncate(arg[0].__name__, _Config.max_name_chars)
+            if not self._over(len(name) + _STATE_OVERHEAD_CHARS, frame):
+                self._state(frame.f_lineno)[3] = name
         return None
+
+    def _over(self, size, frame):
+        """Count `size` characters; past max_trace_chars stop recording, as at max_steps."""
+        self.chars += size
+        if self.chars <= _Config.max_trace_chars:
+            return False
+        self.truncated = True
+        sys.settrace(None)
+        frame.f_trace = None
+        return True
 
 
 def _do_trace(task, run, result):
@@ -1346,13 +1722,13 @@ def execute(task):
     _task_risk[0] = False
     try:
         if handler is None:
-            result["detail"] = f"unknown task kind {kind!r}"
+            result["detail"] = f"unknown task kind {_truncate(repr(kind), 200)}"
         else:
             _enter(run)
             handler(task, run, result)
     except _SyntaxProblem as problem:
         result["status"] = "syntax_error"
-        result["detail"] = _syntax_detail(problem)
+        result["detail"] = _truncate(_syntax_detail(problem), _Config.max_message_chars)
     except BaseException as error:  # noqa: BLE001 - every outcome of untrusted code is a result
         status, exc = _classify(error, run)
         result["status"] = status
@@ -1370,12 +1746,6 @@ def execute(task):
                 result["detail"] = f"output exceeded {_Config.max_output_chars} characters"
                 result.pop("repr", None)
                 result.pop("json", None)
-        try:
-            _restore_state(full=_task_risk[0])
-        except BaseException as error:  # noqa: BLE001 - reported, the engine replaces the worker
-            result["status"] = "sandbox_error"
-            result["detail"] = f"could not restore the interpreter: {type(error).__name__}: {error}"
-            result["fatal"] = True
     if kind == "trace":
         _finish_trace(result)
     elif "_tracer" in result:
@@ -1391,34 +1761,67 @@ def execute(task):
 
 def _encode(result):
     try:
-        return json.dumps(result, ensure_ascii=False, allow_nan=False)
+        text = json.dumps(result, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as error:
-        return json.dumps({"status": "sandbox_error", "detail": f"result not encodable: {error}", "stdout": ""})
+        return json.dumps({"status": "sandbox_error", "detail": f"result not encodable: {error}"[:500], "stdout": ""})
+    if len(text) > _Config.max_result_chars:
+        # Every field has its own cap; this backstop (the host checks the same) keeps a result
+        # whose fields add up past the whole from crossing to the host.
+        limited = {
+            "status": "output_limit",
+            "detail": f"the result exceeded {_Config.max_result_chars} characters",
+            "stdout": "",
+        }
+        if result.get("fatal") is True:
+            limited["fatal"] = True
+        return json.dumps(limited)
+    return text
 
 
-def run_task(task_json):
-    """Pyodide entry point: one task as JSON text in, its result as JSON text out."""
-    try:
-        task = json.loads(task_json)
-    except ValueError as error:
-        return json.dumps({"status": "sandbox_error", "detail": f"bad task: {error}", "stdout": ""})
-    return _encode(execute(task))
+def _json_runner(run):
+    """Pyodide entry point: one task as JSON text in, its result as JSON text out (through the
+    guard's `run`, which the returned function alone holds)."""
+    loads = json.loads
+    encode = _encode
+
+    def run_task(task_json):
+        try:
+            task = loads(task_json)
+        except ValueError as error:
+            return encode({"status": "sandbox_error", "detail": f"bad task: {error}"[:500], "stdout": ""})
+        return encode(run(task))
+
+    return run_task
+
+
+def python_version():
+    return sys.version.split()[0]
 
 
 def configure(options):
     """Set limits (before the first task); options: dict with camelCase keys as in SandboxOptions."""
     _Config.max_output_chars = int(options.get("maxOutputChars", _Config.max_output_chars))
     _Config.max_repr_chars = int(options.get("maxReprChars", _Config.max_repr_chars))
+    _Config.max_trace_chars = int(options.get("maxTraceChars", _Config.max_trace_chars))
+    _Config.max_json_chars = int(options.get("maxJsonChars", _Config.max_json_chars))
+    _Config.max_result_chars = int(options.get("maxResultChars", _Config.max_result_chars))
 
 
 def setup(options_json, trusted_codes=()):
-    """Configure, snapshot and lock the interpreter. Called once, before any task."""
+    """Configure, snapshot and lock the interpreter. Called once, before any task. Returns the
+    task runner (task JSON in, result JSON out); keep it outside Python, it is the only handle
+    on the guard."""
+    return _json_runner(_setup(options_json, trusted_codes))
+
+
+def _setup(options_json, trusted_codes):
     configure(json.loads(options_json))
     sys.setrecursionlimit(1000)
     random.seed(0)
-    _secure_process(trusted_codes)
-    _take_snapshots()
-    return sys.version.split()[0]
+    snapshot, run, wrapper_namespaces = _secure_process(trusted_codes)
+    _BUILTINS_COPY.update(builtins.__dict__)
+    snapshot(wrapper_namespaces)
+    return run
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1475,9 +1878,9 @@ def _serve():
         proto_out.write((nonce + json.dumps(obj, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8"))
 
     try:
-        setup(json.dumps(options), (set_cpu_limit.__code__,))
+        run = _setup(json.dumps(options), (set_cpu_limit.__code__,))
         send({"ready": True, "version": sys.version.split()[0]})
-        _serve_loop(reader, proto_out, nonce, set_cpu_limit, signal)
+        _serve_loop(reader, proto_out, nonce, set_cpu_limit, signal, run)
     except BaseException as error:  # noqa: BLE001 - the engine reports this and replaces the worker
         import traceback
 
@@ -1485,7 +1888,10 @@ def _serve():
         raise
 
 
-def _serve_loop(reader, proto_out, nonce, set_cpu_limit, signal):
+def _serve_loop(reader, proto_out, nonce, set_cpu_limit, signal, run):
+    def stop_timer():
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
     while True:
         line = reader.readline()
         if not line:
@@ -1497,16 +1903,15 @@ def _serve_loop(reader, proto_out, nonce, set_cpu_limit, signal):
             set_cpu_limit(timeout)
             signal.setitimer(signal.ITIMER_REAL, timeout)
             try:
-                result = execute(task)
+                result = run(task, stop_timer)
             except _SandboxTimeout:
-                result = {"status": "timeout", "stdout": ""}
+                result = {"status": "timeout", "stdout": "", "fatal": True}
             finally:
-                signal.setitimer(signal.ITIMER_REAL, 0)
-            try:
-                encoded = json.dumps(result, ensure_ascii=False, allow_nan=False)
-            except (TypeError, ValueError) as error:
-                encoded = json.dumps({"status": "sandbox_error", "detail": f"result not encodable: {error}", "stdout": ""})
+                stop_timer()
+            encoded = _encode(result)
             proto_out.write((nonce + '{"id":' + json.dumps(batch_id) + ',"index":' + str(index) + ',"result":' + encoded + "}\n").encode("utf-8"))
+            if result.get("fatal") is True:
+                return  # the host replaces this process; the rest of the batch runs elsewhere
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ import { SandboxError } from './errors.js';
 import { harnessPath } from './harness-source.js';
 import {
   graceMs,
+  oversizedResult,
   timeoutResult,
+  withinResultCap,
   type EngineWorker,
   type Outcome,
   type RawResult,
@@ -44,7 +46,14 @@ export class CPythonWorker implements EngineWorker {
   /** The harness's last words (a traceback) when it failed outside any task. */
   private fatal: string | undefined;
 
-  private constructor(child: ChildProcessWithoutNullStreams, nonce: string) {
+  /** Set when the process sent more than a result may hold: it is killed and replaced. */
+  private oversized = false;
+
+  private constructor(
+    child: ChildProcessWithoutNullStreams,
+    nonce: string,
+    private readonly limits: WorkerLimits,
+  ) {
     this.child = child;
     this.nonce = nonce;
   }
@@ -87,7 +96,7 @@ export class CPythonWorker implements EngineWorker {
     } catch (error) {
       throw missingPython(pythonPath, error);
     }
-    const worker = new CPythonWorker(child, nonce);
+    const worker = new CPythonWorker(child, nonce, limits);
     child.stderr.resume();
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (data: string) => worker.onData(data));
@@ -162,12 +171,26 @@ export class CPythonWorker implements EngineWorker {
 
   private onData(data: string): void {
     this.buffer += data;
+    // A line longer than any result may be (a task writing to the protocol descriptor, or a
+    // result past the cap) is not buffered further: the process is killed and replaced.
+    const lineCap = 2 * this.limits.maxResultChars + 1000;
+    if (this.buffer.length > lineCap && this.buffer.indexOf('\n') < 0) {
+      this.buffer = '';
+      this.oversized = true;
+      this.child.kill('SIGKILL');
+      return;
+    }
     let newline = this.buffer.indexOf('\n');
     while (newline >= 0) {
       const raw = this.buffer.slice(0, newline);
       this.buffer = this.buffer.slice(newline + 1);
       newline = this.buffer.indexOf('\n');
       if (!raw.startsWith(this.nonce)) continue;
+      if (!withinResultCap(raw, this.limits)) {
+        this.oversized = true;
+        this.child.kill('SIGKILL');
+        continue;
+      }
       let line: Line;
       try {
         line = JSON.parse(raw.slice(this.nonce.length)) as Line;
@@ -204,13 +227,17 @@ export class CPythonWorker implements EngineWorker {
         results[received] = line.result;
         received += 1;
         taskStarted = performance.now();
-        if (received === tasks.length) finish(false);
+        // The guard found the harness changed: the harness stops after this result, and the
+        // process is replaced before anything else runs.
+        if (line.result.fatal === true) finish(true);
+        else if (received === tasks.length) finish(false);
       };
       this.exitListener = (code, signal) => {
         if (received < tasks.length) {
           const limit = (tasks[received] as TaskPayload).timeoutMs;
-          results[received] =
-            signal === 'SIGXCPU' || signal === 'SIGKILL'
+          results[received] = this.oversized
+            ? oversizedResult(this.limits)
+            : signal === 'SIGXCPU' || signal === 'SIGKILL'
               ? timeoutResult(limit, `the task used more CPU time than its limit (${signal})`)
               : {
                   status: 'sandbox_error',

@@ -22,6 +22,7 @@ export interface RawResult {
   repr?: string;
   reprTruncated?: boolean;
   json?: unknown;
+  jsonOmitted?: boolean;
   reprRoundTrips?: boolean;
   exception?: { type: string; message: string };
   stdout?: string;
@@ -63,6 +64,65 @@ export interface WorkerLimits {
   memoryLimitMb: number;
   maxOutputChars: number;
   maxReprChars: number;
+  /** Characters of recorded trace states (locals, returns, per-entry overhead) per task. */
+  maxTraceChars: number;
+  /** Characters of a value's JSON form when its repr was cut. */
+  maxJsonChars: number;
+  /** Characters of one encoded result, all fields together: the backstop behind the field caps. */
+  maxResultChars: number;
+}
+
+/** Cap on a trace's recorded states, in characters (reprs, names, per-entry overhead). */
+export const MAX_TRACE_CHARS = 8_000_000;
+
+/** Cap on the JSON form of a value whose repr was cut (REval's harness returns long JSON strs). */
+export const MAX_JSON_CHARS = 8_000_000;
+
+/** Room in one encoded result for everything but the capped fields (keys, numbers, details). */
+const RESULT_OVERHEAD_CHARS = 100_000;
+
+/**
+ * The limits sent to every worker: the field caps, and the cap on a whole encoded result, which
+ * the worker enforces before a result leaves it and the host checks again on arrival.
+ */
+export function workerLimits(options: {
+  memoryLimitMb: number;
+  maxOutputChars: number;
+  maxReprChars: number;
+}): WorkerLimits {
+  return {
+    memoryLimitMb: options.memoryLimitMb,
+    maxOutputChars: options.maxOutputChars,
+    maxReprChars: options.maxReprChars,
+    maxTraceChars: MAX_TRACE_CHARS,
+    maxJsonChars: MAX_JSON_CHARS,
+    // stdout, the repr, actualRepr and the exception message each up to their cap, plus a trace
+    // and a JSON form.
+    maxResultChars:
+      options.maxOutputChars +
+      4 * options.maxReprChars +
+      MAX_TRACE_CHARS +
+      MAX_JSON_CHARS +
+      RESULT_OVERHEAD_CHARS,
+  };
+}
+
+/**
+ * Whether a result's JSON text is within the whole-result cap. Python counts code points, a
+ * JavaScript string UTF-16 units (an astral character is two), hence the factor of 2.
+ */
+export function withinResultCap(text: string, limits: WorkerLimits): boolean {
+  return text.length <= 2 * limits.maxResultChars;
+}
+
+export function oversizedResult(limits: WorkerLimits): RawResult {
+  return {
+    status: 'sandbox_error',
+    stdout: '',
+    detail: `the worker sent a result over ${limits.maxResultChars} characters; the worker was replaced`,
+    durationMs: 0,
+    fatal: true,
+  };
 }
 
 /** Extra time a task gets after its limit to stop on its own before its worker is killed. */

@@ -4,7 +4,9 @@ import { SandboxError } from './errors.js';
 import { harnessSource, pyodideWorkerUrl } from './harness-source.js';
 import {
   graceMs,
+  oversizedResult,
   timeoutResult,
+  withinResultCap,
   type EngineWorker,
   type Outcome,
   type RawResult,
@@ -38,6 +40,7 @@ export class PyodideWorker implements EngineWorker {
   private readonly worker: Worker;
   private readonly control: Int32Array;
   private readonly clock: Float64Array;
+  private readonly limits: WorkerLimits;
   private busy = false;
   private exited = false;
   /** Largest footprint reported so far (WebAssembly heap + the thread's JavaScript heap). */
@@ -48,8 +51,10 @@ export class PyodideWorker implements EngineWorker {
     control: SharedArrayBuffer,
     pythonVersion: string,
     startupMs: number,
+    limits: WorkerLimits,
   ) {
     this.worker = worker;
+    this.limits = limits;
     this.control = new Int32Array(control, 0, CONTROL.int32Length);
     this.clock = new Float64Array(control, CONTROL.clockByteOffset, 1);
     this.pythonVersion = pythonVersion;
@@ -119,7 +124,7 @@ export class PyodideWorker implements EngineWorker {
         );
       });
     });
-    return new PyodideWorker(worker, control, pythonVersion, performance.now() - started);
+    return new PyodideWorker(worker, control, pythonVersion, performance.now() - started, limits);
   }
 
   execute(tasks: TaskPayload[]): Promise<Outcome> {
@@ -132,6 +137,10 @@ export class PyodideWorker implements EngineWorker {
     const control = this.control;
     const clock = this.clock;
     const worker = this.worker;
+    const limits = this.limits;
+    // Checked again here: a result over the cap means the worker misbehaved; it is replaced.
+    const parse = (text: string): RawResult =>
+      withinResultCap(text, limits) ? (JSON.parse(text) as RawResult) : oversizedResult(limits);
     return new Promise<Outcome>((resolve) => {
       let interruptedIndex = -1;
       let interruptedAt = 0;
@@ -154,7 +163,7 @@ export class PyodideWorker implements EngineWorker {
       ): Outcome => {
         const results: (RawResult | undefined)[] = tasks.map(() => undefined);
         done.forEach((text, index) => {
-          results[index] = JSON.parse(text) as RawResult;
+          results[index] = parse(text);
         });
         if (failure && failedIndex >= 0 && failedIndex < tasks.length)
           results[failedIndex] = failure;
@@ -165,7 +174,7 @@ export class PyodideWorker implements EngineWorker {
           this.peakMemoryBytes = Math.max(this.peakMemoryBytes, message.memoryBytes);
           const results: (RawResult | undefined)[] = tasks.map((_, index) => {
             const text = message.results[index];
-            return text === undefined ? undefined : (JSON.parse(text) as RawResult);
+            return text === undefined ? undefined : parse(text);
           });
           // The worker's heap grew past half its limit (it stopped early if tasks remain): replace
           // it to give the memory back; unanswered tasks run on its successor.

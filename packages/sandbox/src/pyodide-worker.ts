@@ -11,7 +11,14 @@ interface WorkerInit {
   /** Also post a memory snapshot (after the harness's imports) for later workers to start from. */
   makeSnapshot: boolean;
   harnessSource: string;
-  options: { memoryLimitMb: number; maxOutputChars: number; maxReprChars: number };
+  options: {
+    memoryLimitMb: number;
+    maxOutputChars: number;
+    maxReprChars: number;
+    maxTraceChars: number;
+    maxJsonChars: number;
+    maxResultChars: number;
+  };
   control: SharedArrayBuffer;
   /** A memory snapshot made by the process's first worker: loading from it skips Python's start-up. */
   snapshot?: SharedArrayBuffer;
@@ -102,10 +109,12 @@ const namespace = pyodide.runPython('{"__name__": "codereasoner_sandbox_harness"
   get(key: string): unknown;
 };
 pyodide.runPython(init.harnessSource, { globals: namespace as never });
-const setup = namespace.get('setup') as (options: string) => string;
-const runTask = namespace.get('run_task') as (task: string) => string;
+const setup = namespace.get('setup') as (options: string) => (task: string) => string;
+const pythonVersion = (namespace.get('python_version') as () => string)();
 // After setup the Pyodide Python modules are scrubbed: runPython no longer works, runTask does.
-const pythonVersion = setup(JSON.stringify(init.options));
+// runTask is the harness's guarded runner: it restores the interpreter and checks the harness
+// after each task. Only this thread holds it; no Python object refers to it.
+const runTask = setup(JSON.stringify(init.options));
 
 // Emscripten replaces HEAP8 when the heap grows: keep the module, read the view when asked.
 const emscriptenModule = (pyodide as unknown as { _module: { HEAP8: Int8Array } })._module;
@@ -196,6 +205,10 @@ function runBatch(tasks: string[], results: string[]): string[] {
     if (output === undefined) output = runOne(index, tasks[index] as string) ?? interruptedResult();
     results.push(output);
     if (emscriptenModule.HEAP8.buffer.byteLength > recycleBytes) break;
+    // The guard found the harness changed (or could not settle the interpreter): run nothing
+    // more here; the main thread replaces this worker and sends the rest to its successor.
+    if (output.includes('"fatal"') && (JSON.parse(output) as { fatal?: unknown }).fatal === true)
+      break;
   }
   Atomics.store(control, CONTROL.index, -1);
   return results;
@@ -206,7 +219,10 @@ function runOne(index: number, task: string): string | undefined {
   Atomics.store(control, CONTROL.interruptedIndex, -1);
   clock[0] = now();
   Atomics.store(control, CONTROL.index, index);
-  const output = runTask(task);
+  let output = runTask(task);
+  // The harness caps every field and the whole result; this is the same cap, checked again
+  // before the text leaves this thread (UTF-16 units: twice the code-point cap).
+  if (output.length > 2 * init.options.maxResultChars) output = oversizedOutput();
   const interrupted = Atomics.load(control, CONTROL.interruptedIndex) === index;
   Atomics.store(control, CONTROL.interrupt, 0);
   if (interrupted) return timedOutResult(output);
@@ -219,12 +235,23 @@ function runOne(index: number, task: string): string | undefined {
 }
 
 function timedOutResult(output: string): string {
-  const parsed = JSON.parse(output) as { stdout?: string; durationMs?: number };
+  const parsed = JSON.parse(output) as { stdout?: string; durationMs?: number; fatal?: boolean };
   return JSON.stringify({
     status: 'timeout',
     stdout: parsed.stdout ?? '',
     detail: 'the task ran longer than its limit and was interrupted',
     durationMs: parsed.durationMs ?? 0,
+    ...(parsed.fatal === true ? { fatal: true } : {}),
+  });
+}
+
+function oversizedOutput(): string {
+  return JSON.stringify({
+    status: 'output_limit',
+    stdout: '',
+    detail: `the result exceeded ${init.options.maxResultChars} characters`,
+    durationMs: 0,
+    fatal: true,
   });
 }
 

@@ -2,7 +2,7 @@ import { CPythonWorker } from './cpython-engine.js';
 import { ConfigValidationError } from './errors.js';
 import { resolveSandboxOptions } from './options.js';
 import { WorkerPool } from './pool.js';
-import type { RawResult, TaskPayload, WorkerLimits } from './protocol.js';
+import { workerLimits, type RawResult, type TaskPayload, type WorkerLimits } from './protocol.js';
 import { PyodideWorker } from './pyodide-engine.js';
 import type {
   CheckRequest,
@@ -60,11 +60,7 @@ export class Sandbox {
   /** Start the workers (Pyodide: about 1.5 s each, in parallel) and return a ready sandbox. */
   static async create(options: SandboxOptions = {}): Promise<Sandbox> {
     const resolved = resolveSandboxOptions(options);
-    const limits: WorkerLimits = {
-      memoryLimitMb: resolved.memoryLimitMb,
-      maxOutputChars: resolved.maxOutputChars,
-      maxReprChars: resolved.maxReprChars,
-    };
+    const limits: WorkerLimits = workerLimits(resolved);
     const start =
       resolved.engine === 'cpython'
         ? () => CPythonWorker.start(limits, resolved.pythonPath)
@@ -239,6 +235,7 @@ function toRunResult(raw: RawResult): RunResult {
   if (raw.repr !== undefined) result.repr = raw.repr;
   if (raw.reprTruncated) result.reprTruncated = true;
   if (raw.json !== undefined) result.json = raw.json;
+  if (raw.jsonOmitted) result.jsonOmitted = true;
   if (raw.reprRoundTrips !== undefined) result.reprRoundTrips = raw.reprRoundTrips;
   if (raw.exception !== undefined) result.exception = raw.exception;
   if (raw.stdoutTruncated) result.stdoutTruncated = true;

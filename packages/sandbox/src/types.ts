@@ -43,8 +43,10 @@ export interface RunResult {
   repr?: string;
   /** true when `repr` was cut at maxReprChars. */
   reprTruncated?: boolean;
-  /** The value as JSON when it has an exact one (tuples become arrays; no NaN, no non-str keys, no ints beyond 2**53-1). */
+  /** The value as JSON when it has an exact one (tuples become arrays; no NaN, no non-str keys, no ints beyond 2**53-1), up to 8,000,000 characters. */
   json?: unknown;
+  /** true when the value has a JSON form longer than 8,000,000 characters, which is not sent. */
+  jsonOmitted?: boolean;
   /** Whether `eval(repr(v)) == v` holds (in the namespace of `code`). */
   reprRoundTrips?: boolean;
   exception?: { type: string; message: string };
@@ -136,7 +138,7 @@ export interface TraceRequest {
   code: string;
   /** An expression, or (trace only) a block of statements such as a ClassEval test snippet. */
   call: string;
-  /** Line events recorded at most (default 10000); past it, or past 20 million characters of recorded reprs, tracing stops and `truncated` is set (the call still runs to the end). */
+  /** Line events recorded at most (default 10000); past it, or past 8 million characters of recorded states (reprs, names, 16 per entry), tracing stops and `truncated` is set (the call still runs to the end). */
   maxSteps?: number;
   timeoutMs?: number;
   /** Statements run after `code` and before `call`, untraced (e.g. a test's setUp body). */
