@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Sandbox } from '@codereasoner/sandbox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,8 +8,16 @@ import { liveCodeBenchItems, loadLiveCodeBench, scoreLiveCodeBench } from './liv
 import { loadReval, type RevalProblem } from './reval/data.js';
 import { revalGroupItems, scoreReval, type RevalItemContext } from './reval/items.js';
 import { computeRevalTruth, type RevalGroupTruth } from './reval/truth.js';
+import { runBenchmark } from './run-benchmark.js';
 import { FIXTURES } from './test-paths.js';
-import type { BenchItem, SampleVerdict, Verdict } from './types.js';
+import type {
+  BenchItem,
+  BenchmarkName,
+  ChatModel,
+  ChatRequest,
+  SampleVerdict,
+  Verdict,
+} from './types.js';
 
 // Official-style scoring must give the official harness's verdict on every completion, quirks
 // included. The completions and their expected verdicts (derived by hand from the official code,
@@ -175,4 +184,44 @@ describe('official-style verdicts equal the official harnesses on a fixed comple
       expect(found!.item.messages[1]!.content, `${key}: ${rule}`).toContain(contains);
     }
   });
+});
+
+describe('requests as the official harnesses send them', () => {
+  it('asks for the stop word each harness requests from a chat model', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'bench-parity-'));
+    try {
+      const stops: Record<string, (string[] | undefined)[]> = {};
+      for (const benchmark of ['cruxeval', 'livecodebench', 'reval'] as BenchmarkName[]) {
+        const seen: (string[] | undefined)[] = [];
+        const model: ChatModel = {
+          id: 'recorder',
+          async complete(requests: ChatRequest[]) {
+            for (const r of requests) seen.push(r.stop);
+            return requests.map(() => ({ texts: [''], finishReasons: ['stop' as const] }));
+          },
+        };
+        await runBenchmark({
+          benchmark,
+          dataPath: FIXTURES,
+          model,
+          sandbox,
+          outDir: join(root, benchmark),
+          limit: 1,
+          ...(benchmark === 'reval' ? { tasks: ['coverage' as const] } : {}),
+        });
+        stops[benchmark] = [...new Set(seen.map((s) => JSON.stringify(s)))].map((s) =>
+          s === undefined ? undefined : (JSON.parse(s) as string[]),
+        );
+      }
+      // openai_run.py and REval's model classes: stop=['[/ANSWER]']; LiveCodeBench's
+      // OpenAIRunner sends no stop ("stop is only used for base models currently").
+      expect(stops).toEqual({
+        cruxeval: [['[/ANSWER]']],
+        livecodebench: [undefined],
+        reval: [['[/ANSWER]']],
+      });
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
