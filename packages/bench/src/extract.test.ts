@@ -17,9 +17,11 @@ describe('CRUXEval extraction (inference/tasks + openai_prompt.py)', () => {
     expect(extractCruxOutput('assert f(1) == 2\n[/ANSWER]\nmore == text', false)).toBe('2');
   });
 
-  it('CoT: after the first [ANSWER], else the last line', () => {
+  it('CoT: after the first [ANSWER], else the last line as it is (openai_prompt.py)', () => {
     expect(extractCruxOutput('steps\n[/THOUGHT]\n[ANSWER]\nassert f(1) == 5\n', true)).toBe('5');
-    expect(extractCruxOutput('I think\nassert f(1) == 6', true)).toBe('6');
+    expect(extractCruxOutput('I think\nassert f(1) == 6', true)).toBe('assert f(1) == 6');
+    expect(extractCruxInput('I think\nassert f(1) == 6', true)).toBe('assert f(1) == 6');
+    expect(extractCruxOutput('I think\n6\n', true)).toBe('');
     expect(extractCruxOutput('I think\nthe answer is 7', true)).toBe('the answer is 7');
   });
 
@@ -50,21 +52,28 @@ describe('LiveCodeBench extract_execution_code', () => {
 
 describe('REval extraction (evaluation.py)', () => {
   it('takes the text between [ANSWER] and [/ANSWER] (or a truncated [/ANSWER)', () => {
-    expect(extractRevalAnswer('[ANSWER]\nYES\n[/ANSWER]', false)).toEqual({
+    expect(extractRevalAnswer('[ANSWER]\nYES\n[/ANSWER]', 'path', false)).toEqual({
       ok: true,
       text: 'YES',
     });
-    expect(extractRevalAnswer('NO\n[/ANS', false)).toEqual({ ok: true, text: 'NO\n[/ANS' });
-    expect(extractRevalAnswer('NO\n[/ANSWER', false)).toEqual({ ok: true, text: 'NO' });
-    expect(extractRevalAnswer('1; int', false)).toEqual({ ok: true, text: '1; int' });
+    expect(extractRevalAnswer('NO\n[/ANS', 'path', false)).toEqual({ ok: true, text: 'NO\n[/ANS' });
+    expect(extractRevalAnswer('NO\n[/ANSWER', 'path', false)).toEqual({ ok: true, text: 'NO' });
+    expect(extractRevalAnswer(' 1; int ', 'state', false)).toEqual({ ok: true, text: '1; int' });
+    expect(extractRevalAnswer('\n-1\n', 'path', false)).toEqual({ ok: true, text: '\n-1\n' });
+    expect(extractRevalAnswer('\nno\n', 'coverage', false)).toEqual({ ok: true, text: 'NO' });
   });
 
-  it('rejects a CoT response without [/THOUGHT]', () => {
-    expect(extractRevalAnswer('[ANSWER]\nYES\n[/ANSWER]', true).ok).toBe(false);
-    expect(extractRevalAnswer('reasoning\n[/THOUGHT]\n[ANSWER]\nYES', true)).toEqual({
+  it('rejects a CoT response without [/THOUGHT] (any case for coverage only)', () => {
+    expect(extractRevalAnswer('[ANSWER]\nYES\n[/ANSWER]', 'coverage', true).ok).toBe(false);
+    expect(extractRevalAnswer('reasoning\n[/THOUGHT]\n[ANSWER]\nYES', 'path', true)).toEqual({
       ok: true,
       text: 'YES',
     });
+    expect(extractRevalAnswer('r\n[/thought]\n[answer]\nyes', 'coverage', true)).toEqual({
+      ok: true,
+      text: 'YES',
+    });
+    expect(extractRevalAnswer('r\n[/thought]\n[ANSWER]\n-1', 'path', true).ok).toBe(false);
   });
 
   it('coverage reads YES/NO from the first three characters', () => {

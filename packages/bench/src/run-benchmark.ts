@@ -157,9 +157,14 @@ function defaultMaxTokens(benchmark: BenchmarkName, cot: boolean, style: PromptS
   return cot ? 1024 : 256;
 }
 
+/**
+ * The stop words the harnesses request from a chat model: CRUXEval's `openai_run.py` and every
+ * REval model class `[/ANSWER]`; LiveCodeBench's chat runner none (its `--stop` default `###` is
+ * "only used for base models", `oai_runner.py`), so a CoT answer with a `###` heading is not cut.
+ */
 function defaultStop(benchmark: BenchmarkName, style: PromptStyle): string[] | undefined {
-  if (style === 'protocol') return undefined;
-  return benchmark === 'livecodebench' ? ['###'] : ['[/ANSWER]'];
+  if (style === 'protocol' || benchmark === 'livecodebench') return undefined;
+  return ['[/ANSWER]'];
 }
 
 interface Prepared {

@@ -3,6 +3,8 @@ import {
   extractRevalAnswer,
   parseRevalCoverage,
   parseRevalPath,
+  pyRstrip,
+  type RevalTask,
 } from '../extract.js';
 import {
   OFFICIAL_SYSTEM_MESSAGE,
@@ -27,7 +29,7 @@ import {
   type StateAnswers,
 } from './truth.js';
 
-export type RevalTask = 'coverage' | 'state' | 'path' | 'output';
+export type { RevalTask };
 
 /** Everything scoring needs about one item (kept beside the item, never sent to the model). */
 export interface RevalItemContext {
@@ -36,6 +38,20 @@ export interface RevalItemContext {
   truth: RevalGroupTruth;
   /** Probe index within the group (coverage/state/path). */
   probe: number;
+}
+
+const SETUP_HEADER = '\n# setup code executed previously\n';
+
+/**
+ * The setUp text shown in a ClassEval prompt. `evaluation.py` builds it twice over: Path and
+ * Output as `header + '# ' + '\n# '.join(lines[1:])`, Coverage and State as
+ * `header + '\n# '.join(lines[1:])`, so there (quirk) the first setUp line is shown as code, not
+ * as a comment. `setup` is the harness's Path/Output form.
+ */
+export function revalSetupText(setup: string, task: RevalTask): string {
+  if ((task === 'coverage' || task === 'state') && setup.startsWith(`${SETUP_HEADER}# `))
+    return SETUP_HEADER + setup.slice(SETUP_HEADER.length + 2);
+  return setup;
 }
 
 const OUTPUT_PRELUDE =
@@ -106,10 +122,11 @@ export function revalGroupItems(
   const out: { item: BenchItem; context: RevalItemContext }[] = [];
   const codeLines = problem.code.split('\n');
   const isFunction = problem.kind === 'function';
-  const invocation = isFunction
-    ? revalInvocation(problem, group)
-    : `${truth.setup}\n${problem.inputs[group.inputIdx]!.trimEnd()}`;
-  const invocationAbbr = isFunction ? invocation : 'the above test code';
+  const invocationOf = (task: RevalTask): string =>
+    isFunction
+      ? revalInvocation(problem, group)
+      : `${revalSetupText(truth.setup, task)}\n${pyRstrip(problem.inputs[group.inputIdx]!)}`;
+  const invocationAbbr = isFunction ? revalInvocation(problem, group) : 'the above test code';
   for (const task of tasks) {
     if (task === 'output') {
       const id = group.key;
@@ -162,7 +179,7 @@ export function revalGroupItems(
       if (options.style === 'official') {
         const fields: RevalPromptFields = {
           code: task === 'path' && isFunction ? numberedCode(problem.code) : problem.code,
-          invocation,
+          invocation: invocationOf(task),
           invocationAbbr,
           line: probe.line,
           codeline: codeLines[probe.line - 1] ?? '',
@@ -247,7 +264,7 @@ export async function scoreReval(
       // 1. The answer text, per prompt style.
       let text: string;
       if (options.style === 'official') {
-        const extracted = extractRevalAnswer(completion, options.cot);
+        const extracted = extractRevalAnswer(completion, item.task as RevalTask, options.cot);
         if (!extracted.ok) {
           // CoT without [/THOUGHT]: coverage counts as NO, path as -2, state/output as ERROR.
           if (item.task === 'coverage') {
