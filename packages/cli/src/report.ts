@@ -157,6 +157,9 @@ export function renderHtml(summary: RunSummary, sft: MetricRow[], grpo: MetricRo
       ['total', formatSeconds(summary.totalSeconds)],
     ],
   );
+  const constant = (benchmark: string, task: string) =>
+    summary.benchmarks.find((b) => b.benchmark === benchmark)?.baselines?.[task]?.bestConstant
+      .score;
   const benchmarkRows = summary.benchmarks.length
     ? [
         ...PAPER_ROWS.map((row) => [
@@ -177,6 +180,17 @@ export function renderHtml(summary: RunSummary, sft: MetricRow[], grpo: MetricRo
           ),
           num(summary.benchmarks.find((b) => b.benchmark === 'reval')?.headline['REval avg']),
         ],
+        ...(summary.benchmarks.some((b) => b.baselines !== undefined)
+          ? [
+              [
+                'best constant answer (same items)',
+                num(constant('cruxeval', 'output')),
+                num(constant('cruxeval', 'input')),
+                num(constant('livecodebench', 'output')),
+                '–',
+              ],
+            ]
+          : []),
       ]
     : [];
   const benchmarks = benchmarkRows.length

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { renderHtml } from './report.js';
-import { renderMarkdownSummary, renderTerminalSummary, type RunSummary } from './summary.js';
+import type { BenchmarkSummary } from '@codereasoner/bench';
+import {
+  benchmarkLine,
+  renderMarkdownSummary,
+  renderTerminalSummary,
+  type RunSummary,
+} from './summary.js';
 
 const dataOnly: RunSummary = {
   run: '/runs/x',
@@ -149,5 +155,26 @@ describe('summary.md and report.html', () => {
     expect(html).toContain('<h3>Lift over the best baseline (points)</h3>');
     expect(html).toContain('<td>1/4 100%</td>');
     expect(html).toContain('<td>yes (75%)</td>');
+  });
+});
+
+describe('benchmarkLine', () => {
+  it('puts the best constant answer beside the headline scores when the run has baselines', () => {
+    const constant = (score: number) => ({
+      majority: { answer: "''", frequency: 3, passed: 1, items: 20, score: 5 },
+      bestConstant: { answer: 'True', candidates: 10, passed: 2, items: 20, score },
+    });
+    const bench = {
+      benchmark: 'cruxeval',
+      headline: { 'CRUXEval-O': 12, 'CRUXEval-I': 3 },
+      tasks: { output: { label: 'CRUXEval-O' }, input: { label: 'CRUXEval-I' } },
+      baselines: { output: constant(10), input: constant(2.5) },
+    } as unknown as BenchmarkSummary;
+    expect(benchmarkLine(bench)).toBe(
+      'cruxeval: CRUXEval-O 12.0, CRUXEval-I 3.0 (best constant answer: CRUXEval-O 10.0, CRUXEval-I 2.5)',
+    );
+    expect(benchmarkLine({ ...bench, baselines: undefined })).toBe(
+      'cruxeval: CRUXEval-O 12.0, CRUXEval-I 3.0',
+    );
   });
 });

@@ -323,6 +323,21 @@ export function artifactTable(summary: RunSummary, markdown: boolean): string {
   );
 }
 
+/**
+ * One benchmark's headline scores, then its best constant-answer baseline per task when it has
+ * them: `cruxeval: CRUXEval-O 12.0, CRUXEval-I 3.0 (best constant answer: CRUXEval-O 5.0, …)`.
+ */
+export function benchmarkLine(bench: BenchmarkSummary): string {
+  const fixed = (value: number | undefined) => (value === undefined ? '–' : value.toFixed(1));
+  const scores = Object.entries(bench.headline)
+    .map(([name, value]) => `${name} ${fixed(value)}`)
+    .join(', ');
+  const baselines = Object.entries(bench.baselines ?? {})
+    .map(([task, b]) => `${bench.tasks[task]?.label ?? task} ${fixed(b.bestConstant.score)}`)
+    .join(', ');
+  return `${bench.benchmark}: ${scores}${baselines === '' ? '' : ` (best constant answer: ${baselines})`}`;
+}
+
 /** What `cr run-all` prints at the end. */
 export function renderTerminalSummary(summary: RunSummary, reportPath: string): string {
   const parts = [
@@ -334,12 +349,7 @@ export function renderTerminalSummary(summary: RunSummary, reportPath: string): 
     '',
     artifactTable(summary, false),
   ];
-  for (const bench of summary.benchmarks) {
-    const scores = Object.entries(bench.headline)
-      .map(([name, value]) => `${name} ${value === undefined ? '–' : value.toFixed(1)}`)
-      .join(', ');
-    parts.push('', `${bench.benchmark}: ${scores}`);
-  }
+  for (const bench of summary.benchmarks) parts.push('', benchmarkLine(bench));
   parts.push('', `Report: ${reportPath}`);
   return parts.join('\n');
 }
