@@ -148,6 +148,20 @@ describe('summary.md and report.html', () => {
     expect(markdown).toContain('### Lift over the best baseline (points)');
     expect(markdown).toContain('| grpo | – | – | +0.0 | – | +0.0 | +0.0 |');
     expect(markdown).toContain('| grpo | – | – | 1/4 100% | – | 1/4 100% | 2/8 50% |');
+    const piped = renderMarkdownSummary({
+      ...summary,
+      baselines: {
+        ...baselines,
+        byType: {
+          ...baselines.byType,
+          path: {
+            ...baselines.byType.path!,
+            bestConstant: { ...baselines.byType.path!.bestConstant, answer: "'a|b'" },
+          },
+        },
+      },
+    });
+    expect(piped).toContain("| 'a\\|b' (3, exhaustive) |");
     const html = renderHtml(summary, [], []);
     expect(html).toContain(
       '<tr><td>best baseline</td><td>–</td><td>–</td><td>75.0</td><td>–</td><td>50.0</td><td>62.5</td></tr>',

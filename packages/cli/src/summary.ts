@@ -104,7 +104,9 @@ export function table(
 ): string {
   const right = (i: number) => numeric && i > 0;
   if (markdown) {
-    const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+    // a `|` inside a cell (a baseline's answer can hold one) would end it
+    const line = (cells: string[]) =>
+      `| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`;
     return [
       line(header),
       line(header.map((_, i) => (right(i) ? '---:' : '---'))),
@@ -274,6 +276,7 @@ export function baselineLegend(summary: RunSummary): string {
     'best constant = the one answer that scores best on these held-out items, an oracle and so an upper bound for any constant answer',
     '(exact for output, state, coverage and path: every held-out gold answer is tried; for input, the best of the golds and the most frequent training answers);',
     `random = a training answer of that type drawn for each item (seed ${baselines.seed}).`,
+    'With few items per type the best constant is high by construction (each gold answer is right on its own item).',
     "Best baseline = the best of the three per type; its overall combines each type's best.",
     'Lift = model accuracy minus the best baseline, in points.',
     'Diversity = distinct answers / items and the share of the most frequent answer (no answer counts as one).',
