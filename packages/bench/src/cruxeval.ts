@@ -63,7 +63,7 @@ export function cruxEvalItems(
   for (const task of options.tasks) {
     for (const r of records) {
       let messages;
-      let oracle: string;
+      let answerWith: (answer: string) => string;
       if (options.style === 'official') {
         const prompt =
           task === 'output'
@@ -73,16 +73,30 @@ export function cruxEvalItems(
           { role: 'system' as const, content: OFFICIAL_SYSTEM_MESSAGE },
           { role: 'user' as const, content: prompt },
         ];
-        oracle = `${options.cot ? COT_THOUGHT : ''}assert f(${r.input}) == ${r.output}\n`;
+        const thought = options.cot ? COT_THOUGHT : '';
+        answerWith =
+          task === 'output'
+            ? (answer) => `${thought}assert f(${r.input}) == ${answer}\n`
+            : (answer) => `${thought}assert f(${answer}) == ${r.output}\n`;
       } else {
         messages = protocolMessages(
           { type: task, code: r.code, entryPoint: 'f', input: r.input, output: r.output },
           r.id,
           options.cot,
         );
-        oracle = protocolCompletion(task === 'output' ? r.output : r.input, options.cot);
+        answerWith = (answer) => protocolCompletion(answer, options.cot);
       }
-      items.push({ key: `${task}/${r.id}`, task, id: r.id, messages, oracle, answerable: true });
+      const gold = task === 'output' ? r.output : r.input;
+      items.push({
+        key: `${task}/${r.id}`,
+        task,
+        id: r.id,
+        messages,
+        oracle: answerWith(gold),
+        gold,
+        answerWith,
+        answerable: true,
+      });
     }
   }
   return items;

@@ -14,6 +14,8 @@ export type {
 } from './types.js';
 
 export { runBenchmark, runBenchmarks, resolveRunSettings } from './run-benchmark.js';
+export { constantBaselines } from './baselines.js';
+export type { ConstantBaseline, TaskBaselines } from './baselines.js';
 export type {
   RunBenchmarkOptions,
   RunBenchmarksOptions,

@@ -193,7 +193,7 @@ export function liveCodeBenchItems(
 ): BenchItem[] {
   return records.map((r) => {
     let messages;
-    let oracle: string;
+    let answerWith: (answer: string) => string;
     if (options.style === 'official') {
       messages = [
         { role: 'system' as const, content: OFFICIAL_SYSTEM_MESSAGE },
@@ -202,7 +202,8 @@ export function liveCodeBenchItems(
           content: (options.cot ? lcbCotPrompt : lcbDirectPrompt)(r.code, r.input),
         },
       ];
-      oracle = `${options.cot ? COT_THOUGHT : ''}assert ${r.input} == ${r.output}\n[/ANSWER]\n`;
+      const thought = options.cot ? COT_THOUGHT : '';
+      answerWith = (answer) => `${thought}assert ${r.input} == ${answer}\n[/ANSWER]\n`;
     } else {
       const args = callArguments(r.input, r.function_name) ?? r.input;
       messages = protocolMessages(
@@ -210,9 +211,18 @@ export function liveCodeBenchItems(
         r.id,
         options.cot,
       );
-      oracle = protocolCompletion(r.output, options.cot);
+      answerWith = (answer) => protocolCompletion(answer, options.cot);
     }
-    return { key: `output/${r.id}`, task: 'output', id: r.id, messages, oracle, answerable: true };
+    return {
+      key: `output/${r.id}`,
+      task: 'output',
+      id: r.id,
+      messages,
+      oracle: answerWith(r.output),
+      gold: r.output,
+      answerWith,
+      answerable: true,
+    };
   });
 }
 

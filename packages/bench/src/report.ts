@@ -1,5 +1,6 @@
 import { meanPassAtK } from './pass-at-k.js';
 import { incrementalConsistency, type ConsistencyPoint } from './reval/items.js';
+import type { TaskBaselines } from './baselines.js';
 import type { BenchmarkName, ChatMessage, Verdict } from './types.js';
 
 /** One line of `items.jsonl`: a question, every sample's completion and what scoring made of it. */
@@ -235,6 +236,8 @@ export interface BenchmarkSummary {
   tasks: Record<string, TaskMetrics>;
   /** The figure(s) set beside the paper's rows. */
   headline: Record<string, number | undefined>;
+  /** CRUXEval and LiveCodeBench: constant-answer baselines per task (see `constantBaselines`). */
+  baselines?: Record<string, TaskBaselines>;
   reval?: {
     average: number | undefined;
     consistency: number | undefined;
@@ -304,6 +307,20 @@ export function renderMarkdownReport(summaries: readonly BenchmarkSummary[]): st
     for (const t of Object.values(s.tasks)) {
       lines.push(
         `| ${t.label} | ${t.items} | ${t.samples} | ${fmt(t.score)} | ${fmt(t.passAt5)} | ${t.passedSamples} | ${t.skippedSamples} | ${t.unanswerable} |`,
+      );
+    }
+    const baselines = Object.entries(s.baselines ?? {});
+    if (baselines.length > 0) {
+      const code = (answer: string) =>
+        `\`${answer.length > 40 ? `${answer.slice(0, 39)}…` : answer}\``.replace(/\n/g, ' ');
+      lines.push(
+        '',
+        `Constant baselines (one answer to every question, scored the same way): ${baselines
+          .map(([task, b]) => {
+            const label = s.tasks[task]?.label ?? task;
+            return `${label}: the most frequent gold answer ${code(b.majority.answer)} (${b.majority.frequency} of ${b.majority.items} questions) scores ${fmt(b.majority.score)}; the best of the ${b.bestConstant.candidates} most frequent, ${code(b.bestConstant.answer)}, ${fmt(b.bestConstant.score)}`;
+          })
+          .join('. ')}.`,
       );
     }
     const nonLiteral = Object.values(s.tasks).filter((t) => t.nonLiteralPasses > 0);

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { appendJsonl, writeFileAtomic } from '@codereasoner/data';
 import { Ajv } from 'ajv';
+import { constantBaselines } from './baselines.js';
 import { loadCruxEval, cruxEvalItems, scoreCruxEval } from './cruxeval.js';
 import { BenchmarkConfigError, BenchmarkDataError, BenchmarkRunError } from './errors.js';
 import { resolveBenchmarkFiles, type BenchmarkFiles } from './files.js';
@@ -76,6 +77,11 @@ export interface RunBenchmarkOptions {
    * as `0 or True`, which the official harnesses accept) fails instead. Default false (official).
    */
   strictLiterals?: boolean;
+  /**
+   * CRUXEval and LiveCodeBench: how many of each task's most frequent gold answers are scored as
+   * constant answers to every question (the `baselines` of the summary; default 10, 0 = none).
+   */
+  baselineCandidates?: number;
   seed?: number;
   /** Questions sent to the model per call (default 16). */
   batchSize?: number;
@@ -97,6 +103,7 @@ interface Settings {
   cot: boolean;
   promptStyle: PromptStyle;
   strictLiterals: boolean;
+  baselineCandidates: number;
   seed: number;
   batchSize: number;
 }
@@ -119,6 +126,7 @@ const settingsSchema = {
     cot: { type: 'boolean', default: false },
     promptStyle: { enum: ['official', 'protocol'], default: 'official' },
     strictLiterals: { type: 'boolean', default: false },
+    baselineCandidates: { type: 'integer', minimum: 0, default: 10 },
     seed: { type: 'integer', default: 0 },
     batchSize: { type: 'integer', minimum: 1, default: 16 },
   },
@@ -580,6 +588,15 @@ export async function runBenchmark(options: RunBenchmarkOptions): Promise<Benchm
     reval = { average, consistency: consistency.score, consistencyPoints: consistency.points };
     headline['REval avg'] = average;
   }
+  // The same answer to every question, scored the same way: what the score must beat to mean
+  // the model read the code.
+  onProgress?.({ stage, completed: total, total, detail: { phase: 'baselines' } });
+  const baselines = await constantBaselines(
+    prepared.items,
+    taskOrder,
+    prepared.score,
+    settings.baselineCandidates,
+  );
   const finishedAt = new Date();
   const summary: BenchmarkSummary = {
     benchmark: settings.benchmark,
@@ -607,6 +624,7 @@ export async function runBenchmark(options: RunBenchmarkOptions): Promise<Benchm
     items: { total, resumed, scoredNow: pending.length },
     tasks: metrics,
     headline,
+    ...(Object.keys(baselines).length === 0 ? {} : { baselines }),
     ...(reval === undefined ? {} : { reval }),
     ...(prepared.lcbIndex === undefined
       ? {}

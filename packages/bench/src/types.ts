@@ -40,6 +40,13 @@ export interface BenchItem {
   /** The completion a perfect model gives (what the oracle adapter answers), in the prompt style's format. */
   oracle: string;
   /**
+   * CRUXEval and LiveCodeBench: the gold answer (the output; for CRUXEval-I the input arguments),
+   * and the completion that gives `answer` instead, in the same format as `oracle`
+   * (`oracle === answerWith(gold)`). The constant baselines answer every item through it.
+   */
+  gold?: string;
+  answerWith?: (answer: string) => string;
+  /**
    * False when no answer can pass under the official rules (REval state values the official
    * parser cannot express); such items still count in the denominator, as in the official harness.
    */

@@ -17,7 +17,7 @@ import { runPipeline } from './pipeline.js';
 import { createReporter, type Reporter } from './progress.js';
 import { writeReport } from './report.js';
 import { STAGES, type StageName } from './run-dir.js';
-import { collectSummary, renderTerminalSummary } from './summary.js';
+import { benchmarkLine, collectSummary, renderTerminalSummary } from './summary.js';
 
 interface CommonOptions {
   config?: string;
@@ -404,12 +404,8 @@ async function benchCommand(io: CliIo, options: CommonOptions & BenchOptions): P
     reporter.stageEnd('bench', { status: 'done', seconds: (performance.now() - started) / 1000 });
     if (reporter.mode === 'json') reporter.result(summaries);
     else {
-      for (const summary of summaries) {
-        const scores = Object.entries(summary.headline)
-          .map(([name, value]) => `${name} ${value === undefined ? '–' : value.toFixed(1)}`)
-          .join(', ');
-        io.stdout.write(`${summary.benchmark}: ${scores}  (${summary.outputs.report})\n`);
-      }
+      for (const summary of summaries)
+        io.stdout.write(`${benchmarkLine(summary)}  (${summary.outputs.report})\n`);
     }
   } finally {
     reporter.close();

@@ -5,7 +5,17 @@ import { TASK_TYPES, writeFileAtomic } from '@codereasoner/data';
 import { escapeHtml, lineChart, type Series } from './charts.js';
 import { formatSeconds } from './progress.js';
 import { RunDirectory } from './run-dir.js';
-import { collectSummary, renderMarkdownSummary, type RunSummary } from './summary.js';
+import {
+  accuracyGrid,
+  baselineAnswersGrid,
+  baselineLegend,
+  collectSummary,
+  diversityGrid,
+  liftGrid,
+  renderMarkdownSummary,
+  type Grid,
+  type RunSummary,
+} from './summary.js';
 
 type MetricRow = Record<string, unknown>;
 
@@ -69,7 +79,6 @@ function htmlTable(header: string[], rows: string[][]): string {
   return `<table><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
 }
 
-const pct = (v: number | undefined) => (v === undefined ? '–' : (100 * v).toFixed(1));
 const num = (v: number | undefined) => (v === undefined ? '–' : v.toFixed(1));
 
 export function renderHtml(summary: RunSummary, sft: MetricRow[], grpo: MetricRow[]): string {
@@ -122,14 +131,25 @@ export function renderHtml(summary: RunSummary, sft: MetricRow[], grpo: MetricRo
       ],
     }),
   ];
-  const accuracy = htmlTable(
-    ['model', ...TASK_TYPES, 'overall'],
-    summary.evaluation.map((e) => [
-      e.model,
-      ...TASK_TYPES.map((t) => pct(e.accuracy[t])),
-      pct(e.overall),
-    ]),
-  );
+  const grid = (value: Grid | undefined, title: string) =>
+    value === undefined
+      ? ''
+      : `<h3>${escapeHtml(title)}</h3>\n${htmlTable(value.header, value.rows)}`;
+  const accuracy =
+    summary.evaluation.length === 0
+      ? '<p class="note">No evaluation yet (the eval stage has not run).</p>'
+      : [
+          htmlTable(accuracyGrid(summary).header, accuracyGrid(summary).rows),
+          grid(liftGrid(summary), 'Lift over the best baseline (points)'),
+          grid(
+            diversityGrid(summary),
+            'Answer diversity (distinct answers / items, share of the most frequent answer)',
+          ),
+          grid(baselineAnswersGrid(summary), 'Baseline answers'),
+          `<p class="note">${escapeHtml(baselineLegend(summary))}</p>`,
+        ]
+          .filter((part) => part !== '')
+          .join('\n');
   const timing = htmlTable(
     ['stage', 'time'],
     [
@@ -137,6 +157,9 @@ export function renderHtml(summary: RunSummary, sft: MetricRow[], grpo: MetricRo
       ['total', formatSeconds(summary.totalSeconds)],
     ],
   );
+  const constant = (benchmark: string, task: string) =>
+    summary.benchmarks.find((b) => b.benchmark === benchmark)?.baselines?.[task]?.bestConstant
+      .score;
   const benchmarkRows = summary.benchmarks.length
     ? [
         ...PAPER_ROWS.map((row) => [
@@ -157,6 +180,17 @@ export function renderHtml(summary: RunSummary, sft: MetricRow[], grpo: MetricRo
           ),
           num(summary.benchmarks.find((b) => b.benchmark === 'reval')?.headline['REval avg']),
         ],
+        ...(summary.benchmarks.some((b) => b.baselines !== undefined)
+          ? [
+              [
+                'best constant answer (same items)',
+                num(constant('cruxeval', 'output')),
+                num(constant('cruxeval', 'input')),
+                num(constant('livecodebench', 'output')),
+                '–',
+              ],
+            ]
+          : []),
       ]
     : [];
   const benchmarks = benchmarkRows.length
@@ -177,7 +211,7 @@ td:first-child,th:first-child{text-align:left}th{background:#f3f4f6}.charts{disp
 <h1>CodeReasoner run report</h1>
 <p class="note">Run directory <code>${escapeHtml(summary.run)}</code>; generated ${escapeHtml(new Date().toISOString())}.</p>
 <h2>Held-out accuracy (%)</h2>
-<p class="note">Same ${summary.evalTasks ?? ''} held-out tasks for every model; answers verified by execution in the sandbox.</p>
+<p class="note">Same ${summary.evalTasks ?? ''} held-out tasks for every model and baseline; answers verified by execution in the sandbox.</p>
 ${accuracy}
 <h2>Training</h2>
 <div class="charts">${charts.join('\n')}</div>

@@ -94,6 +94,7 @@ describe('cr run-all (tiny preset)', () => {
       'eval/base.json',
       'eval/sft.json',
       'eval/grpo.json',
+      'eval/baselines.json',
       'summary.md',
       'summary.json',
       'report.html',
@@ -124,8 +125,15 @@ describe('cr run-all (tiny preset)', () => {
       'eval',
       ...(benchmarks ? ['bench'] : []),
     ]);
+    // every model beside the baselines, scored on the same items
+    expect(Object.keys(summary.baselines.byType).sort()).toEqual(
+      Object.keys(summary.evaluation[0].accuracy).sort(),
+    );
+    expect(summary.baselines.overall.best.total).toBe(summary.evalTasks);
     // the terminal summary names the table, every stage and the report
     expect(resumed.stdout).toMatch(/model\s+output\s+input\s+coverage\s+state\s+path\s+overall/);
+    expect(resumed.stdout).toMatch(/\nbest baseline\s+\d/);
+    expect(resumed.stdout).toContain('Lift over the best baseline (points):');
     expect(resumed.stdout).toContain(join(out, 'report.html'));
     const html = await readFile(join(out, 'report.html'), 'utf8');
     expect(html.match(/<svg /g)?.length).toBe(5);

@@ -29,14 +29,19 @@ import {
 import { GrpoTrainer, resolveGrpoConfig, type RewardFunction } from '@codereasoner/grpo';
 import { resolveSandboxOptions } from '@codereasoner/sandbox';
 import {
+  answerDiversity,
   createChatTeacher,
   createTraceTeacher,
   distill,
+  evaluateBaselines,
   evaluateModel,
+  extractedAnswer,
   readSftDataset,
   resolveSftConfig,
   trainSft,
   trainingMessages,
+  type BaselineResult,
+  type EvaluationItem,
   type EvaluationResult,
 } from '@codereasoner/sft';
 import type { RunConfig, SectionValidators } from './config.js';
@@ -325,7 +330,38 @@ export interface ModelEvaluation {
   accuracy: Partial<Record<TaskType, number>>;
   counts: EvaluationResult['counts'];
   overall: number;
+  /** Distinct answers and the share of the most frequent one, per type and overall. */
+  diversity: EvaluationResult['diversity'];
   seconds: number;
+}
+
+/** What `eval/baselines.json` holds: the trivial baselines on the same held-out tasks. */
+export type BaselineRecord = Omit<BaselineResult, 'items'> & {
+  /** Training tasks the majority and random answers come from. */
+  trainTasks: number;
+  seconds: number;
+};
+
+/**
+ * A record written before answer diversity was recorded: computed from its items (each answer
+ * extracted from its completion as the verifier does).
+ */
+export function withDiversity(
+  record: Omit<ModelEvaluation, 'diversity'> & {
+    diversity?: ModelEvaluation['diversity'];
+    items: Pick<EvaluationItem, 'type' | 'completion'>[];
+  },
+): ModelEvaluation {
+  if (record.diversity !== undefined) return record as ModelEvaluation;
+  return {
+    ...record,
+    diversity: answerDiversity(
+      record.items.map((item) => ({
+        type: item.type,
+        answer: extractedAnswer(item.completion, item.type),
+      })),
+    ),
+  };
 }
 
 export const evalStage: StageRunner = async (context) => {
@@ -350,10 +386,13 @@ export const evalStage: StageRunner = async (context) => {
     if (!checkpoint) continue;
     const path = context.run.path('eval', `${name}.json`);
     const done = existsSync(path)
-      ? (JSON.parse(await readFile(path, 'utf8')) as ModelEvaluation & { items: unknown[] })
+      ? (JSON.parse(await readFile(path, 'utf8')) as Parameters<typeof withDiversity>[0])
       : undefined;
     if (done) {
-      results.push(done);
+      const { items: _items, ...record } = withDiversity(done) as ModelEvaluation & {
+        items: unknown[];
+      };
+      results.push(record);
       continue;
     }
     const started = performance.now();
@@ -373,18 +412,45 @@ export const evalStage: StageRunner = async (context) => {
       accuracy: evaluation.accuracy,
       counts: evaluation.counts,
       overall: evaluation.overall,
+      diversity: evaluation.diversity,
       seconds: (performance.now() - started) / 1000,
     };
     await writeJsonAtomic(path, { ...record, items: evaluation.items });
     results.push(record);
   }
+
+  // The trivial baselines on the same tasks, scored by the same verifier: what a model that
+  // ignores the code would get (majority / best constant / random training answer per type).
+  const baselinesPath = context.run.path('eval', 'baselines.json');
+  let baselines = existsSync(baselinesPath)
+    ? (JSON.parse(await readFile(baselinesPath, 'utf8')) as BaselineRecord)
+    : undefined;
+  if (baselines === undefined) {
+    const started = performance.now();
+    const train = await readTasks(context, 'train');
+    const { items, ...result } = await evaluateBaselines(train, tasks, sandbox, {
+      seed: config.seed,
+      signal: context.signal,
+      onProgress: (event) => context.reporter.progress({ ...event, stage: 'eval baselines' }),
+    });
+    baselines = {
+      ...result,
+      trainTasks: train.length,
+      seconds: (performance.now() - started) / 1000,
+    };
+    await writeJsonAtomic(baselinesPath, { ...baselines, items });
+  }
   return {
-    artifacts: Object.fromEntries(
-      results.map((r) => [r.model, rel(context, context.run.path('eval', `${r.model}.json`))]),
-    ),
+    artifacts: {
+      ...Object.fromEntries(
+        results.map((r) => [r.model, rel(context, context.run.path('eval', `${r.model}.json`))]),
+      ),
+      baselines: rel(context, baselinesPath),
+    },
     figures: {
       tasks: tasks.length,
       models: results.map(({ model, accuracy, overall }) => ({ model, accuracy, overall })),
+      baselines: baselines.overall,
     },
   };
 };

@@ -122,8 +122,13 @@ it('installs from packed tarballs outside the workspace and runs the README exam
     steps: number;
     first: number;
     last: number;
+    greedy: string[];
   };
-  expect(summary.steps).toBe(25);
-  expect(stdout).toContain('step 25: reward');
-  expect(summary.last).toBeGreaterThan(summary.first + 0.5);
+  expect(summary.steps).toBe(60);
+  expect(stdout).toContain('step 60: reward');
+  // The reward is earned: above 0.5, the most any constant answer gets, and the trained policy
+  // gives each question its own answer.
+  expect(summary.first).toBeLessThan(0.1);
+  expect(summary.last).toBeGreaterThan(0.75);
+  expect(summary.greedy).toEqual(['4', '7']);
 }, 600_000);

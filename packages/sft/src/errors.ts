@@ -37,26 +37,26 @@ export class TeacherError extends CodeReasonerError {
 }
 
 /**
- * `distill` or `evaluateModel` stopped because its `signal` fired (between batches: everything
+ * `distill`, `evaluateModel` or `evaluateBaselines` stopped because its `signal` fired (between batches: everything
  * finished before is kept, and distill resumes from it). `name` is `AbortError`, as for
  * `AbortSignal.throwIfAborted()`, so generic abort checks recognise it.
  */
 export class SftAbortedError extends CodeReasonerError {
   /** Which function stopped. */
-  readonly operation: 'distill' | 'evaluate';
+  readonly operation: 'distill' | 'evaluate' | 'baselines';
   /** Items finished before it stopped, of `total`. */
   readonly completed: number;
   readonly total: number;
 
   constructor(
-    operation: 'distill' | 'evaluate',
+    operation: 'distill' | 'evaluate' | 'baselines',
     completed: number,
     total: number,
     options: { cause?: unknown } = {},
   ) {
     super(
       'SFT_ABORTED',
-      `${operation} aborted after ${completed} of ${total} tasks${operation === 'distill' ? '; run it again with the same outDir to continue' : ''}`,
+      `${operation} aborted after ${completed} of ${total} ${operation === 'baselines' ? 'verifications' : 'tasks'}${operation === 'distill' ? '; run it again with the same outDir to continue' : ''}`,
       options,
     );
     this.name = 'AbortError';

@@ -108,6 +108,18 @@ describe('evaluateModel', () => {
     expect(result.overall).toBeCloseTo(0.6);
     expect(result.items.map((item) => item.taskId)).toEqual(tasks.map((task) => task.id));
     expect(result.items.find((item) => item.taskId === 'p1-output')?.reason).toMatch(/^wrong/);
+    // the answers as the verifier read them, and how varied they are
+    expect(result.items.find((item) => item.taskId === 'p2-input')?.answer).toBe("'hello world'");
+    expect(result.diversity.byType.output).toEqual({
+      items: 2,
+      distinct: 1,
+      top: { answer: "'not it'", count: 2, share: 1 },
+    });
+    expect(result.diversity.byType.coverage).toEqual({
+      items: 2,
+      distinct: 2,
+      top: { answer: 'yes', count: 1, share: 0.5 },
+    });
     expect(seen).toHaveLength(10);
     expect(seen[0]).toMatchObject({ maxTokens: 99, temperature: 0 });
     expect(seen[0]!.messages[0]!.content).toContain('Think step by step');
@@ -159,6 +171,12 @@ describe('evaluateModel', () => {
       { maxTokens: 6 },
     );
     expect(local.overall).toBe(0);
+    expect(local.items.map((item) => item.answer)).toEqual([null, null]);
+    expect(local.diversity.overall).toEqual({
+      items: 2,
+      distinct: 1,
+      top: { answer: null, count: 2, share: 1 },
+    });
     expect(
       local.items.every(
         (item) => item.finishReason === 'length' && item.reason.startsWith('no_answer'),

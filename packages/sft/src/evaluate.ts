@@ -2,6 +2,7 @@ import type { ChatModel } from '@codereasoner/core-tensors';
 import { renderPrompt, verifyBatch, type TaskRecord } from '@codereasoner/data';
 import type { Sandbox } from '@codereasoner/sandbox';
 import type { ProgressEvent } from '@codereasoner/core-tensors';
+import { answerDiversity, extractedAnswer, type AnswerDiversity } from './baselines.js';
 import { SftAbortedError } from './errors.js';
 
 type TaskType = TaskRecord['type'];
@@ -25,6 +26,8 @@ export interface EvaluationItem {
   taskId: string;
   type: TaskType;
   completion: string;
+  /** The answer as the verifier extracts it from the completion; `null` when there is none. */
+  answer: string | null;
   finishReason: 'stop' | 'length';
   correct: boolean;
   reason: string;
@@ -36,6 +39,11 @@ export interface EvaluationResult {
   counts: Partial<Record<TaskType, { correct: number; total: number }>>;
   /** Over all tasks. */
   overall: number;
+  /** How varied the answers are (distinct answers, share of the most frequent), per type and overall. */
+  diversity: {
+    byType: Partial<Record<TaskType, AnswerDiversity>>;
+    overall: AnswerDiversity;
+  };
   items: EvaluationItem[];
 }
 
@@ -77,6 +85,7 @@ export async function evaluateModel(
         taskId: task.id,
         type: task.type,
         completion: completions[index] as string,
+        answer: extractedAnswer(completions[index] as string, task.type),
         finishReason: responses[index]?.finishReasons[0] ?? 'length',
         correct: verdict.correct,
         reason: verdict.reason,
@@ -99,5 +108,5 @@ export async function evaluateModel(
   }
   const overall =
     items.length === 0 ? 0 : items.filter((item) => item.correct).length / items.length;
-  return { accuracy, counts, overall, items };
+  return { accuracy, counts, overall, diversity: answerDiversity(items), items };
 }

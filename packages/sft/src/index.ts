@@ -8,6 +8,21 @@ export { distill, toSftRecord } from './distill.js';
 export type { DistillOptions, DistillStats, TypeStats } from './distill.js';
 export { SftAbortedError, SftDatasetError, SftTrainingError, TeacherError } from './errors.js';
 export { evaluateModel } from './evaluate.js';
+export {
+  BASELINE_NAMES,
+  answerDiversity,
+  evaluateBaselines,
+  extractedAnswer,
+} from './baselines.js';
+export type {
+  AnswerDiversity,
+  BaselineItem,
+  BaselineName,
+  BaselineOptions,
+  BaselineResult,
+  BaselineScore,
+  TypeBaselines,
+} from './baselines.js';
 export type { EvaluateOptions, EvaluationItem, EvaluationResult } from './evaluate.js';
 
 export {
