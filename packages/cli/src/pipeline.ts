@@ -96,6 +96,7 @@ export async function runPipeline(
     }
   }
   await writeJsonAtomic(context.run.path('config.json'), context.config);
+  context.reporter.info(`run directory: ${context.run.root}`);
   const reports: StageReport[] = [];
   // a forced stage's later stages used its outputs: all of them start again, even those not run
   // now, and before anything runs, so that an interrupted run leaves no stale later stage behind

@@ -59,6 +59,8 @@ interface CommonOptions {
   /** `cr bench` on the run's own model: flags that override the config's bench section. */
   bench?: { benchmarks?: BenchmarkName[]; limit?: number; maxNewTokens?: number };
   force?: string[];
+  /** Print the resolved config and stop. */
+  printConfig?: boolean;
   quiet?: boolean;
   json?: boolean;
 }
@@ -177,6 +179,10 @@ function addCommonOptions(command: Command): Command {
       '--workers <n>',
       "threads for training and generation: 'auto' or a number (0: none)",
       workersValue,
+    )
+    .option(
+      '--print-config',
+      'print the config this command would run with (preset, config file, flags) and exit without running',
     )
     .option('-q, --quiet', 'print only warnings, errors and the final summary')
     .option('--json', 'machine-readable output: one JSON object per line on stdout');
@@ -337,16 +343,20 @@ async function runStagesCommand(
   options: CommonOptions,
   stages: readonly StageName[] | undefined,
 ): Promise<void> {
+  const config = await resolveConfig(options);
+  if (options.printConfig) {
+    // the config this command would run with, every flag and check applied; nothing is written
+    io.stdout.write(`${JSON.stringify(config, null, 2)}\n`);
+    return;
+  }
   const reporter = createReporter({
     json: options.json,
     quiet: options.quiet,
     stream: io.stderr,
     env: io.env,
   });
-  const config = await resolveConfig(options);
   const context = new StageContext(config, reporter, io.signal);
   try {
-    reporter.info(`run directory: ${config.out}`);
     await runPipeline(context, { stages, force: parseStages(options.force) });
     const files = await writeReport(config.out);
     const summary = await collectSummary(context.run);
@@ -467,7 +477,11 @@ export function createProgram(io: CliIo): Command {
                 : {
                     section: name,
                     values,
-                    perDeviceTrainBatchSize: options.perDeviceTrainBatchSize as number | undefined,
+                    // TRL's GRPO batch is per optimizer update; SFT's maps onto batchSize directly
+                    perDeviceTrainBatchSize:
+                      name === 'grpo'
+                        ? (options.perDeviceTrainBatchSize as number | undefined)
+                        : undefined,
                   },
             force: options.force ? [name] : [],
           },
@@ -525,6 +539,10 @@ export function createProgram(io: CliIo): Command {
       )
       .option('--concurrency <n>', 'parallel requests to an endpoint', integer)
       .option('--force', 'score again from scratch even if finished'),
+  );
+  sectionsHelp(
+    program.commands.find((c) => c.name() === 'bench')!,
+    'bench',
   ).action((options: CommonOptions & BenchOptions) => benchCommand(io, options));
 
   program
