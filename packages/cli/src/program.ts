@@ -226,6 +226,8 @@ async function resolveConfig(options: CommonOptions) {
   checkRunDirectoryPath(config.out);
   if (!config.bench.dir && options.defaultBenchmarks) config.bench.dir = BUNDLED_BENCHMARKS_DIR;
   if (config.bench.dir) {
+    if (!existsSync(config.bench.dir))
+      throw new UsageError(`benchmark directory ${config.bench.dir} does not exist`);
     config.bench.dir = resolve(config.bench.dir);
     // checked before anything is written: a bad directory must not end up in the stored config
     await checkBenchmarkData(config.bench.dir, config.bench.benchmarks);

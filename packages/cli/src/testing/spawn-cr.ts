@@ -17,7 +17,11 @@ export interface Finished {
 
 export function cr(
   args: string[],
-  options: { killWhen?: (stderr: string) => boolean; cwd?: string } = {},
+  options: {
+    /** Checked on every stderr chunk and every 50 ms; the child gets SIGKILL once it holds. */
+    killWhen?: (stderr: string) => boolean;
+    cwd?: string;
+  } = {},
 ): Promise<Finished> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [CR_BIN, ...args], {
@@ -28,12 +32,20 @@ export function cr(
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    const check = () => {
+      if (options.killWhen?.(stderr) && child.exitCode === null) child.kill('SIGKILL');
+    };
+    // a file-based condition may hold only briefly, between two lines of output
+    const timer = options.killWhen ? setInterval(check, 50) : undefined;
     child.stderr.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
-      if (options.killWhen?.(stderr) && child.exitCode === null) child.kill('SIGKILL');
+      check();
     });
     child.on('error', reject);
-    child.on('close', (code, signal) => resolvePromise({ code, signal, stdout, stderr }));
+    child.on('close', (code, signal) => {
+      clearInterval(timer);
+      resolvePromise({ code, signal, stdout, stderr });
+    });
   });
 }
 
