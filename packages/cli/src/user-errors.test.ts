@@ -275,7 +275,7 @@ describe('the run directory', () => {
 });
 
 describe('source files', () => {
-  it('a .py file that is not UTF-8 is reported and left out', async () => {
+  it('a .py file that is not UTF-8 is reported and left out; a damaged marker reruns its stage', async () => {
     const dir = await tempDir('cr-source-');
     const source = join(dir, 'src');
     await mkdir(source);
@@ -306,5 +306,15 @@ describe('source files', () => {
     expect(result.stderr).toContain(
       'warning: corpus: left out latin.py: not valid UTF-8 (line 2) and no coding declaration',
     );
+
+    // a damaged marker of the stage a command runs: the stage runs again and resumes, exit 0
+    const marker = join(dir, 'run', 'data', '.done');
+    await writeFile(marker, (await readFile(marker, 'utf8')).slice(0, 20));
+    const again = await cr(['data', 'build', '--out', join(dir, 'run')]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(firstLine(again.stderr)).toBe(
+      `warning: ${marker} is damaged; running data again (it resumes from its outputs)`,
+    );
+    expect(JSON.parse(await readFile(marker, 'utf8')).stage).toBe('data');
   }, 120_000);
 });
