@@ -4,5 +4,8 @@ export default defineConfig({
   test: {
     name: 'bench',
     include: ['src/**/*.test.ts'],
+    // the hooks start Pyodide sandboxes: seconds on an idle machine, far more on a loaded one,
+    // and a test must not fail on a wall-clock bound
+    hookTimeout: 180_000,
   },
 });

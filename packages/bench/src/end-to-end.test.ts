@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNullModel, createOracleModel } from './models.js';
 import type { ItemRecord } from './report.js';
 import { runBenchmark } from './run-benchmark.js';
-import { FIXTURES, SHARED_BENCHMARKS } from './test-paths.js';
+import { BUNDLED, FIXTURES, NEEDS_SHARED, SHARED_BENCHMARKS } from './test-paths.js';
 import type { BenchmarkName, PromptStyle } from './types.js';
 
 // The end-to-end check of loaders, prompts, extraction and scoring by execution: the oracle
@@ -133,35 +133,37 @@ describe.each(STYLES)('fixtures, %s prompts, CoT %s', (style, cot) => {
   });
 });
 
-describe.runIf(SHARED_BENCHMARKS)(
-  'published data (subsets; the full run is the bench script)',
-  () => {
-    it('CRUXEval: oracle 100 / null 0 on 60 records incl. module-level code and a zero-argument input', async () => {
-      const ids = [
-        ...Array.from({ length: 50 }, (_, i) => `sample_${i}`),
-        'sample_51',
-        'sample_135',
-        'sample_258',
-        'sample_280',
-        'sample_799',
-      ];
-      const oracle = await run('cruxeval', 'oracle', 'official', false, {
-        dataPath: SHARED_BENCHMARKS!,
-        ids,
-      });
-      expect(oracle.summary.headline).toEqual({ 'CRUXEval-O': 100, 'CRUXEval-I': 100 });
-      const oracleCot = await run('cruxeval', 'oracle', 'official', true, {
-        dataPath: SHARED_BENCHMARKS!,
-        ids,
-      });
-      expect(oracleCot.summary.headline).toEqual({ 'CRUXEval-O': 100, 'CRUXEval-I': 100 });
-      const empty = await run('cruxeval', 'null', 'official', false, {
-        dataPath: SHARED_BENCHMARKS!,
-        ids,
-      });
-      expect(empty.summary.headline).toEqual({ 'CRUXEval-O': 0, 'CRUXEval-I': 0 });
+describe('published CRUXEval data, as the package ships it (subsets; the full run is the bench script)', () => {
+  it('CRUXEval: oracle 100 / null 0 on 60 records incl. module-level code and a zero-argument input', async () => {
+    const ids = [
+      ...Array.from({ length: 50 }, (_, i) => `sample_${i}`),
+      'sample_51',
+      'sample_135',
+      'sample_258',
+      'sample_280',
+      'sample_799',
+    ];
+    const oracle = await run('cruxeval', 'oracle', 'official', false, {
+      dataPath: BUNDLED,
+      ids,
     });
+    expect(oracle.summary.headline).toEqual({ 'CRUXEval-O': 100, 'CRUXEval-I': 100 });
+    const oracleCot = await run('cruxeval', 'oracle', 'official', true, {
+      dataPath: BUNDLED,
+      ids,
+    });
+    expect(oracleCot.summary.headline).toEqual({ 'CRUXEval-O': 100, 'CRUXEval-I': 100 });
+    const empty = await run('cruxeval', 'null', 'official', false, {
+      dataPath: BUNDLED,
+      ids,
+    });
+    expect(empty.summary.headline).toEqual({ 'CRUXEval-O': 0, 'CRUXEval-I': 0 });
+  });
+});
 
+describe.runIf(SHARED_BENCHMARKS)(
+  `published REval data (subsets; the full run is the bench script)${NEEDS_SHARED}`,
+  () => {
     it('REval: oracle 100 / null 0 on function and class problems; numpy programs left out with the reason', async () => {
       const ids = ['DREval/0', 'DREval/1', 'DREval/49', 'DREval/90', 'DREval/108', 'DREval/106'];
       const oracle = await run('reval', 'oracle', 'official', false, {

@@ -1,5 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { BenchmarkDataError } from './errors.js';
 import type { BenchmarkName } from './types.js';
 
@@ -12,6 +13,13 @@ export const BENCHMARK_LAYOUT = {
   },
   reval: { dirs: ['reval'], files: { data: 'DREval_data.jsonl', tasks: 'DREval_tasks.jsonl' } },
 } as const;
+
+/**
+ * The benchmark data shipped inside this package (`data/` beside `dist/`): CRUXEval, whose MIT
+ * licence allows it. REval and LiveCodeBench are not redistributable; `data/README.md` says where
+ * to get them. `cr bench` reads this directory when no `--benchmarks` directory is given.
+ */
+export const BUNDLED_BENCHMARKS_DIR: string = fileURLToPath(new URL('../data', import.meta.url));
 
 export interface BenchmarkFiles {
   data: string;

@@ -22,7 +22,7 @@ export type {
   RunBenchmarksResult,
 } from './run-benchmark.js';
 
-export { BENCHMARK_LAYOUT, resolveBenchmarkFiles } from './files.js';
+export { BENCHMARK_LAYOUT, BUNDLED_BENCHMARKS_DIR, resolveBenchmarkFiles } from './files.js';
 export type { BenchmarkFiles } from './files.js';
 
 export { CRUXEVAL_TIMEOUT_MS, cruxEvalItems, loadCruxEval, scoreCruxEval } from './cruxeval.js';

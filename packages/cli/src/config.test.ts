@@ -12,7 +12,9 @@ import {
   resolveRunConfig,
 } from './config.js';
 import { exitCodeFor } from './errors.js';
+import { suggestKey } from './config-issues.js';
 import { PRESETS } from './presets.js';
+import { GRPO_SETTINGS, SCHEMA_KEYS, SFT_SETTINGS, TRL_ALIASES } from './trl-flags.js';
 import { SECTION_VALIDATORS } from './stages.js';
 
 describe('resolveRunConfig', () => {
@@ -42,11 +44,11 @@ describe('resolveRunConfig', () => {
     const issues = (error as ConfigValidationError).issues;
     expect(issues).toEqual(
       expect.arrayContaining([
-        "/: unknown property 'extra'",
-        '/preset: must be one of "default", "tiny"',
+        "/: unknown property 'extra'; known: preset, seed, out, backend, workers, sandbox, data, tokenizer, model, teacher, sft, grpo, eval, bench",
+        '/preset: must be one of "default", "tiny" (got "huge")',
         '/seed: must be >= 0',
         '/eval/tasksPerType: must be >= 1',
-        "/eval: unknown property 'colour'",
+        "/eval: unknown property 'colour'; known: tasksPerType, maxNewTokens, temperature, samples, batchSize",
       ]),
     );
     expect(issues).toHaveLength(5);
@@ -63,6 +65,58 @@ describe('resolveRunConfig', () => {
     await expect(readConfigFile(join(dir, 'missing.json'))).rejects.toThrow(
       /Cannot read config file .*missing\.json/,
     );
+  });
+});
+
+describe('one round of config errors', () => {
+  it('reports the sections beside a top-level mistake, each issue once', () => {
+    const error = (() => {
+      try {
+        resolveRunConfig(
+          {
+            seed: 'one',
+            workers: 'many',
+            sft: { max_seq_length: 3, steps: 0 },
+            model: { hiddenSize: 3 },
+            data: { source: { kind: 'directory' } },
+          },
+          {},
+          'run config',
+          SECTION_VALIDATORS,
+        );
+      } catch (caught) {
+        return caught as ConfigValidationError;
+      }
+      return undefined;
+    })();
+    expect(error?.issues).toEqual([
+      '/workers: must be "auto" or an integer from 0 to 64',
+      '/seed: must be integer (got "one")',
+      "/data/source: must have required property 'path'",
+      "/sft: unknown property 'max_seq_length' (did you mean 'maxSeqLen'?)",
+      '/sft/steps: must be >= 1',
+      '/model/hiddenSize: must be divisible by numAttentionHeads (3 % 4 != 0)',
+    ]);
+    expect(exitCodeFor(error)).toBe(2);
+  });
+});
+
+describe('suggestKey', () => {
+  it('maps TRL names and other spellings onto our keys', () => {
+    const grpo = SCHEMA_KEYS.grpo;
+    expect(suggestKey('num_generations', grpo, TRL_ALIASES.grpo)).toBe('numGenerations');
+    expect(suggestKey('NumGenerations', grpo)).toBe('numGenerations');
+    expect(suggestKey('lostType', grpo)).toBe('lossType');
+    expect(suggestKey('max_length', SCHEMA_KEYS.sft, TRL_ALIASES.sft)).toBe('maxSeqLen');
+    expect(suggestKey('colour', grpo)).toBeUndefined();
+  });
+
+  it('every TRL-named flag sets a key its package knows', () => {
+    for (const setting of SFT_SETTINGS) expect(SCHEMA_KEYS.sft).toContain(setting.key);
+    for (const setting of GRPO_SETTINGS) expect(SCHEMA_KEYS.grpo).toContain(setting.key);
+    for (const section of ['sft', 'grpo'] as const)
+      for (const key of Object.values(TRL_ALIASES[section]))
+        expect(SCHEMA_KEYS[section]).toContain(key);
   });
 });
 

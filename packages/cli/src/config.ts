@@ -1,8 +1,19 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { CodeReasonerError, ConfigValidationError } from '@codereasoner/core-tensors';
-import { Ajv, type ErrorObject } from 'ajv';
+import {
+  CodeReasonerError,
+  ConfigValidationError,
+  DEFAULT_MODEL_CONFIG,
+  modelConfigSchema,
+} from '@codereasoner/core-tensors';
+import { corpusOptionsSchema } from '@codereasoner/data';
+import { grpoConfigInputSchema } from '@codereasoner/grpo';
+import { sandboxOptionsSchema } from '@codereasoner/sandbox';
+import { DEFAULT_SFT_CONFIG, sftConfigSchema } from '@codereasoner/sft';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { formatSchemaErrors } from './config-issues.js';
 import { PRESETS, type PresetName } from './presets.js';
+import { TRL_ALIASES } from './trl-flags.js';
 
 const require = createRequire(import.meta.url);
 const schema = require('../schemas/run-config.schema.json') as Record<string, unknown>;
@@ -22,7 +33,14 @@ export interface RunConfig {
   teacher: Record<string, unknown>;
   sft: Record<string, unknown>;
   grpo: Record<string, unknown>;
-  eval: { tasksPerType: number; maxNewTokens: number; temperature: number; samples: number };
+  eval: {
+    tasksPerType: number;
+    maxNewTokens: number;
+    temperature: number;
+    samples: number;
+    /** Prompts generated together; the items of a batch are saved when it is scored. */
+    batchSize?: number;
+  };
   bench: {
     dir?: string;
     benchmarks?: ('cruxeval' | 'livecodebench' | 'reval')[];
@@ -35,20 +53,12 @@ export type RunConfigInput = Partial<{
   [K in keyof RunConfig]: RunConfig[K] extends object ? Partial<RunConfig[K]> : RunConfig[K];
 }>;
 
-const ajv = new Ajv({ allErrors: true, strict: false });
+const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
 const validateSchema = ajv.compile(schema);
 
+/** Kept for callers that format plain ajv errors; the run config uses `formatSchemaErrors`. */
 export function formatAjvErrors(errors: ErrorObject[] | null | undefined, prefix = ''): string[] {
-  return (errors ?? []).map((error) => {
-    const path = `${prefix}${error.instancePath}` || '/';
-    if (error.keyword === 'additionalProperties') {
-      return `${path}: unknown property '${String(error.params.additionalProperty)}'`;
-    }
-    if (error.keyword === 'enum') {
-      return `${path}: must be one of ${(error.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
-    }
-    return `${path}: ${error.message ?? 'is invalid'}`;
-  });
+  return formatSchemaErrors(errors, prefix);
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -78,9 +88,12 @@ export async function readConfigFile(path: string): Promise<unknown> {
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
     throw new CodeReasonerError(
       'CONFIG_UNREADABLE',
-      `Cannot read config file ${path}: ${(error as Error).message}`,
+      code === 'ENOENT'
+        ? `Cannot read config file ${path}: it does not exist; check the path given to --config`
+        : `Cannot read config file ${path}: ${(error as Error).message}`,
       {
         cause: error,
       },
@@ -95,22 +108,39 @@ export async function readConfigFile(path: string): Promise<unknown> {
   }
 }
 
-/** Validates the structure (every issue at once) and resolves preset + file + flags into a RunConfig. */
+/**
+ * Resolves preset + file + flags into a RunConfig and reports every problem in one round: the
+ * run config's own schema, then (with `validators`) every section's schema and its package's
+ * cross-field rules, also for sections beside a top-level mistake.
+ */
 export function resolveRunConfig(
   fileConfig: unknown,
   flags: RunConfigInput = {},
   source = 'run config',
+  validators?: SectionValidators,
 ): RunConfig {
   const issues: string[] = [];
   if (fileConfig !== undefined && !validateSchema(fileConfig))
-    issues.push(...formatAjvErrors(validateSchema.errors));
+    issues.push(...formatSchemaErrors(validateSchema.errors));
   if (!validateSchema(stripUndefined(flags)))
-    issues.push(...formatAjvErrors(validateSchema.errors, '(flags)'));
+    issues.push(...formatSchemaErrors(validateSchema.errors, '(flags)'));
+  const file = (isPlainObject(fileConfig) ? fileConfig : {}) as RunConfigInput;
+  const presetName = [flags.preset, file.preset].find(
+    (name): name is PresetName => typeof name === 'string' && name in PRESETS,
+  );
+  // what the schema rejected is left out, so the rest is still checked without repeating it
+  const reported = new Set(issues.map((issue) => /^(?:\(flags\))?\/([^/:]+)/.exec(issue)?.[1]));
+  const usable = Object.fromEntries(Object.entries(file).filter(([key]) => !reported.has(key)));
+  const merged = mergeConfig(
+    mergeConfig(PRESETS[presetName ?? 'default'], usable),
+    stripUndefined(flags),
+  );
+  const config = { ...merged, preset: presetName ?? 'default' } as RunConfig;
+  if (validators) {
+    issues.push(...sectionIssues(config, validators, reported));
+  }
   if (issues.length > 0) throw new ConfigValidationError(source, issues);
-  const file = (fileConfig ?? {}) as RunConfigInput;
-  const presetName = flags.preset ?? file.preset ?? 'default';
-  const merged = mergeConfig(mergeConfig(PRESETS[presetName], file), stripUndefined(flags));
-  return { ...merged, preset: presetName };
+  return config;
 }
 
 function stripUndefined(value: Record<string, unknown>): Record<string, unknown> {
@@ -142,27 +172,78 @@ export function collectSectionIssues(checks: { section: string; check: () => voi
   return issues;
 }
 
-/** Section validators of the packages that own them; every issue of every section is reported together. */
-export function checkSections(config: RunConfig, validators: SectionValidators): void {
-  const issues = collectSectionIssues([
-    { section: 'sandbox', check: () => validators.sandbox(config.sandbox) },
-    {
-      section: 'data',
-      check: () => validators.data({ ...config.data, outDir: config.out, seed: config.seed }),
+interface SectionSpec {
+  validate: ValidateFunction;
+  /** The value the package validates: the section with what the run fills in, and defaults where the package's schema requires every field. */
+  value: (config: RunConfig) => unknown;
+  aliases?: Readonly<Record<string, string>>;
+}
+
+let sectionSpecs: Record<keyof SectionValidators, SectionSpec> | undefined;
+
+/** Each section is checked against its package's own JSON Schema, compiled once here with verbose errors for the hints. */
+function specs(): Record<keyof SectionValidators, SectionSpec> {
+  sectionSpecs ??= {
+    sandbox: { validate: ajv.compile(sandboxOptionsSchema), value: (c) => c.sandbox },
+    data: {
+      validate: ajv.compile(corpusOptionsSchema.json),
+      value: (c) => ({ ...c.data, outDir: c.out, seed: c.seed }),
     },
-    {
-      section: 'model',
-      check: () => validators.model({ ...config.model, vocabSize: config.tokenizer.vocabSize }),
+    model: {
+      validate: ajv.compile(modelConfigSchema),
+      value: (c) => ({ ...DEFAULT_MODEL_CONFIG, ...c.model, vocabSize: c.tokenizer.vocabSize }),
     },
-    { section: 'sft', check: () => validators.sft({ ...config.sft, seed: config.seed }) },
-    { section: 'grpo', check: () => validators.grpo({ ...config.grpo, seed: config.seed }) },
-  ]);
+    sft: {
+      validate: ajv.compile(sftConfigSchema),
+      value: (c) => ({ ...DEFAULT_SFT_CONFIG, ...c.sft, seed: c.seed }),
+      aliases: TRL_ALIASES.sft,
+    },
+    grpo: {
+      validate: ajv.compile(grpoConfigInputSchema),
+      value: (c) => ({ ...c.grpo, seed: c.seed }),
+      aliases: TRL_ALIASES.grpo,
+    },
+  };
+  return sectionSpecs;
+}
+
+/**
+ * Every issue of every section: its package's schema first (unknown keys with a did-you-mean,
+ * enumerations listed, the named branch of a tagged union), then, for a section the schema
+ * accepts, the package's own validator for the rules a schema cannot state.
+ */
+function sectionIssues(
+  config: RunConfig,
+  validators: SectionValidators,
+  skip: ReadonlySet<string | undefined> = new Set(),
+): string[] {
+  const issues: string[] = [];
+  const checks: { section: string; check: () => void }[] = [];
+  for (const [section, spec] of Object.entries(specs()) as [
+    keyof SectionValidators,
+    SectionSpec,
+  ][]) {
+    if (skip.has(section)) continue;
+    const value = spec.value(config);
+    if (!spec.validate(value)) {
+      issues.push(...formatSchemaErrors(spec.validate.errors, `/${section}`, spec.aliases));
+      continue;
+    }
+    checks.push({ section, check: () => validators[section](value as Record<string, unknown>) });
+  }
+  issues.push(...collectSectionIssues(checks));
   const teacherKind = config.teacher.kind;
   if (teacherKind !== 'trace' && teacherKind !== 'chat')
-    issues.push(`/teacher/kind: must be "trace" or "chat"`);
+    issues.push(`/teacher/kind: must be one of "trace", "chat"`);
   if (teacherKind === 'chat' && typeof config.teacher.model !== 'object') {
     issues.push('/teacher/model: the chat teacher needs { baseURL, model, apiKeyEnv }');
   }
+  return issues;
+}
+
+/** Section validators of the packages that own them; every issue of every section is reported together. */
+export function checkSections(config: RunConfig, validators: SectionValidators): void {
+  const issues = sectionIssues(config, validators);
   if (issues.length > 0) throw new ConfigValidationError('run config', issues);
 }
 

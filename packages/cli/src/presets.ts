@@ -72,7 +72,7 @@ export const PRESETS: Record<PresetName, Omit<RunConfig, 'preset'>> = {
       checkpointEvery: 3,
     },
     grpo: { maxSteps: 2 },
-    eval: { tasksPerType: 3, maxNewTokens: 32, temperature: 0, samples: 1 },
+    eval: { tasksPerType: 3, maxNewTokens: 32, temperature: 0, samples: 1, batchSize: 4 },
     bench: { limit: 2, maxNewTokens: 32 },
   },
 };

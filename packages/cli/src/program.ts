@@ -1,6 +1,13 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
 import {
+  BUNDLED_BENCHMARKS_DIR,
+  BenchmarkDataError,
+  loadCruxEval,
+  loadLiveCodeBench,
+  loadReval,
+  resolveBenchmarkFiles,
   createEndpointModel,
   loadLocalModel,
   runBenchmarks,
@@ -9,10 +16,21 @@ import {
 import { initBackend } from '@codereasoner/core-tensors';
 import { Sandbox } from '@codereasoner/sandbox';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { checkSections, readConfigFile, resolveRunConfig, type RunConfigInput } from './config.js';
+import { mergeConfig, readConfigFile, resolveRunConfig, type RunConfigInput } from './config.js';
+import { PRESETS } from './presets.js';
 import { SECTION_VALIDATORS } from './stages.js';
 import { StageContext } from './context.js';
 import { UsageError } from './errors.js';
+import {
+  GRPO_BATCH_FLAG,
+  GRPO_PRESET_CHOICES,
+  GRPO_SETTINGS,
+  SFT_SETTINGS,
+  attributeOf,
+  flagOf,
+  type TrlSetting,
+} from './trl-flags.js';
+import { DEFAULT_GRPO_CONFIG, GRPO_PRESETS, type GrpoPresetName } from '@codereasoner/grpo';
 import { runPipeline } from './pipeline.js';
 import { createReporter, type Reporter } from './progress.js';
 import { writeReport } from './report.js';
@@ -26,10 +44,23 @@ interface CommonOptions {
   preset?: 'default' | 'tiny';
   backend?: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
   workers?: number | 'auto';
-  benchmarks?: string;
+  /** A directory, or `true` for `--benchmarks` without one: the data the bench package ships. */
+  benchmarks?: string | true;
+  /** `cr sft` / `cr grpo`: TRL-named flags, by commander attribute (see trl-flags.ts). */
+  training?: {
+    section: 'sft' | 'grpo';
+    values: Record<string, unknown>;
+    /** GRPO only: TRL's per-update batch, turned into generationBatchSize once stepsPerGeneration is known. */
+    perDeviceTrainBatchSize?: number;
+  };
+  grpoPreset?: GrpoPresetName;
+  /** `cr bench` on the run's model: without --benchmarks and a stored bench.dir, the shipped data. */
+  defaultBenchmarks?: boolean;
   /** `cr bench` on the run's own model: flags that override the config's bench section. */
   bench?: { benchmarks?: BenchmarkName[]; limit?: number; maxNewTokens?: number };
   force?: string[];
+  /** Print the resolved config and stop. */
+  printConfig?: boolean;
   quiet?: boolean;
   json?: boolean;
 }
@@ -53,6 +84,75 @@ function workersValue(value: string): number | 'auto' {
   return value === 'auto' ? 'auto' : integer(value);
 }
 
+function numberValue(value: string): number {
+  const parsed = Number(value);
+  if (value.trim() === '' || !Number.isFinite(parsed))
+    throw new InvalidArgumentError('must be a number');
+  return parsed;
+}
+
+const RUN_PRESETS = ['default', 'tiny'] as const;
+
+/** `--preset` sizes the run; GRPO's paper presets have their own flag, and are named as such when given here. */
+function presetValue(value: string): 'default' | 'tiny' {
+  if ((RUN_PRESETS as readonly string[]).includes(value)) return value as 'default' | 'tiny';
+  if (GRPO_PRESET_CHOICES.includes(value)) {
+    throw new InvalidArgumentError(
+      `'${value}' is a GRPO preset: use --grpo-preset ${value} (or "grpo": { "preset": "${value}" } in a config file); --preset picks the run's size: ${RUN_PRESETS.join(', ')}`,
+    );
+  }
+  throw new InvalidArgumentError(`must be one of ${RUN_PRESETS.join(', ')}`);
+}
+
+/** The config sections each command reads, for its help. */
+const SECTIONS_READ: Record<string, string> = {
+  'run-all':
+    'all: seed, data, teacher, tokenizer, model, sft, grpo, eval, bench, sandbox, backend, workers',
+  'data build': 'seed, data, sandbox',
+  sft: 'seed, teacher, tokenizer, model, sft, eval (tasksPerType: its held-out tasks), sandbox, backend, workers',
+  grpo: 'seed, grpo, sft (reasoning: the prompt style), sandbox, backend, workers',
+  eval: 'seed, eval, sft (reasoning), sandbox, backend, workers',
+  bench: "seed, bench (with the run's own model), sandbox, backend, workers",
+};
+
+function sectionsHelp(command: Command, name: string): Command {
+  return command.addHelpText(
+    'after',
+    `\nConfig sections read (from --config, else <out>/config.json, over the preset): ${SECTIONS_READ[name]}\n`,
+  );
+}
+
+function addTrainingOptions(command: Command, settings: readonly TrlSetting[]): Command {
+  for (const setting of settings) {
+    const flag = flagOf(setting.trl);
+    if (setting.kind === 'boolean') {
+      command.option(flag, `${setting.help} (${setting.key}; TRL ${setting.trl})`);
+      continue;
+    }
+    const option = new Option(
+      `${flag} <${setting.kind === 'choice' ? 'name' : 'n'}>`,
+      `${setting.help} (${setting.key}; TRL ${setting.trl})`,
+    );
+    if (setting.kind === 'choice') option.choices([...(setting.choices ?? [])]);
+    else option.argParser(setting.kind === 'integer' ? integer : numberValue);
+    command.addOption(option);
+  }
+  return command;
+}
+
+/** The config values the TRL-named flags of a command set. */
+function trainingValues(
+  settings: readonly TrlSetting[],
+  options: Record<string, unknown>,
+): Record<string, unknown> {
+  const values: Record<string, unknown> = {};
+  for (const setting of settings) {
+    const value = options[attributeOf(setting.trl)];
+    if (value !== undefined) values[setting.key] = value;
+  }
+  return values;
+}
+
 function addCommonOptions(command: Command): Command {
   return command
     .option(
@@ -62,7 +162,10 @@ function addCommonOptions(command: Command): Command {
     .option('-o, --out <dir>', 'run directory (default: runs/<preset>)')
     .option('-s, --seed <n>', 'seed of every stage', integer)
     .addOption(
-      new Option('--preset <name>', 'embedded defaults to start from').choices(['default', 'tiny']),
+      new Option(
+        '--preset <name>',
+        `the run's size: embedded defaults to start from (${RUN_PRESETS.join(', ')})`,
+      ).argParser(presetValue),
     )
     .addOption(
       new Option('--backend <name>', 'TensorFlow.js backend').choices([
@@ -77,11 +180,16 @@ function addCommonOptions(command: Command): Command {
       "threads for training and generation: 'auto' or a number (0: none)",
       workersValue,
     )
+    .option(
+      '--print-config',
+      'print the config this command would run with (preset, config file, flags) and exit without running',
+    )
     .option('-q, --quiet', 'print only warnings, errors and the final summary')
     .option('--json', 'machine-readable output: one JSON object per line on stdout');
 }
 
 async function resolveConfig(options: CommonOptions) {
+  if (options.out !== undefined) checkRunDirectoryPath(resolve(options.out));
   const file = options.config
     ? await readConfigFile(options.config)
     : await storedRunConfig(options);
@@ -92,24 +200,111 @@ async function resolveConfig(options: CommonOptions) {
     backend: options.backend,
     workers: options.workers,
   };
-  if (options.benchmarks) flags.bench = { dir: options.benchmarks };
+  const benchDir = options.benchmarks === true ? BUNDLED_BENCHMARKS_DIR : options.benchmarks;
+  if (benchDir) flags.bench = { dir: benchDir };
   if (options.bench) flags.bench = { ...flags.bench, ...options.bench };
+  if (options.training) flags[options.training.section] = { ...options.training.values };
+  if (options.grpoPreset) flags.grpo = { ...flags.grpo, preset: options.grpoPreset };
+  const perUpdate = options.training?.perDeviceTrainBatchSize;
+  if (perUpdate !== undefined) {
+    flags.grpo = {
+      ...flags.grpo,
+      generationBatchSize:
+        perUpdate * stepsPerGeneration(file as RunConfigInput | undefined, flags),
+    };
+  }
   const source = options.config
     ? `config file ${options.config}`
     : file
       ? `${(file as RunConfigInput).out}/config.json`
       : 'run config';
-  const config = resolveRunConfig(file, flags, source);
+  const config = resolveRunConfig(file, flags, source, SECTION_VALIDATORS);
   // a preset's default run directory follows the preset unless one was given
   if (!options.out && !(file as RunConfigInput | undefined)?.out)
     config.out = `runs/${config.preset}`;
   config.out = resolve(config.out);
-  if (config.bench.dir && !existsSync(config.bench.dir)) {
-    throw new UsageError(`benchmark directory ${config.bench.dir} does not exist`);
+  checkRunDirectoryPath(config.out);
+  if (!config.bench.dir && options.defaultBenchmarks) config.bench.dir = BUNDLED_BENCHMARKS_DIR;
+  if (config.bench.dir) {
+    if (!existsSync(config.bench.dir))
+      throw new UsageError(`benchmark directory ${config.bench.dir} does not exist`);
+    config.bench.dir = resolve(config.bench.dir);
+    // checked before anything is written: a bad directory must not end up in the stored config
+    await checkBenchmarkData(config.bench.dir, config.bench.benchmarks);
   }
-  if (config.bench.dir) config.bench.dir = resolve(config.bench.dir);
-  checkSections(config, SECTION_VALIDATORS);
   return config;
+}
+
+/** GRPO's optimizer updates per generation batch as the flags, the file, the GRPO preset and the run preset resolve it. */
+function stepsPerGeneration(file: RunConfigInput | undefined, flags: RunConfigInput): number {
+  const runPreset = flags.preset ?? file?.preset ?? 'default';
+  const grpo = mergeConfig(
+    mergeConfig(PRESETS[runPreset in PRESETS ? runPreset : 'default'].grpo, file?.grpo ?? {}),
+    flags.grpo ?? {},
+  ) as { preset?: GrpoPresetName; stepsPerGeneration?: number };
+  const fromPreset =
+    grpo.preset && grpo.preset in GRPO_PRESETS
+      ? GRPO_PRESETS[grpo.preset].options.stepsPerGeneration
+      : undefined;
+  return grpo.stepsPerGeneration ?? fromPreset ?? DEFAULT_GRPO_CONFIG.stepsPerGeneration;
+}
+
+/** The run directory must be a directory, or a path where one can be made. */
+function checkRunDirectoryPath(out: string): void {
+  for (let path = out; ; path = dirname(path)) {
+    let stats;
+    try {
+      stats = statSync(path);
+    } catch {
+      if (dirname(path) === path) return;
+      continue;
+    }
+    if (stats.isDirectory()) return;
+    throw new UsageError(
+      path === out
+        ? `--out ${out} is a file, not a directory: give the path of a run directory (new or existing)`
+        : `--out ${out} cannot be made: ${path} is a file, not a directory`,
+    );
+  }
+}
+
+/**
+ * The benchmarks a run would score must have their files: every one the config names, or at least
+ * one of them when none is named (those missing are then skipped, as LiveCodeBench usually is).
+ */
+async function checkBenchmarkData(
+  dir: string,
+  named: readonly BenchmarkName[] | undefined,
+): Promise<void> {
+  const all: BenchmarkName[] = ['cruxeval', 'livecodebench', 'reval'];
+  const problems: string[] = [];
+  let found = 0;
+  for (const benchmark of named ?? all) {
+    let files;
+    try {
+      files = await resolveBenchmarkFiles(benchmark, dir);
+    } catch (error) {
+      if (!(error instanceof BenchmarkDataError)) throw error;
+      problems.push(`${benchmark}: ${error.issues.join('; ')}`);
+      continue;
+    }
+    found += 1;
+    // a malformed file is found now, not after the earlier stages have run and the config was stored
+    try {
+      if (benchmark === 'cruxeval') await loadCruxEval(files.data);
+      else if (benchmark === 'livecodebench') await loadLiveCodeBench(files.data);
+      else await loadReval(files.data, files.tasks!);
+    } catch (error) {
+      if (!(error instanceof BenchmarkDataError)) throw error;
+      throw new UsageError(error.message);
+    }
+  }
+  if (named ? problems.length > 0 : found === 0) {
+    throw new UsageError(
+      `no usable benchmark data in ${dir}:\n${problems.map((p) => `  - ${p}`).join('\n')}\n` +
+        `Give a directory with cruxeval/, reval/ or livecodebench-execution/ files, or --benchmarks alone for the CRUXEval copy that ships with @codereasoner/bench.`,
+    );
+  }
 }
 
 /**
@@ -150,16 +345,20 @@ async function runStagesCommand(
   options: CommonOptions,
   stages: readonly StageName[] | undefined,
 ): Promise<void> {
+  const config = await resolveConfig(options);
+  if (options.printConfig) {
+    // the config this command would run with, every flag and check applied; nothing is written
+    io.stdout.write(`${JSON.stringify(config, null, 2)}\n`);
+    return;
+  }
   const reporter = createReporter({
     json: options.json,
     quiet: options.quiet,
     stream: io.stderr,
     env: io.env,
   });
-  const config = await resolveConfig(options);
   const context = new StageContext(config, reporter, io.signal);
   try {
-    reporter.info(`run directory: ${config.out}`);
     await runPipeline(context, { stages, force: parseStages(options.force) });
     const files = await writeReport(config.out);
     const summary = await collectSummary(context.run);
@@ -171,51 +370,126 @@ async function runStagesCommand(
   }
 }
 
+const require = createRequire(import.meta.url);
+
+/** `cr --version`: this package's version and those of the packages that decide results. */
+export function versionText(): string {
+  const version = (name: string) => {
+    try {
+      return (require(`${name}/package.json`) as { version: string }).version;
+    } catch {
+      return 'unknown';
+    }
+  };
+  const own = (require('../package.json') as { version: string }).version;
+  const parts = ['core-tensors', 'sandbox', 'data', 'sft', 'grpo', 'bench'].map(
+    (name) => `${name} ${version(`@codereasoner/${name}`)}`,
+  );
+  return `cr ${own} (@codereasoner/cli; ${parts.join(', ')}; node ${process.version})`;
+}
+
 export function createProgram(io: CliIo): Command {
   const program = new Command('cr')
     .description(
       'CodeReasoner: sliced Python corpus, SFT on verified reasoning chains, GRPO with execution rewards, and code-reasoning benchmarks.',
     )
+    .version(versionText(), '-V, --version', 'print the versions of cr and its packages')
     .showHelpAfterError()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
     .exitOverride();
 
-  addCommonOptions(
-    program
-      .command('run-all')
-      .description(
-        'run every stage: corpus, distillation + SFT, GRPO, held-out evaluation, benchmarks; re-running resumes',
-      )
-      .option(
-        '--benchmarks <dir>',
-        'directory with cruxeval/, reval/, livecodebench-execution/ files to benchmark the final model on',
-      )
-      .option(
-        '--force <stages...>',
-        `run these stages again from scratch, deleting their outputs and those of every later stage: ${STAGES.join(', ')}`,
-      ),
+  sectionsHelp(
+    addCommonOptions(
+      program
+        .command('run-all')
+        .description(
+          'run every stage: corpus, distillation + SFT, GRPO, held-out evaluation, benchmarks; re-running resumes',
+        )
+        .option(
+          '--benchmarks [dir]',
+          'benchmark the final model: a directory with cruxeval/, reval/, livecodebench-execution/ files, or none for the CRUXEval copy shipped with @codereasoner/bench',
+        )
+        .addOption(
+          new Option('--grpo-preset <name>', 'GRPO from a paper (grpo.preset)').choices([
+            ...GRPO_PRESET_CHOICES,
+          ]),
+        )
+        .option(
+          '--force <stages...>',
+          `run these stages again from scratch, deleting their outputs and those of every later stage: ${STAGES.join(', ')}`,
+        ),
+    ),
+    'run-all',
   ).action((options: CommonOptions) => runStagesCommand(io, options, undefined));
 
   const data = program.command('data').description('the sliced Python corpus');
-  addCommonOptions(data.command('build').description('build the corpus and tasks into <run>/data'))
+  sectionsHelp(
+    addCommonOptions(
+      data.command('build').description('build the corpus and tasks into <run>/data'),
+    ),
+    'data build',
+  )
     .option('--force', 'rebuild from scratch even if finished (later stages start again too)')
     .action((options: CommonOptions & { force?: boolean }) =>
       runStagesCommand(io, { ...options, force: options.force ? ['data'] : [] }, ['data']),
     );
 
-  for (const [name, description] of [
+  for (const [name, description, settings] of [
     [
       'sft',
-      'distil reasoning chains with the teacher and train the model with SFT (needs the data stage)',
+      "distil reasoning chains with the teacher and train the model with SFT (needs the data stage); flags named as in TRL's SFTConfig",
+      SFT_SETTINGS,
     ],
-    ['grpo', 'GRPO from the SFT checkpoint with execution-verified rewards (needs sft)'],
-    ['eval', 'evaluate the base, SFT and GRPO models on held-out tasks of every type'],
+    [
+      'grpo',
+      "GRPO from the SFT checkpoint with execution-verified rewards (needs sft); flags named as in TRL's GRPOConfig",
+      GRPO_SETTINGS,
+    ],
+    [
+      'eval',
+      'evaluate the base, SFT and GRPO models on held-out tasks of every type (needs sft)',
+      [],
+    ],
   ] as const) {
-    addCommonOptions(program.command(name).description(description))
+    const command = addTrainingOptions(
+      sectionsHelp(addCommonOptions(program.command(name).description(description)), name),
+      settings,
+    );
+    if (name === 'grpo') {
+      command
+        .option(`${flagOf(GRPO_BATCH_FLAG.trl)} <n>`, GRPO_BATCH_FLAG.help, integer)
+        .addOption(
+          new Option(
+            '--grpo-preset <name>',
+            "start from a paper's GRPO settings (grpo.preset); other flags override it",
+          ).choices([...GRPO_PRESET_CHOICES]),
+        );
+    }
+    command
       .option('--force', 'run again from scratch even if finished (later stages start again too)')
-      .action((options: CommonOptions & { force?: boolean }) =>
-        runStagesCommand(io, { ...options, force: options.force ? [name] : [] }, [name]),
-      );
+      .action((options: CommonOptions & { force?: boolean } & Record<string, unknown>) => {
+        const values = trainingValues(settings, options);
+        return runStagesCommand(
+          io,
+          {
+            ...options,
+            training:
+              name === 'eval'
+                ? undefined
+                : {
+                    section: name,
+                    values,
+                    // TRL's GRPO batch is per optimizer update; SFT's maps onto batchSize directly
+                    perDeviceTrainBatchSize:
+                      name === 'grpo'
+                        ? (options.perDeviceTrainBatchSize as number | undefined)
+                        : undefined,
+                  },
+            force: options.force ? [name] : [],
+          },
+          [name],
+        );
+      });
   }
 
   addCommonOptions(
@@ -224,9 +498,9 @@ export function createProgram(io: CliIo): Command {
       .description(
         "score a model on CRUXEval, LiveCodeBench execution and REval; without --checkpoint/--endpoint, the run directory's final model",
       )
-      .requiredOption(
+      .option(
         '--benchmarks <dir>',
-        "directory with the benchmark files (or one benchmark's file)",
+        "directory with the benchmark files (or one benchmark's file); default: the CRUXEval copy shipped with @codereasoner/bench",
       )
       .option('--checkpoint <dir>', 'a core-tensors checkpoint directory to evaluate')
       .option('--endpoint <url>', 'an OpenAI-compatible base URL (e.g. http://localhost:8000/v1)')
@@ -267,6 +541,10 @@ export function createProgram(io: CliIo): Command {
       )
       .option('--concurrency <n>', 'parallel requests to an endpoint', integer)
       .option('--force', 'score again from scratch even if finished'),
+  );
+  sectionsHelp(
+    program.commands.find((c) => c.name() === 'bench')!,
+    'bench',
   ).action((options: CommonOptions & BenchOptions) => benchCommand(io, options));
 
   program
@@ -342,16 +620,19 @@ async function benchCommand(io: CliIo, options: CommonOptions & BenchOptions): P
       limit: options.limit,
       maxNewTokens: options.maxTokens,
     };
-    await runStagesCommand(io, { ...options, bench, force: options.force ? ['bench'] : [] }, [
-      'bench',
-    ]);
+    await runStagesCommand(
+      io,
+      { ...options, bench, defaultBenchmarks: true, force: options.force ? ['bench'] : [] },
+      ['bench'],
+    );
     return;
   }
   if (options.endpoint && !options.model) throw new UsageError('--endpoint needs --model <name>');
   if (options.tasks && options.only?.length !== 1)
     throw new UsageError('--tasks needs exactly one benchmark in --only');
-  if (!existsSync(options.benchmarks!))
-    throw new UsageError(`benchmark path ${options.benchmarks} does not exist`);
+  const dataPath =
+    typeof options.benchmarks === 'string' ? options.benchmarks : BUNDLED_BENCHMARKS_DIR;
+  if (!existsSync(dataPath)) throw new UsageError(`benchmark path ${dataPath} does not exist`);
   const reporter: Reporter = createReporter({
     json: options.json,
     quiet: options.quiet,
@@ -382,7 +663,7 @@ async function benchCommand(io: CliIo, options: CommonOptions & BenchOptions): P
     const { summaries } = await runBenchmarks({
       benchmarks: options.only,
       skipMissing: options.only === undefined,
-      dataPath: options.benchmarks!,
+      dataPath,
       model,
       sandbox,
       outDir: outRoot,

@@ -21,6 +21,11 @@ export interface Reporter {
   ): void;
   info(message: string): void;
   warn(message: string): void;
+  /**
+   * A line that arrives from outside the stage (a Ctrl-C notice): on a terminal the bar is closed
+   * first, so the line is neither overprinted by the next redraw nor cut by the bar's no-wrap mode.
+   */
+  notice(message: string): void;
   /** Machine-readable result at the end of a command (only printed in json mode). */
   result(value: unknown): void;
   close(): void;
@@ -31,6 +36,55 @@ export interface ReporterOptions {
   quiet?: boolean;
   stream?: NodeJS.WriteStream;
   env?: NodeJS.ProcessEnv;
+  /** Seconds on a monotonic clock (tests pass their own). */
+  clock?: () => number;
+}
+
+let active: Reporter | undefined;
+
+/** The reporter of the command running now, so that a signal handler writes through it. */
+export function activeReporter(): Reporter | undefined {
+  return active;
+}
+
+const monotonicSeconds = () => performance.now() / 1000;
+
+/**
+ * Time left from the rate over the last `windowSeconds` of wall time (or since the start when
+ * shorter). A rate over a few events swings with every slow step and with load; a rate over
+ * minutes follows a lasting change and ignores a passing one. Time since the last event counts,
+ * so a stalled step raises the estimate gradually instead of freezing it.
+ */
+export class EtaEstimator {
+  private samples: { time: number; completed: number }[] = [];
+
+  constructor(
+    private readonly clock: () => number = monotonicSeconds,
+    private readonly windowSeconds = 300,
+  ) {}
+
+  /** Records progress and returns the estimated seconds left, or undefined before any rate is known. */
+  update(completed: number, total: number | undefined): number | undefined {
+    const now = this.clock();
+    const last = this.samples.at(-1);
+    // a counter that went back (a new phase under the same name) starts a new estimate
+    if (last && completed < last.completed) this.samples = [];
+    if (this.samples.length === 0 || completed !== this.samples.at(-1)!.completed)
+      this.samples.push({ time: now, completed });
+    while (this.samples.length > 2 && now - this.samples[1]!.time >= this.windowSeconds)
+      this.samples.shift();
+    return this.estimate(total, now);
+  }
+
+  estimate(total: number | undefined, now: number = this.clock()): number | undefined {
+    const first = this.samples[0];
+    const last = this.samples.at(-1);
+    if (total === undefined || !first || !last || last.completed <= first.completed)
+      return undefined;
+    const rate = (last.completed - first.completed) / (now - first.time);
+    if (!(rate > 0)) return undefined;
+    return Math.max(0, total - last.completed) / rate;
+  }
 }
 
 /**
@@ -40,12 +94,36 @@ export interface ReporterOptions {
 export function createReporter(options: ReporterOptions = {}): Reporter {
   const stream = options.stream ?? process.stderr;
   const env = options.env ?? process.env;
-  if (options.json) return new JsonReporter(process.stdout);
-  if (options.quiet) return new PlainReporter(stream, 'quiet');
-  if (stream.isTTY && env.CI !== 'true' && env.TERM !== 'dumb') {
-    return new TtyReporter(stream, colorEnabled(env));
+  const clock = options.clock ?? monotonicSeconds;
+  let reporter: Reporter;
+  if (options.json) reporter = new JsonReporter(process.stdout);
+  else if (options.quiet) reporter = new PlainReporter(stream, 'quiet', clock);
+  else if (stream.isTTY && env.CI !== 'true' && env.TERM !== 'dumb')
+    reporter = new TtyReporter(stream, colorEnabled(env), clock);
+  else reporter = new PlainReporter(stream, 'plain', clock);
+  active = reporter;
+  const close = reporter.close.bind(reporter);
+  reporter.close = () => {
+    close();
+    if (active === reporter) active = undefined;
+  };
+  return reporter;
+}
+
+/** One estimator per progress stage, kept when the bar of another stage comes in between (SFT and its evaluations). */
+class Estimates {
+  private byStage = new Map<string, EtaEstimator>();
+
+  constructor(private readonly clock: () => number) {}
+
+  update(event: ProgressEvent): number | undefined {
+    let estimator = this.byStage.get(event.stage);
+    if (!estimator) {
+      estimator = new EtaEstimator(this.clock);
+      this.byStage.set(event.stage, estimator);
+    }
+    return estimator.update(event.completed, event.total);
   }
-  return new PlainReporter(stream, 'plain');
 }
 
 /** NO_COLOR (https://no-color.org) wins over FORCE_COLOR. */
@@ -79,11 +157,15 @@ class TtyReporter implements Reporter {
   private bar: cliProgress.SingleBar | undefined;
   private barStage: string | undefined;
   private title = '';
+  private readonly estimates: Estimates;
 
   constructor(
     private readonly stream: NodeJS.WriteStream,
     private readonly color: boolean,
-  ) {}
+    clock: () => number,
+  ) {
+    this.estimates = new Estimates(clock);
+  }
 
   private paint(code: number, text: string): string {
     return this.color ? `\u001b[${code}m${text}\u001b[0m` : text;
@@ -99,12 +181,17 @@ class TtyReporter implements Reporter {
   progress(event: ProgressEvent): void {
     if (event.total === undefined) return;
     const key = `${event.stage}`;
+    const left = this.estimates.update(event);
+    const payload = {
+      detail: formatDetail(event.detail),
+      eta: left === undefined ? '–' : formatSeconds(left),
+    };
     if (!this.bar || this.barStage !== key) {
       this.stopBar();
       this.bar = new cliProgress.SingleBar(
         {
           stream: this.stream,
-          format: `  ${event.stage.padEnd(14)} [{bar}] {value}/{total} | ETA {eta_formatted} | {detail}`,
+          format: `  ${event.stage.padEnd(14)} [{bar}] {value}/{total} | ETA {eta} | {detail}`,
           barsize: 28,
           hideCursor: true,
           clearOnComplete: false,
@@ -113,12 +200,12 @@ class TtyReporter implements Reporter {
         },
         cliProgress.Presets.shades_classic,
       );
-      this.bar.start(event.total, event.completed, { detail: formatDetail(event.detail) });
+      this.bar.start(event.total, event.completed, payload);
       this.barStage = key;
       return;
     }
     this.bar.setTotal(event.total);
-    this.bar.update(event.completed, { detail: formatDetail(event.detail) });
+    this.bar.update(event.completed, payload);
   }
 
   private stopBar(): void {
@@ -156,6 +243,11 @@ class TtyReporter implements Reporter {
     this.stream.write(`${this.paint(33, 'warning:')} ${message}\n`);
   }
 
+  notice(message: string): void {
+    this.stopBar();
+    this.stream.write(`${message}\n`);
+  }
+
   result(): void {}
 
   close(): void {
@@ -166,12 +258,16 @@ class TtyReporter implements Reporter {
 /** Line-oriented output for logs: a line per stage and a progress line at most every 5 s. */
 class PlainReporter implements Reporter {
   private lastLine = new Map<string, number>();
+  private readonly estimates: Estimates;
 
   constructor(
     private readonly stream: NodeJS.WriteStream,
     readonly mode: 'plain' | 'quiet',
-    private readonly intervalMs = 5000,
-  ) {}
+    private readonly clock: () => number = monotonicSeconds,
+    private readonly intervalSeconds = 5,
+  ) {
+    this.estimates = new Estimates(clock);
+  }
 
   stageStart(_stage: string, title: string): void {
     if (this.mode === 'quiet') return;
@@ -180,15 +276,17 @@ class PlainReporter implements Reporter {
 
   progress(event: ProgressEvent): void {
     if (this.mode === 'quiet') return;
-    const now = Date.now();
-    const last = this.lastLine.get(event.stage) ?? 0;
+    const left = this.estimates.update(event);
+    const now = this.clock();
+    const last = this.lastLine.get(event.stage);
     const finished = event.total !== undefined && event.completed >= event.total;
-    if (!finished && now - last < this.intervalMs) return;
+    if (!finished && last !== undefined && now - last < this.intervalSeconds) return;
     this.lastLine.set(event.stage, now);
     const count =
       event.total === undefined ? `${event.completed}` : `${event.completed}/${event.total}`;
     const detail = formatDetail(event.detail);
-    this.stream.write(`  ${event.stage} ${count}${detail ? ` ${detail}` : ''}\n`);
+    const eta = finished || left === undefined ? '' : ` ETA ${formatSeconds(left)}`;
+    this.stream.write(`  ${event.stage} ${count}${eta}${detail ? ` ${detail}` : ''}\n`);
   }
 
   stageEnd(
@@ -207,6 +305,10 @@ class PlainReporter implements Reporter {
 
   warn(message: string): void {
     this.stream.write(`warning: ${message}\n`);
+  }
+
+  notice(message: string): void {
+    this.stream.write(`${message}\n`);
   }
 
   result(): void {}
@@ -247,6 +349,10 @@ class JsonReporter implements Reporter {
 
   warn(message: string): void {
     this.emit({ type: 'warning', message });
+  }
+
+  notice(message: string): void {
+    this.emit({ type: 'notice', message });
   }
 
   result(value: unknown): void {

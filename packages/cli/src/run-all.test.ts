@@ -1,63 +1,18 @@
-import { spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { cr } from './testing/spawn-cr.js';
 
-// End to end: the built `cr` binary, in a child process, exactly as a user runs it.
-const bin = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'bin.js');
-const sharedBenchmarks = resolve(
-  dirname(fileURLToPath(import.meta.url)),
-  '..',
-  '..',
-  '..',
-  '..',
-  'shared',
-  'benchmarks',
-);
-
-interface Finished {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cr(
-  args: string[],
-  options: { killWhen?: (stderr: string) => boolean } = {},
-): Promise<Finished> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], {
-      env: { ...process.env, CI: 'true', NO_COLOR: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      if (options.killWhen?.(stderr) && child.exitCode === null) child.kill('SIGKILL');
-    });
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolvePromise({ code, signal, stdout, stderr }));
-  });
-}
+// End to end: the built `cr` binary, in a child process, exactly as a user runs it, on a clone
+// of the repository alone: the benchmark stage uses the CRUXEval copy @codereasoner/bench ships.
 
 describe('cr run-all (tiny preset)', () => {
   it('survives being killed mid-SFT, resumes, and writes every artifact and the summary', async () => {
     const out = await mkdtemp(join(tmpdir(), 'cr-run-'));
-    const benchmarks = existsSync(sharedBenchmarks) ? sharedBenchmarks : undefined;
-    const args = [
-      'run-all',
-      '--preset',
-      'tiny',
-      '--out',
-      out,
-      ...(benchmarks ? ['--benchmarks', benchmarks] : []),
-    ];
+    // --benchmarks without a directory: the data the bench package ships
+    const args = ['run-all', '--preset', 'tiny', '--out', out, '--benchmarks'];
 
     // first run: killed (SIGKILL, no chance to clean up) once SFT has written a checkpoint
     const killed = await cr(args, {
@@ -69,10 +24,20 @@ describe('cr run-all (tiny preset)', () => {
     expect(existsSync(join(out, 'data', '.done'))).toBe(true);
     expect(existsSync(join(out, 'sft', '.done'))).toBe(false);
 
-    // second run: skips the corpus, resumes SFT from its checkpoint, finishes everything
+    // second run: skips the corpus, resumes SFT from its checkpoint; killed once evaluation has
+    // saved some items of a model
+    const killedInEval = await cr(args, { killWhen: () => evaluationSaved(join(out, 'eval')) });
+    expect(killedInEval.signal, killedInEval.stderr).toBe('SIGKILL');
+    expect(killedInEval.stderr).toMatch(/data skipped/);
+    expect(existsSync(join(out, 'sft', '.done'))).toBe(true);
+
+    // third run: evaluation resumes with the items saved before the kill, and everything finishes
     const resumed = await cr(args);
-    expect(resumed.stderr).toMatch(/data skipped/);
     expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(/eval (base|sft|grpo): resuming with \d+ items scored earlier/);
+    expect(readdirSync(join(out, 'eval')).filter((name) => name.endsWith('.items.jsonl'))).toEqual(
+      [],
+    );
     const sftMetrics = (await readFile(join(out, 'sft', 'train', 'metrics.jsonl'), 'utf8'))
       .trim()
       .split('\n')
@@ -80,7 +45,7 @@ describe('cr run-all (tiny preset)', () => {
     const steps = sftMetrics.filter((m) => m.kind === 'step').map((m) => m.step as number);
     expect(steps.at(-1)).toBe(6);
 
-    for (const stage of ['data', 'sft', 'grpo', 'eval', ...(benchmarks ? ['bench'] : [])]) {
+    for (const stage of ['data', 'sft', 'grpo', 'eval', 'bench']) {
       expect(existsSync(join(out, stage, '.done')), `${stage} marker`).toBe(true);
     }
     for (const file of [
@@ -107,6 +72,12 @@ describe('cr run-all (tiny preset)', () => {
       'sft',
       'grpo',
     ]);
+    for (const model of ['base', 'sft', 'grpo']) {
+      const saved = JSON.parse(readFileSync(join(out, 'eval', `${model}.json`), 'utf8'));
+      // 3 held-out tasks of each of the 5 types, each scored once across the interruption
+      expect(saved.items.map((item: { taskId: string }) => item.taskId).length, model).toBe(15);
+      expect(new Set(saved.items.map((item: { taskId: string }) => item.taskId)).size).toBe(15);
+    }
     for (const evaluation of summary.evaluation) {
       expect(Object.keys(evaluation.accuracy).sort()).toEqual([
         'coverage',
@@ -123,7 +94,7 @@ describe('cr run-all (tiny preset)', () => {
       'sft',
       'grpo',
       'eval',
-      ...(benchmarks ? ['bench'] : []),
+      'bench',
     ]);
     // every model beside the baselines, scored on the same items
     expect(Object.keys(summary.baselines.byType).sort()).toEqual(
@@ -151,29 +122,36 @@ describe('cr run-all (tiny preset)', () => {
     );
     expect(events.at(-1).type).toBe('result');
 
-    if (benchmarks) {
-      // `cr bench` on the run's own model: its flags override the run's bench settings
-      const bench = await cr([
-        'bench',
-        '--out',
-        out,
-        '--benchmarks',
-        benchmarks,
-        '--only',
-        'cruxeval',
-        '--limit',
-        '1',
-        '--force',
-      ]);
-      expect(bench.code, bench.stderr).toBe(0);
-      const cruxeval = JSON.parse(
-        await readFile(join(out, 'bench', 'cruxeval', 'summary.json'), 'utf8'),
-      );
-      expect(cruxeval.settings.limit).toBe(1);
-      expect(cruxeval.tasks.output.items).toBe(1);
-      // --force started the stage from scratch: the earlier REval results are gone
-      expect(existsSync(join(out, 'bench', 'reval'))).toBe(false);
-    }
+    // `cr bench` on the run's own model: its flags override the run's bench settings
+    const bench = await cr([
+      'bench',
+      '--out',
+      out,
+      '--only',
+      'cruxeval',
+      '--limit',
+      '1',
+      '--force',
+    ]);
+    expect(bench.code, bench.stderr).toBe(0);
+    const cruxeval = JSON.parse(
+      await readFile(join(out, 'bench', 'cruxeval', 'summary.json'), 'utf8'),
+    );
+    expect(cruxeval.settings.limit).toBe(1);
+    expect(cruxeval.tasks.output.items).toBe(1);
+
+    // a final checkpoint truncated after the run finished is caught before grpo is skipped
+    const checkpoint = JSON.parse(await readFile(join(out, 'grpo', '.done'), 'utf8')).artifacts
+      .checkpoint as string;
+    const weights = join(out, checkpoint, 'model.safetensors');
+    const size = statSync(weights).size;
+    await truncate(weights, Math.floor(size / 2));
+    const damaged = await cr(args);
+    expect(damaged.code).toBe(2);
+    expect(damaged.stderr).toContain(
+      `${checkpoint}/model.safetensors has ${Math.floor(size / 2)} bytes, ${size} when the stage finished`,
+    );
+    expect(damaged.stderr).toContain(`--force grpo\` to redo grpo and every stage after it`);
 
     // forcing the first stage rebuilds it and deletes every later stage's outputs, which were made from it
     const rebuilt = await cr(['data', 'build', '--out', out, '--force']);
@@ -183,6 +161,17 @@ describe('cr run-all (tiny preset)', () => {
       expect(existsSync(join(out, stage)), stage).toBe(false);
   }, 600_000);
 });
+
+/** Some items of a model's evaluation are saved, and that model has not finished. */
+function evaluationSaved(dir: string): boolean {
+  try {
+    return readdirSync(dir).some(
+      (name) => name.endsWith('.items.jsonl') && statSync(join(dir, name)).size > 0,
+    );
+  } catch {
+    return false;
+  }
+}
 
 function hasCheckpoint(dir: string): boolean {
   try {

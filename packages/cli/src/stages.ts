@@ -46,6 +46,7 @@ import {
 } from '@codereasoner/sft';
 import type { RunConfig, SectionValidators } from './config.js';
 import type { StageContext } from './context.js';
+import { EvaluationJournal } from './eval-journal.js';
 import { writeJsonAtomic, type StageMarker, type StageName } from './run-dir.js';
 
 export interface StageOutcome {
@@ -366,13 +367,18 @@ export function withDiversity(
 
 export const evalStage: StageRunner = async (context) => {
   const { config } = context;
+  const split = await readTasks(context, 'eval');
+  if (split.length === 0) {
+    // every model would score 0.0 on nothing, which reads as a result
+    context.reporter.warn(
+      `eval: the held-out split ${rel(context, context.run.path('data', 'tasks', 'eval.jsonl'))} has no tasks, so no model is evaluated; ` +
+        'build a larger corpus (data.source) or raise data.evalFraction, then run `cr data build --force`',
+    );
+    return { artifacts: {}, figures: { tasks: 0, models: [], warning: 'empty eval split' } };
+  }
   await context.backend();
   const sandbox = await context.sandbox();
-  const tasks = sampleByType(
-    await readTasks(context, 'eval'),
-    config.eval.tasksPerType,
-    config.seed,
-  );
+  const tasks = sampleByType(split, config.eval.tasksPerType, config.seed);
   const reasoning = (config.sft.reasoning as boolean | undefined) ?? true;
   const sftMarker = await context.run.marker('sft');
   const grpoMarker = await context.run.marker('grpo');
@@ -396,13 +402,21 @@ export const evalStage: StageRunner = async (context) => {
       continue;
     }
     const started = performance.now();
+    // each scored item is appended at once, so an interrupted evaluation resumes where it stopped
+    const journal = new EvaluationJournal(context.run.path('eval', `${name}.items.jsonl`));
+    const previous = await journal.read(context.logger);
+    if (previous.length > 0)
+      context.reporter.info(`eval ${name}: resuming with ${previous.length} items scored earlier`);
     const evaluation = await withChatModel(context, context.run.path(checkpoint), name, (chat) =>
       evaluateModel(chat, tasks, sandbox, {
         reasoning,
         maxTokens: config.eval.maxNewTokens,
         temperature: config.eval.temperature,
         seed: config.seed,
+        batchSize: config.eval.batchSize,
         signal: context.signal,
+        previous,
+        onItems: (items) => journal.append(items),
         onProgress: (event) => context.reporter.progress({ ...event, stage: `eval ${name}` }),
       }),
     );
@@ -416,6 +430,7 @@ export const evalStage: StageRunner = async (context) => {
       seconds: (performance.now() - started) / 1000,
     };
     await writeJsonAtomic(path, { ...record, items: evaluation.items });
+    await journal.remove();
     results.push(record);
   }
 

@@ -472,6 +472,7 @@ export async function buildCorpus(
       });
     };
     for await (const unit of readSource(options.source, options.seed, state.nextUnit)) {
+      if (unit.problem !== undefined) logger?.warn(`corpus: left out ${unit.ref}: ${unit.problem}`);
       batch.push(unit);
       if (batch.length >= options.batchSize) await flush();
     }

@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
+import { TextDecoder } from 'node:util';
 import { CorpusError, DatasetFormatError } from './errors.js';
 import { generateProgram, type Difficulty } from './generator.js';
 import type { ValueType } from './values.js';
@@ -23,6 +24,47 @@ export interface SourceUnit {
   /** Parameter types of functions, when the source knows them (the generator does). */
   hints?: Record<string, Record<string, ValueType>>;
   meta?: Record<string, unknown>;
+  /** Why the unit's text could not be read (its `code` is then empty): the corpus builder reports it. */
+  problem?: string;
+}
+
+const CODING_COOKIE = /^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)/;
+
+/**
+ * A Python file's text as Python reads it (PEP 263): UTF-8 unless a coding declaration in the
+ * first two lines names another encoding. Bytes that are not valid in that encoding are a
+ * problem to report, never replacement characters silently fed to the corpus.
+ */
+export function decodePythonSource(bytes: Uint8Array): { code: string } | { problem: string } {
+  const head = Buffer.from(bytes.subarray(0, 1024)).toString('latin1').split(/\r?\n/, 2);
+  const declared = head.map((line) => CODING_COOKIE.exec(line)?.[1]).find((name) => name);
+  // Python's codec names, normalised as Python does, to WHATWG labels
+  const name = (declared ?? 'utf-8').toLowerCase().replace(/_/g, '-');
+  if (/^(latin-?1|iso-?8859-1|l1)$/.test(name)) {
+    // exactly ISO-8859-1, where every byte is a character (WHATWG's "latin1" is windows-1252)
+    return { code: Buffer.from(bytes).toString('latin1') };
+  }
+  const label = /^utf-?8(-sig)?$/.test(name) ? 'utf-8' : name.replace(/^cp(\d+)$/, 'windows-$1');
+  let decoder: TextDecoder;
+  try {
+    decoder = new TextDecoder(label, { fatal: true });
+  } catch {
+    return {
+      problem: `declares the encoding '${declared}', which is not supported here; re-save the file as UTF-8`,
+    };
+  }
+  try {
+    return { code: decoder.decode(bytes) };
+  } catch {
+    const text = new TextDecoder(label).decode(bytes);
+    const line = text.slice(0, text.indexOf('\uFFFD')).split('\n').length;
+    return {
+      problem:
+        declared === undefined
+          ? `not valid UTF-8 (line ${line}) and no coding declaration, so Python would refuse it too; re-save it as UTF-8 or declare its encoding (# -*- coding: latin-1 -*-)`
+          : `not valid ${declared} (line ${line}), the encoding it declares`,
+    };
+  }
 }
 
 const SKIP_DIRS = new Set([
@@ -47,7 +89,10 @@ async function listPythonFiles(root: string, dir: string, out: string[]): Promis
     const full = join(dir, entry.name);
     if (entry.isDirectory()) {
       if (!SKIP_DIRS.has(entry.name)) await listPythonFiles(root, full, out);
-    } else if (entry.isFile() && entry.name.endsWith('.py')) out.push(full);
+    } else if ((entry.isFile() || entry.isSymbolicLink()) && entry.name.endsWith('.py')) {
+      // a link is read through; one that leads nowhere is reported when it is read
+      out.push(full);
+    }
   }
 }
 
@@ -108,13 +153,19 @@ export async function* readSource(
         source.maxFiles === undefined ? files.length : Math.min(files.length, source.maxFiles);
       for (let index = start; index < limit; index += 1) {
         const file = files[index]!;
-        let code: string;
+        const ref = relative(source.path, file);
+        let bytes: Buffer;
         try {
-          code = await readFile(file, 'utf8');
-        } catch {
-          code = '';
+          bytes = await readFile(file);
+        } catch (error) {
+          const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+          yield { index, kind: 'directory', ref, code: '', problem: `cannot be read (${reason})` };
+          continue;
         }
-        yield { index, kind: 'directory', ref: relative(source.path, file), code };
+        const decoded = decodePythonSource(bytes);
+        yield 'code' in decoded
+          ? { index, kind: 'directory', ref, code: decoded.code }
+          : { index, kind: 'directory', ref, code: '', problem: decoded.problem };
       }
       return;
     }

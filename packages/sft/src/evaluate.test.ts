@@ -15,7 +15,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SftAbortedError } from './errors.js';
-import { evaluateModel } from './evaluate.js';
+import { evaluateModel, type EvaluationItem } from './evaluate.js';
 import { latestCheckpoint, pickEvalTasks, trainSft, type SftMetrics } from './trainer.js';
 import type { SftRecord } from './dataset.js';
 
@@ -145,6 +145,37 @@ describe('evaluateModel', () => {
     });
     // the first batch ran, no other
     expect(seen).toHaveLength(4);
+  });
+
+  it('hands each batch to onItems as it is scored, and asks only the tasks an earlier run left', async () => {
+    const saved: EvaluationItem[][] = [];
+    const controller = new AbortController();
+    const first: ChatRequest[] = [];
+    const model = tableModel(new Set(['output']), first);
+    // interrupted after its second batch: 8 of the 10 items are saved
+    await evaluateModel(
+      {
+        id: 'interrupted',
+        complete: (requests) => {
+          if (first.length >= 4) controller.abort();
+          return model.complete(requests);
+        },
+      },
+      tasks,
+      sandbox,
+      { batchSize: 4, signal: controller.signal, onItems: (items) => void saved.push(items) },
+    ).catch(() => undefined);
+    expect(saved.map((batch) => batch.length)).toEqual([4, 4]);
+    const again: ChatRequest[] = [];
+    const result = await evaluateModel(tableModel(new Set(['output']), again), tasks, sandbox, {
+      batchSize: 4,
+      previous: saved.flat(),
+    });
+    // only the 2 tasks not saved are asked again; the result covers all 10, in task order
+    expect(again).toHaveLength(2);
+    expect(result.items.map((item) => item.taskId)).toEqual(tasks.map((task) => task.id));
+    expect(result.counts.output).toEqual({ correct: 0, total: 2 });
+    expect(result.overall).toBeCloseTo(0.8);
   });
 
   it('prompts for answers only with reasoning: false, and scores an untrained local model at zero', async () => {

@@ -20,6 +20,13 @@ export interface EvaluateOptions {
   onProgress?: (event: ProgressEvent) => void;
   /** Checked before every batch: when it has fired, `evaluateModel` throws `SftAbortedError` (name `AbortError`) instead of returning partial accuracies. */
   signal?: AbortSignal;
+  /**
+   * Items scored by an earlier, interrupted evaluation of the same model on the same tasks: tasks
+   * they cover (by `taskId`) are not asked again, and the result includes them in task order.
+   */
+  previous?: readonly EvaluationItem[];
+  /** Called with each batch's new items as soon as they are scored (and awaited), to save them. */
+  onItems?: (items: EvaluationItem[]) => void | Promise<void>;
 }
 
 export interface EvaluationItem {
@@ -58,14 +65,19 @@ export async function evaluateModel(
   options: EvaluateOptions = {},
 ): Promise<EvaluationResult> {
   const batchSize = options.batchSize ?? 32;
-  const items: EvaluationItem[] = [];
-  options.onProgress?.({ stage: 'evaluate', completed: 0, total: tasks.length });
-  for (let start = 0; start < tasks.length; start += batchSize) {
+  const wanted = new Set(tasks.map((task) => task.id));
+  const done = new Map(
+    (options.previous ?? []).filter((item) => wanted.has(item.taskId)).map((i) => [i.taskId, i]),
+  );
+  const scored: EvaluationItem[] = [...done.values()];
+  const todo = tasks.filter((task) => !done.has(task.id));
+  options.onProgress?.({ stage: 'evaluate', completed: scored.length, total: tasks.length });
+  for (let start = 0; start < todo.length; start += batchSize) {
     if (options.signal?.aborted === true)
-      throw new SftAbortedError('evaluate', items.length, tasks.length, {
+      throw new SftAbortedError('evaluate', scored.length, tasks.length, {
         cause: options.signal.reason,
       });
-    const batch = tasks.slice(start, start + batchSize);
+    const batch = todo.slice(start, start + batchSize);
     const responses = await model.complete(
       batch.map((task) => ({
         messages: renderPrompt(task, { reasoning: options.reasoning ?? true }),
@@ -79,9 +91,9 @@ export async function evaluateModel(
       sandbox,
       batch.map((task, index) => ({ task, completion: completions[index] as string })),
     );
-    batch.forEach((task, index) => {
+    const fresh = batch.map((task, index): EvaluationItem => {
       const verdict = verdicts[index] as { correct: boolean; reason: string };
-      items.push({
+      return {
         taskId: task.id,
         type: task.type,
         completion: completions[index] as string,
@@ -89,10 +101,14 @@ export async function evaluateModel(
         finishReason: responses[index]?.finishReasons[0] ?? 'length',
         correct: verdict.correct,
         reason: verdict.reason,
-      });
+      };
     });
-    options.onProgress?.({ stage: 'evaluate', completed: items.length, total: tasks.length });
+    await options.onItems?.(fresh);
+    for (const item of fresh) done.set(item.taskId, item);
+    scored.push(...fresh);
+    options.onProgress?.({ stage: 'evaluate', completed: scored.length, total: tasks.length });
   }
+  const items = tasks.map((task) => done.get(task.id)!);
   const counts: Partial<Record<TaskType, { correct: number; total: number }>> = {};
   for (const item of items) {
     const entry = (counts[item.type] ??= { correct: 0, total: 0 });

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { Sandbox } from '@codereasoner/sandbox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURES, SHARED_BENCHMARKS } from '../test-paths.js';
+import { FIXTURES, NEEDS_SHARED, SHARED_BENCHMARKS } from '../test-paths.js';
 import { loadReval, type RevalProblem } from './data.js';
 import { revalGroupItems, scoreReval } from './items.js';
 import { computeRevalTruth, type RevalGroupTruth } from './truth.js';
@@ -186,7 +186,7 @@ describe('REval scoring of model answers', () => {
   });
 });
 
-describe.runIf(SHARED_BENCHMARKS)('published REval data under CPython 3.14', () => {
+describe.runIf(SHARED_BENCHMARKS)(`published REval data under CPython 3.14${NEEDS_SHARED}`, () => {
   it('differs from CPython 3.11 where a comprehension follows the probe line (PEP 709)', async () => {
     const dir = join(SHARED_BENCHMARKS!, 'reval');
     const all = await loadReval(join(dir, 'DREval_data.jsonl'), join(dir, 'DREval_tasks.jsonl'));
