@@ -629,19 +629,20 @@ def _fresh_namespace():
 
 
 class _Run:
-    """Per-task output capture: stdout kept (capped), stderr counted against the same cap."""
+    """Per-task output capture: stdout and stderr, each kept up to the same cap."""
 
     __slots__ = ("stdout", "stderr")
 
     def __init__(self):
         self.stdout = _Output(True)
-        self.stderr = _Output(False)
+        self.stderr = _Output(True)
 
 
-def _enter(run):
+def _enter(run, stdin):
     sys.stdout = run.stdout
     sys.stderr = run.stderr
-    sys.stdin = io.StringIO("")
+    # Whole programs (SandboxFusion-style run_code) read their input here; everything else sees EOF.
+    sys.stdin = io.StringIO(stdin if isinstance(stdin, str) else "")
 
 
 def _classify(error, run):
@@ -958,7 +959,7 @@ def execute(task):
         if handler is None:
             result["detail"] = f"unknown task kind {kind!r}"
         else:
-            _enter(run)
+            _enter(run, task.get("stdin"))
             handler(task, run, result)
     except _SyntaxProblem as problem:
         result["status"] = "syntax_error"
@@ -995,6 +996,9 @@ def execute(task):
     result["stdout"] = run.stdout.text()
     if run.stdout.overflow:
         result["stdoutTruncated"] = True
+    stderr = run.stderr.text()
+    if stderr:
+        result["stderr"] = stderr
     result["durationMs"] = round((time.perf_counter() - started) * 1000, 3)
     return result
 

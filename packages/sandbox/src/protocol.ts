@@ -8,6 +8,8 @@ export interface TaskPayload {
   assertion?: string;
   setup?: string;
   maxSteps?: number;
+  /** run only: what the program reads from sys.stdin (default: empty). */
+  stdin?: string;
   timeoutMs: number;
 }
 
@@ -21,6 +23,7 @@ export interface RawResult {
   exception?: { type: string; message: string };
   stdout?: string;
   stdoutTruncated?: boolean;
+  stderr?: string;
   detail?: string;
   actualRepr?: string;
   coverage?: number[];
