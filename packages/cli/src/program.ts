@@ -14,6 +14,7 @@ import { SECTION_VALIDATORS } from './stages.js';
 import { StageContext } from './context.js';
 import { UsageError } from './errors.js';
 import { runPipeline } from './pipeline.js';
+import { registerServeCommands } from './serve-command.js';
 import { createReporter, type Reporter } from './progress.js';
 import { writeReport } from './report.js';
 import { STAGES, type StageName } from './run-dir.js';
@@ -278,6 +279,8 @@ export function createProgram(io: CliIo): Command {
       const files = await writeReport(resolve(runDir));
       io.stdout.write(`${files.html}\n${files.markdown}\n`);
     });
+
+  registerServeCommands(program, io);
 
   return program;
 }

@@ -71,9 +71,9 @@ describe.each(engines)('Sandbox on %s', (engine) => {
       // No stdin: input() meets end of file, as a program run with </dev/null does.
       expect(unfed).toMatchObject({ status: 'exception', exception: { type: 'EOFError' } });
       expect(plain?.stderr).toBeUndefined();
-      await expect(sandbox.run({ code: '', call: '1', stdin: 3 as unknown as string })).rejects.toThrow(
-        /stdin: must be a string/,
-      );
+      await expect(
+        sandbox.run({ code: '', call: '1', stdin: 3 as unknown as string }),
+      ).rejects.toThrow(/stdin: must be a string/);
     });
 
     it('handles sets, dict order, large ints and unicode exactly', async () => {
