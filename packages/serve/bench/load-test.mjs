@@ -6,7 +6,8 @@
 //   node bench/load-test.mjs                 # full run: 64 clients, 60 s per endpoint
 //   node bench/load-test.mjs --seconds 10    # short run
 //   options: --clients N (<= 256) --seconds S (<= 300) --batch N (items per /verify request)
-//            --workers N (sandbox workers, default: cores) --max-requests N (per phase, <= 1e6)
+//            --workers N (sandbox workers, default: cores) --max-requests N (per round, <= 1e6)
+//            --rounds N (in-process and HTTP verification alternate in N slices, default 6)
 //
 // Loopback only and bounded in time and count: nothing leaves the machine, every phase stops at
 // --seconds or --max-requests, and requests still unanswered 60 s after a phase ends count as lost.
@@ -29,14 +30,22 @@ function parseArgs(argv) {
     batch: 16,
     workers: availableParallelism(),
     maxRequests: 1_000_000,
+    rounds: 6,
   };
-  const limits = { clients: 256, seconds: 300, batch: 4096, workers: 64, maxRequests: 1_000_000 };
+  const limits = {
+    clients: 256,
+    seconds: 300,
+    batch: 4096,
+    workers: 64,
+    maxRequests: 1_000_000,
+    rounds: 60,
+  };
   for (let index = 0; index < argv.length; index += 2) {
     const key = argv[index]?.replace(/^--/, '').replace(/-([a-z])/g, (_, c) => c.toUpperCase());
     const value = Number(argv[index + 1]);
     if (!(key in options) || !Number.isFinite(value) || value <= 0) {
       throw new Error(
-        `bad option ${argv[index]} ${argv[index + 1] ?? ''}: use --clients --seconds --batch --workers --max-requests with positive numbers`,
+        `bad option ${argv[index]} ${argv[index + 1] ?? ''}: use --clients --seconds --batch --workers --max-requests --rounds with positive numbers`,
       );
     }
     if (value > limits[key])
@@ -89,23 +98,16 @@ function makeItems(tasks) {
   return items;
 }
 
-async function inProcess(tasks, options) {
-  const sandbox = await Sandbox.create({ workers: options.workers });
-  const items = makeItems(tasks);
-  // Warm-up pass (compiles every program once, as the HTTP phase's first pass does).
-  await verifyBatch(
-    sandbox,
-    items.map(({ task, completion }) => ({ task, completion })),
-  );
-  let next = 0;
+/** The same verification work without HTTP: `clients` concurrent verifyBatch calls of `batch` items. */
+async function inProcessRound(sandbox, items, options, seconds, cursor) {
   let verified = 0;
   const started = performance.now();
-  const deadline = started + options.seconds * 1000;
+  const deadline = started + seconds * 1000;
   await Promise.all(
     Array.from({ length: options.clients }, async () => {
       while (performance.now() < deadline) {
         const batch = [];
-        for (let k = 0; k < options.batch; k += 1) batch.push(items[next++ % items.length]);
+        for (let k = 0; k < options.batch; k += 1) batch.push(items[cursor.next++ % items.length]);
         await verifyBatch(
           sandbox,
           batch.map(({ task, completion }) => ({ task, completion })),
@@ -114,13 +116,7 @@ async function inProcess(tasks, options) {
       }
     }),
   );
-  const seconds = (performance.now() - started) / 1000;
-  await sandbox.close();
-  return {
-    verifications: verified,
-    seconds: round(seconds, 2),
-    verificationsPerSecond: round(verified / seconds),
-  };
+  return { verifications: verified, seconds: (performance.now() - started) / 1000 };
 }
 
 function post(agent, url, path, body) {
@@ -172,7 +168,7 @@ async function metric(url, name) {
   return match ? Number(match[1]) : null;
 }
 
-async function phase(url, options, kind, items) {
+async function phase(url, options, kind, items, seconds, cursor) {
   const agent = new Agent({ keepAlive: true, maxSockets: options.clients });
   const latencies = [];
   let sent = 0;
@@ -181,11 +177,10 @@ async function phase(url, options, kind, items) {
   let refused = 0;
   let wrongVerdicts = 0;
   let verifications = 0;
-  let next = 0;
   const errorSamples = [];
   const outstanding = new Set();
   const started = performance.now();
-  const deadline = started + options.seconds * 1000;
+  const deadline = started + seconds * 1000;
   const clients = Array.from({ length: options.clients }, async () => {
     while (performance.now() < deadline && sent < options.maxRequests) {
       sent += 1;
@@ -193,11 +188,11 @@ async function phase(url, options, kind, items) {
       let expected;
       if (kind === 'verify') {
         const batch = [];
-        for (let k = 0; k < options.batch; k += 1) batch.push(items[next++ % items.length]);
+        for (let k = 0; k < options.batch; k += 1) batch.push(items[cursor.next++ % items.length]);
         body = { items: batch.map(({ task, completion }) => ({ task_id: task.id, completion })) };
         expected = batch.map((item) => item.expect);
       } else {
-        const task = items[next++ % items.length];
+        const task = items[cursor.next++ % items.length];
         body = {
           code: `${task.code}\nprint(repr(f(${task.input})))\n`,
           language: 'python',
@@ -235,30 +230,46 @@ async function phase(url, options, kind, items) {
   });
   // Clients stop issuing at the deadline; whatever is unanswered 60 s later is lost.
   const grace = new Promise((resolvePromise) =>
-    setTimeout(resolvePromise, options.seconds * 1000 + 60_000).unref(),
+    setTimeout(resolvePromise, seconds * 1000 + 60_000).unref(),
   );
   await Promise.race([Promise.all(clients), grace]);
-  const seconds = (performance.now() - started) / 1000;
   agent.destroy();
-  latencies.sort((a, b) => a - b);
   return {
-    endpoint: kind === 'verify' ? '/verify' : '/run_code',
-    clients: options.clients,
-    seconds: round(seconds, 2),
+    seconds: (performance.now() - started) / 1000,
+    latencies,
     requests: answered,
-    requestsPerSecond: round(answered / seconds),
     verifications,
-    verificationsPerSecond: round(verifications / seconds),
+    errors,
+    refused,
+    lost: sent - answered,
+    wrongVerdicts,
+    errorSamples,
+  };
+}
+
+/** Sums the rounds of one endpoint into the reported figures. */
+function summarize(endpoint, clients, rounds) {
+  const total = (key) => rounds.reduce((sum, round) => sum + round[key], 0);
+  const seconds = total('seconds');
+  const latencies = rounds.flatMap((round) => round.latencies).sort((a, b) => a - b);
+  return {
+    endpoint,
+    clients,
+    seconds: round(seconds, 2),
+    requests: total('requests'),
+    requestsPerSecond: round(total('requests') / seconds),
+    verifications: total('verifications'),
+    verificationsPerSecond: round(total('verifications') / seconds),
     latencyMs: {
       p50: round(percentile(latencies, 50)),
       p99: round(percentile(latencies, 99)),
       max: round(latencies.at(-1) ?? null),
     },
-    errors,
-    refused,
-    lost: outstanding.size + (sent - answered - outstanding.size),
-    wrongVerdicts,
-    errorSamples,
+    errors: total('errors'),
+    refused: total('refused'),
+    lost: total('lost'),
+    wrongVerdicts: total('wrongVerdicts'),
+    errorSamples: rounds.flatMap((round) => round.errorSamples).slice(0, 5),
   };
 }
 
@@ -266,7 +277,13 @@ async function main() {
   const options = parseArgs(process.argv.slice(2));
   const tasks = await loadTasks();
   const load = { start: loadavg().map((value) => round(value, 2)) };
-  const baseline = await inProcess(tasks, options);
+  const items = makeItems(tasks);
+  const sandbox = await Sandbox.create({ workers: options.workers });
+  // Warm-up pass: every program compiled once, as the service's warm-up below does.
+  await verifyBatch(
+    sandbox,
+    items.map(({ task, completion }) => ({ task, completion })),
+  );
 
   const dir = await mkdtemp(join(tmpdir(), 'cr-load-'));
   const tasksPath = join(dir, 'tasks.jsonl');
@@ -294,7 +311,6 @@ async function main() {
       throw new Error(`refusing to load a non-loopback address: ${url}`);
     // Warm the service's workers the way the in-process baseline was warmed.
     const warm = new Agent({ keepAlive: true });
-    const items = makeItems(tasks);
     for (let index = 0; index < items.length; index += 256) {
       await post(warm, url, '/verify', {
         items: items
@@ -304,10 +320,31 @@ async function main() {
     }
     warm.destroy();
     const rssStart = await metric(url, 'process_resident_memory_bytes');
-    const verify = await phase(url, options, 'verify', items);
+    // In-process and HTTP verification alternate in rounds, so that both see the same share of
+    // a machine whose load changes from minute to minute; /run_code follows.
+    const slice = options.seconds / options.rounds;
+    const inProcessRounds = [];
+    const verifyRounds = [];
+    const cursors = { inProcess: { next: 0 }, verify: { next: 0 }, runCode: { next: 0 } };
+    for (let index = 0; index < options.rounds; index += 1) {
+      inProcessRounds.push(await inProcessRound(sandbox, items, options, slice, cursors.inProcess));
+      verifyRounds.push(await phase(url, options, 'verify', items, slice, cursors.verify));
+    }
     const rssAfterVerify = await metric(url, 'process_resident_memory_bytes');
-    const runCode = await phase(url, options, 'run_code', tasks);
+    const runCodeRounds = [];
+    for (let index = 0; index < options.rounds; index += 1) {
+      runCodeRounds.push(await phase(url, options, 'run_code', tasks, slice, cursors.runCode));
+    }
     const rssEnd = await metric(url, 'process_resident_memory_bytes');
+    const inProcessSeconds = inProcessRounds.reduce((sum, r) => sum + r.seconds, 0);
+    const inProcessVerifications = inProcessRounds.reduce((sum, r) => sum + r.verifications, 0);
+    const baseline = {
+      verifications: inProcessVerifications,
+      seconds: round(inProcessSeconds, 2),
+      verificationsPerSecond: round(inProcessVerifications / inProcessSeconds),
+    };
+    const verify = summarize('/verify', options.clients, verifyRounds);
+    const runCode = summarize('/run_code', options.clients, runCodeRounds);
     const restarts = await metric(url, 'cr_sandbox_worker_restarts_total');
     load.end = loadavg().map((value) => round(value, 2));
     process.stdout.write(
@@ -338,6 +375,7 @@ async function main() {
       )}\n`,
     );
   } finally {
+    await sandbox.close();
     child.kill('SIGTERM');
     await new Promise((resolvePromise) => child.on('exit', resolvePromise));
     await rm(dir, { recursive: true, force: true });
