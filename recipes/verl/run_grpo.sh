@@ -13,6 +13,10 @@ export CR_SERVE_URL=$(recipes/serve.sh 4)
 trap 'kill -TERM $(cat "$RUN_DIR/serve.pids") 2>/dev/null || true' EXIT   # SIGTERM drains each instance
 
 # 3. GRPO. The reward: recipes/verl/codereasoner_reward.py, batched (one /verify call per batch).
+#    verl's batch reward manager turns an exception in the reward function into scores of 0 with
+#    a "[verify] Scoring failed" line: watch the log for it (a wrong CR_SERVE_URL, an unknown
+#    task id). Newer verl releases spell the reward keys reward.reward_manager and
+#    reward.custom_reward_function.*; the values stay the same.
 python3 -m verl.trainer.main_ppo \
   algorithm.adv_estimator=grpo \
   algorithm.use_kl_in_reward=False \
