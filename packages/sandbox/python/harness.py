@@ -406,6 +406,7 @@ def _secure_process(trusted_codes=()):
     global _RECURSION_LIMIT, _INT_DIGITS
     if _PYODIDE:
         _scrub_pyodide()
+        _restore_sleep()
     for name in list(sys.modules):
         top = name.partition(".")[0]
         # The import system and widely shared stdlib internals stay loaded (their dangerous calls are
@@ -443,6 +444,31 @@ def _make_blocked(name):
 
     blocked.__name__ = name
     return blocked
+
+
+def _busy_sleep(secs):
+    """time.sleep for the Pyodide engine: a wait on the monotonic clock. Pyodide's own sleep
+    needs its FFI, which _scrub_pyodide removes; this one keeps programs that pause working (each
+    worker is one core anyway) and stays interruptible at the task's time limit."""
+    if isinstance(secs, bool) or not isinstance(secs, (int, float)):
+        raise TypeError(f"'{type(secs).__name__}' object cannot be interpreted as an integer or float")
+    if secs != secs:
+        raise ValueError("Invalid value NaN (not a number)")
+    if secs < 0:
+        raise ValueError("sleep length must be non-negative")
+    deadline = time.monotonic() + secs
+    while time.monotonic() < deadline:
+        pass
+
+
+def _restore_sleep():
+    # CPython's sleep is a builtin; Pyodide replaces it with a Python function that calls into
+    # JavaScript, which no longer exists once scrubbed.
+    if isinstance(time.sleep, types.FunctionType):
+        _busy_sleep.__name__ = "sleep"
+        _busy_sleep.__qualname__ = "sleep"
+        _busy_sleep.__module__ = "time"
+        time.sleep = _busy_sleep
 
 
 def _scrub_pyodide():

@@ -76,6 +76,20 @@ describe.each(engines)('Sandbox on %s', (engine) => {
       ).rejects.toThrow(/stdin: must be a string/);
     });
 
+    it('time.sleep pauses and still stops at the time limit', async () => {
+      const [slept, endless, bad] = await sandbox.runBatch([
+        {
+          code: 'import time\nstart = time.monotonic()\ntime.sleep(0.05)',
+          call: 'time.monotonic() - start >= 0.05',
+        },
+        { code: 'import time\ntime.sleep(3600)', call: 'None' },
+        { code: 'import time', call: 'time.sleep(-1)' },
+      ]);
+      expect(slept).toMatchObject({ status: 'ok', repr: 'True' });
+      expect(endless?.status).toBe('timeout');
+      expect(bad).toMatchObject({ status: 'exception', exception: { type: 'ValueError' } });
+    });
+
     it('handles sets, dict order, large ints and unicode exactly', async () => {
       const results = await sandbox.runBatch([
         { code: '', call: '{3, 1, 2}' },
