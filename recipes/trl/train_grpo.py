@@ -5,27 +5,15 @@ columns, among them `id`, reach reward functions as keyword arguments: TRL's dat
 Launched by recipes/trl/run_grpo.sh (accelerate, 8 GPUs, vLLM colocated).
 """
 
-import importlib.util
 import os
+import sys
 from pathlib import Path
 
 from datasets import load_dataset
 from trl import GRPOConfig, GRPOTrainer
 
-# One HTTP client for every engine: the verl reward module's `verify` (POST /verify, retries on
-# 429/503/504, several CR_SERVE_URL instances round-robin).
-_spec = importlib.util.spec_from_file_location(
-    "codereasoner_reward", Path(__file__).resolve().parents[1] / "verl" / "codereasoner_reward.py"
-)
-_client = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_client)
-
-
-def execution_reward(prompts, completions, id, **kwargs):
-    """1.0 when the completion's answer verifies by execution (strict literals), else 0.0."""
-    texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
-    results = _client.verify([{"task_id": task_id, "completion": text} for task_id, text in zip(id, texts)])
-    return [float(result["reward"]) for result in results]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from codereasoner_trl_reward import execution_reward  # noqa: E402 - after the path is set
 
 
 def main():

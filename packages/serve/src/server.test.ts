@@ -432,13 +432,29 @@ describe('metrics', () => {
 });
 
 const python = spawnSync('python3', ['--version']).status === 0;
-const RECIPE = fileURLToPath(
-  new URL('../../../recipes/verl/codereasoner_reward.py', import.meta.url),
-);
-const CALLER = fileURLToPath(new URL('./__fixtures__/call-verl-reward.py', import.meta.url));
+const recipe = (path: string): string =>
+  fileURLToPath(new URL(`../../../recipes/${path}`, import.meta.url));
+const fixturePath = (name: string): string =>
+  fileURLToPath(new URL(`./__fixtures__/${name}`, import.meta.url));
 
-describe.skipIf(!python)('the verl reward module against a running cr serve', () => {
-  it('scores through /verify with both verl signatures', async () => {
+/** Runs a Python script without blocking the event loop the server answers on. */
+async function runPython(
+  args: string[],
+  input: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const { spawn } = await import('node:child_process');
+  const child = spawn('python3', args, { env: { ...process.env, CR_SERVE_URL: url } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (data: Buffer) => (stdout += data.toString()));
+  child.stderr.on('data', (data: Buffer) => (stderr += data.toString()));
+  child.stdin.end(input);
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  return { code, stdout, stderr };
+}
+
+describe.skipIf(!python)('the verl and TRL reward modules against a running cr serve', () => {
+  it('verl: scores through /verify with both verl signatures', async () => {
     const cases = [
       { completion: '<answer>6</answer>', info: { index: 0, task_id: outputTask.id } },
       { completion: '<answer>12</answer>', info: { index: 1, task_id: outputTask.id } },
@@ -449,17 +465,10 @@ describe.skipIf(!python)('the verl reward module against a running cr serve', ()
       ground_truth: '6',
       extra_info: item.info,
     }));
-    // spawnSync would block the event loop the server answers on: run the child asynchronously.
-    const { spawn } = await import('node:child_process');
-    const child = spawn('python3', [CALLER, RECIPE], {
-      env: { ...process.env, CR_SERVE_URL: url },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (data: Buffer) => (stdout += data.toString()));
-    child.stderr.on('data', (data: Buffer) => (stderr += data.toString()));
-    child.stdin.end(JSON.stringify(cases));
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    const { code, stdout, stderr } = await runPython(
+      [fixturePath('call-verl-reward.py'), recipe('verl/codereasoner_reward.py')],
+      JSON.stringify(cases),
+    );
     expect(code, stderr).toBe(0);
     const result = JSON.parse(stdout) as {
       single: number[];
@@ -470,10 +479,24 @@ describe.skipIf(!python)('the verl reward module against a running cr serve', ()
     expect(result.batch).toEqual([1, 0, 1]);
     expect(result.missing_task_id).toContain('extra_info.task_id is missing');
   });
+
+  it('TRL: execution_reward called with GRPOTrainer’s keyword arguments', async () => {
+    const cases = [
+      { id: outputTask.id, completion: '<think>3 * 2</think><answer>6</answer>' },
+      { id: outputTask.id, completion: '<answer>3</answer>' },
+      { id: inputTask.id, completion: '<answer>3</answer>' },
+    ];
+    const { code, stdout, stderr } = await runPython(
+      [fixturePath('call-trl-reward.py'), recipe('trl/codereasoner_trl_reward.py')],
+      JSON.stringify(cases),
+    );
+    expect(code, stderr).toBe(0);
+    expect(JSON.parse(stdout)).toEqual([1, 0, 1]);
+  });
 });
 
 if (!python) {
-  describe('the verl reward module against a running cr serve', () => {
-    it.skip('skipped: python3 is not on PATH, so the Python reward module cannot be run', () => {});
+  describe('the verl and TRL reward modules against a running cr serve', () => {
+    it.skip('skipped: python3 is not on PATH, so the Python reward modules cannot be run', () => {});
   });
 }
