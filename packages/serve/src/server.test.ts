@@ -443,7 +443,10 @@ async function runPython(
   input: string,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const { spawn } = await import('node:child_process');
-  const child = spawn('python3', args, { env: { ...process.env, CR_SERVE_URL: url } });
+  // No __pycache__ beside the recipes: the modules are loaded from the source tree.
+  const child = spawn('python3', args, {
+    env: { ...process.env, CR_SERVE_URL: url, PYTHONDONTWRITEBYTECODE: '1' },
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (data: Buffer) => (stdout += data.toString()));
