@@ -32,6 +32,7 @@ import {
 } from './trl-flags.js';
 import { DEFAULT_GRPO_CONFIG, GRPO_PRESETS, type GrpoPresetName } from '@codereasoner/grpo';
 import { runPipeline } from './pipeline.js';
+import { registerServeCommands } from './serve-command.js';
 import { createReporter, type Reporter } from './progress.js';
 import { writeReport } from './report.js';
 import { STAGES, type StageName } from './run-dir.js';
@@ -556,6 +557,8 @@ export function createProgram(io: CliIo): Command {
       const files = await writeReport(resolve(runDir));
       io.stdout.write(`${files.html}\n${files.markdown}\n`);
     });
+
+  registerServeCommands(program, io);
 
   return program;
 }

@@ -46,6 +46,16 @@ export type { VerifyOptions, VerifyResult, VerifySandbox } from './verify.js';
 
 export { exportTrl, toTrlPromptRow, toTrlSftRow } from './export-trl.js';
 export type { ExportTrlOptions, TrlPromptRow, TrlSftRow } from './export-trl.js';
+export {
+  VERL_ABILITY,
+  VERL_DATA_SOURCE_PREFIX,
+  exportVerl,
+  toVerlRow,
+  verlParquet,
+} from './export-verl.js';
+export type { ExportVerlOptions, VerlRow } from './export-verl.js';
+export { exportOpenRlhf, toOpenRlhfRow } from './export-openrlhf.js';
+export type { ExportOpenRlhfOptions, OpenRlhfRow } from './export-openrlhf.js';
 
 export {
   CALL_REJECTIONS,

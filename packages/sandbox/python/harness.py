@@ -700,6 +700,7 @@ def _secure_process(trusted_codes=()):
     Returns the guard's (snapshot, run) functions; nothing in the harness keeps them."""
     if _PYODIDE:
         _scrub_pyodide()
+        _restore_sleep()
     for name in list(sys.modules):
         top = name.partition(".")[0]
         # The import system and widely shared stdlib internals stay loaded (their dangerous calls are
@@ -743,6 +744,31 @@ def _make_blocked(name):
 
     blocked.__name__ = name
     return blocked
+
+
+def _busy_sleep(secs):
+    """time.sleep for the Pyodide engine: a wait on the monotonic clock. Pyodide's own sleep
+    needs its FFI, which _scrub_pyodide removes; this one keeps programs that pause working (each
+    worker is one core anyway) and stays interruptible at the task's time limit."""
+    if isinstance(secs, bool) or not isinstance(secs, (int, float)):
+        raise TypeError(f"'{type(secs).__name__}' object cannot be interpreted as an integer or float")
+    if secs != secs:
+        raise ValueError("Invalid value NaN (not a number)")
+    if secs < 0:
+        raise ValueError("sleep length must be non-negative")
+    deadline = time.monotonic() + secs
+    while time.monotonic() < deadline:
+        pass
+
+
+def _restore_sleep():
+    # CPython's sleep is a builtin; Pyodide replaces it with a Python function that calls into
+    # JavaScript, which no longer exists once scrubbed.
+    if isinstance(time.sleep, types.FunctionType):
+        _busy_sleep.__name__ = "sleep"
+        _busy_sleep.__qualname__ = "sleep"
+        _busy_sleep.__module__ = "time"
+        time.sleep = _busy_sleep
 
 
 def _scrub_pyodide():
@@ -978,19 +1004,20 @@ _BUILTINS_COPY = {}  # the builtins as they are at setup, filled by _setup
 
 
 class _Run:
-    """Per-task output capture: stdout kept (capped), stderr counted against the same cap."""
+    """Per-task output capture: stdout and stderr, each kept up to the same cap."""
 
     __slots__ = ("stdout", "stderr")
 
     def __init__(self):
         self.stdout = _Output(True)
-        self.stderr = _Output(False)
+        self.stderr = _Output(True)
 
 
-def _enter(run):
+def _enter(run, stdin):
     sys.stdout = run.stdout
     sys.stderr = run.stderr
-    sys.stdin = io.StringIO("")
+    # Whole programs (SandboxFusion-style run_code) read their input here; everything else sees EOF.
+    sys.stdin = io.StringIO(stdin if isinstance(stdin, str) else "")
 
 
 def _classify(error, run):
@@ -1724,7 +1751,7 @@ def execute(task):
         if handler is None:
             result["detail"] = f"unknown task kind {_truncate(repr(kind), 200)}"
         else:
-            _enter(run)
+            _enter(run, task.get("stdin"))
             handler(task, run, result)
     except _SyntaxProblem as problem:
         result["status"] = "syntax_error"
@@ -1755,6 +1782,9 @@ def execute(task):
     result["stdout"] = run.stdout.text()
     if run.stdout.overflow:
         result["stdoutTruncated"] = True
+    stderr = run.stderr.text()
+    if stderr:
+        result["stderr"] = stderr
     result["durationMs"] = round((time.perf_counter() - started) * 1000, 3)
     return result
 

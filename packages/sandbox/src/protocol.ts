@@ -13,6 +13,8 @@ export interface TaskPayload {
   compare?: 'eq' | 'typed';
   setup?: string;
   maxSteps?: number;
+  /** run only: what the program reads from sys.stdin (default: empty). */
+  stdin?: string;
   timeoutMs: number;
 }
 
@@ -27,6 +29,7 @@ export interface RawResult {
   exception?: { type: string; message: string };
   stdout?: string;
   stdoutTruncated?: boolean;
+  stderr?: string;
   detail?: string;
   actualRepr?: string;
   literal?: boolean;

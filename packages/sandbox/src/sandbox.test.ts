@@ -59,6 +59,37 @@ describe.each(engines)('Sandbox on %s', (engine) => {
       });
     });
 
+    it('feeds stdin to whole programs and returns what they wrote to stderr', async () => {
+      const program =
+        'import sys\nn = int(input())\nrest = sys.stdin.read().split()\nprint(n + len(rest))\nprint("warn", file=sys.stderr)';
+      const [fed, unfed, plain] = await sandbox.runBatch([
+        { code: program, call: 'None', stdin: '3\na b c\n' },
+        { code: 'print(input())', call: 'None' },
+        { code: '', call: '1' },
+      ]);
+      expect(fed).toMatchObject({ status: 'ok', stdout: '6\n', stderr: 'warn\n' });
+      // No stdin: input() meets end of file, as a program run with </dev/null does.
+      expect(unfed).toMatchObject({ status: 'exception', exception: { type: 'EOFError' } });
+      expect(plain?.stderr).toBeUndefined();
+      await expect(
+        sandbox.run({ code: '', call: '1', stdin: 3 as unknown as string }),
+      ).rejects.toThrow(/stdin: must be a string/);
+    });
+
+    it('time.sleep pauses and still stops at the time limit', async () => {
+      const [slept, endless, bad] = await sandbox.runBatch([
+        {
+          code: 'import time\nstart = time.monotonic()\ntime.sleep(0.05)',
+          call: 'time.monotonic() - start >= 0.05',
+        },
+        { code: 'import time\ntime.sleep(3600)', call: 'None' },
+        { code: 'import time', call: 'time.sleep(-1)' },
+      ]);
+      expect(slept).toMatchObject({ status: 'ok', repr: 'True' });
+      expect(endless?.status).toBe('timeout');
+      expect(bad).toMatchObject({ status: 'exception', exception: { type: 'ValueError' } });
+    });
+
     it('handles sets, dict order, large ints and unicode exactly', async () => {
       const results = await sandbox.runBatch([
         { code: '', call: '{3, 1, 2}' },

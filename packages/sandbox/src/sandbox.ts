@@ -147,12 +147,17 @@ export class Sandbox {
     }
     requireString(request.code, `${where}.code`);
     requireString(request.call, `${where}.call`);
-    return {
+    const payload: TaskPayload = {
       kind: 'run',
       code: request.code,
       call: request.call,
       timeoutMs: this.timeout(request.timeoutMs, where),
     };
+    if (request.stdin !== undefined) {
+      requireString(request.stdin, `${where}.stdin`);
+      payload.stdin = request.stdin;
+    }
+    return payload;
   }
 
   private checkPayload(request: CheckRequest, index: number): TaskPayload {
@@ -239,6 +244,7 @@ function toRunResult(raw: RawResult): RunResult {
   if (raw.reprRoundTrips !== undefined) result.reprRoundTrips = raw.reprRoundTrips;
   if (raw.exception !== undefined) result.exception = raw.exception;
   if (raw.stdoutTruncated) result.stdoutTruncated = true;
+  if (raw.stderr !== undefined) result.stderr = raw.stderr;
   if (raw.detail !== undefined) result.detail = raw.detail;
   if (!RUN_STATUSES.has(raw.status)) result.detail = `unexpected status ${raw.status}`;
   return result;

@@ -32,6 +32,8 @@ export interface RunRequest {
   code: string;
   call: string;
   timeoutMs?: number;
+  /** What the code reads from `sys.stdin` (default: empty, i.e. EOF), for whole programs that read their input. */
+  stdin?: string;
 }
 
 export type RunStatus =
@@ -53,6 +55,8 @@ export interface RunResult {
   /** What the task printed (cut at maxOutputChars). */
   stdout: string;
   stdoutTruncated?: boolean;
+  /** What the task wrote to stderr (cut at maxOutputChars), when it wrote anything. */
+  stderr?: string;
   /** Why the status, in words, for anything other than `ok`. */
   detail?: string;
   durationMs: number;
