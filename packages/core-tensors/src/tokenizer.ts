@@ -91,6 +91,9 @@ interface RawSections {
   mergesAsArrays: boolean;
 }
 
+// ignoreBOM keeps a leading U+FEFF (the default decoder drops it, which broke the round trip).
+const UTF8_DECODER = new TextDecoder('utf-8', { ignoreBOM: true });
+
 const CHATML_CONTENTS = [SPECIAL_TOKENS.eos, SPECIAL_TOKENS.imStart, SPECIAL_TOKENS.imEnd];
 
 // Pair keys pack two ids in one number; ids stay below 2^21 (Qwen2's 151k vocabulary fits).
@@ -937,7 +940,7 @@ export class Tokenizer {
 
   /** Text of `ids`; byte sequences that are not valid UTF-8 (a cut-off multi-byte character) decode to U+FFFD. */
   decode(ids: readonly number[], options: { skipSpecialTokens?: boolean } = {}): string {
-    return new TextDecoder('utf-8').decode(this.decodeBytes(ids, options));
+    return UTF8_DECODER.decode(this.decodeBytes(ids, options));
   }
 
   /** Raw bytes of `ids` (exact, for callers that stream partial UTF-8). */
