@@ -349,6 +349,10 @@ export class Tokenizer {
     [RegExp | undefined, RegExp | undefined]
   >;
   private readonly pipeline: Pipeline;
+  // Copies of the pipeline's per-piece switches as own fields (read on the hot path).
+  private readonly nfc: boolean;
+  private readonly preTokenizerSteps: PreTokenizerStep[] | undefined;
+  private readonly ignoreMerges: boolean;
   private readonly byteIds: Int32Array;
   private readonly cache = new Map<string, readonly number[]>();
 
@@ -364,6 +368,9 @@ export class Tokenizer {
     };
     this.vocab = vocab;
     this.pipeline = pipeline;
+    this.nfc = pipeline.nfc;
+    this.preTokenizerSteps = pipeline.preTokenizer;
+    this.ignoreMerges = pipeline.ignoreMerges;
     this.addedTokens = added;
     this.addedById = new Map(added.map((t) => [t.id, t]));
     this.addedByContent = new Map(added.map((t) => [t.content, t]));
@@ -806,7 +813,7 @@ export class Tokenizer {
 
   /** Second pass: normalise, then match the `normalized` added tokens, then BPE. */
   private encodeNormalized(text: string, withSpecial: boolean, out: number[]): void {
-    const normal = this.pipeline.nfc ? text.normalize('NFC') : text;
+    const normal = this.nfc ? text.normalize('NFC') : text;
     const split = this.addedSplits.normalized[withSpecial ? 1 : 0];
     if (split === undefined) {
       this.encodeOrdinary(normal, out);
@@ -821,12 +828,26 @@ export class Tokenizer {
   }
 
   private encodeOrdinary(text: string, out: number[]): void {
-    const steps = this.pipeline.preTokenizer;
+    const steps = this.preTokenizerSteps;
+    if (steps === undefined && !this.ignoreMerges) {
+      // The from-scratch tokenizer's path, kept as it was before pretrained files were supported.
+      for (const piece of preTokenize(text)) {
+        let ids = this.cache.get(piece);
+        if (ids === undefined) {
+          ids = this.bpe(utf8(piece));
+          if (this.cache.size > 200_000) this.cache.clear();
+          this.cache.set(piece, ids);
+        }
+        for (const id of ids) out.push(id);
+      }
+      return;
+    }
     const pieces = steps === undefined ? preTokenize(text) : runPreTokenizer(steps, text);
     for (const piece of pieces) {
       let ids = this.cache.get(piece);
       if (ids === undefined) {
-        const whole = this.pipeline.ignoreMerges ? this.vocab.get(toByteLevel(piece)) : undefined;
+        // ignore_merges (Llama-3): a piece that is a vocabulary entry is that one token.
+        const whole = this.ignoreMerges ? this.vocab.get(toByteLevel(piece)) : undefined;
         ids = whole === undefined ? this.bpe(utf8(piece)) : [whole];
         if (this.cache.size > 200_000) this.cache.clear();
         this.cache.set(piece, ids);
