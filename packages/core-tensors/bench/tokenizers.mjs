@@ -143,7 +143,7 @@ if (args.only !== 'scratch') {
       result[name] = {
         MB: +megabytes(texts).toFixed(3),
         tokens: ours.tokens,
-        ours: ours.MBps,
+        ours: { MBps: ours.MBps, cpuMBps: ours.cpuMBps },
         rust,
       };
     }
