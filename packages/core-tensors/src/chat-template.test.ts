@@ -8,7 +8,7 @@ import {
   ChatTemplate,
   ChatTemplateError,
   chatMLFormat,
-  loadHfTokenizer,
+  loadHfChat,
   type TemplateMessage,
 } from './chat-template.js';
 import { Tokenizer } from './tokenizer.js';
@@ -33,7 +33,7 @@ describe('Qwen3 chat template', { timeout: 120_000 }, () => {
   let tokenizer: Tokenizer;
   let chat: ChatTemplate;
   beforeAll(async () => {
-    ({ tokenizer, chat } = await loadHfTokenizer(HF_FIXTURES.qwen3));
+    ({ tokenizer, chat } = await loadHfChat(HF_FIXTURES.qwen3));
   }, 120_000);
 
   it('renders system and user turns and the generation prompt', () => {
@@ -127,7 +127,7 @@ describe('Llama-3 chat template', { timeout: 120_000 }, () => {
   let tokenizer: Tokenizer;
   let chat: ChatTemplate;
   beforeAll(async () => {
-    ({ tokenizer, chat } = await loadHfTokenizer(HF_FIXTURES.llama3));
+    ({ tokenizer, chat } = await loadHfChat(HF_FIXTURES.llama3));
   }, 120_000);
 
   it('renders headers, trims contents, writes the BOS once and masks up to <|eot_id|>', () => {

@@ -357,7 +357,7 @@ export class ChatTemplate implements ChatFormat {
 }
 
 /** A Hugging Face model directory's tokenizer and chat template. */
-export async function loadHfTokenizer(
+export async function loadHfChat(
   dir: string,
 ): Promise<{ tokenizer: Tokenizer; chat: ChatTemplate }> {
   const tokenizer = await Tokenizer.load(join(dir, 'tokenizer.json'));

@@ -8,7 +8,7 @@ export { SPECIAL_TOKENS, Tokenizer, TokenizerError } from './tokenizer.js';
 export type { AddedToken, EncodeOptions, TokenizerTrainOptions } from './tokenizer.js';
 export { encodeChat, renderChat } from './chat.js';
 export type { ChatMessage, RenderChatOptions } from './chat.js';
-export { ChatTemplate, ChatTemplateError, chatMLFormat, loadHfTokenizer } from './chat-template.js';
+export { ChatTemplate, ChatTemplateError, chatMLFormat, loadHfChat } from './chat-template.js';
 export type {
   ChatFormat,
   ChatTemplateOptions,

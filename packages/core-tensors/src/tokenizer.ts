@@ -449,7 +449,7 @@ export class Tokenizer {
   get special(): { eos: number; pad: number; imStart: number; imEnd: number } {
     if (this.chatml === undefined) {
       throw new TokenizerError(
-        `this tokenizer has no ChatML tokens (${CHATML_CONTENTS.join(', ')}); for a pretrained model use its chat template (loadHfTokenizer / ChatTemplate: stopTokenIds, padTokenId)`,
+        `this tokenizer has no ChatML tokens (${CHATML_CONTENTS.join(', ')}); for a pretrained model use its chat template (loadHfChat / ChatTemplate: stopTokenIds, padTokenId)`,
         { code: 'TOKENIZER_NO_CHATML' },
       );
     }
