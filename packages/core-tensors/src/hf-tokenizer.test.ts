@@ -7,6 +7,7 @@ import {
   mixedStrings,
   qwen25Json,
   readFixtureJson,
+  revalSources,
 } from './__fixtures__/hf-tokenizers.js';
 import { Tokenizer, TokenizerError } from './tokenizer.js';
 
@@ -24,11 +25,18 @@ const reference = require('tokenizers') as {
   Tokenizer: { fromFile(path: string): RefTokenizer; fromString(json: string): RefTokenizer };
 };
 
-/** The strings each family is checked on: CRUXEval programs whole and line by line, their inputs and outputs, and mixed text. */
+/**
+ * The strings each family is checked on: CRUXEval and REval programs whole (also with CRLF) and
+ * line by line, CRUXEval's inputs and outputs, and mixed text.
+ */
 function corpusFor(addedTokens: readonly string[], seed: number): string[] {
   const strings: string[] = [];
   for (const { code, input, output } of cruxevalSources()) {
     strings.push(code, input, output, code.replaceAll('\n', '\r\n'));
+    strings.push(...code.split('\n'));
+  }
+  for (const code of revalSources()) {
+    strings.push(code, code.replaceAll('\n', '\r\n'));
     strings.push(...code.split('\n'));
   }
   strings.push(...mixedStrings(4000, seed, addedTokens));

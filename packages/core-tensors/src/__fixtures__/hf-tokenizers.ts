@@ -49,6 +49,17 @@ export function cruxevalSources(): { code: string; input: string; output: string
     .map((line) => JSON.parse(line) as { code: string; input: string; output: string });
 }
 
+/** REval's (DREval) programs: HumanEval/ClassEval-style code with docstrings and type hints. */
+export function revalSources(): string[] {
+  const path = fileURLToPath(
+    new URL('../../../../../shared/benchmarks/reval/DREval_data.jsonl', import.meta.url),
+  );
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => (JSON.parse(line) as { code: string }).code);
+}
+
 const FRAGMENTS = [
   // whitespace runs, CRLF, unusual spaces (U+0085 and U+FEFF are where JavaScript's \s differs)
   ' ',
