@@ -116,6 +116,26 @@ describe('Qwen3 chat template', { timeout: 120_000 }, () => {
     expect(assistantMask[assistantMask.length - 1]).toBe(0);
   });
 
+  it('masks past turns when enable_thinking=false pre-fills a thinking block they lack', () => {
+    const messages: TemplateMessage[] = [
+      { role: 'user', content: 'U1' },
+      { role: 'assistant', content: 'A1' },
+      { role: 'user', content: 'U2' },
+      { role: 'assistant', content: 'A2' },
+    ];
+    const options = { templateKwargs: { enable_thinking: false } };
+    expect(chat.render(messages, options)).toBe(
+      '<|im_start|>user\nU1<|im_end|>\n' +
+        '<|im_start|>assistant\nA1<|im_end|>\n' +
+        '<|im_start|>user\nU2<|im_end|>\n' +
+        '<|im_start|>assistant\n<think>\n\n</think>\n\nA2<|im_end|>\n',
+    );
+    const { ids, assistantMask } = chat.encode(messages, options);
+    // The last turn's empty thinking block is the generation prompt's pre-fill: not trained.
+    expect(maskedRuns(tokenizer, ids, assistantMask)).toEqual(['A1<|im_end|>', 'A2<|im_end|>']);
+    expect(tokenizer.decode(ids)).toBe(chat.render(messages, options));
+  });
+
   it('stops at the eos of tokenizer_config.json and pads with its pad token', () => {
     expect(chat.stopTokenIds).toEqual([151645]);
     expect(chat.padTokenId).toBe(151643);
@@ -214,7 +234,7 @@ describe('chat template errors and the ChatML format', { timeout: 120_000 }, () 
         { role: 'user', content: 'u' },
         { role: 'assistant', content: 'a' },
       ]),
-    ).toThrow(/assistant messages\[1\].*not a prefix/);
+    ).toThrow(/assistant messages\[1\]: neither/);
   });
 
   it('reads chat_template.jinja and named templates, and generation_config.json from a directory', async () => {

@@ -305,7 +305,8 @@ export class ChatTemplate implements ChatFormat {
   /**
    * Ids of the rendering (special-token text becomes ids, no BOS added: templates write it) and
    * the SFT mask. Each assistant message starts where the rendering of the messages before it with
-   * the generation prompt ends; the text is cut there and each part encoded on its own, so trained
+   * the generation prompt ends (or, when the template writes past turns differently from that
+   * prompt, after the header the two share); the text is cut there and each part encoded on its own, so trained
    * tokens are the ones the model produces after that prompt. The mask covers the part up to and
    * including its first special token (the end of turn: `<|im_end|>`, `<|eot_id|>`); what follows
    * (the newline, the next turns) is 0.
@@ -322,12 +323,35 @@ export class ChatTemplate implements ChatFormat {
         ...options,
         addGenerationPrompt: true,
       });
-      if (!full.startsWith(prompt) || prompt.length < (cuts[cuts.length - 1] ?? 0)) {
-        throw new ChatTemplateError(
-          `assistant messages[${i}]: the template's rendering of the earlier messages with the generation prompt is not a prefix of the whole conversation, so its tokens cannot be told apart; masks need a template whose earlier turns do not change`,
-        );
+      let start = prompt.length;
+      if (!full.startsWith(prompt)) {
+        // The generation prompt can differ from how the template writes a past turn (Qwen3 with
+        // enable_thinking=false pre-fills an empty thinking block that earlier turns do not
+        // have): the turn then starts after the header both share.
+        const before = this.render(messages.slice(0, i), {
+          ...options,
+          addGenerationPrompt: false,
+        });
+        let shared = 0;
+        if (full.startsWith(before) && prompt.startsWith(before)) {
+          while (
+            before.length + shared < prompt.length &&
+            prompt[before.length + shared] === full[before.length + shared]
+          )
+            shared++;
+        }
+        if (shared === 0) {
+          throw new ChatTemplateError(
+            `assistant messages[${i}]: neither the template's rendering of the earlier messages with the generation prompt nor without it (plus a shared header) begins the whole conversation, so the turn's tokens cannot be told apart; masks need a template whose earlier turns do not change`,
+          );
+        }
+        start = before.length + shared;
       }
-      cuts.push(prompt.length);
+      if (start < (cuts[cuts.length - 1] ?? 0))
+        throw new ChatTemplateError(
+          `assistant messages[${i}] starts before the previous assistant message in the rendering`,
+        );
+      cuts.push(start);
     });
     const ids: number[] = [];
     const assistantMask: number[] = [];
