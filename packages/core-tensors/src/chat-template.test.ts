@@ -204,6 +204,36 @@ describe('Llama-3 chat template', { timeout: 120_000 }, () => {
   });
 });
 
+describe('Llama-3.1 chat template', { timeout: 120_000 }, () => {
+  let tokenizer: Tokenizer;
+  let chat: ChatTemplate;
+  beforeAll(async () => {
+    ({ tokenizer, chat } = await loadHfChat(HF_FIXTURES.llama31));
+  }, 120_000);
+
+  it('adds the assistant header only with add_generation_prompt and stops at <|eot_id|>', () => {
+    const messages = [
+      { role: 'system', content: 'S' },
+      { role: 'user', content: 'U' },
+    ];
+    const turns =
+      '<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nS<|eot_id|>' +
+      '<|start_header_id|>user<|end_header_id|>\n\nU<|eot_id|>';
+    expect(chat.render(messages)).toBe(turns);
+    expect(chat.render(messages, { addGenerationPrompt: true })).toBe(
+      turns + '<|start_header_id|>assistant<|end_header_id|>\n\n',
+    );
+    expect(chat.stopTokenIds).toEqual([128009]);
+    expect(chat.padTokenId).toBe(128009);
+    expect(chat.bosTokenId).toBe(128000);
+    const { ids, assistantMask } = chat.encode([...messages, { role: 'assistant', content: 'A' }]);
+    // The template writes the BOS; encoding adds none (this file's post-processor would).
+    expect(ids.filter((id) => id === 128000)).toEqual([128000]);
+    expect(maskedRuns(tokenizer, ids, assistantMask)).toEqual(['A<|eot_id|>']);
+    expect(assistantMask[assistantMask.length - 1]).toBe(1);
+  });
+});
+
 describe('chat template errors and the ChatML format', { timeout: 120_000 }, () => {
   let llama: Tokenizer;
   beforeAll(async () => {

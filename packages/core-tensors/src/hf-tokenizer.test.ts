@@ -50,6 +50,7 @@ const memo = <T>(make: () => Promise<T>): (() => Promise<T>) => {
 };
 const qwen3 = memo(() => Tokenizer.load(HF_FIXTURES.qwen3));
 const llama3 = memo(() => Tokenizer.load(join(HF_FIXTURES.llama3, 'tokenizer.json')));
+const llama31 = memo(() => Tokenizer.load(HF_FIXTURES.llama31));
 
 const families = [
   {
@@ -68,6 +69,12 @@ const families = [
     name: 'Llama-3',
     load: llama3,
     reference: () => reference.Tokenizer.fromFile(join(HF_FIXTURES.llama3, 'tokenizer.json')),
+    nfc: false,
+  },
+  {
+    name: 'Llama-3.1 (TemplateProcessing BOS)',
+    load: llama31,
+    reference: () => reference.Tokenizer.fromFile(join(HF_FIXTURES.llama31, 'tokenizer.json')),
     nfc: false,
   },
 ];

