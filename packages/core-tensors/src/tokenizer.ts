@@ -629,14 +629,15 @@ export class Tokenizer {
     const vocabJson = model['vocab'];
     if (typeof vocabJson !== 'object' || vocabJson === null || Array.isArray(vocabJson))
       return fail('model.vocab must be an object of token → id');
-    const vocab = new Map<string, number>(Object.entries(vocabJson as Record<string, number>));
+    const vocab = new Map<string, number>();
+    for (const token in vocabJson) vocab.set(token, (vocabJson as Record<string, number>)[token]!);
     const mergesJson = model['merges'];
     if (!Array.isArray(mergesJson)) return fail('model.merges must be an array');
     const merges = mergesJson.map((m: unknown, i): [string, string] => {
       if (typeof m === 'string') {
         const parts = m.split(' ');
         if (parts.length !== 2) fail(`model.merges[${i}] ${JSON.stringify(m)} is not "a b"`);
-        return [parts[0]!, parts[1]!];
+        return parts as [string, string];
       }
       if (
         Array.isArray(m) &&
@@ -644,7 +645,7 @@ export class Tokenizer {
         typeof m[0] === 'string' &&
         typeof m[1] === 'string'
       )
-        return [m[0], m[1]];
+        return m as [string, string];
       return fail(`model.merges[${i}] must be "a b" or ["a", "b"]`);
     });
     const addedJson = root['added_tokens'] ?? [];
