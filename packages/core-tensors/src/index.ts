@@ -5,9 +5,16 @@ export type { BackendName, BackendReport, InitBackendOptions } from './backend.j
 export { Rng } from './rng.js';
 export type { RngState } from './rng.js';
 export { SPECIAL_TOKENS, Tokenizer, TokenizerError } from './tokenizer.js';
-export type { EncodeOptions, TokenizerTrainOptions } from './tokenizer.js';
+export type { AddedToken, EncodeOptions, TokenizerTrainOptions } from './tokenizer.js';
 export { encodeChat, renderChat } from './chat.js';
 export type { ChatMessage, RenderChatOptions } from './chat.js';
+export { ChatTemplate, ChatTemplateError, chatMLFormat, loadHfChat } from './chat-template.js';
+export type {
+  ChatFormat,
+  ChatTemplateOptions,
+  ChatTemplateSources,
+  TemplateMessage,
+} from './chat-template.js';
 export {
   DEFAULT_MODEL_CONFIG,
   fromHfConfig,

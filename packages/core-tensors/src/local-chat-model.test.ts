@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from './backend.js';
 import { padBatch } from './batch.js';
 import { encodeChat } from './chat.js';
+import { ChatTemplate } from './chat-template.js';
 import { AdamW, computeGradients } from './optimizer.js';
 import { LocalChatModel } from './local-chat-model.js';
 import { CausalLM } from './model.js';
@@ -95,6 +96,56 @@ describe('LocalChatModel', () => {
     optimizer.dispose();
     const chat = new LocalChatModel(model, tokenizer);
     const [response] = await chat.complete([
+      { messages: [{ role: 'user', content: 'hello there' }], temperature: 0, maxTokens: 5 },
+    ]);
+    expect(response).toEqual({ texts: ['hi'], finishReasons: ['stop'] });
+    model.dispose();
+  });
+
+  it('renders prompts with a chat template and stops at its eos ids', async () => {
+    // A template unlike ChatML: turns end with <|endoftext|>, which is the only stop id.
+    const chat = ChatTemplate.fromConfig(
+      {
+        tokenizerConfig: {
+          eos_token: '<|endoftext|>',
+          chat_template:
+            "{% for m in messages %}{{ '<|im_start|>' + m.role + ': ' + m.content + eos_token }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant: ' }}{% endif %}",
+        },
+      },
+      tokenizer,
+    );
+    expect(chat.stopTokenIds).toEqual([tokenizer.special.eos]);
+    const model = CausalLM.create({
+      vocabSize: 280,
+      hiddenSize: 32,
+      intermediateSize: 32,
+      numHiddenLayers: 1,
+      numAttentionHeads: 2,
+      numKeyValueHeads: 1,
+      maxPositionEmbeddings: 64,
+    });
+    const { ids, assistantMask } = chat.encode([
+      { role: 'user', content: 'hello there' },
+      { role: 'assistant', content: 'hi' },
+    ]);
+    expect(tokenizer.decode(ids.filter((_, i) => assistantMask[i] === 1))).toBe('hi<|endoftext|>');
+    const optimizer = new AdamW({ learningRate: 1e-2, weightDecay: 0 });
+    const { inputIds, attentionMask } = padBatch([ids], tokenizer.special.pad);
+    let loss = Infinity;
+    for (let step = 0; step < 200 && loss > 0.02; step++) {
+      let grads: tf.NamedTensorMap;
+      ({ grads, loss } = computeGradients(model, () =>
+        tf.tidy(
+          () => tf.neg(tf.mean(model.tokenLogProbs(inputIds, attentionMask).logProbs)) as tf.Scalar,
+        ),
+      ));
+      optimizer.applyGradients(grads);
+      tf.dispose(grads);
+    }
+    expect(loss).toBeLessThan(0.05);
+    tf.dispose([inputIds, attentionMask]);
+    optimizer.dispose();
+    const [response] = await new LocalChatModel(model, tokenizer, { chat }).complete([
       { messages: [{ role: 'user', content: 'hello there' }], temperature: 0, maxTokens: 5 },
     ]);
     expect(response).toEqual({ texts: ['hi'], finishReasons: ['stop'] });

@@ -1,4 +1,5 @@
-import { encodeChat, type ChatMessage } from './chat.js';
+import type { ChatMessage } from './chat.js';
+import { chatMLFormat, type ChatFormat } from './chat-template.js';
 import { CodeReasonerError } from './errors.js';
 import type { CausalLM, GenerationOutput } from './model.js';
 import type { ModelWorkerPool } from './model-worker-pool.js';
@@ -39,9 +40,14 @@ export interface LocalChatModelOptions {
    * exactly the texts the model gives alone. The caller creates and closes the pool.
    */
   workers?: ModelWorkerPool;
+  /**
+   * The chat layout: a pretrained model's `ChatTemplate` (its template renders the prompt,
+   * generation stops at its eos ids). Default: ChatML, stopping at `<|im_end|>` or `<|endoftext|>`.
+   */
+  chat?: ChatFormat;
 }
 
-/** A `ChatModel` over a local CausalLM + Tokenizer: ChatML prompts, sampling stops at `<|im_end|>`. */
+/** A `ChatModel` over a local CausalLM + Tokenizer: prompts in the chat layout, sampling stops at its stop ids. */
 export class LocalChatModel implements ChatModel {
   readonly id: string;
   private readonly model: CausalLM;
@@ -49,6 +55,7 @@ export class LocalChatModel implements ChatModel {
   private readonly defaultMaxTokens: number;
   private readonly batchSize: number;
   private readonly workers: ModelWorkerPool | undefined;
+  private readonly chat: ChatFormat;
 
   constructor(model: CausalLM, tokenizer: Tokenizer, options: LocalChatModelOptions = {}) {
     if (tokenizer.vocabSize > model.config.vocabSize) {
@@ -69,6 +76,7 @@ export class LocalChatModel implements ChatModel {
       );
     }
     this.workers = options.workers;
+    this.chat = options.chat ?? chatMLFormat(tokenizer);
   }
 
   /**
@@ -95,7 +103,7 @@ export class LocalChatModel implements ChatModel {
           'CHAT_REQUEST_INVALID',
           `requests[${index}].n must be a positive integer, got ${n}`,
         );
-      const { ids } = encodeChat(this.tokenizer, request.messages, { addGenerationPrompt: true });
+      const { ids } = this.chat.encode(request.messages, { addGenerationPrompt: true });
       // Keep the end of an over-long prompt (the question and the generation prompt live there).
       const prompt = ids.length > budget ? ids.slice(ids.length - budget) : ids;
       const key = JSON.stringify([
@@ -117,7 +125,7 @@ export class LocalChatModel implements ChatModel {
           maxNewTokens: request.maxTokens ?? this.defaultMaxTokens,
           temperature: request.temperature ?? 1,
           ...(request.topP === undefined ? {} : { topP: request.topP }),
-          stopTokens: [this.tokenizer.special.imEnd, this.tokenizer.special.eos],
+          stopTokens: [...this.chat.stopTokenIds],
           seeds: jobs.map((j) => j.seed),
           vocabLimit: this.tokenizer.vocabSize,
           batchSize: this.batchSize,

@@ -1,7 +1,14 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { writeFileAtomic } from './atomic-write.js';
-import { BYTE_TO_CHAR, fromByteLevel, preTokenize, utf8 } from './byte-level.js';
+import { BYTE_TO_CHAR, fromByteLevel, preTokenize, toByteLevel, utf8 } from './byte-level.js';
 import { CodeReasonerError } from './errors.js';
+import {
+  onigurumaToJs,
+  PatternError,
+  runPreTokenizer,
+  type PreTokenizerStep,
+} from './pre-tokenizer.js';
 
 export const SPECIAL_TOKENS = {
   eos: '<|endoftext|>',
@@ -9,12 +16,22 @@ export const SPECIAL_TOKENS = {
   imEnd: '<|im_end|>',
 } as const;
 
-/** A tokenizer file cannot be read or is not a byte-level BPE `tokenizer.json`. */
+/**
+ * A tokenizer file cannot be read or is not a supported byte-level BPE `tokenizer.json`
+ * (`TOKENIZER_INVALID`), or a ChatML id was asked of a tokenizer without ChatML (`TOKENIZER_NO_CHATML`).
+ */
 export class TokenizerError extends CodeReasonerError {
   readonly path: string | undefined;
-  constructor(message: string, options: { path?: string; cause?: unknown } = {}) {
+  constructor(
+    message: string,
+    options: {
+      path?: string;
+      cause?: unknown;
+      code?: 'TOKENIZER_INVALID' | 'TOKENIZER_NO_CHATML';
+    } = {},
+  ) {
     super(
-      'TOKENIZER_INVALID',
+      options.code ?? 'TOKENIZER_INVALID',
       options.path === undefined ? message : `${options.path}: ${message}`,
       options,
     );
@@ -31,14 +48,53 @@ export interface TokenizerTrainOptions {
 }
 
 export interface EncodeOptions {
-  /** Whether special-token strings in `text` become their ids (default true, as Hugging Face does). */
+  /**
+   * Whether special added-token strings in `text` become their ids (default true, as Hugging Face
+   * does). Non-special added tokens (Qwen3's `<think>`) are always matched, as with Hugging Face's
+   * `split_special_tokens`.
+   */
   specialTokens?: boolean;
+  /**
+   * Whether the file's post-processor template adds its tokens (Llama-3's `<|begin_of_text|>`).
+   * Default false, unlike transformers' `add_special_tokens=True`: chat templates already write
+   * the BOS token themselves, and the from-scratch tokenizer adds nothing either way.
+   */
+  addSpecialTokens?: boolean;
 }
 
-interface AddedToken {
+/** An entry of `added_tokens`: matched in the text before the BPE model runs, as Hugging Face does. */
+export interface AddedToken {
   id: number;
   content: string;
+  /** Special tokens can be skipped when decoding and kept as text with `specialTokens: false`. */
+  special: boolean;
+  /** Matched on the normalised text (true) or on the raw text (false). */
+  normalized: boolean;
 }
+
+/** How text becomes pieces for the BPE model; the from-scratch tokenizer uses the defaults. */
+interface Pipeline {
+  nfc: boolean;
+  /** undefined: the GPT-2 ByteLevel split (fast path of the from-scratch tokenizer). */
+  preTokenizer: PreTokenizerStep[] | undefined;
+  ignoreMerges: boolean;
+  /** Ids a TemplateProcessing post-processor puts before and after a single sequence. */
+  template: { prefix: number[]; suffix: number[] };
+  /** The file's own sections, written back verbatim by `toJSON` (undefined for trained tokenizers). */
+  raw: RawSections | undefined;
+}
+
+interface RawSections {
+  root: Record<string, unknown>;
+  model: Record<string, unknown>;
+  addedTokens: unknown[];
+  mergesAsArrays: boolean;
+}
+
+// ignoreBOM keeps a leading U+FEFF (the default decoder drops it, which broke the round trip).
+const UTF8_DECODER = new TextDecoder('utf-8', { ignoreBOM: true });
+
+const CHATML_CONTENTS = [SPECIAL_TOKENS.eos, SPECIAL_TOKENS.imStart, SPECIAL_TOKENS.imEnd];
 
 // Pair keys pack two ids in one number; ids stay below 2^21 (Qwen2's 151k vocabulary fits).
 const PAIR_SHIFT = 0x200000;
@@ -104,23 +160,199 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
+const DEFAULT_PIPELINE: Pipeline = {
+  nfc: false,
+  preTokenizer: undefined,
+  ignoreMerges: false,
+  template: { prefix: [], suffix: [] },
+  raw: undefined,
+};
+
+type Fail = (message: string) => never;
+
+function typeOf(section: unknown): unknown {
+  return typeof section === 'object' && section !== null
+    ? (section as Record<string, unknown>)['type']
+    : section;
+}
+
+/** `normalizer`: null, NFC, or a Sequence of NFC. Returns whether NFC applies. */
+function parseNormalizer(section: unknown, fail: Fail, path = 'normalizer'): boolean {
+  if (section === null || section === undefined) return false;
+  const type = typeOf(section);
+  if (type === 'NFC') return true;
+  if (type === 'Sequence') {
+    const list = (section as Record<string, unknown>)['normalizers'];
+    if (!Array.isArray(list)) return fail(`${path}.normalizers must be an array`);
+    let nfc = false;
+    list.forEach((n, i) => {
+      nfc = parseNormalizer(n, fail, `${path}.normalizers[${i}]`) || nfc;
+    });
+    return nfc;
+  }
+  return fail(
+    `${path}.type ${JSON.stringify(type)} is not supported (null, NFC or a Sequence of NFC)`,
+  );
+}
+
+/** `pre_tokenizer`: ByteLevel, or a Sequence of `Split` (Isolated) steps ending in ByteLevel. */
+function parsePreTokenizer(section: unknown, fail: Fail): PreTokenizerStep[] | undefined {
+  const byteLevel = (step: Record<string, unknown>, path: string): PreTokenizerStep[] => {
+    if (step['add_prefix_space'] === true)
+      fail(`${path}.add_prefix_space true is not supported (must be false)`);
+    return step['use_regex'] === false ? [] : [{ kind: 'gpt2' }];
+  };
+  if (typeof section !== 'object' || section === null)
+    return fail('pre_tokenizer must be ByteLevel or a Sequence ending in ByteLevel');
+  const root = section as Record<string, unknown>;
+  if (root['type'] === 'ByteLevel') {
+    const steps = byteLevel(root, 'pre_tokenizer');
+    // The plain GPT-2 split keeps the from-scratch fast path.
+    return steps.length === 1 ? undefined : steps;
+  }
+  if (root['type'] !== 'Sequence')
+    return fail(
+      `pre_tokenizer.type ${JSON.stringify(root['type'])} is not supported (ByteLevel or Sequence of Split and ByteLevel)`,
+    );
+  const list = root['pretokenizers'];
+  if (!Array.isArray(list) || list.length === 0)
+    return fail('pre_tokenizer.pretokenizers must be a non-empty array');
+  const steps: PreTokenizerStep[] = [];
+  list.forEach((item: unknown, i) => {
+    const path = `pre_tokenizer.pretokenizers[${i}]`;
+    const step = (item ?? {}) as Record<string, unknown>;
+    if (step['type'] === 'ByteLevel') {
+      if (i !== list.length - 1) fail(`${path}: ByteLevel must be the last step`);
+      steps.push(...byteLevel(step, path));
+      return;
+    }
+    if (step['type'] !== 'Split')
+      fail(`${path}.type ${JSON.stringify(step['type'])} is not supported (Split or ByteLevel)`);
+    if (step['behavior'] !== 'Isolated')
+      fail(`${path}.behavior ${JSON.stringify(step['behavior'])} is not supported (Isolated only)`);
+    if (step['invert'] === true) fail(`${path}.invert true is not supported`);
+    const pattern = (step['pattern'] ?? {}) as Record<string, unknown>;
+    let source: string;
+    if (typeof pattern['Regex'] === 'string') {
+      try {
+        source = onigurumaToJs(pattern['Regex']);
+      } catch (cause) {
+        if (!(cause instanceof PatternError)) throw cause;
+        return fail(`${path}.pattern.Regex: ${cause.message}`);
+      }
+    } else if (typeof pattern['String'] === 'string' && pattern['String'] !== '')
+      source = escapeRegExp(pattern['String']);
+    else return fail(`${path}.pattern must be { Regex: string } or { String: string }`);
+    try {
+      steps.push({ kind: 'split', regex: new RegExp(source, 'gu') });
+    } catch (cause) {
+      fail(`${path}.pattern does not compile as a JavaScript regexp (${(cause as Error).message})`);
+    }
+  });
+  if (typeOf(list[list.length - 1]) !== 'ByteLevel')
+    fail('pre_tokenizer: the Sequence must end with ByteLevel (byte-level BPE only)');
+  return steps;
+}
+
+/** `post_processor`: ByteLevel (no id changes), TemplateProcessing (single), or a Sequence of them. */
+function parsePostProcessor(
+  section: unknown,
+  added: Map<string, number>,
+  vocab: Map<string, number>,
+  fail: Fail,
+  path = 'post_processor',
+): { prefix: number[]; suffix: number[] } {
+  const result = { prefix: [] as number[], suffix: [] as number[] };
+  if (section === null || section === undefined) return result;
+  const root = section as Record<string, unknown>;
+  const type = typeOf(section);
+  if (type === 'ByteLevel') return result;
+  if (type === 'Sequence') {
+    const list = root['processors'];
+    if (!Array.isArray(list)) return fail(`${path}.processors must be an array`);
+    list.forEach((p, i) => {
+      const part = parsePostProcessor(p, added, vocab, fail, `${path}.processors[${i}]`);
+      result.prefix.push(...part.prefix);
+      result.suffix.push(...part.suffix);
+    });
+    return result;
+  }
+  if (type !== 'TemplateProcessing')
+    return fail(
+      `${path}.type ${JSON.stringify(type)} is not supported (ByteLevel, TemplateProcessing or Sequence)`,
+    );
+  const single = root['single'];
+  if (!Array.isArray(single)) return fail(`${path}.single must be an array`);
+  const specials = (root['special_tokens'] ?? {}) as Record<string, { ids?: unknown }>;
+  let seenSequence = false;
+  single.forEach((piece: unknown, i) => {
+    const p = (piece ?? {}) as Record<string, Record<string, unknown> | undefined>;
+    if (p['Sequence'] !== undefined) {
+      if (seenSequence || p['Sequence']['id'] !== 'A')
+        fail(`${path}.single[${i}]: only one Sequence "A" is supported`);
+      seenSequence = true;
+      return;
+    }
+    const name = p['SpecialToken']?.['id'];
+    if (typeof name !== 'string')
+      fail(`${path}.single[${i}] must be a SpecialToken or the Sequence`);
+    const listed = specials[name as string]?.ids;
+    const ids = Array.isArray(listed)
+      ? (listed as number[])
+      : [added.get(name as string) ?? vocab.get(name as string)];
+    if (ids.some((id) => typeof id !== 'number'))
+      fail(`${path}.single[${i}]: special token ${JSON.stringify(name)} has no id`);
+    (seenSequence ? result.suffix : result.prefix).push(...(ids as number[]));
+  });
+  if (!seenSequence) fail(`${path}.single has no Sequence "A"`);
+  return result;
+}
+
+/** `decoder`: ByteLevel (or a Sequence holding only ByteLevel). */
+function parseDecoder(section: unknown, fail: Fail): void {
+  const type = typeOf(section);
+  if (type === 'ByteLevel') return;
+  if (type === 'Sequence') {
+    const list = (section as Record<string, unknown>)['decoders'];
+    if (Array.isArray(list) && list.length > 0 && list.every((d) => typeOf(d) === 'ByteLevel'))
+      return;
+  }
+  fail(`decoder ${JSON.stringify(type ?? section)} is not supported (ByteLevel only)`);
+}
+
 /**
- * Byte-level BPE (GPT-2 / Qwen2 family), stored as a Hugging Face `tokenizer.json`. Ids 0-255 are
- * the byte tokens, then the learned merges, then the special tokens; any UTF-8 text round-trips
- * exactly through encode → decode (a lone UTF-16 surrogate, which is not valid Unicode, becomes U+FFFD).
+ * Byte-level BPE as stored in a Hugging Face `tokenizer.json`: the from-scratch tokenizer (GPT-2
+ * split, ids 0-255 the byte tokens, then the learned merges, then the ChatML special tokens) and
+ * the pretrained Qwen2.5 / Qwen3 / Llama-3 files (NFC, a `Split` regex before `ByteLevel`, their
+ * own added tokens, `ignore_merges`, a BOS template). Any UTF-8 text round-trips exactly through
+ * encode → decode (NFC files return the NFC form; a lone UTF-16 surrogate becomes U+FFFD).
  */
 export class Tokenizer {
   readonly vocabSize: number;
-  readonly special: { eos: number; pad: number; imStart: number; imEnd: number };
+  /** Every `added_tokens` entry, in file order. */
+  readonly addedTokens: readonly AddedToken[];
+  private readonly chatml: { eos: number; pad: number; imStart: number; imEnd: number } | undefined;
   private readonly tokens: string[];
   private readonly vocab: Map<string, number>;
   private readonly tokenBytes: Uint8Array[];
   /** pair key → [rank, merged id] */
   private readonly merges: Map<number, [number, number]>;
   private readonly mergeList: [string, string][];
-  private readonly addedTokens: AddedToken[];
-  private readonly addedById: Map<number, string>;
-  private readonly specialSplit: RegExp | undefined;
+  private readonly addedById: Map<number, AddedToken>;
+  private readonly addedByContent: Map<string, AddedToken>;
+  /**
+   * Alternations of added tokens, longest first (leftmost-longest like `tokenizers`): those matched
+   * on the raw text and those matched after normalisation, each [without, with] special tokens.
+   */
+  private readonly addedSplits: Record<
+    'raw' | 'normalized',
+    [RegExp | undefined, RegExp | undefined]
+  >;
+  private readonly pipeline: Pipeline;
+  // Copies of the pipeline's per-piece switches as own fields (read on the hot path).
+  private readonly nfc: boolean;
+  private readonly preTokenizerSteps: PreTokenizerStep[] | undefined;
+  private readonly ignoreMerges: boolean;
   private readonly byteIds: Int32Array;
   private readonly cache = new Map<string, readonly number[]>();
 
@@ -128,14 +360,20 @@ export class Tokenizer {
     vocab: Map<string, number>,
     merges: [string, string][],
     added: AddedToken[],
+    pipeline: Pipeline = DEFAULT_PIPELINE,
     source?: string,
   ) {
     const fail = (message: string): never => {
       throw new TokenizerError(message, source === undefined ? {} : { path: source });
     };
     this.vocab = vocab;
+    this.pipeline = pipeline;
+    this.nfc = pipeline.nfc;
+    this.preTokenizerSteps = pipeline.preTokenizer;
+    this.ignoreMerges = pipeline.ignoreMerges;
     this.addedTokens = added;
-    this.addedById = new Map(added.map((t) => [t.id, t.content]));
+    this.addedById = new Map(added.map((t) => [t.id, t]));
+    this.addedByContent = new Map(added.map((t) => [t.content, t]));
     let maxId = -1;
     for (const id of vocab.values()) maxId = Math.max(maxId, id);
     for (const t of added) maxId = Math.max(maxId, t.id);
@@ -146,25 +384,28 @@ export class Tokenizer {
     this.tokenBytes = new Array<Uint8Array>(this.vocabSize).fill(new Uint8Array(0));
     for (const [token, id] of vocab) {
       if (!Number.isInteger(id) || id < 0)
-        fail(`vocab entry ${JSON.stringify(token)} has invalid id ${id}`);
+        fail(`model.vocab entry ${JSON.stringify(token)} has invalid id ${id}`);
       this.tokens[id] = token;
       const bytes = fromByteLevel(token);
       if (bytes === undefined && !this.addedById.has(id)) {
         fail(
-          `vocab entry ${JSON.stringify(token)} is not a byte-level token (only ByteLevel BPE tokenizers are supported)`,
+          `model.vocab entry ${JSON.stringify(token)} is not a byte-level token (only ByteLevel BPE tokenizers are supported)`,
         );
       }
       this.tokenBytes[id] = bytes ?? utf8(token);
     }
     for (const t of added) {
+      if (!Number.isInteger(t.id) || t.id < 0)
+        fail(`added token ${t.content} has invalid id ${t.id}`);
       this.tokens[t.id] = t.content;
-      this.tokenBytes[t.id] = utf8(t.content);
+      // As the ByteLevel decoder of `tokenizers`: content made of byte-level characters maps to those bytes.
+      this.tokenBytes[t.id] = fromByteLevel(t.content) ?? utf8(t.content);
     }
     this.byteIds = new Int32Array(256);
     for (let b = 0; b < 256; b++) {
       const id = vocab.get(BYTE_TO_CHAR[b]!);
       if (id === undefined)
-        fail(`vocab lacks the byte token for byte ${b} (${JSON.stringify(BYTE_TO_CHAR[b])})`);
+        fail(`model.vocab lacks the byte token for byte ${b} (${JSON.stringify(BYTE_TO_CHAR[b])})`);
       this.byteIds[b] = id!;
     }
     this.mergeList = merges;
@@ -175,34 +416,49 @@ export class Tokenizer {
       const merged = vocab.get(a + b);
       if (ia === undefined || ib === undefined || merged === undefined) {
         fail(
-          `merge ${rank} (${JSON.stringify(a)} ${JSON.stringify(b)}) refers to tokens missing from the vocab`,
+          `model.merges[${rank}] (${JSON.stringify(a)} ${JSON.stringify(b)}) refers to tokens missing from the vocab`,
         );
       }
       const key = pairKey(ia!, ib!);
       if (!this.merges.has(key)) this.merges.set(key, [rank, merged!]);
     });
-    const find = (content: string): number => {
-      const token = added.find((t) => t.content === content);
-      if (token === undefined) return fail(`special token ${content} is missing from added_tokens`);
-      return token.id;
-    };
-    const eos = find(SPECIAL_TOKENS.eos);
-    this.special = {
-      eos,
-      pad: eos,
-      imStart: find(SPECIAL_TOKENS.imStart),
-      imEnd: find(SPECIAL_TOKENS.imEnd),
-    };
-    this.specialSplit =
-      added.length === 0
+    const ids = CHATML_CONTENTS.map((content) => this.addedByContent.get(content)?.id);
+    this.chatml = ids.every((id) => id !== undefined)
+      ? { eos: ids[0]!, pad: ids[0]!, imStart: ids[1]!, imEnd: ids[2]! }
+      : undefined;
+    const alternation = (keep: (t: AddedToken) => boolean): RegExp | undefined => {
+      const chosen = added.filter(keep).sort((x, y) => y.content.length - x.content.length);
+      return chosen.length === 0
         ? undefined
-        : new RegExp(
-            `(${[...added]
-              .sort((x, y) => y.content.length - x.content.length)
-              .map((t) => escapeRegExp(t.content))
-              .join('|')})`,
-            'u',
-          );
+        : new RegExp(`(${chosen.map((t) => escapeRegExp(t.content)).join('|')})`, 'u');
+    };
+    this.addedSplits = {
+      raw: [alternation((t) => !t.normalized && !t.special), alternation((t) => !t.normalized)],
+      normalized: [
+        alternation((t) => t.normalized && !t.special),
+        alternation((t) => t.normalized),
+      ],
+    };
+  }
+
+  /**
+   * The ChatML ids of the from-scratch path (`<|endoftext|>` as eos and pad, `<|im_start|>`,
+   * `<|im_end|>`). Throws for tokenizers without them (Llama-3): use a `ChatTemplate`'s
+   * `stopTokenIds` / `padTokenId` there.
+   */
+  get special(): { eos: number; pad: number; imStart: number; imEnd: number } {
+    if (this.chatml === undefined) {
+      throw new TokenizerError(
+        `this tokenizer has no ChatML tokens (${CHATML_CONTENTS.join(', ')}); for a pretrained model use its chat template (loadHfChat / ChatTemplate: stopTokenIds, padTokenId)`,
+        { code: 'TOKENIZER_NO_CHATML' },
+      );
+    }
+    return this.chatml;
+  }
+
+  /** Whether the ChatML tokens exist (`special` can be read). */
+  get hasChatML(): boolean {
+    return this.chatml !== undefined;
   }
 
   /** Learns merges from `texts` with incremental pair counts (only words containing the merged pair are revisited). */
@@ -324,44 +580,64 @@ export class Tokenizer {
     }
     const vocab = new Map<string, number>();
     tokens.forEach((t, id) => vocab.set(t, id));
-    const added = specials.map((content, i) => ({ id: tokens.length + i, content }));
+    const added = specials.map((content, i): AddedToken => ({
+      id: tokens.length + i,
+      content,
+      special: true,
+      normalized: false,
+    }));
     return new Tokenizer(vocab, merges, added);
   }
 
-  /** Reads a Hugging Face `tokenizer.json` object (BPE model, ByteLevel pre-tokenizer). */
+  /**
+   * Reads a Hugging Face `tokenizer.json` object: a BPE model over the byte-level alphabet, with the
+   * normaliser, pre-tokenizer, post-processor and decoder of the GPT-2, Qwen2.5, Qwen3 and Llama-3
+   * families. Anything else is refused with a `TokenizerError` naming the field.
+   */
   static fromJSON(json: unknown, source?: string): Tokenizer {
     const fail = (message: string): never => {
       throw new TokenizerError(message, source === undefined ? {} : { path: source });
     };
-    if (typeof json !== 'object' || json === null)
+    if (typeof json !== 'object' || json === null || Array.isArray(json))
       return fail('tokenizer.json must be a JSON object');
     const root = json as Record<string, unknown>;
     const model = root['model'] as Record<string, unknown> | undefined;
-    if (model === undefined || model['type'] !== 'BPE')
-      fail(`model.type must be "BPE", got ${JSON.stringify(model?.['type'])}`);
-    const pre = root['pre_tokenizer'] as Record<string, unknown> | null | undefined;
-    if (
-      pre?.['type'] !== 'ByteLevel' ||
-      pre['use_regex'] === false ||
-      pre['add_prefix_space'] === true
-    ) {
-      fail(
-        'pre_tokenizer must be ByteLevel with use_regex true and add_prefix_space false (the GPT-2 split)',
-      );
+    if (typeof model !== 'object' || model === null || model['type'] !== 'BPE')
+      return fail(`model.type must be "BPE", got ${JSON.stringify(model?.['type'])}`);
+    for (const field of ['truncation', 'padding'] as const) {
+      if (root[field] !== null && root[field] !== undefined)
+        fail(`${field} must be null (set truncation and padding in the pipeline, not the file)`);
     }
-    if (root['normalizer'] !== null && root['normalizer'] !== undefined)
-      fail('normalizers are not supported (normalizer must be null)');
-    const vocabJson = model!['vocab'];
-    if (typeof vocabJson !== 'object' || vocabJson === null)
+    if (model['dropout'] !== null && model['dropout'] !== undefined && model['dropout'] !== 0)
+      fail(`model.dropout ${JSON.stringify(model['dropout'])} is not supported (must be null)`);
+    if (model['byte_fallback'] === true) fail('model.byte_fallback true is not supported');
+    for (const field of ['continuing_subword_prefix', 'end_of_word_suffix'] as const) {
+      const value = model[field];
+      if (value !== null && value !== undefined && value !== '')
+        fail(`model.${field} ${JSON.stringify(value)} is not supported (must be null or "")`);
+    }
+    const ignoreMerges = model['ignore_merges'] === true;
+
+    const pipeline: Pipeline = {
+      nfc: parseNormalizer(root['normalizer'], fail),
+      preTokenizer: parsePreTokenizer(root['pre_tokenizer'], fail),
+      ignoreMerges,
+      template: { prefix: [], suffix: [] },
+      raw: undefined,
+    };
+
+    const vocabJson = model['vocab'];
+    if (typeof vocabJson !== 'object' || vocabJson === null || Array.isArray(vocabJson))
       return fail('model.vocab must be an object of token → id');
-    const vocab = new Map<string, number>(Object.entries(vocabJson as Record<string, number>));
-    const mergesJson = model!['merges'];
+    const vocab = new Map<string, number>();
+    for (const token in vocabJson) vocab.set(token, (vocabJson as Record<string, number>)[token]!);
+    const mergesJson = model['merges'];
     if (!Array.isArray(mergesJson)) return fail('model.merges must be an array');
     const merges = mergesJson.map((m: unknown, i): [string, string] => {
       if (typeof m === 'string') {
         const parts = m.split(' ');
-        if (parts.length !== 2) fail(`merge ${i} ${JSON.stringify(m)} is not "a b"`);
-        return [parts[0]!, parts[1]!];
+        if (parts.length !== 2) fail(`model.merges[${i}] ${JSON.stringify(m)} is not "a b"`);
+        return parts as [string, string];
       }
       if (
         Array.isArray(m) &&
@@ -369,27 +645,64 @@ export class Tokenizer {
         typeof m[0] === 'string' &&
         typeof m[1] === 'string'
       )
-        return [m[0], m[1]];
-      return fail(`merge ${i} must be "a b" or ["a", "b"]`);
+        return m as [string, string];
+      return fail(`model.merges[${i}] must be "a b" or ["a", "b"]`);
     });
     const addedJson = root['added_tokens'] ?? [];
     if (!Array.isArray(addedJson)) return fail('added_tokens must be an array');
     const added = addedJson.map((t: unknown, i): AddedToken => {
       const token = t as Record<string, unknown>;
-      if (typeof token?.['id'] !== 'number' || typeof token['content'] !== 'string')
-        fail(`added_tokens[${i}] needs id and content`);
-      return { id: token['id'] as number, content: token['content'] as string };
+      if (
+        typeof token?.['id'] !== 'number' ||
+        typeof token['content'] !== 'string' ||
+        token['content'] === ''
+      )
+        fail(`added_tokens[${i}] needs a numeric id and a non-empty content`);
+      for (const flag of ['single_word', 'lstrip', 'rstrip'] as const) {
+        if (token[flag] === true)
+          fail(
+            `added_tokens[${i}].${flag} true (${JSON.stringify(token['content'])}) is not supported`,
+          );
+      }
+      // `tokenizers` defaults: special false; normalized = !special.
+      const special = token['special'] === true;
+      const normalized = typeof token['normalized'] === 'boolean' ? token['normalized'] : !special;
+      return {
+        id: token['id'] as number,
+        content: token['content'] as string,
+        special,
+        normalized,
+      };
     });
-    return new Tokenizer(vocab, merges, added, source);
+    const byContent = new Map(added.map((t) => [t.content, t.id]));
+    pipeline.template = parsePostProcessor(root['post_processor'], byContent, vocab, fail);
+    parseDecoder(root['decoder'], fail);
+    const { vocab: _vocab, merges: _merges, ...modelRest } = model;
+    pipeline.raw = {
+      root: Object.fromEntries(
+        Object.entries(root).filter(([key]) => key !== 'model' && key !== 'added_tokens'),
+      ),
+      model: modelRest,
+      addedTokens: addedJson,
+      mergesAsArrays: mergesJson.length > 0 && Array.isArray(mergesJson[0]),
+    };
+    return new Tokenizer(vocab, merges, added, pipeline, source);
   }
 
+  /** Reads `tokenizer.json`, given as the file or as the model directory holding it. */
   static async load(path: string): Promise<Tokenizer> {
+    let file = path;
+    try {
+      if ((await stat(path)).isDirectory()) file = join(path, 'tokenizer.json');
+    } catch {
+      // reported by the read below, with the path the user gave
+    }
     let text: string;
     try {
-      text = await readFile(path, 'utf8');
+      text = await readFile(file, 'utf8');
     } catch (cause) {
       throw new TokenizerError(`cannot read the tokenizer file (${(cause as Error).message})`, {
-        path,
+        path: file,
         cause,
       });
     }
@@ -397,15 +710,31 @@ export class Tokenizer {
     try {
       json = JSON.parse(text);
     } catch (cause) {
-      throw new TokenizerError(`not valid JSON (${(cause as Error).message})`, { path, cause });
+      throw new TokenizerError(`not valid JSON (${(cause as Error).message})`, {
+        path: file,
+        cause,
+      });
     }
-    return Tokenizer.fromJSON(json, path);
+    return Tokenizer.fromJSON(json, file);
   }
 
   /** The Hugging Face `tokenizer.json` layout (loadable by `tokenizers` / `transformers`). */
   toJSON(): object {
     const vocab: Record<string, number> = {};
     for (const [token, id] of [...this.vocab].sort((x, y) => x[1] - y[1])) vocab[token] = id;
+    const raw = this.pipeline.raw;
+    if (raw !== undefined) {
+      // A loaded file goes back out with its own sections (flags, templates, decoder) unchanged.
+      return {
+        ...raw.root,
+        added_tokens: raw.addedTokens,
+        model: {
+          ...raw.model,
+          vocab,
+          merges: this.mergeList.map(([a, b]) => (raw.mergesAsArrays ? [a, b] : `${a} ${b}`)),
+        },
+      };
+    }
     return {
       version: '1.0',
       truncation: null,
@@ -416,8 +745,8 @@ export class Tokenizer {
         single_word: false,
         lstrip: false,
         rstrip: false,
-        normalized: false,
-        special: true,
+        normalized: t.normalized,
+        special: t.special,
       })),
       normalizer: null,
       pre_tokenizer: {
@@ -452,28 +781,75 @@ export class Tokenizer {
     await writeFileAtomic(path, JSON.stringify(this.toJSON()));
   }
 
-  /** Token ids of `text`. Special-token strings become their ids unless `specialTokens: false`. */
+  /**
+   * Token ids of `text`, as `tokenizers` computes them: added tokens are matched first (on the raw
+   * text, or on the normalised text for `normalized` ones), the rest is normalised, pre-tokenized
+   * and merged. Special-token strings become their ids unless `specialTokens: false`.
+   */
   encode(text: string, options: EncodeOptions = {}): number[] {
+    const withSpecial = options.specialTokens !== false;
     const ids: number[] = [];
-    if (options.specialTokens !== false && this.specialSplit !== undefined) {
-      const parts = text.split(this.specialSplit);
-      // split with one capture group alternates text, special, text, ...
-      for (let i = 0; i < parts.length; i++) {
-        const part = parts[i]!;
-        if (i % 2 === 1) ids.push(this.addedTokens.find((t) => t.content === part)!.id);
-        else if (part !== '') this.encodeOrdinary(part, ids);
-      }
-    } else {
-      this.encodeOrdinary(text, ids);
-    }
+    const template = options.addSpecialTokens === true ? this.pipeline.template : undefined;
+    if (template !== undefined) for (const id of template.prefix) ids.push(id);
+    this.encodeSegments(text, withSpecial, ids);
+    if (template !== undefined) for (const id of template.suffix) ids.push(id);
     return ids;
   }
 
+  /** First pass of `tokenizers`: added tokens that match the raw text. */
+  private encodeSegments(text: string, withSpecial: boolean, out: number[]): void {
+    const split = this.addedSplits.raw[withSpecial ? 1 : 0];
+    if (split === undefined) {
+      this.encodeNormalized(text, withSpecial, out);
+      return;
+    }
+    const parts = text.split(split);
+    // split with one capture group alternates text, added token, text, ...
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i]!;
+      if (i % 2 === 1) out.push(this.addedByContent.get(part)!.id);
+      else if (part !== '') this.encodeNormalized(part, withSpecial, out);
+    }
+  }
+
+  /** Second pass: normalise, then match the `normalized` added tokens, then BPE. */
+  private encodeNormalized(text: string, withSpecial: boolean, out: number[]): void {
+    const normal = this.nfc ? text.normalize('NFC') : text;
+    const split = this.addedSplits.normalized[withSpecial ? 1 : 0];
+    if (split === undefined) {
+      this.encodeOrdinary(normal, out);
+      return;
+    }
+    const parts = normal.split(split);
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i]!;
+      if (i % 2 === 1) out.push(this.addedByContent.get(part)!.id);
+      else if (part !== '') this.encodeOrdinary(part, out);
+    }
+  }
+
   private encodeOrdinary(text: string, out: number[]): void {
-    for (const piece of preTokenize(text)) {
+    const steps = this.preTokenizerSteps;
+    if (steps === undefined && !this.ignoreMerges) {
+      // The from-scratch tokenizer's path, kept as it was before pretrained files were supported.
+      for (const piece of preTokenize(text)) {
+        let ids = this.cache.get(piece);
+        if (ids === undefined) {
+          ids = this.bpe(utf8(piece));
+          if (this.cache.size > 200_000) this.cache.clear();
+          this.cache.set(piece, ids);
+        }
+        for (const id of ids) out.push(id);
+      }
+      return;
+    }
+    const pieces = steps === undefined ? preTokenize(text) : runPreTokenizer(steps, text);
+    for (const piece of pieces) {
       let ids = this.cache.get(piece);
       if (ids === undefined) {
-        ids = this.bpe(utf8(piece));
+        // ignore_merges (Llama-3): a piece that is a vocabulary entry is that one token.
+        const whole = this.ignoreMerges ? this.vocab.get(toByteLevel(piece)) : undefined;
+        ids = whole === undefined ? this.bpe(utf8(piece)) : [whole];
         if (this.cache.size > 200_000) this.cache.clear();
         this.cache.set(piece, ids);
       }
@@ -586,7 +962,7 @@ export class Tokenizer {
 
   /** Text of `ids`; byte sequences that are not valid UTF-8 (a cut-off multi-byte character) decode to U+FFFD. */
   decode(ids: readonly number[], options: { skipSpecialTokens?: boolean } = {}): string {
-    return new TextDecoder('utf-8').decode(this.decodeBytes(ids, options));
+    return UTF8_DECODER.decode(this.decodeBytes(ids, options));
   }
 
   /** Raw bytes of `ids` (exact, for callers that stream partial UTF-8). */
@@ -597,7 +973,7 @@ export class Tokenizer {
       if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) {
         throw new TokenizerError(`token id ${id} is outside the vocabulary [0, ${this.vocabSize})`);
       }
-      if (options.skipSpecialTokens === true && this.addedById.has(id)) continue;
+      if (options.skipSpecialTokens === true && this.addedById.get(id)?.special === true) continue;
       const bytes = this.tokenBytes[id]!;
       parts.push(bytes);
       length += bytes.length;
@@ -617,12 +993,12 @@ export class Tokenizer {
   }
 
   tokenToId(token: string): number | undefined {
-    return this.vocab.get(token) ?? this.addedTokens.find((t) => t.content === token)?.id;
+    return this.addedByContent.get(token)?.id ?? this.vocab.get(token);
   }
 
-  /** Whether `id` is one of the added special tokens. */
+  /** Whether `id` is an added token marked special (skipped by `skipSpecialTokens`). */
   isSpecial(id: number): boolean {
-    return this.addedById.has(id);
+    return this.addedById.get(id)?.special === true;
   }
 
   /** Number of merges learned. */
