@@ -32,15 +32,15 @@ export interface LoadedCheckpoint {
 }
 
 /** Matrices of linear layers are kept [in, out] in memory (fast matmul on every backend) and [out, in] in files (Hugging Face / PyTorch). */
-function isTransposedInFile(spec: ParameterSpec): boolean {
+export function isTransposedInFile(spec: ParameterSpec): boolean {
   return spec.shape.length === 2 && spec.name !== 'model.embed_tokens.weight';
 }
 
-function fileShape(spec: ParameterSpec): number[] {
+export function fileShape(spec: ParameterSpec): number[] {
   return isTransposedInFile(spec) ? [spec.shape[1]!, spec.shape[0]!] : [...spec.shape];
 }
 
-function transpose2d(values: Float32Array, rows: number, cols: number): Float32Array {
+export function transpose2d(values: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(values.length);
   // Blocked so both sides stay in cache for large matrices.
   const block = 64;

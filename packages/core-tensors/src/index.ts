@@ -10,16 +10,27 @@ export { encodeChat, renderChat } from './chat.js';
 export type { ChatMessage, RenderChatOptions } from './chat.js';
 export {
   DEFAULT_MODEL_CONFIG,
+  eosTokenIdsOf,
+  headDimOf,
   fromHfConfig,
   modelConfigSchema,
   resolveModelConfig,
   toHfConfig,
 } from './config.js';
-export type { ModelConfig } from './config.js';
-export { CausalLM, ModelInputError, parameterNameOf, parameterSpecs } from './model.js';
+export type { ModelConfig, RopeScaling } from './config.js';
+export {
+  adapterNames,
+  CausalLM,
+  LORA_TARGETS,
+  ModelInputError,
+  parameterNameOf,
+  parameterSpecs,
+} from './model.js';
 export type {
   GenerateOptions,
   GenerationOutput,
+  LoraConfig,
+  LoraTarget,
   ParameterSpec,
   TokenLogProbsOptions,
 } from './model.js';
@@ -61,11 +72,31 @@ export type { Logger, ProgressEvent } from './progress.js';
 export {
   decodeSafetensors,
   encodeSafetensors,
+  openSafetensors,
   readSafetensors,
   readSafetensorsHeader,
   writeSafetensors,
+  writeSafetensorsStreaming,
 } from './safetensors.js';
-export type { SafetensorsDtype, SafetensorsEntry, SafetensorsInput } from './safetensors.js';
+export type {
+  SafetensorsDtype,
+  SafetensorsEntry,
+  SafetensorsInput,
+  SafetensorsReader,
+  SafetensorsSpan,
+  StreamedTensor,
+} from './safetensors.js';
+export {
+  HF_FILES,
+  loadHfTokenizer,
+  loadPretrained,
+  savePretrained,
+  shardFileName,
+  TOKENIZER_FILES,
+} from './hf-model.js';
+export type { HfDtype, HfModelInfo, LoadedPretrained, SavePretrainedOptions } from './hf-model.js';
+export { smallPythonTokenizer, writeRandomHfCheckpoint } from './hf-random.js';
+export type { RandomHfCheckpointOptions } from './hf-random.js';
 export { appendJsonLine, readJsonLines, writeFileAtomic, writeJsonLines } from './atomic-write.js';
 export type { JsonLines } from './atomic-write.js';
 export { CHECKPOINT_FILES, exportHfWeights, loadCheckpoint, saveCheckpoint } from './checkpoint.js';

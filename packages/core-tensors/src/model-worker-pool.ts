@@ -165,6 +165,13 @@ export class ModelWorkerPool {
       );
     }
     const count = requested === 'auto' ? defaultWorkerCount(backend) : requested;
+    if (count > 1 && options.model.loraConfig !== undefined) {
+      // Replicas copy the base weights only; sharing adapters is not implemented.
+      throw new ModelWorkerError(
+        'MODEL_WORKER_START_FAILED',
+        `workers: ${count} with a model that has LoRA adapters: worker threads replicate base weights only; use workers: 1`,
+      );
+    }
     if (count > 1 && backend === 'tensorflow') {
       throw new ModelWorkerError(
         'MODEL_WORKER_BACKEND',
