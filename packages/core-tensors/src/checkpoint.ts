@@ -4,7 +4,9 @@ import * as tf from '@tensorflow/tfjs';
 import { fsyncDirectory, tempPathFor, writeFileAtomic } from './atomic-write.js';
 import { fromHfConfig, toHfConfig } from './config.js';
 import { CheckpointError } from './errors.js';
-import { CausalLM, parameterSpecs, type ParameterSpec } from './model.js';
+import { fileShape, isTransposedInFile, transpose2d } from './hf-layout.js';
+import { ADAPTER_FILES, loadAdapter, saveAdapter } from './lora.js';
+import { CausalLM, parameterSpecs } from './model.js';
 import type { AdamW, OptimizerState } from './optimizer.js';
 import { readSafetensors, writeSafetensors, type SafetensorsInput } from './safetensors.js';
 import { Tokenizer } from './tokenizer.js';
@@ -29,30 +31,6 @@ export interface LoadedCheckpoint {
   tokenizer: Tokenizer;
   optimizerState?: OptimizerState;
   trainerState?: Record<string, unknown>;
-}
-
-/** Matrices of linear layers are kept [in, out] in memory (fast matmul on every backend) and [out, in] in files (Hugging Face / PyTorch). */
-export function isTransposedInFile(spec: ParameterSpec): boolean {
-  return spec.shape.length === 2 && spec.name !== 'model.embed_tokens.weight';
-}
-
-export function fileShape(spec: ParameterSpec): number[] {
-  return isTransposedInFile(spec) ? [spec.shape[1]!, spec.shape[0]!] : [...spec.shape];
-}
-
-export function transpose2d(values: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(values.length);
-  // Blocked so both sides stay in cache for large matrices.
-  const block = 64;
-  for (let r0 = 0; r0 < rows; r0 += block) {
-    for (let c0 = 0; c0 < cols; c0 += block) {
-      const r1 = Math.min(rows, r0 + block);
-      const c1 = Math.min(cols, c0 + block);
-      for (let r = r0; r < r1; r++)
-        for (let c = c0; c < c1; c++) out[c * rows + r] = values[r * cols + c]!;
-    }
-  }
-  return out;
 }
 
 /** Model weights with Hugging Face names and layouts, ready for `writeSafetensors`. */
@@ -99,6 +77,8 @@ export async function saveCheckpoint(dir: string, parts: CheckpointParts): Promi
       join(temp, CHECKPOINT_FILES.tokenizer),
       JSON.stringify(tokenizer.toJSON()),
     );
+    // LoRA: model.safetensors holds the (unchanged) base; the adapters go beside it in PEFT's format.
+    if (model.loraConfig !== undefined) await saveAdapter(temp, model);
     if (optimizer !== undefined) {
       const state = optimizer.getState();
       try {
@@ -267,9 +247,12 @@ export async function loadCheckpoint(
     const model = CausalLM.fromParameters(config, values, { trainable: options.trainable ?? true });
     const result: LoadedCheckpoint = { model, tokenizer };
     try {
+      if (await exists(join(root, ADAPTER_FILES.config))) await loadAdapter(model, root);
       const optimizerPath = join(root, CHECKPOINT_FILES.optimizer);
+      const shapes = new Map(specs.map((s) => [s.name, s.shape]));
+      for (const [name, v] of model.adapterParameters) shapes.set(name, v.shape);
       if (await exists(optimizerPath))
-        result.optimizerState = await readOptimizerState(optimizerPath, specs);
+        result.optimizerState = await readOptimizerState(optimizerPath, shapes);
       const trainerPath = join(root, CHECKPOINT_FILES.trainerState);
       if (await exists(trainerPath)) {
         const state = await readJson(trainerPath, 'trainer_state.json');
@@ -287,7 +270,10 @@ export async function loadCheckpoint(
   }
 }
 
-async function readOptimizerState(path: string, specs: ParameterSpec[]): Promise<OptimizerState> {
+async function readOptimizerState(
+  path: string,
+  shapes: ReadonlyMap<string, readonly number[]>,
+): Promise<OptimizerState> {
   const { tensors, metadata } = await readSafetensors(path);
   const step = Number(metadata['step']);
   if (!Number.isInteger(step) || step < 0)
@@ -295,29 +281,28 @@ async function readOptimizerState(path: string, specs: ParameterSpec[]): Promise
       path,
       `metadata.step must be a non-negative integer, got ${JSON.stringify(metadata['step'])}`,
     );
-  const byName = new Map(specs.map((s) => [s.name, s]));
   const firstMoment: tf.NamedTensorMap = {};
   const secondMoment: tf.NamedTensorMap = {};
   try {
     for (const [key, entry] of tensors) {
       const match = /^(.*)\.(exp_avg|exp_avg_sq)$/.exec(key);
-      const spec = match === null ? undefined : byName.get(match[1]!);
-      if (match === null || spec === undefined)
+      const shape = match === null ? undefined : shapes.get(match[1]!);
+      if (match === null || shape === undefined)
         throw new CheckpointError(
           path,
           `unexpected tensor ${key} (not a moment of a model parameter)`,
         );
       if (entry.dtype !== 'F32')
         throw new CheckpointError(path, `${key} has dtype ${entry.dtype}, expected F32`);
-      if (entry.shape.join(',') !== spec.shape.join(',')) {
+      if (entry.shape.join(',') !== shape.join(',')) {
         throw new CheckpointError(
           path,
-          `${key} has shape [${entry.shape.join(', ')}], the parameter is [${spec.shape.join(', ')}]`,
+          `${key} has shape [${entry.shape.join(', ')}], the parameter is [${shape.join(', ')}]`,
         );
       }
       (match[2] === 'exp_avg' ? firstMoment : secondMoment)[match[1]!] = tf.tensor(
         entry.values,
-        spec.shape,
+        [...shape],
         'float32',
       );
     }

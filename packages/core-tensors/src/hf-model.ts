@@ -2,7 +2,7 @@ import { copyFile, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { fsyncDirectory, tempPathFor, writeFileAtomic } from './atomic-write.js';
-import { isTransposedInFile, transpose2d } from './checkpoint.js';
+import { isTransposedInFile, transpose2d } from './hf-layout.js';
 import { eosTokenIdsOf, fromHfConfig, toHfConfig, type ModelConfig } from './config.js';
 import { CheckpointError } from './errors.js';
 import { CausalLM, parameterSpecs, type ParameterSpec } from './model.js';

@@ -96,6 +96,18 @@ export {
 } from './hf-model.js';
 export type { HfDtype, HfModelInfo, LoadedPretrained, SavePretrainedOptions } from './hf-model.js';
 export { smallPythonTokenizer, writeRandomHfCheckpoint } from './hf-random.js';
+export {
+  ADAPTER_FILES,
+  DEFAULT_LORA_CONFIG,
+  loadAdapter,
+  loraConfigSchema,
+  PEFT_PREFIX,
+  peftAdapterConfig,
+  readAdapterConfig,
+  resolveLoraConfig,
+  saveAdapter,
+} from './lora.js';
+export type { LoraConfigInput } from './lora.js';
 export type { RandomHfCheckpointOptions } from './hf-random.js';
 export { appendJsonLine, readJsonLines, writeFileAtomic, writeJsonLines } from './atomic-write.js';
 export type { JsonLines } from './atomic-write.js';
