@@ -68,6 +68,12 @@ export interface TokenLogProbsOptions {
    * is most of the per-token cost of this call. Padding targets are always skipped.
    */
   targetMask?: tf.Tensor2D;
+  /**
+   * Normalise over ids below this only (the tokenizer's vocabulary when the model's is padded
+   * larger), matching `generate`'s `vocabLimit`: a policy that never samples padded ids scores its
+   * tokens under that same distribution.
+   */
+  vocabLimit?: number;
 }
 
 /** Bad arguments to the model (shapes, lengths beyond the context window, ids outside the vocabulary). */
@@ -762,6 +768,13 @@ export class CausalLM {
     const [b, t] = inputIds.shape;
     if (t < 2) throw new ModelInputError('tokenLogProbs needs sequences of at least 2 tokens');
     const mask = this.maskValues(inputIds, attentionMask);
+    const limit = options.vocabLimit ?? this.config.vocabSize;
+    if (!Number.isInteger(limit) || limit < 1 || limit > this.config.vocabSize)
+      throw new ModelInputError(
+        `vocabLimit must be an integer in [1, ${this.config.vocabSize}], got ${options.vocabLimit}`,
+      );
+    const restrict = (z: tf.Tensor2D): tf.Tensor2D =>
+      limit === this.config.vocabSize ? z : tf.slice(z, [0, 0], [z.shape[0], limit]);
     let wanted: ArrayLike<number> | undefined;
     if (options.targetMask !== undefined) {
       const tm = options.targetMask;
@@ -787,6 +800,14 @@ export class CausalLM {
           throw new ModelInputError(
             `token id ${target} at [${i}, ${j + 1}] is outside the vocabulary [0, ${vocab})`,
           );
+        if (
+          target >= limit &&
+          mask[i * t + j + 1]! > 0 &&
+          (wanted === undefined || wanted[i * (t - 1) + j]! > 0)
+        )
+          throw new ModelInputError(
+            `token id ${target} at [${i}, ${j + 1}] is outside vocabLimit ${limit}`,
+          );
         const o = i * (t - 1) + j;
         targets[o] = target;
         const keep = mask[i * t + j + 1]! > 0 && (wanted === undefined || wanted[o]! > 0);
@@ -804,7 +825,7 @@ export class CausalLM {
         // Only rows whose target counts go through the LM head and the softmax over the
         // vocabulary, the most expensive part per token (padding, prompts under a target mask).
         const selected = embeddingLookup(hidden, tf.tensor1d(hiddenRows, 'int32'));
-        let z = this.head(selected);
+        let z = restrict(this.head(selected));
         if (temperature !== 1) z = tf.div(z, temperature);
         const outIds = tf.tensor1d(outputRows, 'int32');
         const m = hiddenRows.length;
@@ -834,7 +855,7 @@ export class CausalLM {
         n,
         -1,
       ]) as tf.Tensor2D;
-      let z = this.head(used);
+      let z = restrict(this.head(used));
       if (temperature !== 1) z = tf.div(z, temperature);
       const maskTensor = tf.tensor1d(targetMask);
       const logProbs = tf.reshape(
@@ -1065,8 +1086,24 @@ export class CausalLM {
     return new CausalLM(this.config, new Map(this.variables), options.trainable ?? false);
   }
 
-  /** Copies every parameter value from `other` (same config), e.g. to refresh a reference model. */
+  /** Copies every parameter value from `other` (same config), LoRA adapters included, e.g. to refresh a reference model or resume. */
   copyFrom(other: CausalLM): void {
+    if (other.lora !== undefined) {
+      if (this.lora === undefined)
+        this.addAdapters(other.lora.config, { values: other.lora.variables });
+      else {
+        for (const [name, variable] of this.lora.variables) {
+          const source = other.lora.variables.get(name);
+          if (source === undefined || source.shape.join(',') !== variable.shape.join(','))
+            throw new ModelInputError(`cannot copy adapter ${name}: the adapters differ`);
+          variable.assign(source);
+        }
+        if (other.lora.variables.size !== this.lora.variables.size)
+          throw new ModelInputError('cannot copy adapters: the adapters differ');
+      }
+    } else if (this.lora !== undefined) {
+      throw new ModelInputError('cannot copy a model without adapters into one with adapters');
+    }
     for (const [name, variable] of this.variables) {
       const source = other.variables.get(name);
       if (source === undefined || source.shape.join(',') !== variable.shape.join(',')) {
