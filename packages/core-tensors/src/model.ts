@@ -301,8 +301,10 @@ export class CausalLM {
   private readonly prefix: string;
   /** Whether LoRA adapters (if any) take part in the forward pass; false gives the base model. */
   adaptersEnabled = true;
-  /** Whether LoRA dropout is applied (set by trainers around gradient computations only). */
+  /** Whether LoRA dropout is applied (`computeGradients` turns it on for its duration). */
   adapterDropout = false;
+  private dropoutSeed = 0;
+  private dropoutDraws = 0;
 
   private constructor(config: ModelConfig, values: Map<string, tf.Tensor>, trainable: boolean) {
     this.config = config;
@@ -557,12 +559,25 @@ export class CausalLM {
     }
   }
 
+  /**
+   * Restarts LoRA dropout's masks from `seed`: each dropout draws its mask from (seed, draw number),
+   * so a trainer that seeds every step (e.g. from its seed and the step) gets the same masks after a
+   * resume as in an uninterrupted run.
+   */
+  seedAdapterDropout(seed: number): void {
+    this.dropoutSeed = seed;
+    this.dropoutDraws = 0;
+  }
+
   /** x·W (+ scale·dropout(x)·A·B when the projection has an enabled adapter). */
   private project(x: tf.Tensor2D, weight: tf.Variable, adapter: Adapter | undefined): tf.Tensor2D {
     const base = linear(x, weight as tf.Tensor2D);
     if (adapter === undefined || !this.adaptersEnabled || this.lora === undefined) return base;
     const p = this.lora.config.dropout;
-    const input = this.adapterDropout && p > 0 ? tf.dropout(x, p) : x;
+    const input =
+      this.adapterDropout && p > 0
+        ? tf.dropout(x, p, undefined, `${this.dropoutSeed}:${this.dropoutDraws++}`)
+        : x;
     const low = linear(
       linear(input as tf.Tensor2D, adapter.a as tf.Tensor2D),
       adapter.b as tf.Tensor2D,

@@ -844,6 +844,8 @@ export class GrpoTrainer {
       });
       return { part, microTokens, normalizer, ...this.microBatchShard(part, offPolicy) };
     });
+    // LoRA dropout masks from (seed, update number): a resumed run draws the same ones.
+    this.policy.seedAdapterDropout(c.seed * 1_000_003 + this.updates);
     const { grads: accumulated, parts } = await this.microBatchGradients(shards, {
       temperature: c.temperature,
       vocabLimit: this.tokenizer.vocabSize,
