@@ -225,6 +225,13 @@ export async function loadPretrained(
       // transformers ties the head to the embedding after loading: the stored copy is not used.
       storesTiedHead = true;
       expected.add('lm_head.weight');
+      const reader = location.get('lm_head.weight')!;
+      const stored = reader.tensors.get('lm_head.weight')!.shape;
+      if (stored.join(',') !== [config.vocabSize, config.hiddenSize].join(','))
+        throw new CheckpointError(
+          reader.path,
+          `lm_head.weight has shape [${stored.join(', ')}], config.json implies [${config.vocabSize}, ${config.hiddenSize}]`,
+        );
     }
     const unexpected = [...location.keys()].filter(
       (n) => !expected.has(n) && !IGNORED_TENSOR.test(n),

@@ -493,7 +493,7 @@ export async function openSafetensors(path: string): Promise<SafetensorsReader> 
         const span = tensors.get(name);
         if (span === undefined) return fail(`tensor ${name} is not in the file`);
         if (!['F32', 'F16', 'BF16', 'F64'].includes(span.dtype))
-          fail(`tensor ${name} has dtype ${span.dtype}, expected F32, F16, BF16 or F64`);
+          fail(`${name} has dtype ${span.dtype}, expected a float type (F32, F16, BF16 or F64)`);
         const length = span.end - span.begin;
         const bytes = new Uint8Array(length);
         for (let done = 0; done < length;) {
