@@ -18,7 +18,10 @@ export interface RunConfig {
   sandbox: Record<string, unknown>;
   data: Record<string, unknown>;
   tokenizer: { vocabSize: number };
-  model: Record<string, unknown>;
+  /** Architecture fields of a from-scratch model, or `pretrained`: a local Hugging Face model directory. */
+  model: Record<string, unknown> & { pretrained?: string };
+  /** LoRA adapters (SFT and GRPO train only them); absent: every weight trains. */
+  lora?: Record<string, unknown>;
   teacher: Record<string, unknown>;
   sft: Record<string, unknown>;
   grpo: Record<string, unknown>;
@@ -152,8 +155,15 @@ export function checkSections(config: RunConfig, validators: SectionValidators):
     },
     {
       section: 'model',
-      check: () => validators.model({ ...config.model, vocabSize: config.tokenizer.vocabSize }),
+      // A pretrained model's architecture comes from its config.json (checked when it loads).
+      check: () =>
+        config.model.pretrained === undefined
+          ? validators.model({ ...config.model, vocabSize: config.tokenizer.vocabSize })
+          : undefined,
     },
+    ...(config.lora === undefined
+      ? []
+      : [{ section: 'lora', check: () => validators.lora(config.lora!) }]),
     { section: 'sft', check: () => validators.sft({ ...config.sft, seed: config.seed }) },
     { section: 'grpo', check: () => validators.grpo({ ...config.grpo, seed: config.seed }) },
   ]);
@@ -170,6 +180,7 @@ export interface SectionValidators {
   sandbox: (section: Record<string, unknown>) => unknown;
   data: (section: Record<string, unknown>) => unknown;
   model: (section: Record<string, unknown>) => unknown;
+  lora: (section: Record<string, unknown>) => unknown;
   sft: (section: Record<string, unknown>) => unknown;
   grpo: (section: Record<string, unknown>) => unknown;
 }

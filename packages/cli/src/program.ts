@@ -30,6 +30,8 @@ interface CommonOptions {
   /** `cr bench` on the run's own model: flags that override the config's bench section. */
   bench?: { benchmarks?: BenchmarkName[]; limit?: number; maxNewTokens?: number };
   force?: string[];
+  /** `--model <dir>` of the stage commands: a local Hugging Face model to start from. */
+  pretrained?: string;
   quiet?: boolean;
   json?: boolean;
 }
@@ -52,6 +54,9 @@ function integer(value: string): number {
 function workersValue(value: string): number | 'auto' {
   return value === 'auto' ? 'auto' : integer(value);
 }
+
+const MODEL_FLAG_HELP =
+  'start from a local Hugging Face model directory (Llama/Qwen2/Qwen3; sets model.pretrained)';
 
 function addCommonOptions(command: Command): Command {
   return command
@@ -92,6 +97,7 @@ async function resolveConfig(options: CommonOptions) {
     backend: options.backend,
     workers: options.workers,
   };
+  if (options.pretrained) flags.model = { pretrained: resolve(options.pretrained) };
   if (options.benchmarks) flags.bench = { dir: options.benchmarks };
   if (options.bench) flags.bench = { ...flags.bench, ...options.bench };
   const source = options.config
@@ -193,8 +199,11 @@ export function createProgram(io: CliIo): Command {
       .option(
         '--force <stages...>',
         `run these stages again from scratch, deleting their outputs and those of every later stage: ${STAGES.join(', ')}`,
-      ),
-  ).action((options: CommonOptions) => runStagesCommand(io, options, undefined));
+      )
+      .option('--model <dir>', MODEL_FLAG_HELP),
+  ).action((options: CommonOptions & { model?: string }) =>
+    runStagesCommand(io, { ...options, pretrained: options.model }, undefined),
+  );
 
   const data = program.command('data').description('the sliced Python corpus');
   addCommonOptions(data.command('build').description('build the corpus and tasks into <run>/data'))
@@ -211,11 +220,18 @@ export function createProgram(io: CliIo): Command {
     ['grpo', 'GRPO from the SFT checkpoint with execution-verified rewards (needs sft)'],
     ['eval', 'evaluate the base, SFT and GRPO models on held-out tasks of every type'],
   ] as const) {
-    addCommonOptions(program.command(name).description(description))
-      .option('--force', 'run again from scratch even if finished (later stages start again too)')
-      .action((options: CommonOptions & { force?: boolean }) =>
-        runStagesCommand(io, { ...options, force: options.force ? [name] : [] }, [name]),
-      );
+    const command = addCommonOptions(program.command(name).description(description)).option(
+      '--force',
+      'run again from scratch even if finished (later stages start again too)',
+    );
+    if (name === 'sft') command.option('--model <dir>', MODEL_FLAG_HELP);
+    command.action((options: CommonOptions & { force?: boolean; model?: string }) =>
+      runStagesCommand(
+        io,
+        { ...options, pretrained: options.model, force: options.force ? [name] : [] },
+        [name],
+      ),
+    );
   }
 
   addCommonOptions(
