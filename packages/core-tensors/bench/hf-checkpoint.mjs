@@ -1,10 +1,15 @@
+// Default backend cpu: on wasm the f32 model (~2 GB) plus the copies XNNPACK packs of every weight
+// matrix it multiplies exceed the 4 GB wasm memory (measured: "memory access out of bounds" in the
+// first generation); the cpu backend's plain JS arrays have no such limit but multiply slowly, hence
+// the short default lengths.
+//
 // Benchmark of a pretrained-size checkpoint: a random model with Qwen2.5-0.5B's shape (hidden 896,
 // 24 layers, 14 heads, 2 KV heads, intermediate 4864, vocab 151936, tied embeddings) in bf16,
 // written to a temp directory (~1 GB, deleted afterwards). Prints one JSON object: load seconds and
 // peak RSS (measured in a fresh child process that only loads), generation tokens/s at batch 1 and
 // 16, LoRA SFT tokens/s. Build first (`pnpm --filter @codereasoner/core-tensors build`).
 //
-//   node bench/hf-checkpoint.mjs [--new-tokens 16] [--sft-steps 2] [--sft-tokens 128] [--keep <dir>]
+//   node bench/hf-checkpoint.mjs [--backend cpu|wasm] [--prompt-tokens 4] [--new-tokens 4] [--sft-steps 1] [--sft-tokens 16]
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -30,9 +35,11 @@ const { values } = parseArgs({
   options: {
     phase: { type: 'string', default: 'main' },
     dir: { type: 'string' },
-    'new-tokens': { type: 'string', default: '16' },
-    'sft-steps': { type: 'string', default: '2' },
-    'sft-tokens': { type: 'string', default: '128' },
+    backend: { type: 'string', default: 'cpu' },
+    'prompt-tokens': { type: 'string', default: '4' },
+    'new-tokens': { type: 'string', default: '4' },
+    'sft-steps': { type: 'string', default: '1' },
+    'sft-tokens': { type: 'string', default: '16' },
   },
 });
 const core = await import('../dist/index.js');
@@ -41,7 +48,7 @@ const maxRssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
 
 if (values.phase === 'load') {
   // Only the load, in a fresh process: its peak RSS is the load's.
-  await core.initBackend();
+  await core.initBackend({ backend: values.backend });
   const t = performance.now();
   const { model, info } = await core.loadPretrained(values.dir);
   const loadSeconds = seconds(t);
@@ -79,21 +86,22 @@ try {
 
   const child = spawnSync(
     process.execPath,
-    [fileURLToPath(import.meta.url), '--phase', 'load', '--dir', dir],
+    [fileURLToPath(import.meta.url), '--phase', 'load', '--dir', dir, '--backend', values.backend],
     { encoding: 'utf8', maxBuffer: 1 << 20 },
   );
   if (child.status !== 0) throw new Error(`load phase failed: ${child.stderr}`);
   result.load = JSON.parse(child.stdout.trim().split('\n').at(-1));
   result.load.boundMb = result.checkpoint.float32ModelMb + Math.round(bytes / 2 ** 20);
 
-  await core.initBackend();
+  await core.initBackend({ backend: values.backend });
   result.backend = core.backendReport().active;
   t = performance.now();
   const { model, tokenizer } = await core.loadPretrained(dir);
   result.loadSecondsInBenchProcess = seconds(t);
   const newTokens = Number(values['new-tokens']);
-  const prompt = (i) =>
-    Array.from({ length: 32 }, (_, k) => (i * 31 + k * 7) % tokenizer.vocabSize);
+  const promptTokens = Number(values['prompt-tokens']);
+  const prompt = (i, length = promptTokens) =>
+    Array.from({ length }, (_, k) => (i * 31 + k * 7) % tokenizer.vocabSize);
   result.generation = {};
   for (const batch of [1, 16]) {
     const prompts = Array.from({ length: batch }, (_, i) => prompt(i));
@@ -110,6 +118,7 @@ try {
     const produced = out.reduce((n, o) => n + o.tokens.length, 0);
     const s = seconds(t);
     result.generation[`batch${batch}`] = {
+      promptTokens,
       tokens: produced,
       seconds: s,
       tokensPerSecond: +(produced / s).toFixed(2),
