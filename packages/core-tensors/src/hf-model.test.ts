@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReferenceModel } from './__fixtures__/hf-reference.js';
 import { initBackend } from './backend.js';
 import { CheckpointError } from './errors.js';
+import { CausalLM } from './model.js';
 import { loadPretrained, savePretrained } from './hf-model.js';
 import {
   smallPythonTokenizer,
@@ -300,6 +301,55 @@ describe('export in the original layout', () => {
       }
     } finally {
       loaded.model.dispose();
+    }
+  });
+});
+
+describe('export of a from-scratch model', () => {
+  it('writes a fresh config.json and tokenizer.json that load back to the same model', async () => {
+    const model = CausalLM.create(
+      {
+        architecture: 'qwen3',
+        vocabSize: 320,
+        hiddenSize: 32,
+        intermediateSize: 64,
+        numHiddenLayers: 1,
+        numAttentionHeads: 4,
+        numKeyValueHeads: 2,
+        headDim: 16,
+        maxPositionEmbeddings: 64,
+      },
+      { seed: 4 },
+    );
+    const out = join(root, 'from-scratch');
+    try {
+      await savePretrained(out, model, { tokenizer });
+      expect((await readdir(out)).sort()).toEqual([
+        'config.json',
+        'model.safetensors',
+        'tokenizer.json',
+      ]);
+      const config = JSON.parse(await readFile(join(out, 'config.json'), 'utf8')) as Record<
+        string,
+        unknown
+      >;
+      expect(config).toMatchObject({
+        architectures: ['Qwen3ForCausalLM'],
+        head_dim: 16,
+        torch_dtype: 'float32',
+        eos_token_id: tokenizer.special.eos,
+      });
+      const again = await loadPretrained(out);
+      try {
+        const ids = tf.tensor2d([tokenizer.encode(text).slice(0, 20)], undefined, 'int32');
+        expect(Array.from(again.model.logits(ids).dataSync())).toEqual(
+          Array.from(model.logits(ids).dataSync()),
+        );
+      } finally {
+        again.model.dispose();
+      }
+    } finally {
+      model.dispose();
     }
   });
 });

@@ -315,6 +315,21 @@ export interface SavePretrainedOptions {
   maxShardBytes?: number;
 }
 
+/** eos/pad ids of a tokenizer with the ChatML specials (the from-scratch path); none otherwise. */
+function specialIds(tokenizer: Tokenizer | undefined): {
+  eosTokenId?: number;
+  padTokenId?: number;
+} {
+  try {
+    return tokenizer === undefined
+      ? {}
+      : { eosTokenId: tokenizer.special.eos, padTokenId: tokenizer.special.pad };
+  } catch {
+    // Tokenizers without ChatML specials throw here: config.json then carries no eos/pad.
+    return {};
+  }
+}
+
 /** Float32 values of a parameter in file layout ([out, in] for projections), LoRA adapters folded in. */
 async function fileValues(model: CausalLM, spec: ParameterSpec): Promise<Float32Array> {
   const tensor = model.mergedParameter(spec.name);
@@ -411,14 +426,7 @@ export async function savePretrained(
     const config =
       info !== undefined
         ? { ...info.config }
-        : toHfConfig(model.config, {
-            ...(options.tokenizer === undefined
-              ? {}
-              : {
-                  eosTokenId: options.tokenizer.special.eos,
-                  padTokenId: options.tokenizer.special.pad,
-                }),
-          });
+        : toHfConfig(model.config, specialIds(options.tokenizer));
     // Newer transformers read `dtype`, older `torch_dtype`: keep whichever the source had.
     if ('dtype' in config) config['dtype'] = TORCH_DTYPE[dtype];
     if (!('dtype' in config) || 'torch_dtype' in config) config['torch_dtype'] = TORCH_DTYPE[dtype];
