@@ -1,7 +1,13 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CausalLM, Tokenizer, initBackend, saveCheckpoint } from '@codereasoner/core-tensors';
+import {
+  CausalLM,
+  Tokenizer,
+  initBackend,
+  saveCheckpoint,
+  writeRandomHfCheckpoint,
+} from '@codereasoner/core-tensors';
 import { Sandbox } from '@codereasoner/sandbox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadLocalModel } from './models.js';
@@ -77,5 +83,45 @@ describe('local checkpoint model', () => {
       expect(r.prompt[1]!.content).toContain('```python');
     }
     expect(summary.headline['CRUXEval-O']).toBe(0);
+  }, 60_000);
+
+  it('loads a Hugging Face directory (Qwen3 layout, bf16, sharded, padded vocabulary) as --checkpoint', async () => {
+    const dir = join(root, 'qwen3-hf');
+    await writeRandomHfCheckpoint(dir, {
+      family: 'qwen3',
+      vocabSize: 384,
+      hiddenSize: 32,
+      intermediateSize: 64,
+      numHiddenLayers: 2,
+      numAttentionHeads: 4,
+      numKeyValueHeads: 2,
+      headDim: 16,
+      maxPositionEmbeddings: 512,
+      tieWordEmbeddings: true,
+      dtype: 'BF16',
+      maxShardBytes: 40_000,
+      seed: 2,
+    });
+    const local = await loadLocalModel(dir, { batchSize: 4 });
+    expect(local.id).toBe('qwen3-hf');
+    const summary = await runBenchmark({
+      benchmark: 'cruxeval',
+      dataPath: FIXTURES,
+      model: local,
+      sandbox,
+      outDir: join(root, 'run-hf'),
+      promptStyle: 'protocol',
+      limit: 2,
+      maxTokens: 6,
+      temperature: 1,
+      seed: 3,
+    });
+    expect(summary.items.total).toBe(4);
+    const records = (await readFile(join(root, 'run-hf/items.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as ItemRecord);
+    // The tokenizer has fewer ids than the model: no sample decodes a padded id (U+FFFD).
+    for (const r of records) expect(r.samples[0]!.completion).not.toContain('\uFFFD');
   }, 60_000);
 });

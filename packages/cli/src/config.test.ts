@@ -187,3 +187,17 @@ describe('the README', () => {
     expect(config.teacher.kind).toBe('chat');
   });
 });
+
+describe('pretrained models and LoRA', () => {
+  it('skips the architecture check for a pretrained model and validates the lora section', () => {
+    const config = resolveRunConfig({
+      model: { pretrained: '/models/qwen3-tiny' },
+      lora: { r: 8, alpha: 16, targetModules: ['q_proj', 'v_proj'] },
+    });
+    expect(config.model.pretrained).toBe('/models/qwen3-tiny');
+    expect(() => checkSections(config, SECTION_VALIDATORS)).not.toThrow();
+    const bad = resolveRunConfig({ lora: { r: 0, targetModules: ['qkv'] } });
+    expect(() => checkSections(bad, SECTION_VALIDATORS)).toThrow(/\/lora\/r: must be >= 1/);
+    expect(() => checkSections(bad, SECTION_VALIDATORS)).toThrow(/\/lora\/targetModules\/0/);
+  });
+});

@@ -3,7 +3,9 @@ import { createRequire } from 'node:module';
 import {
   CodeReasonerError,
   ConfigValidationError,
+  DEFAULT_LORA_CONFIG,
   DEFAULT_MODEL_CONFIG,
+  loraConfigSchema,
   modelConfigSchema,
 } from '@codereasoner/core-tensors';
 import { corpusOptionsSchema } from '@codereasoner/data';
@@ -29,7 +31,10 @@ export interface RunConfig {
   sandbox: Record<string, unknown>;
   data: Record<string, unknown>;
   tokenizer: { vocabSize: number };
-  model: Record<string, unknown>;
+  /** Architecture fields of a from-scratch model, or `pretrained`: a local Hugging Face model directory. */
+  model: Record<string, unknown> & { pretrained?: string };
+  /** LoRA adapters (SFT and GRPO train only them); absent: every weight trains. */
+  lora?: Record<string, unknown>;
   teacher: Record<string, unknown>;
   sft: Record<string, unknown>;
   grpo: Record<string, unknown>;
@@ -177,6 +182,8 @@ interface SectionSpec {
   /** The value the package validates: the section with what the run fills in, and defaults where the package's schema requires every field. */
   value: (config: RunConfig) => unknown;
   aliases?: Readonly<Record<string, string>>;
+  /** Whether the section is checked for this config (default: always). */
+  applies?: (config: RunConfig) => boolean;
 }
 
 let sectionSpecs: Record<keyof SectionValidators, SectionSpec> | undefined;
@@ -192,6 +199,13 @@ function specs(): Record<keyof SectionValidators, SectionSpec> {
     model: {
       validate: ajv.compile(modelConfigSchema),
       value: (c) => ({ ...DEFAULT_MODEL_CONFIG, ...c.model, vocabSize: c.tokenizer.vocabSize }),
+      // A pretrained model's architecture comes from its config.json (checked when it loads).
+      applies: (c) => c.model.pretrained === undefined,
+    },
+    lora: {
+      validate: ajv.compile(loraConfigSchema),
+      value: (c) => ({ ...DEFAULT_LORA_CONFIG, ...c.lora }),
+      applies: (c) => c.lora !== undefined,
     },
     sft: {
       validate: ajv.compile(sftConfigSchema),
@@ -223,7 +237,7 @@ function sectionIssues(
     keyof SectionValidators,
     SectionSpec,
   ][]) {
-    if (skip.has(section)) continue;
+    if (skip.has(section) || spec.applies?.(config) === false) continue;
     const value = spec.value(config);
     if (!spec.validate(value)) {
       issues.push(...formatSchemaErrors(spec.validate.errors, `/${section}`, spec.aliases));
@@ -251,6 +265,7 @@ export interface SectionValidators {
   sandbox: (section: Record<string, unknown>) => unknown;
   data: (section: Record<string, unknown>) => unknown;
   model: (section: Record<string, unknown>) => unknown;
+  lora: (section: Record<string, unknown>) => unknown;
   sft: (section: Record<string, unknown>) => unknown;
   grpo: (section: Record<string, unknown>) => unknown;
 }

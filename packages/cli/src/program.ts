@@ -62,6 +62,8 @@ interface CommonOptions {
   force?: string[];
   /** Print the resolved config and stop. */
   printConfig?: boolean;
+  /** `--model <dir>` of the stage commands: a local Hugging Face model to start from. */
+  pretrained?: string;
   quiet?: boolean;
   json?: boolean;
 }
@@ -154,6 +156,9 @@ function trainingValues(
   return values;
 }
 
+const MODEL_FLAG_HELP =
+  'start from a local Hugging Face model directory (Llama/Qwen2/Qwen3; sets model.pretrained)';
+
 function addCommonOptions(command: Command): Command {
   return command
     .option(
@@ -203,6 +208,7 @@ async function resolveConfig(options: CommonOptions) {
   };
   const benchDir = options.benchmarks === true ? BUNDLED_BENCHMARKS_DIR : options.benchmarks;
   if (benchDir) flags.bench = { dir: benchDir };
+  if (options.pretrained) flags.model = { pretrained: resolve(options.pretrained) };
   if (options.bench) flags.bench = { ...flags.bench, ...options.bench };
   if (options.training) flags[options.training.section] = { ...options.training.values };
   if (options.grpoPreset) flags.grpo = { ...flags.grpo, preset: options.grpoPreset };
@@ -418,10 +424,13 @@ export function createProgram(io: CliIo): Command {
         .option(
           '--force <stages...>',
           `run these stages again from scratch, deleting their outputs and those of every later stage: ${STAGES.join(', ')}`,
-        ),
+        )
+        .option('--model <dir>', MODEL_FLAG_HELP),
     ),
     'run-all',
-  ).action((options: CommonOptions) => runStagesCommand(io, options, undefined));
+  ).action((options: CommonOptions & { model?: string }) =>
+    runStagesCommand(io, { ...options, pretrained: options.model }, undefined),
+  );
 
   const data = program.command('data').description('the sliced Python corpus');
   sectionsHelp(
@@ -466,14 +475,16 @@ export function createProgram(io: CliIo): Command {
           ).choices([...GRPO_PRESET_CHOICES]),
         );
     }
+    if (name === 'sft') command.option('--model <dir>', MODEL_FLAG_HELP);
     command
       .option('--force', 'run again from scratch even if finished (later stages start again too)')
-      .action((options: CommonOptions & { force?: boolean } & Record<string, unknown>) => {
+      .action((options: CommonOptions & { force?: boolean; model?: string } & Record<string, unknown>) => {
         const values = trainingValues(settings, options);
         return runStagesCommand(
           io,
           {
             ...options,
+            pretrained: options.model,
             training:
               name === 'eval'
                 ? undefined

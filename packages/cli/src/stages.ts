@@ -10,7 +10,9 @@ import {
   createModelWorkerPool,
   encodeChat,
   loadCheckpoint,
+  loadPretrained,
   renderChat,
+  resolveLoraConfig,
   resolveModelConfig,
   saveCheckpoint,
 } from '@codereasoner/core-tensors';
@@ -156,20 +158,29 @@ export const sftStage: StageRunner = async (context) => {
     logger: context.logger,
   });
 
-  const tokenizer = await trainOrLoadTokenizer(context, stats.datasetPath);
-  const baseDir = context.run.path('sft', 'base');
+  const pretrained = config.model.pretrained;
+  let tokenizer: Tokenizer;
+  let baseDir = context.run.path('sft', 'base');
   let model: CausalLM;
-  if (existsSync(join(baseDir, 'model.safetensors'))) {
+  if (pretrained !== undefined) {
+    // The pretrained directory itself is the base model (and its tokenizer the run's); eval reads it there.
+    ({ model, tokenizer } = await loadPretrained(pretrained, { trainable: true }));
+    baseDir = pretrained;
+  } else if (existsSync(join(baseDir, 'model.safetensors'))) {
+    tokenizer = await trainOrLoadTokenizer(context, stats.datasetPath);
     model = (await loadCheckpoint(baseDir, { trainable: true })).model;
   } else {
+    tokenizer = await trainOrLoadTokenizer(context, stats.datasetPath);
     model = CausalLM.create(
       { ...config.model, vocabSize: tokenizer.vocabSize },
       { seed: config.seed },
     );
     await saveCheckpoint(baseDir, { model, tokenizer });
   }
+  if (config.lora !== undefined)
+    model.addAdapters(resolveLoraConfig(config.lora), { seed: config.seed });
   context.reporter.info(
-    `model: ${(model.numParameters() / 1e6).toFixed(2)}M parameters, ${model.config.numHiddenLayers} layers, hidden ${model.config.hiddenSize}, vocab ${model.config.vocabSize}`,
+    `model: ${(model.numParameters() / 1e6).toFixed(2)}M parameters, ${model.config.numHiddenLayers} layers, hidden ${model.config.hiddenSize}, vocab ${model.config.vocabSize}${model.loraConfig === undefined ? '' : `, LoRA r ${model.loraConfig.r} on ${model.loraConfig.targetModules.join(', ')}`}`,
   );
   const result = await trainSft({
     model,
@@ -194,7 +205,12 @@ export const sftStage: StageRunner = async (context) => {
   return {
     artifacts: {
       dataset: rel(context, stats.datasetPath),
-      tokenizer: rel(context, context.run.path('sft', 'tokenizer.json')),
+      tokenizer: rel(
+        context,
+        pretrained === undefined
+          ? context.run.path('sft', 'tokenizer.json')
+          : join(pretrained, 'tokenizer.json'),
+      ),
       baseCheckpoint: rel(context, baseDir),
       checkpoint: rel(context, result.checkpointDir),
       metrics: rel(context, result.metricsPath),
@@ -523,6 +539,7 @@ export const SECTION_VALIDATORS: SectionValidators = {
   sandbox: (section) => resolveSandboxOptions(section),
   data: (section) => resolveCorpusOptions(section as unknown as CorpusOptions),
   model: (section) => resolveModelConfig(section),
+  lora: (section) => resolveLoraConfig(section),
   sft: (section) => resolveSftConfig(section),
   grpo: (section) => resolveGrpoConfig(section),
 };

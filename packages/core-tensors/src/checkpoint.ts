@@ -2,12 +2,16 @@ import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { fsyncDirectory, tempPathFor, writeFileAtomic } from './atomic-write.js';
-import { fromHfConfig, toHfConfig } from './config.js';
+import { toHfConfig } from './config.js';
 import { CheckpointError } from './errors.js';
-import { CausalLM, parameterSpecs, type ParameterSpec } from './model.js';
+import { fileShape, isTransposedInFile, transpose2d } from './hf-layout.js';
+import { loadPretrained } from './hf-model.js';
+import { ADAPTER_FILES, loadAdapter, saveAdapter } from './lora.js';
+import type { CausalLM } from './model.js';
+import { parameterSpecs } from './model.js';
 import type { AdamW, OptimizerState } from './optimizer.js';
 import { readSafetensors, writeSafetensors, type SafetensorsInput } from './safetensors.js';
-import { Tokenizer } from './tokenizer.js';
+import type { Tokenizer } from './tokenizer.js';
 
 export const CHECKPOINT_FILES = {
   model: 'model.safetensors',
@@ -29,30 +33,6 @@ export interface LoadedCheckpoint {
   tokenizer: Tokenizer;
   optimizerState?: OptimizerState;
   trainerState?: Record<string, unknown>;
-}
-
-/** Matrices of linear layers are kept [in, out] in memory (fast matmul on every backend) and [out, in] in files (Hugging Face / PyTorch). */
-function isTransposedInFile(spec: ParameterSpec): boolean {
-  return spec.shape.length === 2 && spec.name !== 'model.embed_tokens.weight';
-}
-
-function fileShape(spec: ParameterSpec): number[] {
-  return isTransposedInFile(spec) ? [spec.shape[1]!, spec.shape[0]!] : [...spec.shape];
-}
-
-function transpose2d(values: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(values.length);
-  // Blocked so both sides stay in cache for large matrices.
-  const block = 64;
-  for (let r0 = 0; r0 < rows; r0 += block) {
-    for (let c0 = 0; c0 < cols; c0 += block) {
-      const r1 = Math.min(rows, r0 + block);
-      const c1 = Math.min(cols, c0 + block);
-      for (let r = r0; r < r1; r++)
-        for (let c = c0; c < c1; c++) out[c * rows + r] = values[r * cols + c]!;
-    }
-  }
-  return out;
 }
 
 /** Model weights with Hugging Face names and layouts, ready for `writeSafetensors`. */
@@ -99,6 +79,8 @@ export async function saveCheckpoint(dir: string, parts: CheckpointParts): Promi
       join(temp, CHECKPOINT_FILES.tokenizer),
       JSON.stringify(tokenizer.toJSON()),
     );
+    // LoRA: model.safetensors holds the (unchanged) base; the adapters go beside it in PEFT's format.
+    if (model.loraConfig !== undefined) await saveAdapter(temp, model);
     if (optimizer !== undefined) {
       const state = optimizer.getState();
       try {
@@ -181,113 +163,35 @@ export async function loadCheckpoint(
     if (await exists(`${dir}.previous`)) root = `${dir}.previous`;
     else throw new CheckpointError(dir, 'checkpoint directory does not exist');
   }
-  const configPath = join(root, CHECKPOINT_FILES.config);
-  let config;
+  // Weights, config and tokenizer as from any Hugging Face directory (streamed, any float dtype).
+  const { model, tokenizer } = await loadPretrained(root, { trainable: options.trainable ?? true });
+  const specs = parameterSpecs(model.config);
+  const result: LoadedCheckpoint = { model, tokenizer };
   try {
-    config = fromHfConfig(await readJson(configPath, 'config.json'));
-  } catch (error) {
-    if (error instanceof CheckpointError) throw error;
-    const issues = (error as { issues?: string[] }).issues;
-    throw new CheckpointError(
-      configPath,
-      `config does not describe a supported model: ${issues?.join('; ') ?? (error as Error).message}`,
-      { cause: error },
-    );
-  }
-  const tokenizerPath = join(root, CHECKPOINT_FILES.tokenizer);
-  let tokenizer: Tokenizer;
-  try {
-    tokenizer = Tokenizer.fromJSON(await readJson(tokenizerPath, 'tokenizer.json'), tokenizerPath);
-  } catch (error) {
-    if (error instanceof CheckpointError) throw error;
-    throw new CheckpointError(tokenizerPath, (error as Error).message, { cause: error });
-  }
-  if (tokenizer.vocabSize > config.vocabSize) {
-    throw new CheckpointError(
-      tokenizerPath,
-      `tokenizer has ${tokenizer.vocabSize} tokens, more than config vocab_size ${config.vocabSize}`,
-    );
-  }
-
-  const modelPath = join(root, CHECKPOINT_FILES.model);
-  const { tensors } = await readSafetensors(modelPath);
-  const specs = parameterSpecs(config);
-  const expected = new Set(specs.map((s) => s.name));
-  const unexpected = [...tensors.keys()].filter((name) => !expected.has(name));
-  const missing = specs.filter((s) => !tensors.has(s.name)).map((s) => s.name);
-  if (missing.length > 0 || unexpected.length > 0) {
-    const parts: string[] = [];
-    if (missing.length > 0)
-      parts.push(
-        `missing ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`,
-      );
-    if (unexpected.length > 0)
-      parts.push(
-        `unexpected ${unexpected.slice(0, 5).join(', ')}${unexpected.length > 5 ? ` and ${unexpected.length - 5} more` : ''}`,
-      );
-    throw new CheckpointError(
-      modelPath,
-      `parameter names do not match config.json: ${parts.join('; ')}`,
-    );
-  }
-  const values = new Map<string, tf.Tensor>();
-  try {
-    for (const spec of specs) {
-      const entry = tensors.get(spec.name)!;
-      const shape = fileShape(spec);
-      if (!['F32', 'F16', 'BF16', 'F64'].includes(entry.dtype)) {
-        throw new CheckpointError(
-          modelPath,
-          `${spec.name} has dtype ${entry.dtype}, expected a float type (F32)`,
-        );
-      }
-      if (entry.shape.join(',') !== shape.join(',')) {
-        throw new CheckpointError(
-          modelPath,
-          `${spec.name} has shape [${entry.shape.join(', ')}], config.json implies [${shape.join(', ')}]`,
-        );
-      }
-      const data = entry.values as Float32Array;
-      for (let i = 0; i < data.length; i++) {
-        if (!Number.isFinite(data[i]!))
-          throw new CheckpointError(
-            modelPath,
-            `${spec.name} holds a non-finite value at index ${i}`,
-          );
-      }
-      values.set(
-        spec.name,
-        tf.tensor(
-          isTransposedInFile(spec) ? transpose2d(data, shape[0]!, shape[1]!) : data,
-          spec.shape,
-          'float32',
-        ),
-      );
+    if (await exists(join(root, ADAPTER_FILES.config))) await loadAdapter(model, root);
+    const optimizerPath = join(root, CHECKPOINT_FILES.optimizer);
+    const shapes = new Map(specs.map((s) => [s.name, s.shape]));
+    for (const [name, v] of model.adapterParameters) shapes.set(name, v.shape);
+    if (await exists(optimizerPath))
+      result.optimizerState = await readOptimizerState(optimizerPath, shapes);
+    const trainerPath = join(root, CHECKPOINT_FILES.trainerState);
+    if (await exists(trainerPath)) {
+      const state = await readJson(trainerPath, 'trainer_state.json');
+      if (typeof state !== 'object' || state === null || Array.isArray(state))
+        throw new CheckpointError(trainerPath, 'trainer state must be a JSON object');
+      result.trainerState = state as Record<string, unknown>;
     }
-    const model = CausalLM.fromParameters(config, values, { trainable: options.trainable ?? true });
-    const result: LoadedCheckpoint = { model, tokenizer };
-    try {
-      const optimizerPath = join(root, CHECKPOINT_FILES.optimizer);
-      if (await exists(optimizerPath))
-        result.optimizerState = await readOptimizerState(optimizerPath, specs);
-      const trainerPath = join(root, CHECKPOINT_FILES.trainerState);
-      if (await exists(trainerPath)) {
-        const state = await readJson(trainerPath, 'trainer_state.json');
-        if (typeof state !== 'object' || state === null || Array.isArray(state))
-          throw new CheckpointError(trainerPath, 'trainer state must be a JSON object');
-        result.trainerState = state as Record<string, unknown>;
-      }
-    } catch (error) {
-      model.dispose();
-      throw error;
-    }
-    return result;
-  } finally {
-    tf.dispose([...values.values()]);
+  } catch (error) {
+    model.dispose();
+    throw error;
   }
+  return result;
 }
 
-async function readOptimizerState(path: string, specs: ParameterSpec[]): Promise<OptimizerState> {
+async function readOptimizerState(
+  path: string,
+  shapes: ReadonlyMap<string, readonly number[]>,
+): Promise<OptimizerState> {
   const { tensors, metadata } = await readSafetensors(path);
   const step = Number(metadata['step']);
   if (!Number.isInteger(step) || step < 0)
@@ -295,29 +199,28 @@ async function readOptimizerState(path: string, specs: ParameterSpec[]): Promise
       path,
       `metadata.step must be a non-negative integer, got ${JSON.stringify(metadata['step'])}`,
     );
-  const byName = new Map(specs.map((s) => [s.name, s]));
   const firstMoment: tf.NamedTensorMap = {};
   const secondMoment: tf.NamedTensorMap = {};
   try {
     for (const [key, entry] of tensors) {
       const match = /^(.*)\.(exp_avg|exp_avg_sq)$/.exec(key);
-      const spec = match === null ? undefined : byName.get(match[1]!);
-      if (match === null || spec === undefined)
+      const shape = match === null ? undefined : shapes.get(match[1]!);
+      if (match === null || shape === undefined)
         throw new CheckpointError(
           path,
           `unexpected tensor ${key} (not a moment of a model parameter)`,
         );
       if (entry.dtype !== 'F32')
         throw new CheckpointError(path, `${key} has dtype ${entry.dtype}, expected F32`);
-      if (entry.shape.join(',') !== spec.shape.join(',')) {
+      if (entry.shape.join(',') !== shape.join(',')) {
         throw new CheckpointError(
           path,
-          `${key} has shape [${entry.shape.join(', ')}], the parameter is [${spec.shape.join(', ')}]`,
+          `${key} has shape [${entry.shape.join(', ')}], the parameter is [${shape.join(', ')}]`,
         );
       }
       (match[2] === 'exp_avg' ? firstMoment : secondMoment)[match[1]!] = tf.tensor(
         entry.values,
-        spec.shape,
+        [...shape],
         'float32',
       );
     }

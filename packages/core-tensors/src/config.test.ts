@@ -25,7 +25,7 @@ describe('resolveModelConfig', () => {
       const issues = (error as ConfigValidationError).issues;
       expect(issues).toContain('/hiddenSize: must be >= 1');
       expect(issues).toContain(
-        '/architecture: must be equal to one of the allowed values ("llama", "qwen2")',
+        '/architecture: must be equal to one of the allowed values ("llama", "qwen2", "qwen3")',
       );
       expect(issues).toContain('/typo: must NOT have additional properties');
     }

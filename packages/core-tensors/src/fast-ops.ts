@@ -44,9 +44,15 @@ export function transposeLast2<T extends tf.Tensor>(x: T): T {
   return tf.transpose(x, perm) as T;
 }
 
+/** A weight no gradient is wanted for (a base weight under LoRA adapters): only the input's gradient is computed. */
+function frozen(w: tf.Tensor): boolean {
+  return w instanceof tf.Variable && !w.trainable;
+}
+
 /** x [N, in] · w [in, out] → [N, out]. */
 export function linear(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
   if (!jsKernelsActive() || !recording()) return tf.matMul(x, w);
+  if (frozen(w)) return linearConstant(x, w);
   return linearOp(x, w) as tf.Tensor2D;
 }
 
@@ -82,6 +88,13 @@ const linearOp = customGrad((...args) => {
 export function linearTransposed(x: tf.Tensor2D, e: tf.Tensor2D): tf.Tensor2D {
   if (!jsKernelsActive()) return tf.matMul(x, e, false, true);
   if (!recording()) return tf.matMul(x, transposeLast2(e));
+  if (frozen(e)) {
+    const op = customGrad((...args) => ({
+      value: tf.matMul(args[0] as tf.Tensor2D, transposeLast2(e)),
+      gradFunc: (dy) => [tf.matMul(dy as tf.Tensor2D, e)],
+    }));
+    return op(x) as tf.Tensor2D;
+  }
   return linearTransposedOp(x, e) as tf.Tensor2D;
 }
 
@@ -102,7 +115,8 @@ const linearTransposedOp = customGrad((...args) => {
 /** table [V, d] rows at `ids` → [N, d]; the gradient scatters rows back (no UnsortedSegmentSum over a dense gradient). */
 export function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
   if (!jsKernelsActive()) return tf.gather(table, ids);
-  if (!recording()) return run('CrGatherRows', { table, ids }) as tf.Tensor2D;
+  // A frozen table gets no gradient: its [V, d] scatter would be the largest tensor of the step.
+  if (!recording() || frozen(table)) return run('CrGatherRows', { table, ids }) as tf.Tensor2D;
   const rows = table.shape[0];
   // ids is saved (not just closed over) so the engine keeps it alive until the backward pass.
   const op = customGrad((...args) => {

@@ -17,16 +17,27 @@ export type {
 } from './chat-template.js';
 export {
   DEFAULT_MODEL_CONFIG,
+  eosTokenIdsOf,
+  headDimOf,
   fromHfConfig,
   modelConfigSchema,
   resolveModelConfig,
   toHfConfig,
 } from './config.js';
-export type { ModelConfig } from './config.js';
-export { CausalLM, ModelInputError, parameterNameOf, parameterSpecs } from './model.js';
+export type { ModelConfig, RopeScaling } from './config.js';
+export {
+  adapterNames,
+  CausalLM,
+  LORA_TARGETS,
+  ModelInputError,
+  parameterNameOf,
+  parameterSpecs,
+} from './model.js';
 export type {
   GenerateOptions,
   GenerationOutput,
+  LoraConfig,
+  LoraTarget,
   ParameterSpec,
   TokenLogProbsOptions,
 } from './model.js';
@@ -68,11 +79,43 @@ export type { Logger, ProgressEvent } from './progress.js';
 export {
   decodeSafetensors,
   encodeSafetensors,
+  openSafetensors,
   readSafetensors,
   readSafetensorsHeader,
   writeSafetensors,
+  writeSafetensorsStreaming,
 } from './safetensors.js';
-export type { SafetensorsDtype, SafetensorsEntry, SafetensorsInput } from './safetensors.js';
+export type {
+  SafetensorsDtype,
+  SafetensorsEntry,
+  SafetensorsInput,
+  SafetensorsReader,
+  SafetensorsSpan,
+  StreamedTensor,
+} from './safetensors.js';
+export {
+  HF_FILES,
+  loadHfTokenizer,
+  loadPretrained,
+  savePretrained,
+  shardFileName,
+  TOKENIZER_FILES,
+} from './hf-model.js';
+export type { HfDtype, HfModelInfo, LoadedPretrained, SavePretrainedOptions } from './hf-model.js';
+export { smallPythonTokenizer, writeRandomHfCheckpoint } from './hf-random.js';
+export {
+  ADAPTER_FILES,
+  DEFAULT_LORA_CONFIG,
+  loadAdapter,
+  loraConfigSchema,
+  PEFT_PREFIX,
+  peftAdapterConfig,
+  readAdapterConfig,
+  resolveLoraConfig,
+  saveAdapter,
+} from './lora.js';
+export type { LoraConfigInput } from './lora.js';
+export type { RandomHfCheckpointOptions } from './hf-random.js';
 export { appendJsonLine, readJsonLines, writeFileAtomic, writeJsonLines } from './atomic-write.js';
 export type { JsonLines } from './atomic-write.js';
 export { CHECKPOINT_FILES, exportHfWeights, loadCheckpoint, saveCheckpoint } from './checkpoint.js';

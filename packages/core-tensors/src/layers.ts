@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { linear, linearConstant, slicedAttention } from './fast-ops.js';
+import type { RopeScaling } from './config.js';
 import { jsKernelsActive } from './kernels.js';
 
 /** RMSNorm over the last axis: x / sqrt(mean(x²) + eps) * weight (Llama). */
@@ -14,21 +15,52 @@ export function rmsNorm(x: tf.Tensor, weight: tf.Tensor1D, eps: number): tf.Tens
 }
 
 /**
+ * RoPE inverse frequencies f_i = theta^(-2i/h), i < h/2, with Llama 3's frequency-dependent
+ * scaling when given (transformers' `_compute_llama3_parameters`: long wavelengths divided by
+ * `factor`, short ones kept, a smooth blend between).
+ */
+export function ropeInverseFrequencies(
+  headDim: number,
+  theta: number,
+  scaling?: RopeScaling,
+): Float64Array {
+  const half = headDim / 2;
+  const out = new Float64Array(half);
+  for (let i = 0; i < half; i++) out[i] = Math.pow(theta, (-2 * i) / headDim);
+  if (scaling === undefined) return out;
+  const { factor, lowFreqFactor, highFreqFactor, originalMaxPositionEmbeddings: old } = scaling;
+  const lowFreqWavelen = old / lowFreqFactor;
+  const highFreqWavelen = old / highFreqFactor;
+  for (let i = 0; i < half; i++) {
+    const f = out[i]!;
+    const wavelen = (2 * Math.PI) / f;
+    if (wavelen > lowFreqWavelen) out[i] = f / factor;
+    else if (wavelen >= highFreqWavelen) {
+      const smooth = (old / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor);
+      out[i] = ((1 - smooth) * f) / factor + smooth * f;
+    }
+  }
+  return out;
+}
+
+/**
  * cos/sin tables of rotary embeddings in Hugging Face's "rotate half" layout: row p holds
- * [cos(p·f_0) … cos(p·f_{h/2-1}), cos(p·f_0) … cos(p·f_{h/2-1})] with f_i = theta^(-2i/h).
+ * [cos(p·f_0) … cos(p·f_{h/2-1}), cos(p·f_0) … cos(p·f_{h/2-1})] (f from `ropeInverseFrequencies`).
  */
 export function ropeTables(
   maxPositions: number,
   headDim: number,
   theta: number,
+  scaling?: RopeScaling,
 ): { cos: Float32Array; sin: Float32Array } {
   const half = headDim / 2;
+  const frequencies = ropeInverseFrequencies(headDim, theta, scaling);
   const cos = new Float32Array(maxPositions * headDim);
   const sin = new Float32Array(maxPositions * headDim);
   for (let p = 0; p < maxPositions; p++) {
     for (let i = 0; i < half; i++) {
       // float64 angle then rounding to float32 matches HF's float32 computation to ~1e-7 for these sizes.
-      const angle = p * Math.pow(theta, (-2 * i) / headDim);
+      const angle = p * frequencies[i]!;
       const c = Math.cos(angle);
       const s = Math.sin(angle);
       cos[p * headDim + i] = c;

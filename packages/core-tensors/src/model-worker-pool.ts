@@ -165,6 +165,13 @@ export class ModelWorkerPool {
       );
     }
     const count = requested === 'auto' ? defaultWorkerCount(backend) : requested;
+    if (count > 1 && options.model.loraConfig !== undefined) {
+      // Replicas copy the base weights only; sharing adapters is not implemented.
+      throw new ModelWorkerError(
+        'MODEL_WORKER_START_FAILED',
+        `workers: ${count} with a model that has LoRA adapters: worker threads replicate base weights only; use workers: 1`,
+      );
+    }
     if (count > 1 && backend === 'tensorflow') {
       throw new ModelWorkerError(
         'MODEL_WORKER_BACKEND',
@@ -413,19 +420,15 @@ export class ModelWorkerPool {
     });
     return this.serialize(async () => {
       this.assertUsable();
-      const sum = new ShardSum(this.total, this.layout.length);
+      // In-process, the layout follows the model as it is now (adapters may be added after the pool).
+      const { entries: layout, total } =
+        this.size === 0 ? weightLayout(this.model) : { entries: this.layout, total: this.total };
+      const sum = new ShardSum(total, layout.length);
       const summaries: ParallelGradients['shards'] = new Array(shards.length);
       if (this.size === 0) {
         const loss = await loadLoss({ module: url, exportName }, this.losses, { allowTsx: false });
         shards.forEach((shard, i) => {
-          const result = shardGradient(
-            this.model,
-            this.layout,
-            this.total,
-            loss,
-            shard.data,
-            optionsOf(i),
-          );
+          const result = shardGradient(this.model, layout, total, loss, shard.data, optionsOf(i));
           sum.add(result, shard.weight ?? 1);
           summaries[i] = { loss: result.loss, outputs: result.outputs };
         });
@@ -462,7 +465,7 @@ export class ModelWorkerPool {
           },
         );
       }
-      const { loss, grads } = sum.result(this.model, this.layout, reduce);
+      const { loss, grads } = sum.result(this.model, layout, reduce);
       return { loss, grads, shards: summaries };
     });
   }

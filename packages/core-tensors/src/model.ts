@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { resolveModelConfig, type ModelConfig } from './config.js';
+import { headDimOf, resolveModelConfig, type ModelConfig } from './config.js';
 import { CodeReasonerError } from './errors.js';
 import {
   embeddingLookup,
@@ -68,6 +68,12 @@ export interface TokenLogProbsOptions {
    * is most of the per-token cost of this call. Padding targets are always skipped.
    */
   targetMask?: tf.Tensor2D;
+  /**
+   * Normalise over ids below this only (the tokenizer's vocabulary when the model's is padded
+   * larger), matching `generate`'s `vocabLimit`: a policy that never samples padded ids scores its
+   * tokens under that same distribution.
+   */
+  vocabLimit?: number;
 }
 
 /** Bad arguments to the model (shapes, lengths beyond the context window, ids outside the vocabulary). */
@@ -90,7 +96,7 @@ export interface ParameterSpec {
 /** The parameter list of a config, in a fixed order. Names are Hugging Face Llama names; matrices are stored [in, out]. */
 export function parameterSpecs(config: ModelConfig): ParameterSpec[] {
   const d = config.hiddenSize;
-  const headDim = d / config.numAttentionHeads;
+  const headDim = headDimOf(config);
   const qDim = config.numAttentionHeads * headDim;
   const kvDim = config.numKeyValueHeads * headDim;
   const specs: ParameterSpec[] = [
@@ -142,6 +148,15 @@ export function parameterSpecs(config: ModelConfig): ParameterSpec[] {
         decay: false,
       });
     }
+    if (config.architecture === 'qwen3') {
+      for (const norm of ['q_norm', 'k_norm'])
+        specs.push({
+          name: `${p}.self_attn.${norm}.weight`,
+          shape: [headDim],
+          init: 'ones',
+          decay: false,
+        });
+    }
     specs.push({
       name: `${p}.self_attn.o_proj.weight`,
       shape: [qDim, d],
@@ -184,7 +199,46 @@ export function parameterSpecs(config: ModelConfig): ParameterSpec[] {
   return specs;
 }
 
+/** The projections LoRA can adapt, by their PEFT `target_modules` names. */
+export const LORA_TARGETS = [
+  'q_proj',
+  'k_proj',
+  'v_proj',
+  'o_proj',
+  'gate_proj',
+  'up_proj',
+  'down_proj',
+] as const;
+export type LoraTarget = (typeof LORA_TARGETS)[number];
+
+/** LoRA hyper-parameters as PEFT's `LoraConfig` names them (r, lora_alpha, lora_dropout, target_modules). */
+export interface LoraConfig {
+  r: number;
+  alpha: number;
+  dropout: number;
+  targetModules: LoraTarget[];
+  /** PEFT's `use_rslora`: scale alpha/√r instead of alpha/r. */
+  useRslora?: boolean;
+}
+
+/** Where a projection lives in Hugging Face names (`self_attn` or `mlp`). */
+export function projectionPrefix(layer: number, target: LoraTarget): string {
+  const block =
+    target.endsWith('_proj') && ['gate_proj', 'up_proj', 'down_proj'].includes(target)
+      ? 'mlp'
+      : 'self_attn';
+  return `model.layers.${layer}.${block}.${target}`;
+}
+
+interface Adapter {
+  a: tf.Variable;
+  b: tf.Variable;
+}
+
 interface Layer {
+  adapters: Partial<Record<LoraTarget, Adapter>>;
+  qNorm: tf.Variable | undefined;
+  kNorm: tf.Variable | undefined;
   inputNorm: tf.Variable;
   q: tf.Variable;
   k: tf.Variable;
@@ -205,6 +259,12 @@ interface KvCache {
 }
 
 let instanceCounter = 0;
+
+/** PEFT's names of one projection's adapter weights, without PEFT's `base_model.model.` prefix. */
+export function adapterNames(layer: number, target: LoraTarget): { a: string; b: string } {
+  const p = projectionPrefix(layer, target);
+  return { a: `${p}.lora_A.weight`, b: `${p}.lora_B.weight` };
+}
 
 function sizeOf(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
@@ -230,17 +290,28 @@ export class CausalLM {
   private readonly embed: tf.Variable;
   private readonly finalNorm: tf.Variable;
   private readonly lmHead: tf.Variable | undefined;
-  private readonly ropeCos: tf.Tensor2D;
-  private readonly ropeSin: tf.Tensor2D;
+  private ropeCos: tf.Tensor2D;
+  private ropeSin: tf.Tensor2D;
+  private ropeLength: number;
   private readonly rotate: tf.Tensor2D;
   private readonly headDim: number;
   private disposed = false;
+  private lora:
+    { config: LoraConfig; scale: number; variables: Map<string, tf.Variable> } | undefined;
+  private readonly prefix: string;
+  /** Whether LoRA adapters (if any) take part in the forward pass; false gives the base model. */
+  adaptersEnabled = true;
+  /** Whether LoRA dropout is applied (`computeGradients` turns it on for its duration). */
+  adapterDropout = false;
+  private dropoutSeed = 0;
+  private dropoutDraws = 0;
 
   private constructor(config: ModelConfig, values: Map<string, tf.Tensor>, trainable: boolean) {
     this.config = config;
     this.trainable = trainable;
     this.specs = parameterSpecs(config);
     const prefix = `cr${instanceCounter++}`;
+    this.prefix = prefix;
     for (const spec of this.specs) {
       const value = values.get(spec.name);
       if (value === undefined) throw new ModelInputError(`missing parameter ${spec.name}`);
@@ -256,6 +327,9 @@ export class CausalLM {
     for (let i = 0; i < config.numHiddenLayers; i++) {
       const p = `model.layers.${i}`;
       this.layers.push({
+        adapters: {},
+        qNorm: this.variables.get(`${p}.self_attn.q_norm.weight`),
+        kNorm: this.variables.get(`${p}.self_attn.k_norm.weight`),
         inputNorm: get(`${p}.input_layernorm.weight`),
         q: get(`${p}.self_attn.q_proj.weight`),
         k: get(`${p}.self_attn.k_proj.weight`),
@@ -272,11 +346,34 @@ export class CausalLM {
     }
     this.finalNorm = get('model.norm.weight');
     this.lmHead = this.variables.get('lm_head.weight');
-    this.headDim = config.hiddenSize / config.numAttentionHeads;
-    const tables = ropeTables(config.maxPositionEmbeddings, this.headDim, config.ropeTheta);
-    this.ropeCos = tf.tensor2d(tables.cos, [config.maxPositionEmbeddings, this.headDim]);
-    this.ropeSin = tf.tensor2d(tables.sin, [config.maxPositionEmbeddings, this.headDim]);
+    this.headDim = headDimOf(config);
+    // Pretrained configs declare 32k-128k positions; tables grow on demand instead (see ensureRope).
+    this.ropeLength = Math.min(config.maxPositionEmbeddings, 2048);
+    [this.ropeCos, this.ropeSin] = this.makeRope(this.ropeLength);
     this.rotate = rotateHalfMatrix(this.headDim);
+  }
+
+  private makeRope(length: number): [tf.Tensor2D, tf.Tensor2D] {
+    const c = this.config;
+    const tables = ropeTables(length, this.headDim, c.ropeTheta, c.ropeScaling);
+    return [
+      tf.tensor2d(tables.cos, [length, this.headDim]),
+      tf.tensor2d(tables.sin, [length, this.headDim]),
+    ];
+  }
+
+  /** Rotary tables cover positions below `length` (doubling, up to maxPositionEmbeddings). */
+  private ensureRope(length: number): void {
+    if (length <= this.ropeLength) return;
+    let next = this.ropeLength;
+    while (next < length) next *= 2;
+    next = Math.min(next, this.config.maxPositionEmbeddings);
+    const [cos, sin] = this.makeRope(next);
+    this.ropeCos.dispose();
+    this.ropeSin.dispose();
+    this.ropeCos = cos;
+    this.ropeSin = sin;
+    this.ropeLength = next;
   }
 
   /** A freshly initialised model (normal(0, 0.02); residual output projections scaled by 1/√(2·layers)). */
@@ -314,9 +411,178 @@ export class CausalLM {
     return new CausalLM(resolveModelConfig(config), values, options.trainable ?? true);
   }
 
-  /** Variables an optimizer updates (empty for a frozen copy). */
+  /** Variables an optimizer updates: the LoRA adapters when there are any, else every weight (none for a frozen copy). */
   get trainableVariables(): tf.Variable[] {
+    if (this.lora !== undefined) return [...this.lora.variables.values()];
     return this.trainable ? [...this.variables.values()] : [];
+  }
+
+  /** The attached LoRA configuration, if any. */
+  get loraConfig(): LoraConfig | undefined {
+    return this.lora?.config;
+  }
+
+  /** LoRA weights by PEFT-style stable name (`model.layers.N.self_attn.q_proj.lora_A.weight`), in memory layout: A [in, r], B [r, out]. */
+  get adapterParameters(): ReadonlyMap<string, tf.Variable> {
+    return this.lora?.variables ?? new Map();
+  }
+
+  /**
+   * Attaches LoRA adapters: A ~ PEFT's kaiming-uniform(a=√5), i.e. U(±1/√in), B = 0 (so the model is
+   * unchanged until trained), unless `values` gives them (same names as `adapterParameters`,
+   * memory layout). The base weights then stay frozen: only the adapters are trainable.
+   */
+  addAdapters(
+    config: LoraConfig,
+    options: { seed?: number; values?: ReadonlyMap<string, tf.Tensor> } = {},
+  ): void {
+    if (this.disposed) throw new ModelInputError('the model was disposed');
+    if (this.lora !== undefined)
+      throw new ModelInputError('the model already has LoRA adapters; merge or remove them first');
+    if (!Number.isInteger(config.r) || config.r < 1)
+      throw new ModelInputError(`lora r must be a positive integer, got ${config.r}`);
+    if (!(config.alpha > 0))
+      throw new ModelInputError(`lora alpha must be > 0, got ${config.alpha}`);
+    if (!(config.dropout >= 0 && config.dropout < 1))
+      throw new ModelInputError(`lora dropout must be in [0, 1), got ${config.dropout}`);
+    if (config.targetModules.length === 0) throw new ModelInputError('lora targetModules is empty');
+    for (const t of config.targetModules)
+      if (!(LORA_TARGETS as readonly string[]).includes(t))
+        throw new ModelInputError(
+          `lora target module ${JSON.stringify(t)} is not one of ${LORA_TARGETS.join(', ')}`,
+        );
+    const rng = new Rng(options.seed ?? 0);
+    const variables = new Map<string, tf.Variable>();
+    try {
+      this.layers.forEach((layer, index) => {
+        for (const target of config.targetModules) {
+          const weight = this.variables.get(`${projectionPrefix(index, target)}.weight`)!;
+          const [inDim, outDim] = weight.shape as [number, number];
+          const names = adapterNames(index, target);
+          const given = [options.values?.get(names.a), options.values?.get(names.b)];
+          const shapes = [
+            [inDim, config.r],
+            [config.r, outDim],
+          ];
+          const init = given.map((value, k) => {
+            if (value !== undefined) {
+              if (value.shape.join(',') !== shapes[k]!.join(','))
+                throw new ModelInputError(
+                  `${k === 0 ? names.a : names.b} has shape [${value.shape.join(', ')}], expected [${shapes[k]!.join(', ')}]`,
+                );
+              return tf.clone(value);
+            }
+            if (options.values !== undefined)
+              throw new ModelInputError(`adapter weight ${k === 0 ? names.a : names.b} is missing`);
+            if (k === 1) return tf.zeros(shapes[1]!);
+            const bound = 1 / Math.sqrt(inDim);
+            const data = new Float32Array(inDim * config.r);
+            for (let i = 0; i < data.length; i++) data[i] = (rng.next() * 2 - 1) * bound;
+            return tf.tensor(data, shapes[0]!);
+          });
+          const a = tf.variable(init[0]!, true, `${this.prefix}/${names.a}`);
+          const b = tf.variable(init[1]!, true, `${this.prefix}/${names.b}`);
+          tf.dispose(init);
+          variables.set(names.a, a);
+          variables.set(names.b, b);
+          layer.adapters[target] = { a, b };
+        }
+      });
+    } catch (error) {
+      for (const layer of this.layers) layer.adapters = {};
+      tf.dispose([...variables.values()]);
+      throw error;
+    }
+    const unused = [...(options.values?.keys() ?? [])].filter((name) => !variables.has(name));
+    if (unused.length > 0) {
+      for (const layer of this.layers) layer.adapters = {};
+      tf.dispose([...variables.values()]);
+      throw new ModelInputError(
+        `adapter weights ${unused.slice(0, 3).join(', ')} match no target module of the config`,
+      );
+    }
+    for (const v of this.variables.values()) (v as { trainable: boolean }).trainable = false;
+    const scale =
+      config.useRslora === true ? config.alpha / Math.sqrt(config.r) : config.alpha / config.r;
+    this.lora = {
+      config: { ...config, targetModules: [...config.targetModules] },
+      scale,
+      variables,
+    };
+  }
+
+  /** Folds the adapters into the base weights (W += scale·A·B) and removes them; the model is then a plain, fully trainable one. */
+  mergeAdapters(): void {
+    const lora = this.lora;
+    if (lora === undefined) return;
+    this.layers.forEach((layer, index) => {
+      for (const [target, adapter] of Object.entries(layer.adapters) as [LoraTarget, Adapter][]) {
+        const weight = this.variables.get(`${projectionPrefix(index, target)}.weight`)!;
+        weight.assign(
+          tf.tidy(() => tf.add(weight, tf.mul(tf.matMul(adapter.a, adapter.b), lora.scale))),
+        );
+      }
+    });
+    this.removeAdapters();
+  }
+
+  /** A parameter with its adapter folded in (W + scale·A·B, a new tensor the caller disposes), or the variable itself when it has none. */
+  mergedParameter(name: string): tf.Tensor {
+    const weight = this.variables.get(name);
+    if (weight === undefined) throw new ModelInputError(`no parameter ${name}`);
+    const match = /^model\.layers\.(\d+)\.(?:self_attn|mlp)\.(\w+_proj)\.weight$/.exec(name);
+    const adapter =
+      match === null ? undefined : this.layers[Number(match[1])]?.adapters[match[2] as LoraTarget];
+    if (adapter === undefined || this.lora === undefined) return weight;
+    const scale = this.lora.scale;
+    return tf.tidy(() => tf.add(weight, tf.mul(tf.matMul(adapter.a, adapter.b), scale)));
+  }
+
+  /** Drops the adapters (the base weights are unchanged) and makes the base trainable again (if the model is). */
+  removeAdapters(): void {
+    if (this.lora === undefined) return;
+    for (const layer of this.layers) layer.adapters = {};
+    tf.dispose([...this.lora.variables.values()]);
+    this.lora = undefined;
+    for (const v of this.variables.values())
+      (v as { trainable: boolean }).trainable = this.trainable;
+  }
+
+  /** `fn` on the base model: adapters switched off for its duration (GRPO's reference policy without a copy of the weights). */
+  withoutAdapters<T>(fn: () => T): T {
+    const before = this.adaptersEnabled;
+    this.adaptersEnabled = false;
+    try {
+      return fn();
+    } finally {
+      this.adaptersEnabled = before;
+    }
+  }
+
+  /**
+   * Restarts LoRA dropout's masks from `seed`: each dropout draws its mask from (seed, draw number),
+   * so a trainer that seeds every step (e.g. from its seed and the step) gets the same masks after a
+   * resume as in an uninterrupted run.
+   */
+  seedAdapterDropout(seed: number): void {
+    this.dropoutSeed = seed;
+    this.dropoutDraws = 0;
+  }
+
+  /** x·W (+ scale·dropout(x)·A·B when the projection has an enabled adapter). */
+  private project(x: tf.Tensor2D, weight: tf.Variable, adapter: Adapter | undefined): tf.Tensor2D {
+    const base = linear(x, weight as tf.Tensor2D);
+    if (adapter === undefined || !this.adaptersEnabled || this.lora === undefined) return base;
+    const p = this.lora.config.dropout;
+    const input =
+      this.adapterDropout && p > 0
+        ? tf.dropout(x, p, undefined, `${this.dropoutSeed}:${this.dropoutDraws++}`)
+        : x;
+    const low = linear(
+      linear(input as tf.Tensor2D, adapter.a as tf.Tensor2D),
+      adapter.b as tf.Tensor2D,
+    );
+    return tf.add(base, tf.mul(low, this.lora.scale));
   }
 
   /** Every parameter by its stable name, in `specs` order. */
@@ -392,18 +658,35 @@ export class CausalLM {
     const c = this.config;
     const hd = this.headDim;
     const n = b * t;
+    let maxPosition = 0;
+    for (const p of positions) if (p > maxPosition) maxPosition = p;
+    this.ensureRope(maxPosition + 1);
     const posTensor = tf.tensor1d(positions, 'int32');
     const rope = (x4: tf.Tensor4D): tf.Tensor4D =>
       applyRopeAt(x4, posTensor, this.ropeCos, this.ropeSin, this.rotate);
     let x = embeddingLookup(this.embed as tf.Tensor2D, tf.reshape(ids, [n]) as tf.Tensor1D);
     this.layers.forEach((layer, index) => {
       const h = rmsNorm(x, layer.inputNorm as tf.Tensor1D, c.rmsNormEps) as tf.Tensor2D;
-      let q = linear(h, layer.q as tf.Tensor2D);
-      let k = linear(h, layer.k as tf.Tensor2D);
-      let v = linear(h, layer.v as tf.Tensor2D);
+      const ad = layer.adapters;
+      let q = this.project(h, layer.q, ad.q_proj);
+      let k = this.project(h, layer.k, ad.k_proj);
+      let v = this.project(h, layer.v, ad.v_proj);
       if (layer.qBias !== undefined) q = tf.add(q, layer.qBias);
       if (layer.kBias !== undefined) k = tf.add(k, layer.kBias);
       if (layer.vBias !== undefined) v = tf.add(v, layer.vBias);
+      // Qwen3: RMSNorm over each head's vector, before the rotary embedding.
+      if (layer.qNorm !== undefined)
+        q = rmsNorm(
+          tf.reshape(q, [n * c.numAttentionHeads, hd]),
+          layer.qNorm as tf.Tensor1D,
+          c.rmsNormEps,
+        ) as tf.Tensor2D;
+      if (layer.kNorm !== undefined)
+        k = rmsNorm(
+          tf.reshape(k, [n * c.numKeyValueHeads, hd]),
+          layer.kNorm as tf.Tensor1D,
+          c.rmsNormEps,
+        ) as tf.Tensor2D;
       const q4 = tf.transpose(
         rope(tf.reshape(q, [b, t, c.numAttentionHeads, hd])),
         [0, 2, 1, 3],
@@ -426,13 +709,29 @@ export class CausalLM {
         entry.v = tf.keep(v4);
       }
       const attn = groupedQueryAttention(q4, k4, v4, bias);
-      const merged = tf.reshape(tf.transpose(attn, [0, 2, 1, 3]), [n, c.hiddenSize]) as tf.Tensor2D;
-      x = tf.add(x, linear(merged, layer.o as tf.Tensor2D));
+      const merged = tf.reshape(tf.transpose(attn, [0, 2, 1, 3]), [
+        n,
+        c.numAttentionHeads * hd,
+      ]) as tf.Tensor2D;
+      x = tf.add(x, this.project(merged, layer.o, ad.o_proj));
       const h2 = rmsNorm(x, layer.postNorm as tf.Tensor1D, c.rmsNormEps) as tf.Tensor2D;
-      x = tf.add(
-        x,
-        swiglu(h2, layer.gate as tf.Tensor2D, layer.up as tf.Tensor2D, layer.down as tf.Tensor2D),
-      );
+      if (ad.gate_proj === undefined && ad.up_proj === undefined && ad.down_proj === undefined) {
+        x = tf.add(
+          x,
+          swiglu(h2, layer.gate as tf.Tensor2D, layer.up as tf.Tensor2D, layer.down as tf.Tensor2D),
+        );
+      } else {
+        const gate = this.project(h2, layer.gate, ad.gate_proj);
+        const up = this.project(h2, layer.up, ad.up_proj);
+        x = tf.add(
+          x,
+          this.project(
+            tf.mul(tf.mul(gate, tf.sigmoid(gate)), up) as tf.Tensor2D,
+            layer.down,
+            ad.down_proj,
+          ),
+        );
+      }
     });
     return rmsNorm(x, this.finalNorm as tf.Tensor1D, c.rmsNormEps) as tf.Tensor2D;
   }
@@ -484,6 +783,13 @@ export class CausalLM {
     const [b, t] = inputIds.shape;
     if (t < 2) throw new ModelInputError('tokenLogProbs needs sequences of at least 2 tokens');
     const mask = this.maskValues(inputIds, attentionMask);
+    const limit = options.vocabLimit ?? this.config.vocabSize;
+    if (!Number.isInteger(limit) || limit < 1 || limit > this.config.vocabSize)
+      throw new ModelInputError(
+        `vocabLimit must be an integer in [1, ${this.config.vocabSize}], got ${options.vocabLimit}`,
+      );
+    const restrict = (z: tf.Tensor2D): tf.Tensor2D =>
+      limit === this.config.vocabSize ? z : tf.slice(z, [0, 0], [z.shape[0], limit]);
     let wanted: ArrayLike<number> | undefined;
     if (options.targetMask !== undefined) {
       const tm = options.targetMask;
@@ -509,6 +815,14 @@ export class CausalLM {
           throw new ModelInputError(
             `token id ${target} at [${i}, ${j + 1}] is outside the vocabulary [0, ${vocab})`,
           );
+        if (
+          target >= limit &&
+          mask[i * t + j + 1]! > 0 &&
+          (wanted === undefined || wanted[i * (t - 1) + j]! > 0)
+        )
+          throw new ModelInputError(
+            `token id ${target} at [${i}, ${j + 1}] is outside vocabLimit ${limit}`,
+          );
         const o = i * (t - 1) + j;
         targets[o] = target;
         const keep = mask[i * t + j + 1]! > 0 && (wanted === undefined || wanted[o]! > 0);
@@ -526,7 +840,7 @@ export class CausalLM {
         // Only rows whose target counts go through the LM head and the softmax over the
         // vocabulary, the most expensive part per token (padding, prompts under a target mask).
         const selected = embeddingLookup(hidden, tf.tensor1d(hiddenRows, 'int32'));
-        let z = this.head(selected);
+        let z = restrict(this.head(selected));
         if (temperature !== 1) z = tf.div(z, temperature);
         const outIds = tf.tensor1d(outputRows, 'int32');
         const m = hiddenRows.length;
@@ -556,7 +870,7 @@ export class CausalLM {
         n,
         -1,
       ]) as tf.Tensor2D;
-      let z = this.head(used);
+      let z = restrict(this.head(used));
       if (temperature !== 1) z = tf.div(z, temperature);
       const maskTensor = tf.tensor1d(targetMask);
       const logProbs = tf.reshape(
@@ -787,8 +1101,24 @@ export class CausalLM {
     return new CausalLM(this.config, new Map(this.variables), options.trainable ?? false);
   }
 
-  /** Copies every parameter value from `other` (same config), e.g. to refresh a reference model. */
+  /** Copies every parameter value from `other` (same config), LoRA adapters included, e.g. to refresh a reference model or resume. */
   copyFrom(other: CausalLM): void {
+    if (other.lora !== undefined) {
+      if (this.lora === undefined)
+        this.addAdapters(other.lora.config, { values: other.lora.variables });
+      else {
+        for (const [name, variable] of this.lora.variables) {
+          const source = other.lora.variables.get(name);
+          if (source === undefined || source.shape.join(',') !== variable.shape.join(','))
+            throw new ModelInputError(`cannot copy adapter ${name}: the adapters differ`);
+          variable.assign(source);
+        }
+        if (other.lora.variables.size !== this.lora.variables.size)
+          throw new ModelInputError('cannot copy adapters: the adapters differ');
+      }
+    } else if (this.lora !== undefined) {
+      throw new ModelInputError('cannot copy a model without adapters into one with adapters');
+    }
     for (const [name, variable] of this.variables) {
       const source = other.variables.get(name);
       if (source === undefined || source.shape.join(',') !== variable.shape.join(',')) {
@@ -803,6 +1133,7 @@ export class CausalLM {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.removeAdapters();
     for (const v of this.variables.values()) v.dispose();
     this.ropeCos.dispose();
     this.ropeSin.dispose();

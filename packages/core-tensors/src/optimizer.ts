@@ -276,7 +276,16 @@ export function computeGradients(
   const variables = model.trainableVariables;
   if (variables.length === 0)
     throw new OptimizerError('the model has no trainable variables (a frozen clone?)');
-  const { value, grads } = tf.variableGrads(loss, variables);
+  // LoRA dropout is a training-time regulariser: on while gradients are taken, off elsewhere.
+  const dropoutBefore = model.adapterDropout;
+  model.adapterDropout = true;
+  let result;
+  try {
+    result = tf.variableGrads(loss, variables);
+  } finally {
+    model.adapterDropout = dropoutBefore;
+  }
+  const { value, grads } = result;
   const lossValue = value.dataSync()[0]!;
   value.dispose();
   return { loss: lossValue, grads };

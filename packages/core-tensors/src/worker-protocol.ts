@@ -110,12 +110,26 @@ export interface LayoutEntry {
 export function weightLayout(model: CausalLM): { entries: LayoutEntry[]; total: number } {
   const entries: LayoutEntry[] = [];
   let offset = 0;
+  // With LoRA only the adapters get gradients (and the pool runs in-process): lay out just those,
+  // not a buffer the size of the frozen base.
+  if (model.loraConfig !== undefined) {
+    for (const [name, variable] of model.adapterParameters) {
+      entries.push({ name, shape: [...variable.shape], offset, size: variable.size });
+      offset += variable.size;
+    }
+    return { entries, total: offset };
+  }
   for (const spec of model.specs) {
     const size = spec.shape.reduce((a, b) => a * b, 1);
     entries.push({ name: spec.name, shape: [...spec.shape], offset, size });
     offset += size;
   }
   return { entries, total: offset };
+}
+
+/** A weight or LoRA adapter variable by its stable name. */
+export function parameterOf(model: CausalLM, name: string): tf.Variable {
+  return model.parameters.get(name) ?? model.adapterParameters.get(name)!;
 }
 
 /** The module's URL as a string (file URL); throws for relative paths, which have no base in a worker. */
@@ -260,7 +274,7 @@ export function shardGradient(
     const grads = new Float32Array(total);
     const present = new Uint8Array(layout.length);
     layout.forEach((entry, i) => {
-      const variable = model.parameters.get(entry.name)!;
+      const variable = parameterOf(model, entry.name);
       const grad = result.grads[variable.name];
       if (grad === undefined) return;
       present[i] = 1;
@@ -331,7 +345,7 @@ export class ShardSum {
     const grads: tf.NamedTensorMap = {};
     layout.forEach((entry, i) => {
       if (this.present[i] !== 1) return;
-      const variable = model.parameters.get(entry.name)!;
+      const variable = parameterOf(model, entry.name);
       grads[variable.name] = tf.tensor(
         values.slice(entry.offset, entry.offset + entry.size),
         entry.shape,

@@ -9,6 +9,8 @@ import { grpoLossTensor, type GrpoLossTensorOptions } from './loss-tensor.js';
 
 export interface GrpoShardOptions extends GrpoLossTensorOptions {
   temperature: number;
+  /** The tokenizer's vocabulary size: log-probs over the ids rollouts can sample (a padded model vocabulary is wider). */
+  vocabLimit?: number;
   /** Also compute (and send back) the per-token entropy. */
   entropy: boolean;
 }
@@ -31,6 +33,7 @@ export function grpoShardLoss(
     {
       temperature: options.temperature,
       entropy: options.entropy,
+      ...(options.vocabLimit === undefined ? {} : { vocabLimit: options.vocabLimit }),
       targetMask: get('targetMask') as tf.Tensor2D,
     },
   );

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigValidationError, tf, type CausalLM } from '@codereasoner/core-tensors';
+import { CausalLM, ConfigValidationError, tf } from '@codereasoner/core-tensors';
 import type { GrpoConfigInput } from './config.js';
 import { GrpoDatasetError, GrpoResumeError, RewardFunctionError } from './errors.js';
 import { isTimingMetric, type GrpoStepMetrics } from './metrics.js';
@@ -474,6 +474,59 @@ describe('GrpoTrainer', () => {
     await t.train();
     t.dispose();
     expect(tf.memory().numTensors).toBe(before);
+    policy.dispose();
+  });
+
+  it('never samples ids the tokenizer lacks when the model vocabulary is padded wider', async () => {
+    // 259 tokenizer ids, 459 model ids: random logits put ~40% of the mass on padded ids.
+    const policy = CausalLM.create(
+      {
+        vocabSize: tokenizer.vocabSize + 200,
+        hiddenSize: 32,
+        intermediateSize: 64,
+        numHiddenLayers: 1,
+        numAttentionHeads: 2,
+        numKeyValueHeads: 1,
+        maxPositionEmbeddings: 64,
+      },
+      { seed: 1 },
+    );
+    const outDir = await tempDir();
+    const t = trainer({ outDir, config: { maxSteps: 2, beta: 0.1, temperature: 1.5 } }, policy);
+    const result = await t.train();
+    t.dispose();
+    policy.dispose();
+    const ids = (await readFile(join(outDir, 'rollouts.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .flatMap((l) =>
+        (JSON.parse(l) as { groups: { completions: { ids: number[] }[] }[] }).groups.flatMap((g) =>
+          g.completions.flatMap((c) => c.ids),
+        ),
+      );
+    expect(ids.length).toBeGreaterThan(40);
+    expect(Math.max(...ids)).toBeLessThan(tokenizer.vocabSize);
+    // Log-probs are over the same (tokenizer) distribution the samples came from: on-policy ratio 1.
+    expect(result.metrics.every((m) => Number.isFinite(m.loss))).toBe(true);
+  });
+
+  it('trains LoRA adapters only, with the base (adapters off) as the reference policy', async () => {
+    const policy = tinyPolicy(tokenizer);
+    policy.addAdapters(
+      { r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj', 'v_proj'] },
+      { seed: 1 },
+    );
+    const baseBefore = await weights(policy);
+    const outDir = await tempDir();
+    const t = trainer({ outDir, config: { maxSteps: 2, beta: 0.1, numIterations: 2 } }, policy);
+    const result = await t.train();
+    t.dispose();
+    expect(result.metrics.at(-1)!.kl).toBeGreaterThan(0);
+    expect(await weights(policy)).toEqual(baseBefore);
+    const b = [...policy.adapterParameters].find(([n]) => n.includes('lora_B'))![1];
+    expect(Math.max(...Array.from(b.dataSync(), Math.abs))).toBeGreaterThan(0);
+    // No copy of the base is saved as a reference model.
+    expect(await readdir(outDir)).not.toContain('reference');
     policy.dispose();
   });
 });

@@ -329,6 +329,8 @@ export class GrpoTrainer {
   private workerCount(): number {
     const { workers } = this.config;
     if (workers !== 'auto') return workers;
+    // Worker replicas copy base weights only; LoRA adapters train in-process.
+    if (this.policy.loraConfig !== undefined) return 1;
     if (this.policy.numParameters() < AUTO_WORKERS_MIN_PARAMETERS) return 1;
     return defaultWorkerCount();
   }
@@ -470,6 +472,8 @@ export class GrpoTrainer {
         stopTokens,
         seed,
         batchSize,
+        // A padded model vocabulary has ids the tokenizer cannot decode: never sample them.
+        vocabLimit: this.tokenizer.vocabSize,
       });
       generationSeconds += now() - t;
       const completions = outputs.map((o) => ({ ids: o.tokens, finishReason: o.finishReason }));
@@ -663,6 +667,7 @@ export class GrpoTrainer {
         const out = model.tokenLogProbs(inputIds, attentionMask, {
           temperature: this.config.temperature,
           targetMask,
+          vocabLimit: this.tokenizer.vocabSize,
         });
         const values = out.logProbs.dataSync();
         out.logProbs.dispose();
@@ -839,8 +844,11 @@ export class GrpoTrainer {
       });
       return { part, microTokens, normalizer, ...this.microBatchShard(part, offPolicy) };
     });
+    // LoRA dropout masks from (seed, update number): a resumed run draws the same ones.
+    this.policy.seedAdapterDropout(c.seed * 1_000_003 + this.updates);
     const { grads: accumulated, parts } = await this.microBatchGradients(shards, {
       temperature: c.temperature,
+      vocabLimit: this.tokenizer.vocabSize,
       entropy: firstPass,
       epsilon: c.epsilon,
       epsilonHigh: c.epsilonHigh,
@@ -1188,7 +1196,9 @@ export class GrpoTrainer {
     resumedFromStep: number | null,
   ): Promise<void> {
     if (this.config.beta === 0 || this.reference !== undefined) return;
-    if (outDir === undefined) {
+    // LoRA: the reference is the base with adapters off. clone() shares the (frozen) base weights
+    // and leaves the adapters out, so there is no second copy; the base is in every checkpoint.
+    if (outDir === undefined || this.policy.loraConfig !== undefined) {
       this.reference = this.policy.clone();
       return;
     }

@@ -318,4 +318,59 @@ describe('trainSft', () => {
     expect(withChains.steps).toBe(2);
     model.dispose();
   });
+
+  it('with LoRA adapters trains only them, checkpoints them in PEFT format and resumes to the same adapters', async () => {
+    const lora = {
+      r: 4,
+      alpha: 8,
+      dropout: 0.1,
+      targetModules: ['q_proj', 'v_proj', 'down_proj'] as const,
+    };
+    const config = { steps: 6, batchSize: 3, learningRate: 1e-2, checkpointEvery: 3, seed: 5 };
+    const adapted = (seed: number): CausalLM => {
+      const model = CausalLM.create(modelConfig, { seed: 3 });
+      model.addAdapters({ ...lora, targetModules: [...lora.targetModules] }, { seed });
+      return model;
+    };
+    const adapterValues = (model: CausalLM): number[][] =>
+      [...model.adapterParameters.values()].map((v) => Array.from(v.dataSync()));
+
+    const straight = adapted(1);
+    const baseBefore = await weights(straight);
+    const initialAdapters = adapterValues(straight);
+    await trainSft({
+      model: straight,
+      tokenizer,
+      train: records,
+      outDir: join(root, 'lora-straight'),
+      config,
+    });
+    expect(await weights(straight)).toEqual(baseBefore);
+    expect(adapterValues(straight)).not.toEqual(initialAdapters);
+    const last = await latestCheckpoint(join(root, 'lora-straight'));
+    const files = await readdir(last!.dir);
+    expect(files).toEqual(
+      expect.arrayContaining(['adapter_config.json', 'adapter_model.safetensors']),
+    );
+
+    const outDir = join(root, 'lora-interrupted');
+    const crashing = adapted(1);
+    await trainSft({
+      model: crashing,
+      tokenizer,
+      train: records,
+      outDir,
+      config,
+      onMetrics: (metric) => {
+        if (metric.step === 4) throw new Error('simulated crash');
+      },
+    }).catch(() => undefined);
+    crashing.dispose();
+    const resumed = adapted(42); // other adapter values: the checkpoint's replace them
+    const result = await trainSft({ model: resumed, tokenizer, train: records, outDir, config });
+    expect(result.resumedFrom).toBe(3);
+    expect(adapterValues(resumed)).toEqual(adapterValues(straight));
+    straight.dispose();
+    resumed.dispose();
+  });
 });

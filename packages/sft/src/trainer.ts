@@ -159,7 +159,11 @@ async function startPool(
   logger: Logger | undefined,
 ): Promise<ModelWorkerPool> {
   if (workers !== 'auto') return createModelWorkerPool({ model, workers });
-  const count = model.numParameters() < AUTO_WORKERS_MIN_PARAMETERS ? 1 : defaultWorkerCount();
+  // Replicas copy base weights only: LoRA adapters train in-process.
+  const count =
+    model.numParameters() < AUTO_WORKERS_MIN_PARAMETERS || model.loraConfig !== undefined
+      ? 1
+      : defaultWorkerCount();
   try {
     return await createModelWorkerPool({ model, workers: count });
   } catch (error) {
@@ -437,6 +441,8 @@ export async function trainSft(options: TrainSftOptions): Promise<SftResult> {
       }
       const t0 = performance.now();
       let epoch = 0;
+      // LoRA dropout masks from (seed, step): a resumed run draws the same ones.
+      model.seedAdapterDropout(config.seed * 1_000_003 + step);
       // every micro-batch split by rows into one shard per thread; one gradient call per step
       const shards: SftShard[] = [];
       for (let micro = 0; micro < config.gradientAccumulation; micro++) {

@@ -11,7 +11,11 @@ export interface CrossEntropyOptions {
 }
 
 /** SFT's masked next-token cross-entropy on a shard { ids [B,T] int32, mask [B,T], targets [B,T-1] }. */
-export function maskedCrossEntropy(model: CausalLM, shard: ShardData, options: CrossEntropyOptions): WorkerLossResult {
+export function maskedCrossEntropy(
+  model: CausalLM,
+  shard: ShardData,
+  options: CrossEntropyOptions,
+): WorkerLossResult {
   const ids = shardTensor(shard['ids']!) as tf.Tensor2D;
   const mask = shardTensor(shard['mask']!) as tf.Tensor2D;
   const targets = shardTensor(shard['targets']!) as tf.Tensor2D;
