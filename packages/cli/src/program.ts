@@ -478,30 +478,34 @@ export function createProgram(io: CliIo): Command {
     if (name === 'sft') command.option('--model <dir>', MODEL_FLAG_HELP);
     command
       .option('--force', 'run again from scratch even if finished (later stages start again too)')
-      .action((options: CommonOptions & { force?: boolean; model?: string } & Record<string, unknown>) => {
-        const values = trainingValues(settings, options);
-        return runStagesCommand(
-          io,
-          {
-            ...options,
-            pretrained: options.model,
-            training:
-              name === 'eval'
-                ? undefined
-                : {
-                    section: name,
-                    values,
-                    // TRL's GRPO batch is per optimizer update; SFT's maps onto batchSize directly
-                    perDeviceTrainBatchSize:
-                      name === 'grpo'
-                        ? (options.perDeviceTrainBatchSize as number | undefined)
-                        : undefined,
-                  },
-            force: options.force ? [name] : [],
-          },
-          [name],
-        );
-      });
+      .action(
+        (
+          options: CommonOptions & { force?: boolean; model?: string } & Record<string, unknown>,
+        ) => {
+          const values = trainingValues(settings, options);
+          return runStagesCommand(
+            io,
+            {
+              ...options,
+              pretrained: options.model,
+              training:
+                name === 'eval'
+                  ? undefined
+                  : {
+                      section: name,
+                      values,
+                      // TRL's GRPO batch is per optimizer update; SFT's maps onto batchSize directly
+                      perDeviceTrainBatchSize:
+                        name === 'grpo'
+                          ? (options.perDeviceTrainBatchSize as number | undefined)
+                          : undefined,
+                    },
+              force: options.force ? [name] : [],
+            },
+            [name],
+          );
+        },
+      );
   }
 
   addCommonOptions(
