@@ -44,7 +44,7 @@ describe('resolveRunConfig', () => {
     const issues = (error as ConfigValidationError).issues;
     expect(issues).toEqual(
       expect.arrayContaining([
-        "/: unknown property 'extra'; known: preset, seed, out, backend, workers, sandbox, data, tokenizer, model, teacher, sft, grpo, eval, bench",
+        "/: unknown property 'extra'; known: preset, seed, out, backend, workers, sandbox, data, tokenizer, model, lora, teacher, sft, grpo, eval, bench",
         '/preset: must be one of "default", "tiny" (got "huge")',
         '/seed: must be >= 0',
         '/eval/tasksPerType: must be >= 1',
