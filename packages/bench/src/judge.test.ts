@@ -15,7 +15,7 @@ import {
 import { cruxEvalItems, loadCruxEval, scoreCruxEval } from './cruxeval.js';
 import { liveCodeBenchItems, scoreLiveCodeBench } from './livecodebench.js';
 import type { CruxEvalRecord, LiveCodeBenchRecord } from './schemas.js';
-import { SHARED_BENCHMARKS } from './test-paths.js';
+import { BUNDLED } from './test-paths.js';
 import type { SampleVerdict } from './types.js';
 
 const { task: target } = adversarialCorpus;
@@ -114,54 +114,51 @@ for (const { engine, skip } of judgeEngines) {
   });
 }
 
-describe.skipIf(SHARED_BENCHMARKS === undefined)(
-  `CRUXEval strict literals on all 800 records${SHARED_BENCHMARKS === undefined ? ' (skipped: ../shared/benchmarks/cruxeval is absent)' : ''}`,
-  () => {
-    let sandbox: Sandbox;
-    beforeAll(async () => {
-      sandbox = await Sandbox.create({ workers: 1 });
-    }, 60_000);
-    afterAll(async () => {
-      await sandbox?.close();
-    });
+describe('CRUXEval strict literals on all 800 records (the copy the package ships)', () => {
+  let sandbox: Sandbox;
+  beforeAll(async () => {
+    sandbox = await Sandbox.create({ workers: 1 });
+  }, 60_000);
+  afterAll(async () => {
+    await sandbox?.close();
+  });
 
-    it("refuses issue 12's fixed -I answer and passes every gold (a perfect model scores 100)", async () => {
-      const records = await loadCruxEval(join(SHARED_BENCHMARKS!, 'cruxeval/cruxeval.jsonl'));
-      expect(records).toHaveLength(800);
-      const byId = new Map(records.map((r) => [r.id, r]));
-      const style = 'official' as const;
-      const items = cruxEvalItems(records, { tasks: ['input', 'output'], cot: false, style });
-      // Issue 12's fixed answer: a lone \r ends the comment for CPython, so the harness runs
-      // `assert <gold> == f(0) if 0 else (1)`, i.e. `assert 1`, on every record.
-      const completions = items.map((item) => {
-        const r = byId.get(item.id)!;
-        return item.task === 'input'
-          ? [`f(0 #\r) if 0 else (1\r)\n[/ANSWER]`, `f(${r.input})\n[/ANSWER]`]
-          : [`${r.output}\n[/ANSWER]`];
-      });
-      const strict = await scoreCruxEval(sandbox, byId, items, completions, {
-        cot: false,
-        style,
-        strictLiterals: true,
-      });
-      const official = await scoreCruxEval(sandbox, byId, items, completions, {
-        cot: false,
-        style,
-      });
-      const inputs = items.flatMap((item, i) => (item.task === 'input' ? [i] : []));
-      const outputs = items.flatMap((item, i) => (item.task === 'output' ? [i] : []));
-      // strict: the attack never passes, every gold input and output does
-      expect(inputs.filter((i) => strict[i]![0]!.verdict === 'pass')).toEqual([]);
-      expect(
-        inputs.filter((i) => strict[i]![1]!.verdict !== 'pass').map((i) => items[i]!.id),
-      ).toEqual([]);
-      expect(
-        outputs.filter((i) => strict[i]![0]!.verdict !== 'pass').map((i) => items[i]!.id),
-      ).toEqual([]);
-      // official: the harness passes the attack everywhere, and every such pass is flagged
-      expect(inputs.filter((i) => official[i]![0]!.verdict === 'pass')).toHaveLength(800);
-      expect(inputs.filter((i) => official[i]![0]!.literal !== false)).toEqual([]);
-      expect(inputs.filter((i) => official[i]![1]!.literal !== true)).toEqual([]);
-    }, 600_000);
-  },
-);
+  it("refuses issue 12's fixed -I answer and passes every gold (a perfect model scores 100)", async () => {
+    const records = await loadCruxEval(join(BUNDLED, 'cruxeval/cruxeval.jsonl'));
+    expect(records).toHaveLength(800);
+    const byId = new Map(records.map((r) => [r.id, r]));
+    const style = 'official' as const;
+    const items = cruxEvalItems(records, { tasks: ['input', 'output'], cot: false, style });
+    // Issue 12's fixed answer: a lone \r ends the comment for CPython, so the harness runs
+    // `assert <gold> == f(0) if 0 else (1)`, i.e. `assert 1`, on every record.
+    const completions = items.map((item) => {
+      const r = byId.get(item.id)!;
+      return item.task === 'input'
+        ? [`f(0 #\r) if 0 else (1\r)\n[/ANSWER]`, `f(${r.input})\n[/ANSWER]`]
+        : [`${r.output}\n[/ANSWER]`];
+    });
+    const strict = await scoreCruxEval(sandbox, byId, items, completions, {
+      cot: false,
+      style,
+      strictLiterals: true,
+    });
+    const official = await scoreCruxEval(sandbox, byId, items, completions, {
+      cot: false,
+      style,
+    });
+    const inputs = items.flatMap((item, i) => (item.task === 'input' ? [i] : []));
+    const outputs = items.flatMap((item, i) => (item.task === 'output' ? [i] : []));
+    // strict: the attack never passes, every gold input and output does
+    expect(inputs.filter((i) => strict[i]![0]!.verdict === 'pass')).toEqual([]);
+    expect(
+      inputs.filter((i) => strict[i]![1]!.verdict !== 'pass').map((i) => items[i]!.id),
+    ).toEqual([]);
+    expect(
+      outputs.filter((i) => strict[i]![0]!.verdict !== 'pass').map((i) => items[i]!.id),
+    ).toEqual([]);
+    // official: the harness passes the attack everywhere, and every such pass is flagged
+    expect(inputs.filter((i) => official[i]![0]!.verdict === 'pass')).toHaveLength(800);
+    expect(inputs.filter((i) => official[i]![0]!.literal !== false)).toEqual([]);
+    expect(inputs.filter((i) => official[i]![1]!.literal !== true)).toEqual([]);
+  }, 600_000);
+});
