@@ -43,6 +43,8 @@ describe('formatSeconds', () => {
   it('switches to minutes past one minute', () => {
     expect(formatSeconds(5.04)).toBe('5.0s');
     expect(formatSeconds(125)).toBe('2m05s');
+    expect(formatSeconds(479.6)).toBe('8m00s'); // seen as "7m60s" in a run-all progress line
+    expect(formatSeconds(59.96)).toBe('1m00s');
   });
 });
 

@@ -147,9 +147,11 @@ export function formatNumber(value: number): string {
 }
 
 export function formatSeconds(seconds: number): string {
-  if (seconds < 60) return `${seconds.toFixed(1)}s`;
-  const minutes = Math.floor(seconds / 60);
-  return `${minutes}m${String(Math.round(seconds - minutes * 60)).padStart(2, '0')}s`;
+  if (seconds < 59.95) return `${seconds.toFixed(1)}s`; // 59.96 would print as 60.0s
+  // round once, to whole seconds, before splitting: 479.6 s is 8m00s, not 7m60s
+  const whole = Math.round(seconds);
+  const minutes = Math.floor(whole / 60);
+  return `${minutes}m${String(whole - minutes * 60).padStart(2, '0')}s`;
 }
 
 class TtyReporter implements Reporter {
