@@ -1,3 +1,10 @@
+import { groupAdvantages } from './advantages.js';
+import type { GrpoConfig } from './config.js';
+import { assertFinite } from './errors.js';
+import type { UpdateStats } from './policy-update.js';
+import type { RewardSpec } from './rewards.js';
+import { groupTotals, type RolloutRecord } from './rollout.js';
+
 /**
  * One line of metrics.jsonl, one call of `onMetrics`. Names follow TRL's logged names (anchors
  * §2.7) so existing dashboards read them; additions are marked. Per reward function `name`:
@@ -74,4 +81,103 @@ export function stdOf(values: readonly number[]): number {
   let s = 0;
   for (const v of values) s += (v - m) * (v - m);
   return Math.sqrt(s / (values.length - 1));
+}
+
+/** What a step's metrics are computed from, besides its rollouts and updates. */
+export interface StepMetricsInput {
+  config: GrpoConfig;
+  rewards: readonly RewardSpec[];
+  record: RolloutRecord;
+  updates: readonly UpdateStats[];
+  trainSeconds: number;
+  /** Data set passes so far, after the step. */
+  epoch: number;
+  /** Optimizer updates and tokens trained on so far, after the step. */
+  numUpdates: number;
+  numTokens: number;
+  /** The optimizer's rate for its next update (reported when the step made none). */
+  nextLearningRate: number;
+  /** beta > 0: report the KL to the reference. */
+  withKl: boolean;
+}
+
+/** One step's metrics (see `GrpoStepMetrics`); throws when one is not finite. */
+export function stepMetrics(input: StepMetricsInput): GrpoStepMetrics {
+  const { config: c, record, updates, trainSeconds } = input;
+  const all = record.groups;
+  const totals = all.flatMap((g) => groupTotals(input.rewards, g));
+  const scorable = totals.filter((v): v is number => v !== null);
+  const { groups: status } = groupAdvantages(totals, {
+    groupSize: c.numGenerations,
+    scaleRewards: c.scaleRewards,
+    epsilon: c.advantageEpsilon,
+  });
+  const lengths = all.flatMap((g) => g.completions.map((o) => o.ids.length));
+  const truncated = all.flatMap((g) =>
+    g.completions.filter((o) => o.finishReason === 'length'),
+  ).length;
+  const activeTokens = updates.reduce((n, u) => n + u.activeTokens, 0);
+  const entropyTokens = updates.reduce((n, u) => n + u.entropyTokens, 0);
+  const trainedTokens = updates.reduce((n, u) => n + u.tokens, 0);
+  const completionTokens = lengths.reduce((a, b) => a + b, 0);
+  const keptGroups = all.filter((g) => g.kept).length;
+  const m: GrpoStepMetrics = {
+    step: record.step,
+    epoch: input.epoch,
+    num_updates: input.numUpdates,
+    // The rate the step's last update used (the optimizer reports the next one).
+    learning_rate: updates.at(-1)?.learningRate ?? input.nextLearningRate,
+    loss: meanOf(updates.map((u) => u.loss)),
+    policy_loss: meanOf(updates.map((u) => u.policyLoss)),
+    entropy:
+      entropyTokens === 0 ? 0 : updates.reduce((s, u) => s + u.entropySum, 0) / entropyTokens,
+    grad_norm: meanOf(updates.map((u) => u.gradNorm)),
+    reward: meanOf(scorable),
+    reward_std: stdOf(scorable),
+    frac_reward_zero_std: status.filter((g) => g.status === 'allSame').length / status.length,
+    frac_reward_unscorable: status.filter((g) => g.status === 'unscorable').length / status.length,
+    'clip_ratio/low_mean':
+      activeTokens === 0 ? 0 : updates.reduce((s, u) => s + u.clipLow, 0) / activeTokens,
+    'clip_ratio/high_mean':
+      activeTokens === 0 ? 0 : updates.reduce((s, u) => s + u.clipHigh, 0) / activeTokens,
+    'clip_ratio/region_mean':
+      activeTokens === 0
+        ? 0
+        : updates.reduce((s, u) => s + u.clipLow + u.clipHigh, 0) / activeTokens,
+    'completions/mean_length': meanOf(lengths),
+    'completions/min_length': lengths.length === 0 ? 0 : Math.min(...lengths),
+    'completions/max_length': lengths.length === 0 ? 0 : Math.max(...lengths),
+    'completions/clipped_ratio': lengths.length === 0 ? 0 : truncated / lengths.length,
+    'completions/count': lengths.length,
+    'dynamic_sampling/generation_batches': record.generationBatches,
+    'dynamic_sampling/kept_groups': keptGroups,
+    'dynamic_sampling/dropped_groups': all.length - keptGroups,
+    num_tokens: input.numTokens,
+    'time/generation_s': record.seconds.generation,
+    'time/reward_s': record.seconds.reward,
+    'time/training_s': trainSeconds,
+    'time/step_s': record.seconds.generation + record.seconds.reward + trainSeconds,
+    'tokens_per_second/rollout':
+      record.seconds.generation > 0 ? completionTokens / record.seconds.generation : 0,
+    'tokens_per_second/training': trainSeconds > 0 ? trainedTokens / trainSeconds : 0,
+  };
+  if (input.withKl)
+    m.kl = activeTokens === 0 ? 0 : updates.reduce((s, u) => s + u.klSum, 0) / activeTokens;
+  for (const spec of input.rewards) {
+    const values = all.flatMap((g) => g.rewards[spec.name] ?? []);
+    const present = values.filter((v): v is number => v !== null);
+    m[`rewards/${spec.name}/mean`] = meanOf(present);
+    m[`rewards/${spec.name}/std`] = stdOf(present);
+    m[`rewards/${spec.name}/null_frac`] =
+      values.length === 0 ? 0 : (values.length - present.length) / values.length;
+  }
+  for (const [name, value] of Object.entries(m)) {
+    if (typeof value === 'number')
+      assertFinite(
+        value,
+        `metric ${name} (step ${record.step})`,
+        'a reward, the loss or a log-prob went non-finite.',
+      );
+  }
+  return m;
 }

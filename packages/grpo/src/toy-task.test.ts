@@ -47,4 +47,5 @@ it('learns a toy task: mean reward for emitting one particular token rises over 
   policy.dispose();
   // No tensor outlives the run: model, optimizer moments and every step's intermediates are freed.
   expect(tf.memory().numTensors).toBe(before);
-});
+  // A hang cap, not a speed check: 30 steps take seconds, more on a loaded machine.
+}, 120_000);

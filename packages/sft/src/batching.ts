@@ -163,3 +163,55 @@ export function shardRows(
   }
   return shards;
 }
+
+/** The shards of one optimizer step: every micro-batch's, in order, and the epoch they come from. */
+export interface SftStepBatch {
+  shards: SftShard[];
+  epoch: number;
+}
+
+/**
+ * Where the trainer gets each optimizer step's batches: the one seam between the data and the
+ * training loop (length-bucketed batches below; a packed source can stand in). A source must be
+ * a pure function of `step`, so a resumed run gets the same batches.
+ */
+export interface SftBatchSource {
+  /**
+   * The shards of optimizer step `step` (0-based): `gradientAccumulation` micro-batches, each split
+   * into at most `parts` shards (one per worker thread), in micro-batch order.
+   */
+  step(step: number, parts: number): SftStepBatch;
+}
+
+/** Length-bucketed micro-batches of whole examples (`BatchSchedule`), right-padded per shard. */
+export class BucketedBatchSource implements SftBatchSource {
+  private readonly examples: readonly EncodedExample[];
+  private readonly schedule: BatchSchedule;
+  private readonly gradientAccumulation: number;
+  private readonly padId: number;
+
+  constructor(
+    examples: readonly EncodedExample[],
+    options: BatchPlanOptions & { gradientAccumulation: number; padId: number },
+  ) {
+    this.examples = examples;
+    this.schedule = new BatchSchedule(
+      examples.map((example) => example.ids.length),
+      { batchSize: options.batchSize, bucketBatches: options.bucketBatches, seed: options.seed },
+    );
+    this.gradientAccumulation = options.gradientAccumulation;
+    this.padId = options.padId;
+  }
+
+  step(step: number, parts: number): SftStepBatch {
+    const shards: SftShard[] = [];
+    let epoch = 0;
+    for (let micro = 0; micro < this.gradientAccumulation; micro++) {
+      const planned = this.schedule.at(step * this.gradientAccumulation + micro);
+      epoch = planned.epoch;
+      const batch = planned.batch.map((index) => this.examples[index] as EncodedExample);
+      shards.push(...shardRows(batch, this.padId, parts));
+    }
+    return { shards, epoch };
+  }
+}

@@ -1,5 +1,18 @@
-export { BatchSchedule, encodeExamples, lossMask, planEpoch, shardRows } from './batching.js';
-export type { BatchPlanOptions, EncodedExample, SftShard } from './batching.js';
+export {
+  BatchSchedule,
+  BucketedBatchSource,
+  encodeExamples,
+  lossMask,
+  planEpoch,
+  shardRows,
+} from './batching.js';
+export type {
+  BatchPlanOptions,
+  EncodedExample,
+  SftBatchSource,
+  SftShard,
+  SftStepBatch,
+} from './batching.js';
 export { DEFAULT_SFT_CONFIG, resolveSftConfig, sftConfigSchema } from './config.js';
 export type { SftConfig, SftConfigInput } from './config.js';
 export { checkSftRecord, readSftDataset, sftRecordSchema, trainingMessages } from './dataset.js';
@@ -42,11 +55,7 @@ export { sftShardLoss } from './sft-loss.js';
 export type { SftShardOptions } from './sft-loss.js';
 export { traceChain } from './trace-chain.js';
 export type { ChainTrace, TraceChainOptions } from './trace-chain.js';
-export { checkpointName, latestCheckpoint, pickEvalTasks, trainSft } from './trainer.js';
-export type {
-  SftEvalMetrics,
-  SftMetrics,
-  SftResult,
-  SftStepMetrics,
-  TrainSftOptions,
-} from './trainer.js';
+export { checkpointName, latestCheckpoint } from './run-state.js';
+export { SftTrainer, pickEvalTasks, trainSft } from './trainer.js';
+export type { SftResult, SftTrainerOptions, TrainSftOptions } from './trainer.js';
+export type { SftEvalMetrics, SftMetrics, SftStepMetrics } from './metrics.js';

@@ -7,7 +7,8 @@ import { CausalLM, initBackend, tf, Tokenizer } from '@codereasoner/core-tensors
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SftConfigInput } from './config.js';
 import type { SftRecord } from './dataset.js';
-import { trainSft, type SftMetrics } from './trainer.js';
+import { isTimingMetric, type SftMetrics } from './metrics.js';
+import { trainSft } from './trainer.js';
 
 /*
  * Numerics guard. `__fixtures__/golden-metrics.json` was written by `trainSft` as it was BEFORE
@@ -114,8 +115,6 @@ function weightHash(model: CausalLM): string {
   return hash.digest('hex');
 }
 
-const TIMING = new Set(['tokensPerSecond', 'elapsedSeconds']);
-
 async function runScenario(scenario: Scenario): Promise<Recorded> {
   const model = CausalLM.create(modelConfig, { seed: 2 });
   if (scenario.lora === true)
@@ -136,7 +135,7 @@ async function runScenario(scenario: Scenario): Promise<Recorded> {
     return {
       metrics: lines.map((line) =>
         Object.fromEntries(
-          Object.entries(JSON.parse(line) as SftMetrics).filter(([k]) => !TIMING.has(k)),
+          Object.entries(JSON.parse(line) as SftMetrics).filter(([k]) => !isTimingMetric(k)),
         ),
       ),
       weights: weightHash(model),
