@@ -5,7 +5,16 @@ import { CausalLM, initBackend, tf, Tokenizer } from '@codereasoner/core-tensors
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SftRecord } from './dataset.js';
 import { SftTrainingError } from './errors.js';
-import { latestCheckpoint, trainSft, type SftMetrics, type SftStepMetrics } from './trainer.js';
+import { BatchSchedule, BucketedBatchSource, encodeExamples, shardRows } from './batching.js';
+import { trainingMessages } from './dataset.js';
+import { isTimingMetric } from './metrics.js';
+import {
+  latestCheckpoint,
+  SftTrainer,
+  trainSft,
+  type SftMetrics,
+  type SftStepMetrics,
+} from './trainer.js';
 
 // A small fixed set: "what is n squared" with a short chain, so the loss has something to learn.
 const records: SftRecord[] = Array.from({ length: 12 }, (_, n) => {
@@ -373,5 +382,76 @@ describe('trainSft', () => {
     expect(adapterValues(resumed)).toEqual(adapterValues(straight));
     straight.dispose();
     resumed.dispose();
+  });
+
+  it('SftTrainer: the class trainSft wraps, with the shape of GrpoTrainer (construct, train, dispose)', async () => {
+    const config = { steps: 3, batchSize: 3, learningRate: 5e-3, checkpointEvery: 0, seed: 4 };
+    const viaFunction = CausalLM.create(modelConfig, { seed: 6 });
+    const functionResult = await trainSft({
+      model: viaFunction,
+      tokenizer,
+      train: records,
+      outDir: join(root, 'shape-function'),
+      config,
+    });
+    const viaClass = CausalLM.create(modelConfig, { seed: 6 });
+    const before = tf.memory().numTensors;
+    const seen: SftMetrics[] = [];
+    const trainer = new SftTrainer({
+      model: viaClass,
+      tokenizer,
+      train: records,
+      outDir: join(root, 'shape-class'),
+      config,
+      onMetrics: (metric) => seen.push(metric),
+    });
+    expect(trainer.config).toMatchObject(config);
+    const running = trainer.train();
+    await expect(trainer.train()).rejects.toThrow(/already running/);
+    const classResult = await running;
+    // A second call finds the finished run in outDir and trains no further.
+    const again = await trainer.train();
+    trainer.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    expect(again).toMatchObject({ steps: 3, resumedFrom: 3, completed: true });
+    const withoutTiming = (metrics: SftMetrics[]) =>
+      metrics.map((m) => Object.fromEntries(Object.entries(m).filter(([k]) => !isTimingMetric(k))));
+    expect(withoutTiming(seen)).toEqual(
+      withoutTiming(await metricsOf(join(root, 'shape-function'))),
+    );
+    expect(classResult.finalLoss).toBe(functionResult.finalLoss);
+    expect(await weights(viaClass)).toEqual(await weights(viaFunction));
+    viaFunction.dispose();
+    viaClass.dispose();
+  });
+
+  it('BucketedBatchSource: each step is its micro-batches from the schedule, split into row shards', () => {
+    const { examples } = encodeExamples(
+      records.map((record) => trainingMessages(record, true)),
+      tokenizer,
+      96,
+    );
+    const options = { batchSize: 3, bucketBatches: 2, seed: 8 };
+    const source = new BucketedBatchSource(examples, {
+      ...options,
+      gradientAccumulation: 2,
+      padId: tokenizer.special.pad,
+    });
+    const schedule = new BatchSchedule(
+      examples.map((example) => example.ids.length),
+      options,
+    );
+    // 12 examples in micro-batches of 3: 4 per epoch, so step 2 (micro-batches 4 and 5) is in epoch 1.
+    const step = source.step(2, 2);
+    expect(step.epoch).toBe(1);
+    const expected = [4, 5].flatMap((index) =>
+      shardRows(
+        schedule.at(index).batch.map((i) => examples[i]!),
+        tokenizer.special.pad,
+        2,
+      ),
+    );
+    expect(step.shards).toEqual(expected);
+    expect(step.shards).toHaveLength(4);
   });
 });
