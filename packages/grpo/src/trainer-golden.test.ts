@@ -9,7 +9,14 @@ import type { GrpoConfigInput } from './config.js';
 import { isTimingMetric } from './metrics.js';
 import type { RewardSpec } from './rewards.js';
 import { GrpoTrainer } from './trainer.js';
-import { TINY_DATASET, tinyPolicy, tinyTokenizer } from './__fixtures__/tiny.js';
+import {
+  FIRST_TOKEN_REWARD,
+  TINY_CONFIG,
+  TINY_DATASET,
+  emitAReward,
+  tinyPolicy,
+  tinyTokenizer,
+} from './__fixtures__/tiny.js';
 
 /*
  * Numerics guard. `__fixtures__/golden-metrics.json` was written by the trainer as it was BEFORE
@@ -25,16 +32,9 @@ const GOLDEN = new URL('./__fixtures__/golden-metrics.json', import.meta.url);
 const RECORD = process.env['CR_RECORD_GOLDEN'] === '1';
 
 const tokenizer = tinyTokenizer();
-const target = tokenizer.encode('a')[0]!;
-const emitA: RewardSpec = {
-  name: 'emit_a',
-  fn: ({ completionIds }) =>
-    completionIds.map((ids) => ids.filter((t) => t === target).length / ids.length),
-};
-const firstToken: RewardSpec = {
-  name: 'first_token',
-  fn: ({ completionIds }) => completionIds.map((ids) => (ids[0]! % 7) / 7),
-};
+const emitA = emitAReward(tokenizer);
+const firstToken = FIRST_TOKEN_REWARD;
+const base = TINY_CONFIG;
 // Scores half the completions only (null elsewhere): unscorable groups and per-function nulls.
 const sparse: RewardSpec = {
   name: 'sparse',
@@ -46,13 +46,6 @@ const notHello: RewardSpec = {
   name: 'not_hello',
   fn: ({ prompts, completionIds }) =>
     completionIds.map((ids, i) => (prompts[i] === 'hello' ? null : (ids[0]! % 5) / 5)),
-};
-const base: GrpoConfigInput = {
-  numGenerations: 4,
-  generationBatchSize: 8,
-  maxCompletionLength: 6,
-  learningRate: 1e-2,
-  seed: 7,
 };
 
 interface Scenario {

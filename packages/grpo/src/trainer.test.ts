@@ -8,10 +8,20 @@ import { GrpoDatasetError, GrpoResumeError, RewardFunctionError } from './errors
 import { isTimingMetric, type GrpoStepMetrics } from './metrics.js';
 import type { RewardSpec } from './rewards.js';
 import { GrpoTrainer, type GrpoTrainerOptions } from './trainer.js';
-import { TINY_DATASET, setUpBackend, tinyPolicy, tinyTokenizer } from './__fixtures__/tiny.js';
+import {
+  FIRST_TOKEN_REWARD,
+  TINY_CONFIG,
+  TINY_DATASET,
+  emitAReward,
+  setUpBackend,
+  tinyPolicy,
+  tinyTokenizer,
+} from './__fixtures__/tiny.js';
 
 const tokenizer = tinyTokenizer();
-const target = tokenizer.encode('a')[0]!;
+const emitA = emitAReward(tokenizer);
+const firstToken = FIRST_TOKEN_REWARD;
+const base = TINY_CONFIG;
 const dirs: string[] = [];
 
 beforeAll(setUpBackend);
@@ -24,24 +34,6 @@ async function tempDir(): Promise<string> {
   dirs.push(dir);
   return dir;
 }
-
-const emitA: RewardSpec = {
-  name: 'emit_a',
-  fn: ({ completionIds }) =>
-    completionIds.map((ids) => ids.filter((t) => t === target).length / ids.length),
-};
-// A reward every completion differs on (its first token), so groups are informative from the start.
-const firstToken: RewardSpec = {
-  name: 'first_token',
-  fn: ({ completionIds }) => completionIds.map((ids) => (ids[0]! % 7) / 7),
-};
-const base: GrpoConfigInput = {
-  numGenerations: 4,
-  generationBatchSize: 8,
-  maxCompletionLength: 6,
-  learningRate: 1e-2,
-  seed: 7,
-};
 
 function trainer(
   overrides: Partial<GrpoTrainerOptions> & { config?: GrpoConfigInput },

@@ -3,12 +3,12 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CausalLM, initBackend, tf, Tokenizer } from '@codereasoner/core-tensors';
+import { CausalLM, initBackend, tf } from '@codereasoner/core-tensors';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SftConfigInput } from './config.js';
-import type { SftRecord } from './dataset.js';
 import { isTimingMetric, type SftMetrics } from './metrics.js';
 import { trainSft } from './trainer.js';
+import { SQUARES_MODEL_CONFIG, squareRecords, tokenizerFor } from './__fixtures__/squares.js';
 
 /*
  * Numerics guard. `__fixtures__/golden-metrics.json` was written by `trainSft` as it was BEFORE
@@ -22,39 +22,10 @@ import { trainSft } from './trainer.js';
 const GOLDEN = new URL('./__fixtures__/golden-metrics.json', import.meta.url);
 const RECORD = process.env['CR_RECORD_GOLDEN'] === '1';
 
-const records: SftRecord[] = Array.from({ length: 12 }, (_, n) => {
-  const prompt = [
-    { role: 'system' as const, content: 'Answer.' },
-    { role: 'user' as const, content: `sq(${n})?` },
-  ];
-  return {
-    id: `t${n}`,
-    type: 'output',
-    teacher: 'test',
-    messages: [
-      ...prompt,
-      // Lengths differ between records, so buckets and padding matter.
-      {
-        role: 'assistant',
-        content: `<think>${'step '.repeat(n % 4)}${n}*${n}</think><answer>${n * n}</answer>`,
-      },
-    ],
-    answer_messages: [...prompt, { role: 'assistant', content: `<answer>${n * n}</answer>` }],
-  };
-});
-const tokenizer = Tokenizer.train(
-  records.flatMap((record) => record.messages.map((message) => message.content)),
-  { vocabSize: 300 },
-);
-const modelConfig = {
-  vocabSize: 320,
-  hiddenSize: 32,
-  intermediateSize: 64,
-  numHiddenLayers: 1,
-  numAttentionHeads: 2,
-  numKeyValueHeads: 2,
-  maxPositionEmbeddings: 96,
-};
+// Lengths differ between records, so buckets and padding matter.
+const records = squareRecords((n) => `${'step '.repeat(n % 4)}${n}*${n}`);
+const tokenizer = tokenizerFor(records);
+const modelConfig = SQUARES_MODEL_CONFIG;
 
 interface Scenario {
   config: SftConfigInput;

@@ -1,9 +1,8 @@
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CausalLM, initBackend, tf, Tokenizer } from '@codereasoner/core-tensors';
+import { CausalLM, initBackend, tf } from '@codereasoner/core-tensors';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SftRecord } from './dataset.js';
 import { SftTrainingError } from './errors.js';
 import { BatchSchedule, BucketedBatchSource, encodeExamples, shardRows } from './batching.js';
 import { trainingMessages } from './dataset.js';
@@ -15,38 +14,11 @@ import {
   type SftMetrics,
   type SftStepMetrics,
 } from './trainer.js';
+import { SQUARES_MODEL_CONFIG, squareRecords, tokenizerFor } from './__fixtures__/squares.js';
 
-// A small fixed set: "what is n squared" with a short chain, so the loss has something to learn.
-const records: SftRecord[] = Array.from({ length: 12 }, (_, n) => {
-  const prompt = [
-    { role: 'system' as const, content: 'Answer.' },
-    { role: 'user' as const, content: `sq(${n})?` },
-  ];
-  return {
-    id: `t${n}`,
-    type: 'output',
-    teacher: 'test',
-    messages: [
-      ...prompt,
-      { role: 'assistant', content: `<think>${n}*${n}</think><answer>${n * n}</answer>` },
-    ],
-    answer_messages: [...prompt, { role: 'assistant', content: `<answer>${n * n}</answer>` }],
-  };
-});
-
-const tokenizer = Tokenizer.train(
-  records.flatMap((record) => record.messages.map((message) => message.content)),
-  { vocabSize: 300 },
-);
-const modelConfig = {
-  vocabSize: 320,
-  hiddenSize: 32,
-  intermediateSize: 64,
-  numHiddenLayers: 1,
-  numAttentionHeads: 2,
-  numKeyValueHeads: 2,
-  maxPositionEmbeddings: 96,
-};
+const records = squareRecords();
+const tokenizer = tokenizerFor(records);
+const modelConfig = SQUARES_MODEL_CONFIG;
 
 let root: string;
 beforeAll(async () => {
