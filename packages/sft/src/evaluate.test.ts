@@ -16,7 +16,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SftAbortedError } from './errors.js';
 import { evaluateModel, type EvaluationItem } from './evaluate.js';
-import { latestCheckpoint, pickEvalTasks, trainSft, type SftMetrics } from './trainer.js';
+import { pickEvalTasks } from './held-out-eval.js';
+import type { SftMetrics } from './metrics.js';
+import { latestCheckpoint } from './run-state.js';
+import { trainSft } from './trainer.js';
 import type { SftRecord } from './dataset.js';
 
 let tasks: TaskRecord[];

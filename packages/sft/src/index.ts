@@ -56,6 +56,7 @@ export type { SftShardOptions } from './sft-loss.js';
 export { traceChain } from './trace-chain.js';
 export type { ChainTrace, TraceChainOptions } from './trace-chain.js';
 export { checkpointName, latestCheckpoint } from './run-state.js';
-export { SftTrainer, pickEvalTasks, trainSft } from './trainer.js';
+export { pickEvalTasks } from './held-out-eval.js';
+export { SftTrainer, trainSft } from './trainer.js';
 export type { SftResult, SftTrainerOptions, TrainSftOptions } from './trainer.js';
 export type { SftEvalMetrics, SftMetrics, SftStepMetrics } from './metrics.js';

@@ -6,14 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SftTrainingError } from './errors.js';
 import { BatchSchedule, BucketedBatchSource, encodeExamples, shardRows } from './batching.js';
 import { trainingMessages } from './dataset.js';
-import { isTimingMetric } from './metrics.js';
-import {
-  latestCheckpoint,
-  SftTrainer,
-  trainSft,
-  type SftMetrics,
-  type SftStepMetrics,
-} from './trainer.js';
+import { isTimingMetric, type SftMetrics, type SftStepMetrics } from './metrics.js';
+import { latestCheckpoint } from './run-state.js';
+import { SftTrainer, trainSft } from './trainer.js';
 import { SQUARES_MODEL_CONFIG, squareRecords, tokenizerFor } from './__fixtures__/squares.js';
 
 const records = squareRecords();

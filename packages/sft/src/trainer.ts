@@ -4,7 +4,6 @@ import {
   AdamW,
   createModelWorkerPool,
   defaultWorkerCount,
-  LocalChatModel,
   ModelWorkerError,
   warmupCosine,
   type CausalLM,
@@ -16,12 +15,17 @@ import {
 } from '@codereasoner/core-tensors';
 import type { TaskRecord } from '@codereasoner/data';
 import type { Sandbox } from '@codereasoner/sandbox';
-import { BucketedBatchSource, encodeExamples, type SftBatchSource } from './batching.js';
+import {
+  BucketedBatchSource,
+  encodeExamples,
+  type EncodedExample,
+  type SftBatchSource,
+} from './batching.js';
 import { resolveSftConfig, type SftConfig, type SftConfigInput } from './config.js';
 import { readSftDataset, trainingMessages, type SftRecord } from './dataset.js';
-import { SftAbortedError, SftTrainingError } from './errors.js';
-import { evaluateModel, type EvaluationResult } from './evaluate.js';
+import { SftTrainingError } from './errors.js';
 import { appendLines } from './fs-utils.js';
+import { HeldOutEval } from './held-out-eval.js';
 import type { SftEvalMetrics, SftMetrics } from './metrics.js';
 import {
   checkpointName,
@@ -32,9 +36,6 @@ import {
   type SftRunContext,
 } from './run-state.js';
 import { sftUpdate } from './update.js';
-
-export type { SftEvalMetrics, SftMetrics, SftStepMetrics } from './metrics.js';
-export { checkpointName, latestCheckpoint } from './run-state.js';
 
 export interface SftTrainerOptions {
   /** Trained in place; on resume its weights are replaced by the checkpoint's. */
@@ -117,26 +118,6 @@ async function startPool(
   }
 }
 
-/** At most `limit` tasks (0 = all), taken round-robin over task types so every type is represented. */
-export function pickEvalTasks(tasks: readonly TaskRecord[], limit: number): TaskRecord[] {
-  if (limit <= 0 || tasks.length <= limit) return [...tasks];
-  const byType = new Map<string, TaskRecord[]>();
-  for (const task of tasks) {
-    const list = byType.get(task.type) ?? [];
-    list.push(task);
-    byType.set(task.type, list);
-  }
-  const queues = [...byType.values()];
-  const picked: TaskRecord[] = [];
-  for (let round = 0; picked.length < limit; round++) {
-    for (const queue of queues) {
-      const task = queue[round];
-      if (task !== undefined && picked.length < limit) picked.push(task);
-    }
-  }
-  return picked;
-}
-
 /**
  * Supervised fine-tuning on assistant tokens only: length-bucketed micro-batches, gradient
  * accumulation weighted by token count (so the update equals that of one big batch), global-norm
@@ -193,8 +174,13 @@ export class SftTrainer {
     this.optimizer.dispose();
   }
 
-  private async run(): Promise<SftResult> {
-    const { options, config, optimizer } = this;
+  /** The run's examples (too long or empty ones dropped, with a warning) and its batches. */
+  private async prepareData(): Promise<{
+    examples: EncodedExample[];
+    droppedTooLong: number;
+    batches: SftBatchSource;
+  }> {
+    const { options, config } = this;
     const { model, tokenizer, logger } = options;
     const records =
       typeof options.train === 'string' ? await readSftDataset(options.train) : options.train;
@@ -217,13 +203,21 @@ export class SftTrainer {
         `no trainable examples among ${records.length} records (${droppedTooLong} longer than ${maxLen} tokens); raise maxSeqLen or check the data set`,
       );
     }
-    const batches: SftBatchSource = new BucketedBatchSource(examples, {
+    // The batching seam: another SftBatchSource (e.g. packed sequences) goes here.
+    const batches = new BucketedBatchSource(examples, {
       batchSize: config.batchSize,
       bucketBatches: config.bucketBatches,
       seed: config.seed,
       gradientAccumulation: config.gradientAccumulation,
       padId: tokenizer.special.pad,
     });
+    return { examples, droppedTooLong, batches };
+  }
+
+  private async run(): Promise<SftResult> {
+    const { options, config, optimizer } = this;
+    const { model, tokenizer, logger, signal } = options;
+    const { examples, droppedTooLong, batches } = await this.prepareData();
     const runContext: SftRunContext = {
       outDir: options.outDir,
       config,
@@ -250,53 +244,28 @@ export class SftTrainer {
       await appendLines(metricsPath, [JSON.stringify(metric)]);
       options.onMetrics?.(metric);
     };
-    const evalTasks = pickEvalTasks(options.eval ?? [], config.evalLimit);
-    const { signal } = options;
     // a function, not a narrowed property: the signal fires while steps run
     const isAborted = (): boolean => signal?.aborted === true;
+    const heldOut = new HeldOutEval({
+      model,
+      tokenizer,
+      tasks: options.eval,
+      sandbox: options.sandbox,
+      config,
+      chatModel: options.chatModel,
+      onProgress: options.onProgress,
+      logger,
+      signal,
+    });
     let pool: ModelWorkerPool | undefined;
     /** Evaluates at `step`; false when `signal` stopped it (nothing is recorded then). */
     const runEval = async (step: number): Promise<boolean> => {
-      if (evalTasks.length === 0) return true;
-      if (options.sandbox === undefined) {
-        logger?.warn('sft: eval tasks given without a sandbox; skipping evaluation');
-        return true;
+      const metric = await heldOut.run(step, pool);
+      if (metric === 'aborted') return false;
+      if (metric !== undefined) {
+        evaluations.push(metric);
+        await emit(metric);
       }
-      const threads = Math.max(1, pool?.size ?? 0);
-      const chat =
-        options.chatModel?.(model, tokenizer) ??
-        // one generation batch per thread in every evaluation batch; tokens do not depend on batchSize
-        new LocalChatModel(model, tokenizer, {
-          batchSize: Math.ceil(config.evalBatchSize / threads),
-          ...(pool === undefined ? {} : { workers: pool }),
-        });
-      let result: EvaluationResult;
-      try {
-        result = await evaluateModel(chat, evalTasks, options.sandbox, {
-          reasoning: config.reasoning,
-          maxTokens: config.evalMaxTokens,
-          batchSize: config.evalBatchSize,
-          ...(signal === undefined ? {} : { signal }),
-          ...(options.onProgress === undefined
-            ? {}
-            : {
-                onProgress: (event: ProgressEvent) =>
-                  options.onProgress?.({ ...event, stage: 'sft-eval' }),
-              }),
-        });
-      } catch (error) {
-        if (error instanceof SftAbortedError) return false;
-        throw error;
-      }
-      const metric: SftEvalMetrics = {
-        kind: 'eval',
-        step,
-        accuracy: result.accuracy,
-        overall: result.overall,
-        tasks: evalTasks.length,
-      };
-      evaluations.push(metric);
-      await emit(metric);
       return true;
     };
     const checkpoint = async (step: number): Promise<void> => {
