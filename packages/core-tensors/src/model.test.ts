@@ -358,6 +358,56 @@ describe('CausalLM', () => {
     model.dispose();
   });
 
+  it.each(['active', 'cpu'])(
+    'the fused decode path gives the reference path tokens and log-probs within 2e-6 (%s backend)',
+    async (which) => {
+      const before = tf.getBackend();
+      if (which === 'cpu') await initBackend({ backend: 'cpu' });
+      try {
+        const configs: Partial<ModelConfig>[] = [
+          tiny, // grouped-query (4 query / 2 key-value heads)
+          { ...tiny, numKeyValueHeads: 4, numHiddenLayers: 1 },
+          { ...tiny, architecture: 'qwen2', numKeyValueHeads: 1 }, // q/k/v biases
+        ];
+        for (const [c, config] of configs.entries()) {
+          const model = CausalLM.create(config, { seed: 20 + c });
+          // non-zero biases, so the fused bias is exercised
+          for (const [name, variable] of model.parameters)
+            if (name.endsWith('_proj.bias'))
+              variable.assign(
+                tf.tidy(() => tf.mul(tf.randomNormal(variable.shape, 0, 1, 'float32', 3), 0.5)),
+              );
+          const baseline = tf.memory().numTensors;
+          // unequal lengths (left padding), a stop token, sampling and greedy
+          const prompts = [
+            [3, 1, 4, 1, 5],
+            [9, 2],
+            [6, 5, 3, 5, 8, 9, 7, 9, 3, 2, 3, 8],
+          ];
+          for (const options of [
+            { maxNewTokens: 24, temperature: 1.1, seed: 4, stopTokens: [7] },
+            { maxNewTokens: 16, temperature: 0 },
+          ]) {
+            const reference = await model.generate(prompts, { ...options, decode: 'reference' });
+            const fused = await model.generate(prompts, { ...options, decode: 'fused' });
+            expect(fused.map((o) => o.tokens)).toEqual(reference.map((o) => o.tokens));
+            expect(fused.map((o) => o.finishReason)).toEqual(reference.map((o) => o.finishReason));
+            fused.forEach((o, i) =>
+              o.logProbs.forEach((x, t) =>
+                expect(Math.abs(x - reference[i]!.logProbs[t]!)).toBeLessThan(2e-6),
+              ),
+            );
+          }
+          expect(tf.memory().numTensors).toBe(baseline);
+          model.dispose();
+        }
+      } finally {
+        if (which === 'cpu') await initBackend({ backend: before });
+      }
+    },
+    60_000,
+  );
+
   it('clone is a frozen copy with identical outputs, independent of later updates', () => {
     const model = CausalLM.create(tiny, { seed: 8 });
     const reference = model.clone();

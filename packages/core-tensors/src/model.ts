@@ -45,6 +45,14 @@ export interface GenerateOptions {
   vocabLimit?: number;
   /** Prompts decoded together (default 16). */
   batchSize?: number;
+  /**
+   * 'fused' (default where supported: wasm/cpu backends, no Qwen3 q/k norms, no active LoRA
+   * adapters): each new token goes through fused q/k/v and gate/up projections and one attention
+   * kernel over a preallocated KV cache. 'reference': the same ops as training (`logits`), the
+   * cache grown by concatenation. Both give the same distribution within float32 rounding
+   * (tested); sampled tokens can differ only where two candidates tie to that precision.
+   */
+  decode?: 'fused' | 'reference';
   /** Called after each decoding step of each batch with tokens produced so far in total. */
   onProgress?: (event: { stage: string; completed: number; total?: number }) => void;
 }
@@ -256,6 +264,13 @@ interface Layer {
 interface KvCache {
   k: tf.Tensor4D | undefined;
   v: tf.Tensor4D | undefined;
+}
+
+/** One layer's projections concatenated for the fused decode path (built once per `generate` call). */
+interface DecodeWeights {
+  qkv: tf.Tensor2D;
+  qkvBias: tf.Tensor1D | undefined;
+  gateUp: tf.Tensor2D;
 }
 
 let instanceCounter = 0;
@@ -996,6 +1011,7 @@ export class CausalLM {
       this.lmHead !== undefined
         ? (this.lmHead as tf.Tensor2D)
         : tf.tidy(() => transposeLast2(this.embed as tf.Tensor2D));
+    const fused = this.fusedDecodeWeights(options);
     try {
       let logits = this.decodeStep(
         idsData,
@@ -1007,6 +1023,7 @@ export class CausalLM {
         true,
         headWeight,
       );
+      if (fused !== undefined) this.preallocateCache(cache, promptLength + maxNew);
       let produced = 0;
       for (let step = 0; step < maxNew; step++) {
         const next = new Int32Array(batch);
@@ -1031,16 +1048,26 @@ export class CausalLM {
         onStep(produced);
         if (finished.every(Boolean) || step === maxNew - 1) break;
         for (let i = 0; i < batch; i++) keyMask[i]!.push(finished[i] ? 0 : 1);
-        logits = this.decodeStep(
-          next,
-          batch,
-          1,
-          keyMask,
-          lengths.map((l) => l + step),
-          cache,
-          false,
-          headWeight,
-        );
+        logits =
+          fused !== undefined
+            ? this.fusedDecodeStep(
+                next,
+                keyMask,
+                Int32Array.from(lengths, (l) => l + step),
+                cache,
+                fused,
+                headWeight,
+              )
+            : this.decodeStep(
+                next,
+                batch,
+                1,
+                keyMask,
+                lengths.map((l) => l + step),
+                cache,
+                false,
+                headWeight,
+              );
         // Let timers and I/O run between steps of a long generation.
         if (step % 8 === 7) await new Promise((resolve) => setImmediate(resolve));
       }
@@ -1051,7 +1078,108 @@ export class CausalLM {
         entry.v?.dispose();
       }
       if (headWeight !== this.lmHead) headWeight.dispose();
+      for (const w of fused ?? []) tf.dispose([w.qkv, w.gateUp, ...(w.qkvBias ? [w.qkvBias] : [])]);
     }
+  }
+
+  /**
+   * The concatenated projections of the fused decode path, or undefined where it does not apply
+   * (asked for 'reference', a backend without the JS kernels, Qwen3's per-head q/k norms, active
+   * LoRA adapters). Concatenating costs one copy of the layer weights per `generate` call.
+   */
+  private fusedDecodeWeights(options: GenerateOptions): DecodeWeights[] | undefined {
+    if (options.decode === 'reference' || !jsKernelsActive()) return undefined;
+    if (this.layers.some((l) => l.qNorm !== undefined || l.kNorm !== undefined)) return undefined;
+    if (this.lora !== undefined && this.adaptersEnabled) return undefined;
+    return this.layers.map((l) =>
+      tf.tidy(() => ({
+        qkv: tf.concat([l.q, l.k, l.v], 1) as tf.Tensor2D,
+        qkvBias:
+          l.qBias !== undefined && l.kBias !== undefined && l.vBias !== undefined
+            ? (tf.concat([l.qBias, l.kBias, l.vBias]) as tf.Tensor1D)
+            : undefined,
+        gateUp: tf.concat([l.gate, l.up], 1) as tf.Tensor2D,
+      })),
+    );
+  }
+
+  /** Replaces each layer's prefill cache [B, K, T, hd] by one of `capacity` slots whose first T hold it (the rest is filled in place). */
+  private preallocateCache(cache: KvCache[], capacity: number): void {
+    for (const entry of cache) {
+      for (const key of ['k', 'v'] as const) {
+        const filled = entry[key]!;
+        const [b, heads, t, hd] = filled.shape;
+        const values = filled.dataSync();
+        const data = new Float32Array(b * heads * capacity * hd);
+        for (let r = 0; r < b * heads; r++)
+          data.set(values.subarray(r * t * hd, (r + 1) * t * hd), r * capacity * hd);
+        filled.dispose();
+        entry[key] = tf.tensor4d(data, [b, heads, capacity, hd]);
+      }
+    }
+  }
+
+  /** One token per row through the fused decode path (see `GenerateOptions.decode`); returns logits [B·vocab]. */
+  private fusedDecodeStep(
+    ids: Int32Array,
+    keyMask: number[][],
+    positions: Int32Array,
+    cache: KvCache[],
+    weights: DecodeWeights[],
+    headWeight: tf.Tensor2D,
+  ): Float32Array {
+    const batch = ids.length;
+    const keys = keyMask[0]!.length;
+    const c = this.config;
+    let maxPosition = 0;
+    for (const p of positions) if (p > maxPosition) maxPosition = p;
+    this.ensureRope(maxPosition + 1);
+    const maskData = new Float32Array(batch * keys);
+    keyMask.forEach((row, i) => maskData.set(row, i * keys));
+    const attrs = {
+      heads: c.numAttentionHeads,
+      kvHeads: c.numKeyValueHeads,
+      headDim: this.headDim,
+      slot: keys - 1,
+      scale: 1 / Math.sqrt(this.headDim),
+    };
+    const out = tf.tidy(() => {
+      const mask = tf.tensor2d(maskData, [batch, keys]);
+      const pos = tf.tensor1d(positions, 'int32');
+      let x = embeddingLookup(this.embed as tf.Tensor2D, tf.tensor1d(ids, 'int32'));
+      this.layers.forEach((layer, index) => {
+        const w = weights[index]!;
+        const h = rmsNorm(x, layer.inputNorm as tf.Tensor1D, c.rmsNormEps) as tf.Tensor2D;
+        let qkv = tf.matMul(h, w.qkv);
+        if (w.qkvBias !== undefined) qkv = tf.add(qkv, w.qkvBias);
+        const attn = tf.engine().runKernel(
+          'CrDecodeAttention',
+          {
+            qkv,
+            kCache: cache[index]!.k!,
+            vCache: cache[index]!.v!,
+            cos: this.ropeCos,
+            sin: this.ropeSin,
+            positions: pos,
+            keyMask: mask,
+          },
+          attrs,
+        ) as tf.Tensor2D;
+        x = tf.add(x, tf.matMul(attn, layer.o as tf.Tensor2D));
+        const h2 = rmsNorm(x, layer.postNorm as tf.Tensor1D, c.rmsNormEps) as tf.Tensor2D;
+        const act = tf
+          .engine()
+          .runKernel('CrSwiGluAct', { gu: tf.matMul(h2, w.gateUp) }) as tf.Tensor2D;
+        x = tf.add(x, tf.matMul(act, layer.down as tf.Tensor2D));
+      });
+      return this.head(
+        rmsNorm(x, this.finalNorm as tf.Tensor1D, c.rmsNormEps) as tf.Tensor2D,
+        headWeight,
+      );
+    });
+    const values = out.dataSync() as Float32Array;
+    out.dispose();
+    return values;
   }
 
   /** Runs `time` new tokens per row through the model with the cache; returns last-position logits [B·vocab]. */
