@@ -2,75 +2,26 @@
 // (tf.profile's per-kernel timing, which on wasm/cpu is the kernel's own synchronous run) against
 // the step's wall time without the profiler (the rest is op dispatch, tape bookkeeping and JS
 // around the kernels). Prints JSON.
-//   node bench/profile.mjs [--shapes core-default,cli-default,qwen2.5-0.5b-1layer] [--repeats 3]
+//   node bench/profile.mjs [--shapes core-default,cli-default,qwen2.5-0.5b-layer] [--repeats 3] [--decode fused|reference]
+// (shapes: bench/shapes.mjs)
 // Run after `pnpm build`. CR_BENCH_DIST points at another build to compare before/after.
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 
-const { AdamW, CausalLM, DEFAULT_MODEL_CONFIG, computeGradients, initBackend, padBatch, tf } =
-  await import(process.env.CR_BENCH_DIST ?? '../dist/index.js');
+const { AdamW, CausalLM, computeGradients, initBackend, padBatch, tf } = await import(
+  process.env.CR_BENCH_DIST ?? '../dist/index.js'
+);
+import { SHAPES } from './shapes.mjs';
 
 const { values: args } = parseArgs({
   options: {
-    shapes: { type: 'string', default: 'core-default,cli-default,qwen2.5-0.5b-1layer' },
+    shapes: { type: 'string', default: 'core-default,cli-default,qwen2.5-0.5b-layer' },
     repeats: { type: 'string', default: '3' },
     backend: { type: 'string', default: 'wasm' },
     // generate's decode path ('fused' or 'reference'; unset: the library's default)
     decode: { type: 'string' },
   },
 });
-
-/** Qwen2.5-0.5B's config.json (hidden 896, 24 layers, 14/2 heads, SwiGLU 4864, tied, q/k/v biases). */
-export const QWEN25_05B = {
-  architecture: 'qwen2',
-  vocabSize: 151936,
-  hiddenSize: 896,
-  intermediateSize: 4864,
-  numHiddenLayers: 24,
-  numAttentionHeads: 14,
-  numKeyValueHeads: 2,
-  maxPositionEmbeddings: 32768,
-  ropeTheta: 1000000,
-  rmsNormEps: 1e-6,
-  tieWordEmbeddings: true,
-};
-
-/**
- * The shapes profiled. core-default: DEFAULT_MODEL_CONFIG (the issue's 1.05 M model);
- * cli-default: the `cr` default preset's model (2 layers, 4/4 heads) at its SFT batch of 16 and a
- * 256-token sequence, generation at GRPO/eval-like lengths; qwen2.5-0.5b-layer: one layer of
- * Qwen2.5-0.5B's shape with the vocabulary cut to 8192 (the ops of the 24 layers, ~72% of the
- * real model's FLOPs per token; the LM head alone is one [N, 896]·[896, 151936] product), as the
- * full embedding's gradient does not fit the wasm heap; full-vocab: generation only.
- */
-export const SHAPES = {
-  'core-default': {
-    config: { ...DEFAULT_MODEL_CONFIG },
-    train: { batch: 16, seq: 128, optimizer: true },
-    generate: { batch: 16, prompt: 32, newTokens: 64 },
-  },
-  'cli-default': {
-    config: {
-      ...DEFAULT_MODEL_CONFIG,
-      numHiddenLayers: 2,
-      numKeyValueHeads: 4,
-    },
-    train: { batch: 16, seq: 256, optimizer: true },
-    generate: { batch: 16, prompt: 256, newTokens: 256 },
-  },
-  'qwen2.5-0.5b-layer': {
-    config: { ...QWEN25_05B, numHiddenLayers: 1, vocabSize: 8192 },
-    train: { batch: 4, seq: 128, optimizer: true },
-    generate: { batch: 4, prompt: 32, newTokens: 16 },
-  },
-  'qwen2.5-0.5b-1layer-full-vocab': {
-    config: { ...QWEN25_05B, numHiddenLayers: 1 },
-    // Generation only: training's [151936, 896] embedding gradient and its transposes pass the
-    // wasm heap's limit (RangeError from the heap view), as the full model's weights do.
-    train: undefined,
-    generate: { batch: 4, prompt: 32, newTokens: 8 },
-  },
-};
 
 /** Kernel names grouped by what they do. */
 function kindOf(name) {

@@ -1,5 +1,8 @@
 // Throughput benchmark of the default small model on every available backend. Prints JSON.
 //   node bench/run.mjs [--backends wasm,cpu] [--steps 5] [--profile] [--batch 16] [--seq 128] [--workers 1,2]
+//     [--shapes core-default,cli-default,qwen2.5-0.5b-layer]
+// --shapes: training and generation GFLOP/s of the shapes in bench/shapes.mjs on wasm, generation
+// through both decode paths back to back ('' skips it).
 // --workers: training and generation through createModelWorkerPool with each worker count
 // (1 = in-process, as without a pool), on the wasm backend; '' skips it.
 // Run after `pnpm build` (the `bench` package script does both).
@@ -20,6 +23,7 @@ const {
   padBatch,
   tf,
 } = await import(process.env.CR_BENCH_DIST ?? '../dist/index.js');
+const { SHAPES } = await import('./shapes.mjs');
 
 const { values: args } = parseArgs({
   options: {
@@ -32,6 +36,7 @@ const { values: args } = parseArgs({
     config: { type: 'string' },
     workers: { type: 'string', default: '1,2' },
     'gen-prompts': { type: 'string', default: '32' },
+    shapes: { type: 'string', default: 'core-default,cli-default,qwen2.5-0.5b-layer' },
   },
 });
 
@@ -331,6 +336,102 @@ async function benchWorkers(counts) {
   return out;
 }
 
+/**
+ * Training (forward + backward + AdamW) and generation throughput of one shape, as tokens/s and
+ * GFLOP/s (FLOPS_COUNTED below). Generation alternates the fused and the reference decode path
+ * `rounds` times, so their ratio is measured back to back under the same load.
+ */
+async function benchShape(name, rounds = 3) {
+  const { config, train, generate } = SHAPES[name];
+  await initBackend({ backend: 'wasm' });
+  const model = CausalLM.create(config, { seed: 1 });
+  const out = { shape: name, parameters: model.numParameters() };
+  if (train !== undefined) {
+    const optimizer = new AdamW({ learningRate: 1e-3 });
+    const data = padBatch(randomIdsOf(train.batch, train.seq, config.vocabSize, 7), 0);
+    trainStep(model, optimizer, data);
+    const seconds = [];
+    const cpu = [];
+    for (let i = 0; i < Number(args.steps); i++) {
+      const t0 = performance.now();
+      const c0 = process.cpuUsage();
+      trainStep(model, optimizer, data);
+      seconds.push((performance.now() - t0) / 1000);
+      cpu.push(cpuSeconds(c0));
+    }
+    const tokens = train.batch * train.seq;
+    const flops = model.flopsPerToken(train.seq);
+    out.train = {
+      batch: train.batch,
+      seq: train.seq,
+      tokensPerSecond: Math.round(tokens / Math.min(...seconds)),
+      medianTokensPerSecond: Math.round(tokens / median(seconds)),
+      gflops: Math.round(((tokens / Math.min(...seconds)) * flops) / 1e8) / 10,
+      medianGflops: Math.round(((tokens / median(seconds)) * flops) / 1e8) / 10,
+      // per second of this process's CPU time: what an idle core would show
+      gflopsPerCpuSecond: Math.round(((tokens / Math.min(...cpu)) * flops) / 1e8) / 10,
+    };
+    optimizer.dispose();
+    tf.dispose([data.inputIds, data.attentionMask]);
+  }
+  const prompts = randomIdsOf(generate.batch, generate.prompt, config.vocabSize, 11);
+  const flopsPerToken = model.forwardFlopsPerToken(generate.prompt + generate.newTokens / 2);
+  const paths = { fused: [], reference: [] };
+  const cpu = { fused: [], reference: [] };
+  let produced = 0;
+  for (let r = 0; r < rounds + 1; r++) {
+    for (const decode of ['fused', 'reference']) {
+      const t0 = performance.now();
+      const c0 = process.cpuUsage();
+      const outputs = await model.generate(prompts, {
+        maxNewTokens: generate.newTokens,
+        temperature: 1,
+        seed: 1,
+        batchSize: generate.batch,
+        decode,
+      });
+      // round 0 warms up (kernel set-up, XNNPACK packing)
+      if (r > 0) paths[decode].push((performance.now() - t0) / 1000);
+      if (r > 0) cpu[decode].push(cpuSeconds(c0));
+      produced = outputs.reduce((n, o) => n + o.tokens.length, 0);
+    }
+  }
+  out.generate = { batch: generate.batch, prompt: generate.prompt, newTokens: produced };
+  for (const [decode, seconds] of Object.entries(paths)) {
+    out.generate[decode] = {
+      tokensPerSecond: Math.round(produced / Math.min(...seconds)),
+      medianTokensPerSecond: Math.round(produced / median(seconds)),
+      gflops: Math.round(((produced / Math.min(...seconds)) * flopsPerToken) / 1e8) / 10,
+      tokensPerCpuSecond: Math.round(produced / Math.min(...cpu[decode])),
+      gflopsPerCpuSecond:
+        Math.round(((produced / Math.min(...cpu[decode])) * flopsPerToken) / 1e8) / 10,
+    };
+  }
+  // reference ÷ fused time of each back-to-back round (wall, then CPU)
+  out.generate.fusedSpeedup = paths.reference.map(
+    (s, i) => Math.round((s / paths.fused[i]) * 100) / 100,
+  );
+  out.generate.fusedSpeedupCpu = cpu.reference.map(
+    (s, i) => Math.round((s / cpu.fused[i]) * 100) / 100,
+  );
+  model.dispose();
+  return out;
+}
+
+function randomIdsOf(rows, length, vocab, seed) {
+  let s = seed;
+  const next = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
+  return Array.from({ length: rows }, () =>
+    Array.from({ length }, () => Math.floor(next() * vocab)),
+  );
+}
+
+const FLOPS_COUNTED =
+  'matmul FLOPs only: 2 per weight-matrix entry per token (q/k/v/o, gate/up/down, the LM head; ' +
+  'not the embedding lookup) + 4·layers·context·hidden for attention scores and values; training = ' +
+  '3 × forward at the sequence length; generation = forward at the mean context (prompt + new/2). ' +
+  'Norms, RoPE, softmax and the optimizer are not counted.';
+
 const backends =
   args.backends === undefined
     ? await availableBackends()
@@ -346,6 +447,11 @@ const summary = {
 model.dispose();
 for (const backend of backends) summary.results.push(await benchBackend(backend));
 if (args.workers !== '') summary.workers = await benchWorkers(args.workers.split(',').map(Number));
+if (args.shapes !== '') {
+  summary.flopsCounted = FLOPS_COUNTED;
+  summary.shapes = [];
+  for (const name of args.shapes.split(',')) summary.shapes.push(await benchShape(name));
+}
 summary.tokenizer = benchTokenizer();
 summary.loadAverageAtEnd = loadavg().map((x) => Math.round(x * 100) / 100);
 console.log(JSON.stringify(summary, null, 2));

@@ -319,98 +319,6 @@ const softmaxGradKernel: KernelDefinition = {
   },
 };
 
-/**
- * One decoding step of grouped-query attention against a preallocated KV cache, in one pass:
- * qkv [B, (H + 2K)·hd] (the fused q/k/v projection of one new token per row) → [B, H·hd].
- * RoPE (rotate-half layout) is applied to q and k at positions[b]; the new k and v are written
- * into slot `slot` of kCache/vCache [B, K, capacity, hd] IN PLACE (the caches are private to one
- * `generate` call and read by nothing else), then each query head attends over slots 0..slot
- * where keyMask [B, slot + 1] is > 0. Replaces ~20 tf ops per layer and token (projections split,
- * RoPE, transposes, the O(context) concat that grows the cache, scores, bias, softmax, values),
- * whose dispatch and copies dominated a decode step. Scores and sums accumulate in float64.
- */
-const decodeAttentionKernel: KernelDefinition = {
-  name: 'CrDecodeAttention',
-  inputNames: ['qkv', 'kCache', 'vCache', 'cos', 'sin', 'positions', 'keyMask'],
-  output: ([qkv], attrs) => ({
-    shape: [qkv!.shape[0]!, Number(attrs['heads']) * Number(attrs['headDim'])],
-    dtype: 'float32',
-  }),
-  compute: ([qkv, kCache, vCache, cos, sin, positions, keyMask], shapes, out, attrs) => {
-    const heads = Number(attrs['heads']);
-    const kvHeads = Number(attrs['kvHeads']);
-    const hd = Number(attrs['headDim']);
-    const slot = Number(attrs['slot']);
-    const scale = Number(attrs['scale']);
-    const [batch, width] = shapes[0] as [number, number];
-    const capacity = shapes[1]![2]!;
-    const maxPositions = shapes[3]![0]!;
-    const keys = slot + 1;
-    if (width !== (heads + 2 * kvHeads) * hd)
-      throw new RangeError(`CrDecodeAttention: qkv width ${width} ≠ (heads + 2·kvHeads)·headDim`);
-    if (slot >= capacity) throw new RangeError(`KV cache slot ${slot} ≥ capacity ${capacity}`);
-    const src = qkv as Float32Array;
-    const kc = kCache as Float32Array;
-    const vc = vCache as Float32Array;
-    const c = cos as Float32Array;
-    const sn = sin as Float32Array;
-    const mask = keyMask as Float32Array;
-    const dst = out as Float32Array;
-    const groups = heads / kvHeads;
-    const half = hd / 2;
-    const q = new Float64Array(hd);
-    const scores = new Float64Array(keys);
-    const acc = new Float64Array(hd);
-    // RoPE of one head vector at `from` into `into` (float32 results, as the reference kernel).
-    const rotate = (from: number, t: number, into: Float32Array | Float64Array, at: number) => {
-      for (let i = 0; i < half; i++) {
-        const x1 = src[from + i]!;
-        const x2 = src[from + i + half]!;
-        into[at + i] = Math.fround(x1 * c[t + i]! - x2 * sn[t + i]!);
-        into[at + i + half] = Math.fround(x2 * c[t + i]! + x1 * sn[t + i]!);
-      }
-    };
-    for (let b = 0; b < batch; b++) {
-      const p = positions![b]!;
-      if (p < 0 || p >= maxPositions)
-        throw new RangeError(`position ${p} is outside the rotary table [0, ${maxPositions})`);
-      const t = p * hd;
-      const row = b * width;
-      for (let g = 0; g < kvHeads; g++) {
-        const at = ((b * kvHeads + g) * capacity + slot) * hd;
-        rotate(row + (heads + g) * hd, t, kc, at);
-        const v0 = row + (heads + kvHeads + g) * hd;
-        for (let i = 0; i < hd; i++) vc[at + i] = src[v0 + i]!;
-      }
-      for (let h = 0; h < heads; h++) {
-        rotate(row + h * hd, t, q, 0);
-        const base = (b * kvHeads + Math.floor(h / groups)) * capacity * hd;
-        let max = -Infinity;
-        for (let s = 0; s < keys; s++) {
-          if (!(mask[b * keys + s]! > 0)) continue;
-          const k0 = base + s * hd;
-          let dot = 0;
-          for (let i = 0; i < hd; i++) dot += q[i]! * kc[k0 + i]!;
-          scores[s] = dot * scale;
-          if (scores[s]! > max) max = scores[s]!;
-        }
-        acc.fill(0);
-        let sum = 0;
-        for (let s = 0; s < keys; s++) {
-          if (!(mask[b * keys + s]! > 0)) continue;
-          const w = Math.exp(scores[s]! - max);
-          sum += w;
-          const v0 = base + s * hd;
-          for (let i = 0; i < hd; i++) acc[i]! += w * vc[v0 + i]!;
-        }
-        const o = b * heads * hd + h * hd;
-        // A row with no visible key (cannot happen in generate: its own token is visible) gives 0.
-        for (let i = 0; i < hd; i++) dst[o + i] = sum > 0 ? acc[i]! / sum : 0;
-      }
-    }
-  },
-};
-
 /** SwiGLU's activation from the fused gate/up projection: gu [N, 2I] → silu(gu[:, :I]) · gu[:, I:]. */
 const swigluActKernel: KernelDefinition = {
   name: 'CrSwiGluAct',
@@ -702,7 +610,6 @@ export function registerMissingKernels(backendName: string): void {
     ropeKernel,
     pickedLogSoftmaxGradKernel,
     softmaxGradKernel,
-    decodeAttentionKernel,
     swigluActKernel,
   ]) {
     if (!existing.has(definition.name)) register(definition, [backendName]);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from './backend.js';
+import { initBackend, type BackendName } from './backend.js';
 import { padBatch } from './batch.js';
 import type { ModelConfig } from './config.js';
 import { CausalLM, ModelInputError } from './model.js';
@@ -402,7 +402,7 @@ describe('CausalLM', () => {
           model.dispose();
         }
       } finally {
-        if (which === 'cpu') await initBackend({ backend: before });
+        if (which === 'cpu') await initBackend({ backend: before as BackendName });
       }
     },
     60_000,

@@ -10,6 +10,7 @@ import {
   scatterRows,
   transposeLast2,
 } from './fast-ops.js';
+import { DecodeAttention } from './decode-attention.js';
 import { jsKernelsActive } from './kernels.js';
 import {
   applyRopeAt,
@@ -307,6 +308,11 @@ export class CausalLM {
   private readonly lmHead: tf.Variable | undefined;
   private ropeCos: tf.Tensor2D;
   private ropeSin: tf.Tensor2D;
+  /** The same tables as arrays, for the fused decode path's attention (which runs outside tfjs). */
+  private ropeValues: { cos: Float32Array; sin: Float32Array } = {
+    cos: new Float32Array(0),
+    sin: new Float32Array(0),
+  };
   private ropeLength: number;
   private readonly rotate: tf.Tensor2D;
   private readonly headDim: number;
@@ -371,6 +377,7 @@ export class CausalLM {
   private makeRope(length: number): [tf.Tensor2D, tf.Tensor2D] {
     const c = this.config;
     const tables = ropeTables(length, this.headDim, c.ropeTheta, c.ropeScaling);
+    this.ropeValues = tables;
     return [
       tf.tensor2d(tables.cos, [length, this.headDim]),
       tf.tensor2d(tables.sin, [length, this.headDim]),
@@ -1023,7 +1030,10 @@ export class CausalLM {
         true,
         headWeight,
       );
-      if (fused !== undefined) this.preallocateCache(cache, promptLength + maxNew);
+      const attention =
+        fused !== undefined && maxNew > 1
+          ? this.preallocateCache(cache, promptLength + maxNew)
+          : undefined;
       let produced = 0;
       for (let step = 0; step < maxNew; step++) {
         const next = new Int32Array(batch);
@@ -1049,12 +1059,12 @@ export class CausalLM {
         if (finished.every(Boolean) || step === maxNew - 1) break;
         for (let i = 0; i < batch; i++) keyMask[i]!.push(finished[i] ? 0 : 1);
         logits =
-          fused !== undefined
+          fused !== undefined && attention !== undefined
             ? this.fusedDecodeStep(
                 next,
                 keyMask,
                 Int32Array.from(lengths, (l) => l + step),
-                cache,
+                attention,
                 fused,
                 headWeight,
               )
@@ -1103,20 +1113,31 @@ export class CausalLM {
     );
   }
 
-  /** Replaces each layer's prefill cache [B, K, T, hd] by one of `capacity` slots whose first T hold it (the rest is filled in place). */
-  private preallocateCache(cache: KvCache[], capacity: number): void {
-    for (const entry of cache) {
-      for (const key of ['k', 'v'] as const) {
-        const filled = entry[key]!;
-        const [b, heads, t, hd] = filled.shape;
-        const values = filled.dataSync();
-        const data = new Float32Array(b * heads * capacity * hd);
-        for (let r = 0; r < b * heads; r++)
-          data.set(values.subarray(r * t * hd, (r + 1) * t * hd), r * capacity * hd);
-        filled.dispose();
-        entry[key] = tf.tensor4d(data, [b, heads, capacity, hd]);
-      }
-    }
+  /** The fused path's KV cache: the prefill's k/v [B, K, T, hd] copied into slots 0..T-1 of one of `capacity` slots per row (the tensors are disposed). */
+  private preallocateCache(cache: KvCache[], capacity: number): DecodeAttention {
+    const c = this.config;
+    const first = cache[0]!.k!;
+    const attention = new DecodeAttention({
+      layers: cache.length,
+      batch: first.shape[0],
+      heads: c.numAttentionHeads,
+      kvHeads: c.numKeyValueHeads,
+      headDim: this.headDim,
+      capacity,
+    });
+    cache.forEach((entry, layer) => {
+      attention.fill(
+        layer,
+        entry.k!.dataSync() as Float32Array,
+        entry.v!.dataSync() as Float32Array,
+        entry.k!.shape[2],
+      );
+      entry.k!.dispose();
+      entry.v!.dispose();
+      entry.k = undefined;
+      entry.v = undefined;
+    });
+    return attention;
   }
 
   /** One token per row through the fused decode path (see `GenerateOptions.decode`); returns logits [B·vocab]. */
@@ -1124,7 +1145,7 @@ export class CausalLM {
     ids: Int32Array,
     keyMask: number[][],
     positions: Int32Array,
-    cache: KvCache[],
+    attention: DecodeAttention,
     weights: DecodeWeights[],
     headWeight: tf.Tensor2D,
   ): Float32Array {
@@ -1136,36 +1157,26 @@ export class CausalLM {
     this.ensureRope(maxPosition + 1);
     const maskData = new Float32Array(batch * keys);
     keyMask.forEach((row, i) => maskData.set(row, i * keys));
-    const attrs = {
-      heads: c.numAttentionHeads,
-      kvHeads: c.numKeyValueHeads,
-      headDim: this.headDim,
-      slot: keys - 1,
-      scale: 1 / Math.sqrt(this.headDim),
-    };
+    const scale = 1 / Math.sqrt(this.headDim);
     const out = tf.tidy(() => {
-      const mask = tf.tensor2d(maskData, [batch, keys]);
-      const pos = tf.tensor1d(positions, 'int32');
       let x = embeddingLookup(this.embed as tf.Tensor2D, tf.tensor1d(ids, 'int32'));
       this.layers.forEach((layer, index) => {
         const w = weights[index]!;
         const h = rmsNorm(x, layer.inputNorm as tf.Tensor1D, c.rmsNormEps) as tf.Tensor2D;
         let qkv = tf.matMul(h, w.qkv);
         if (w.qkvBias !== undefined) qkv = tf.add(qkv, w.qkvBias);
-        const attn = tf.engine().runKernel(
-          'CrDecodeAttention',
-          {
-            qkv,
-            kCache: cache[index]!.k!,
-            vCache: cache[index]!.v!,
-            cos: this.ropeCos,
-            sin: this.ropeSin,
-            positions: pos,
-            keyMask: mask,
-          },
-          attrs,
-        ) as tf.Tensor2D;
-        x = tf.add(x, tf.matMul(attn, layer.o as tf.Tensor2D));
+        const attn = attention.step(
+          index,
+          qkv.dataSync() as Float32Array,
+          positions,
+          this.ropeValues.cos,
+          this.ropeValues.sin,
+          maskData,
+          keys - 1,
+          scale,
+        );
+        const merged = tf.tensor2d(attn, [batch, c.numAttentionHeads * this.headDim]);
+        x = tf.add(x, tf.matMul(merged, layer.o as tf.Tensor2D));
         const h2 = rmsNorm(x, layer.postNorm as tf.Tensor1D, c.rmsNormEps) as tf.Tensor2D;
         const act = tf
           .engine()
