@@ -182,5 +182,9 @@ describe('DecodeAttention', () => {
       () =>
         new DecodeAttention({ layers: 1, batch: 1, heads: 1, kvHeads: 1, headDim: 6, capacity: 2 }),
     ).toThrow(/multiple of 4/);
+    const shape = { layers: 24, batch: 16, heads: 14, kvHeads: 2, headDim: 64, capacity: 1024 };
+    expect(DecodeAttention.supports(shape)).toBe(true);
+    expect(DecodeAttention.supports({ ...shape, headDim: 6 })).toBe(false);
+    expect(DecodeAttention.supports({ ...shape, capacity: 32768 })).toBe(false);
   });
 });

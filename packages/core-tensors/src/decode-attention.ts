@@ -351,6 +351,19 @@ export class DecodeAttention {
   private readonly cacheFloats: number;
   private readonly scratch: number;
 
+  /** Bytes of memory a cache of this shape takes (K and V of every layer, float32). */
+  static bytesFor(shape: DecodeAttentionShape): number {
+    const { layers, batch, kvHeads, headDim, capacity } = shape;
+    return (
+      2 * layers * batch * kvHeads * capacity * headDim * 4 + (2 * headDim + capacity + 16) * 4
+    );
+  }
+
+  /** Whether this class serves the shape: head dims a multiple of 4 (f32x4), the cache under 2 GiB of memory. */
+  static supports(shape: DecodeAttentionShape): boolean {
+    return shape.headDim % 4 === 0 && DecodeAttention.bytesFor(shape) < 2 ** 31;
+  }
+
   constructor(shape: DecodeAttentionShape, options: { simd?: boolean } = {}) {
     const { layers, batch, kvHeads, headDim, capacity } = shape;
     if (headDim % 4 !== 0) throw new RangeError(`headDim ${headDim} is not a multiple of 4`);
@@ -358,7 +371,7 @@ export class DecodeAttention {
     this.cacheFloats = batch * kvHeads * capacity * headDim;
     // scratch: q (headDim) + weights (capacity) + acc (headDim), 16-byte aligned
     this.scratch = 2 * layers * this.cacheFloats * 4;
-    const bytes = this.scratch + (2 * headDim + capacity + 16) * 4;
+    const bytes = DecodeAttention.bytesFor(shape);
     this.memory = new wasmApi.Memory({ initial: Math.ceil(bytes / 65536) });
     const module = options.simd === false ? null : simdModule();
     this.simd = module !== null;

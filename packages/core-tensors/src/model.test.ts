@@ -368,6 +368,7 @@ describe('CausalLM', () => {
           tiny, // grouped-query (4 query / 2 key-value heads)
           { ...tiny, numKeyValueHeads: 4, numHiddenLayers: 1 },
           { ...tiny, architecture: 'qwen2', numKeyValueHeads: 1 }, // q/k/v biases
+          { ...tiny, hiddenSize: 24 }, // head dim 6: not SIMD-sized, falls back to the reference path
         ];
         for (const [c, config] of configs.entries()) {
           const model = CausalLM.create(config, { seed: 20 + c });

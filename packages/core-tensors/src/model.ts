@@ -1030,8 +1030,19 @@ export class CausalLM {
         true,
         headWeight,
       );
+      // The fused path needs its cache to fit (head dim a multiple of 4, under 2 GiB); else the
+      // reference path goes on from the prefill's cache.
       const attention =
-        fused !== undefined && maxNew > 1
+        fused !== undefined &&
+        maxNew > 1 &&
+        DecodeAttention.supports({
+          layers: this.layers.length,
+          batch,
+          heads: this.config.numAttentionHeads,
+          kvHeads: this.config.numKeyValueHeads,
+          headDim: this.headDim,
+          capacity: promptLength + maxNew,
+        })
           ? this.preallocateCache(cache, promptLength + maxNew)
           : undefined;
       let produced = 0;
