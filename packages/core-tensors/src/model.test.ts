@@ -290,8 +290,10 @@ describe('CausalLM', () => {
 
   it('sampling is reproducible per seed, reports the log-probs tokenLogProbs computes, and honours stop tokens', async () => {
     const model = CausalLM.create(tiny, { seed: 6 });
-    const baseline = tf.memory().numTensors;
     const prompts = [[1, 2, 3], [4, 5], [6]];
+    // the fused decode path keeps one set of concatenated weights per model (until the weights change)
+    await model.generate(prompts, { maxNewTokens: 1 });
+    const baseline = tf.memory().numTensors;
     const options = { maxNewTokens: 10, temperature: 1.3, seed: 17 };
     const a = await model.generate(prompts, options);
     const b = await model.generate(prompts, { ...options, batchSize: 2 });
@@ -378,17 +380,28 @@ describe('CausalLM', () => {
               variable.assign(
                 tf.tidy(() => tf.mul(tf.randomNormal(variable.shape, 0, 1, 'float32', 3), 0.5)),
               );
-          const baseline = tf.memory().numTensors;
           // unequal lengths (left padding), a stop token, sampling and greedy
           const prompts = [
             [3, 1, 4, 1, 5],
             [9, 2],
             [6, 5, 3, 5, 8, 9, 7, 9, 3, 2, 3, 8],
           ];
-          for (const options of [
+          await model.generate(prompts, { maxNewTokens: 1 }); // the fused weights, kept per model
+          const baseline = tf.memory().numTensors;
+          for (const [round, options] of [
             { maxNewTokens: 24, temperature: 1.1, seed: 4, stopTokens: [7] },
             { maxNewTokens: 16, temperature: 0 },
-          ]) {
+            { maxNewTokens: 16, temperature: 0.8, seed: 9 },
+          ].entries()) {
+            // the last round after every weight changed: the kept fused weights must follow
+            if (round === 2)
+              for (const variable of model.parameters.values()) {
+                const next = tf.tidy(() =>
+                  tf.add(variable, tf.randomNormal(variable.shape, 0, 0.05, 'float32', 5)),
+                );
+                variable.assign(next);
+                next.dispose();
+              }
             const reference = await model.generate(prompts, { ...options, decode: 'reference' });
             const fused = await model.generate(prompts, { ...options, decode: 'fused' });
             expect(fused.map((o) => o.tokens)).toEqual(reference.map((o) => o.tokens));

@@ -269,10 +269,15 @@ interface KvCache {
 
 /** One layer's projections concatenated for the fused decode path (built once per `generate` call). */
 interface DecodeWeights {
-  qkv: tf.Tensor2D;
+  /** [d, (H + 2K)·hd], or undefined for models too large to hold a second copy (then three products whose outputs are concatenated). */
+  qkv: tf.Tensor2D | undefined;
   qkvBias: tf.Tensor1D | undefined;
-  gateUp: tf.Tensor2D;
+  /** [d, 2I], or undefined as qkv. */
+  gateUp: tf.Tensor2D | undefined;
 }
+
+/** Concatenated projection weights are kept only up to this many floats (64 MB): larger models multiply per projection instead. */
+const FUSED_WEIGHTS_MAX_FLOATS = 16 * 1024 * 1024;
 
 let instanceCounter = 0;
 
@@ -326,6 +331,9 @@ export class CausalLM {
   adapterDropout = false;
   private dropoutSeed = 0;
   private dropoutDraws = 0;
+  /** The fused decode path's concatenated weights, with the buffers they were made from. */
+  private fusedWeights:
+    { sources: (tf.DataId | undefined)[]; weights: DecodeWeights[] } | undefined;
 
   private constructor(config: ModelConfig, values: Map<string, tf.Tensor>, trainable: boolean) {
     this.config = config;
@@ -1099,7 +1107,6 @@ export class CausalLM {
         entry.v?.dispose();
       }
       if (headWeight !== this.lmHead) headWeight.dispose();
-      for (const w of fused ?? []) tf.dispose([w.qkv, w.gateUp, ...(w.qkvBias ? [w.qkvBias] : [])]);
     }
   }
 
@@ -1112,16 +1119,36 @@ export class CausalLM {
     if (options.decode === 'reference' || !jsKernelsActive()) return undefined;
     if (this.layers.some((l) => l.qNorm !== undefined || l.kNorm !== undefined)) return undefined;
     if (this.lora !== undefined && this.adaptersEnabled) return undefined;
-    return this.layers.map((l) =>
+    // Reused while the weights are unchanged: Variable.assign (optimizer steps, copyFrom, merges)
+    // gives a variable a new buffer, so the buffers identify the values.
+    const sources = this.layers.flatMap((l) =>
+      [l.q, l.k, l.v, l.gate, l.up, l.qBias, l.kBias, l.vBias].map((v) => v?.dataId),
+    );
+    const cached = this.fusedWeights;
+    if (cached !== undefined && cached.sources.every((id, i) => id === sources[i]))
+      return cached.weights;
+    this.disposeFusedWeights();
+    let floats = 0;
+    for (const l of this.layers) floats += l.q.size + l.k.size + l.v.size + l.gate.size + l.up.size;
+    const concatenate = floats <= FUSED_WEIGHTS_MAX_FLOATS;
+    const weights = this.layers.map((l) =>
       tf.tidy(() => ({
-        qkv: tf.concat([l.q, l.k, l.v], 1) as tf.Tensor2D,
+        qkv: concatenate ? (tf.concat([l.q, l.k, l.v], 1) as tf.Tensor2D) : undefined,
         qkvBias:
           l.qBias !== undefined && l.kBias !== undefined && l.vBias !== undefined
             ? (tf.concat([l.qBias, l.kBias, l.vBias]) as tf.Tensor1D)
             : undefined,
-        gateUp: tf.concat([l.gate, l.up], 1) as tf.Tensor2D,
+        gateUp: concatenate ? (tf.concat([l.gate, l.up], 1) as tf.Tensor2D) : undefined,
       })),
     );
+    this.fusedWeights = { sources, weights };
+    return weights;
+  }
+
+  private disposeFusedWeights(): void {
+    for (const w of this.fusedWeights?.weights ?? [])
+      for (const t of [w.qkv, w.qkvBias, w.gateUp]) t?.dispose();
+    this.fusedWeights = undefined;
   }
 
   /** The fused path's KV cache: the prefill's k/v [B, K, T, hd] copied into slots 0..T-1 of one of `capacity` slots per row (the tensors are disposed). */
@@ -1174,7 +1201,10 @@ export class CausalLM {
       this.layers.forEach((layer, index) => {
         const w = weights[index]!;
         const h = rmsNorm(x, layer.inputNorm as tf.Tensor1D, c.rmsNormEps) as tf.Tensor2D;
-        let qkv = tf.matMul(h, w.qkv);
+        let qkv =
+          w.qkv !== undefined
+            ? tf.matMul(h, w.qkv)
+            : tf.concat([tf.matMul(h, layer.q), tf.matMul(h, layer.k), tf.matMul(h, layer.v)], 1);
         if (w.qkvBias !== undefined) qkv = tf.add(qkv, w.qkvBias);
         const attn = attention.step(
           index,
@@ -1189,9 +1219,11 @@ export class CausalLM {
         const merged = tf.tensor2d(attn, [batch, c.numAttentionHeads * this.headDim]);
         x = tf.add(x, tf.matMul(merged, layer.o as tf.Tensor2D));
         const h2 = rmsNorm(x, layer.postNorm as tf.Tensor1D, c.rmsNormEps) as tf.Tensor2D;
-        const act = tf
-          .engine()
-          .runKernel('CrSwiGluAct', { gu: tf.matMul(h2, w.gateUp) }) as tf.Tensor2D;
+        const gu =
+          w.gateUp !== undefined
+            ? tf.matMul(h2, w.gateUp)
+            : tf.concat([tf.matMul(h2, layer.gate), tf.matMul(h2, layer.up)], 1);
+        const act = tf.engine().runKernel('CrSwiGluAct', { gu }) as tf.Tensor2D;
         x = tf.add(x, tf.matMul(act, layer.down as tf.Tensor2D));
       });
       return this.head(
@@ -1284,6 +1316,7 @@ export class CausalLM {
     if (this.disposed) return;
     this.disposed = true;
     this.removeAdapters();
+    this.disposeFusedWeights();
     for (const v of this.variables.values()) v.dispose();
     this.ropeCos.dispose();
     this.ropeSin.dispose();
