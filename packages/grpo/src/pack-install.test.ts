@@ -1,34 +1,51 @@
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import {
+  mkdir,
+  mkdtemp,
+  readFile,
+  readdir,
+  realpath,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, expect, it } from 'vitest';
 
 /*
- * The published-package check: `pnpm pack` grpo and core-tensors (workspace:^ becomes a version
- * range), `npm install` both tarballs into a fresh project outside the workspace (third-party
- * dependencies come from the registry), and run the README's example there. The install is
- * reused across runs while the tarballs are byte-identical (keyed by their hash), so only a
- * changed package pays for a new install.
+ * The published-package check: `pnpm pack` grpo and every workspace package it depends on
+ * (workspace:^ becomes a version range), install the tarballs into a fresh project outside the
+ * workspace, and run the README's example there. No registry is asked: each tarball is
+ * unpacked as npm would place it, and the third-party dependencies it declares are linked, in
+ * its own node_modules, to the copies this workspace already installed (the same versions,
+ * resolved from the same ranges). So a file missing from `files`, a workspace dependency left
+ * undeclared or a third-party one the tarball does not declare fails here as it would for a user.
  */
 
 const run = promisify(execFile);
-const grpoDir = fileURLToPath(new URL('..', import.meta.url));
-const coreDir = dirname(
-  createRequire(import.meta.url).resolve('@codereasoner/core-tensors/package.json'),
-);
-const INSTALL_PREFIX = 'codereasoner-grpo-install-';
-const packDirs: string[] = [];
+const packagesDir = fileURLToPath(new URL('../..', import.meta.url));
+const WORKSPACE_SCOPE = '@codereasoner/';
+const tempDirs: string[] = [];
 
 afterAll(async () => {
-  for (const dir of packDirs) await rm(dir, { recursive: true, force: true });
+  for (const dir of tempDirs) await rm(dir, { recursive: true, force: true });
 });
 
-/** The environment without the npm_* variables a parent `pnpm run` sets (they would configure the child npm). */
+interface Manifest {
+  name: string;
+  version: string;
+  dependencies?: Record<string, string>;
+}
+
+async function manifest(dir: string): Promise<Manifest> {
+  return JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as Manifest;
+}
+
+/** The environment without the npm_* variables a parent `pnpm run` sets (they would configure the child). */
 function cleanEnv(): NodeJS.ProcessEnv {
   return Object.fromEntries(
     Object.entries(process.env).filter(([key]) => !key.toLowerCase().startsWith('npm_')),
@@ -53,6 +70,27 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
+/** The name `pnpm pack` gives a package's tarball. */
+function tarballName({ name, version }: Manifest): string {
+  return `${name.replace(/^@/, '').replace('/', '-')}-${version}.tgz`;
+}
+
+/** grpo and the workspace packages it depends on, directly or not: directory per package name. */
+async function workspaceClosure(start: string): Promise<Map<string, string>> {
+  const dirs = new Map<string, string>();
+  const pending = [start];
+  while (pending.length > 0) {
+    const dir = pending.pop()!;
+    const { name, dependencies = {} } = await manifest(dir);
+    if (dirs.has(name)) continue;
+    dirs.set(name, dir);
+    for (const [dep, range] of Object.entries(dependencies))
+      if (range.startsWith('workspace:'))
+        pending.push(join(packagesDir, dep.slice(WORKSPACE_SCOPE.length)));
+  }
+  return dirs;
+}
+
 function readmeExample(readme: string): string {
   const match = /## Example[\s\S]*?```js\n([\s\S]*?)```/.exec(readme);
   if (match === null) throw new Error('README.md has no ```js block under "## Example"');
@@ -60,53 +98,54 @@ function readmeExample(readme: string): string {
 }
 
 it('installs from packed tarballs outside the workspace and runs the README example', async () => {
+  const sources = await workspaceClosure(join(packagesDir, 'grpo'));
+  expect([...sources.keys()]).toContain('@codereasoner/core-tensors');
   const packDir = await mkdtemp(join(tmpdir(), 'grpo-pack-'));
-  packDirs.push(packDir);
-  await pnpmPack(coreDir, packDir);
-  await pnpmPack(grpoDir, packDir);
-  const tarballs = (await readdir(packDir)).filter((f) => f.endsWith('.tgz')).sort();
-  expect(tarballs).toEqual(
-    ['codereasoner-core-tensors-0.1.0.tgz', 'codereasoner-grpo-0.1.0.tgz'].sort(),
+  const project = await mkdtemp(join(tmpdir(), 'grpo-consumer-'));
+  tempDirs.push(packDir, project);
+  for (const dir of sources.values()) await pnpmPack(dir, packDir);
+  const expected = await Promise.all(
+    [...sources.values()].map(async (dir) => tarballName(await manifest(dir))),
   );
+  expect((await readdir(packDir)).sort()).toEqual(expected.sort());
 
-  const hash = createHash('sha256');
-  for (const name of tarballs) hash.update(await readFile(join(packDir, name)));
-  const key = hash.digest('hex').slice(0, 16);
-  const project = join(tmpdir(), `${INSTALL_PREFIX}${key}`);
-  // Stale installs of earlier tarballs are removed.
-  for (const name of await readdir(tmpdir())) {
-    if (name.startsWith(INSTALL_PREFIX) && name !== `${INSTALL_PREFIX}${key}`) {
-      await rm(join(tmpdir(), name), { recursive: true, force: true });
+  await writeFile(
+    join(project, 'package.json'),
+    JSON.stringify({ name: 'grpo-consumer', private: true, type: 'module' }),
+  );
+  for (const [name, sourceDir] of sources) {
+    const source = await manifest(sourceDir);
+    const target = join(project, 'node_modules', name);
+    await mkdir(target, { recursive: true });
+    // npm's tarballs hold one top folder, `package/`.
+    await run('tar', [
+      '-xzf',
+      join(packDir, tarballName(source)),
+      '-C',
+      target,
+      '--strip-components=1',
+    ]);
+    const packed = await manifest(target);
+    for (const [dep, range] of Object.entries(packed.dependencies ?? {})) {
+      const declared = source.dependencies?.[dep];
+      if (dep.startsWith(WORKSPACE_SCOPE)) {
+        // workspace:^ became a caret range on the version in that package's package.json.
+        const { version } = await manifest(sources.get(dep)!);
+        expect(declared, `${name} -> ${dep}`).toBe('workspace:^');
+        expect(range, `${name} -> ${dep}`).toBe(`^${version}`);
+        continue;
+      }
+      expect(range, `${name} -> ${dep}`).toBe(declared);
+      const link = join(target, 'node_modules', dep);
+      await mkdir(join(link, '..'), { recursive: true });
+      await symlink(await realpath(join(sourceDir, 'node_modules', dep)), link, 'dir');
     }
   }
-  if (!(await exists(join(project, '.installed')))) {
-    await rm(project, { recursive: true, force: true });
-    await mkdir(project, { recursive: true });
-    await writeFile(
-      join(project, 'package.json'),
-      JSON.stringify({ name: 'grpo-consumer', private: true, type: 'module' }),
-    );
-    await run(
-      'npm',
-      ['install', '--no-audit', '--no-fund', ...tarballs.map((t) => join(packDir, t))],
-      {
-        cwd: project,
-        env: cleanEnv(),
-        maxBuffer: 16 * 1024 * 1024,
-      },
-    );
-    await writeFile(join(project, '.installed'), `${new Date().toISOString()}\n`);
-  }
-  const installed = JSON.parse(
-    await readFile(join(project, 'node_modules/@codereasoner/grpo/package.json'), 'utf8'),
-  ) as {
-    dependencies: Record<string, string>;
-  };
-  expect(installed.dependencies['@codereasoner/core-tensors']).toBe('^0.1.0');
-  // Nothing resolves back into the workspace.
+  // The workspace packages are the unpacked tarballs, not links back into the workspace.
   expect(await exists(join(project, 'node_modules/@codereasoner/core-tensors/dist/index.js'))).toBe(
     true,
   );
+  expect(await exists(join(project, 'node_modules/@codereasoner/core-tensors/src'))).toBe(false);
 
   // The example as published (the README inside the tarball).
   const example = readmeExample(

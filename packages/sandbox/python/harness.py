@@ -1765,6 +1765,8 @@ def execute(task):
             result["detail"] = f"output exceeded {_Config.max_output_chars} characters"
         elif status == "memory":
             result["detail"] = "the task ran out of memory"
+        elif status == "timeout":  # the Pyodide worker says the same of the interrupts it sends
+            result["detail"] = "the task ran longer than its limit and was interrupted"
     finally:
         sys.settrace(None)
         if run.stdout.overflow or run.stderr.overflow:

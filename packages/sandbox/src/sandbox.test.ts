@@ -325,13 +325,16 @@ describe.each(engines)('Sandbox on %s', (engine) => {
   });
 
   describe('hostile code', () => {
+    // Behaviour, not wall-clock bounds (a loaded machine stretches every duration): which limit
+    // stopped the task, how (interrupted in Python, or its worker replaced), and that the pool
+    // still answers correctly afterwards.
     it('stops an infinite loop at its limit and keeps serving', async () => {
-      const started = performance.now();
+      const restarts = sandbox.info().restarts;
       const result = await sandbox.run({ code: 'while True:\n    pass', call: '0' });
-      const elapsed = performance.now() - started;
       expect(result.status).toBe('timeout');
-      expect(elapsed).toBeGreaterThanOrEqual(TIMEOUT_MS - 20);
-      expect(elapsed).toBeLessThan(TIMEOUT_MS + 1500);
+      expect(result.detail).toMatch(/limit/);
+      // A pure-Python loop is interruptible: the worker survives it.
+      expect(sandbox.info().restarts).toBe(restarts);
       await expectHealthy();
     });
 
@@ -339,19 +342,19 @@ describe.each(engines)('Sandbox on %s', (engine) => {
       const restarts = sandbox.info().restarts;
       const code =
         'def f():\n    while True:\n        try:\n            while True:\n                pass\n        except BaseException:\n            pass';
-      const started = performance.now();
       const result = await sandbox.run({ code, call: 'f()', timeoutMs: 300 });
       expect(result.status).toBe('timeout');
-      expect(performance.now() - started).toBeLessThan(300 + 1000 + 500);
-      expect(sandbox.info().restarts).toBeGreaterThanOrEqual(restarts);
+      expect(result.detail).toMatch(/terminated|killed|CPU time/);
+      expect(sandbox.info().restarts).toBe(restarts + 1);
       await expectHealthy();
     }, 30_000);
 
     it('stops a task stuck inside C code and keeps serving', async () => {
-      const started = performance.now();
+      const restarts = sandbox.info().restarts;
       const result = await sandbox.run({ code: '', call: 'sum(range(10 ** 12))', timeoutMs: 300 });
       expect(result.status).toBe('timeout');
-      expect(performance.now() - started).toBeLessThan(300 + 1000 + 1000);
+      expect(result.detail).toMatch(/terminated|killed|CPU time/);
+      expect(sandbox.info().restarts).toBe(restarts + 1);
       await expectHealthy();
     }, 30_000);
 
