@@ -1,7 +1,7 @@
 import { BenchmarkRunError } from '../errors.js';
+import { revalHarnessSource } from '../python-assets.js';
 import type { RunRequest, RunResult, SandboxLike } from '../sandbox-types.js';
 import type { RevalGroup, RevalProblem } from './data.js';
-import { REVAL_HARNESS_SOURCE } from './harness-source.js';
 
 /** The official harness caps a traced run at 120 s; our cap per group (trace + gold checks). */
 export const REVAL_GROUP_TIMEOUT_MS = 60_000;
@@ -122,13 +122,15 @@ function groupSpec(
 }
 
 // The sandbox compiles `code` under "<internals>", the very filename REval's tracer follows: the
-// harness is compiled under a name of its own so that none of its frames is ever traced.
-const HARNESS_BOOTSTRAP = `exec(compile(${JSON.stringify(REVAL_HARNESS_SOURCE)}, "<reval-harness>", "exec"))`;
+// harness (python/reval-harness.py) is passed as a string value and compiled under a name of its
+// own, so that none of its frames is ever traced.
+let harnessBootstrap: string | undefined;
 
 export function harnessRequest(spec: Record<string, unknown>, timeoutMs: number): RunRequest {
+  harnessBootstrap ??= `exec(compile(${JSON.stringify(revalHarnessSource())}, "<reval-harness>", "exec"))`;
   // JSON text is a valid Python string literal once quoted by JSON.stringify again.
   return {
-    code: HARNESS_BOOTSTRAP,
+    code: harnessBootstrap,
     call: `reval_call(${JSON.stringify(JSON.stringify(spec))})`,
     timeoutMs,
   };

@@ -1,10 +1,6 @@
-// The REval harness that runs inside the sandbox (Python source). It ports the official
-// r-eval/REval tracer (`dynamics.py`), the ClassEval test handling (`dataset.py`) and the
-// state/output checks (`evaluation.py`); see the comments in the Python for each rule.
-// Kept as a string so it ships inside dist/ with no file lookup; it has no backtick and no
-// dollar-brace, so String.raw leaves every backslash as Python needs it.
-
-export const REVAL_HARNESS_SOURCE = String.raw`# REval ground truth and answer checking, run inside the sandbox.
+# REval ground truth and answer checking, run inside the sandbox. @codereasoner/bench reads this
+# file at run time (src/python-assets.ts) and has the sandbox compile it under "<reval-harness>"
+# (src/reval/truth.ts); the only entry point is reval_call at the end.
 # A port of the official harness (r-eval/REval: dynamics.py, dataset.py, evaluation.py):
 # same trace rules (filename "<internals>", locals filter, deep copies, consecutive events on one
 # line merged, return/exception events attached to the current state), same VarInterpreter,
@@ -684,4 +680,3 @@ def reval_call(spec_json):
     if spec.get("op") == "batch":
         return _json.dumps({"ok": True, "results": [_one(s) for s in spec["specs"]]})
     return _json.dumps(_one(spec))
-`;

@@ -1,0 +1,54 @@
+// Shared by the tests of packages that ship Python files (sandbox, bench): the checks a Python
+// linter would give where none is installed, and what a packed tarball would hold. Test-only;
+// no package ships it.
+import { spawnSync } from 'node:child_process';
+
+/** Whether a `python3` (3.9 or later) is on PATH; the Python checks are skipped, visibly, without one. */
+export const hasPython3 =
+  spawnSync('python3', ['-c', 'import sys; assert sys.version_info >= (3, 9)']).status === 0;
+
+/** Appended to the name of a test that needs python3, so that a skip says why. */
+export const NEEDS_PYTHON3 = hasPython3 ? '' : ' [skipped: needs python3 on PATH]';
+
+/**
+ * Compiles a Python file with CPython, warnings raised as errors (an invalid escape such as
+ * "\d", `is` with a literal, ...): '' when clean, else what CPython said. Writes no .pyc.
+ */
+export function pythonCompileProblems(path: string): string {
+  const result = spawnSync(
+    'python3',
+    [
+      '-I',
+      '-W',
+      'error',
+      '-c',
+      'import sys\nwith open(sys.argv[1], encoding="utf-8") as f:\n    compile(f.read(), sys.argv[1], "exec")',
+      path,
+    ],
+    { encoding: 'utf8' },
+  );
+  if (result.error) throw result.error;
+  return result.status === 0 ? '' : `${result.stderr}`.trim() || `python3 exited ${result.status}`;
+}
+
+/** The environment without the npm_* variables a parent `pnpm run` sets (they would configure the child npm). */
+function cleanEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(
+    Object.entries(process.env).filter(([key]) => !key.toLowerCase().startsWith('npm_')),
+  );
+}
+
+/** The paths `npm pack` would put in a package's tarball (a dry run: nothing is written or fetched). */
+export function packedFiles(packageDir: string): string[] {
+  const result = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
+    cwd: packageDir,
+    env: cleanEnv(),
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (result.error) throw result.error;
+  if (result.status !== 0)
+    throw new Error(`npm pack --dry-run failed in ${packageDir}: ${result.stderr}`);
+  const [pack] = JSON.parse(result.stdout) as { files: { path: string }[] }[];
+  return pack!.files.map((file) => file.path);
+}
