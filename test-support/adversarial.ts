@@ -68,3 +68,115 @@ export const judgeEngines: { engine: 'pyodide' | 'cpython'; skip: string | false
     skip: hasPython ? false : 'skipped: no python3 (>= 3.9) on PATH for the CPython engine',
   },
 ];
+
+/**
+ * A task record (the data package's `TaskRecord`, structurally) on the corpus's program. Typed
+ * here rather than imported so that test-support depends on no package.
+ */
+export interface CorpusTask {
+  id: string;
+  programId: string;
+  callId: string;
+  type: 'output' | 'input' | 'coverage' | 'state' | 'path';
+  split: 'train' | 'eval';
+  code: string;
+  entryPoint: string;
+  input: string;
+  output: string;
+  line?: number;
+  variable?: string;
+  answer: string;
+  meta: Record<string, unknown>;
+}
+
+/** A task record of one type on the corpus's program, ids under `prefix`. */
+export function corpusTask(
+  prefix: string,
+  split: CorpusTask['split'],
+  type: CorpusTask['type'],
+  answer: string,
+  extra: Partial<CorpusTask> = {},
+): CorpusTask {
+  const { task } = adversarialCorpus;
+  return {
+    id: `${prefix}/${type}`,
+    programId: prefix,
+    callId: `${prefix}/0`,
+    type,
+    split,
+    code: task.code,
+    entryPoint: task.entryPoint,
+    input: task.input,
+    output: task.output,
+    answer,
+    meta: {},
+    ...extra,
+  };
+}
+
+/** One question of each task type, with the corpus's attacks on it and its gold answers. */
+export interface AdversarialQuestion {
+  name: CorpusTask['type'];
+  task: CorpusTask;
+  /** Answers that must score 0. */
+  attacks: string[];
+  /** The task's own gold answer. */
+  gold: string;
+  /** Every written form of the gold answer the corpus lists (the gold among them): each must score. */
+  golds: string[];
+}
+
+export function adversarialQuestions(
+  prefix: string,
+  split: CorpusTask['split'],
+): AdversarialQuestion[] {
+  const { task: target, golds } = adversarialCorpus;
+  const output = { gold: target.output, wrong: target.wrongOutput };
+  const state = { gold: target.state.answer, wrong: target.state.wrong };
+  const input = { gold: target.input, wrong: '[0], "-"' };
+  const task = (type: CorpusTask['type'], answer: string, extra?: Partial<CorpusTask>) =>
+    corpusTask(prefix, split, type, answer, extra);
+  return [
+    {
+      name: 'output',
+      task: task('output', target.output),
+      attacks: adversarialCorpus.value.map((entry) => fill(entry.text, output)),
+      gold: target.output,
+      golds: golds.value.map((text) => fill(text, output)),
+    },
+    {
+      name: 'state',
+      task: task('state', target.state.answer, {
+        line: target.state.line,
+        variable: target.state.variable,
+        meta: { acceptableAnswers: target.state.acceptableAnswers },
+      }),
+      attacks: adversarialCorpus.value.map((entry) => fill(entry.text, state)),
+      gold: target.state.answer,
+      golds: golds.value.map((text) => fill(text, state)),
+    },
+    {
+      name: 'input',
+      task: task('input', target.input),
+      attacks: [...adversarialCorpus.arguments, ...adversarialCorpus.call].map((entry) =>
+        fill(entry.text, input),
+      ),
+      gold: target.input,
+      golds: [...golds.arguments, ...golds.call],
+    },
+    {
+      name: 'coverage',
+      task: task('coverage', adversarialCorpus.coverage.gold, { line: 5 }),
+      attacks: adversarialCorpus.coverage.wrong,
+      gold: adversarialCorpus.coverage.gold,
+      golds: adversarialCorpus.coverage.golds,
+    },
+    {
+      name: 'path',
+      task: task('path', adversarialCorpus.path.gold, { line: 5 }),
+      attacks: adversarialCorpus.path.wrong,
+      gold: adversarialCorpus.path.gold,
+      golds: adversarialCorpus.path.golds,
+    },
+  ];
+}

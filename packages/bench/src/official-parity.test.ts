@@ -1,13 +1,11 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Sandbox } from '@codereasoner/sandbox';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { cruxEvalItems, loadCruxEval, scoreCruxEval } from './cruxeval.js';
 import { liveCodeBenchItems, loadLiveCodeBench, scoreLiveCodeBench } from './livecodebench.js';
-import { loadReval, type RevalProblem } from './reval/data.js';
 import { revalGroupItems, scoreReval, type RevalItemContext } from './reval/items.js';
-import { computeRevalTruth, type RevalGroupTruth } from './reval/truth.js';
+import { useTracedRevalFixture } from './reval/test-fixture.js';
 import { runBenchmark } from './run-benchmark.js';
 import { FIXTURES } from './test-paths.js';
 import type {
@@ -49,35 +47,20 @@ function completionText(completion: string | Part[]): string {
   return completion.map((p) => (typeof p === 'string' ? p : p.repeat.repeat(p.times))).join('');
 }
 
-let sandbox: Sandbox;
 let fixture: Fixture;
-let problems: RevalProblem[];
-let truths: RevalGroupTruth[];
+const reval = useTracedRevalFixture();
 
 beforeAll(async () => {
-  sandbox = await Sandbox.create({ workers: 1 });
   fixture = JSON.parse(
     await readFile(join(FIXTURES, 'official-parity/completions.json'), 'utf8'),
   ) as Fixture;
-  problems = await loadReval(
-    join(FIXTURES, 'reval/DREval_data.jsonl'),
-    join(FIXTURES, 'reval/DREval_tasks.jsonl'),
-  );
-  truths = await computeRevalTruth(
-    sandbox,
-    problems.flatMap((problem) => problem.groups.map((group) => ({ problem, group }))),
-  );
-}, 120_000);
-
-afterAll(async () => {
-  await sandbox?.close();
 });
 
 function revalItems(cot: boolean): { item: BenchItem; context: RevalItemContext }[] {
   let t = 0;
-  return problems.flatMap((problem) =>
+  return reval.problems.flatMap((problem) =>
     problem.groups.flatMap((group) =>
-      revalGroupItems(problem, group, truths[t++]!, ['coverage', 'state', 'path', 'output'], {
+      revalGroupItems(problem, group, reval.truths[t++]!, ['coverage', 'state', 'path', 'output'], {
         cot,
         style: 'official',
       }),
@@ -96,7 +79,7 @@ async function score(benchmark: ParityCase['benchmark'], cot: boolean) {
     const all = cruxEvalItems(records, { tasks: ['output', 'input'], cot, style: 'official' });
     items = cases.map((c) => all.find((i) => i.key === `${c.task}/${c.item}`)!);
     verdicts = await scoreCruxEval(
-      sandbox,
+      reval.sandbox,
       new Map(records.map((r) => [r.id, r])),
       items,
       completions,
@@ -107,7 +90,7 @@ async function score(benchmark: ParityCase['benchmark'], cot: boolean) {
     const all = liveCodeBenchItems(records, { cot, style: 'official' });
     items = cases.map((c) => all.find((i) => i.key === `${c.task}/${c.item}`)!);
     verdicts = await scoreLiveCodeBench(
-      sandbox,
+      reval.sandbox,
       new Map(records.map((r) => [r.id, r])),
       items,
       completions,
@@ -118,7 +101,7 @@ async function score(benchmark: ParityCase['benchmark'], cot: boolean) {
     const picked = cases.map((c) => all.find((i) => i.item.key === `${c.task}/${c.item}`)!);
     items = picked.map((p) => p.item);
     verdicts = await scoreReval(
-      sandbox,
+      reval.sandbox,
       items,
       picked.map((p) => p.context),
       completions,
@@ -204,7 +187,7 @@ describe('requests as the official harnesses send them', () => {
           benchmark,
           dataPath: FIXTURES,
           model,
-          sandbox,
+          sandbox: reval.sandbox,
           outDir: join(root, benchmark),
           limit: 1,
           ...(benchmark === 'reval' ? { tasks: ['coverage' as const] } : {}),

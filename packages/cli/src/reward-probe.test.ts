@@ -1,71 +1,20 @@
 // The reward-hacking probe: a scripted policy that emits the adversarial corpus as its answers,
 // through the reward `cr grpo` trains with (verifiedReward, on the run's own sandbox), earns 0.
 // The gold answers of the same questions earn 1, so the probe can fail.
-import type { TaskRecord, TaskType } from '@codereasoner/data';
 import type { RewardInput } from '@codereasoner/grpo';
 import { afterAll, describe, expect, it } from 'vitest';
-import { adversarialCorpus, fill, judgeEngines } from '../../../test-support/adversarial.js';
+import { adversarialQuestions, judgeEngines } from '../../../test-support/adversarial.js';
 import { resolveRunConfig } from './config.js';
 import { StageContext } from './context.js';
 import { createReporter } from './progress.js';
 import { verifiedReward } from './stages.js';
 
-const { task: target } = adversarialCorpus;
-
-function task(type: TaskType, answer: string, extra: Partial<TaskRecord> = {}): TaskRecord {
-  return {
-    id: `probe/${type}`,
-    programId: 'probe',
-    callId: 'probe/0',
-    type,
-    split: 'train',
-    code: target.code,
-    entryPoint: target.entryPoint,
-    input: target.input,
-    output: target.output,
-    answer,
-    meta: {},
-    ...extra,
-  };
-}
-
-const questions: { task: TaskRecord; attacks: string[]; golds: string[] }[] = [
-  {
-    task: task('output', target.output),
-    attacks: adversarialCorpus.value.map((e) =>
-      fill(e.text, { gold: target.output, wrong: target.wrongOutput }),
-    ),
-    golds: [target.output],
-  },
-  {
-    task: task('state', target.state.answer, {
-      line: target.state.line,
-      variable: target.state.variable,
-      meta: { acceptableAnswers: target.state.acceptableAnswers },
-    }),
-    attacks: adversarialCorpus.value.map((e) =>
-      fill(e.text, { gold: target.state.answer, wrong: target.state.wrong }),
-    ),
-    golds: [target.state.answer],
-  },
-  {
-    task: task('input', target.input),
-    attacks: [...adversarialCorpus.arguments, ...adversarialCorpus.call].map((e) =>
-      fill(e.text, { gold: target.input, wrong: '[0], "-"' }),
-    ),
-    golds: [target.input],
-  },
-  {
-    task: task('coverage', adversarialCorpus.coverage.gold, { line: 5 }),
-    attacks: adversarialCorpus.coverage.wrong,
-    golds: [adversarialCorpus.coverage.gold],
-  },
-  {
-    task: task('path', adversarialCorpus.path.gold, { line: 5 }),
-    attacks: adversarialCorpus.path.wrong,
-    golds: [adversarialCorpus.path.gold],
-  },
-];
+// Each question's attacks, and its one gold answer (the one that must earn 1).
+const questions = adversarialQuestions('probe', 'train').map(({ task, attacks, gold }) => ({
+  task,
+  attacks,
+  golds: [gold],
+}));
 
 for (const { engine, skip } of judgeEngines) {
   describe.skipIf(skip !== false)(

@@ -23,131 +23,66 @@ function choices(schema: { properties: Record<string, object> }, key: string): r
 }
 
 const grpoProperties = grpoConfigInputSchema as unknown as { properties: Record<string, object> };
+const sftProperties = sftConfigSchema as unknown as { properties: Record<string, object> };
 
-export const SFT_SETTINGS: readonly TrlSetting[] = [
-  { trl: 'max_steps', key: 'steps', kind: 'integer', help: 'optimizer steps' },
-  { trl: 'learning_rate', key: 'learningRate', kind: 'number', help: 'peak learning rate' },
-  {
-    trl: 'per_device_train_batch_size',
-    key: 'batchSize',
-    kind: 'integer',
-    help: 'sequences per micro-batch',
-  },
-  {
-    trl: 'gradient_accumulation_steps',
-    key: 'gradientAccumulation',
-    kind: 'integer',
-    help: 'micro-batches per optimizer step',
-  },
-  { trl: 'warmup_steps', key: 'warmupSteps', kind: 'integer', help: 'linear warm-up steps' },
-  {
-    trl: 'max_length',
-    key: 'maxSeqLen',
-    kind: 'integer',
-    help: 'longest example in tokens (longer ones are dropped)',
-  },
-  { trl: 'weight_decay', key: 'weightDecay', kind: 'number', help: 'AdamW weight decay' },
-  { trl: 'max_grad_norm', key: 'maxGradNorm', kind: 'number', help: 'gradient-norm clip' },
-  {
-    trl: 'save_steps',
-    key: 'checkpointEvery',
-    kind: 'integer',
-    help: 'checkpoint every N steps (0: at the end)',
-  },
-  {
-    trl: 'eval_steps',
-    key: 'evalEvery',
-    kind: 'integer',
-    help: 'held-out evaluation every N steps (0: at the end)',
-  },
-  { trl: 'save_total_limit', key: 'keepCheckpoints', kind: 'integer', help: 'checkpoints kept' },
-];
+type Row = readonly [trl: string, key: string, kind: TrlSetting['kind'], help: string];
+
+/** Table rows to settings; a `choice` setting takes its values from the owning schema's enum. */
+function settings(
+  schema: { properties: Record<string, object> },
+  rows: readonly Row[],
+): readonly TrlSetting[] {
+  return rows.map(([trl, key, kind, help]) =>
+    kind === 'choice'
+      ? { trl, key, kind, choices: choices(schema, key), help }
+      : { trl, key, kind, help },
+  );
+}
+
+// prettier-ignore
+export const SFT_SETTINGS: readonly TrlSetting[] = settings(sftProperties, [
+  // TRL's name                     our key                 kind       --help text
+  ['max_steps',                   'steps',                'integer', 'optimizer steps'],
+  ['learning_rate',               'learningRate',         'number',  'peak learning rate'],
+  ['per_device_train_batch_size', 'batchSize',            'integer', 'sequences per micro-batch'],
+  ['gradient_accumulation_steps', 'gradientAccumulation', 'integer', 'micro-batches per optimizer step'],
+  ['warmup_steps',                'warmupSteps',          'integer', 'linear warm-up steps'],
+  ['max_length',                  'maxSeqLen',            'integer', 'longest example in tokens (longer ones are dropped)'],
+  ['weight_decay',                'weightDecay',          'number',  'AdamW weight decay'],
+  ['max_grad_norm',               'maxGradNorm',          'number',  'gradient-norm clip'],
+  ['save_steps',                  'checkpointEvery',      'integer', 'checkpoint every N steps (0: at the end)'],
+  ['eval_steps',                  'evalEvery',            'integer', 'held-out evaluation every N steps (0: at the end)'],
+  ['save_total_limit',            'keepCheckpoints',      'integer', 'checkpoints kept'],
+]);
 
 /** `per_device_train_batch_size` is not a key of ours: see `perDeviceTrainBatchSize` below. */
-export const GRPO_SETTINGS: readonly TrlSetting[] = [
-  { trl: 'max_steps', key: 'maxSteps', kind: 'integer', help: 'generation steps' },
-  { trl: 'learning_rate', key: 'learningRate', kind: 'number', help: 'learning rate' },
-  {
-    trl: 'num_generations',
-    key: 'numGenerations',
-    kind: 'integer',
-    help: 'completions per prompt (G)',
-  },
-  {
-    trl: 'generation_batch_size',
-    key: 'generationBatchSize',
-    kind: 'integer',
-    help: 'completions per generation step',
-  },
-  {
-    trl: 'steps_per_generation',
-    key: 'stepsPerGeneration',
-    kind: 'integer',
-    help: 'optimizer updates per generation step',
-  },
-  {
-    trl: 'num_iterations',
-    key: 'numIterations',
-    kind: 'integer',
-    help: 'passes over each generation batch (mu)',
-  },
-  { trl: 'beta', key: 'beta', kind: 'number', help: 'KL coefficient (0: no reference model)' },
-  { trl: 'epsilon', key: 'epsilon', kind: 'number', help: 'lower clip range' },
-  { trl: 'epsilon_high', key: 'epsilonHigh', kind: 'number', help: 'upper clip range' },
-  {
-    trl: 'loss_type',
-    key: 'lossType',
-    kind: 'choice',
-    choices: choices(grpoProperties, 'lossType'),
-    help: 'loss aggregation',
-  },
-  {
-    trl: 'scale_rewards',
-    key: 'scaleRewards',
-    kind: 'choice',
-    choices: choices(grpoProperties, 'scaleRewards'),
-    help: 'advantage scaling',
-  },
-  {
-    trl: 'importance_sampling_level',
-    key: 'importanceSamplingLevel',
-    kind: 'choice',
-    choices: choices(grpoProperties, 'importanceSamplingLevel'),
-    help: 'token ratios or one per sequence (GSPO)',
-  },
-  { trl: 'temperature', key: 'temperature', kind: 'number', help: 'sampling temperature' },
-  { trl: 'top_p', key: 'topP', kind: 'number', help: 'nucleus sampling (1: off)' },
-  { trl: 'top_k', key: 'topK', kind: 'integer', help: 'top-k sampling (0: off)' },
-  {
-    trl: 'max_completion_length',
-    key: 'maxCompletionLength',
-    kind: 'integer',
-    help: 'generation cap in tokens',
-  },
-  { trl: 'warmup_steps', key: 'warmupSteps', kind: 'integer', help: 'linear warm-up updates' },
-  {
-    trl: 'lr_scheduler_type',
-    key: 'lrSchedule',
-    kind: 'choice',
-    choices: choices(grpoProperties, 'lrSchedule'),
-    help: 'learning-rate schedule',
-  },
-  { trl: 'weight_decay', key: 'weightDecay', kind: 'number', help: 'AdamW weight decay' },
-  { trl: 'max_grad_norm', key: 'maxGradNorm', kind: 'number', help: 'gradient-norm clip' },
-  {
-    trl: 'save_steps',
-    key: 'saveSteps',
-    kind: 'integer',
-    help: 'checkpoint every N steps (0: at the end)',
-  },
-  { trl: 'save_total_limit', key: 'saveTotalLimit', kind: 'integer', help: 'checkpoints kept' },
-  {
-    trl: 'mask_truncated_completions',
-    key: 'maskTruncatedCompletions',
-    kind: 'boolean',
-    help: 'leave completions cut at the length cap out of the loss',
-  },
-];
+// prettier-ignore
+export const GRPO_SETTINGS: readonly TrlSetting[] = settings(grpoProperties, [
+  // TRL's name                    our key                     kind       --help text
+  ['max_steps',                  'maxSteps',                 'integer', 'generation steps'],
+  ['learning_rate',              'learningRate',             'number',  'learning rate'],
+  ['num_generations',            'numGenerations',           'integer', 'completions per prompt (G)'],
+  ['generation_batch_size',      'generationBatchSize',      'integer', 'completions per generation step'],
+  ['steps_per_generation',       'stepsPerGeneration',       'integer', 'optimizer updates per generation step'],
+  ['num_iterations',             'numIterations',            'integer', 'passes over each generation batch (mu)'],
+  ['beta',                       'beta',                     'number',  'KL coefficient (0: no reference model)'],
+  ['epsilon',                    'epsilon',                  'number',  'lower clip range'],
+  ['epsilon_high',               'epsilonHigh',              'number',  'upper clip range'],
+  ['loss_type',                  'lossType',                 'choice',  'loss aggregation'],
+  ['scale_rewards',              'scaleRewards',             'choice',  'advantage scaling'],
+  ['importance_sampling_level',  'importanceSamplingLevel',  'choice',  'token ratios or one per sequence (GSPO)'],
+  ['temperature',                'temperature',              'number',  'sampling temperature'],
+  ['top_p',                      'topP',                     'number',  'nucleus sampling (1: off)'],
+  ['top_k',                      'topK',                     'integer', 'top-k sampling (0: off)'],
+  ['max_completion_length',      'maxCompletionLength',      'integer', 'generation cap in tokens'],
+  ['warmup_steps',               'warmupSteps',              'integer', 'linear warm-up updates'],
+  ['lr_scheduler_type',          'lrSchedule',               'choice',  'learning-rate schedule'],
+  ['weight_decay',               'weightDecay',              'number',  'AdamW weight decay'],
+  ['max_grad_norm',              'maxGradNorm',              'number',  'gradient-norm clip'],
+  ['save_steps',                 'saveSteps',                'integer', 'checkpoint every N steps (0: at the end)'],
+  ['save_total_limit',           'saveTotalLimit',           'integer', 'checkpoints kept'],
+  ['mask_truncated_completions', 'maskTruncatedCompletions', 'boolean', 'leave completions cut at the length cap out of the loss'],
+]);
 
 /**
  * TRL's `per_device_train_batch_size` in GRPO counts completions per optimizer update, and TRL's

@@ -3,85 +3,15 @@
 // nothing crashes or hangs the worker.
 import { Sandbox } from '@codereasoner/sandbox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adversarialCorpus, fill, judgeEngines } from '../../../test-support/adversarial.js';
-import type { TaskRecord, TaskType } from './records.js';
+import {
+  adversarialCorpus,
+  adversarialQuestions,
+  judgeEngines,
+} from '../../../test-support/adversarial.js';
 import { verifyBatch } from './verify.js';
 
 const { task: target } = adversarialCorpus;
-
-function task(type: TaskType, answer: string, extra: Partial<TaskRecord> = {}): TaskRecord {
-  return {
-    id: `adversarial/${type}`,
-    programId: 'adversarial',
-    callId: 'adversarial/0',
-    type,
-    split: 'eval',
-    code: target.code,
-    entryPoint: target.entryPoint,
-    input: target.input,
-    output: target.output,
-    answer,
-    meta: {},
-    ...extra,
-  };
-}
-
-const judges: {
-  name: string;
-  task: TaskRecord;
-  attacks: string[];
-  golds: string[];
-}[] = [
-  {
-    name: 'output',
-    task: task('output', target.output),
-    attacks: adversarialCorpus.value.map((entry) =>
-      fill(entry.text, { gold: target.output, wrong: target.wrongOutput }),
-    ),
-    golds: adversarialCorpus.golds.value.map((text) =>
-      fill(text, { gold: target.output, wrong: target.wrongOutput }),
-    ),
-  },
-  {
-    name: 'state',
-    task: task('state', target.state.answer, {
-      line: target.state.line,
-      variable: target.state.variable,
-      meta: { acceptableAnswers: target.state.acceptableAnswers },
-    }),
-    attacks: adversarialCorpus.value.map((entry) =>
-      fill(entry.text, { gold: target.state.answer, wrong: target.state.wrong }),
-    ),
-    golds: adversarialCorpus.golds.value.map((text) =>
-      fill(text, { gold: target.state.answer, wrong: target.state.wrong }),
-    ),
-  },
-  {
-    name: 'input',
-    task: task('input', target.input),
-    attacks: [
-      ...adversarialCorpus.arguments.map((entry) =>
-        fill(entry.text, { gold: target.input, wrong: '[0], "-"' }),
-      ),
-      ...adversarialCorpus.call.map((entry) =>
-        fill(entry.text, { gold: target.input, wrong: '[0], "-"' }),
-      ),
-    ],
-    golds: [...adversarialCorpus.golds.arguments, ...adversarialCorpus.golds.call],
-  },
-  {
-    name: 'coverage',
-    task: task('coverage', adversarialCorpus.coverage.gold, { line: 5 }),
-    attacks: adversarialCorpus.coverage.wrong,
-    golds: adversarialCorpus.coverage.golds,
-  },
-  {
-    name: 'path',
-    task: task('path', adversarialCorpus.path.gold, { line: 5 }),
-    attacks: adversarialCorpus.path.wrong,
-    golds: adversarialCorpus.path.golds,
-  },
-];
+const judges = adversarialQuestions('adversarial', 'eval');
 
 for (const { engine, skip } of judgeEngines) {
   describe.skipIf(skip !== false)(`adversarial answers, ${engine} engine${skip || ''}`, () => {

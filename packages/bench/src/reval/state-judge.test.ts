@@ -3,15 +3,11 @@
 // it. Here every value text is judged by CPython's parser in the sandbox first; literals reach the
 // harness as rebuilt values, non-literals run (official scoring) only in a pass of their own and
 // are flagged, and strict scoring refuses them.
-import { join } from 'node:path';
-import { Sandbox } from '@codereasoner/sandbox';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { adversarialCorpus, fill, judgeEngines } from '../../../../test-support/adversarial.js';
-import { FIXTURES } from '../test-paths.js';
 import type { SampleVerdict } from '../types.js';
-import { loadReval, type RevalProblem } from './data.js';
 import { revalGroupItems, scoreReval } from './items.js';
-import { computeRevalTruth, type RevalGroupTruth } from './truth.js';
+import { useTracedRevalFixture } from './test-fixture.js';
 
 // Replaces the harness's comparison through the caller's frame, then is the int 1.
 const REWRITE =
@@ -19,23 +15,7 @@ const REWRITE =
 
 for (const { engine, skip } of judgeEngines) {
   describe.skipIf(skip !== false)(`REval state judge, ${engine} engine${skip || ''}`, () => {
-    let sandbox: Sandbox;
-    let problems: RevalProblem[];
-    let truths: RevalGroupTruth[];
-    beforeAll(async () => {
-      sandbox = await Sandbox.create({ engine, workers: 1 });
-      problems = await loadReval(
-        join(FIXTURES, 'reval/DREval_data.jsonl'),
-        join(FIXTURES, 'reval/DREval_tasks.jsonl'),
-      );
-      truths = await computeRevalTruth(
-        sandbox,
-        problems.flatMap((problem) => problem.groups.map((group) => ({ problem, group }))),
-      );
-    }, 120_000);
-    afterAll(async () => {
-      await sandbox?.close();
-    });
+    const reval = useTracedRevalFixture(engine);
 
     /** Every state question of the fixture, with the texts per question made by `texts`. */
     async function scoreAll(
@@ -47,12 +27,18 @@ for (const { engine, skip } of judgeEngines) {
       const contexts = [];
       const golds: string[] = [];
       let g = 0;
-      for (const problem of problems) {
+      for (const problem of reval.problems) {
         for (const group of problem.groups) {
-          for (const { item, context } of revalGroupItems(problem, group, truths[g]!, ['state'], {
-            cot: false,
-            style: 'official',
-          })) {
+          for (const { item, context } of revalGroupItems(
+            problem,
+            group,
+            reval.truths[g]!,
+            ['state'],
+            {
+              cot: false,
+              style: 'official',
+            },
+          )) {
             const gold = context.truth.probes[context.probe]!.gold;
             if (gold === null) continue;
             items.push(item);
@@ -67,7 +53,7 @@ for (const { engine, skip } of judgeEngines) {
           style === 'official' ? `[ANSWER]\n${text}\n[/ANSWER]` : `<answer>${text}</answer>`,
         ),
       );
-      const verdicts = await scoreReval(sandbox, items, contexts, completions, {
+      const verdicts = await scoreReval(reval.sandbox, items, contexts, completions, {
         cot: false,
         style,
         strictLiterals: strict,

@@ -1,34 +1,16 @@
 import { join } from 'node:path';
-import { Sandbox } from '@codereasoner/sandbox';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURES, NEEDS_SHARED, SHARED_BENCHMARKS } from '../test-paths.js';
-import { loadReval, type RevalProblem } from './data.js';
+import { describe, expect, it } from 'vitest';
+import { NEEDS_SHARED, SHARED_BENCHMARKS } from '../test-paths.js';
+import { loadReval } from './data.js';
 import { revalGroupItems, scoreReval } from './items.js';
-import { computeRevalTruth, type RevalGroupTruth } from './truth.js';
+import { useTracedRevalFixture } from './test-fixture.js';
+import { computeRevalTruth } from './truth.js';
 
-let sandbox: Sandbox;
-let problems: RevalProblem[];
-let truths: RevalGroupTruth[];
-
-beforeAll(async () => {
-  sandbox = await Sandbox.create({ workers: 1 });
-  problems = await loadReval(
-    join(FIXTURES, 'reval/DREval_data.jsonl'),
-    join(FIXTURES, 'reval/DREval_tasks.jsonl'),
-  );
-  truths = await computeRevalTruth(
-    sandbox,
-    problems.flatMap((problem) => problem.groups.map((group) => ({ problem, group }))),
-  );
-}, 120_000);
-
-afterAll(async () => {
-  await sandbox?.close();
-});
+const reval = useTracedRevalFixture();
 
 describe('REval ground truth (the official tracer rules, run in the sandbox)', () => {
   it('records coverage, next lines and the values after each execution of a line', () => {
-    const [group0] = truths; // running_max([3, 1, 4, 1, 5])
+    const [group0] = reval.truths; // running_max([3, 1, 4, 1, 5])
     expect(group0!.ok).toBe(true);
     const [best, out, squares, out0] = group0!.probes;
     // Line 7 `best = v` runs for 3, 4 and 5; the value "after" it is read in the next state.
@@ -51,7 +33,7 @@ describe('REval ground truth (the official tracer rules, run in the sandbox)', (
   });
 
   it('gives Nil and next line -1 for a line that never runs', () => {
-    const empty = truths[1]!; // running_max([])
+    const empty = reval.truths[1]!; // running_max([])
     expect(empty.probes[0]).toMatchObject({
       covered: false,
       next: [-1],
@@ -62,7 +44,7 @@ describe('REval ground truth (the official tracer rules, run in the sandbox)', (
   });
 
   it('resolves tuples, and reads the last state itself after a return', () => {
-    const negative = truths[2]!; // classify(-20)
+    const negative = reval.truths[2]!; // classify(-20)
     expect(negative.probes[0]).toMatchObject({
       covered: true,
       values: ['(-1, 20)'],
@@ -74,15 +56,15 @@ describe('REval ground truth (the official tracer rules, run in the sandbox)', (
   });
 
   it('runs the first test method of the matching TestCase class, setUp untraced, with the setUp shown', () => {
-    const add = truths[4]!; // CounterTestAdd.test_add with setUp
+    const add = reval.truths[4]!; // CounterTestAdd.test_add with setUp
     expect(add.setup).toBe(
       '\n# setup code executed previously\n#         self.counter = Counter(5)\n# ',
     );
     expect(add.probes[0]).toMatchObject({ covered: true, values: ['8'] });
     expect(add.probes[1]).toMatchObject({ covered: true, values: ['[3]'] });
     expect(add.probes[2]).toMatchObject({ covered: false, nil: true });
-    expect(add.outputGold).toBe(problems[2]!.inputs[0]);
-    const reset = truths[5]!; // CounterTestReset: no setUp of its own
+    expect(add.outputGold).toBe(reval.problems[2]!.inputs[0]);
+    const reset = reval.truths[5]!; // CounterTestReset: no setUp of its own
     expect(reset.setup).toBe('');
     expect(reset.probes[2]).toMatchObject({ covered: true, values: ['0'] });
   });
@@ -98,17 +80,18 @@ describe('REval scoring of model answers', () => {
     probe: number,
     texts: string[],
   ) {
-    const problem = problems[problemIndex]!;
+    const problem = reval.problems[problemIndex]!;
     const group = problem.groups[groupIndex]!;
     const g =
-      problems.slice(0, problemIndex).reduce((sum, p) => sum + p.groups.length, 0) + groupIndex;
-    const all = revalGroupItems(problem, group, truths[g]!, [task], {
+      reval.problems.slice(0, problemIndex).reduce((sum, p) => sum + p.groups.length, 0) +
+      groupIndex;
+    const all = revalGroupItems(problem, group, reval.truths[g]!, [task], {
       cot: false,
       style: 'official',
     });
     const chosen = task === 'output' ? all[0]! : all[probe]!;
     const verdicts = await scoreReval(
-      sandbox,
+      reval.sandbox,
       [chosen.item],
       [chosen.context],
       [texts.map(answer)],
@@ -191,7 +174,9 @@ describe.runIf(SHARED_BENCHMARKS)(`published REval data under CPython 3.14${NEED
     const dir = join(SHARED_BENCHMARKS!, 'reval');
     const all = await loadReval(join(dir, 'DREval_data.jsonl'), join(dir, 'DREval_tasks.jsonl'));
     const problem = all[49]!; // count_nums: line 14 `if n < 0: n, neg = -1 * n, -1`, line 15 a list comprehension
-    const [truth] = await computeRevalTruth(sandbox, [{ problem, group: problem.groups[1]! }]);
+    const [truth] = await computeRevalTruth(reval.sandbox, [
+      { problem, group: problem.groups[1]! },
+    ]);
     // CPython 3.11 records the comprehension frame's locals on line 15, so (n, neg) is Nil there;
     // 3.14 inlines the comprehension and sees the function's n and neg.
     expect(truth!.probes[0]).toMatchObject({ covered: true, nil: false });
