@@ -2,6 +2,8 @@
 // linter would give where none is installed, and what a packed tarball would hold. Test-only;
 // no package ships it.
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { PositionEncoding, Workspace } from '@astral-sh/ruff-wasm-nodejs';
 
 /** Whether a `python3` (3.9 or later) is on PATH; the Python checks are skipped, visibly, without one. */
 export const hasPython3 =
@@ -51,4 +53,33 @@ export function packedFiles(packageDir: string): string[] {
     throw new Error(`npm pack --dry-run failed in ${packageDir}: ${result.stderr}`);
   const [pack] = JSON.parse(result.stdout) as { files: { path: string }[] }[];
   return pack!.files.map((file) => file.path);
+}
+
+/**
+ * Ruff's findings on a Python file, one `line:column code message` string each, with Ruff's
+ * default rule set (pycodestyle errors E4/E7/E9 and Pyflakes F) for the oldest Python the
+ * sandbox's CPython engine runs (3.9). Ruff runs as WebAssembly: no Python, nothing fetched.
+ * `ignore` names rules a file breaks on purpose; say why at the call.
+ */
+export function ruffProblems(path: string, ignore: readonly string[] = []): string[] {
+  const workspace = new Workspace(
+    {
+      'target-version': 'py39',
+      'line-length': 130,
+      lint: { select: ['E4', 'E7', 'E9', 'F'], ignore: [...ignore] },
+    },
+    PositionEncoding.Utf16,
+  );
+  try {
+    const diagnostics = workspace.check(readFileSync(path, 'utf8')) as {
+      code: string | null;
+      message: string;
+      start_location: { row: number; column: number };
+    }[];
+    return diagnostics.map(
+      (d) => `${d.start_location.row}:${d.start_location.column} ${d.code ?? ''} ${d.message}`,
+    );
+  } finally {
+    workspace.free();
+  }
 }

@@ -323,16 +323,17 @@ def _parse_state_answer(resp, value_of=_eval_text):
 def _state_eq(ans, actual):
     # evaluation.py State._eq: exact types ('1; int' is not a bool truth), the float tolerance
     # tried on every true value. A None truth never matches (the port's filter, unchanged).
+    # Types are compared with == and != as the official code does (E721 below, on purpose).
     if ans is _NIL and actual is _NIL:
         return True
     if ans is _NIL or actual is _NIL:
         return False
     ans_val, ans_type = ans
-    if all(ans_type != type(a) for a in actual if a is not None):
+    if all(ans_type != type(a) for a in actual if a is not None):  # noqa: E721
         return False
-    if type(ans_val) != ans_type:
+    if type(ans_val) != ans_type:  # noqa: E721
         return False
-    if ans_type == float:
+    if ans_type == float:  # noqa: E721
         for a in actual:
             try:
                 if abs(ans_val - a) < 1e-6:

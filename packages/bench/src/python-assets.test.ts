@@ -5,6 +5,7 @@ import {
   NEEDS_PYTHON3,
   packedFiles,
   pythonCompileProblems,
+  ruffProblems,
 } from '../../../test-support/python-assets.js';
 import { revalHarnessPath, revalHarnessSource } from './python-assets.js';
 
@@ -19,6 +20,10 @@ describe('python/reval-harness.py', () => {
     const source = revalHarnessSource();
     expect(source).toMatch(/^def reval_call\(spec_json\):$/m);
     expect(revalHarnessSource()).toBe(source);
+  });
+
+  it('passes Ruff', () => {
+    expect(ruffProblems(revalHarnessPath())).toEqual([]);
   });
 
   it('is in the published tarball', () => {

@@ -32,7 +32,6 @@ import time
 import types
 from collections.abc import Generator as _Generator
 from collections.abc import Iterator as _Iterator
-from operator import eq as _eq
 from operator import add as _add, mul as _mul, sub as _sub
 from operator import is_ as _is
 
