@@ -69,34 +69,20 @@ export const judgeEngines: { engine: 'pyodide' | 'cpython'; skip: string | false
   },
 ];
 
-/**
- * A task record (the data package's `TaskRecord`, structurally) on the corpus's program. Typed
- * here rather than imported so that test-support depends on no package.
- */
-export interface CorpusTask {
-  id: string;
-  programId: string;
-  callId: string;
-  type: 'output' | 'input' | 'coverage' | 'state' | 'path';
-  split: 'train' | 'eval';
-  code: string;
-  entryPoint: string;
-  input: string;
-  output: string;
-  line?: number;
-  variable?: string;
-  answer: string;
-  meta: Record<string, unknown>;
-}
+/** The task types of the protocol, one question each. */
+type QuestionType = 'output' | 'input' | 'coverage' | 'state' | 'path';
 
-/** A task record of one type on the corpus's program, ids under `prefix`. */
-export function corpusTask(
+/**
+ * A task record on the corpus's program, ids under `prefix`: the data package's `TaskRecord` by
+ * structure (its type is inferred here, so that test-support depends on no package).
+ */
+export function corpusTask<Split extends string>(
   prefix: string,
-  split: CorpusTask['split'],
-  type: CorpusTask['type'],
+  split: Split,
+  type: QuestionType,
   answer: string,
-  extra: Partial<CorpusTask> = {},
-): CorpusTask {
+  extra: { line?: number; variable?: string; meta?: Record<string, unknown> } = {},
+) {
   const { task } = adversarialCorpus;
   return {
     id: `${prefix}/${type}`,
@@ -109,15 +95,15 @@ export function corpusTask(
     input: task.input,
     output: task.output,
     answer,
-    meta: {},
+    meta: {} as Record<string, unknown>,
     ...extra,
   };
 }
 
 /** One question of each task type, with the corpus's attacks on it and its gold answers. */
-export interface AdversarialQuestion {
-  name: CorpusTask['type'];
-  task: CorpusTask;
+export interface AdversarialQuestion<Split extends string> {
+  name: QuestionType;
+  task: ReturnType<typeof corpusTask<Split>>;
   /** Answers that must score 0. */
   attacks: string[];
   /** The task's own gold answer. */
@@ -126,15 +112,15 @@ export interface AdversarialQuestion {
   golds: string[];
 }
 
-export function adversarialQuestions(
+export function adversarialQuestions<Split extends string>(
   prefix: string,
-  split: CorpusTask['split'],
-): AdversarialQuestion[] {
+  split: Split,
+): AdversarialQuestion<Split>[] {
   const { task: target, golds } = adversarialCorpus;
   const output = { gold: target.output, wrong: target.wrongOutput };
   const state = { gold: target.state.answer, wrong: target.state.wrong };
   const input = { gold: target.input, wrong: '[0], "-"' };
-  const task = (type: CorpusTask['type'], answer: string, extra?: Partial<CorpusTask>) =>
+  const task = (type: QuestionType, answer: string, extra?: Parameters<typeof corpusTask>[4]) =>
     corpusTask(prefix, split, type, answer, extra);
   return [
     {

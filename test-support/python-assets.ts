@@ -3,7 +3,9 @@
 // no package ships it.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { relative } from 'node:path';
 import { PositionEncoding, Workspace } from '@astral-sh/ruff-wasm-nodejs';
+import { describe, expect, it } from 'vitest';
 
 /** Whether a `python3` (3.9 or later) is on PATH; the Python checks are skipped, visibly, without one. */
 export const hasPython3 =
@@ -82,4 +84,30 @@ export function ruffProblems(path: string, ignore: readonly string[] = []): stri
   } finally {
     workspace.free();
   }
+}
+
+/**
+ * The tests every shipped Python file gets: it compiles under CPython with warnings as errors,
+ * passes Ruff (`ruffIgnore`: rules it breaks on purpose, with the reason at the call), and is
+ * in its package's tarball. Its behaviour is tested through the sandbox by the package's tests.
+ */
+export function describePythonAsset(
+  path: string,
+  packageDir: string,
+  options: { ruffIgnore?: readonly string[] } = {},
+): void {
+  const inPackage = relative(packageDir, path);
+  describe(inPackage, () => {
+    it.runIf(hasPython3)(`compiles under CPython with warnings as errors${NEEDS_PYTHON3}`, () => {
+      expect(pythonCompileProblems(path)).toBe('');
+    });
+
+    it('passes Ruff', () => {
+      expect(ruffProblems(path, options.ruffIgnore)).toEqual([]);
+    });
+
+    it('is in the published tarball', () => {
+      expect(packedFiles(packageDir)).toContain(inPackage);
+    }, 60_000);
+  });
 }
