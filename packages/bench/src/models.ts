@@ -99,8 +99,10 @@ export async function loadLocalModel(
 ): Promise<ChatModel> {
   const core = await import('@codereasoner/core-tensors');
   await core.initBackend();
-  const { model, tokenizer } = await core.loadCheckpoint(checkpointDir);
+  const { model, tokenizer, chat } = await core.loadCheckpoint(checkpointDir);
+  // The checkpoint's own chat template and eos ids (a Llama-3 stops at <|eot_id|>), else ChatML.
   return new core.LocalChatModel(model, tokenizer, {
+    chat,
     id: options.id ?? basename(resolve(checkpointDir)),
     ...(options.maxTokens === undefined ? {} : { maxTokens: options.maxTokens }),
     ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),

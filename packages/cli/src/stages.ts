@@ -8,13 +8,13 @@ import {
   Rng,
   Tokenizer,
   createModelWorkerPool,
-  encodeChat,
   loadCheckpoint,
   loadPretrained,
   renderChat,
   resolveLoraConfig,
   resolveModelConfig,
   saveCheckpoint,
+  type ChatFormat,
 } from '@codereasoner/core-tensors';
 import {
   TASK_TYPES,
@@ -160,11 +160,13 @@ export const sftStage: StageRunner = async (context) => {
 
   const pretrained = config.model.pretrained;
   let tokenizer: Tokenizer;
+  // A pretrained model trains, evaluates and stops in its own chat format; from scratch: ChatML.
+  let chat: ChatFormat | undefined;
   let baseDir = context.run.path('sft', 'base');
   let model: CausalLM;
   if (pretrained !== undefined) {
     // The pretrained directory itself is the base model (and its tokenizer the run's); eval reads it there.
-    ({ model, tokenizer } = await loadPretrained(pretrained, { trainable: true }));
+    ({ model, tokenizer, chat } = await loadPretrained(pretrained, { trainable: true }));
     baseDir = pretrained;
   } else if (existsSync(join(baseDir, 'model.safetensors'))) {
     tokenizer = await trainOrLoadTokenizer(context, stats.datasetPath);
@@ -185,6 +187,7 @@ export const sftStage: StageRunner = async (context) => {
   const result = await trainSft({
     model,
     tokenizer,
+    ...(chat === undefined ? {} : { chat }),
     train: stats.datasetPath,
     eval: evalTasks,
     sandbox,
@@ -249,7 +252,7 @@ export const grpoStage: StageRunner = async (context) => {
   await context.backend();
   const sftMarker = await context.run.marker('sft');
   if (!sftMarker) throw new Error('the sft stage has not finished; run it first');
-  const { model, tokenizer } = await loadCheckpoint(
+  const { model, tokenizer, chat } = await loadCheckpoint(
     context.run.path(sftMarker.artifacts.checkpoint!),
     { trainable: true },
   );
@@ -262,9 +265,7 @@ export const grpoStage: StageRunner = async (context) => {
   const room = model.config.maxPositionEmbeddings - maxCompletion;
   const rows = train.map((task) => ({ prompt: renderPrompt(task, { reasoning }), task }));
   const dataset = new Rng(config.seed).shuffle(
-    rows.filter(
-      (row) => encodeChat(tokenizer, row.prompt, { addGenerationPrompt: true }).ids.length <= room,
-    ),
+    rows.filter((row) => chat.encode(row.prompt, { addGenerationPrompt: true }).ids.length <= room),
   );
   if (dataset.length < rows.length) {
     context.reporter.warn(
@@ -279,6 +280,7 @@ export const grpoStage: StageRunner = async (context) => {
   const trainer = new GrpoTrainer({
     policy: model,
     tokenizer,
+    chat,
     config: {
       workers: workerCount(config, model.numParameters()),
       ...config.grpo,
@@ -325,13 +327,13 @@ async function withChatModel<T>(
   id: string,
   use: (chat: LocalChatModel) => Promise<T>,
 ): Promise<T> {
-  const { model, tokenizer } = await loadCheckpoint(checkpointDir);
+  const { model, tokenizer, chat } = await loadCheckpoint(checkpointDir);
   const pool = await createModelWorkerPool({
     model,
     workers: workerCount(context.config, model.numParameters()),
   });
   try {
-    return await use(new LocalChatModel(model, tokenizer, { id, workers: pool }));
+    return await use(new LocalChatModel(model, tokenizer, { id, workers: pool, chat }));
   } finally {
     await pool.close();
     model.dispose();

@@ -380,6 +380,53 @@ export class ChatTemplate implements ChatFormat {
   }
 }
 
+/**
+ * The chat layout of a model directory: its own chat template (`chat_template.jinja`, or
+ * `chat_template` in tokenizer_config.json) with its eos ids as stop ids; otherwise ChatML when the
+ * tokenizer has the ChatML tokens (the from-scratch path and checkpoints written by it); otherwise
+ * a format whose every use throws a `ChatTemplateError` saying what is missing (a base model
+ * without a template still loads for scoring and plain-text generation).
+ */
+export async function loadChatFormat(dir: string, tokenizer: Tokenizer): Promise<ChatFormat> {
+  const hasTemplateFile = await readFile(join(dir, 'chat_template.jinja'), 'utf8').then(
+    () => true,
+    () => false,
+  );
+  let config: Record<string, unknown> | undefined;
+  try {
+    config = JSON.parse(await readFile(join(dir, 'tokenizer_config.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw new ChatTemplateError(
+        `cannot read tokenizer_config.json (${(cause as Error).message})`,
+        { path: join(dir, 'tokenizer_config.json'), cause },
+      );
+  }
+  const templateField = config?.['chat_template'];
+  if (hasTemplateFile || (templateField !== undefined && templateField !== null))
+    return ChatTemplate.load(dir, tokenizer);
+  if (tokenizer.hasChatML) return chatMLFormat(tokenizer);
+  const fail = (): never => {
+    throw new ChatTemplateError(
+      'the model has no chat template (no chat_template in tokenizer_config.json, no chat_template.jinja) and its tokenizer has no ChatML tokens, so chats cannot be rendered; use an instruct model directory or add a template',
+      { path: dir },
+    );
+  };
+  return {
+    render: fail,
+    encode: fail,
+    get stopTokenIds(): readonly number[] {
+      return fail();
+    },
+    get padTokenId(): number {
+      return fail();
+    },
+  };
+}
+
 /** A Hugging Face model directory's tokenizer and chat template. */
 export async function loadHfChat(
   dir: string,

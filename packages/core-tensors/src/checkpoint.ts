@@ -1,11 +1,14 @@
-import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { copyFile, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { fsyncDirectory, tempPathFor, writeFileAtomic } from './atomic-write.js';
 import { toHfConfig } from './config.js';
 import { CheckpointError } from './errors.js';
 import { fileShape, isTransposedInFile, transpose2d } from './hf-layout.js';
-import { loadPretrained } from './hf-model.js';
+import type { ChatFormat } from './chat-template.js';
+import { HF_FILES, loadPretrained, readHfModelInfo, TOKENIZER_FILES } from './hf-model.js';
 import { ADAPTER_FILES, loadAdapter, saveAdapter } from './lora.js';
 import type { CausalLM } from './model.js';
 import { parameterSpecs } from './model.js';
@@ -19,7 +22,19 @@ export const CHECKPOINT_FILES = {
   tokenizer: 'tokenizer.json',
   optimizer: 'optimizer.safetensors',
   trainerState: 'trainer_state.json',
+  /** A LoRA checkpoint's reference to the unchanged base weights it was trained on. */
+  base: 'base_model.json',
 } as const;
+
+/** `base_model.json`: where a LoRA checkpoint's base weights are, and how to tell they did not change. */
+export interface BaseModelReference {
+  format: 'codereasoner-base-model';
+  version: 1;
+  /** Absolute path of the Hugging Face directory holding the base weights. */
+  dir: string;
+  /** Its weight files, with the size and SHA-256 they had when the checkpoint was written. */
+  files: { name: string; bytes: number; sha256: string }[];
+}
 
 export interface CheckpointParts {
   model: CausalLM;
@@ -31,6 +46,8 @@ export interface CheckpointParts {
 export interface LoadedCheckpoint {
   model: CausalLM;
   tokenizer: Tokenizer;
+  /** The model's chat layout: its own template and eos ids for a pretrained model, else ChatML. */
+  chat: ChatFormat;
   optimizerState?: OptimizerState;
   trainerState?: Record<string, unknown>;
 }
@@ -68,19 +85,23 @@ export async function saveCheckpoint(dir: string, parts: CheckpointParts): Promi
   const temp = tempPathFor(dir);
   await mkdir(temp);
   try {
-    await writeSafetensors(join(temp, CHECKPOINT_FILES.model), await exportHfWeights(model), {
-      format: 'pt',
-    });
-    await writeFileAtomic(
-      join(temp, CHECKPOINT_FILES.config),
-      `${JSON.stringify(toHfConfig(model.config, { eosTokenId: tokenizer.special.eos, padTokenId: tokenizer.special.pad }), null, 2)}\n`,
-    );
-    await writeFileAtomic(
-      join(temp, CHECKPOINT_FILES.tokenizer),
-      JSON.stringify(tokenizer.toJSON()),
-    );
-    // LoRA: model.safetensors holds the (unchanged) base; the adapters go beside it in PEFT's format.
-    if (model.loraConfig !== undefined) await saveAdapter(temp, model);
+    // LoRA on a base that still equals its files: the checkpoint refers to them (size and
+    // SHA-256 checked on load) instead of holding another float32 copy of the base.
+    const baseDir = model.loraConfig === undefined ? undefined : model.unchangedBaseSource;
+    if (baseDir !== undefined) {
+      await writeFileAtomic(
+        join(temp, CHECKPOINT_FILES.base),
+        `${JSON.stringify(await baseReference(baseDir), null, 2)}\n`,
+      );
+    } else {
+      await writeSafetensors(join(temp, CHECKPOINT_FILES.model), await exportHfWeights(model), {
+        format: 'pt',
+      });
+    }
+    await writeModelFiles(temp, model, tokenizer);
+    // LoRA: the adapters go beside the base (or its reference) in PEFT's format.
+    if (model.loraConfig !== undefined)
+      await saveAdapter(temp, model, { baseModelNameOrPath: baseDir ?? null });
     if (optimizer !== undefined) {
       const state = optimizer.getState();
       try {
@@ -129,6 +150,101 @@ export async function saveCheckpoint(dir: string, parts: CheckpointParts): Promi
   }
 }
 
+/**
+ * config.json and the tokenizer files. A model loaded from a Hugging Face directory keeps that
+ * directory's own files (config.json with its extra fields and declared dtype, generation_config.json,
+ * tokenizer_config.json with the chat template): later stages then use the model's chat format and
+ * eos ids, and an export restores its layout. A from-scratch model gets a fresh config.json and its
+ * ChatML tokenizer.
+ */
+async function writeModelFiles(dir: string, model: CausalLM, tokenizer: Tokenizer): Promise<void> {
+  const source = model.hfSource;
+  if (source !== undefined) {
+    await copyFile(join(source, HF_FILES.config), join(dir, CHECKPOINT_FILES.config));
+    let copied = 0;
+    for (const file of [HF_FILES.generationConfig, ...TOKENIZER_FILES]) {
+      if (!(await exists(join(source, file)))) continue;
+      await copyFile(join(source, file), join(dir, file));
+      if (file !== HF_FILES.generationConfig) copied++;
+    }
+    if (copied > 0) return;
+  } else {
+    const ids = tokenizer.hasChatML
+      ? { eosTokenId: tokenizer.special.eos, padTokenId: tokenizer.special.pad }
+      : {};
+    await writeFileAtomic(
+      join(dir, CHECKPOINT_FILES.config),
+      `${JSON.stringify(toHfConfig(model.config, ids), null, 2)}\n`,
+    );
+  }
+  await writeFileAtomic(join(dir, CHECKPOINT_FILES.tokenizer), JSON.stringify(tokenizer.toJSON()));
+}
+
+// SHA-256 of weight files by path, size and mtime: a run writes many checkpoints of one base.
+const digests = new Map<string, string>();
+
+async function sha256Of(path: string): Promise<{ bytes: number; sha256: string }> {
+  const info = await stat(path);
+  const key = `${path}\0${info.size}\0${info.mtimeMs}\0${info.ino}`;
+  let sha256 = digests.get(key);
+  if (sha256 === undefined) {
+    const hash = createHash('sha256');
+    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 24 }))
+      hash.update(chunk as Buffer);
+    sha256 = hash.digest('hex');
+    digests.set(key, sha256);
+  }
+  return { bytes: info.size, sha256 };
+}
+
+async function baseReference(dir: string): Promise<BaseModelReference> {
+  const info = await readHfModelInfo(dir);
+  if (info.weightFiles.length === 0)
+    throw new CheckpointError(dir, 'the base model directory has no weight files to refer to');
+  const files: BaseModelReference['files'] = [];
+  for (const name of info.weightFiles) files.push({ name, ...(await sha256Of(join(dir, name))) });
+  if (info.sharded) {
+    files.push({ name: HF_FILES.index, ...(await sha256Of(join(dir, HF_FILES.index))) });
+  }
+  return { format: 'codereasoner-base-model', version: 1, dir: info.dir, files };
+}
+
+/** Reads `base_model.json` and checks that the base's files are still the ones trained on. */
+async function checkedBaseDir(path: string): Promise<string> {
+  const raw = (await readJson(path, CHECKPOINT_FILES.base)) as Partial<BaseModelReference>;
+  if (
+    typeof raw !== 'object' ||
+    raw === null ||
+    raw.format !== 'codereasoner-base-model' ||
+    raw.version !== 1 ||
+    typeof raw.dir !== 'string' ||
+    !Array.isArray(raw.files)
+  )
+    throw new CheckpointError(
+      path,
+      'not a codereasoner-base-model reference (format, version 1, dir, files)',
+    );
+  for (const file of raw.files) {
+    const at = join(raw.dir, String(file.name));
+    let actual: { bytes: number; sha256: string };
+    try {
+      actual = await sha256Of(at);
+    } catch (cause) {
+      throw new CheckpointError(
+        path,
+        `the base model file ${at} cannot be read (${(cause as Error).message}); this LoRA checkpoint holds only adapters: restore the base directory`,
+        { cause },
+      );
+    }
+    if (actual.bytes !== file.bytes || actual.sha256 !== file.sha256)
+      throw new CheckpointError(
+        path,
+        `the base model file ${at} changed since the checkpoint was written (${actual.bytes} bytes, sha256 ${actual.sha256.slice(0, 12)}…; expected ${file.bytes} bytes, ${String(file.sha256).slice(0, 12)}…); the adapters were trained on the old one: restore it`,
+      );
+  }
+  return raw.dir;
+}
+
 async function readJson(path: string, what: string): Promise<unknown> {
   let text: string;
   try {
@@ -163,10 +279,20 @@ export async function loadCheckpoint(
     if (await exists(`${dir}.previous`)) root = `${dir}.previous`;
     else throw new CheckpointError(dir, 'checkpoint directory does not exist');
   }
-  // Weights, config and tokenizer as from any Hugging Face directory (streamed, any float dtype).
-  const { model, tokenizer } = await loadPretrained(root, { trainable: options.trainable ?? true });
+  // Weights, config and tokenizer as from any Hugging Face directory (streamed, any float dtype);
+  // a LoRA checkpoint without its own weights reads them from the base it refers to.
+  const basePath = join(root, CHECKPOINT_FILES.base);
+  const weightsDir =
+    !(await exists(join(root, CHECKPOINT_FILES.model))) &&
+    !(await exists(join(root, HF_FILES.index))) &&
+    (await exists(basePath))
+      ? await checkedBaseDir(basePath)
+      : root;
+  const { model, tokenizer, chat } = await loadPretrained(weightsDir, {
+    trainable: options.trainable ?? true,
+  });
   const specs = parameterSpecs(model.config);
-  const result: LoadedCheckpoint = { model, tokenizer };
+  const result: LoadedCheckpoint = { model, tokenizer, chat };
   try {
     if (await exists(join(root, ADAPTER_FILES.config))) await loadAdapter(model, root);
     const optimizerPath = join(root, CHECKPOINT_FILES.optimizer);

@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { fsyncDirectory, tempPathFor, writeFileAtomic } from './atomic-write.js';
 import { isTransposedInFile, transpose2d } from './hf-layout.js';
+import { loadChatFormat, type ChatFormat } from './chat-template.js';
 import { eosTokenIdsOf, fromHfConfig, toHfConfig, type ModelConfig } from './config.js';
 import { CheckpointError } from './errors.js';
 import { CausalLM, parameterSpecs, type ParameterSpec } from './model.js';
@@ -41,6 +42,11 @@ export interface HfModelInfo {
 export interface LoadedPretrained {
   model: CausalLM;
   tokenizer: Tokenizer;
+  /**
+   * How chats become ids and where generation stops: the directory's own chat template and eos
+   * ids, or ChatML for a from-scratch model's checkpoint (see `loadChatFormat`).
+   */
+  chat: ChatFormat;
   info: HfModelInfo;
 }
 
@@ -276,12 +282,15 @@ export async function loadPretrained(
         ),
       );
     }
+    const chat = await loadChatFormat(root, tokenizer);
     const model = CausalLM.fromParameters(config, values, { trainable: options.trainable ?? true });
+    model.markLoadedFrom(root);
     const dtype = ([...dtypeCounts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ??
       'F32') as string;
     return {
       model,
       tokenizer,
+      chat,
       info: {
         dir: root,
         config: hfConfig,
@@ -299,6 +308,67 @@ export async function loadPretrained(
   }
 }
 
+const DTYPE_OF_TORCH: Record<string, HfDtype> = {
+  float32: 'F32',
+  float16: 'F16',
+  bfloat16: 'BF16',
+};
+
+/** The dtype config.json declares (`torch_dtype`, or `dtype` in newer transformers), if a float one. */
+export function declaredDtype(config: Record<string, unknown>): HfDtype | undefined {
+  const value = config['torch_dtype'] ?? config['dtype'];
+  return typeof value === 'string' ? DTYPE_OF_TORCH[value] : undefined;
+}
+
+/**
+ * What `loadPretrained` reports about a directory, read without loading the weights (only the
+ * safetensors headers): for exports of a model whose `hfSource` is that directory.
+ */
+export async function readHfModelInfo(dir: string): Promise<HfModelInfo> {
+  const root = resolve(dir);
+  const configPath = join(root, HF_FILES.config);
+  const config = await readJsonObject(configPath, 'config.json');
+  const modelConfig = modelConfigFromHf(config, configPath);
+  let generationConfig: Record<string, unknown> | undefined;
+  const generationPath = join(root, HF_FILES.generationConfig);
+  if (await exists(generationPath))
+    generationConfig = await readJsonObject(generationPath, 'generation_config.json');
+  const eosTokenIds = eosTokenIdsOf(generationConfig);
+  if (eosTokenIds.length === 0) eosTokenIds.push(...eosTokenIdsOf(config));
+  let files: string[] = [];
+  let sharded = false;
+  let storesTiedHead = false;
+  let stored: HfDtype | undefined;
+  // A LoRA checkpoint that refers to its base has no weight files of its own.
+  if ((await exists(join(root, HF_FILES.index))) || (await exists(join(root, HF_FILES.weights)))) {
+    const layout = await weightLayout(root);
+    files = layout.files;
+    sharded = layout.map !== undefined;
+    for (const file of files) {
+      const reader = await openSafetensors(join(root, file));
+      try {
+        if (reader.tensors.has('lm_head.weight') && modelConfig.tieWordEmbeddings)
+          storesTiedHead = true;
+        const embed = reader.tensors.get('model.embed_tokens.weight');
+        if (embed !== undefined && ['F32', 'F16', 'BF16'].includes(embed.dtype))
+          stored = embed.dtype as HfDtype;
+      } finally {
+        await reader.close();
+      }
+    }
+  }
+  return {
+    dir: root,
+    config,
+    ...(generationConfig === undefined ? {} : { generationConfig }),
+    eosTokenIds,
+    dtype: stored ?? declaredDtype(config) ?? 'F32',
+    weightFiles: files,
+    sharded,
+    storesTiedHead,
+  };
+}
+
 /** Shard file names as transformers writes them. */
 export function shardFileName(index: number, count: number): string {
   return `model-${String(index + 1).padStart(5, '0')}-of-${String(count).padStart(5, '0')}.safetensors`;
@@ -309,7 +379,10 @@ export interface SavePretrainedOptions {
   info?: HfModelInfo;
   /** The tokenizer written as tokenizer.json when there is no source directory to copy from. */
   tokenizer?: Tokenizer;
-  /** Stored dtype (default: the source's, else F32). */
+  /**
+   * Stored dtype (default: the dtype the source's config.json declares, so a bf16 model fine-tuned
+   * in float32 is exported in bf16 again; else the source's stored dtype; else F32).
+   */
   dtype?: HfDtype;
   /** Shard above this many bytes, as transformers' `max_shard_size` (default 5 GB, decimal). */
   maxShardBytes?: number;
@@ -356,8 +429,15 @@ export async function savePretrained(
   model: CausalLM,
   options: SavePretrainedOptions = {},
 ): Promise<{ files: string[]; totalBytes: number }> {
-  const info = options.info;
-  const dtype = options.dtype ?? info?.dtype ?? 'F32';
+  // Without `info`, the layout of the directory the model was loaded from (its chat template,
+  // eos ids and dtype), so a Llama-3 exports as a Llama-3 rather than as a from-scratch ChatML model.
+  const info =
+    options.info ??
+    (model.hfSource === undefined ? undefined : await readHfModelInfo(model.hfSource));
+  const dtype =
+    options.dtype ??
+    (info === undefined ? undefined : (declaredDtype(info.config) ?? info.dtype)) ??
+    'F32';
   const maxShardBytes = options.maxShardBytes ?? 5_000_000_000;
   const target = resolve(dir);
   if (info !== undefined && resolve(info.dir) === target)

@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HfDtype } from './hf-model.js';
 import { Rng } from './rng.js';
@@ -36,6 +36,12 @@ export interface RandomHfCheckpointOptions {
   std?: number;
   /** Written as tokenizer.json; default: a byte-level BPE trained on a few lines of Python (vocabulary below vocabSize, i.e. padded). */
   tokenizer?: Tokenizer;
+  /**
+   * A directory of a real model's tokenizer files (tokenizer.json, tokenizer_config.json with its
+   * chat template, ...), copied verbatim instead of `tokenizer`: a tiny random model that speaks
+   * Llama-3's or Qwen3's own chat format. `eosTokenIds` then defaults to its `eos_token`.
+   */
+  tokenizerDir?: string;
   /** `eos_token_id` of generation_config.json (a list, as Llama 3 and Qwen ship it); default the tokenizer's end-of-text and im_end. */
   eosTokenIds?: number[];
 }
@@ -143,12 +149,29 @@ export async function writeRandomHfCheckpoint(
   options: RandomHfCheckpointOptions,
 ): Promise<{ files: string[]; parameters: number }> {
   const o = options;
-  const tokenizer = o.tokenizer ?? smallPythonTokenizer(Math.min(320, o.vocabSize));
+  let tokenizerConfig: Record<string, unknown> | undefined;
+  let tokenizer: Tokenizer;
+  if (o.tokenizerDir !== undefined) {
+    tokenizer = await Tokenizer.load(join(o.tokenizerDir, 'tokenizer.json'));
+    tokenizerConfig = JSON.parse(
+      await readFile(join(o.tokenizerDir, 'tokenizer_config.json'), 'utf8'),
+    ) as Record<string, unknown>;
+  } else tokenizer = o.tokenizer ?? smallPythonTokenizer(Math.min(320, o.vocabSize));
   if (tokenizer.vocabSize > o.vocabSize)
     throw new RangeError(
       `tokenizer has ${tokenizer.vocabSize} tokens, vocabSize is ${o.vocabSize}`,
     );
-  const eos = o.eosTokenIds ?? [tokenizer.special.eos, tokenizer.special.imEnd];
+  const namedId = (field: string): number | undefined => {
+    const value = tokenizerConfig?.[field];
+    return typeof value === 'string' ? tokenizer.tokenToId(value) : undefined;
+  };
+  const eos =
+    o.eosTokenIds ??
+    (tokenizerConfig === undefined
+      ? [tokenizer.special.eos, tokenizer.special.imEnd]
+      : [namedId('eos_token')!]);
+  if (eos.some((id) => id === undefined))
+    throw new RangeError(`${o.tokenizerDir}: tokenizer_config.json names no eos_token`);
   const headDim = o.headDim ?? o.hiddenSize / o.numAttentionHeads;
   const d = o.hiddenSize;
   const qDim = o.numAttentionHeads * headDim;
@@ -249,7 +272,8 @@ export async function writeRandomHfCheckpoint(
       `${JSON.stringify({ metadata: { total_size: total }, weight_map: sorted }, null, 2)}\n`,
     );
   }
-  const bos = tokenizer.special.eos;
+  const bos =
+    tokenizerConfig === undefined ? tokenizer.special.eos : (namedId('bos_token') ?? eos[0]!);
   await writeFile(
     join(dir, 'config.json'),
     `${JSON.stringify(familyConfig(o, eos, bos), null, 2)}\n`,
@@ -258,11 +282,16 @@ export async function writeRandomHfCheckpoint(
     join(dir, 'generation_config.json'),
     `${JSON.stringify({ bos_token_id: bos, eos_token_id: eos, do_sample: false, transformers_version: '4.51.0' }, null, 2)}\n`,
   );
-  await writeFile(join(dir, 'tokenizer.json'), JSON.stringify(tokenizer.toJSON()));
-  await writeFile(
-    join(dir, 'tokenizer_config.json'),
-    `${JSON.stringify({ tokenizer_class: 'PreTrainedTokenizerFast', eos_token: '<|endoftext|>', pad_token: '<|endoftext|>', model_max_length: o.maxPositionEmbeddings ?? 4096 }, null, 2)}\n`,
-  );
+  if (o.tokenizerDir !== undefined) {
+    for (const file of ['tokenizer.json', 'tokenizer_config.json'])
+      await copyFile(join(o.tokenizerDir, file), join(dir, file));
+  } else {
+    await writeFile(join(dir, 'tokenizer.json'), JSON.stringify(tokenizer.toJSON()));
+    await writeFile(
+      join(dir, 'tokenizer_config.json'),
+      `${JSON.stringify({ tokenizer_class: 'PreTrainedTokenizerFast', eos_token: '<|endoftext|>', pad_token: '<|endoftext|>', model_max_length: o.maxPositionEmbeddings ?? 4096 }, null, 2)}\n`,
+    );
+  }
   const parameters = tensors
     .filter((t) => !(t.name === 'lm_head.weight' && o.tieWordEmbeddings))
     .reduce((sum, t) => sum + t.shape.reduce((a, b) => a * b, 1), 0);

@@ -8,7 +8,13 @@ export { SPECIAL_TOKENS, Tokenizer, TokenizerError } from './tokenizer.js';
 export type { AddedToken, EncodeOptions, TokenizerTrainOptions } from './tokenizer.js';
 export { encodeChat, renderChat } from './chat.js';
 export type { ChatMessage, RenderChatOptions } from './chat.js';
-export { ChatTemplate, ChatTemplateError, chatMLFormat, loadHfChat } from './chat-template.js';
+export {
+  ChatTemplate,
+  ChatTemplateError,
+  chatMLFormat,
+  loadChatFormat,
+  loadHfChat,
+} from './chat-template.js';
 export type {
   ChatFormat,
   ChatTemplateOptions,
@@ -94,9 +100,11 @@ export type {
   StreamedTensor,
 } from './safetensors.js';
 export {
+  declaredDtype,
   HF_FILES,
   loadHfTokenizer,
   loadPretrained,
+  readHfModelInfo,
   savePretrained,
   shardFileName,
   TOKENIZER_FILES,
@@ -119,4 +127,4 @@ export type { RandomHfCheckpointOptions } from './hf-random.js';
 export { appendJsonLine, readJsonLines, writeFileAtomic, writeJsonLines } from './atomic-write.js';
 export type { JsonLines } from './atomic-write.js';
 export { CHECKPOINT_FILES, exportHfWeights, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
-export type { CheckpointParts, LoadedCheckpoint } from './checkpoint.js';
+export type { BaseModelReference, CheckpointParts, LoadedCheckpoint } from './checkpoint.js';

@@ -1,4 +1,5 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -297,7 +298,7 @@ describe('PEFT format', () => {
     }
   });
 
-  it('training checkpoints keep the base and the adapters with their optimizer moments', async () => {
+  it('training checkpoints hold the adapters with their optimizer moments and refer to the unchanged base', async () => {
     const { model } = await trainedLoraModel();
     const optimizer = new AdamW({ learningRate: 1e-2 });
     const { grads } = computeGradients(model, () => nll(model));
@@ -306,6 +307,22 @@ describe('PEFT format', () => {
     const dir = join(root, 'checkpoint');
     try {
       await saveCheckpoint(dir, { model, tokenizer, optimizer });
+      // No float32 copy of the base: a reference to its files with their size and SHA-256.
+      const files = await readdir(dir);
+      expect(files).not.toContain('model.safetensors');
+      const reference = JSON.parse(await readFile(join(dir, 'base_model.json'), 'utf8')) as {
+        dir: string;
+        files: { name: string; bytes: number; sha256: string }[];
+      };
+      const baseFile = await readFile(join(base, 'model.safetensors'));
+      expect(reference.dir).toBe(base);
+      expect(reference.files).toEqual([
+        {
+          name: 'model.safetensors',
+          bytes: baseFile.length,
+          sha256: createHash('sha256').update(baseFile).digest('hex'),
+        },
+      ]);
       const loaded = await loadCheckpoint(dir);
       try {
         // adapter_config.json lists target modules sorted, as PEFT does (a set).
@@ -326,6 +343,53 @@ describe('PEFT format', () => {
       }
     } finally {
       model.dispose();
+    }
+  });
+
+  it('a checkpoint whose base files changed, or are gone, is refused naming the file', async () => {
+    const copy = join(root, 'base-copy');
+    await cp(base, copy, { recursive: true });
+    const loaded = await loadPretrained(copy);
+    loaded.model.addAdapters(resolveLoraConfig({ r: 2 }), { seed: 1 });
+    const dir = join(root, 'checkpoint-of-copy');
+    try {
+      await saveCheckpoint(dir, { model: loaded.model, tokenizer: loaded.tokenizer });
+    } finally {
+      loaded.model.dispose();
+    }
+    const back = await loadCheckpoint(dir);
+    back.model.dispose();
+    // One byte of the base changed (same size, new mtime): the adapters no longer fit it.
+    const bytes = await readFile(join(copy, 'model.safetensors'));
+    bytes[bytes.length - 1]! ^= 1;
+    await writeFile(join(copy, 'model.safetensors'), bytes);
+    await expect(loadCheckpoint(dir)).rejects.toThrow(/model\.safetensors changed since/);
+    await rm(copy, { recursive: true });
+    await expect(loadCheckpoint(dir)).rejects.toThrow(/cannot be read.*restore the base/);
+  });
+
+  it('full fine-tuning or merged adapters checkpoint the whole model again', async () => {
+    const loaded = await loadPretrained(base);
+    const dir = join(root, 'full');
+    try {
+      // The base was handed to an optimizer: it may differ from its files.
+      expect(loaded.model.trainableVariables.length).toBeGreaterThan(0);
+      loaded.model.addAdapters(resolveLoraConfig({ r: 2 }), { seed: 1 });
+      await saveCheckpoint(dir, { model: loaded.model, tokenizer: loaded.tokenizer });
+      expect(await readdir(dir)).toContain('model.safetensors');
+      expect(await readdir(dir)).not.toContain('base_model.json');
+    } finally {
+      loaded.model.dispose();
+    }
+    const merged = await loadPretrained(base);
+    try {
+      merged.model.addAdapters(resolveLoraConfig({ r: 2 }), { seed: 1 });
+      merged.model.mergeAdapters();
+      merged.model.addAdapters(resolveLoraConfig({ r: 2 }), { seed: 2 });
+      await saveCheckpoint(dir, { model: merged.model, tokenizer: merged.tokenizer });
+      expect(await readdir(dir)).toContain('model.safetensors');
+    } finally {
+      merged.model.dispose();
     }
   });
 });

@@ -334,6 +334,19 @@ export class CausalLM {
   /** The fused decode path's concatenated weights, with the buffers they were made from. */
   private fusedWeights:
     { sources: (tf.DataId | undefined)[]; weights: DecodeWeights[] } | undefined;
+  /**
+   * The Hugging Face directory this model was loaded from (set by `loadPretrained`): its
+   * config.json, generation_config.json, tokenizer and chat-template files are what checkpoints
+   * and exports of the model copy, so a fine-tuned Llama-3 keeps its own chat format. Undefined
+   * for a model created from scratch (ChatML).
+   */
+  hfSource: string | undefined = undefined;
+  /**
+   * Whether the base weights still equal the weight files of `hfSource`: false once they were
+   * handed out for training (`trainableVariables` without adapters), merged into or copied over.
+   * LoRA checkpoints then refer to those files instead of copying the base.
+   */
+  private baseMatchesSource = false;
 
   private constructor(config: ModelConfig, values: Map<string, tf.Tensor>, trainable: boolean) {
     this.config = config;
@@ -444,7 +457,21 @@ export class CausalLM {
   /** Variables an optimizer updates: the LoRA adapters when there are any, else every weight (none for a frozen copy). */
   get trainableVariables(): tf.Variable[] {
     if (this.lora !== undefined) return [...this.lora.variables.values()];
-    return this.trainable ? [...this.variables.values()] : [];
+    if (!this.trainable) return [];
+    // Whoever takes the base weights to train may change them.
+    this.baseMatchesSource = false;
+    return [...this.variables.values()];
+  }
+
+  /** `hfSource` when the base weights are still those of its weight files (see `hfSource`). */
+  get unchangedBaseSource(): string | undefined {
+    return this.baseMatchesSource ? this.hfSource : undefined;
+  }
+
+  /** Records that the weights were just read from `dir`'s weight files (`loadPretrained`). */
+  markLoadedFrom(dir: string): void {
+    this.hfSource = dir;
+    this.baseMatchesSource = true;
   }
 
   /** The attached LoRA configuration, if any. */
@@ -545,6 +572,7 @@ export class CausalLM {
   mergeAdapters(): void {
     const lora = this.lora;
     if (lora === undefined) return;
+    this.baseMatchesSource = false;
     this.layers.forEach((layer, index) => {
       for (const [target, adapter] of Object.entries(layer.adapters) as [LoraTarget, Adapter][]) {
         const weight = this.variables.get(`${projectionPrefix(index, target)}.weight`)!;
@@ -1280,7 +1308,10 @@ export class CausalLM {
 
   /** A copy with its own variables; frozen (no trainable variables) unless `trainable: true`. */
   clone(options: { trainable?: boolean } = {}): CausalLM {
-    return new CausalLM(this.config, new Map(this.variables), options.trainable ?? false);
+    const copy = new CausalLM(this.config, new Map(this.variables), options.trainable ?? false);
+    copy.hfSource = this.hfSource;
+    copy.baseMatchesSource = this.baseMatchesSource;
+    return copy;
   }
 
   /** Copies every parameter value from `other` (same config), LoRA adapters included, e.g. to refresh a reference model or resume. */
@@ -1310,6 +1341,12 @@ export class CausalLM {
       }
       variable.assign(source);
     }
+    // The base now holds `other`'s values. The layout source stays this model's own (a resumed
+    // run copies from a checkpoint that may be rotated away later); the base matches its files
+    // only when `other`'s matched the same ones.
+    this.baseMatchesSource =
+      other.baseMatchesSource && (this.hfSource === undefined || other.hfSource === this.hfSource);
+    this.hfSource ??= other.hfSource;
   }
 
   dispose(): void {

@@ -3,7 +3,7 @@
  * (everything training on the step needs, so a resumed run can replay it instead of sampling again).
  */
 import {
-  encodeChat,
+  type ChatFormat,
   type ChatMessage,
   type Logger,
   type ModelWorkerPool,
@@ -55,6 +55,8 @@ export interface RolloutRecord {
 export interface RolloutContext {
   config: GrpoConfig;
   tokenizer: Tokenizer;
+  /** The chat layout: its eos ids end a completion. */
+  chat: ChatFormat;
   rewards: readonly RewardSpec[];
   dataset: readonly GrpoDatasetRow[];
   /** The encoded prompt of every row. */
@@ -73,7 +75,12 @@ export function now(): number {
   return performance.now() / 1000;
 }
 
-function encodePrompt(tokenizer: Tokenizer, row: GrpoDatasetRow, index: number): number[] {
+function encodePrompt(
+  tokenizer: Tokenizer,
+  chat: ChatFormat,
+  row: GrpoDatasetRow,
+  index: number,
+): number[] {
   if (typeof row !== 'object' || row === null)
     throw new GrpoDatasetError(index, 'must be an object { prompt, ...columns }');
   const { prompt } = row;
@@ -81,7 +88,7 @@ function encodePrompt(tokenizer: Tokenizer, row: GrpoDatasetRow, index: number):
   if (typeof prompt === 'string') ids = tokenizer.encode(prompt);
   else if (Array.isArray(prompt)) {
     try {
-      ids = encodeChat(tokenizer, prompt, { addGenerationPrompt: true }).ids;
+      ids = chat.encode(prompt, { addGenerationPrompt: true }).ids;
     } catch (error) {
       throw new GrpoDatasetError(index, `prompt: ${(error as Error).message}`);
     }
@@ -95,15 +102,19 @@ function encodePrompt(tokenizer: Tokenizer, row: GrpoDatasetRow, index: number):
   return ids;
 }
 
-/** Every row's prompt ids, checked to leave room for `maxCompletionLength` in the model's context. */
+/**
+ * Every row's prompt ids (chat prompts in `chat`'s layout: ChatML, or a pretrained model's own
+ * template), checked to leave room for `maxCompletionLength` in the model's context.
+ */
 export function encodePrompts(
   dataset: readonly GrpoDatasetRow[],
   tokenizer: Tokenizer,
+  chat: ChatFormat,
   maxCompletionLength: number,
   context: number,
 ): number[][] {
   return dataset.map((row, i) => {
-    const ids = encodePrompt(tokenizer, row, i);
+    const ids = encodePrompt(tokenizer, chat, row, i);
     if (ids.length + maxCompletionLength > context) {
       throw new GrpoDatasetError(
         i,
@@ -158,7 +169,7 @@ export function groupTotals(
  * dynamic sampling, draws more prompts until enough groups are informative (or the budget ends).
  */
 export async function rollout(context: RolloutContext, step: number): Promise<RolloutRecord> {
-  const { config: c, tokenizer, rewards, dataset, promptIds, pool, rng, data } = context;
+  const { config: c, tokenizer, chat, rewards, dataset, promptIds, pool, rng, data } = context;
   const G = c.numGenerations;
   const promptsPerStep = c.generationBatchSize / G;
   const rngBefore = rng.getState();
@@ -168,7 +179,7 @@ export async function rollout(context: RolloutContext, step: number): Promise<Ro
   let rewardSeconds = 0;
   let generationBatches = 0;
   let kept = 0;
-  const stopTokens = [tokenizer.special.imEnd, tokenizer.special.eos];
+  const stopTokens = [...chat.stopTokenIds];
   for (;;) {
     const rows = data.take(promptsPerStep);
     generationBatches += 1;

@@ -7,8 +7,10 @@ import {
   Rng,
   appendJsonLine,
   createModelWorkerPool,
+  chatMLFormat,
   defaultWorkerCount,
   warmupCosine,
+  type ChatFormat,
   type Logger,
   type ModelWorkerPool,
   type ProgressEvent,
@@ -42,6 +44,12 @@ export interface GrpoTrainerOptions {
   /** Trained in place. Must have trainable variables (not a frozen clone). */
   policy: CausalLM;
   tokenizer: Tokenizer;
+  /**
+   * How chat prompts become ids, where rollouts stop and what pads: a pretrained model's `chat`
+   * from `loadPretrained`/`loadCheckpoint` (its template, its eos ids). Default ChatML, stopping
+   * at `<|im_end|>` or `<|endoftext|>`.
+   */
+  chat?: ChatFormat;
   config?: GrpoConfigInput;
   rewards: RewardSpec[];
   dataset: readonly GrpoDatasetRow[];
@@ -97,6 +105,7 @@ export class GrpoTrainer {
   private readonly options: GrpoTrainerOptions;
   private readonly policy: CausalLM;
   private readonly tokenizer: Tokenizer;
+  private readonly chat: ChatFormat;
   private readonly rewards: RewardSpec[];
   private readonly dataset: readonly GrpoDatasetRow[];
   private readonly promptIds: number[][];
@@ -129,12 +138,14 @@ export class GrpoTrainer {
     }
     this.policy = policy;
     this.tokenizer = tokenizer;
+    this.chat = options.chat ?? chatMLFormat(tokenizer);
     this.rewards = options.rewards;
     this.dataset = dataset;
     const c = this.config;
     this.promptIds = encodePrompts(
       dataset,
       tokenizer,
+      this.chat,
       c.maxCompletionLength,
       policy.config.maxPositionEmbeddings,
     );
@@ -257,6 +268,7 @@ export class GrpoTrainer {
           {
             config: c,
             tokenizer: this.tokenizer,
+            chat: this.chat,
             rewards: this.rewards,
             dataset: this.dataset,
             promptIds: this.promptIds,
@@ -280,7 +292,7 @@ export class GrpoTrainer {
           pool,
           rewards: this.rewards,
           promptIds: this.promptIds,
-          padId: this.tokenizer.special.pad,
+          padId: this.chat.padTokenId,
           vocabLimit: this.tokenizer.vocabSize,
           rng: state.rng,
           counters: state,

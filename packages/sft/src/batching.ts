@@ -1,29 +1,37 @@
-import { encodeChat, Rng, type ChatMessage, type Tokenizer } from '@codereasoner/core-tensors';
+import {
+  chatMLFormat,
+  Rng,
+  Tokenizer,
+  type ChatFormat,
+  type ChatMessage,
+} from '@codereasoner/core-tensors';
 
 /** A tokenized conversation: ids, and 1 for every token the loss is taken on. */
 export interface EncodedExample {
   ids: number[];
-  /** encodeChat's assistant mask: assistant contents and their closing `<|im_end|>`. */
+  /** The chat format's assistant mask: assistant turns up to their end-of-turn token (`<|im_end|>`, `<|eot_id|>`). */
   assistantMask: number[];
 }
 
 /**
- * Tokenizes conversations for training. Examples longer than `maxSeqLen` tokens are dropped
- * rather than cut (a cut completion loses its answer), and so are examples without any
- * assistant token.
+ * Tokenizes conversations for training in `chat`'s layout: a pretrained model's own chat template
+ * (core-tensors' `ChatTemplate`), or ChatML when given a tokenizer (the from-scratch path).
+ * Examples longer than `maxSeqLen` tokens are dropped rather than cut (a cut completion loses its
+ * answer), and so are examples without any assistant token.
  */
 export function encodeExamples(
   conversations: readonly ChatMessage[][],
-  tokenizer: Tokenizer,
+  chat: ChatFormat | Tokenizer,
   maxSeqLen: number,
 ): { examples: EncodedExample[]; kept: number[]; droppedTooLong: number; droppedEmpty: number } {
   const examples: EncodedExample[] = [];
   const kept: number[] = [];
   let droppedTooLong = 0;
   let droppedEmpty = 0;
+  const format = chat instanceof Tokenizer ? chatMLFormat(chat) : chat;
   conversations.forEach((messages, index) => {
-    const { ids, assistantMask } = encodeChat(tokenizer, messages);
-    // the trailing "\n" after the last <|im_end|> is never a target: drop it
+    const { ids, assistantMask } = format.encode(messages);
+    // what follows the last end-of-turn token (ChatML's "\n") is never a target: drop it
     while (ids.length > 0 && assistantMask[assistantMask.length - 1] === 0) {
       ids.pop();
       assistantMask.pop();

@@ -5,6 +5,7 @@
 import {
   LocalChatModel,
   type CausalLM,
+  type ChatFormat,
   type ChatModel,
   type Logger,
   type ModelWorkerPool,
@@ -44,6 +45,8 @@ export interface HeldOutEvalOptions {
   tasks: readonly TaskRecord[] | undefined;
   sandbox: Sandbox | undefined;
   config: SftConfig;
+  /** The model's chat layout: prompts and stop ids of the default LocalChatModel (default ChatML). */
+  chat?: ChatFormat | undefined;
   /** The chat model evaluations generate with (default: core-tensors' LocalChatModel). */
   chatModel?: ((model: CausalLM, tokenizer: Tokenizer) => ChatModel) | undefined;
   onProgress?: ((event: ProgressEvent) => void) | undefined;
@@ -83,6 +86,7 @@ export class HeldOutEval {
       this.options.chatModel?.(model, tokenizer) ??
       // one generation batch per thread in every evaluation batch; tokens do not depend on batchSize
       new LocalChatModel(model, tokenizer, {
+        ...(this.options.chat === undefined ? {} : { chat: this.options.chat }),
         batchSize: Math.ceil(config.evalBatchSize / threads),
         ...(pool === undefined ? {} : { workers: pool }),
       });

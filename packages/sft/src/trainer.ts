@@ -2,11 +2,13 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   AdamW,
+  chatMLFormat,
   createModelWorkerPool,
   defaultWorkerCount,
   ModelWorkerError,
   warmupCosine,
   type CausalLM,
+  type ChatFormat,
   type ChatModel,
   type Logger,
   type ModelWorkerPool,
@@ -41,6 +43,11 @@ export interface SftTrainerOptions {
   /** Trained in place; on resume its weights are replaced by the checkpoint's. */
   model: CausalLM;
   tokenizer: Tokenizer;
+  /**
+   * The chat layout examples are encoded in (assistant masks), evaluations prompt with and stop at,
+   * and padding uses: a pretrained model's `chat` from `loadPretrained`/`loadCheckpoint`. Default ChatML.
+   */
+  chat?: ChatFormat;
   /** Path of an SFT JSONL data set (see `distill`) or its records. */
   train: string | SftRecord[];
   /** Held-out tasks evaluated every `evalEvery` steps and at the end (needs `sandbox`). */
@@ -186,11 +193,8 @@ export class SftTrainer {
       typeof options.train === 'string' ? await readSftDataset(options.train) : options.train;
     const conversations = records.map((record) => trainingMessages(record, config.reasoning));
     const maxLen = Math.min(config.maxSeqLen, model.config.maxPositionEmbeddings);
-    const { examples, droppedTooLong, droppedEmpty } = encodeExamples(
-      conversations,
-      tokenizer,
-      maxLen,
-    );
+    const chat = options.chat ?? chatMLFormat(tokenizer);
+    const { examples, droppedTooLong, droppedEmpty } = encodeExamples(conversations, chat, maxLen);
     if (droppedTooLong > 0)
       logger?.warn(
         `sft: dropped ${droppedTooLong} of ${records.length} examples longer than ${maxLen} tokens`,
@@ -209,7 +213,7 @@ export class SftTrainer {
       bucketBatches: config.bucketBatches,
       seed: config.seed,
       gradientAccumulation: config.gradientAccumulation,
-      padId: tokenizer.special.pad,
+      padId: chat.padTokenId,
     });
     return { examples, droppedTooLong, batches };
   }
@@ -252,6 +256,7 @@ export class SftTrainer {
       tasks: options.eval,
       sandbox: options.sandbox,
       config,
+      chat: options.chat,
       chatModel: options.chatModel,
       onProgress: options.onProgress,
       logger,
