@@ -11,6 +11,7 @@ import { Sandbox } from '@codereasoner/sandbox';
 import { TaskStore, createVerificationServer, type ServeOptions } from '@codereasoner/serve';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { UsageError } from './errors.js';
+import { exportModelCommand, parseShardSize, type ExportModelOptions } from './export-model.js';
 
 // `cr serve` and `cr export`: argv parsing only; the service lives in @codereasoner/serve and
 // the exports in @codereasoner/data.
@@ -198,20 +199,51 @@ export function registerServeCommands(program: Command, io: CommandIo): void {
   program
     .command('export')
     .description(
-      'write tasks in the data format of verl (parquet), OpenRLHF (JSONL) or TRL (JSONL)',
+      'write tasks in the data format of verl (parquet), OpenRLHF (JSONL) or TRL (JSONL) (--format), or a trained model as a Hugging Face directory (--checkpoint)',
     )
     .addOption(
-      new Option('--format <format>', 'target engine')
-        .choices(['verl', 'openrlhf', 'trl'])
-        .makeOptionMandatory(),
+      new Option('--format <format>', 'target engine').choices(['verl', 'openrlhf', 'trl']),
     )
-    .requiredOption('--tasks <file>', 'task JSONL, e.g. <run>/data/tasks/train.jsonl')
-    .requiredOption('--out <file>', 'output file (.parquet for verl, .jsonl otherwise)')
+    .option('--tasks <file>', 'task JSONL, e.g. <run>/data/tasks/train.jsonl')
+    .requiredOption(
+      '--out <path>',
+      'output file (.parquet for verl, .jsonl otherwise), or the model directory with --checkpoint',
+    )
+    .option(
+      '--checkpoint <dir>',
+      'model mode: a checkpoint (e.g. <run>/grpo/train/checkpoints/step-N), LoRA merged, written in its original HF layout',
+    )
+    .addOption(
+      new Option(
+        '--dtype <dtype>',
+        "model mode: stored dtype (default: the original model's)",
+      ).choices(['bf16', 'f16', 'f32']),
+    )
+    .option(
+      '--max-shard-size <size>',
+      'model mode: shard above this size with model.safetensors.index.json (default 5GB)',
+      parseShardSize,
+    )
     .addOption(
       new Option('--kind <kind>', 'trl only: sft (messages) or grpo (prompt-only)')
         .choices(['sft', 'grpo'])
         .default('grpo'),
     )
     .option('--no-reasoning', 'prompts without the <think> reasoning section')
-    .action((options: ExportCommandOptions) => exportCommand(io, options));
+    .action((options: Partial<ExportCommandOptions & ExportModelOptions> & { out: string }) => {
+      if (options.checkpoint !== undefined) {
+        if (options.format !== undefined || options.tasks !== undefined)
+          throw new UsageError(
+            '--checkpoint exports a model; --format and --tasks export tasks: give one or the other',
+          );
+        return exportModelCommand(io, { ...options, checkpoint: options.checkpoint });
+      }
+      if (options.dtype !== undefined || options.maxShardSize !== undefined)
+        throw new UsageError('--dtype and --max-shard-size need --checkpoint <dir>');
+      if (options.format === undefined || options.tasks === undefined)
+        throw new UsageError(
+          'cr export needs --format <verl|openrlhf|trl> --tasks <file> (tasks), or --checkpoint <dir> (a model)',
+        );
+      return exportCommand(io, options as ExportCommandOptions);
+    });
 }
