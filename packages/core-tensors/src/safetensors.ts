@@ -444,8 +444,18 @@ export interface SafetensorsReader {
 // Positioned reads larger than this are split (fs reads are limited to 2 GiB).
 const READ_CHUNK = 1 << 30;
 
-/** Opens a safetensors file, validating its header against the file size, without reading the data. */
-export async function openSafetensors(path: string): Promise<SafetensorsReader> {
+/**
+ * Opens a safetensors file, validating its header against the file size, without reading the data.
+ * Tensors are read with positioned reads of at most `chunkBytes` (default 1 GiB: one fs read is
+ * limited to 2 GiB), so files of any size work and only the tensor asked for is in memory.
+ */
+export async function openSafetensors(
+  path: string,
+  options: { chunkBytes?: number } = {},
+): Promise<SafetensorsReader> {
+  const chunk = options.chunkBytes ?? READ_CHUNK;
+  if (!Number.isInteger(chunk) || chunk < 1 || chunk > READ_CHUNK)
+    throw new RangeError(`chunkBytes must be an integer from 1 to ${READ_CHUNK}, got ${chunk}`);
   const fail = (reason: string): never => {
     throw new CheckpointError(path, reason);
   };
@@ -497,7 +507,7 @@ export async function openSafetensors(path: string): Promise<SafetensorsReader> 
         const length = span.end - span.begin;
         const bytes = new Uint8Array(length);
         for (let done = 0; done < length;) {
-          const want = Math.min(READ_CHUNK, length - done);
+          const want = Math.min(chunk, length - done);
           const { bytesRead } = await handle.read(bytes, done, want, dataStart + span.begin + done);
           if (bytesRead === 0) fail(`tensor ${name}: file ended early (truncated?)`);
           done += bytesRead;
