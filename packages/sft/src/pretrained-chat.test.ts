@@ -68,7 +68,10 @@ function maskedRuns(tokenizer: Tokenizer, ids: number[], mask: number[]): string
   let run: number[] = [];
   ids.forEach((id, i) => {
     if (mask[i] === 1) run.push(id);
-    else if (run.length > 0) (runs.push(tokenizer.decode(run)), (run = []));
+    else if (run.length > 0) {
+      runs.push(tokenizer.decode(run));
+      run = [];
+    }
   });
   if (run.length > 0) runs.push(tokenizer.decode(run));
   return runs;
