@@ -282,7 +282,8 @@ export async function loadOrCreateReference(options: {
   const { config, policy, tokenizer, outDir } = options;
   if (config.beta === 0) return undefined;
   // LoRA: the reference is the base with adapters off. clone() shares the (frozen) base weights
-  // and leaves the adapters out, so there is no second copy; the base is in every checkpoint.
+  // and leaves the adapters out, so there is no second copy; the base is in every
+  // checkpoint (or, for an unchanged pretrained base, named by its base_model.json).
   if (outDir === undefined || policy.loraConfig !== undefined) return policy.clone();
   const dir = join(outDir, 'reference');
   const exists = await stat(join(dir, 'model.safetensors')).then(
