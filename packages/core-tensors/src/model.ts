@@ -1173,6 +1173,15 @@ export class CausalLM {
     return weights;
   }
 
+  /**
+   * Frees the fused decode path's concatenated weights (a copy of the q/k/v and gate/up
+   * projections kept between `generate` calls); the next `generate` rebuilds them. Trainers call
+   * it when they are disposed, so a model they generated with holds no copy afterwards.
+   */
+  releaseDecodeCache(): void {
+    this.disposeFusedWeights();
+  }
+
   private disposeFusedWeights(): void {
     for (const w of this.fusedWeights?.weights ?? [])
       for (const t of [w.qkv, w.qkvBias, w.gateUp]) t?.dispose();

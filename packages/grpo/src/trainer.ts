@@ -352,5 +352,7 @@ export class GrpoTrainer {
     this.reference?.dispose();
     this.reference = undefined;
     this.optimizer.dispose();
+    // Rollouts left the fused decode path's copy of the projections on the policy.
+    this.policy.releaseDecodeCache();
   }
 }

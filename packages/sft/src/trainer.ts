@@ -176,9 +176,10 @@ export class SftTrainer {
     }
   }
 
-  /** Frees the optimizer state (the model belongs to the caller). */
+  /** Frees the optimizer state and the copy held-out generation left on the model (the model belongs to the caller). */
   dispose(): void {
     this.optimizer.dispose();
+    this.options.model.releaseDecodeCache();
   }
 
   /** The run's examples (too long or empty ones dropped, with a warning) and its batches. */
