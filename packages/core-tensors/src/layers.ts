@@ -182,7 +182,12 @@ export function swiglu(
   });
 }
 
-/** Additive attention bias [B, 1, T, S]: 0 where query t may see key s (causal with an offset, key not padding), else -1e9. */
+/**
+ * Additive attention bias [B, 1, T, S]: 0 where query t may see key s (causal with an offset, key
+ * not padding), else -1e9. Mask values above 0 name segments: a query in segment k sees only keys
+ * of segment k, so examples packed into one row do not attend to each other (a 0/1 mask is one
+ * segment, as before).
+ */
 export function attentionBias(
   keyMask: ArrayLike<number>,
   batch: number,
@@ -194,8 +199,11 @@ export function attentionBias(
   for (let b = 0; b < batch; b++) {
     for (let t = 0; t < queryLength; t++) {
       const row = (b * queryLength + t) * keyLength;
+      // a padding query (mask 0) keeps seeing every earlier real key; its output is never used
+      const segment = keyMask[b * keyLength + t + offset]!;
       for (let s = 0; s < keyLength; s++) {
-        const visible = s <= t + offset && keyMask[b * keyLength + s]! > 0;
+        const key = keyMask[b * keyLength + s]!;
+        const visible = s <= t + offset && key > 0 && (segment <= 0 || key === segment);
         data[row + s] = visible ? 0 : -1e9;
       }
     }

@@ -95,6 +95,32 @@ describe('CausalLM', () => {
     model.dispose();
   });
 
+  it('a mask of segment numbers keeps packed examples apart: each scores as if alone', () => {
+    const model = CausalLM.create(tiny, { seed: 9 });
+    const a = [3, 7, 1, 9, 4];
+    const b = [8, 2, 6];
+    const alone = (ids: number[]): number[] =>
+      tf.tidy(() => {
+        const x = tf.tensor2d([ids], [1, ids.length], 'int32');
+        return Array.from(
+          model.tokenLogProbs(x, tf.onesLike(x).toFloat() as tf.Tensor2D).logProbs.dataSync(),
+        );
+      });
+    const packedIds = tf.tensor2d([[...a, ...b, 0]], [1, 9], 'int32');
+    // segments 1 and 2, then one padding token
+    const segments = tf.tensor2d([[1, 1, 1, 1, 1, 2, 2, 2, 0]]);
+    const packed = Array.from(model.tokenLogProbs(packedIds, segments).logProbs.dataSync());
+    const expectA = alone(a);
+    const expectB = alone(b);
+    for (let j = 0; j < a.length - 1; j++) expect(packed[j]).toBeCloseTo(expectA[j]!, 5);
+    for (let j = 0; j < b.length - 1; j++) expect(packed[a.length + j]).toBeCloseTo(expectB[j]!, 5);
+    // the same row read as one segment differs: b's tokens then see a's
+    const oneSegment = tf.tensor2d([[1, 1, 1, 1, 1, 1, 1, 1, 0]]);
+    const joined = Array.from(model.tokenLogProbs(packedIds, oneSegment).logProbs.dataSync());
+    expect(Math.abs(joined[a.length]! - expectB[0]!)).toBeGreaterThan(1e-4);
+    model.dispose();
+  });
+
   it('targetMask computes only the wanted positions, with the same values and gradients', () => {
     const model = CausalLM.create(tiny, { seed: 9 });
     const { inputIds, attentionMask } = padBatch(

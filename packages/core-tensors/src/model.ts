@@ -685,7 +685,10 @@ export class CausalLM {
     }
   }
 
-  /** Positions from a key mask: count of real tokens before each one (so left padding does not shift positions). */
+  /**
+   * Positions from a key mask: count of real tokens of the same segment before each one (so left
+   * padding does not shift positions, and each packed example starts at 0; see `attentionBias`).
+   */
   private static positionsFromMask(
     mask: ArrayLike<number>,
     batch: number,
@@ -694,9 +697,16 @@ export class CausalLM {
     const positions = new Int32Array(batch * time);
     for (let b = 0; b < batch; b++) {
       let count = 0;
+      let segment = 0;
       for (let t = 0; t < time; t++) {
         // Padding keeps position 0; it is masked as a key and its own outputs are never used.
-        if (mask[b * time + t]! > 0) positions[b * time + t] = count++;
+        const value = mask[b * time + t]!;
+        if (value <= 0) continue;
+        if (value !== segment) {
+          if (segment > 0) count = 0;
+          segment = value;
+        }
+        positions[b * time + t] = count++;
       }
     }
     return positions;

@@ -5,11 +5,12 @@ import { join } from 'node:path';
 import { Sandbox, type RunResult, type TraceResult } from '@codereasoner/sandbox';
 import packageJson from '../package.json' with { type: 'json' };
 import optionsSchema from '../schemas/corpus-options.schema.json' with { type: 'json' };
+import { balanceLabels, DEFAULT_LABEL_SHARES, type LabelShares } from './balance-labels.js';
 import { ConfigValidationError, CorpusError } from './errors.js';
 import { extractFunctions, paramInfo, type ParamInfo } from './extract.js';
 import type { Difficulty } from './generator.js';
 import { generateInputs, inferParamTypes } from './inputs.js';
-import { appendJsonl, writeFileAtomic } from './jsonl.js';
+import { appendJsonl, readJsonlAll, writeFileAtomic, writeJsonl } from './jsonl.js';
 import { parsePython } from './python-parser.js';
 import { namedChildren } from './py-names.js';
 import type {
@@ -66,6 +67,12 @@ export interface CorpusOptions {
   taskTypes?: TaskType[];
   /** Coverage questions per call (default 2: one executed line and one not, when possible). */
   coveragePerCall?: number;
+  /**
+   * Largest share of one answer per task type, in each split (default `DEFAULT_LABEL_SHARES`:
+   * coverage 0.5, path 0.15, state 0.1; `{}` keeps every task): tasks over the cap are left out
+   * after the build, so no constant answer scores above it.
+   */
+  labelShares?: LabelShares;
   /** Share of programs in the eval split (default 0.1), decided per program. */
   evalFraction?: number;
   /** Dependency slicing (default true); clean-up (comments, docstrings, prints, …) always runs. */
@@ -98,6 +105,7 @@ export interface ResolvedCorpusOptions {
   callsPerProgram: number;
   taskTypes: TaskType[];
   coveragePerCall: number;
+  labelShares: LabelShares;
   evalFraction: number;
   slice: boolean;
   rename: boolean;
@@ -189,6 +197,7 @@ export function resolveCorpusOptions(input: CorpusOptions): ResolvedCorpusOption
     callsPerProgram: input.callsPerProgram ?? 2,
     taskTypes: input.taskTypes ?? [...TASK_TYPES],
     coveragePerCall: input.coveragePerCall ?? 2,
+    labelShares: input.labelShares ?? { ...DEFAULT_LABEL_SHARES },
     evalFraction: input.evalFraction ?? 0.1,
     slice: input.slice ?? true,
     rename: input.rename ?? false,
@@ -477,6 +486,7 @@ export async function buildCorpus(
       if (batch.length >= options.batchSize) await flush();
     }
     await flush();
+    await balanceSplits(out, options, state.counters);
     const manifest = manifestOf(state, info, true);
     const issues = corpusManifestSchema.check(manifest);
     if (issues.length > 0) throw new ConfigValidationError('Corpus manifest', issues);
@@ -498,6 +508,28 @@ function sandboxVersion(): string {
     ).version;
   } catch {
     return 'unknown';
+  }
+}
+
+/**
+ * Rewrites both task files with their labels balanced (`labelShares`) and recounts them. Runs
+ * once every unit is built; running it again (a build killed during it and resumed) finds the
+ * files balanced and removes nothing.
+ */
+async function balanceSplits(
+  out: string,
+  options: ResolvedCorpusOptions,
+  counters: Counters,
+): Promise<void> {
+  if (Object.keys(options.labelShares).length === 0) return;
+  for (const split of ['train', 'eval'] as const) {
+    const path = join(out, FILES[split]);
+    const tasks = await readJsonlAll(path, taskRecordSchema);
+    const kept = balanceLabels(tasks, options.labelShares, options.seed);
+    if (kept.length === tasks.length) continue;
+    await writeJsonl(path, kept, taskRecordSchema);
+    for (const type of TASK_TYPES) counters.tasks[split][type] = 0;
+    for (const task of kept) counters.tasks[split][task.type] += 1;
   }
 }
 

@@ -22,12 +22,41 @@ export interface DifficultyKnobs {
   comprehensions: number;
   /** Probability of each kind of boilerplate (docstring, prints, logging, dead stores, annotations). */
   boilerplate: number;
+  /**
+   * Most items in a list or dict argument: the loop trip count over the main argument. Default
+   * 7 for lists of ints, 6 for lists of words, 5 for dicts.
+   */
+  maxItems?: number;
+  /** Largest int in a list of ints (smallest: minus a quarter of it); default 20. */
+  maxInt?: number;
+  /** Longest string argument; default 12 (text with spaces and punctuation). */
+  maxStrLength?: number;
 }
 
-export type DifficultyName = 'easy' | 'medium' | 'hard';
-export type Difficulty = DifficultyName | 'mixed' | DifficultyKnobs;
+/** The named levels, easiest first (their order is the curriculum's). */
+export const DIFFICULTY_LEVELS = ['basic', 'easy', 'medium', 'hard'] as const;
+export type DifficultyName = (typeof DIFFICULTY_LEVELS)[number];
+/** A weight per level: each program draws its level with these odds. */
+export interface DifficultyMix {
+  mix: Partial<Record<DifficultyName, number>>;
+}
+export type Difficulty = DifficultyName | 'mixed' | DifficultyKnobs | DifficultyMix;
 
 export const DIFFICULTY_PRESETS: Readonly<Record<DifficultyName, DifficultyKnobs>> = {
+  // one loop or two straight-line steps, no helpers, three items of one-digit ints, short words:
+  // a trace of a few lines that a sub-million-parameter model can follow
+  basic: {
+    maxLoopDepth: 1,
+    maxBranches: 1,
+    helpers: 0,
+    maxBodyStatements: 1,
+    maxStatements: 2,
+    comprehensions: 0.3,
+    boilerplate: 0.25,
+    maxItems: 3,
+    maxInt: 9,
+    maxStrLength: 5,
+  },
   easy: {
     maxLoopDepth: 1,
     maxBranches: 1,
@@ -169,17 +198,74 @@ interface Param {
   annotation: string;
 }
 
+/** `mixed` is the original corpus's mix (no basic programs), kept so its programs stay the same. */
+const MIXED: DifficultyMix = { mix: { easy: 3, medium: 4, hard: 3 } };
+
 function knobsFor(rng: Rng, difficulty: Difficulty): { knobs: DifficultyKnobs; label: string } {
-  if (typeof difficulty === 'object') return { knobs: difficulty, label: 'custom' };
-  const name: DifficultyName =
-    difficulty === 'mixed'
-      ? rng.weighted<DifficultyName>([
-          ['easy', 3],
-          ['medium', 4],
-          ['hard', 3],
-        ])
-      : difficulty;
+  if (typeof difficulty === 'object' && !('mix' in difficulty))
+    return { knobs: difficulty, label: 'custom' };
+  const mix = difficulty === 'mixed' ? MIXED : difficulty;
+  let name: DifficultyName;
+  if (typeof mix === 'object') {
+    const weights = DIFFICULTY_LEVELS.map((level): [DifficultyName, number] => [
+      level,
+      mix.mix[level] ?? 0,
+    ]).filter(([, weight]) => weight > 0);
+    if (weights.length === 0)
+      throw new RangeError(
+        `difficulty mix ${JSON.stringify(mix.mix)} gives no level a positive weight; name at least one of ${DIFFICULTY_LEVELS.join(', ')}`,
+      );
+    name = rng.weighted<DifficultyName>(weights);
+  } else name = mix;
   return { knobs: DIFFICULTY_PRESETS[name], label: name };
+}
+
+/** Argument types at a level: the knobs bound list/dict sizes (loop trip counts) and values. */
+function themeTypes(
+  knobs: DifficultyKnobs,
+): Record<Theme, { type: ValueType; annotation: string }> {
+  const { maxItems, maxInt, maxStrLength } = knobs;
+  if (maxItems === undefined && maxInt === undefined && maxStrLength === undefined)
+    return THEME_TYPES;
+  const int: ValueType =
+    maxInt === undefined
+      ? { kind: 'int' }
+      : { kind: 'int', min: -Math.floor(maxInt / 4), max: maxInt };
+  // short strings use the mixed alphabet (letters of both cases, digits, separators) so that
+  // character tests still go both ways; long ones keep the word-and-punctuation text
+  const str: ValueType =
+    maxStrLength === undefined
+      ? THEME_TYPES.str.type
+      : { kind: 'str', alphabet: maxStrLength < 12 ? 'mixed' : 'text', maxLength: maxStrLength };
+  return {
+    list_int: {
+      type: { kind: 'list', of: int, ...(maxItems === undefined ? {} : { maxLength: maxItems }) },
+      annotation: 'list[int]',
+    },
+    str: { type: str, annotation: 'str' },
+    list_str: {
+      type: {
+        kind: 'list',
+        of: { kind: 'str', alphabet: 'word', maxLength: Math.min(6, maxStrLength ?? 6) },
+        maxLength: maxItems ?? 6,
+      },
+      annotation: 'list[str]',
+    },
+    dict: {
+      type: {
+        kind: 'dict',
+        key: { kind: 'str', alphabet: 'word', maxLength: Math.min(5, maxStrLength ?? 5) },
+        value: int,
+        maxLength: maxItems ?? 5,
+      },
+      annotation: 'dict[str, int]',
+    },
+    // the int theme loops over range(n) or n's digits: its bound is the trip count
+    int: {
+      type: { kind: 'int', min: 0, max: maxItems === undefined ? 60 : 2 * maxItems },
+      annotation: 'int',
+    },
+  };
 }
 
 const THEME_TYPES: Record<Theme, { type: ValueType; annotation: string }> = {
@@ -952,7 +1038,10 @@ function straightSteps(
   const c = charParam(params);
   const lines: string[] = [];
   const results: { name: string; type: AccKind }[] = [];
-  const steps = rng.range(2, 3 + Math.min(2, b.knobs.maxBranches));
+  const steps = Math.min(
+    rng.range(2, 3 + Math.min(2, b.knobs.maxBranches)),
+    Math.max(1, b.knobs.maxStatements),
+  );
   const predicateInt = helperFor(b, 'int', 'bool');
   const mapInt = helperFor(b, 'int', 'int');
   const mapWord = helperFor(b, 'word', 'str');
@@ -1171,11 +1260,12 @@ export function generateProgram(
   b.used.add(entry);
   const params: Param[] = [];
   const primaryName = b.fresh(theme);
+  const types = themeTypes(knobs);
   params.push({
     name: primaryName,
-    type: THEME_TYPES[theme].type,
+    type: types[theme].type,
     role: theme,
-    annotation: THEME_TYPES[theme].annotation,
+    annotation: types[theme].annotation,
   });
   const extras = rng.weighted<number>([
     [0, 4],

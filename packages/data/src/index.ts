@@ -76,8 +76,14 @@ export type {
   ResolvedCorpusOptions,
 } from './build-corpus.js';
 
-export { DIFFICULTY_PRESETS, generateProgram } from './generator.js';
-export type { Difficulty, DifficultyKnobs, DifficultyName, GeneratedProgram } from './generator.js';
+export { DIFFICULTY_LEVELS, DIFFICULTY_PRESETS, generateProgram } from './generator.js';
+export type {
+  Difficulty,
+  DifficultyKnobs,
+  DifficultyMix,
+  DifficultyName,
+  GeneratedProgram,
+} from './generator.js';
 
 export { extractFunctions } from './extract.js';
 export type {
@@ -109,3 +115,6 @@ export type {
   ChatResponse,
   ChatRetryEvent,
 } from './chat-client.js';
+
+export { DEFAULT_LABEL_SHARES, balanceLabels, labelCap, topLabelShare } from './balance-labels.js';
+export type { LabelShares } from './balance-labels.js';

@@ -11,6 +11,8 @@ export interface EncodedExample {
   ids: number[];
   /** The chat format's assistant mask: assistant turns up to their end-of-turn token (`<|im_end|>`, `<|eot_id|>`). */
   assistantMask: number[];
+  /** Packed rows only (packing.ts): each token's example number, 1-based; the attention mask. */
+  segments?: number[];
 }
 
 /**
@@ -155,7 +157,8 @@ export function shardRows(
     let tokens = 0;
     rows.forEach((row, r) => {
       ids.set(row.ids, r * time);
-      mask.fill(1, r * time, r * time + row.ids.length);
+      if (row.segments === undefined) mask.fill(1, r * time, r * time + row.ids.length);
+      else mask.set(row.segments, r * time);
       weights.set(lossMask(row, time), r * (time - 1));
       tokens += row.ids.length;
     });

@@ -25,6 +25,11 @@ export interface SftConfig {
   epsilon: number;
   /** Global gradient norm above which gradients are scaled down. */
   maxGradNorm: number;
+  /**
+   * Pack several conversations into each row of `maxSeqLen` tokens (packing.ts), each attending
+   * only to itself; `batchSize` then counts rows. Off: one conversation per row, padded.
+   */
+  packing: boolean;
   /** Micro-batches per length bucket: examples are sorted by length within chunks of `bucketBatches * batchSize` shuffled examples, so padding stays small while order stays random. 1 = no bucketing. */
   bucketBatches: number;
   /** Evaluate on the held-out tasks every N steps (0 = only at the end; the end is skipped when no eval tasks are given). */
@@ -72,6 +77,7 @@ export const DEFAULT_SFT_CONFIG: Readonly<SftConfig> = Object.freeze({
   beta2: 0.95,
   epsilon: 1e-8,
   maxGradNorm: 1,
+  packing: false,
   bucketBatches: 16,
   evalEvery: 0,
   evalLimit: 64,
@@ -109,6 +115,7 @@ export const sftConfigSchema: JSONSchemaType<SftConfig> = {
     beta2: { type: 'number', minimum: 0, exclusiveMaximum: 1 },
     epsilon: { type: 'number', exclusiveMinimum: 0 },
     maxGradNorm: { type: 'number', exclusiveMinimum: 0 },
+    packing: { type: 'boolean' },
     bucketBatches: integer(1),
     evalEvery: integer(0),
     evalLimit: integer(0),

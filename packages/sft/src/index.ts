@@ -13,6 +13,8 @@ export type {
   SftShard,
   SftStepBatch,
 } from './batching.js';
+export { packExamples, packForTraining } from './packing.js';
+export type { PackedExample, PackingResult } from './packing.js';
 export { DEFAULT_SFT_CONFIG, resolveSftConfig, sftConfigSchema } from './config.js';
 export type { SftConfig, SftConfigInput } from './config.js';
 export { checkSftRecord, readSftDataset, sftRecordSchema, trainingMessages } from './dataset.js';

@@ -43,6 +43,7 @@ const RESULT_KEYS: (keyof SftConfig)[] = [
   'beta2',
   'epsilon',
   'maxGradNorm',
+  'packing',
   'bucketBatches',
 ];
 

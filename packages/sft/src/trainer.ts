@@ -23,6 +23,7 @@ import {
   type EncodedExample,
   type SftBatchSource,
 } from './batching.js';
+import { packForTraining } from './packing.js';
 import { resolveSftConfig, type SftConfig, type SftConfigInput } from './config.js';
 import { readSftDataset, trainingMessages, type SftRecord } from './dataset.js';
 import { SftTrainingError } from './errors.js';
@@ -185,6 +186,8 @@ export class SftTrainer {
   /** The run's examples (too long or empty ones dropped, with a warning) and its batches. */
   private async prepareData(): Promise<{
     examples: EncodedExample[];
+    /** What the batches are made of: `examples`, or packed rows of them. */
+    rows: EncodedExample[];
     droppedTooLong: number;
     batches: SftBatchSource;
   }> {
@@ -208,28 +211,29 @@ export class SftTrainer {
         `no trainable examples among ${records.length} records (${droppedTooLong} longer than ${maxLen} tokens); raise maxSeqLen or check the data set`,
       );
     }
-    // The batching seam: another SftBatchSource (e.g. packed sequences) goes here.
-    const batches = new BucketedBatchSource(examples, {
+    // packed rows (several conversations each) or one conversation per row
+    const rows = config.packing ? packForTraining(examples, maxLen, logger) : examples;
+    const batches = new BucketedBatchSource(rows, {
       batchSize: config.batchSize,
       bucketBatches: config.bucketBatches,
       seed: config.seed,
       gradientAccumulation: config.gradientAccumulation,
       padId: chat.padTokenId,
     });
-    return { examples, droppedTooLong, batches };
+    return { examples, rows, droppedTooLong, batches };
   }
 
   private async run(): Promise<SftResult> {
     const { options, config, optimizer } = this;
     const { model, tokenizer, logger, signal } = options;
-    const { examples, droppedTooLong, batches } = await this.prepareData();
+    const { examples, rows, droppedTooLong, batches } = await this.prepareData();
     const runContext: SftRunContext = {
       outDir: options.outDir,
       config,
       model,
       tokenizer,
       optimizer,
-      dataFingerprint: dataFingerprint(examples),
+      dataFingerprint: dataFingerprint(rows),
       examples: examples.length,
       logger,
     };
