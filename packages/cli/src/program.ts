@@ -14,6 +14,7 @@ import {
   type BenchmarkName,
 } from '@codereasoner/bench';
 import { initBackend } from '@codereasoner/core-tensors';
+import { writeFileAtomic } from '@codereasoner/data';
 import { Sandbox } from '@codereasoner/sandbox';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { mergeConfig, readConfigFile, resolveRunConfig, type RunConfigInput } from './config.js';
@@ -31,6 +32,7 @@ import {
   type TrlSetting,
 } from './trl-flags.js';
 import { DEFAULT_GRPO_CONFIG, GRPO_PRESETS, type GrpoPresetName } from '@codereasoner/grpo';
+import { COMPARE_VARIANTS, renderComparison, type CompareRun } from './compare.js';
 import { runPipeline } from './pipeline.js';
 import { registerServeCommands } from './serve-command.js';
 import { createReporter, type Reporter } from './progress.js';
@@ -81,6 +83,13 @@ function integer(value: string): number {
   if (!Number.isInteger(parsed) || parsed < 0)
     throw new InvalidArgumentError('must be a non-negative integer');
   return parsed;
+}
+
+function seedList(value: string): number[] {
+  const seeds = value.split(',').map((part) => integer(part.trim()));
+  if (seeds.length === 0 || new Set(seeds).size !== seeds.length)
+    throw new InvalidArgumentError('must be distinct non-negative integers, e.g. 1,2');
+  return seeds;
 }
 
 function workersValue(value: string): number | 'auto' {
@@ -377,6 +386,60 @@ async function runStagesCommand(
   }
 }
 
+/**
+ * `cr compare`: for each seed, the `chains` run (SFT on chains, GRPO, eval) and the `answers` run
+ * (SFT on answers only, eval) under `<out>/seed-<n>/<variant>`, then one table. Re-running
+ * resumes each run where it stopped.
+ */
+async function runCompareCommand(
+  io: CliIo,
+  options: CommonOptions & { seeds: number[] },
+): Promise<void> {
+  const base = await resolveConfig(options);
+  const out = options.out === undefined ? resolve(`runs/compare-${base.preset}`) : base.out;
+  const runs: CompareRun[] = [];
+  for (const seed of options.seeds) {
+    for (const variant of ['chains', 'answers'] as const) {
+      const plan = COMPARE_VARIANTS[variant];
+      const config = await resolveConfig({
+        ...options,
+        seed,
+        out: join(out, `seed-${seed}`, variant),
+        training: { section: 'sft', values: { ...plan.sft } },
+      });
+      if (options.printConfig) {
+        io.stdout.write(`${JSON.stringify(config, null, 2)}\n`);
+        continue;
+      }
+      const reporter = createReporter({
+        json: options.json,
+        quiet: options.quiet,
+        stream: io.stderr,
+        env: io.env,
+      });
+      const context = new StageContext(config, reporter, io.signal);
+      try {
+        reporter.info(`compare: seed ${seed}, ${variant} (${config.out})`);
+        await runPipeline(context, { stages: plan.stages, force: [] });
+        await writeReport(config.out);
+        runs.push({ seed, variant, summary: await collectSummary(context.run) });
+      } finally {
+        reporter.close();
+        await context.close();
+      }
+    }
+  }
+  if (options.printConfig) return;
+  const markdown = renderComparison(runs, true);
+  await writeFileAtomic(join(out, 'compare.md'), `# cr compare: ${out}\n\n${markdown}\n`);
+  if (options.json)
+    io.stdout.write(
+      `${JSON.stringify({ type: 'result', compare: join(out, 'compare.md'), runs: runs.map((r) => ({ seed: r.seed, variant: r.variant, run: r.summary.run, evaluation: r.summary.evaluation, baselines: r.summary.baselines?.overall })) })}\n`,
+    );
+  else
+    io.stdout.write(`\n${renderComparison(runs, false)}\n\nWritten: ${join(out, 'compare.md')}\n`);
+}
+
 const require = createRequire(import.meta.url);
 
 /** `cr --version`: this package's version and those of the packages that decide results. */
@@ -431,6 +494,18 @@ export function createProgram(io: CliIo): Command {
   ).action((options: CommonOptions & { model?: string }) =>
     runStagesCommand(io, { ...options, pretrained: options.model }, undefined),
   );
+
+  sectionsHelp(
+    addCommonOptions(
+      program
+        .command('compare')
+        .description(
+          "the paper's two claims on one table: per seed, SFT on reasoning chains then GRPO, and SFT on answers only, on the same held-out tasks with baselines, per task type and difficulty level (runs under <out>/seed-<n>/{chains,answers}; re-running resumes)",
+        )
+        .option('--seeds <list>', 'comma-separated seeds (default 1,2)', seedList, [1, 2]),
+    ),
+    'run-all',
+  ).action((options: CommonOptions & { seeds: number[] }) => runCompareCommand(io, options));
 
   const data = program.command('data').description('the sliced Python corpus');
   sectionsHelp(

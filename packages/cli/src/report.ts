@@ -1,10 +1,19 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { PAPER_ROWS } from '@codereasoner/bench';
-import { TASK_TYPES, writeFileAtomic } from '@codereasoner/data';
+import {
+  TASK_TYPES,
+  readJsonlAll,
+  renderPrompt,
+  taskRecordSchema,
+  writeFileAtomic,
+  type TaskType,
+} from '@codereasoner/data';
+import type { EvaluationItem } from '@codereasoner/sft';
 import { escapeHtml, lineChart, type Series } from './charts.js';
+import { levelGrid, taskLevel } from './levels.js';
 import { formatSeconds } from './progress.js';
-import { RunDirectory } from './run-dir.js';
+import { RunDirectory, readJsonIfExists } from './run-dir.js';
 import {
   accuracyGrid,
   baselineAnswersGrid,
@@ -67,7 +76,8 @@ export async function writeReport(runDir: string): Promise<ReportFiles> {
   };
   await writeFileAtomic(files.markdown, renderMarkdownSummary(summary));
   await writeFileAtomic(files.json, `${JSON.stringify(summary, null, 2)}\n`);
-  await writeFileAtomic(files.html, renderHtml(summary, sftMetrics, grpoMetrics));
+  const samples = await collectSamples(run, summary);
+  await writeFileAtomic(files.html, renderHtml(summary, sftMetrics, grpoMetrics, samples));
   return files;
 }
 
@@ -81,7 +91,152 @@ function htmlTable(header: string[], rows: string[][]): string {
 
 const num = (v: number | undefined) => (v === undefined ? '–' : v.toFixed(1));
 
-export function renderHtml(summary: RunSummary, sft: MetricRow[], grpo: MetricRow[]): string {
+/** One held-out item of the final model, as the report's sample table shows it. */
+export interface SampleRow {
+  type: TaskType;
+  level: string;
+  prompt: string;
+  completion: string;
+  answer: string | null;
+  gold: string;
+  correct: boolean;
+  reason: string;
+}
+
+/**
+ * Up to `perType` held-out items per task type of the final model (GRPO, else SFT), in the
+ * evaluation's order: the prompt's question as the model saw it, its completion and the verdict.
+ */
+export async function collectSamples(
+  run: RunDirectory,
+  summary: RunSummary,
+  perType = 2,
+): Promise<{ model: string; rows: SampleRow[] } | undefined> {
+  const model = ['grpo', 'sft'].find((name) => summary.evaluation.some((e) => e.model === name));
+  const splitPath = run.path('data', 'tasks', 'eval.jsonl');
+  if (model === undefined || !existsSync(splitPath)) return undefined;
+  const { items } = JSON.parse(await readFile(run.path('eval', `${model}.json`), 'utf8')) as {
+    items?: EvaluationItem[];
+  };
+  if (items === undefined) return undefined;
+  const config = await readJsonIfExists<{ sft?: { reasoning?: boolean } }>(run.path('config.json'));
+  const reasoning = config?.sft?.reasoning ?? true;
+  const tasks = new Map(
+    (await readJsonlAll(splitPath, taskRecordSchema)).map((task) => [task.id, task]),
+  );
+  const rows: SampleRow[] = [];
+  for (const type of TASK_TYPES) {
+    for (const item of items.filter((i) => i.type === type).slice(0, perType)) {
+      const task = tasks.get(item.taskId);
+      if (task === undefined) continue;
+      const prompt =
+        renderPrompt(task, { reasoning }).find((m) => m.role === 'user')?.content ?? '';
+      rows.push({
+        type,
+        level: taskLevel(task),
+        prompt,
+        completion: item.completion,
+        answer: item.answer,
+        gold: task.answer,
+        correct: item.correct,
+        reason: item.reason,
+      });
+    }
+  }
+  return { model, rows };
+}
+
+function clip(text: string, limit: number): string {
+  return text.length > limit ? `${text.slice(0, limit - 1)}…` : text;
+}
+
+function samplesTable(samples: { model: string; rows: SampleRow[] } | undefined): string {
+  if (samples === undefined || samples.rows.length === 0) return '';
+  const body = samples.rows
+    .map(
+      (row) =>
+        `<tr><td>${escapeHtml(row.type)}<br><span class="note">${escapeHtml(row.level)}</span></td>` +
+        `<td class="pre">${escapeHtml(clip(row.prompt, 700))}</td>` +
+        `<td class="pre">${escapeHtml(clip(row.completion, 900))}</td>` +
+        `<td>${row.correct ? '✔ correct' : '✘ wrong'}<br><span class="note">answer ${escapeHtml(clip(row.answer ?? '(none)', 60))}; gold ${escapeHtml(clip(row.gold, 60))}${row.correct ? '' : `; ${escapeHtml(clip(row.reason, 80))}`}</span></td></tr>`,
+    )
+    .join('');
+  return `<h2>Sample completions (${escapeHtml(samples.model)}, held-out)</h2>
+<p class="note">The first held-out items of each task type, greedy, as evaluated: the user prompt, the model's completion and the verifier's verdict.</p>
+<table class="samples"><thead><tr><th>type</th><th>prompt</th><th>completion</th><th>verdict</th></tr></thead><tbody>${body}</tbody></table>`;
+}
+
+/** TRL's logged names for the curves a GRPO user watches; KL only where beta > 0 logged it. */
+function grpoCharts(grpo: MetricRow[]): string[] {
+  const common = { xLabel: 'step', integerX: true, smoothing: 0.6 } as const;
+  const rewardKeys = [
+    ...new Set(
+      grpo.flatMap((row) => Object.keys(row).filter((key) => /^rewards\/.+\/mean$/.test(key))),
+    ),
+  ];
+  const charts = [
+    lineChart({
+      ...common,
+      title: 'GRPO reward per reward function',
+      yLabel: 'mean reward',
+      series: [
+        series(grpo, 'total', 'step', 'reward'),
+        ...rewardKeys.map((key) => series(grpo, key.slice(8, -5), 'step', key)),
+      ],
+    }),
+    lineChart({
+      ...common,
+      title: 'GRPO groups with zero reward std',
+      yLabel: 'frac_reward_zero_std',
+      percent: true,
+      series: [series(grpo, 'frac_reward_zero_std', 'step', 'frac_reward_zero_std')],
+    }),
+    lineChart({
+      ...common,
+      title: 'GRPO policy entropy',
+      yLabel: 'entropy (nats/token)',
+      series: [series(grpo, 'entropy', 'step', 'entropy')],
+    }),
+    lineChart({
+      ...common,
+      title: 'GRPO clip ratio',
+      yLabel: 'share of tokens clipped',
+      percent: true,
+      series: [
+        series(grpo, 'region', 'step', 'clip_ratio/region_mean'),
+        series(grpo, 'low', 'step', 'clip_ratio/low_mean'),
+        series(grpo, 'high', 'step', 'clip_ratio/high_mean'),
+      ],
+    }),
+    lineChart({
+      ...common,
+      title: 'GRPO completion length',
+      yLabel: 'tokens',
+      series: [
+        series(grpo, 'mean', 'step', 'completions/mean_length'),
+        series(grpo, 'min', 'step', 'completions/min_length'),
+        series(grpo, 'max', 'step', 'completions/max_length'),
+      ],
+    }),
+  ];
+  if (grpo.some((row) => typeof row.kl === 'number'))
+    charts.push(
+      lineChart({
+        ...common,
+        title: 'GRPO KL to reference',
+        yLabel: 'KL (k3)',
+        series: [series(grpo, 'kl', 'step', 'kl')],
+      }),
+    );
+  return charts;
+}
+
+export function renderHtml(
+  summary: RunSummary,
+  sft: MetricRow[],
+  grpo: MetricRow[],
+  samples?: { model: string; rows: SampleRow[] },
+): string {
   const steps = sft.filter((row) => row.kind === 'step');
   const evals = sft.filter((row) => row.kind === 'eval');
   const evalSeries: Series[] = [
@@ -96,40 +251,36 @@ export function renderHtml(summary: RunSummary, sft: MetricRow[], grpo: MetricRo
     })),
     series(evals, 'overall', 'step', 'overall'),
   ].filter((s) => s.points.length > 0);
+  // the best baseline's overall accuracy beside the model's, over the same steps
+  const bestOverall = summary.baselines?.overall.best.accuracy;
+  const evalSteps = evals.map((row) => row.step).filter((x): x is number => typeof x === 'number');
+  if (bestOverall !== undefined && evalSteps.length > 0)
+    evalSeries.push({
+      name: 'best baseline (overall)',
+      dashed: true,
+      points: [
+        [Math.min(...evalSteps), bestOverall],
+        [Math.max(...evalSteps), bestOverall],
+      ],
+    });
   const charts = [
     lineChart({
       title: 'SFT loss',
       xLabel: 'step',
       yLabel: 'loss per assistant token',
+      integerX: true,
+      smoothing: 0.6,
       series: [series(steps, 'train loss', 'step', 'loss')],
     }),
     lineChart({
       title: 'SFT held-out accuracy',
       xLabel: 'step',
       yLabel: 'accuracy',
+      integerX: true,
+      percent: true,
       series: evalSeries,
     }),
-    lineChart({
-      title: 'GRPO reward',
-      xLabel: 'step',
-      yLabel: 'mean reward',
-      series: [series(grpo, 'reward', 'step', 'reward')],
-    }),
-    lineChart({
-      title: 'GRPO KL to reference',
-      xLabel: 'step',
-      yLabel: 'KL (k3)',
-      series: [series(grpo, 'kl', 'step', 'kl')],
-    }),
-    lineChart({
-      title: 'GRPO completion length',
-      xLabel: 'step',
-      yLabel: 'tokens',
-      series: [
-        series(grpo, 'mean', 'step', 'completions/mean_length'),
-        series(grpo, 'max', 'step', 'completions/max_length'),
-      ],
-    }),
+    ...(grpo.length > 0 ? grpoCharts(grpo) : []),
   ];
   const grid = (value: Grid | undefined, title: string) =>
     value === undefined
@@ -144,6 +295,12 @@ export function renderHtml(summary: RunSummary, sft: MetricRow[], grpo: MetricRo
           grid(
             diversityGrid(summary),
             'Answer diversity (distinct answers / items, share of the most frequent answer)',
+          ),
+          grid(
+            summary.levels !== undefined && summary.levels.levels.length > 1
+              ? levelGrid(summary.levels)
+              : undefined,
+            'Accuracy per difficulty level (%, tasks per level in the header)',
           ),
           grid(baselineAnswersGrid(summary), 'Baseline answers'),
           `<p class="note">${escapeHtml(baselineLegend(summary))}</p>`,
@@ -207,6 +364,7 @@ body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1180px;color:#1
 table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border:1px solid #d1d5db;padding:.3rem .6rem;text-align:right}
 td:first-child,th:first-child{text-align:left}th{background:#f3f4f6}.charts{display:flex;flex-wrap:wrap;gap:1rem}
 .note{color:#555;font-size:.9rem}code{background:#f3f4f6;padding:0 .2rem}
+.samples td{text-align:left;vertical-align:top}.pre{white-space:pre-wrap;font-family:monospace;font-size:.8rem;max-width:460px}
 </style></head><body>
 <h1>CodeReasoner run report</h1>
 <p class="note">Run directory <code>${escapeHtml(summary.run)}</code>; generated ${escapeHtml(new Date().toISOString())}.</p>
@@ -214,7 +372,9 @@ td:first-child,th:first-child{text-align:left}th{background:#f3f4f6}.charts{disp
 <p class="note">Same ${summary.evalTasks ?? ''} held-out tasks for every model and baseline; answers verified by execution in the sandbox.</p>
 ${accuracy}
 <h2>Training</h2>
+<p class="note">Curves smoothed (exponential moving average, weight 0.6) with the raw values faint behind; dashed lines are baselines.</p>
 <div class="charts">${charts.join('\n')}</div>
+${samplesTable(samples)}
 ${benchmarks}
 <h2>Time per stage</h2>
 ${timing}

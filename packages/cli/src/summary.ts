@@ -8,6 +8,7 @@ import {
   type BaselineName,
   type BaselineScore,
 } from '@codereasoner/sft';
+import { collectLevelAccuracy, levelGrid, type LevelAccuracy } from './levels.js';
 import { formatSeconds } from './progress.js';
 import {
   STAGES,
@@ -26,6 +27,8 @@ export interface RunSummary {
   /** The trivial baselines on the same held-out tasks (absent for runs evaluated before they existed). */
   baselines: BaselineRecord | undefined;
   evalTasks: number | undefined;
+  /** Accuracy per difficulty level (generated corpora record each task's level). */
+  levels?: LevelAccuracy;
   benchmarks: BenchmarkSummary[];
   artifacts: Record<string, string>;
   figures: Partial<Record<StageName, Record<string, unknown>>>;
@@ -81,6 +84,7 @@ export async function collectSummary(run: RunDirectory): Promise<RunSummary> {
     evaluation,
     baselines: baselineFile === undefined ? undefined : (baselines as BaselineRecord),
     evalTasks: markers.eval?.figures.tasks as number | undefined,
+    levels: await collectLevelAccuracy(run),
     benchmarks,
     artifacts,
     figures,
@@ -304,6 +308,13 @@ export function heldOutTables(summary: RunSummary, markdown: boolean): string {
     '',
     gridTable(diversityGrid(summary), markdown),
   );
+  if (summary.levels !== undefined && summary.levels.levels.length > 1)
+    parts.push(
+      '',
+      title('Accuracy per difficulty level (%, tasks per level in the header)'),
+      '',
+      gridTable(levelGrid(summary.levels), markdown),
+    );
   const answers = baselineAnswersGrid(summary);
   if (answers !== undefined)
     parts.push('', title('Baseline answers'), '', gridTable(answers, markdown, false));
