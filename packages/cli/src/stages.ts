@@ -17,6 +17,7 @@ import {
   type ChatFormat,
 } from '@codereasoner/core-tensors';
 import {
+  DIFFICULTY_LEVELS,
   TASK_TYPES,
   buildCorpus,
   resolveCorpusOptions,
@@ -85,6 +86,13 @@ export function sampleByType(
     for (const ofType of byType) if (index < ofType.length) picked.push(ofType[index]!);
   }
   return picked;
+}
+
+/** A task's difficulty rank: the generator's levels from 0 (basic); tasks without one are 0. */
+export function levelRank(task: TaskRecord): number {
+  const level = task.meta?.['difficulty'];
+  const index = (DIFFICULTY_LEVELS as readonly unknown[]).indexOf(level);
+  return index === -1 ? 0 : index;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -184,11 +192,14 @@ export const sftStage: StageRunner = async (context) => {
   context.reporter.info(
     `model: ${(model.numParameters() / 1e6).toFixed(2)}M parameters, ${model.config.numHiddenLayers} layers, hidden ${model.config.hiddenSize}, vocab ${model.config.vocabSize}${model.loraConfig === undefined ? '' : `, LoRA r ${model.loraConfig.r} on ${model.loraConfig.targetModules.join(', ')}`}`,
   );
+  // the generator's level of each training task, for sft.curriculum (other sources: level 0)
+  const levelOf = new Map(train.map((task) => [task.id, levelRank(task)]));
   const result = await trainSft({
     model,
     tokenizer,
     ...(chat === undefined ? {} : { chat }),
     train: stats.datasetPath,
+    levels: (record) => levelOf.get(record.id) ?? 0,
     eval: evalTasks,
     sandbox,
     config: {

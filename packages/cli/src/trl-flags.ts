@@ -48,6 +48,7 @@ export const SFT_SETTINGS: readonly TrlSetting[] = settings(sftProperties, [
   ['gradient_accumulation_steps', 'gradientAccumulation', 'integer', 'micro-batches per optimizer step'],
   ['warmup_steps',                'warmupSteps',          'integer', 'linear warm-up steps'],
   ['max_length',                  'maxSeqLen',            'integer', 'longest example in tokens (longer ones are dropped)'],
+  ['packing',                     'packing',              'boolean', 'pack several conversations per row of max-length tokens, each attending only to itself'],
   ['weight_decay',                'weightDecay',          'number',  'AdamW weight decay'],
   ['max_grad_norm',               'maxGradNorm',          'number',  'gradient-norm clip'],
   ['save_steps',                  'checkpointEvery',      'integer', 'checkpoint every N steps (0: at the end)'],

@@ -91,18 +91,21 @@ export function planEpoch(
   return rng.shuffle(batches);
 }
 
+/** Plans one epoch's micro-batches (`planEpoch` unless another plan is given, e.g. a curriculum). */
+export type EpochPlanner = (epoch: number) => number[][];
+
 /** Micro-batch number `index` (0-based, counting across epochs) of the whole run. */
 export class BatchSchedule {
-  private readonly lengths: number[];
-  private readonly options: BatchPlanOptions;
+  private readonly plan: EpochPlanner;
   private readonly perEpoch: number;
   private cachedEpoch = -1;
   private cached: number[][] = [];
 
-  constructor(lengths: number[], options: BatchPlanOptions) {
-    this.lengths = lengths;
-    this.options = options;
-    this.perEpoch = Math.ceil(lengths.length / options.batchSize);
+  constructor(lengths: number[], options: BatchPlanOptions, planner?: EpochPlanner) {
+    this.plan = planner ?? ((epoch) => planEpoch(lengths, epoch, options));
+    // a planner's batch count is the same every epoch: count it once
+    this.perEpoch =
+      planner === undefined ? Math.ceil(lengths.length / options.batchSize) : planner(0).length;
   }
 
   /** Micro-batches per epoch. */
@@ -113,7 +116,7 @@ export class BatchSchedule {
   at(index: number): { epoch: number; batch: number[] } {
     const epoch = Math.floor(index / this.perEpoch);
     if (epoch !== this.cachedEpoch) {
-      this.cached = planEpoch(this.lengths, epoch, this.options);
+      this.cached = this.plan(epoch);
       this.cachedEpoch = epoch;
     }
     return { epoch, batch: this.cached[index % this.perEpoch] as number[] };
@@ -203,12 +206,18 @@ export class BucketedBatchSource implements SftBatchSource {
 
   constructor(
     examples: readonly EncodedExample[],
-    options: BatchPlanOptions & { gradientAccumulation: number; padId: number },
+    options: BatchPlanOptions & {
+      gradientAccumulation: number;
+      padId: number;
+      /** Another epoch plan than `planEpoch`'s (e.g. a curriculum). */
+      planner?: EpochPlanner | undefined;
+    },
   ) {
     this.examples = examples;
     this.schedule = new BatchSchedule(
       examples.map((example) => example.ids.length),
       { batchSize: options.batchSize, bucketBatches: options.bucketBatches, seed: options.seed },
+      options.planner,
     );
     this.gradientAccumulation = options.gradientAccumulation;
     this.padId = options.padId;

@@ -30,6 +30,11 @@ export interface SftConfig {
    * only to itself; `batchSize` then counts rows. Off: one conversation per row, padded.
    */
   packing: boolean;
+  /**
+   * Easy examples first in every epoch (curriculum.ts): needs the trainer's `levels` (e.g. the
+   * corpus generator's difficulty); examples without one count as the easiest level.
+   */
+  curriculum: boolean;
   /** Micro-batches per length bucket: examples are sorted by length within chunks of `bucketBatches * batchSize` shuffled examples, so padding stays small while order stays random. 1 = no bucketing. */
   bucketBatches: number;
   /** Evaluate on the held-out tasks every N steps (0 = only at the end; the end is skipped when no eval tasks are given). */
@@ -78,6 +83,7 @@ export const DEFAULT_SFT_CONFIG: Readonly<SftConfig> = Object.freeze({
   epsilon: 1e-8,
   maxGradNorm: 1,
   packing: false,
+  curriculum: false,
   bucketBatches: 16,
   evalEvery: 0,
   evalLimit: 64,
@@ -116,6 +122,7 @@ export const sftConfigSchema: JSONSchemaType<SftConfig> = {
     epsilon: { type: 'number', exclusiveMinimum: 0 },
     maxGradNorm: { type: 'number', exclusiveMinimum: 0 },
     packing: { type: 'boolean' },
+    curriculum: { type: 'boolean' },
     bucketBatches: integer(1),
     evalEvery: integer(0),
     evalLimit: integer(0),

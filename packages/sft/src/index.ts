@@ -9,11 +9,13 @@ export {
 export type {
   BatchPlanOptions,
   EncodedExample,
+  EpochPlanner,
   SftBatchSource,
   SftShard,
   SftStepBatch,
 } from './batching.js';
-export { packExamples, packForTraining } from './packing.js';
+export { packExamples, packForTraining, rowLevels } from './packing.js';
+export { curriculumPlanner } from './curriculum.js';
 export type { PackedExample, PackingResult } from './packing.js';
 export { DEFAULT_SFT_CONFIG, resolveSftConfig, sftConfigSchema } from './config.js';
 export type { SftConfig, SftConfigInput } from './config.js';

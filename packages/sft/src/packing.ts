@@ -1,5 +1,6 @@
 import type { Logger } from '@codereasoner/core-tensors';
 import type { EncodedExample } from './batching.js';
+import type { SftRecord } from './dataset.js';
 
 // Sequence packing. Chain conversations run from ~150 to ~1,000 tokens; dropping those over
 // `maxSeqLen` loses the longest (hardest) programs' chains, and raising `maxSeqLen` with one
@@ -83,4 +84,21 @@ export function packForTraining(
     `sft: packed ${examples.length} conversations into ${rows.length} rows of ${packLength} tokens (${(100 * fill).toFixed(1)} % full)`,
   );
   return rows;
+}
+
+/**
+ * The curriculum level of each training row: its record's (`kept[i]` is row i's record when
+ * unpacked), or the hardest of its members' when packed.
+ */
+export function rowLevels(
+  rows: readonly EncodedExample[],
+  kept: readonly number[],
+  records: readonly SftRecord[],
+  levelOf: ((record: SftRecord) => number) | undefined,
+): number[] {
+  const level = (example: number) =>
+    levelOf === undefined ? 0 : levelOf(records[kept[example]!]!);
+  return rows.map((row, index) =>
+    'members' in row ? Math.max(...(row as PackedExample).members.map(level)) : level(index),
+  );
 }

@@ -44,6 +44,7 @@ const RESULT_KEYS: (keyof SftConfig)[] = [
   'epsilon',
   'maxGradNorm',
   'packing',
+  'curriculum',
   'bucketBatches',
 ];
 

@@ -23,7 +23,8 @@ import {
   type EncodedExample,
   type SftBatchSource,
 } from './batching.js';
-import { packForTraining } from './packing.js';
+import { curriculumPlanner } from './curriculum.js';
+import { packForTraining, rowLevels } from './packing.js';
 import { resolveSftConfig, type SftConfig, type SftConfigInput } from './config.js';
 import { readSftDataset, trainingMessages, type SftRecord } from './dataset.js';
 import { SftTrainingError } from './errors.js';
@@ -51,6 +52,8 @@ export interface SftTrainerOptions {
   chat?: ChatFormat;
   /** Path of an SFT JSONL data set (see `distill`) or its records. */
   train: string | SftRecord[];
+  /** Difficulty rank of a record (0 = easiest) for `curriculum`; absent: every record is 0. */
+  levels?: (record: SftRecord) => number;
   /** Held-out tasks evaluated every `evalEvery` steps and at the end (needs `sandbox`). */
   eval?: TaskRecord[];
   sandbox?: Sandbox;
@@ -198,7 +201,11 @@ export class SftTrainer {
     const conversations = records.map((record) => trainingMessages(record, config.reasoning));
     const maxLen = Math.min(config.maxSeqLen, model.config.maxPositionEmbeddings);
     const chat = options.chat ?? chatMLFormat(tokenizer);
-    const { examples, droppedTooLong, droppedEmpty } = encodeExamples(conversations, chat, maxLen);
+    const { examples, kept, droppedTooLong, droppedEmpty } = encodeExamples(
+      conversations,
+      chat,
+      maxLen,
+    );
     if (droppedTooLong > 0)
       logger?.warn(
         `sft: dropped ${droppedTooLong} of ${records.length} examples longer than ${maxLen} tokens`,
@@ -213,7 +220,17 @@ export class SftTrainer {
     }
     // packed rows (several conversations each) or one conversation per row
     const rows = config.packing ? packForTraining(examples, maxLen, logger) : examples;
+    const planOptions = {
+      batchSize: config.batchSize,
+      bucketBatches: config.bucketBatches,
+      seed: config.seed,
+    };
+    const rowLengths = rows.map((row) => row.ids.length);
     const batches = new BucketedBatchSource(rows, {
+      // easy rows first in every epoch (curriculum.ts), else the shuffled length-bucketed plan
+      planner: config.curriculum
+        ? curriculumPlanner(rowLengths, rowLevels(rows, kept, records, options.levels), planOptions)
+        : undefined,
       batchSize: config.batchSize,
       bucketBatches: config.bucketBatches,
       seed: config.seed,
