@@ -13,7 +13,15 @@ export const PRESETS: Record<PresetName, Omit<RunConfig, 'preset'>> = {
     backend: 'auto',
     workers: 'auto',
     sandbox: { engine: 'pyodide' },
-    data: { source: { kind: 'generator', count: 1000 } },
+    // mostly programs a sub-million-parameter model can trace (issue 16): basic 50 %, easy 30 %,
+    // medium 15 %, hard 5 %; answers balanced per type by data's default labelShares
+    data: {
+      source: {
+        kind: 'generator',
+        count: 1200,
+        difficulty: { mix: { basic: 5, easy: 3, medium: 1.5, hard: 0.5 } },
+      },
+    },
     tokenizer: { vocabSize: 2048 },
     // sized by the SFT budget sweep (packages/sft/README.md): the most learned in about 5 minutes
     model: {
