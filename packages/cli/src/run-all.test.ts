@@ -107,7 +107,11 @@ describe('cr run-all (tiny preset)', () => {
     expect(resumed.stdout).toContain('Lift over the best baseline (points):');
     expect(resumed.stdout).toContain(join(out, 'report.html'));
     const html = await readFile(join(out, 'report.html'), 'utf8');
-    expect(html.match(/<svg /g)?.length).toBe(5);
+    // SFT loss and accuracy; GRPO reward, zero-std groups, entropy, clip ratio, length (no KL: beta 0)
+    expect(html.match(/<svg /g)?.length).toBe(7);
+    expect(html).not.toContain('GRPO KL to reference');
+    expect(html).toContain('frac_reward_zero_std');
+    expect(html).toContain('Sample completions (grpo, held-out)');
     expect(html).toContain('CodeReasoner-7B (paper)');
 
     // a third run does nothing but report

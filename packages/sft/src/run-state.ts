@@ -16,7 +16,7 @@ import {
   type Tokenizer,
 } from '@codereasoner/core-tensors';
 import type { EncodedExample } from './batching.js';
-import type { SftConfig } from './config.js';
+import { DEFAULT_SFT_CONFIG, type SftConfig } from './config.js';
 import { SftTrainingError } from './errors.js';
 import { readJsonlForResume, writeFileAtomic } from './fs-utils.js';
 import type { SftEvalMetrics, SftMetrics } from './metrics.js';
@@ -120,7 +120,10 @@ export async function restoreSftRun(context: SftRunContext): Promise<number | un
       config?: Partial<SftConfig>;
       dataFingerprint?: string;
     };
-    const mismatched = RESULT_KEYS.filter((key) => state.config?.[key] !== config[key]);
+    // a setting added after the checkpoint was written counts as its default there
+    const mismatched = RESULT_KEYS.filter(
+      (key) => (state.config?.[key] ?? DEFAULT_SFT_CONFIG[key]) !== config[key],
+    );
     if (
       mismatched.length > 0 ||
       state.dataFingerprint !== context.dataFingerprint ||

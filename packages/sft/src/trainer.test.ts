@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CausalLM, initBackend, tf } from '@codereasoner/core-tensors';
@@ -186,6 +186,57 @@ describe('trainSft', () => {
     );
     expect(largest).toBeLessThan(1e-5);
     // A hang cap, not a speed check: two threads start (about a second each) on a loaded machine.
+  }, 120_000);
+
+  it('resumes a checkpoint written before a setting existed, reading it as the default', async () => {
+    const config = {
+      steps: 4,
+      batchSize: 3,
+      learningRate: 5e-3,
+      warmupSteps: 1,
+      checkpointEvery: 2,
+      seed: 5,
+      workers: 0,
+    };
+    const outDir = join(root, 'older-settings');
+    const first = CausalLM.create(modelConfig, { seed: 2 });
+    const controller = new AbortController();
+    await trainSft({
+      model: first,
+      tokenizer,
+      train: records,
+      outDir,
+      config,
+      signal: controller.signal,
+      onMetrics: (metric) => {
+        if (metric.step === 2) controller.abort();
+      },
+    });
+    first.dispose();
+    // as an older trainer wrote it: without the settings added since (packing, curriculum)
+    const statePath = join(outDir, 'checkpoints', 'step-00000002', 'trainer_state.json');
+    const state = JSON.parse(await readFile(statePath, 'utf8')) as {
+      config: Record<string, unknown>;
+    };
+    delete state.config['packing'];
+    delete state.config['curriculum'];
+    await writeFile(statePath, JSON.stringify(state));
+    const resumed = CausalLM.create(modelConfig, { seed: 2 });
+    const result = await trainSft({ model: resumed, tokenizer, train: records, outDir, config });
+    expect(result).toMatchObject({ resumedFrom: 2, steps: 4, completed: true });
+    // a stored value that differs from the default still refuses
+    resumed.dispose();
+    const other = CausalLM.create(modelConfig, { seed: 2 });
+    await expect(
+      trainSft({
+        model: other,
+        tokenizer,
+        train: records,
+        outDir,
+        config: { ...config, steps: 6, curriculum: true },
+      }),
+    ).rejects.toThrow(/settings differ: steps, curriculum/);
+    other.dispose();
   }, 120_000);
 
   it('stops at the step in flight when the signal fires, with a checkpoint, and resumes exactly', async () => {
