@@ -1,6 +1,6 @@
 import { BenchmarkDataError } from './errors.js';
 import { extractCruxInput, extractCruxOutput } from './extract.js';
-import { parseJsonl, readDataFile } from './jsonl.js';
+import { readDataJsonl } from './jsonl.js';
 import {
   OFFICIAL_SYSTEM_MESSAGE,
   cruxCotInputPrompt,
@@ -18,10 +18,9 @@ export const CRUXEVAL_TIMEOUT_MS = 3000;
 
 /** Reads and validates `cruxeval.jsonl` (800 records; the file has no final newline). */
 export async function loadCruxEval(path: string): Promise<CruxEvalRecord[]> {
-  const text = await readDataFile(path, 'CRUXEval data file');
   const records: CruxEvalRecord[] = [];
   const seen = new Map<string, number>();
-  for (const { line, value } of parseJsonl(text, path)) {
+  for (const { line, value } of await readDataJsonl(path, 'CRUXEval data file')) {
     const id =
       typeof (value as { id?: unknown })?.id === 'string'
         ? (value as { id: string }).id

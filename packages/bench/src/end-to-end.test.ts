@@ -2,12 +2,15 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Sandbox } from '@codereasoner/sandbox';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createNullModel, createOracleModel } from './models.js';
 import type { ItemRecord } from './report.js';
 import { runBenchmark } from './run-benchmark.js';
 import { BUNDLED, FIXTURES, NEEDS_SHARED, SHARED_BENCHMARKS } from './test-paths.js';
 import type { BenchmarkName, PromptStyle } from './types.js';
+
+// Whole benchmark runs through the sandbox: a hang cap for a loaded machine, not a speed check.
+vi.setConfig({ testTimeout: 120_000 });
 
 // The end-to-end check of loaders, prompts, extraction and scoring by execution: the oracle
 // (gold answers) must pass every answerable question and the null model (empty answers) none,

@@ -1,7 +1,14 @@
-import { CodeReasonerError } from '@codereasoner/sandbox';
+import { CodeReasonerError, type CodeReasonerErrorCode } from '@codereasoner/common';
+
+/**
+ * Options given to `runBenchmark` (or a report reader) are invalid; every issue is listed as
+ * `path: message`. The one config-validation error of `@codereasoner/common`, under the name this
+ * package's README has documented.
+ */
+export { ConfigValidationError as BenchmarkConfigError } from '@codereasoner/common';
 
 /** A benchmark data file is missing, unreadable, not JSON(L), or holds a record that fails its schema. */
-export class BenchmarkDataError extends CodeReasonerError {
+export class BenchmarkDataError extends CodeReasonerError<'BENCH_DATA_INVALID'> {
   readonly path: string;
   /** 1-based line of the offending record; 0 when the problem concerns the whole file. */
   readonly line: number;
@@ -31,27 +38,18 @@ export class BenchmarkDataError extends CodeReasonerError {
   }
 }
 
-/** Options given to `runBenchmark` (or a report reader) are invalid; every issue is listed as `path: message`. */
-export class BenchmarkConfigError extends CodeReasonerError {
-  readonly issues: string[];
-
-  constructor(what: string, issues: string[], options: { cause?: unknown } = {}) {
-    super(
-      'CONFIG_INVALID',
-      `${what} is invalid:\n${issues.map((issue) => `  - ${issue}`).join('\n')}`,
-      options,
-    );
-    this.name = 'BenchmarkConfigError';
-    this.issues = issues;
-  }
-}
-
 /**
  * A run cannot go on: the model or the sandbox failed, or the output directory holds a run made
  * with other settings. Items finished before the failure are kept; rerunning resumes after them.
  */
-export class BenchmarkRunError extends CodeReasonerError {
-  constructor(code: string, message: string, options: { cause?: unknown } = {}) {
+export class BenchmarkRunError extends CodeReasonerError<
+  Extract<CodeReasonerErrorCode, `BENCH_${string}`>
+> {
+  constructor(
+    code: Extract<CodeReasonerErrorCode, `BENCH_${string}`>,
+    message: string,
+    options: { cause?: unknown } = {},
+  ) {
     super(code, message, options);
     this.name = 'BenchmarkRunError';
   }

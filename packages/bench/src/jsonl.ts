@@ -1,17 +1,31 @@
-import { readFile } from 'node:fs/promises';
+import { readJsonLines, type JsonLine } from '@codereasoner/common';
 import { BenchmarkDataError } from './errors.js';
 
-export interface JsonLine {
-  /** 1-based line number in the file. */
-  line: number;
-  value: unknown;
-}
+export type { JsonLine } from '@codereasoner/common';
 
-/** Reads a whole data file as text, turning a missing or unreadable file into a BenchmarkDataError. */
-export async function readDataFile(path: string, what: string): Promise<string> {
+/**
+ * Reads a published benchmark JSONL file by the project's JSONL rule (`@codereasoner/common`):
+ * one JSON value per non-blank line; the last line may lack its newline (CRUXEval's file does),
+ * so records are never counted by newlines, and a last line that does not parse is reported as
+ * a truncated file. A missing or unreadable file, or a line that is not JSON, is a
+ * `BenchmarkDataError` naming `path:line`.
+ */
+export async function readDataJsonl(path: string, what: string): Promise<JsonLine[]> {
+  let read;
   try {
-    return await readFile(path, 'utf8');
+    read = await readJsonLines(path, {
+      tornTail: 'error',
+      missingIsEmpty: false,
+      invalidLine: (line, message, cause) =>
+        new BenchmarkDataError(path, line, [message], {
+          hint: /cut off/.test(message)
+            ? 'The last line looks truncated: the file may be incomplete.'
+            : undefined,
+          cause,
+        }),
+    });
   } catch (error) {
+    if (error instanceof BenchmarkDataError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     throw new BenchmarkDataError(
       path,
@@ -30,29 +44,5 @@ export async function readDataFile(path: string, what: string): Promise<string> 
       },
     );
   }
-}
-
-/**
- * Parses JSONL: one JSON value per non-blank line. The last line may lack its newline (CRUXEval's
- * file does), so records are never counted by newlines.
- */
-export function parseJsonl(text: string, path: string): JsonLine[] {
-  const out: JsonLine[] = [];
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i += 1) {
-    const raw = lines[i]!.replace(/\r$/, '');
-    if (raw.trim() === '') continue;
-    try {
-      out.push({ line: i + 1, value: JSON.parse(raw) });
-    } catch (error) {
-      throw new BenchmarkDataError(path, i + 1, [`not valid JSON (${(error as Error).message})`], {
-        hint:
-          i === lines.length - 1
-            ? 'The last line looks truncated: the file may be incomplete.'
-            : undefined,
-        cause: error,
-      });
-    }
-  }
-  return out;
+  return read.values.map((value, index) => ({ line: read.lines[index]!, value }));
 }

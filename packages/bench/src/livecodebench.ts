@@ -1,7 +1,7 @@
 import { scorePending, type PendingAnswer } from './cruxeval.js';
 import { BenchmarkDataError } from './errors.js';
 import { extractLcbOutput } from './extract.js';
-import { parseJsonl, readDataFile } from './jsonl.js';
+import { readDataJsonl } from './jsonl.js';
 import { OFFICIAL_SYSTEM_MESSAGE, lcbCotPrompt, lcbDirectPrompt } from './official-prompts.js';
 import {
   callArguments,
@@ -80,10 +80,9 @@ function sampleNumber(id: string): number {
  * columns). Records are returned sorted by the integer after `sample_`, as the runner sorts them.
  */
 export async function loadLiveCodeBench(path: string): Promise<LiveCodeBenchRecord[]> {
-  const text = await readDataFile(path, 'LiveCodeBench execution export');
   const records: LiveCodeBenchRecord[] = [];
   const seen = new Map<string, number>();
-  for (const { line, value } of parseJsonl(text, path)) {
+  for (const { line, value } of await readDataJsonl(path, 'LiveCodeBench execution export')) {
     const id =
       typeof (value as { id?: unknown })?.id === 'string'
         ? (value as { id: string }).id
@@ -134,9 +133,8 @@ export async function loadLiveCodeBench(path: string): Promise<LiveCodeBenchReco
 
 /** Reads `sample_index.jsonl` ({id, question_id, contest_date} for all 479 samples). */
 export async function loadLiveCodeBenchIndex(path: string): Promise<LiveCodeBenchIndexRecord[]> {
-  const text = await readDataFile(path, 'LiveCodeBench sample index');
   const rows: LiveCodeBenchIndexRecord[] = [];
-  for (const { line, value } of parseJsonl(text, path)) {
+  for (const { line, value } of await readDataJsonl(path, 'LiveCodeBench sample index')) {
     const issues = validate(liveCodeBenchIndexRecordSchema, value);
     if (issues.length > 0) throw new BenchmarkDataError(path, line, issues);
     rows.push(value as LiveCodeBenchIndexRecord);

@@ -55,7 +55,7 @@ describe('CRUXEval loader', () => {
     );
     expect(error.line).toBe(2);
     expect(error.recordId).toBe('sample_1');
-    expect(error.issues).toEqual(["(record): must have required property 'output'"]);
+    expect(error.issues).toEqual(["/: must have required property 'output'"]);
   });
 
   it('rejects duplicate ids and code without f', async () => {
@@ -132,7 +132,7 @@ describe('LiveCodeBench loader and id index', () => {
     );
     expect(error.line).toBe(2);
     expect(error.recordId).toBe('sample_1');
-    expect(error.issues).toEqual(["(record): must have required property 'input'"]);
+    expect(error.issues).toEqual(["/: must have required property 'input'"]);
     expect(error.message).toContain('load_dataset("livecodebench/execution-v2"');
   });
 });

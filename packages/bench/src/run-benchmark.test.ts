@@ -179,19 +179,19 @@ describe('runBenchmark: resume, subsets, bad input', () => {
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BenchmarkConfigError);
     expect((error as BenchmarkConfigError).issues).toEqual([
-      'n: must be >= 1',
-      'temperature: must be >= 0',
+      '/n: must be >= 1',
+      '/temperature: must be >= 0',
     ]);
     const task = await runBenchmark({ ...base, benchmark: 'cruxeval', tasks: ['state'] }).catch(
       (e: unknown) => e,
     );
     expect((task as BenchmarkConfigError).issues).toEqual([
-      'tasks: state not a task of cruxeval (tasks: output, input)',
+      '/tasks: state not a task of cruxeval (tasks: output, input)',
     ]);
     const id = await runBenchmark({ ...base, benchmark: 'cruxeval', ids: ['sample_9999'] }).catch(
       (e: unknown) => e,
     );
-    expect((id as BenchmarkConfigError).issues[0]).toContain('ids: sample_9999 not in');
+    expect((id as BenchmarkConfigError).issues[0]).toContain('/ids: sample_9999 not in');
     const missing = await runBenchmark({
       ...base,
       benchmark: 'livecodebench',

@@ -1,7 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { appendJsonl, writeFileAtomic } from '@codereasoner/data';
-import { Ajv } from 'ajv';
+import {
+  BENCHMARK_NAMES,
+  appendJsonLines,
+  readJsonlJournal,
+  schemaIssues,
+  writeFileAtomic,
+} from '@codereasoner/common';
 import { constantBaselines } from './baselines.js';
 import { loadCruxEval, cruxEvalItems, scoreCruxEval } from './cruxeval.js';
 import { BenchmarkConfigError, BenchmarkDataError, BenchmarkRunError } from './errors.js';
@@ -34,7 +39,6 @@ import {
 } from './reval/items.js';
 import { computeRevalTruth } from './reval/truth.js';
 import type { SandboxLike } from './sandbox-types.js';
-import { formatAjvErrors } from './schemas.js';
 import {
   BENCHMARK_TASKS,
   type BenchItem,
@@ -113,7 +117,7 @@ const settingsSchema = {
   required: ['benchmark', 'dataPath', 'outDir'],
   additionalProperties: false,
   properties: {
-    benchmark: { enum: ['cruxeval', 'livecodebench', 'reval'] },
+    benchmark: { enum: BENCHMARK_NAMES },
     dataPath: { type: 'string', minLength: 1 },
     outDir: { type: 'string', minLength: 1 },
     tasks: { type: 'array', items: { type: 'string' }, minItems: 1, uniqueItems: true },
@@ -132,9 +136,6 @@ const settingsSchema = {
   },
 } as const;
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
-const validateSettings = ajv.compile(settingsSchema);
-
 /** Fills defaults and checks the serialisable options; lists every problem. */
 export function resolveRunSettings(
   options: Omit<RunBenchmarkOptions, 'model' | 'sandbox' | 'onProgress' | 'logger'>,
@@ -144,14 +145,14 @@ export function resolveRunSettings(
     if (value !== undefined && !['model', 'sandbox', 'onProgress', 'logger'].includes(key))
       plain[key] = value;
   }
-  if (!validateSettings(plain))
-    throw new BenchmarkConfigError('benchmark options', formatAjvErrors(validateSettings.errors));
+  const issues = schemaIssues(settingsSchema, plain, { useDefaults: true });
+  if (issues.length > 0) throw new BenchmarkConfigError('benchmark options', issues);
   const settings = plain as unknown as Settings;
   const known = BENCHMARK_TASKS[settings.benchmark] as readonly string[];
   const unknown = (settings.tasks ?? []).filter((t) => !known.includes(t));
   if (unknown.length > 0) {
     throw new BenchmarkConfigError('benchmark options', [
-      `tasks: ${unknown.join(', ')} not a task of ${settings.benchmark} (tasks: ${known.join(', ')})`,
+      `/tasks: ${unknown.join(', ')} not a task of ${settings.benchmark} (tasks: ${known.join(', ')})`,
     ]);
   }
   return settings;
@@ -200,7 +201,7 @@ function select<T>(
     const missing = settings.ids.filter((id) => !known.has(id));
     if (missing.length > 0) {
       throw new BenchmarkConfigError('benchmark options', [
-        `ids: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', …' : ''} not in ${path}`,
+        `/ids: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', …' : ''} not in ${path}`,
       ]);
     }
     const wanted = new Set(settings.ids);
@@ -336,44 +337,22 @@ interface ResumeState {
 }
 
 async function readExistingItems(path: string, logger: Logger | undefined): Promise<ResumeState> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT')
-      return { records: new Map(), dropped: 0 };
-    throw error;
-  }
-  const records = new Map<string, ItemRecord>();
-  const lines = text.split('\n');
-  let dropped = 0;
-  let good = '';
-  lines.forEach((line, i) => {
-    if (line.trim() === '') return;
-    const complete = i < lines.length - 1;
-    try {
-      if (!complete) throw new Error('no newline');
-      const record = JSON.parse(line) as ItemRecord;
-      records.set(record.key, record);
-      good += `${line}\n`;
-    } catch {
-      if (complete) {
-        throw new BenchmarkRunError(
-          'BENCH_ITEMS_CORRUPT',
-          `${path}:${i + 1}: not a JSON item record; remove the line (or the file) and rerun`,
-        );
-      }
-      // A truncated last line from an interrupted run: drop it and redo that item.
-      dropped += 1;
-    }
+  // A last line cut by an interrupted run is dropped (and removed from the file): that item is
+  // scored again. Any other line that is not JSON means the file is not ours to resume.
+  const journal = await readJsonlJournal<ItemRecord>(path, {
+    onTornTail: () =>
+      logger?.warn(
+        `${path}: dropped a truncated last line left by an interrupted run; that item is scored again`,
+      ),
+    invalidLine: (line) =>
+      new BenchmarkRunError(
+        'BENCH_ITEMS_CORRUPT',
+        `${path}:${line}: not a JSON item record; remove the line (or the file) and rerun`,
+      ),
   });
-  if (dropped > 0) {
-    logger?.warn(
-      `${path}: dropped a truncated last line left by an interrupted run; that item is scored again`,
-    );
-    await writeFileAtomic(path, good);
-  }
-  return { records, dropped };
+  const records = new Map<string, ItemRecord>();
+  for (const record of journal.values) records.set(record.key, record);
+  return { records, dropped: journal.truncatedTail ? 1 : 0 };
 }
 
 /** What makes two runs comparable: a resumed run must match on all of these. */
@@ -549,7 +528,7 @@ export async function runBenchmark(options: RunBenchmarkOptions): Promise<Benchm
           verdicts[i]!.map((v) => v.verdict),
         ),
       };
-      await appendJsonl(itemsPath, [record]);
+      await appendJsonLines(itemsPath, [record]);
       existing.records.set(record.key, record);
       completed += 1;
     }
@@ -684,7 +663,7 @@ export interface RunBenchmarksResult {
  */
 export async function runBenchmarks(options: RunBenchmarksOptions): Promise<RunBenchmarksResult> {
   const {
-    benchmarks = ['cruxeval', 'livecodebench', 'reval'],
+    benchmarks = [...BENCHMARK_NAMES],
     outDir,
     tasks,
     skipMissing = false,

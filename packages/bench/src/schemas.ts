@@ -1,4 +1,5 @@
-import { Ajv, type ErrorObject, type JSONSchemaType, type ValidateFunction } from 'ajv';
+import { schemaIssues } from '@codereasoner/common';
+import type { JSONSchemaType } from 'ajv';
 
 /** One CRUXEval record (`data/cruxeval.jsonl` of facebookresearch/cruxeval). */
 export interface CruxEvalRecord {
@@ -154,28 +155,7 @@ export const revalTasksRecordSchema: JSONSchemaType<RevalTasksRecord> = {
   },
 };
 
-const ajv = new Ajv({ allErrors: true, strict: false });
-
-export function formatAjvErrors(errors: ErrorObject[] | null | undefined): string[] {
-  return (errors ?? []).map((error) => {
-    const path =
-      error.instancePath === '' ? '(record)' : error.instancePath.slice(1).replace(/\//g, '.');
-    const extra =
-      error.keyword === 'additionalProperties'
-        ? ` '${String((error.params as { additionalProperty: string }).additionalProperty)}'`
-        : '';
-    return `${path}: ${error.message ?? error.keyword}${extra}`;
-  });
-}
-
-const cache = new Map<object, ValidateFunction>();
-
-/** Compiles (once) and runs a schema; returns the issues as `path: message` (empty when valid). */
+/** The issues of `value` against a record schema as `path: message` (empty when valid). */
 export function validate<T>(schema: JSONSchemaType<T>, value: unknown): string[] {
-  let fn = cache.get(schema);
-  if (fn === undefined) {
-    fn = ajv.compile(schema);
-    cache.set(schema, fn);
-  }
-  return fn(value) ? [] : formatAjvErrors(fn.errors);
+  return schemaIssues(schema, value);
 }

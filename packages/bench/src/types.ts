@@ -1,4 +1,4 @@
-import type { ChatMessage } from '@codereasoner/core-tensors';
+import type { ChatMessage } from '@codereasoner/common';
 
 export type {
   ChatMessage,
@@ -7,9 +7,11 @@ export type {
   ChatResponse,
   Logger,
   ProgressEvent,
-} from '@codereasoner/core-tensors';
+} from '@codereasoner/common';
 
-export type BenchmarkName = 'cruxeval' | 'livecodebench' | 'reval';
+import type { BenchmarkName } from '@codereasoner/common';
+
+export type { BenchmarkName } from '@codereasoner/common';
 
 /**
  * `official`: each benchmark's own harness prompts and answer extraction (for remote and other

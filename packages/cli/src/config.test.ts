@@ -12,7 +12,7 @@ import {
   resolveRunConfig,
 } from './config.js';
 import { exitCodeFor } from './errors.js';
-import { suggestKey } from './config-issues.js';
+import { suggestKey } from '@codereasoner/common';
 import { PRESETS } from './presets.js';
 import { GRPO_SETTINGS, SCHEMA_KEYS, SFT_SETTINGS, TRL_ALIASES } from './trl-flags.js';
 import { SECTION_VALIDATORS } from './stages.js';

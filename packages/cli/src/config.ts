@@ -12,8 +12,7 @@ import { corpusOptionsSchema } from '@codereasoner/data';
 import { grpoConfigInputSchema } from '@codereasoner/grpo';
 import { sandboxOptionsSchema } from '@codereasoner/sandbox';
 import { DEFAULT_SFT_CONFIG, sftConfigSchema } from '@codereasoner/sft';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { formatSchemaErrors } from './config-issues.js';
+import { schemaIssues, type BenchmarkName } from '@codereasoner/common';
 import { PRESETS, type PresetName } from './presets.js';
 import { TRL_ALIASES } from './trl-flags.js';
 
@@ -48,7 +47,7 @@ export interface RunConfig {
   };
   bench: {
     dir?: string;
-    benchmarks?: ('cruxeval' | 'livecodebench' | 'reval')[];
+    benchmarks?: BenchmarkName[];
     limit?: number;
     maxNewTokens?: number;
   };
@@ -57,14 +56,6 @@ export interface RunConfig {
 export type RunConfigInput = Partial<{
   [K in keyof RunConfig]: RunConfig[K] extends object ? Partial<RunConfig[K]> : RunConfig[K];
 }>;
-
-const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
-const validateSchema = ajv.compile(schema);
-
-/** Kept for callers that format plain ajv errors; the run config uses `formatSchemaErrors`. */
-export function formatAjvErrors(errors: ErrorObject[] | null | undefined, prefix = ''): string[] {
-  return formatSchemaErrors(errors, prefix);
-}
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -125,10 +116,8 @@ export function resolveRunConfig(
   validators?: SectionValidators,
 ): RunConfig {
   const issues: string[] = [];
-  if (fileConfig !== undefined && !validateSchema(fileConfig))
-    issues.push(...formatSchemaErrors(validateSchema.errors));
-  if (!validateSchema(stripUndefined(flags)))
-    issues.push(...formatSchemaErrors(validateSchema.errors, '(flags)'));
+  if (fileConfig !== undefined) issues.push(...schemaIssues(schema, fileConfig));
+  issues.push(...schemaIssues(schema, stripUndefined(flags), { prefix: '(flags)' }));
   const file = (isPlainObject(fileConfig) ? fileConfig : {}) as RunConfigInput;
   const presetName = [flags.preset, file.preset].find(
     (name): name is PresetName => typeof name === 'string' && name in PRESETS,
@@ -178,7 +167,8 @@ export function collectSectionIssues(checks: { section: string; check: () => voi
 }
 
 interface SectionSpec {
-  validate: ValidateFunction;
+  /** The package's own JSON Schema (validated with verbose errors for the hints). */
+  schema: object;
   /** The value the package validates: the section with what the run fills in, and defaults where the package's schema requires every field. */
   value: (config: RunConfig) => unknown;
   aliases?: Readonly<Record<string, string>>;
@@ -188,32 +178,32 @@ interface SectionSpec {
 
 let sectionSpecs: Record<keyof SectionValidators, SectionSpec> | undefined;
 
-/** Each section is checked against its package's own JSON Schema, compiled once here with verbose errors for the hints. */
+/** Each section is checked against its package's own JSON Schema. */
 function specs(): Record<keyof SectionValidators, SectionSpec> {
   sectionSpecs ??= {
-    sandbox: { validate: ajv.compile(sandboxOptionsSchema), value: (c) => c.sandbox },
+    sandbox: { schema: sandboxOptionsSchema, value: (c) => c.sandbox },
     data: {
-      validate: ajv.compile(corpusOptionsSchema.json),
+      schema: corpusOptionsSchema.json,
       value: (c) => ({ ...c.data, outDir: c.out, seed: c.seed }),
     },
     model: {
-      validate: ajv.compile(modelConfigSchema),
+      schema: modelConfigSchema,
       value: (c) => ({ ...DEFAULT_MODEL_CONFIG, ...c.model, vocabSize: c.tokenizer.vocabSize }),
       // A pretrained model's architecture comes from its config.json (checked when it loads).
       applies: (c) => c.model.pretrained === undefined,
     },
     lora: {
-      validate: ajv.compile(loraConfigSchema),
+      schema: loraConfigSchema,
       value: (c) => ({ ...DEFAULT_LORA_CONFIG, ...c.lora }),
       applies: (c) => c.lora !== undefined,
     },
     sft: {
-      validate: ajv.compile(sftConfigSchema),
+      schema: sftConfigSchema,
       value: (c) => ({ ...DEFAULT_SFT_CONFIG, ...c.sft, seed: c.seed }),
       aliases: TRL_ALIASES.sft,
     },
     grpo: {
-      validate: ajv.compile(grpoConfigInputSchema),
+      schema: grpoConfigInputSchema,
       value: (c) => ({ ...c.grpo, seed: c.seed }),
       aliases: TRL_ALIASES.grpo,
     },
@@ -239,8 +229,12 @@ function sectionIssues(
   ][]) {
     if (skip.has(section) || spec.applies?.(config) === false) continue;
     const value = spec.value(config);
-    if (!spec.validate(value)) {
-      issues.push(...formatSchemaErrors(spec.validate.errors, `/${section}`, spec.aliases));
+    const problems = schemaIssues(spec.schema, value, {
+      prefix: `/${section}`,
+      ...(spec.aliases === undefined ? {} : { aliases: spec.aliases }),
+    });
+    if (problems.length > 0) {
+      issues.push(...problems);
       continue;
     }
     checks.push({ section, check: () => validators[section](value as Record<string, unknown>) });

@@ -1,7 +1,11 @@
-import { CodeReasonerError, ConfigValidationError } from '@codereasoner/core-tensors';
+import {
+  CodeReasonerError,
+  ConfigValidationError,
+  type CodeReasonerErrorCode,
+} from '@codereasoner/common';
 
 /** A command-line usage problem (unknown stage, missing argument); exits with code 2 like bad config. */
-export class UsageError extends CodeReasonerError {
+export class UsageError extends CodeReasonerError<'USAGE'> {
   constructor(message: string) {
     super('USAGE', message);
     this.name = 'UsageError';
@@ -13,7 +17,7 @@ export class UsageError extends CodeReasonerError {
  * finished, a `.done` marker is unreadable, or an output a marker vouches for has changed since.
  * The message says which file and which command puts it right; exits with code 2.
  */
-export class RunStateError extends CodeReasonerError {
+export class RunStateError extends CodeReasonerError<'RUN_STATE'> {
   readonly path: string;
 
   constructor(path: string, message: string, options: { cause?: unknown } = {}) {
@@ -24,7 +28,7 @@ export class RunStateError extends CodeReasonerError {
 }
 
 /** Error codes that mean the user's input (flags, config, run directory) must change: exit 2. */
-const USER_ERROR_CODES: ReadonlySet<string> = new Set([
+const USER_ERROR_CODES: ReadonlySet<CodeReasonerErrorCode> = new Set<CodeReasonerErrorCode>([
   'USAGE',
   'CONFIG_INVALID',
   'CONFIG_UNREADABLE',
@@ -33,13 +37,9 @@ const USER_ERROR_CODES: ReadonlySet<string> = new Set([
 
 /** Exit codes: 0 success, 1 a stage failed, 2 bad usage, config or run directory, 130 interrupted. */
 export function exitCodeFor(error: unknown): number {
-  if (error instanceof UsageError) return 2;
-  if (
-    CodeReasonerError.isInstance(error) &&
-    (USER_ERROR_CODES.has(error.code) || error.name === 'ConfigValidationError')
-  ) {
-    return 2;
-  }
+  // one copy of each class (in @codereasoner/common), so instanceof holds across packages
+  if (error instanceof UsageError || error instanceof ConfigValidationError) return 2;
+  if (CodeReasonerError.isInstance(error) && USER_ERROR_CODES.has(error.code)) return 2;
   return 1;
 }
 

@@ -13,6 +13,7 @@ import {
   runBenchmarks,
   type BenchmarkName,
 } from '@codereasoner/bench';
+import { BENCHMARK_NAMES } from '@codereasoner/common';
 import { initBackend } from '@codereasoner/core-tensors';
 import { writeFileAtomic } from '@codereasoner/data';
 import { Sandbox } from '@codereasoner/sandbox';
@@ -292,7 +293,7 @@ async function checkBenchmarkData(
   dir: string,
   named: readonly BenchmarkName[] | undefined,
 ): Promise<void> {
-  const all: BenchmarkName[] = ['cruxeval', 'livecodebench', 'reval'];
+  const all = BENCHMARK_NAMES;
   const problems: string[] = [];
   let found = 0;
   for (const benchmark of named ?? all) {

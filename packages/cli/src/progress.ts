@@ -1,12 +1,9 @@
 import cliProgress from 'cli-progress';
 
-/** What every library's `onProgress` callback receives (see docs/contracts.md). */
-export interface ProgressEvent {
-  stage: string;
-  completed: number;
-  total?: number;
-  detail?: Record<string, number | string>;
-}
+import type { ProgressEvent } from '@codereasoner/common';
+
+/** What every library's `onProgress` callback receives (defined in @codereasoner/common). */
+export type { ProgressEvent } from '@codereasoner/common';
 
 export type OutputMode = 'tty' | 'plain' | 'json' | 'quiet';
 

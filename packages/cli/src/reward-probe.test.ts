@@ -1,5 +1,5 @@
 // The reward-hacking probe: a scripted policy that emits the adversarial corpus as its answers,
-// through the reward `cr grpo` trains with (verifiedReward, on the run's own sandbox), earns 0.
+// through the reward `cr grpo` trains with (data's verifiedReward, on the run's own sandbox), earns 0.
 // The gold answers of the same questions earn 1, so the probe can fail.
 import type { RewardInput } from '@codereasoner/grpo';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -7,7 +7,7 @@ import { adversarialQuestions, judgeEngines } from '../../../test-support/advers
 import { resolveRunConfig } from './config.js';
 import { StageContext } from './context.js';
 import { createReporter } from './progress.js';
-import { verifiedReward } from './stages.js';
+import { runReward } from './stages.js';
 
 // Each question's attacks, and its one gold answer (the one that must earn 1).
 const questions = adversarialQuestions('probe', 'train').map(({ task, attacks, gold }) => ({
@@ -33,7 +33,7 @@ for (const { engine, skip } of judgeEngines) {
       });
 
       it('a policy emitting the adversarial corpus earns reward 0; the gold answers earn 1', async () => {
-        const reward = verifiedReward(context);
+        const reward = runReward(context);
         const rows: Record<string, unknown>[] = [];
         const completions: string[] = [];
         const isGold: boolean[] = [];

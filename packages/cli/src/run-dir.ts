@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import { writeFileAtomic } from '@codereasoner/data';
+import { writeFileAtomic } from '@codereasoner/common';
 import { RunStateError } from './errors.js';
 
 /** The stages of `cr run-all`, in order. Each writes `<run>/<stage>/.done` when its outputs are complete. */

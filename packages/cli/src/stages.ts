@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { runBenchmarks } from '@codereasoner/bench';
+import { AUTO_WORKERS_MIN_PARAMETERS, interleave } from '@codereasoner/common';
 import {
   CausalLM,
   LocalChatModel,
@@ -25,7 +26,7 @@ import {
   readJsonlAll,
   renderPrompt,
   taskRecordSchema,
-  verifyBatch,
+  verifiedReward,
   type TaskRecord,
   type TaskType,
 } from '@codereasoner/data';
@@ -81,11 +82,7 @@ export function sampleByType(
   const byType = TASK_TYPES.map((type) =>
     new Rng(seed).shuffle(tasks.filter((task) => task.type === type)).slice(0, perType),
   );
-  const picked: TaskRecord[] = [];
-  for (let index = 0; index < perType; index += 1) {
-    for (const ofType of byType) if (index < ofType.length) picked.push(ofType[index]!);
-  }
-  return picked;
+  return interleave(byType);
 }
 
 /** A task's difficulty rank: the generator's levels from 0 (basic); tasks without one are 0. */
@@ -242,20 +239,11 @@ export const sftStage: StageRunner = async (context) => {
 };
 
 // ---------------------------------------------------------------------------------------------
-// grpo: reward = the data protocol's execution-based verification
+// grpo: reward = the task protocol's execution-based verification (data's verifiedReward)
 
-export function verifiedReward(context: StageContext): RewardFunction {
-  return async ({ completions, rows }) => {
-    const sandbox = await context.sandbox();
-    const results = await verifyBatch(
-      sandbox,
-      completions.map((completion, index) => ({
-        task: rows[index]!.task as TaskRecord,
-        completion,
-      })),
-    );
-    return results.map((result) => (result.correct ? 1 : 0));
-  };
+/** The reward `cr grpo` trains with: data's `verifiedReward` on the run's own sandbox. */
+export function runReward(context: StageContext): RewardFunction {
+  return verifiedReward(() => context.sandbox());
 }
 
 export const grpoStage: StageRunner = async (context) => {
@@ -297,7 +285,7 @@ export const grpoStage: StageRunner = async (context) => {
       ...config.grpo,
       seed: config.seed,
     },
-    rewards: [{ name: 'verified', fn: verifiedReward(context) }],
+    rewards: [{ name: 'verified', fn: runReward(context) }],
     dataset,
     outDir,
     onProgress: (event) => context.reporter.progress(event),
@@ -328,7 +316,7 @@ export const grpoStage: StageRunner = async (context) => {
  */
 export function workerCount(config: RunConfig, parameters: number): number | 'auto' {
   if (config.workers !== 'auto') return config.workers;
-  return parameters >= 200_000 ? 'auto' : 0;
+  return parameters >= AUTO_WORKERS_MIN_PARAMETERS ? 'auto' : 0;
 }
 
 /** Loads a checkpoint as a chat model generating on every core, runs `use`, then frees it all. */

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { renderMarkdownReport, type BenchmarkSummary } from '@codereasoner/bench';
-import { TASK_TYPES, type TaskType } from '@codereasoner/data';
+import { BENCHMARK_NAMES, TASK_TYPES, type TaskType } from '@codereasoner/common';
 import {
   BASELINE_NAMES,
   type AnswerDiversity,
@@ -92,7 +92,7 @@ export async function collectSummary(run: RunDirectory): Promise<RunSummary> {
 }
 
 function isBenchmarkKey(key: string): boolean {
-  return /^(cruxeval|livecodebench|reval)$/.test(key);
+  return (BENCHMARK_NAMES as readonly string[]).includes(key);
 }
 
 function percent(value: number | undefined): string {

@@ -60,6 +60,7 @@ export type CodeReasonerErrorCode =
   | 'GRPO_REWARD_FAILED'
   | 'GRPO_SHAPE_MISMATCH'
   // bench
+  | 'BENCH_ASSET_MISSING'
   | 'BENCH_DATA_INVALID'
   | 'BENCH_ITEMS_CORRUPT'
   | 'BENCH_MODEL_FAILED'

@@ -24,6 +24,7 @@ export {
   LINE_TASK_TYPES,
   TASK_TYPES,
   checkpointStepName,
+  interleave,
   parseCheckpointStepName,
   roundRobin,
 } from './vocabulary.js';

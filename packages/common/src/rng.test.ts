@@ -33,6 +33,11 @@ describe('Rng streams', () => {
     ]).toEqual([0.885438236175105, 9, 9, true, 'b', 'x', [3, 2, 5, 4, 1]]);
   });
 
+  it('Rng.splitmix32(seed) is the stream data gave for new Rng(seed)', () => {
+    const rng = Rng.splitmix32(12345);
+    expect([rng.next(), rng.next()]).toEqual([0.279565435834229, 0.1904723544139415]);
+  });
+
   it('resumes either stream from its state', () => {
     for (const rng of [new Rng(9), Rng.derive(9, 'a')]) {
       rng.next();

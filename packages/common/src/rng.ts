@@ -65,6 +65,14 @@ export class Rng {
     return Rng.fromState({ algorithm: 'splitmix32', state: [digest.readUInt32LE(0)] });
   }
 
+  /**
+   * The splitmix32 stream started at `seed` itself (what data's generator class gave for
+   * `new Rng(seed)` before the two classes were merged; label balancing depends on it).
+   */
+  static splitmix32(seed: number): Rng {
+    return Rng.fromState({ algorithm: 'splitmix32', state: [seed >>> 0] });
+  }
+
   /** A uint32. */
   nextUint32(): number {
     if (this.algorithm === 'splitmix32') {

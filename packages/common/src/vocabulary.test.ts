@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { checkpointStepName, parseCheckpointStepName, roundRobin } from './vocabulary.js';
+import {
+  checkpointStepName,
+  interleave,
+  parseCheckpointStepName,
+  roundRobin,
+} from './vocabulary.js';
 
 describe('shared constants', () => {
   it('names checkpoints step-%08d and reads the step back', () => {
@@ -13,5 +18,18 @@ describe('shared constants', () => {
     expect(roundRobin(items, (s) => s[0]!, 4)).toEqual(['a1', 'b1', 'c1', 'a2']);
     expect(roundRobin(items, (s) => s[0]!, 0)).toEqual(items);
     expect(roundRobin(items, (s) => s[0]!, 10)).toEqual(items);
+  });
+
+  it('interleaves groups of unequal length, up to a limit', () => {
+    expect(interleave([['a1', 'a2', 'a3'], [], ['c1']])).toEqual(['a1', 'c1', 'a2', 'a3']);
+    expect(
+      interleave(
+        [
+          ['a1', 'a2'],
+          ['b1', 'b2'],
+        ],
+        3,
+      ),
+    ).toEqual(['a1', 'b1', 'a2']);
   });
 });

@@ -29,6 +29,22 @@ export function parseCheckpointStepName(name: string): number | undefined {
 }
 
 /**
+ * The items of `groups` taken round-robin (the first of each group in order, then the second of
+ * each, ...), at most `limit` of them, so any prefix covers every group that still has items.
+ */
+export function interleave<T>(groups: readonly (readonly T[])[], limit = Infinity): T[] {
+  const picked: T[] = [];
+  const longest = Math.max(0, ...groups.map((group) => group.length));
+  for (let round = 0; round < longest && picked.length < limit; round++) {
+    for (const group of groups) {
+      const item = group[round];
+      if (item !== undefined && picked.length < limit) picked.push(item);
+    }
+  }
+  return picked;
+}
+
+/**
  * Up to `limit` items taken round-robin over their groups (in first-seen group order, each group
  * in its given order), so every group is represented: `roundRobin(tasks, (t) => t.type, 10)`.
  * `limit` 0 or at least `items.length` keeps every item, in the given order.
@@ -46,13 +62,5 @@ export function roundRobin<T>(
     list.push(item);
     groups.set(key, list);
   }
-  const queues = [...groups.values()];
-  const picked: T[] = [];
-  for (let round = 0; picked.length < limit; round++) {
-    for (const queue of queues) {
-      const item = queue[round];
-      if (item !== undefined && picked.length < limit) picked.push(item);
-    }
-  }
-  return picked;
+  return interleave([...groups.values()], limit);
 }

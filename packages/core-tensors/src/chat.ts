@@ -1,10 +1,9 @@
 import { CodeReasonerError } from './errors.js';
 import { SPECIAL_TOKENS, type Tokenizer } from './tokenizer.js';
 
-export interface ChatMessage {
-  role: 'system' | 'user' | 'assistant';
-  content: string;
-}
+import type { ChatMessage } from '@codereasoner/common';
+
+export type { ChatMessage } from '@codereasoner/common';
 
 export interface RenderChatOptions {
   /** Append `<|im_start|>assistant\n` so the model continues as the assistant. */

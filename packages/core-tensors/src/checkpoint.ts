@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { fsyncDirectory, tempPathFor, writeFileAtomic } from './atomic-write.js';
+import { fsyncDirectory, tempPathFor, writeFileAtomic } from '@codereasoner/common';
 import { toHfConfig } from './config.js';
 import { CheckpointError } from './errors.js';
 import { fileShape, isTransposedInFile, transpose2d } from './hf-layout.js';

@@ -1,4 +1,5 @@
-import { Ajv, type ErrorObject, type JSONSchemaType } from 'ajv';
+import { schemaIssues } from '@codereasoner/common';
+import type { JSONSchemaType } from 'ajv';
 import { ConfigValidationError } from './errors.js';
 
 /** Llama 3's frequency-dependent RoPE scaling (`rope_scaling` with `rope_type: "llama3"`). */
@@ -112,20 +113,6 @@ export const modelConfigSchema: JSONSchemaType<ModelConfig> = {
   additionalProperties: false,
 };
 
-const ajv = new Ajv({ allErrors: true, strict: true });
-const validateModelConfig = ajv.compile(modelConfigSchema);
-
-export function formatAjvErrors(errors: readonly ErrorObject[] | null | undefined): string[] {
-  return (errors ?? []).map((e) => {
-    let path = e.instancePath === '' ? '/' : e.instancePath;
-    if (e.keyword === 'additionalProperties')
-      path = `${e.instancePath}/${String(e.params['additionalProperty'])}`;
-    if (e.keyword === 'enum')
-      return `${path}: ${e.message ?? 'invalid'} (${(e.params['allowedValues'] as unknown[]).map((v) => JSON.stringify(v)).join(', ')})`;
-    return `${path}: ${e.message ?? 'invalid'}`;
-  });
-}
-
 /** Fills defaults from `DEFAULT_MODEL_CONFIG`, validates against the schema and the cross-field rules. */
 export function resolveModelConfig(input: Partial<ModelConfig> = {}): ModelConfig {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
@@ -134,7 +121,7 @@ export function resolveModelConfig(input: Partial<ModelConfig> = {}): ModelConfi
   const defined = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
   const config = { ...DEFAULT_MODEL_CONFIG, ...defined } as ModelConfig;
   const issues: string[] = [];
-  if (!validateModelConfig(config)) issues.push(...formatAjvErrors(validateModelConfig.errors));
+  issues.push(...schemaIssues(modelConfigSchema, config));
   if (issues.length === 0) {
     if (config.headDim !== undefined) {
       if (config.headDim % 2 !== 0)

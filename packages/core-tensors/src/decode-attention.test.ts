@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DecodeAttention, attentionModuleBytes } from './decode-attention.js';
 import { ropeTables } from './layers.js';
-import { Rng } from './rng.js';
+import { Rng } from '@codereasoner/common';
 
 function random(n: number, rng: Rng): Float32Array {
   return Float32Array.from({ length: n }, () => rng.normal());

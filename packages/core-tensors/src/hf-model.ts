@@ -1,7 +1,7 @@
 import { copyFile, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { fsyncDirectory, tempPathFor, writeFileAtomic } from './atomic-write.js';
+import { fsyncDirectory, tempPathFor, writeFileAtomic } from '@codereasoner/common';
 import { isTransposedInFile, transpose2d } from './hf-layout.js';
 import { loadChatFormat, type ChatFormat } from './chat-template.js';
 import { eosTokenIdsOf, fromHfConfig, toHfConfig, type ModelConfig } from './config.js';

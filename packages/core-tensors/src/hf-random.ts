@@ -1,7 +1,7 @@
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HfDtype } from './hf-model.js';
-import { Rng } from './rng.js';
+import { Rng } from '@codereasoner/common';
 import { storedBytes, writeSafetensorsStreaming, type StreamedTensor } from './safetensors.js';
 import { Tokenizer } from './tokenizer.js';
 

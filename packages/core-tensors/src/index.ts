@@ -2,8 +2,8 @@ export { CheckpointError, CodeReasonerError, ConfigValidationError } from './err
 export type { CodeReasonerErrorOptions } from './errors.js';
 export { availableBackends, backendReport, BackendError, initBackend, tf } from './backend.js';
 export type { BackendName, BackendReport, InitBackendOptions } from './backend.js';
-export { Rng } from './rng.js';
-export type { RngState } from './rng.js';
+export { Rng } from '@codereasoner/common';
+export type { RngState } from '@codereasoner/common';
 export { SPECIAL_TOKENS, Tokenizer, TokenizerError } from './tokenizer.js';
 export type { AddedToken, EncodeOptions, TokenizerTrainOptions } from './tokenizer.js';
 export { encodeChat, renderChat } from './chat.js';
@@ -81,7 +81,7 @@ export type {
   ChatResponse,
   LocalChatModelOptions,
 } from './local-chat-model.js';
-export type { Logger, ProgressEvent } from './progress.js';
+export type { Logger, ProgressEvent } from '@codereasoner/common';
 export {
   decodeSafetensors,
   encodeSafetensors,
@@ -124,7 +124,12 @@ export {
 } from './lora.js';
 export type { LoraConfigInput } from './lora.js';
 export type { RandomHfCheckpointOptions } from './hf-random.js';
-export { appendJsonLine, readJsonLines, writeFileAtomic, writeJsonLines } from './atomic-write.js';
-export type { JsonLines } from './atomic-write.js';
+export {
+  appendJsonLine,
+  readJsonLines,
+  writeFileAtomic,
+  writeJsonLines,
+} from '@codereasoner/common';
+export type { JsonLines } from '@codereasoner/common';
 export { CHECKPOINT_FILES, exportHfWeights, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 export type { BaseModelReference, CheckpointParts, LoadedCheckpoint } from './checkpoint.js';

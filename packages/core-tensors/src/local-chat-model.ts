@@ -1,33 +1,12 @@
-import type { ChatMessage } from './chat.js';
+import type { ChatModel, ChatRequest, ChatResponse } from '@codereasoner/common';
 import { chatMLFormat, type ChatFormat } from './chat-template.js';
 import { CodeReasonerError } from './errors.js';
 import type { CausalLM, GenerationOutput } from './model.js';
 import type { ModelWorkerPool } from './model-worker-pool.js';
-import { Rng } from './rng.js';
+import { Rng } from '@codereasoner/common';
 import type { Tokenizer } from './tokenizer.js';
 
-export interface ChatRequest {
-  messages: ChatMessage[];
-  /** Samples per request (default 1). */
-  n?: number;
-  temperature?: number;
-  topP?: number;
-  maxTokens?: number;
-  seed?: number;
-  /** Text is cut before the first occurrence of any of these (finish reason 'stop'). */
-  stop?: string[];
-}
-
-export interface ChatResponse {
-  texts: string[];
-  finishReasons: ('stop' | 'length')[];
-}
-
-/** Anything that answers chat requests: a local model, an OpenAI-compatible endpoint, a test oracle. */
-export interface ChatModel {
-  readonly id: string;
-  complete(requests: ChatRequest[]): Promise<ChatResponse[]>;
-}
+export type { ChatModel, ChatRequest, ChatResponse } from '@codereasoner/common';
 
 export interface LocalChatModelOptions {
   id?: string;

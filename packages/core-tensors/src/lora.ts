@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { Ajv, type JSONSchemaType } from 'ajv';
-import { writeFileAtomic } from './atomic-write.js';
+import { schemaIssues } from '@codereasoner/common';
+import type { JSONSchemaType } from 'ajv';
+import { writeFileAtomic } from '@codereasoner/common';
 import { transpose2d } from './hf-layout.js';
-import { formatAjvErrors } from './config.js';
 import { CheckpointError, ConfigValidationError } from './errors.js';
 import { LORA_TARGETS, type CausalLM, type LoraConfig, type LoraTarget } from './model.js';
 import { openSafetensors, writeSafetensorsStreaming } from './safetensors.js';
@@ -51,16 +51,14 @@ export const loraConfigSchema: JSONSchemaType<LoraConfig> = {
   additionalProperties: false,
 };
 
-const validate = new Ajv({ allErrors: true, strict: true }).compile(loraConfigSchema);
-
 /** Fills PEFT's defaults and validates; ConfigValidationError lists `path: message` issues. */
 export function resolveLoraConfig(input: LoraConfigInput = {}): LoraConfig {
   if (typeof input !== 'object' || input === null || Array.isArray(input))
     throw new ConfigValidationError('lora config', ['/: must be an object']);
   const defined = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
   const config = { ...DEFAULT_LORA_CONFIG, ...defined } as LoraConfig;
-  if (!validate(config))
-    throw new ConfigValidationError('lora config', formatAjvErrors(validate.errors));
+  const issues = schemaIssues(loraConfigSchema, config);
+  if (issues.length > 0) throw new ConfigValidationError('lora config', issues);
   return { ...config, targetModules: [...config.targetModules] };
 }
 

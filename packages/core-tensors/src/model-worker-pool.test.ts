@@ -11,7 +11,7 @@ import {
   type ModelWorkerPool,
 } from './model-worker-pool.js';
 import { AdamW, computeGradients, GradientAccumulator } from './optimizer.js';
-import { Rng } from './rng.js';
+import { Rng } from '@codereasoner/common';
 import { Tokenizer } from './tokenizer.js';
 import { maskedCrossEntropy, type CrossEntropyOptions } from './__fixtures__/worker-losses.js';
 import { ModelWorkerError, shardTensor, type ShardData } from './worker-protocol.js';

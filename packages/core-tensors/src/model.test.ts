@@ -5,7 +5,7 @@ import { padBatch } from './batch.js';
 import type { ModelConfig } from './config.js';
 import { CausalLM, ModelInputError } from './model.js';
 import { AdamW, computeGradients } from './optimizer.js';
-import { Rng } from './rng.js';
+import { Rng } from '@codereasoner/common';
 
 const tiny: Partial<ModelConfig> = {
   vocabSize: 61,

@@ -21,7 +21,7 @@ import {
   rotateHalfMatrix,
   swiglu,
 } from './layers.js';
-import { Rng } from './rng.js';
+import { Rng } from '@codereasoner/common';
 import { sampleToken } from './sampling.js';
 
 export interface GenerateOptions {

@@ -1,6 +1,6 @@
 import { open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
-import { tempPathFor, writeFileAtomic } from './atomic-write.js';
+import { tempPathFor, writeFileAtomic } from '@codereasoner/common';
 import { CheckpointError } from './errors.js';
 
 export type SafetensorsDtype =

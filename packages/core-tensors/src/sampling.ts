@@ -1,4 +1,4 @@
-import type { Rng } from './rng.js';
+import type { Rng } from '@codereasoner/common';
 
 export interface SamplingOptions {
   /** 0 (or below) = greedy. */

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { Rng } from './rng.js';
+import { Rng } from '@codereasoner/common';
 
 /** Seeded normal tensor for tests. */
 export function randomTensor(shape: number[], seed: number, scale = 1): tf.Tensor {

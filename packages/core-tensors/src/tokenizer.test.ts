@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BYTE_TO_CHAR, preTokenize } from './byte-level.js';
-import { Rng } from './rng.js';
+import { Rng } from '@codereasoner/common';
 import { SPECIAL_TOKENS, Tokenizer, TokenizerError } from './tokenizer.js';
 
 // A varied, seeded corpus of Python-like lines (enough distinct pairs to fill a 400-token vocabulary).

@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from './atomic-write.js';
+import { writeFileAtomic } from '@codereasoner/common';
 import { BYTE_TO_CHAR, fromByteLevel, preTokenize, toByteLevel, utf8 } from './byte-level.js';
 import { CodeReasonerError } from './errors.js';
 import {

@@ -1,5 +1,5 @@
 import type { TaskRecord, TaskType } from './records.js';
-import { Rng } from './rng.js';
+import { Rng } from '@codereasoner/common';
 
 // Label balancing. Left alone, the traced questions have skewed answers: most asked lines run
 // (coverage `yes` ~78 % of the held-out split), a path question often asks about the line before
@@ -59,7 +59,7 @@ export function balanceLabels(
       [...byAnswer.values()].map((group) => group.length),
       share,
     );
-    const rng = new Rng(seed);
+    const rng = Rng.splitmix32(seed);
     // answers in a fixed order so the draw does not depend on the order of the Map
     for (const answer of [...byAnswer.keys()].sort()) {
       const group = byAnswer.get(answer)!;

@@ -243,10 +243,10 @@ describe('resolveCorpusOptions', () => {
     } catch (error) {
       issues = (error as { issues: string[] }).issues;
     }
-    expect(issues).toContain('evalFraction: must be <= 1');
+    expect(issues).toContain('/evalFraction: must be <= 1');
     expect(issues).toContain(
-      'taskTypes.1: must be equal to one of the allowed values ("output", "input", "coverage", "state", "path")',
+      '/taskTypes/1: must be one of "output", "input", "coverage", "state", "path" (got "guess")',
     );
-    expect(issues).toContain('minSteps: must not exceed maxSteps');
+    expect(issues).toContain('/minSteps: must not exceed maxSteps');
   });
 });

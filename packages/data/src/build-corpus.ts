@@ -10,7 +10,7 @@ import { ConfigValidationError, CorpusError } from './errors.js';
 import { extractFunctions, paramInfo, type ParamInfo } from './extract.js';
 import type { Difficulty } from './generator.js';
 import { generateInputs, inferParamTypes } from './inputs.js';
-import { appendJsonl, readJsonlAll, writeFileAtomic, writeJsonl } from './jsonl.js';
+import { appendJsonl, readJsonlAll, writeJsonl } from './jsonl.js';
 import { parsePython } from './python-parser.js';
 import { namedChildren } from './py-names.js';
 import type {
@@ -23,7 +23,13 @@ import type {
 } from './records.js';
 import { TASK_TYPES } from './records.js';
 import { renameIdentifiers } from './rename.js';
-import { Rng, hashText } from './rng.js';
+import {
+  Rng,
+  hashText,
+  writeFileAtomic,
+  type Logger,
+  type ProgressEvent,
+} from '@codereasoner/common';
 import {
   callRecordSchema,
   corpusManifestSchema,
@@ -41,18 +47,7 @@ import { sliceUnit } from './slice.js';
 import { countSourceUnits, readSource, type CorpusSource, type SourceUnit } from './sources.js';
 import { analyzeLines, planTasks, tookDecision, type LineInfo } from './tasks.js';
 
-export interface ProgressEvent {
-  stage: string;
-  completed: number;
-  total?: number;
-  detail?: Record<string, number | string>;
-}
-
-export interface Logger {
-  debug(msg: string): void;
-  info(msg: string): void;
-  warn(msg: string): void;
-}
+export type { Logger, ProgressEvent } from '@codereasoner/common';
 
 /** Options of `buildCorpus` (schema: `schemas/corpus-options.schema.json`). */
 export interface CorpusOptions {
@@ -186,7 +181,7 @@ export function resolveCorpusOptions(input: CorpusOptions): ResolvedCorpusOption
     input.maxSteps !== undefined &&
     input.minSteps > input.maxSteps
   ) {
-    issues.push('minSteps: must not exceed maxSteps');
+    issues.push('/minSteps: must not exceed maxSteps');
   }
   if (issues.length > 0) throw new ConfigValidationError('Corpus options', issues);
   return {

@@ -1,48 +1,24 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import OpenAI from 'openai';
-import { CodeReasonerError } from '@codereasoner/sandbox';
+import {
+  CodeReasonerError,
+  writeFileAtomic,
+  type ChatMessage,
+  type ChatModel,
+  type ChatRequest,
+  type ChatResponse,
+  type Logger,
+} from '@codereasoner/common';
 
-// The chat types mirror core-tensors' `ChatModel` interface structurally (docs/contracts.md):
-// `data` must not depend on core-tensors (that would pull TensorFlow.js into every consumer
-// of the task protocol), and TypeScript's structural typing makes the two interchangeable.
+/** One chat message (the shared `ChatMessage`; the name is kept for existing imports). */
+export type ChatClientMessage = ChatMessage;
 
-/** One chat message (ChatML roles). */
-export interface ChatClientMessage {
-  role: 'system' | 'user' | 'assistant';
-  content: string;
-}
+/** Where the client logs retries (the shared `Logger`; the name is kept for existing imports). */
+export type ChatClientLogger = Logger;
 
-/** A chat-completions request as every `ChatModel` takes it. */
-export interface ChatRequest {
-  messages: ChatClientMessage[];
-  /** Number of samples for this prompt (default 1). */
-  n?: number;
-  temperature?: number;
-  topP?: number;
-  maxTokens?: number;
-  seed?: number;
-  stop?: string[];
-}
-
-/** `texts[i]` is the i-th sample; `finishReasons[i]` says whether it stopped or hit `maxTokens`. */
-export interface ChatResponse {
-  texts: string[];
-  finishReasons: ('stop' | 'length')[];
-}
-
-/** Anything that completes chats: a remote endpoint (this module) or core-tensors' LocalChatModel. */
-export interface ChatModel {
-  readonly id: string;
-  complete(requests: ChatRequest[]): Promise<ChatResponse[]>;
-}
-
-export interface ChatClientLogger {
-  debug(msg: string): void;
-  info(msg: string): void;
-  warn(msg: string): void;
-}
+export type { ChatModel, ChatRequest, ChatResponse } from '@codereasoner/common';
 
 /** Information about one retry, given to `onRetry` (and logged at warn level). */
 export interface ChatRetryEvent {
@@ -110,7 +86,9 @@ export interface ChatClient extends ChatModel {
 }
 
 /** A chat-completions request failed for good (bad request, auth, retries exhausted) or was malformed. */
-export class ChatClientError extends CodeReasonerError {
+export class ChatClientError extends CodeReasonerError<
+  'CHAT_REQUEST_INVALID' | 'CHAT_REQUEST_FAILED' | 'CHAT_RETRIES_EXHAUSTED' | 'CHAT_CONFIG_INVALID'
+> {
   readonly status: number | undefined;
   readonly baseURL: string;
 
@@ -212,7 +190,6 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
     promptTokens: 0,
     completionTokens: 0,
   };
-  let tempCounter = 0;
 
   const cachePath = (key: string): string =>
     join(options.cacheDir as string, key.slice(0, 2), `${key}.json`);
@@ -239,16 +216,8 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
   async function writeCache(entry: CachedResponse): Promise<void> {
     if (options.cacheDir === undefined) return;
     const path = cachePath(entry.key);
-    await mkdir(join(options.cacheDir, entry.key.slice(0, 2)), { recursive: true });
-    // temp file in the same directory + rename: a reader never sees a half-written entry
-    const temp = `${path}.${process.pid}.${tempCounter++}.tmp`;
-    try {
-      await writeFile(temp, `${JSON.stringify(entry)}\n`);
-      await rename(temp, path);
-    } catch (error) {
-      await rm(temp, { force: true });
-      throw error;
-    }
+    // atomic: a reader (another run sharing the cache) never sees a half-written entry
+    await writeFileAtomic(path, `${JSON.stringify(entry)}\n`);
   }
 
   function retryDelay(

@@ -1,13 +1,9 @@
-import { CodeReasonerError } from '@codereasoner/sandbox';
+import { CodeReasonerError, type CodeReasonerErrorCode } from '@codereasoner/common';
 
-export { ConfigValidationError } from '@codereasoner/sandbox';
-
-// `data` uses sandbox's mirror of the CodeReasonerError base (same Symbol.for brand as
-// core-tensors' class) so it never pulls TensorFlow.js in; `CodeReasonerError.isInstance`
-// recognises these errors whichever package's copy a consumer imports.
+export { ConfigValidationError } from '@codereasoner/common';
 
 /** A JSONL or JSON data file holds a line that is not valid JSON or fails its record schema. */
-export class DatasetFormatError extends CodeReasonerError {
+export class DatasetFormatError extends CodeReasonerError<'DATASET_FORMAT'> {
   readonly path: string;
   /** 1-based line of the offending record (0 for a whole-file JSON document). */
   readonly line: number;
@@ -31,7 +27,11 @@ export class DatasetFormatError extends CodeReasonerError {
 export class CorpusError extends CodeReasonerError {
   readonly path: string | undefined;
 
-  constructor(code: string, message: string, options: { path?: string; cause?: unknown } = {}) {
+  constructor(
+    code: CodeReasonerErrorCode,
+    message: string,
+    options: { path?: string; cause?: unknown } = {},
+  ) {
     super(code, message, options.cause === undefined ? {} : { cause: options.cause });
     this.name = 'CorpusError';
     this.path = options.path;

@@ -1,4 +1,4 @@
-import { Rng } from './rng.js';
+import { Rng } from '@codereasoner/common';
 import type { ValueType } from './values.js';
 
 // A seeded generator of short Python functions in the style of CRUXEval's: one entry function

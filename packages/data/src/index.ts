@@ -41,8 +41,8 @@ export type { ExtractResult } from './answer.js';
 export { lineText, numberLines, renderPrompt, renderQuestion, systemPrompt } from './prompt.js';
 export type { RenderPromptOptions } from './prompt.js';
 
-export { verify, verifyBatch } from './verify.js';
-export type { VerifyOptions, VerifyResult, VerifySandbox } from './verify.js';
+export { verifiedReward, verify, verifyBatch } from './verify.js';
+export type { VerifiedRewardInput, VerifyOptions, VerifyResult, VerifySandbox } from './verify.js';
 
 export { exportTrl, toTrlPromptRow, toTrlSftRow } from './export-trl.js';
 export type { ExportTrlOptions, TrlPromptRow, TrlSftRow } from './export-trl.js';
@@ -99,7 +99,7 @@ export { analyzeLines, planTasks } from './tasks.js';
 export type { LineInfo } from './tasks.js';
 export { buildContaminationIndex, codeTokens, contaminationScore } from './similarity.js';
 export type { ContaminationIndex } from './similarity.js';
-export { Rng } from './rng.js';
+export { Rng } from '@codereasoner/common';
 export { pyRepr, randomValue } from './values.js';
 export type { PyValue, ValueType } from './values.js';
 

@@ -1,7 +1,7 @@
 import type { ParamInfo } from './extract.js';
 import { parsePython, type SyntaxNode } from './python-parser.js';
 import { namedChildren } from './py-names.js';
-import type { Rng } from './rng.js';
+import type { Rng } from '@codereasoner/common';
 import {
   pyRepr,
   randomValue,

@@ -1,4 +1,5 @@
 import { ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE, THINK_OPEN } from './answer.js';
+import { LINE_TASK_TYPES } from '@codereasoner/common';
 import type { ChatMessage, TaskRecord, TaskType } from './records.js';
 
 export interface RenderPromptOptions {
@@ -30,7 +31,7 @@ export function lineText(code: string, line: number): string {
   return (code.split('\n')[line - 1] ?? '').trim();
 }
 
-const NUMBERED: ReadonlySet<TaskType> = new Set(['coverage', 'state', 'path']);
+const NUMBERED: ReadonlySet<TaskType> = new Set(LINE_TASK_TYPES);
 
 /** The question sentence for a task (the part after the code). */
 export function renderQuestion(task: TaskRecord): string {

@@ -1,15 +1,9 @@
-/** The five code-reasoning question kinds. */
-export type TaskType = 'output' | 'input' | 'coverage' | 'state' | 'path';
+import type { TaskType } from '@codereasoner/common';
 
-export const TASK_TYPES: readonly TaskType[] = ['output', 'input', 'coverage', 'state', 'path'];
+export { TASK_TYPES } from '@codereasoner/common';
+export type { ChatMessage, TaskType } from '@codereasoner/common';
 
 export type Split = 'train' | 'eval';
-
-/** One chat message (ChatML roles), structurally the same as core-tensors' `ChatMessage`. */
-export interface ChatMessage {
-  role: 'system' | 'user' | 'assistant';
-  content: string;
-}
 
 /** One question about one call of one program (schema: `schemas/task.schema.json`). */
 export interface TaskRecord {

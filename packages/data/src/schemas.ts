@@ -1,4 +1,4 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { schemaIssues } from '@codereasoner/common';
 import callSchema from '../schemas/call.schema.json' with { type: 'json' };
 import manifestSchema from '../schemas/manifest.schema.json' with { type: 'json' };
 import programSchema from '../schemas/program.schema.json' with { type: 'json' };
@@ -17,35 +17,9 @@ export interface RecordSchema<T> {
   is(value: unknown): value is T;
 }
 
-let ajv: Ajv | undefined;
-
-function compile(json: object): ValidateFunction {
-  ajv ??= new Ajv({ allErrors: true, strict: true, strictTypes: false, strictRequired: false });
-  return ajv.compile(json);
-}
-
-export function formatAjvErrors(errors: ErrorObject[] | null | undefined): string[] {
-  return (errors ?? [])
-    .filter((error) => error.keyword !== 'if')
-    .map((error) => {
-      const where =
-        error.instancePath === '' ? '(root)' : error.instancePath.slice(1).replaceAll('/', '.');
-      const extra =
-        error.keyword === 'additionalProperties'
-          ? ` '${String((error.params as { additionalProperty: string }).additionalProperty)}'`
-          : error.keyword === 'enum'
-            ? ` (${(error.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')})`
-            : '';
-      return `${where}: ${error.message ?? 'is invalid'}${extra}`;
-    });
-}
-
 export function defineRecordSchema<T>(name: string, json: object): RecordSchema<T> {
-  let validate: ValidateFunction | undefined;
-  const check = (value: unknown): string[] => {
-    validate ??= compile(json);
-    return validate(value) ? [] : formatAjvErrors(validate.errors);
-  };
+  // schemaIssues compiles on first use and caches, so importing the package does no work
+  const check = (value: unknown): string[] => schemaIssues(json, value);
   return { name, json, check, is: (value: unknown): value is T => check(value).length === 0 };
 }
 

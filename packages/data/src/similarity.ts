@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline';
 import { CorpusError } from './errors.js';
 import { ALLOWED_BUILTINS } from './python-env.js';
 import type { SyntaxNode } from './python-parser.js';
-import { hashText } from './rng.js';
+import { hashText } from '@codereasoner/common';
 
 // Deduplication by a normalized-tree hash (identifiers renamed by first appearance, comments
 // and layout ignored) and decontamination by token n-gram overlap with benchmark programs.

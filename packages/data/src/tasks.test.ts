@@ -1,7 +1,7 @@
 import { Sandbox } from '@codereasoner/sandbox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateInputs, inferParamTypes } from './inputs.js';
-import { Rng } from './rng.js';
+import { Rng } from '@codereasoner/common';
 import { analyzeLines, planTasks, tookDecision } from './tasks.js';
 
 const code = [

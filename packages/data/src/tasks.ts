@@ -2,7 +2,7 @@ import type { TraceResult } from '@codereasoner/sandbox';
 import { parsePython, type SyntaxNode } from './python-parser.js';
 import { boundNames, namedChildren } from './py-names.js';
 import type { Split, TaskRecord, TaskType } from './records.js';
-import type { Rng } from './rng.js';
+import type { Rng } from '@codereasoner/common';
 
 // Questions from a traced call. Conventions (see README):
 // - coverage: "Is line L executed …?" -> `yes` / `no` (REval: YES/NO);

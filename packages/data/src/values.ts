@@ -1,4 +1,4 @@
-import type { Rng } from './rng.js';
+import type { Rng } from '@codereasoner/common';
 
 /** The shape of a parameter value, for generating inputs. */
 export type ValueType =

@@ -2,7 +2,7 @@ import { Sandbox } from '@codereasoner/sandbox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatCompletion } from './answer.js';
 import type { TaskRecord } from './records.js';
-import { verify, verifyBatch } from './verify.js';
+import { verifiedReward, verify, verifyBatch } from './verify.js';
 
 const code = [
   'def f(nums, sep):',
@@ -245,5 +245,28 @@ describe('issue 12: answers that rewrite the judge (reproductions)', () => {
       { task: task({ output: "'4-8'" }), completion: "<answer>f'4-8'</answer>" },
     ]);
     expect(results.map((r) => r.correct)).toEqual([true, false, true, false, true, false]);
+  });
+});
+
+describe('verifiedReward', () => {
+  it('gives 1 to a verified answer and 0 to a wrong, a gamed or a missing one, starting the sandbox lazily', async () => {
+    let started = 0;
+    const reward = verifiedReward(async () => {
+      started += 1;
+      return sandbox;
+    });
+    expect(started).toBe(0);
+    const t = task({});
+    const rewards = await reward({
+      completions: [
+        "<answer>'4-8'</answer>",
+        "<answer>'4-9'</answer>",
+        "<answer>type('X', (), {'__eq__': lambda s, o: True})()</answer>",
+        'no tags here',
+      ],
+      rows: [{ task: t }, { task: t }, { task: t }, { task: t }],
+    });
+    expect(rewards).toEqual([1, 0, 0, 0]);
+    expect(started).toBe(1);
   });
 });

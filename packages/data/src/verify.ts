@@ -167,3 +167,35 @@ export async function verify(
   const [result] = await verifyBatch(sandbox, [{ task, completion }], options);
   return result!;
 }
+
+/** What `verifiedReward` reads of a GRPO batch: the completions and their data set rows. */
+export interface VerifiedRewardInput {
+  completions: string[];
+  /** Row i holds the task of completion i under `task` (the row layout `cr grpo` trains on). */
+  rows: Record<string, unknown>[];
+}
+
+/**
+ * The paper's reward: 1 when the sandbox verifies the completion's answer against the task's
+ * execution ground truth (`verifyBatch`, the same judge as evaluation), else 0. The result is a
+ * plain reward function (structurally `@codereasoner/grpo`'s `RewardFunction`, which this package
+ * does not import). `sandbox` may be a function, so the sandbox starts only when rewards are
+ * first needed.
+ */
+export function verifiedReward(
+  sandbox: VerifySandbox | (() => Promise<VerifySandbox>),
+  options: VerifyOptions = {},
+): (input: VerifiedRewardInput) => Promise<number[]> {
+  return async ({ completions, rows }) => {
+    const judge = typeof sandbox === 'function' ? await sandbox() : sandbox;
+    const results = await verifyBatch(
+      judge,
+      completions.map((completion, index) => ({
+        task: rows[index]!.task as TaskRecord,
+        completion,
+      })),
+      options,
+    );
+    return results.map((result) => (result.correct ? 1 : 0));
+  };
+}

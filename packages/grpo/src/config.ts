@@ -1,4 +1,5 @@
-import { Ajv, type ErrorObject, type JSONSchemaType } from 'ajv';
+import { schemaIssues } from '@codereasoner/common';
+import type { JSONSchemaType } from 'ajv';
 import { ConfigValidationError } from '@codereasoner/core-tensors';
 import type { ScaleRewards } from './advantages.js';
 import type { ImportanceSamplingLevel, LossType } from './policy-loss.js';
@@ -390,21 +391,6 @@ export const grpoConfigInputSchema: {
   additionalProperties: false,
 };
 
-const ajv = new Ajv({ allErrors: true, strict: true });
-const validateSchema = ajv.compile(grpoConfigSchema);
-
-function formatIssues(errors: readonly ErrorObject[] | null | undefined): string[] {
-  return (errors ?? []).map((e) => {
-    const path =
-      e.keyword === 'additionalProperties'
-        ? `${e.instancePath}/${String(e.params['additionalProperty'])}`
-        : e.instancePath === ''
-          ? '/'
-          : e.instancePath;
-    return `${path}: ${e.message ?? e.keyword}`;
-  });
-}
-
 function multiplesNear(value: number, unit: number): string {
   const below = Math.floor(value / unit) * unit;
   return below === 0 ? String(unit) : `${below} or ${below + unit}`;
@@ -482,9 +468,8 @@ export function resolveGrpoConfig(
   const merged = { ...DEFAULT_GRPO_CONFIG, ...presetOptions, ...given } as Record<string, unknown>;
   if (merged['epsilonHigh'] === undefined) merged['epsilonHigh'] = merged['epsilon'];
   const config = merged as unknown as GrpoConfig;
-  const issues = validateSchema(config)
-    ? crossFieldIssues(config)
-    : formatIssues(validateSchema.errors);
+  const schemaProblems = schemaIssues(grpoConfigSchema, config);
+  const issues = schemaProblems.length === 0 ? crossFieldIssues(config) : schemaProblems;
   if (issues.length > 0) throw new ConfigValidationError('GRPO config', issues);
   return config;
 }

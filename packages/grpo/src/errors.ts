@@ -1,4 +1,4 @@
-import { CodeReasonerError } from '@codereasoner/core-tensors';
+import { CodeReasonerError } from '@codereasoner/common';
 
 /**
  * A reward function threw, rejected, or returned something other than one finite number or

@@ -5,6 +5,7 @@
  */
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { checkpointStepName } from '@codereasoner/common';
 import {
   CheckpointError,
   Rng,
@@ -73,11 +74,11 @@ const RESUMABLE_CHANGES = new Set<keyof GrpoConfig>([
   // Threads change float rounding only (batch composition, summation), not what a step computes.
   'workers',
 ]);
-// The same `step-%08d` naming as @codereasoner/sft's `checkpointName` (no shared package below both yet).
+// `step-%08d` (common's `checkpointStepName`), with `.previous` for the one being replaced.
 const CHECKPOINT_DIR = /^step-(\d{8})(\.previous)?$/;
 
 function checkpointDir(outDir: string, step: number): string {
-  return join(outDir, 'checkpoints', `step-${String(step).padStart(8, '0')}`);
+  return join(outDir, 'checkpoints', checkpointStepName(step));
 }
 
 export function sameState(a: unknown, b: unknown): boolean {

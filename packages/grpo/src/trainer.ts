@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { AUTO_WORKERS_MIN_PARAMETERS } from '@codereasoner/common';
 import type { Tokenizer } from '@codereasoner/core-tensors';
 import {
   AdamW,
@@ -83,13 +84,6 @@ export interface GrpoResult {
   /** Worker threads this call ran rollouts and gradients on (1: in-process). */
   workers: number;
 }
-
-/**
- * `workers: 'auto'` starts threads only for policies at least this large: starting them costs
- * about a second, more than a whole run of a tiny model (tests, examples) takes; the default
- * small model (1.05 M parameters) spends seconds per step. (sft has the same rule.)
- */
-const AUTO_WORKERS_MIN_PARAMETERS = 200_000;
 
 /**
  * GRPO on a `CausalLM`: per step, sample G completions for each prompt, score them with the reward

@@ -1,8 +1,9 @@
+import { CodeReasonerError as CommonError } from '@codereasoner/common';
 import { describe, expect, it } from 'vitest';
 import { CodeReasonerError, ConfigValidationError, SandboxError } from './errors.js';
 
 describe('errors', () => {
-  it('mirror the core-tensors base: code, cause and the shared brand', () => {
+  it('extend the one base of @codereasoner/common: code, cause and the shared brand', () => {
     const cause = new Error('spawn python3 ENOENT');
     const error = new SandboxError('engine_unavailable', 'no python3', { cause });
     expect(error).toMatchObject({
@@ -13,7 +14,8 @@ describe('errors', () => {
     expect(error.cause).toBe(cause);
     expect(CodeReasonerError.isInstance(error)).toBe(true);
     expect(CodeReasonerError.isInstance(new Error('plain'))).toBe(false);
-    // An error from another copy of the base class (core-tensors) carries the same Symbol.for brand.
+    expect(error).toBeInstanceOf(CommonError);
+    // An error from a second installed copy of the base class carries the same Symbol.for brand.
     const foreign = Object.assign(new Error('x'), { [Symbol.for('codereasoner.error')]: true });
     expect(CodeReasonerError.isInstance(foreign)).toBe(true);
   });

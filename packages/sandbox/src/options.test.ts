@@ -30,8 +30,8 @@ describe('resolveSandboxOptions', () => {
     }
     expect(caught).toBeInstanceOf(ConfigValidationError);
     expect((caught as ConfigValidationError).issues).toEqual([
-      '/timeout: must NOT have additional properties',
-      '/workers: must be integer',
+      expect.stringMatching(/^\/: unknown property 'timeout'; known: .*\btimeoutMs\b/),
+      '/workers: must be integer (got 1.5)',
       '/memoryLimitMb: must be >= 64',
     ]);
   });

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
-import { Ajv, type JSONSchemaType } from 'ajv';
+import { schemaIssues } from '@codereasoner/common';
+import type { JSONSchemaType } from 'ajv';
 import { ConfigValidationError } from './errors.js';
 import type { ResolvedSandboxOptions, SandboxOptions } from './types.js';
 
@@ -20,9 +21,6 @@ export const sandboxOptionsSchema: JSONSchemaType<SandboxOptions> = {
   },
 };
 
-const ajv = new Ajv({ allErrors: true });
-const validateOptions = ajv.compile(sandboxOptionsSchema);
-
 export const DEFAULT_TIMEOUT_MS = 5000;
 export const DEFAULT_MEMORY_LIMIT_MB = 512;
 export const DEFAULT_MAX_OUTPUT_CHARS = 10_000;
@@ -30,16 +28,8 @@ export const DEFAULT_MAX_REPR_CHARS = 10_000;
 
 /** Validate options against the schema and fill in defaults (the one place defaults live). */
 export function resolveSandboxOptions(input: SandboxOptions = {}): ResolvedSandboxOptions {
-  if (!validateOptions(input)) {
-    const issues = (validateOptions.errors ?? []).map((error) => {
-      const path =
-        error.keyword === 'additionalProperties'
-          ? `${error.instancePath}/${String(error.params.additionalProperty)}`
-          : error.instancePath || '/';
-      return `${path}: ${error.message ?? 'invalid'}`;
-    });
-    throw new ConfigValidationError('Sandbox options', issues);
-  }
+  const issues = schemaIssues(sandboxOptionsSchema, input);
+  if (issues.length > 0) throw new ConfigValidationError('Sandbox options', issues);
   return {
     engine: input.engine ?? 'pyodide',
     workers: input.workers ?? Math.max(1, availableParallelism()),

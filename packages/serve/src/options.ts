@@ -1,5 +1,5 @@
-import { ConfigValidationError } from '@codereasoner/sandbox';
-import { Ajv, type JSONSchemaType } from 'ajv';
+import { ConfigValidationError, schemaIssues } from '@codereasoner/common';
+import type { JSONSchemaType } from 'ajv';
 
 export interface ServeOptions {
   /** Interface to bind. Default `127.0.0.1`: nothing outside the machine reaches the service unless asked. */
@@ -66,23 +66,10 @@ export const serveOptionsSchema: JSONSchemaType<ServeOptions> = {
   },
 };
 
-let validate: ReturnType<Ajv['compile']> | undefined;
-
 /** Validates the options (every issue as `path: message`) and fills in the defaults: the one place they are. */
 export function resolveServeOptions(options: ServeOptions = {}): ResolvedServeOptions {
-  validate ??= new Ajv({ allErrors: true }).compile(serveOptionsSchema);
-  if (!validate(options)) {
-    const issues = (validate.errors ?? []).map((error) => {
-      const where =
-        error.instancePath === '' ? '(root)' : error.instancePath.slice(1).replaceAll('/', '.');
-      const extra =
-        error.keyword === 'additionalProperties'
-          ? ` '${String((error.params as { additionalProperty: string }).additionalProperty)}'`
-          : '';
-      return `${where}: ${error.message ?? 'is invalid'}${extra}`;
-    });
-    throw new ConfigValidationError('Serve options', issues);
-  }
+  const issues = schemaIssues(serveOptionsSchema, options);
+  if (issues.length > 0) throw new ConfigValidationError('Serve options', issues);
   const defined = Object.fromEntries(
     Object.entries(options).filter(([, value]) => value !== undefined),
   ) as ServeOptions;

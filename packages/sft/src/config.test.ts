@@ -23,11 +23,13 @@ describe('resolveSftConfig', () => {
     }
     expect(error).toBeInstanceOf(ConfigValidationError);
     const issues = (error as ConfigValidationError).issues;
-    expect(issues).toContain('steps: must be >= 1');
-    expect(issues).toContain('batchSize: must be integer');
-    expect(issues).toContain('learningRate: must be > 0');
-    expect(issues.some((issue) => issue.startsWith('colour: unknown setting'))).toBe(true);
-    expect(issues).toContain("workers: must be a non-negative integer or 'auto', got -2");
+    expect(issues).toContain('/steps: must be >= 1');
+    expect(issues).toContain('/batchSize: must be integer (got 2.5)');
+    expect(issues).toContain('/learningRate: must be > 0');
+    expect(issues.some((issue) => issue.startsWith("/: unknown property 'colour'; known: "))).toBe(
+      true,
+    );
+    expect(issues).toContain('/workers: must be an integer >= 0 or "auto"');
     expect(issues).toHaveLength(5);
   });
 

@@ -1,5 +1,5 @@
-import { Ajv, type ErrorObject, type JSONSchemaType } from 'ajv';
-import { ConfigValidationError } from '@codereasoner/core-tensors';
+import { ConfigValidationError, schemaIssues } from '@codereasoner/common';
+import type { JSONSchemaType } from 'ajv';
 
 /** Every setting of `trainSft`; `resolveSftConfig` fills the defaults below. */
 export interface SftConfig {
@@ -140,23 +140,11 @@ export const sftConfigSchema: JSONSchemaType<SftConfig> = {
   },
 };
 
-const ajv = new Ajv({ allErrors: true });
-const validate = ajv.compile(sftConfigSchema);
-
-function describe(error: ErrorObject): string {
-  const path =
-    error.instancePath === '' ? '(root)' : error.instancePath.slice(1).replace(/\//g, '.');
-  if (error.keyword === 'additionalProperties') {
-    return `${(error.params as { additionalProperty: string }).additionalProperty}: unknown setting (known: ${Object.keys(DEFAULT_SFT_CONFIG).join(', ')})`;
-  }
-  return `${path}: ${error.message ?? 'is invalid'}`;
-}
-
 /** Fills defaults and validates; throws `ConfigValidationError` listing every issue as `path: message`. */
 export function resolveSftConfig(input: SftConfigInput = {}): SftConfig {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw new ConfigValidationError('SFT config', [
-      `(root): must be an object, got ${JSON.stringify(input)}`,
+      `/: must be an object, got ${JSON.stringify(input)}`,
     ]);
   }
   const defined = Object.fromEntries(
@@ -167,22 +155,9 @@ export function resolveSftConfig(input: SftConfigInput = {}): SftConfig {
   if (defined['warmupSteps'] === undefined && Number.isInteger(config.steps) && config.steps > 0) {
     config.warmupSteps = Math.min(DEFAULT_SFT_CONFIG.warmupSteps, Math.floor(config.steps / 10));
   }
-  const issues: string[] = [];
-  if (!validate(config)) {
-    // anyOf reports each branch; one line says what `workers` takes
-    const errors = validate.errors ?? [];
-    const workers = errors.some((error) => error.instancePath === '/workers');
-    issues.push(
-      ...errors.filter((error) => error.instancePath !== '/workers').map(describe),
-      ...(workers
-        ? [
-            `workers: must be a non-negative integer or 'auto', got ${JSON.stringify(defined['workers'])}`,
-          ]
-        : []),
-    );
-  }
+  const issues = schemaIssues(sftConfigSchema, config);
   if (issues.length === 0 && config.warmupSteps >= config.steps) {
-    issues.push(`warmupSteps: must be below steps (${config.steps}), got ${config.warmupSteps}`);
+    issues.push(`/warmupSteps: must be below steps (${config.steps}), got ${config.warmupSteps}`);
   }
   if (issues.length > 0) throw new ConfigValidationError('SFT config', issues);
   return config;

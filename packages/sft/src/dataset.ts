@@ -1,6 +1,11 @@
-import { readFile } from 'node:fs/promises';
-import { Ajv, type JSONSchemaType } from 'ajv';
-import type { ChatMessage } from '@codereasoner/core-tensors';
+import {
+  TASK_TYPES,
+  readJsonLines,
+  schemaIssues,
+  type ChatMessage,
+  type TaskType,
+} from '@codereasoner/common';
+import type { JSONSchemaType } from 'ajv';
 import { SftDatasetError } from './errors.js';
 
 /**
@@ -12,7 +17,7 @@ export interface SftRecord {
   messages: ChatMessage[];
   answer_messages: ChatMessage[];
   id: string;
-  type: 'output' | 'input' | 'coverage' | 'state' | 'path';
+  type: TaskType;
   teacher: string;
 }
 
@@ -37,24 +42,19 @@ export const sftRecordSchema: JSONSchemaType<SftRecord> = {
     messages: { type: 'array', minItems: 2, items: messageSchema },
     answer_messages: { type: 'array', minItems: 2, items: messageSchema },
     id: { type: 'string', minLength: 1 },
-    type: { type: 'string', enum: ['output', 'input', 'coverage', 'state', 'path'] },
+    type: { type: 'string', enum: TASK_TYPES },
     teacher: { type: 'string' },
   },
 } as unknown as JSONSchemaType<SftRecord>;
 
-const validateRecord = new Ajv({ allErrors: true }).compile(sftRecordSchema);
-
 /** Throws `SftDatasetError` when `value` is not an SFT record whose last message is the assistant's. */
 export function checkSftRecord(value: unknown, where: { path: string; line: number }): SftRecord {
-  if (!validateRecord(value)) {
-    const issues = (validateRecord.errors ?? []).map(
-      (error) =>
-        `${error.instancePath === '' ? '(root)' : error.instancePath.slice(1).replace(/\//g, '.')}: ${error.message ?? 'invalid'}`,
-    );
+  const issues = schemaIssues(sftRecordSchema, value);
+  if (issues.length > 0)
     throw new SftDatasetError(where.path, where.line, `not an SFT record (${issues.join('; ')})`);
-  }
+  const record = value as SftRecord;
   for (const key of ['messages', 'answer_messages'] as const) {
-    if (value[key][value[key].length - 1]?.role !== 'assistant') {
+    if (record[key][record[key].length - 1]?.role !== 'assistant') {
       throw new SftDatasetError(
         where.path,
         where.line,
@@ -62,7 +62,7 @@ export function checkSftRecord(value: unknown, where: { path: string; line: numb
       );
     }
   }
-  return value;
+  return record;
 }
 
 /**
@@ -74,43 +74,27 @@ export async function readSftDataset(
   path: string,
   options: { allowTruncatedTail?: boolean; onTruncated?: (line: number) => void } = {},
 ): Promise<SftRecord[]> {
-  let text: string;
+  let read;
   try {
-    text = await readFile(path, 'utf8');
+    read = await readJsonLines(path, {
+      tornTail: options.allowTruncatedTail === true ? 'drop' : 'error',
+      missingIsEmpty: false,
+      ...(options.onTruncated === undefined ? {} : { onTornTail: options.onTruncated }),
+      invalidLine: (line, message, cause) =>
+        new SftDatasetError(path, line, `${message}; fix or delete the line`, { cause }),
+    });
   } catch (error) {
+    if (error instanceof SftDatasetError) throw error;
     throw new SftDatasetError(
       path,
       0,
       `cannot read the SFT data set (${String(error)}); run distillation first or pass records`,
-      {
-        cause: error,
-      },
+      { cause: error },
     );
   }
-  const lines = text.split('\n');
-  const records: SftRecord[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i] as string;
-    if (line.trim() === '') continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch (error) {
-      const isTail = i === lines.length - 1 && !text.endsWith('\n');
-      if (isTail && options.allowTruncatedTail === true) {
-        options.onTruncated?.(i + 1);
-        break;
-      }
-      throw new SftDatasetError(
-        path,
-        i + 1,
-        `invalid JSON (${String(error)}); fix or delete the line`,
-        { cause: error },
-      );
-    }
-    records.push(checkSftRecord(value, { path, line: i + 1 }));
-  }
-  return records;
+  return read.values.map((value, index) =>
+    checkSftRecord(value, { path, line: read.lines[index]! }),
+  );
 }
 
 /** The conversation trained on: with the chain, or the answer only. */

@@ -4,7 +4,8 @@ import { renderPrompt, type TaskRecord } from '@codereasoner/data';
 import type { Logger, ProgressEvent } from '@codereasoner/core-tensors';
 import { checkSftRecord, type SftRecord } from './dataset.js';
 import { SftAbortedError } from './errors.js';
-import { appendLines, readJsonlForResume, writeFileAtomic } from './fs-utils.js';
+import { appendJsonLines, readJsonlJournal, writeFileAtomic } from '@codereasoner/common';
+import { SftDatasetError } from './errors.js';
 import { answerOnlyCompletion, type Teacher, type TeacherResult } from './teachers.js';
 
 type TaskType = TaskRecord['type'];
@@ -90,12 +91,12 @@ export async function distill(
     options.logger?.warn(`${path}:${line}: dropped a line cut by an interrupted run`);
 
   const logged = new Map<string, LogLine>();
-  for (const row of await readJsonlForResume(logPath, warnTruncated(logPath)))
+  for (const row of (await readJournal(logPath, warnTruncated(logPath))).values)
     logged.set(String(row.id), row as unknown as LogLine);
-  const datasetRows = await readJsonlForResume(datasetPath, warnTruncated(datasetPath));
+  const datasetRows = await readJournal(datasetPath, warnTruncated(datasetPath));
   const inDataset = new Set<string>();
-  datasetRows.forEach((row, index) =>
-    inDataset.add(checkSftRecord(row, { path: datasetPath, line: index + 1 }).id),
+  datasetRows.values.forEach((row, index) =>
+    inDataset.add(checkSftRecord(row, { path: datasetPath, line: datasetRows.lines[index]! }).id),
   );
   // a crash between the data set append and the log append: the record stands, log it now
   const byId = new Map(tasks.map((task) => [task.id, task]));
@@ -114,10 +115,7 @@ export async function distill(
       recovered.push(line);
     }
   }
-  await appendLines(
-    logPath,
-    recovered.map((line) => JSON.stringify(line)),
-  );
+  await appendJsonLines(logPath, recovered);
 
   const todo = tasks.filter((task) => !logged.has(task.id));
   const resumed = tasks.length - todo.length;
@@ -131,7 +129,7 @@ export async function distill(
   if (isAborted()) throw aborted();
   for await (const result of teacher.teach(todo)) {
     if (result.correct && !inDataset.has(result.task.id)) {
-      await appendLines(datasetPath, [JSON.stringify(toSftRecord(result, teacher.id))]);
+      await appendJsonLines(datasetPath, [toSftRecord(result, teacher.id)]);
       inDataset.add(result.task.id);
     }
     const line: LogLine = {
@@ -141,7 +139,7 @@ export async function distill(
       reason: result.reason,
       attempts: result.attempts,
     };
-    await appendLines(logPath, [JSON.stringify(line)]);
+    await appendJsonLines(logPath, [line]);
     logged.set(line.id, line);
     completed++;
     options.onProgress?.({
@@ -210,4 +208,13 @@ function summarise(
     byType: out,
     rejections,
   };
+}
+
+/** A resumed journal: a line cut by an interruption is dropped (and reported); any other bad line stops the run. */
+export function readJournal(path: string, onTornTail?: (line: number) => void) {
+  return readJsonlJournal<Record<string, unknown>>(path, {
+    ...(onTornTail === undefined ? {} : { onTornTail }),
+    invalidLine: (line, message, cause) =>
+      new SftDatasetError(path, line, `${message}; fix or delete the line to resume`, { cause }),
+  });
 }

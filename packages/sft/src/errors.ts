@@ -1,4 +1,4 @@
-import { CodeReasonerError } from '@codereasoner/core-tensors';
+import { CodeReasonerError } from '@codereasoner/common';
 
 /** A line of an SFT data set file is not valid JSON or does not match the record schema. */
 export class SftDatasetError extends CodeReasonerError {

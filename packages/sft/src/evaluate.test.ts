@@ -267,7 +267,8 @@ describe('evaluateModel', () => {
     expect([...stages].sort()).toEqual(['sft', 'sft-eval']);
     model.dispose();
     await rm(outDir, { recursive: true, force: true });
-  });
+    // a hang cap on a loaded machine (worker threads start slowly), not a speed check
+  }, 120_000);
 
   it('inside trainSft: a signal during an evaluation checkpoints the step; the resumed run evaluates it first', async () => {
     const { records, tokenizer } = goldTraining();

@@ -1,3 +1,4 @@
+import { roundRobin } from '@codereasoner/common';
 /*
  * Evaluation during training: the held-out tasks a run scores every `evalEvery` steps and at the
  * end, generated with the model being trained (on the run's worker pool) and verified by execution.
@@ -21,22 +22,7 @@ import type { SftEvalMetrics } from './metrics.js';
 
 /** At most `limit` tasks (0 = all), taken round-robin over task types so every type is represented. */
 export function pickEvalTasks(tasks: readonly TaskRecord[], limit: number): TaskRecord[] {
-  if (limit <= 0 || tasks.length <= limit) return [...tasks];
-  const byType = new Map<string, TaskRecord[]>();
-  for (const task of tasks) {
-    const list = byType.get(task.type) ?? [];
-    list.push(task);
-    byType.set(task.type, list);
-  }
-  const queues = [...byType.values()];
-  const picked: TaskRecord[] = [];
-  for (let round = 0; picked.length < limit; round++) {
-    for (const queue of queues) {
-      const task = queue[round];
-      if (task !== undefined && picked.length < limit) picked.push(task);
-    }
-  }
-  return picked;
+  return roundRobin(tasks, (task) => task.type, limit);
 }
 
 export interface HeldOutEvalOptions {

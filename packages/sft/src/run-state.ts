@@ -15,13 +15,14 @@ import {
   type Logger,
   type Tokenizer,
 } from '@codereasoner/core-tensors';
+import { checkpointStepName, writeJsonLines } from '@codereasoner/common';
 import type { EncodedExample } from './batching.js';
 import { DEFAULT_SFT_CONFIG, type SftConfig } from './config.js';
+import { readJournal } from './distill.js';
 import { SftTrainingError } from './errors.js';
-import { readJsonlForResume, writeFileAtomic } from './fs-utils.js';
 import type { SftEvalMetrics, SftMetrics } from './metrics.js';
 
-// grpo's run-state names its checkpoints the same way (no shared package below both yet).
+// common's `checkpointStepName` (`step-%08d`), as grpo's run-state names its checkpoints.
 const CHECKPOINT_PATTERN = /^step-(\d{8})$/;
 
 /**
@@ -48,9 +49,7 @@ const RESULT_KEYS: (keyof SftConfig)[] = [
   'bucketBatches',
 ];
 
-export function checkpointName(step: number): string {
-  return `step-${String(step).padStart(8, '0')}`;
-}
+export const checkpointName = checkpointStepName;
 
 /** The newest complete checkpoint under `<outDir>/checkpoints`, or undefined. */
 export async function latestCheckpoint(
@@ -190,13 +189,15 @@ export async function reconcileMetrics(
   startStep: number,
   logger: Logger | undefined,
 ): Promise<{ evaluations: SftEvalMetrics[]; finalLoss: number }> {
-  const previous = (await readJsonlForResume(metricsPath, (line) =>
-    logger?.warn(`${metricsPath}:${line}: dropped a cut line`),
-  )) as unknown as SftMetrics[];
+  const previous = (
+    await readJournal(metricsPath, (line) =>
+      logger?.warn(`${metricsPath}:${line}: dropped a cut line`),
+    )
+  ).values as unknown as SftMetrics[];
   const kept = previous.filter((metric) => metric.step <= startStep);
   if (kept.length !== previous.length || (startStep === 0 && previous.length > 0)) {
     const rows = startStep === 0 ? [] : kept;
-    await writeFileAtomic(metricsPath, rows.map((row) => `${JSON.stringify(row)}\n`).join(''));
+    await writeJsonLines(metricsPath, rows);
   }
   const evaluations =
     startStep === 0

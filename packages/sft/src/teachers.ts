@@ -1,3 +1,4 @@
+import { LINE_TASK_TYPES } from '@codereasoner/common';
 import type { ChatModel } from '@codereasoner/core-tensors';
 import {
   createChatClient,
@@ -42,7 +43,7 @@ export interface TraceTeacherOptions {
   maxTraceSteps?: number;
 }
 
-const NUMBERED_TYPES = new Set(['coverage', 'state', 'path']);
+const NUMBERED_TYPES: ReadonlySet<string> = new Set(LINE_TASK_TYPES);
 
 /**
  * The trace teacher's chain for one task: the trace (line numbers where the prompt numbers the

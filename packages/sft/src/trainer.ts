@@ -1,5 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { AUTO_WORKERS_MIN_PARAMETERS, appendJsonLines } from '@codereasoner/common';
 import {
   AdamW,
   chatMLFormat,
@@ -28,7 +29,6 @@ import { packForTraining, rowLevels } from './packing.js';
 import { resolveSftConfig, type SftConfig, type SftConfigInput } from './config.js';
 import { readSftDataset, trainingMessages, type SftRecord } from './dataset.js';
 import { SftTrainingError } from './errors.js';
-import { appendLines } from './fs-utils.js';
 import { HeldOutEval } from './held-out-eval.js';
 import type { SftEvalMetrics, SftMetrics } from './metrics.js';
 import {
@@ -97,12 +97,6 @@ export interface SftResult {
   metricsPath: string;
   config: SftConfig;
 }
-
-/**
- * `workers: 'auto'` starts threads only for models at least this large (grpo's rule): starting
- * them costs about a second, more than a whole run of a tiny model takes.
- */
-const AUTO_WORKERS_MIN_PARAMETERS = 200_000;
 
 /**
  * The pool gradients and evaluation run on. With `auto`, a pool that cannot start its threads
@@ -267,7 +261,7 @@ export class SftTrainer {
     let finalLoss = reconciled.finalLoss;
 
     const emit = async (metric: SftMetrics): Promise<void> => {
-      await appendLines(metricsPath, [JSON.stringify(metric)]);
+      await appendJsonLines(metricsPath, [metric]);
       options.onMetrics?.(metric);
     };
     // a function, not a narrowed property: the signal fires while steps run

@@ -1,5 +1,5 @@
 import { BenchmarkDataError } from '../errors.js';
-import { parseJsonl, readDataFile } from '../jsonl.js';
+import { readDataJsonl } from '../jsonl.js';
 import {
   revalDataRecordSchema,
   revalTasksRecordSchema,
@@ -43,11 +43,11 @@ export interface RevalProblem {
  * input indices must exist, its probe lines must be lines of the code.
  */
 export async function loadReval(dataPath: string, tasksPath: string): Promise<RevalProblem[]> {
-  const dataText = await readDataFile(dataPath, 'REval data file (DREval_data.jsonl)');
-  const tasksText = await readDataFile(tasksPath, 'REval tasks file (DREval_tasks.jsonl)');
+  const dataLines = await readDataJsonl(dataPath, 'REval data file (DREval_data.jsonl)');
+  const tasksLines = await readDataJsonl(tasksPath, 'REval tasks file (DREval_tasks.jsonl)');
   const problems: RevalProblem[] = [];
   const byTaskId = new Map<string, RevalProblem>();
-  for (const { line, value } of parseJsonl(dataText, dataPath)) {
+  for (const { line, value } of dataLines) {
     const id =
       typeof (value as { task_id?: unknown })?.task_id === 'string'
         ? (value as { task_id: string }).task_id
@@ -90,7 +90,7 @@ export async function loadReval(dataPath: string, tasksPath: string): Promise<Re
   if (problems.length === 0)
     throw new BenchmarkDataError(dataPath, 0, ['the file holds no records']);
   const withTasks = new Set<string>();
-  for (const { line, value } of parseJsonl(tasksText, tasksPath)) {
+  for (const { line, value } of tasksLines) {
     const id =
       typeof (value as { task_id?: unknown })?.task_id === 'string'
         ? (value as { task_id: string }).task_id

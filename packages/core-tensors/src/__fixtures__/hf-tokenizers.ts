@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Rng } from '../rng.js';
+import { Rng } from '@codereasoner/common';
 
 const require = createRequire(import.meta.url);
 
@@ -61,7 +61,9 @@ export function revalSources(): string[] {
     new URL('../../../../../shared/benchmarks/reval/DREval_data.jsonl', import.meta.url),
   );
   if (!existsSync(path)) {
-    console.warn('hf-tokenizer tests: ../shared/benchmarks/reval is absent, so REval programs are left out');
+    console.warn(
+      'hf-tokenizer tests: ../shared/benchmarks/reval is absent, so REval programs are left out',
+    );
     return [];
   }
   return readFileSync(path, 'utf8')
