@@ -9,7 +9,7 @@ import {
   cruxDirectOutputPrompt,
 } from './official-prompts.js';
 import { protocolCompletion, protocolExtract, protocolMessages } from './protocol.js';
-import type { SandboxLike } from './sandbox-types.js';
+import type { SandboxLike } from './types.js';
 import { cruxEvalRecordSchema, validate, type CruxEvalRecord } from './schemas.js';
 import type { BenchItem, PromptStyle, SampleVerdict } from './types.js';
 

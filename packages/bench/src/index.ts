@@ -92,10 +92,5 @@ export {
 } from './report.js';
 export type { BenchmarkSummary, ExcludedEntry, ItemRecord, TaskMetrics } from './report.js';
 
-export type {
-  CheckRequest,
-  CheckResult,
-  RunRequest,
-  RunResult,
-  SandboxLike,
-} from './sandbox-types.js';
+export type { SandboxLike } from './types.js';
+export type { CheckRequest, CheckResult, RunRequest, RunResult } from '@codereasoner/sandbox';

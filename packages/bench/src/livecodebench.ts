@@ -9,7 +9,7 @@ import {
   protocolExtract,
   protocolMessages,
 } from './protocol.js';
-import type { SandboxLike } from './sandbox-types.js';
+import type { SandboxLike } from './types.js';
 import {
   liveCodeBenchIndexRecordSchema,
   liveCodeBenchRecordSchema,

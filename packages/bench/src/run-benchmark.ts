@@ -38,7 +38,7 @@ import {
   type RevalTask,
 } from './reval/items.js';
 import { computeRevalTruth } from './reval/truth.js';
-import type { SandboxLike } from './sandbox-types.js';
+import type { SandboxLike } from './types.js';
 import {
   BENCHMARK_TASKS,
   type BenchItem,

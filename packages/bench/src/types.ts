@@ -10,6 +10,13 @@ export type {
 } from '@codereasoner/common';
 
 import type { BenchmarkName } from '@codereasoner/common';
+import type { Sandbox } from '@codereasoner/sandbox';
+
+/**
+ * The part of `@codereasoner/sandbox`'s `Sandbox` that bench uses: a real `Sandbox` is accepted as
+ * is, and a test double implements two methods. Types only: bench takes the sandbox it is given.
+ */
+export type SandboxLike = Pick<Sandbox, 'runBatch' | 'checkBatch'>;
 
 export type { BenchmarkName } from '@codereasoner/common';
 

@@ -19,7 +19,7 @@ import {
   protocolSnippetMessages,
   type ProtocolQuestion,
 } from '../protocol.js';
-import type { SandboxLike } from '../sandbox-types.js';
+import type { SandboxLike } from '../types.js';
 import type { BenchItem, ChatMessage, PromptStyle, SampleVerdict } from '../types.js';
 import type { RevalGroup, RevalProblem } from './data.js';
 import {

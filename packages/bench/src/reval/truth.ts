@@ -1,6 +1,7 @@
 import { BenchmarkRunError } from '../errors.js';
+import type { RunRequest, RunResult } from '@codereasoner/sandbox';
 import { revalHarnessSource } from '../python-assets.js';
-import type { RunRequest, RunResult, SandboxLike } from '../sandbox-types.js';
+import type { SandboxLike } from '../types.js';
 import type { RevalGroup, RevalProblem } from './data.js';
 
 /** The official harness caps a traced run at 120 s; our cap per group (trace + gold checks). */
