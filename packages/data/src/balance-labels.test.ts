@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { balanceLabels, labelCap, topLabelShare } from './balance-labels.js';
-import type { TaskRecord, TaskType } from './records.js';
+import type { TaskRecord, TaskType } from '@codereasoner/protocol';
 
 function task(id: number, type: TaskType, answer: string): TaskRecord {
   return {

@@ -1,4 +1,4 @@
-import type { TaskRecord, TaskType } from './records.js';
+import type { TaskRecord, TaskType } from '@codereasoner/protocol';
 import { Rng } from '@codereasoner/common';
 
 // Label balancing. Left alone, the traced questions have skewed answers: most asked lines run

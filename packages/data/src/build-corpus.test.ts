@@ -9,14 +9,15 @@ import {
   buildCorpus,
   resolveCorpusOptions,
 } from './build-corpus.js';
-import { readJsonlAll } from './jsonl.js';
-import type { CorpusManifest, TaskRecord } from './records.js';
 import {
   callRecordSchema,
   corpusManifestSchema,
   programRecordSchema,
+  readJsonlAll,
   taskRecordSchema,
-} from './schemas.js';
+  type CorpusManifest,
+  type TaskRecord,
+} from '@codereasoner/protocol';
 
 const fixtures = join(import.meta.dirname, '__fixtures__');
 

@@ -10,18 +10,25 @@ import { ConfigValidationError, CorpusError } from './errors.js';
 import { extractFunctions, paramInfo, type ParamInfo } from './extract.js';
 import type { Difficulty } from './generator.js';
 import { generateInputs, inferParamTypes } from './inputs.js';
-import { appendJsonl, readJsonlAll, writeJsonl } from './jsonl.js';
+import {
+  appendJsonl,
+  callRecordSchema,
+  corpusManifestSchema,
+  defineRecordSchema,
+  programRecordSchema,
+  readJsonlAll,
+  TASK_TYPES,
+  taskRecordSchema,
+  writeJsonl,
+  type CallRecord,
+  type CorpusManifest,
+  type ProgramRecord,
+  type Split,
+  type TaskRecord,
+  type TaskType,
+} from '@codereasoner/protocol';
 import { parsePython } from './python-parser.js';
 import { namedChildren } from './py-names.js';
-import type {
-  CallRecord,
-  CorpusManifest,
-  ProgramRecord,
-  Split,
-  TaskRecord,
-  TaskType,
-} from './records.js';
-import { TASK_TYPES } from './records.js';
 import { renameIdentifiers } from './rename.js';
 import {
   Rng,
@@ -30,13 +37,6 @@ import {
   type Logger,
   type ProgressEvent,
 } from '@codereasoner/common';
-import {
-  callRecordSchema,
-  corpusManifestSchema,
-  defineRecordSchema,
-  programRecordSchema,
-  taskRecordSchema,
-} from './schemas.js';
 import {
   buildContaminationIndex,
   contaminationScore,

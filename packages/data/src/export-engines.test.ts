@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportOpenRlhf } from './export-openrlhf.js';
 import { exportTrl } from './export-trl.js';
 import { exportVerl } from './export-verl.js';
-import type { TaskRecord } from './records.js';
+import type { TaskRecord } from '@codereasoner/protocol';
 
 const code = 'def f(x):\n    y = x * 2\n    return y\n';
 const base = { programId: 'p0', callId: 'c0', split: 'train', code, entryPoint: 'f' } as const;

@@ -1,8 +1,11 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { writeJsonl } from './jsonl.js';
-import { renderPrompt } from './prompt.js';
-import type { ChatMessage, TaskRecord } from './records.js';
+import {
+  renderPrompt,
+  writeJsonl,
+  type ChatMessage,
+  type TaskRecord,
+} from '@codereasoner/protocol';
 
 /**
  * One row of an OpenRLHF prompt set: train with `--input_key prompt --label_key label

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportTrl } from './export-trl.js';
-import type { TaskRecord } from './records.js';
+import type { TaskRecord } from '@codereasoner/protocol';
 
 const tasks: TaskRecord[] = [
   {

@@ -2,9 +2,12 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { finished } from 'node:stream/promises';
-import { formatCompletion } from './answer.js';
-import { renderPrompt } from './prompt.js';
-import type { ChatMessage, TaskRecord } from './records.js';
+import {
+  formatCompletion,
+  renderPrompt,
+  type ChatMessage,
+  type TaskRecord,
+} from '@codereasoner/protocol';
 
 /** A row of a TRL SFT set (conversational "messages" layout). */
 export interface TrlSftRow {

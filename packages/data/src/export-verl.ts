@@ -2,9 +2,8 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { CorpusError } from './errors.js';
-import { writeFileAtomic } from './jsonl.js';
-import { renderPrompt } from './prompt.js';
-import type { ChatMessage, TaskRecord } from './records.js';
+import { writeFileAtomic } from '@codereasoner/common';
+import { renderPrompt, type ChatMessage, type TaskRecord } from '@codereasoner/protocol';
 
 /**
  * The `data_source` prefix of verl rows. verl groups validation metrics by `data_source`

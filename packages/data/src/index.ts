@@ -1,48 +1,10 @@
-// Public API of @codereasoner/data: the task protocol (records, schemas, prompts, answer
-// extraction, verification, TRL export) and the corpus builder.
+// Public API of @codereasoner/data: the corpus builder (generator, sources, tree-sitter parsing,
+// extraction, slicing, renaming, dedup and decontamination, inputs, tasks, label balance) and the
+// exporters to TRL, verl and OpenRLHF. The task protocol it writes (records, schemas, prompts,
+// answers, verification) is @codereasoner/protocol.
 export const packageName = '@codereasoner/data';
 
-export { ConfigValidationError, CorpusError, DatasetFormatError } from './errors.js';
-
-export { TASK_TYPES } from './records.js';
-export type {
-  CallRecord,
-  ChatMessage,
-  CorpusManifest,
-  ProgramRecord,
-  Split,
-  SplitCount,
-  TaskCount,
-  TaskRecord,
-  TaskType,
-} from './records.js';
-
-export {
-  callRecordSchema,
-  corpusManifestSchema,
-  programRecordSchema,
-  taskRecordSchema,
-} from './schemas.js';
-export type { RecordSchema } from './schemas.js';
-
-export { appendJsonl, readJsonl, readJsonlAll, writeFileAtomic, writeJsonl } from './jsonl.js';
-export type { ReadJsonlOptions } from './jsonl.js';
-
-export {
-  ANSWER_CLOSE,
-  ANSWER_OPEN,
-  THINK_CLOSE,
-  THINK_OPEN,
-  extractAnswer,
-  formatCompletion,
-} from './answer.js';
-export type { ExtractResult } from './answer.js';
-
-export { lineText, numberLines, renderPrompt, renderQuestion, systemPrompt } from './prompt.js';
-export type { RenderPromptOptions } from './prompt.js';
-
-export { verifiedReward, verify, verifyBatch } from './verify.js';
-export type { VerifiedRewardInput, VerifyOptions, VerifyResult, VerifySandbox } from './verify.js';
+export { ConfigValidationError, CorpusError } from './errors.js';
 
 export { exportTrl, toTrlPromptRow, toTrlSftRow } from './export-trl.js';
 export type { ExportTrlOptions, TrlPromptRow, TrlSftRow } from './export-trl.js';
@@ -102,19 +64,6 @@ export type { ContaminationIndex } from './similarity.js';
 export { Rng } from '@codereasoner/common';
 export { pyRepr, randomValue } from './values.js';
 export type { PyValue, ValueType } from './values.js';
-
-export { ChatClientError, createChatClient } from './chat-client.js';
-export type {
-  ChatClient,
-  ChatClientLogger,
-  ChatClientMessage,
-  ChatClientOptions,
-  ChatClientStats,
-  ChatModel,
-  ChatRequest,
-  ChatResponse,
-  ChatRetryEvent,
-} from './chat-client.js';
 
 export { DEFAULT_LABEL_SHARES, balanceLabels, labelCap, topLabelShare } from './balance-labels.js';
 export type { LabelShares } from './balance-labels.js';

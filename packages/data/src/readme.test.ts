@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as protocol from '@codereasoner/protocol';
 import { Sandbox, type SandboxOptions } from '@codereasoner/sandbox';
 import { describe, expect, it } from 'vitest';
 import { readmeBlock, runExample } from '../../../test-support/readme-example.js';
@@ -24,6 +25,7 @@ describe('README example', () => {
       );
       const modules: Record<string, unknown> = {
         '@codereasoner/data': data,
+        '@codereasoner/protocol': protocol,
         '@codereasoner/sandbox': {
           Sandbox: { create: (o: SandboxOptions = {}) => Sandbox.create({ workers: 1, ...o }) },
         },

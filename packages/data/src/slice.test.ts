@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Sandbox } from '@codereasoner/sandbox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extractFunctions } from './extract.js';
-import { stripComments } from './py-scan.js';
+import { stripComments } from '@codereasoner/protocol';
 import { sliceUnit } from './slice.js';
 
 // Fixtures: real-world-style functions with boilerplate. Each file lists its calls

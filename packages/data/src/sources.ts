@@ -3,7 +3,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
 import { TextDecoder } from 'node:util';
-import { CorpusError, DatasetFormatError } from './errors.js';
+import { DatasetFormatError } from '@codereasoner/protocol';
+import { CorpusError } from './errors.js';
 import { generateProgram, type Difficulty } from './generator.js';
 import type { ValueType } from './values.js';
 

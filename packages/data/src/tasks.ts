@@ -1,7 +1,7 @@
 import type { TraceResult } from '@codereasoner/sandbox';
 import { parsePython, type SyntaxNode } from './python-parser.js';
 import { boundNames, namedChildren } from './py-names.js';
-import type { Split, TaskRecord, TaskType } from './records.js';
+import type { Split, TaskRecord, TaskType } from '@codereasoner/protocol';
 import type { Rng } from '@codereasoner/common';
 
 // Questions from a traced call. Conventions (see README):

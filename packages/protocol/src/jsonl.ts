@@ -2,8 +2,6 @@ import { appendJsonLines, streamJsonLines, writeFileAtomic } from '@codereasoner
 import { DatasetFormatError } from './errors.js';
 import type { RecordSchema } from './schemas.js';
 
-export { writeFileAtomic } from '@codereasoner/common';
-
 export interface ReadJsonlOptions {
   /**
    * When resuming an interrupted write, a last line without a trailing newline that does not
