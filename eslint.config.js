@@ -24,6 +24,29 @@ export default tseslint.config(
     },
   },
   {
+    // The package graph (docs/architecture.md): the trainers, the benchmarks and the reward server
+    // speak the task protocol (@codereasoner/protocol) and never load the corpus builder or its
+    // tree-sitter parser; the protocol itself loads neither. Tests and bench scripts may build a corpus to run on.
+    files: ['packages/{protocol,sft,grpo,bench,serve}/src/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: '@codereasoner/data',
+              message:
+                'The corpus builder (tree-sitter) is not for this package: import the task protocol from @codereasoner/protocol.',
+            },
+            { name: 'web-tree-sitter', message: 'Parsing belongs to @codereasoner/data.' },
+            { name: 'tree-sitter-python', message: 'Parsing belongs to @codereasoner/data.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['packages/cli/**/*.ts', '**/bench/**/*.ts', '**/*.test.ts', '**/scripts/**'],
     rules: { 'no-console': 'off' },
   },

@@ -73,7 +73,7 @@ export const judgeEngines: { engine: 'pyodide' | 'cpython'; skip: string | false
 type QuestionType = 'output' | 'input' | 'coverage' | 'state' | 'path';
 
 /**
- * A task record on the corpus's program, ids under `prefix`: the data package's `TaskRecord` by
+ * A task record on the corpus's program, ids under `prefix`: the protocol package's `TaskRecord` by
  * structure (its type is inferred here, so that test-support depends on no package).
  */
 export function corpusTask<Split extends string>(

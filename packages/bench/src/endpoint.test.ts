@@ -11,7 +11,7 @@ import { runBenchmark } from './run-benchmark.js';
 import { FIXTURES } from './test-paths.js';
 
 // A local OpenAI-compatible chat-completions server stands in for a remote model: the real
-// `openai` client (through @codereasoner/data's createChatClient) talks HTTP to it. It answers
+// `openai` client (through @codereasoner/protocol/chat-client's createChatClient) talks HTTP to it. It answers
 // CRUXEval-O prompts with the gold assertion, except for two records it gets wrong or garbles.
 
 const requests: { body: Record<string, unknown>; authorization: string | undefined }[] = [];

@@ -46,7 +46,7 @@ export function packageVersions(): Record<string, string> {
   const out: Record<string, string> = { [own.name]: own.version };
   for (const name of [
     '@codereasoner/sandbox',
-    '@codereasoner/data',
+    '@codereasoner/protocol',
     '@codereasoner/core-tensors',
     'openai',
     'ajv',

@@ -1,5 +1,5 @@
 import { basename, resolve } from 'node:path';
-import { createChatClient, type ChatClientOptions } from '@codereasoner/data';
+import { createChatClient, type ChatClientOptions } from '@codereasoner/protocol/chat-client';
 import type { ChatMessage, ChatModel, ChatRequest, ChatResponse } from './types.js';
 
 /** A model that can be told the gold completion of each prompt before it is asked (the oracle). */
@@ -72,7 +72,7 @@ export function createNullModel(options: { id?: string } = {}): ChatModel {
 }
 
 /**
- * Any OpenAI-compatible chat endpoint through `@codereasoner/data`'s client (the official `openai`
+ * Any OpenAI-compatible chat endpoint through `@codereasoner/protocol/chat-client` (the official `openai`
  * package): base URL, model, API key from an environment variable, concurrency limit, retries and
  * an on-disk response cache.
  */

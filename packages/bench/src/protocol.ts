@@ -5,10 +5,10 @@ import {
   systemPrompt,
   type TaskRecord,
   type TaskType,
-} from '@codereasoner/data';
+} from '@codereasoner/protocol';
 import type { ChatMessage } from './types.js';
 
-// The project's task protocol (`@codereasoner/data`) applied to benchmark questions, for the
+// The project's task protocol (`@codereasoner/protocol`) applied to benchmark questions, for the
 // project's own small model: it was trained only on these prompts and on `<answer>…</answer>`
 // completions. The benchmark's gold and its execution-based scoring stay the official ones.
 

@@ -23,7 +23,7 @@ export type { BenchmarkName } from '@codereasoner/common';
 /**
  * `official`: each benchmark's own harness prompts and answer extraction (for remote and other
  * general models; the scores are comparable with published ones). `protocol`: the project's task
- * protocol (`@codereasoner/data`'s prompts and `<answer>` format), the only format the project's
+ * protocol (`@codereasoner/protocol`'s prompts and `<answer>` format), the only format the project's
  * small trained model knows. Scoring by execution is the same in both.
  */
 export type PromptStyle = 'official' | 'protocol';

@@ -1,4 +1,4 @@
-import { TASK_TYPES } from '@codereasoner/data';
+import { TASK_TYPES } from '@codereasoner/protocol';
 import { BASELINE_NAMES } from '@codereasoner/sft';
 import { levelGrid } from './levels.js';
 import { formatSeconds } from './progress.js';

@@ -1,11 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import {
-  DIFFICULTY_LEVELS,
-  readJsonlAll,
-  taskRecordSchema,
-  type TaskRecord,
-} from '@codereasoner/data';
+import { DIFFICULTY_LEVELS } from '@codereasoner/data';
+import { readJsonlAll, taskRecordSchema, type TaskRecord } from '@codereasoner/protocol';
 import type { BaselineItem, EvaluationItem } from '@codereasoner/sft';
 import type { RunDirectory } from './run-dir.js';
 

@@ -13,9 +13,8 @@ import {
   runBenchmarks,
   type BenchmarkName,
 } from '@codereasoner/bench';
-import { BENCHMARK_NAMES } from '@codereasoner/common';
+import { BENCHMARK_NAMES, writeFileAtomic } from '@codereasoner/common';
 import { initBackend } from '@codereasoner/core-tensors';
-import { writeFileAtomic } from '@codereasoner/data';
 import { Sandbox } from '@codereasoner/sandbox';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { mergeConfig, readConfigFile, resolveRunConfig, type RunConfigInput } from './config.js';

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { PAPER_ROWS } from '@codereasoner/bench';
 import { TASK_TYPES, writeFileAtomic, type TaskType } from '@codereasoner/common';
-import { readJsonlAll, renderPrompt, taskRecordSchema } from '@codereasoner/data';
+import { readJsonlAll, renderPrompt, taskRecordSchema } from '@codereasoner/protocol';
 import type { EvaluationItem } from '@codereasoner/sft';
 import { escapeHtml, lineChart, type Series } from './charts.js';
 import { levelGrid, taskLevel } from './levels.js';

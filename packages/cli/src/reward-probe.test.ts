@@ -1,5 +1,5 @@
 // The reward-hacking probe: a scripted policy that emits the adversarial corpus as its answers,
-// through the reward `cr grpo` trains with (data's verifiedReward, on the run's own sandbox), earns 0.
+// through the reward `cr grpo` trains with (protocol's verifiedReward, on the run's own sandbox), earns 0.
 // The gold answers of the same questions earn 1, so the probe can fail.
 import type { RewardInput } from '@codereasoner/grpo';
 import { afterAll, describe, expect, it } from 'vitest';

@@ -1,12 +1,6 @@
 import { resolve } from 'node:path';
-import {
-  exportOpenRlhf,
-  exportTrl,
-  exportVerl,
-  readJsonl,
-  taskRecordSchema,
-  type TaskRecord,
-} from '@codereasoner/data';
+import { exportOpenRlhf, exportTrl, exportVerl } from '@codereasoner/data';
+import { readJsonl, taskRecordSchema, type TaskRecord } from '@codereasoner/protocol';
 import { Sandbox } from '@codereasoner/sandbox';
 import { TaskStore, createVerificationServer, type ServeOptions } from '@codereasoner/serve';
 import { InvalidArgumentError, Option, type Command } from 'commander';

@@ -1,4 +1,4 @@
-import type { TaskRecord } from '@codereasoner/data';
+import type { TaskRecord } from '@codereasoner/protocol';
 import { describe, expect, it } from 'vitest';
 import { sampleByType } from './stages.js';
 

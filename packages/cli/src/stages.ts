@@ -19,17 +19,19 @@ import {
 } from '@codereasoner/core-tensors';
 import {
   DIFFICULTY_LEVELS,
-  TASK_TYPES,
   buildCorpus,
   resolveCorpusOptions,
   type CorpusOptions,
+} from '@codereasoner/data';
+import {
+  TASK_TYPES,
   readJsonlAll,
   renderPrompt,
   taskRecordSchema,
   verifiedReward,
   type TaskRecord,
   type TaskType,
-} from '@codereasoner/data';
+} from '@codereasoner/protocol';
 import { GrpoTrainer, resolveGrpoConfig, type RewardFunction } from '@codereasoner/grpo';
 import { resolveSandboxOptions } from '@codereasoner/sandbox';
 import {
@@ -239,9 +241,9 @@ export const sftStage: StageRunner = async (context) => {
 };
 
 // ---------------------------------------------------------------------------------------------
-// grpo: reward = the task protocol's execution-based verification (data's verifiedReward)
+// grpo: reward = the task protocol's execution-based verification (protocol's verifiedReward)
 
-/** The reward `cr grpo` trains with: data's `verifiedReward` on the run's own sandbox. */
+/** The reward `cr grpo` trains with: protocol's `verifiedReward` on the run's own sandbox. */
 export function runReward(context: StageContext): RewardFunction {
   return verifiedReward(() => context.sandbox());
 }

@@ -17,7 +17,7 @@ import { Agent, request } from 'node:http';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { verifyBatch } from '@codereasoner/data';
+import { verifyBatch } from '@codereasoner/protocol';
 import { Sandbox } from '@codereasoner/sandbox';
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -1,4 +1,4 @@
-import type { TaskRecord } from '@codereasoner/data';
+import type { TaskRecord } from '@codereasoner/protocol';
 import type { TaskStore } from './task-store.js';
 import { TaskResolutionError, unknownTask } from './verify-endpoint.js';
 

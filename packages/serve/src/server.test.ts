@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { formatCompletion, renderPrompt, type TaskRecord } from '@codereasoner/data';
+import { formatCompletion, renderPrompt, type TaskRecord } from '@codereasoner/protocol';
 import { Sandbox } from '@codereasoner/sandbox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVerificationServer, type VerificationServer } from './server.js';

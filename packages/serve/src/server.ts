@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
-import type { Logger, TaskRecord } from '@codereasoner/data';
-import { verifyBatch } from '@codereasoner/data';
+import type { Logger } from '@codereasoner/common';
+import { verifyBatch, type TaskRecord } from '@codereasoner/protocol';
 import type { Sandbox } from '@codereasoner/sandbox';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import { Admission } from './admission.js';

@@ -1,4 +1,4 @@
-import { readJsonl, taskRecordSchema, type TaskRecord } from '@codereasoner/data';
+import { readJsonl, taskRecordSchema, type TaskRecord } from '@codereasoner/protocol';
 import { ServeError } from './errors.js';
 
 /**

@@ -1,4 +1,4 @@
-import { taskRecordSchema, type TaskRecord } from '@codereasoner/data';
+import { taskRecordSchema, type TaskRecord } from '@codereasoner/protocol';
 import type { TaskStore } from './task-store.js';
 
 /** `POST /verify`: our own batch endpoint. Items name a loaded task by id or carry the task record itself. */

@@ -10,7 +10,8 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CausalLM, initBackend, LocalChatModel, Tokenizer, tf } from '@codereasoner/core-tensors';
-import { buildCorpus, readJsonlAll, taskRecordSchema } from '@codereasoner/data';
+import { buildCorpus } from '@codereasoner/data';
+import { readJsonlAll, taskRecordSchema } from '@codereasoner/protocol';
 import { Sandbox } from '@codereasoner/sandbox';
 import {
   createTraceTeacher,

@@ -1,4 +1,4 @@
-import type { TaskRecord, TaskType } from '@codereasoner/data';
+import type { TaskRecord, TaskType } from '@codereasoner/protocol';
 import { Sandbox } from '@codereasoner/sandbox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { answerDiversity, evaluateBaselines } from './baselines.js';

@@ -1,5 +1,5 @@
+import { Rng } from '@codereasoner/common';
 import {
-  Rng,
   TASK_TYPES,
   extractAnswer,
   formatCompletion,
@@ -7,7 +7,7 @@ import {
   type TaskRecord,
   type TaskType,
   type VerifySandbox,
-} from '@codereasoner/data';
+} from '@codereasoner/protocol';
 import type { ProgressEvent } from '@codereasoner/core-tensors';
 import { SftAbortedError } from './errors.js';
 

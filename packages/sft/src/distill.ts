@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { renderPrompt, type TaskRecord } from '@codereasoner/data';
+import { renderPrompt, type TaskRecord } from '@codereasoner/protocol';
 import type { Logger, ProgressEvent } from '@codereasoner/core-tensors';
 import { checkSftRecord, type SftRecord } from './dataset.js';
 import { SftAbortedError } from './errors.js';

@@ -8,7 +8,7 @@ import {
   type ChatModel,
   type ChatRequest,
 } from '@codereasoner/core-tensors';
-import { formatCompletion, renderPrompt, type TaskRecord } from '@codereasoner/data';
+import { formatCompletion, renderPrompt, type TaskRecord } from '@codereasoner/protocol';
 import { Sandbox } from '@codereasoner/sandbox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';

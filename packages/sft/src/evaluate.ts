@@ -1,5 +1,5 @@
 import type { ChatModel } from '@codereasoner/core-tensors';
-import { renderPrompt, verifyBatch, type TaskRecord } from '@codereasoner/data';
+import { renderPrompt, verifyBatch, type TaskRecord } from '@codereasoner/protocol';
 import type { Sandbox } from '@codereasoner/sandbox';
 import type { ProgressEvent } from '@codereasoner/core-tensors';
 import { answerDiversity, extractedAnswer, type AnswerDiversity } from './baselines.js';

@@ -13,7 +13,7 @@ import {
   type ProgressEvent,
   type Tokenizer,
 } from '@codereasoner/core-tensors';
-import type { TaskRecord } from '@codereasoner/data';
+import type { TaskRecord } from '@codereasoner/protocol';
 import type { Sandbox } from '@codereasoner/sandbox';
 import type { SftConfig } from './config.js';
 import { SftAbortedError } from './errors.js';

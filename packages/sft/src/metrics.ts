@@ -1,4 +1,4 @@
-import type { TaskRecord } from '@codereasoner/data';
+import type { TaskRecord } from '@codereasoner/protocol';
 
 type TaskType = TaskRecord['type'];
 

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as coreTensors from '@codereasoner/core-tensors';
 import * as data from '@codereasoner/data';
+import * as protocol from '@codereasoner/protocol';
 import { Sandbox, type SandboxOptions } from '@codereasoner/sandbox';
 import { describe, expect, it } from 'vitest';
 import { readmeBlock, runExample } from '../../../test-support/readme-example.js';
@@ -39,6 +40,7 @@ describe('README example', () => {
       const modules: Record<string, unknown> = {
         '@codereasoner/core-tensors': coreTensors,
         '@codereasoner/data': data,
+        '@codereasoner/protocol': protocol,
         '@codereasoner/sft': sft,
         '@codereasoner/sandbox': {
           Sandbox: {

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { TaskRecord } from '@codereasoner/data';
+import type { TaskRecord } from '@codereasoner/protocol';
 import { Sandbox } from '@codereasoner/sandbox';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { readSftDataset } from './dataset.js';

@@ -1,14 +1,13 @@
 import { LINE_TASK_TYPES } from '@codereasoner/common';
 import type { ChatModel } from '@codereasoner/core-tensors';
 import {
-  createChatClient,
   extractAnswer,
   formatCompletion,
   renderPrompt,
   verifyBatch,
-  type ChatClientOptions,
   type TaskRecord,
-} from '@codereasoner/data';
+} from '@codereasoner/protocol';
+import { createChatClient, type ChatClientOptions } from '@codereasoner/protocol/chat-client';
 import type { Sandbox } from '@codereasoner/sandbox';
 import { TeacherError } from './errors.js';
 import {
@@ -139,7 +138,7 @@ export function createTraceTeacher(sandbox: Sandbox, options: TraceTeacherOption
 }
 
 export interface ChatTeacherOptions {
-  /** A chat model (e.g. core-tensors' LocalChatModel), or the endpoint to build one with data's `createChatClient`. */
+  /** A chat model (e.g. core-tensors' LocalChatModel), or the endpoint to build one with protocol's `createChatClient`. */
   model: ChatModel | ChatClientOptions;
   sandbox: Sandbox;
   /** Completions tried per task before it is rejected (default 4). */
