@@ -1,10 +1,8 @@
-import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initBackend, tf, type CausalLM } from '@codereasoner/core-tensors';
+import { initBackend, tf } from '@codereasoner/core-tensors';
+import { goldenSuite, weightHash } from '../../../test-support/golden.js';
 import type { GrpoConfigInput } from './config.js';
 import { isTimingMetric } from './metrics.js';
 import type { RewardSpec } from './rewards.js';
@@ -28,8 +26,6 @@ import {
  * Re-record (CR_RECORD_GOLDEN=1) only for a change that is meant to change the numbers, and say
  * so in the commit; then `cr run-all` gives another held-out table too.
  */
-const GOLDEN = new URL('./__fixtures__/golden-metrics.json', import.meta.url);
-const RECORD = process.env['CR_RECORD_GOLDEN'] === '1';
 
 const tokenizer = tinyTokenizer();
 const emitA = emitAReward(tokenizer);
@@ -109,18 +105,6 @@ interface Recorded {
   workers: number;
 }
 
-function weightHash(policy: CausalLM): string {
-  const hash = createHash('sha256');
-  const named = [...policy.parameters, ...policy.adapterParameters].sort(([a], [b]) =>
-    a < b ? -1 : a > b ? 1 : 0,
-  );
-  for (const [name, variable] of named) {
-    hash.update(name);
-    hash.update(Buffer.from((variable.dataSync() as Float32Array).buffer));
-  }
-  return hash.digest('hex');
-}
-
 async function runScenario(scenario: Scenario): Promise<Recorded> {
   const policy = tinyPolicy(tokenizer);
   if (scenario.lora === true)
@@ -155,41 +139,11 @@ async function runScenario(scenario: Scenario): Promise<Recorded> {
   }
 }
 
-const recorded: Record<string, Recorded> = {};
-let golden: { backend: string; scenarios: Record<string, Recorded> } | undefined;
-
-beforeAll(async () => {
-  // Golden figures are per backend; wasm is always installed with core-tensors.
-  const { active } = await initBackend({ backend: 'wasm' });
-  expect(active, 'the golden figures were recorded on the wasm backend').toBe('wasm');
-  if (!RECORD) {
-    expect(existsSync(GOLDEN), `${GOLDEN.pathname} is missing: it is committed with the test`).toBe(
-      true,
-    );
-    golden = JSON.parse(await readFile(GOLDEN, 'utf8')) as typeof golden;
-  }
-});
-
-afterAll(async () => {
-  if (RECORD)
-    await writeFile(
-      GOLDEN,
-      `${JSON.stringify({ backend: tf.getBackend(), scenarios: recorded }, null, 2)}\n`,
-    );
-});
-
-describe('GrpoTrainer numerics (golden record of the pre-split trainer)', () => {
-  for (const [name, scenario] of Object.entries(SCENARIOS)) {
-    it(`${name}: the same metrics and weights as the recorded run`, async () => {
-      const run = await runScenario(scenario);
-      expect(run.metrics.length).toBeGreaterThan(0);
-      if (RECORD) {
-        recorded[name] = run;
-        return;
-      }
-      const expected = golden!.scenarios[name];
-      expect(expected, `no golden record for '${name}'`).toBeDefined();
-      expect(run).toEqual(expected);
-    }, 120_000);
-  }
+goldenSuite({
+  title: 'GrpoTrainer numerics (golden record of the pre-split trainer)',
+  golden: new URL('./__fixtures__/golden-metrics.json', import.meta.url),
+  scenarios: SCENARIOS,
+  run: runScenario,
+  initWasm: () => initBackend({ backend: 'wasm' }),
+  backend: () => tf.getBackend(),
 });
