@@ -16,17 +16,14 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { QWEN25_05B_SETTINGS, QWEN25_05B_SIZES } from './qwen25-05b.mjs';
 
+// The writer takes ropeTheta as given (qwen2's default all the same) and has no rmsNormEps option
+// (config.json gets 1e-6, Qwen2.5-0.5B's); the key is ignored.
 const QWEN25_05B = {
   family: 'qwen2',
-  vocabSize: 151936,
-  hiddenSize: 896,
-  intermediateSize: 4864,
-  numHiddenLayers: 24,
-  numAttentionHeads: 14,
-  numKeyValueHeads: 2,
-  maxPositionEmbeddings: 32768,
-  tieWordEmbeddings: true,
+  ...QWEN25_05B_SIZES,
+  ...QWEN25_05B_SETTINGS,
   dtype: 'BF16',
   seed: 1,
 };

@@ -1,20 +1,10 @@
 // Model shapes the benchmarks (run.mjs, profile.mjs) measure, with their batch and lengths.
+import { QWEN25_05B_SETTINGS, QWEN25_05B_SIZES } from './qwen25-05b.mjs';
+
 const { DEFAULT_MODEL_CONFIG } = await import(process.env.CR_BENCH_DIST ?? '../dist/index.js');
 
 /** Qwen2.5-0.5B's config.json (hidden 896, 24 layers, 14/2 heads, SwiGLU 4864, tied, q/k/v biases). */
-export const QWEN25_05B = {
-  architecture: 'qwen2',
-  vocabSize: 151936,
-  hiddenSize: 896,
-  intermediateSize: 4864,
-  numHiddenLayers: 24,
-  numAttentionHeads: 14,
-  numKeyValueHeads: 2,
-  maxPositionEmbeddings: 32768,
-  ropeTheta: 1000000,
-  rmsNormEps: 1e-6,
-  tieWordEmbeddings: true,
-};
+export const QWEN25_05B = { architecture: 'qwen2', ...QWEN25_05B_SIZES, ...QWEN25_05B_SETTINGS };
 
 /**
  * The shapes profiled. core-default: DEFAULT_MODEL_CONFIG (the issue's 1.05 M model);

@@ -7,6 +7,7 @@
 //        [--shape tiny|qwen2.5-0.5b] [--dtype bf16|f16|f32] [--max-shard-mb N] [--untied] [--seed N]
 import { parseArgs } from 'node:util';
 import { writeRandomHfCheckpoint } from '../dist/index.js';
+import { QWEN25_05B_SIZES } from '../bench/qwen25-05b.mjs';
 
 const SHAPES = {
   // Small enough for tests and the README example on a CPU.
@@ -21,15 +22,7 @@ const SHAPES = {
     maxPositionEmbeddings: 1024,
   },
   // Qwen2.5-0.5B's dimensions (its config.json): about 1 GB in bf16.
-  'qwen2.5-0.5b': {
-    vocabSize: 151936,
-    hiddenSize: 896,
-    intermediateSize: 4864,
-    numHiddenLayers: 24,
-    numAttentionHeads: 14,
-    numKeyValueHeads: 2,
-    maxPositionEmbeddings: 32768,
-  },
+  'qwen2.5-0.5b': QWEN25_05B_SIZES,
 };
 
 const { values, positionals } = parseArgs({
