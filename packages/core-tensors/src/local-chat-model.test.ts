@@ -18,17 +18,42 @@ beforeAll(async () => {
   await initBackend();
 });
 
+/** One layer, hidden 32, over the tokenizer above: learns one short answer in a few steps. */
+function tinyModel(): CausalLM {
+  return CausalLM.create({
+    vocabSize: 280,
+    hiddenSize: 32,
+    intermediateSize: 32,
+    numHiddenLayers: 1,
+    numAttentionHeads: 2,
+    numKeyValueHeads: 1,
+    maxPositionEmbeddings: 64,
+  });
+}
+
+/** Trains `model` on the one sequence `ids` (AdamW, lr 1e-2) until its loss is 0.02 or 200 steps; gives the last loss. */
+function memorize(model: CausalLM, ids: number[]): number {
+  const optimizer = new AdamW({ learningRate: 1e-2, weightDecay: 0 });
+  const { inputIds, attentionMask } = padBatch([ids], tokenizer.special.pad);
+  let loss = Infinity;
+  for (let step = 0; step < 200 && loss > 0.02; step++) {
+    let grads: tf.NamedTensorMap;
+    ({ grads, loss } = computeGradients(model, () =>
+      tf.tidy(
+        () => tf.neg(tf.mean(model.tokenLogProbs(inputIds, attentionMask).logProbs)) as tf.Scalar,
+      ),
+    ));
+    optimizer.applyGradients(grads);
+    tf.dispose(grads);
+  }
+  tf.dispose([inputIds, attentionMask]);
+  optimizer.dispose();
+  return loss;
+}
+
 describe('LocalChatModel', () => {
   it('returns n samples per request with finish reasons, reproducibly per seed', async () => {
-    const model = CausalLM.create({
-      vocabSize: 280,
-      hiddenSize: 32,
-      intermediateSize: 32,
-      numHiddenLayers: 1,
-      numAttentionHeads: 2,
-      numKeyValueHeads: 1,
-      maxPositionEmbeddings: 64,
-    });
+    const model = tinyModel();
     const chat = new LocalChatModel(model, tokenizer, { id: 'tiny' });
     expect(chat.id).toBe('tiny');
     const request = {
@@ -65,35 +90,12 @@ describe('LocalChatModel', () => {
   });
 
   it('stops at <|im_end|> and drops it from the text (after learning to answer)', async () => {
-    const model = CausalLM.create({
-      vocabSize: 280,
-      hiddenSize: 32,
-      intermediateSize: 32,
-      numHiddenLayers: 1,
-      numAttentionHeads: 2,
-      numKeyValueHeads: 1,
-      maxPositionEmbeddings: 64,
-    });
+    const model = tinyModel();
     const { ids } = encodeChat(tokenizer, [
       { role: 'user', content: 'hello there' },
       { role: 'assistant', content: 'hi' },
     ]);
-    const optimizer = new AdamW({ learningRate: 1e-2, weightDecay: 0 });
-    const { inputIds, attentionMask } = padBatch([ids], tokenizer.special.pad);
-    let loss = Infinity;
-    for (let step = 0; step < 200 && loss > 0.02; step++) {
-      let grads: tf.NamedTensorMap;
-      ({ grads, loss } = computeGradients(model, () =>
-        tf.tidy(
-          () => tf.neg(tf.mean(model.tokenLogProbs(inputIds, attentionMask).logProbs)) as tf.Scalar,
-        ),
-      ));
-      optimizer.applyGradients(grads);
-      tf.dispose(grads);
-    }
-    expect(loss).toBeLessThan(0.05);
-    tf.dispose([inputIds, attentionMask]);
-    optimizer.dispose();
+    expect(memorize(model, ids)).toBeLessThan(0.05);
     const chat = new LocalChatModel(model, tokenizer);
     const [response] = await chat.complete([
       { messages: [{ role: 'user', content: 'hello there' }], temperature: 0, maxTokens: 5 },
@@ -115,36 +117,13 @@ describe('LocalChatModel', () => {
       tokenizer,
     );
     expect(chat.stopTokenIds).toEqual([tokenizer.special.eos]);
-    const model = CausalLM.create({
-      vocabSize: 280,
-      hiddenSize: 32,
-      intermediateSize: 32,
-      numHiddenLayers: 1,
-      numAttentionHeads: 2,
-      numKeyValueHeads: 1,
-      maxPositionEmbeddings: 64,
-    });
+    const model = tinyModel();
     const { ids, assistantMask } = chat.encode([
       { role: 'user', content: 'hello there' },
       { role: 'assistant', content: 'hi' },
     ]);
     expect(tokenizer.decode(ids.filter((_, i) => assistantMask[i] === 1))).toBe('hi<|endoftext|>');
-    const optimizer = new AdamW({ learningRate: 1e-2, weightDecay: 0 });
-    const { inputIds, attentionMask } = padBatch([ids], tokenizer.special.pad);
-    let loss = Infinity;
-    for (let step = 0; step < 200 && loss > 0.02; step++) {
-      let grads: tf.NamedTensorMap;
-      ({ grads, loss } = computeGradients(model, () =>
-        tf.tidy(
-          () => tf.neg(tf.mean(model.tokenLogProbs(inputIds, attentionMask).logProbs)) as tf.Scalar,
-        ),
-      ));
-      optimizer.applyGradients(grads);
-      tf.dispose(grads);
-    }
-    expect(loss).toBeLessThan(0.05);
-    tf.dispose([inputIds, attentionMask]);
-    optimizer.dispose();
+    expect(memorize(model, ids)).toBeLessThan(0.05);
     const [response] = await new LocalChatModel(model, tokenizer, { chat }).complete([
       { messages: [{ role: 'user', content: 'hello there' }], temperature: 0, maxTokens: 5 },
     ]);
@@ -153,15 +132,7 @@ describe('LocalChatModel', () => {
   });
 
   it('cuts texts at stop strings', async () => {
-    const model = CausalLM.create({
-      vocabSize: 280,
-      hiddenSize: 32,
-      intermediateSize: 32,
-      numHiddenLayers: 1,
-      numAttentionHeads: 2,
-      numKeyValueHeads: 1,
-      maxPositionEmbeddings: 64,
-    });
+    const model = tinyModel();
     const chat = new LocalChatModel(model, tokenizer);
     const [free] = await chat.complete([
       { messages: [{ role: 'user', content: 'hi' }], temperature: 0, maxTokens: 8 },

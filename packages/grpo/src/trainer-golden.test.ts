@@ -29,8 +29,6 @@ import {
 
 const tokenizer = tinyTokenizer();
 const emitA = emitAReward(tokenizer);
-const firstToken = FIRST_TOKEN_REWARD;
-const base = TINY_CONFIG;
 // Scores half the completions only (null elsewhere): unscorable groups and per-function nulls.
 const sparse: RewardSpec = {
   name: 'sparse',
@@ -52,7 +50,7 @@ interface Scenario {
 }
 
 const SCENARIOS: Record<string, Scenario> = {
-  'on-policy': { config: { maxSteps: 3 }, rewards: [firstToken, emitA] },
+  'on-policy': { config: { maxSteps: 3 }, rewards: [FIRST_TOKEN_REWARD, emitA] },
   'off-policy, KL, several updates and micro-batches': {
     config: {
       maxSteps: 3,
@@ -65,7 +63,7 @@ const SCENARIOS: Record<string, Scenario> = {
       weightDecay: 0.01,
       maxGradNorm: 0.5,
     },
-    rewards: [firstToken, sparse],
+    rewards: [FIRST_TOKEN_REWARD, sparse],
     outDir: true,
   },
   'dynamic sampling, masked truncation, sequence-level ratios': {
@@ -89,12 +87,12 @@ const SCENARIOS: Record<string, Scenario> = {
   },
   'LoRA with dropout, reference = base': {
     config: { maxSteps: 2, beta: 0.1, numIterations: 2, microBatchSize: 4 },
-    rewards: [firstToken],
+    rewards: [FIRST_TOKEN_REWARD],
     lora: true,
   },
   'two worker threads': {
     config: { maxSteps: 2, beta: 0.05, numIterations: 2, microBatchSize: 2, workers: 2 },
-    rewards: [firstToken],
+    rewards: [FIRST_TOKEN_REWARD],
   },
 };
 
@@ -120,7 +118,7 @@ async function runScenario(scenario: Scenario): Promise<Recorded> {
       tokenizer,
       rewards: scenario.rewards,
       dataset: TINY_DATASET,
-      config: { ...base, ...scenario.config },
+      config: { ...TINY_CONFIG, ...scenario.config },
       ...(outDir === undefined ? {} : { outDir }),
     });
     const result = await trainer.train();
