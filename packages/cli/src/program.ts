@@ -78,6 +78,16 @@ export interface CliIo {
   signal: AbortSignal;
 }
 
+/** The progress reporter a command's --json / --quiet flags and the terminal ask for (progress on stderr). */
+function commandReporter(io: CliIo, options: { json?: boolean; quiet?: boolean }): Reporter {
+  return createReporter({
+    json: options.json,
+    quiet: options.quiet,
+    stream: io.stderr,
+    env: io.env,
+  });
+}
+
 function integer(value: string): number {
   const parsed = Number(value);
   if (!Number.isInteger(parsed) || parsed < 0)
@@ -367,12 +377,7 @@ async function runStagesCommand(
     io.stdout.write(`${JSON.stringify(config, null, 2)}\n`);
     return;
   }
-  const reporter = createReporter({
-    json: options.json,
-    quiet: options.quiet,
-    stream: io.stderr,
-    env: io.env,
-  });
+  const reporter = commandReporter(io, options);
   const context = new StageContext(config, reporter, io.signal);
   try {
     await runPipeline(context, { stages, force: parseStages(options.force) });
@@ -411,12 +416,7 @@ async function runCompareCommand(
         io.stdout.write(`${JSON.stringify(config, null, 2)}\n`);
         continue;
       }
-      const reporter = createReporter({
-        json: options.json,
-        quiet: options.quiet,
-        stream: io.stderr,
-        env: io.env,
-      });
+      const reporter = commandReporter(io, options);
       const context = new StageContext(config, reporter, io.signal);
       try {
         reporter.info(`compare: seed ${seed}, ${variant} (${config.out})`);
@@ -726,12 +726,7 @@ async function benchCommand(io: CliIo, options: CommonOptions & BenchOptions): P
   const dataPath =
     typeof options.benchmarks === 'string' ? options.benchmarks : BUNDLED_BENCHMARKS_DIR;
   if (!existsSync(dataPath)) throw new UsageError(`benchmark path ${dataPath} does not exist`);
-  const reporter: Reporter = createReporter({
-    json: options.json,
-    quiet: options.quiet,
-    stream: io.stderr,
-    env: io.env,
-  });
+  const reporter = commandReporter(io, options);
   const config = await resolveConfig({ ...options, benchmarks: undefined });
   const outRoot = options.out ? resolve(options.out) : resolve('runs', 'bench');
   const sandbox = await Sandbox.create(config.sandbox);
