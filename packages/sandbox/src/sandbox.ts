@@ -4,40 +4,25 @@ import { resolveSandboxOptions } from './options.js';
 import { WorkerPool } from './pool.js';
 import { workerLimits, type RawResult, type TaskPayload, type WorkerLimits } from './protocol.js';
 import { PyodideWorker } from './pyodide-engine.js';
-import type {
-  CheckRequest,
-  CheckResult,
-  CheckStatus,
-  JudgeRequest,
-  ResolvedSandboxOptions,
-  RunRequest,
-  RunResult,
-  RunStatus,
-  SandboxInfo,
-  SandboxOptions,
-  TraceRequest,
-  TraceResult,
+import {
+  CHECK_STATUSES,
+  RUN_STATUSES,
+  type CheckRequest,
+  type CheckResult,
+  type CheckStatus,
+  type JudgeRequest,
+  type ResolvedSandboxOptions,
+  type RunRequest,
+  type RunResult,
+  type RunStatus,
+  type SandboxInfo,
+  type SandboxOptions,
+  type TraceRequest,
+  type TraceResult,
 } from './types.js';
 
-const RUN_STATUSES = new Set<string>([
-  'ok',
-  'exception',
-  'timeout',
-  'memory',
-  'syntax_error',
-  'output_limit',
-  'sandbox_error',
-]);
-const CHECK_STATUSES = new Set<string>([
-  'passed',
-  'failed',
-  'exception',
-  'timeout',
-  'memory',
-  'syntax_error',
-  'output_limit',
-  'sandbox_error',
-]);
+const RUN_STATUS_SET = new Set<string>(RUN_STATUSES);
+const CHECK_STATUS_SET = new Set<string>(CHECK_STATUSES);
 
 /**
  * Runs, checks and traces untrusted Python in a pool of isolated interpreters.
@@ -235,7 +220,7 @@ function common(raw: RawResult): { stdout: string; durationMs: number } {
 }
 
 function toRunResult(raw: RawResult): RunResult {
-  const status = (RUN_STATUSES.has(raw.status) ? raw.status : 'sandbox_error') as RunStatus;
+  const status = (RUN_STATUS_SET.has(raw.status) ? raw.status : 'sandbox_error') as RunStatus;
   const result: RunResult = { status, ...common(raw) };
   if (raw.repr !== undefined) result.repr = raw.repr;
   if (raw.reprTruncated) result.reprTruncated = true;
@@ -246,19 +231,19 @@ function toRunResult(raw: RawResult): RunResult {
   if (raw.stdoutTruncated) result.stdoutTruncated = true;
   if (raw.stderr !== undefined) result.stderr = raw.stderr;
   if (raw.detail !== undefined) result.detail = raw.detail;
-  if (!RUN_STATUSES.has(raw.status)) result.detail = `unexpected status ${raw.status}`;
+  if (!RUN_STATUS_SET.has(raw.status)) result.detail = `unexpected status ${raw.status}`;
   return result;
 }
 
 function toCheckResult(raw: RawResult): CheckResult {
-  const status = (CHECK_STATUSES.has(raw.status) ? raw.status : 'sandbox_error') as CheckStatus;
+  const status = (CHECK_STATUS_SET.has(raw.status) ? raw.status : 'sandbox_error') as CheckStatus;
   const result: CheckResult = { status, ...common(raw) };
   if (raw.detail !== undefined) result.detail = raw.detail;
   if (raw.actualRepr !== undefined) result.actualRepr = raw.actualRepr;
   if (typeof raw.literal === 'boolean') result.literal = raw.literal;
   if (typeof raw.valueRepr === 'string') result.valueRepr = raw.valueRepr;
   if (raw.exception !== undefined) result.exception = raw.exception;
-  if (!CHECK_STATUSES.has(raw.status)) result.detail = `unexpected status ${raw.status}`;
+  if (!CHECK_STATUS_SET.has(raw.status)) result.detail = `unexpected status ${raw.status}`;
   return result;
 }
 

@@ -36,8 +36,17 @@ export interface RunRequest {
   stdin?: string;
 }
 
-export type RunStatus =
-  'ok' | 'exception' | 'timeout' | 'memory' | 'syntax_error' | 'output_limit' | 'sandbox_error';
+/** Every status a run can end in; a harness status outside it becomes 'sandbox_error'. */
+export const RUN_STATUSES = [
+  'ok',
+  'exception',
+  'timeout',
+  'memory',
+  'syntax_error',
+  'output_limit',
+  'sandbox_error',
+] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
 
 export interface RunResult {
   status: RunStatus;
@@ -111,15 +120,18 @@ export interface JudgeRequest {
   timeoutMs?: number;
 }
 
-export type CheckStatus =
-  | 'passed'
-  | 'failed'
-  | 'exception'
-  | 'timeout'
-  | 'memory'
-  | 'syntax_error'
-  | 'output_limit'
-  | 'sandbox_error';
+/** Every status a check can end in; a harness status outside it becomes 'sandbox_error'. */
+export const CHECK_STATUSES = [
+  'passed',
+  'failed',
+  'exception',
+  'timeout',
+  'memory',
+  'syntax_error',
+  'output_limit',
+  'sandbox_error',
+] as const;
+export type CheckStatus = (typeof CHECK_STATUSES)[number];
 
 export interface CheckResult {
   status: CheckStatus;
