@@ -127,13 +127,13 @@ export async function scoreCruxEval(
   completions: readonly (readonly string[])[],
   options: { cot: boolean; style: PromptStyle; strictLiterals?: boolean },
 ): Promise<SampleVerdict[][]> {
-  const verdicts: SampleVerdict[][] = items.map(
-    (_, i) => new Array<SampleVerdict>(completions[i]!.length),
-  );
-  const pending: PendingAnswer[] = [];
-  items.forEach((item, i) => {
-    const record = records.get(item.id)!;
-    completions[i]!.forEach((completion, s) => {
+  return scoreSamples(
+    sandbox,
+    items,
+    completions,
+    options.strictLiterals ?? false,
+    (item, completion) => {
+      const record = records.get(item.id)!;
       let g: string;
       if (options.style === 'official') {
         g =
@@ -142,40 +142,76 @@ export async function scoreCruxEval(
             : extractCruxOutput(completion, options.cot);
       } else {
         const extracted = protocolExtract(completion, item.task === 'input' ? 'input' : 'output');
-        if (!extracted.ok) {
-          verdicts[i]![s] = { extracted: null, verdict: 'fail', reason: extracted.reason };
-          return;
-        }
+        if (!extracted.ok)
+          return { verdict: { extracted: null, verdict: 'fail', reason: extracted.reason } };
         g = item.task === 'input' ? `f(${extracted.answer})` : extracted.answer;
       }
-      if (item.task === 'input' && !g.includes('f(')) {
-        verdicts[i]![s] = {
-          extracted: g,
-          verdict: 'skipped',
-          reason: 'no call f( in the answer (dropped by the harness)',
+      if (item.task === 'input' && !g.includes('f('))
+        return {
+          verdict: {
+            extracted: g,
+            verdict: 'skipped',
+            reason: 'no call f( in the answer (dropped by the harness)',
+          },
         };
-      } else if (item.task === 'output' && g.includes(`f(${record.input})`)) {
-        verdicts[i]![s] = {
-          extracted: g,
-          verdict: 'skipped',
-          reason: 'the answer contains the call f(<input>) (dropped by the harness)',
+      if (item.task === 'output' && g.includes(`f(${record.input})`))
+        return {
+          verdict: {
+            extracted: g,
+            verdict: 'skipped',
+            reason: 'the answer contains the call f(<input>) (dropped by the harness)',
+          },
         };
-      } else {
-        pending.push({
-          item: i,
-          sample: s,
+      return {
+        pending: {
           code: record.code,
           assertion: `assert ${record.output} == ${g}`,
           answer: g,
           form: item.task === 'input' ? 'call' : 'value',
           goldOutput: record.output,
           timeoutMs: CRUXEVAL_TIMEOUT_MS,
-        });
-        verdicts[i]![s] = { extracted: g, verdict: 'fail', reason: 'not checked' };
+        },
+      };
+    },
+  );
+}
+
+/** What one sample comes to before the sandbox: a verdict already, or an answer for the harness. */
+export type SampleTriage =
+  { verdict: SampleVerdict } | { pending: Omit<PendingAnswer, 'item' | 'sample'> };
+
+/**
+ * The scoring loop CRUXEval and LiveCodeBench share: `triage` each sample of each item (extraction
+ * and the harness's drop rules, per benchmark), mark the answers that go on as 'not checked' until
+ * `scorePending` has run them all in one batch, and give the verdicts per item and sample.
+ */
+export async function scoreSamples(
+  sandbox: SandboxLike,
+  items: readonly BenchItem[],
+  completions: readonly (readonly string[])[],
+  strict: boolean,
+  triage: (item: BenchItem, completion: string) => SampleTriage,
+): Promise<SampleVerdict[][]> {
+  const verdicts: SampleVerdict[][] = items.map(
+    (_, i) => new Array<SampleVerdict>(completions[i]!.length),
+  );
+  const pending: PendingAnswer[] = [];
+  items.forEach((item, i) => {
+    completions[i]!.forEach((completion, s) => {
+      const outcome = triage(item, completion);
+      if ('verdict' in outcome) {
+        verdicts[i]![s] = outcome.verdict;
+        return;
       }
+      verdicts[i]![s] = {
+        extracted: outcome.pending.answer,
+        verdict: 'fail',
+        reason: 'not checked',
+      };
+      pending.push({ item: i, sample: s, ...outcome.pending });
     });
   });
-  await scorePending(sandbox, verdicts, pending, options.strictLiterals ?? false);
+  await scorePending(sandbox, verdicts, pending, strict);
   return verdicts;
 }
 

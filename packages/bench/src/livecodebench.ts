@@ -1,4 +1,4 @@
-import { scorePending, type PendingAnswer } from './cruxeval.js';
+import { scoreSamples } from './cruxeval.js';
 import { BenchmarkDataError } from './errors.js';
 import { extractLcbOutput } from './extract.js';
 import { readDataJsonl } from './jsonl.js';
@@ -236,44 +236,39 @@ export async function scoreLiveCodeBench(
   completions: readonly (readonly string[])[],
   options: { cot: boolean; style: PromptStyle; strictLiterals?: boolean },
 ): Promise<SampleVerdict[][]> {
-  const verdicts: SampleVerdict[][] = items.map(
-    (_, i) => new Array<SampleVerdict>(completions[i]!.length),
-  );
-  const pending: PendingAnswer[] = [];
-  items.forEach((item, i) => {
-    const record = records.get(item.id)!;
-    completions[i]!.forEach((completion, s) => {
+  return scoreSamples(
+    sandbox,
+    items,
+    completions,
+    options.strictLiterals ?? false,
+    (item, completion) => {
+      const record = records.get(item.id)!;
       let g: string;
       if (options.style === 'official') g = extractLcbOutput(completion, options.cot);
       else {
         const extracted = protocolExtract(completion, 'output');
-        if (!extracted.ok) {
-          verdicts[i]![s] = { extracted: null, verdict: 'fail', reason: extracted.reason };
-          return;
-        }
+        if (!extracted.ok)
+          return { verdict: { extracted: null, verdict: 'fail', reason: extracted.reason } };
         g = extracted.answer;
       }
-      if (g.includes(record.input)) {
-        verdicts[i]![s] = {
-          extracted: g,
-          verdict: 'skipped',
-          reason: 'the answer contains the gold call (dropped by the harness)',
+      if (g.includes(record.input))
+        return {
+          verdict: {
+            extracted: g,
+            verdict: 'skipped',
+            reason: 'the answer contains the gold call (dropped by the harness)',
+          },
         };
-        return;
-      }
-      verdicts[i]![s] = { extracted: g, verdict: 'fail', reason: 'not checked' };
-      pending.push({
-        item: i,
-        sample: s,
-        code: `${LCB_BASE_IMPORTS}\n${record.code}`,
-        assertion: `assert ${record.output} == ${g}`,
-        answer: g,
-        form: 'value',
-        goldOutput: record.output,
-        timeoutMs: LCB_TIMEOUT_MS,
-      });
-    });
-  });
-  await scorePending(sandbox, verdicts, pending, options.strictLiterals ?? false);
-  return verdicts;
+      return {
+        pending: {
+          code: `${LCB_BASE_IMPORTS}\n${record.code}`,
+          assertion: `assert ${record.output} == ${g}`,
+          answer: g,
+          form: 'value',
+          goldOutput: record.output,
+          timeoutMs: LCB_TIMEOUT_MS,
+        },
+      };
+    },
+  );
 }
