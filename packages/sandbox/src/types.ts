@@ -36,9 +36,8 @@ export interface RunRequest {
   stdin?: string;
 }
 
-/** Every status a run can end in; a harness status outside it becomes 'sandbox_error'. */
-export const RUN_STATUSES = [
-  'ok',
+/** How a run or a check can end other than with a value or a verdict. */
+const FAILURE_STATUSES = [
   'exception',
   'timeout',
   'memory',
@@ -46,6 +45,9 @@ export const RUN_STATUSES = [
   'output_limit',
   'sandbox_error',
 ] as const;
+
+/** Every status a run can end in; a harness status outside it becomes 'sandbox_error'. */
+export const RUN_STATUSES = ['ok', ...FAILURE_STATUSES] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
 export interface RunResult {
@@ -121,16 +123,7 @@ export interface JudgeRequest {
 }
 
 /** Every status a check can end in; a harness status outside it becomes 'sandbox_error'. */
-export const CHECK_STATUSES = [
-  'passed',
-  'failed',
-  'exception',
-  'timeout',
-  'memory',
-  'syntax_error',
-  'output_limit',
-  'sandbox_error',
-] as const;
+export const CHECK_STATUSES = ['passed', 'failed', ...FAILURE_STATUSES] as const;
 export type CheckStatus = (typeof CHECK_STATUSES)[number];
 
 export interface CheckResult {
