@@ -194,6 +194,21 @@ export function attentionBias(
   queryLength: number,
   keyLength: number,
 ): tf.Tensor4D {
+  return tf.tensor4d(attentionBiasValues(keyMask, batch, queryLength, keyLength), [
+    batch,
+    1,
+    queryLength,
+    keyLength,
+  ]);
+}
+
+/** `attentionBias`'s values as a plain array (row-major [B, T, S]), for engines outside tfjs. */
+export function attentionBiasValues(
+  keyMask: ArrayLike<number>,
+  batch: number,
+  queryLength: number,
+  keyLength: number,
+): Float32Array {
   const offset = keyLength - queryLength;
   const data = new Float32Array(batch * queryLength * keyLength);
   for (let b = 0; b < batch; b++) {
@@ -208,5 +223,5 @@ export function attentionBias(
       }
     }
   }
-  return tf.tensor4d(data, [batch, 1, queryLength, keyLength]);
+  return data;
 }

@@ -21,8 +21,14 @@ import {
   rotateHalfMatrix,
   swiglu,
 } from './layers.js';
-import { Rng } from '@codereasoner/common';
+import { Rng, type Logger } from '@codereasoner/common';
 import { sampleToken } from './sampling.js';
+import {
+  OnnxDecoder,
+  onnxRuntimeStatus,
+  onnxUnsupportedReason,
+  type GenerationEngine,
+} from './onnx-engine.js';
 
 export interface GenerateOptions {
   maxNewTokens: number;
@@ -54,6 +60,19 @@ export interface GenerateOptions {
    * (tested); sampled tokens can differ only where two candidates tie to that precision.
    */
   decode?: 'fused' | 'reference';
+  /**
+   * Which code computes the logits (the sampling, stop tokens and padding are the same JS either
+   * way): 'tfjs' (default) the TensorFlow.js ops above; 'onnx' onnxruntime-node's CPU kernels over
+   * a graph built from the model's current weights (rebuilt after they change), falling back to
+   * 'tfjs' with a warning on `logger` where onnxruntime-node does not load or the model has
+   * something the graph lacks (Qwen3 q/k norms, active LoRA adapters); 'auto' the same fallback
+   * without the warning. Logits agree with the tfjs path within float32 rounding (tested to 1e-4).
+   */
+  engine?: GenerationEngine;
+  /** onnxruntime's intra-op threads for `engine` 'onnx'/'auto' (default 1). */
+  onnxThreads?: number;
+  /** Where an 'onnx' engine that falls back says why (once per reason per process). */
+  logger?: Logger;
   /** Called after each decoding step of each batch with tokens produced so far in total. */
   onProgress?: (event: { stage: string; completed: number; total?: number }) => void;
 }
@@ -276,6 +295,18 @@ interface DecodeWeights {
   gateUp: tf.Tensor2D | undefined;
 }
 
+/** Reasons an 'onnx' engine fell back that were already logged (each is logged once per process). */
+const loggedFallbacks = new Set<string>();
+
+/** Which engine the last `generate` call of a model used, and why it fell back to tfjs if it did. */
+export interface GenerationEngineReport {
+  engine: 'onnx' | 'tfjs';
+  /** Set when 'onnx' or 'auto' was asked for and tfjs ran instead. */
+  fallbackReason?: string;
+  /** Milliseconds that call spent building the ONNX graph and session (0 when the weights were unchanged). */
+  onnxBuildMs?: number;
+}
+
 /** Concatenated projection weights are kept only up to this many floats (64 MB): larger models multiply per projection instead. */
 const FUSED_WEIGHTS_MAX_FLOATS = 16 * 1024 * 1024;
 
@@ -334,6 +365,12 @@ export class CausalLM {
   /** The fused decode path's concatenated weights, with the buffers they were made from. */
   private fusedWeights:
     { sources: (tf.DataId | undefined)[]; weights: DecodeWeights[] } | undefined;
+  /** The ONNX engine's session over the weights whose buffers are `sources`. */
+  private onnxDecoder:
+    | { sources: tf.DataId[]; threads: number; decoder: Promise<OnnxDecoder>; users: number }
+    | undefined;
+  /** The engine of the last `generate` call (see `GenerateOptions.engine`). */
+  lastGenerationEngine: GenerationEngineReport | undefined = undefined;
   /**
    * The Hugging Face directory this model was loaded from (set by `loadPretrained`): its
    * config.json, generation_config.json, tokenizer and chat-template files are what checkpoints
@@ -1006,20 +1043,106 @@ export class CausalLM {
         : prompts.map(() => root.fork());
     const outputs: GenerationOutput[] = [];
     let produced = 0;
-    for (let start = 0; start < prompts.length; start += batchSize) {
-      const chunk = prompts.slice(start, start + batchSize);
-      const results = await this.generateBatch(
-        chunk,
-        rngs.slice(start, start + batchSize),
-        options,
-        (n) => {
-          options.onProgress?.({ stage: 'generate', completed: produced + n });
-        },
-      );
-      for (const r of results) produced += r.tokens.length;
-      outputs.push(...results);
+    const onnx = await this.openOnnxEngine(options);
+    try {
+      for (let start = 0; start < prompts.length; start += batchSize) {
+        const chunk = prompts.slice(start, start + batchSize);
+        const results = await this.generateBatch(
+          chunk,
+          rngs.slice(start, start + batchSize),
+          options,
+          (n) => {
+            options.onProgress?.({ stage: 'generate', completed: produced + n });
+          },
+          onnx,
+        );
+        for (const r of results) produced += r.tokens.length;
+        outputs.push(...results);
+      }
+    } finally {
+      if (onnx !== undefined) this.onnxDecoder!.users--;
     }
     return outputs;
+  }
+
+  /** Why this model cannot generate on the ONNX engine now (undefined when it can). */
+  private onnxUnsupported(): string | undefined {
+    if (this.lora !== undefined && this.adaptersEnabled)
+      return 'active LoRA adapters are not in the ONNX decoder graph';
+    const reason = onnxUnsupportedReason(this.config, this.numParameters());
+    if (reason !== undefined) return reason;
+    const status = onnxRuntimeStatus();
+    return status.available ? undefined : status.reason;
+  }
+
+  /**
+   * The ONNX engine's session for `options.engine` 'onnx'/'auto' (its user count raised), or
+   * undefined for tfjs (asked for, or the fallback, reported in `lastGenerationEngine`). The
+   * session is kept while the weights' buffers are unchanged, like the fused path's weights.
+   */
+  private async openOnnxEngine(options: GenerateOptions): Promise<OnnxDecoder | undefined> {
+    const requested = options.engine ?? 'tfjs';
+    if (requested === 'tfjs') {
+      this.lastGenerationEngine = { engine: 'tfjs' };
+      return undefined;
+    }
+    const threads = options.onnxThreads ?? 1;
+    if (!Number.isInteger(threads) || threads < 1)
+      throw new ModelInputError(`onnxThreads must be a positive integer, got ${threads}`);
+    const reason = this.onnxUnsupported();
+    if (reason !== undefined) {
+      if (requested === 'onnx' && !loggedFallbacks.has(reason)) {
+        loggedFallbacks.add(reason);
+        options.logger?.warn(`generation falls back from the onnx engine to tfjs: ${reason}`);
+      }
+      this.lastGenerationEngine = { engine: 'tfjs', fallbackReason: reason };
+      return undefined;
+    }
+    const sources = [...this.variables.values()].map((v) => v.dataId);
+    let held = this.onnxDecoder;
+    let created = false;
+    if (
+      held === undefined ||
+      held.threads !== threads ||
+      held.sources.length !== sources.length ||
+      held.sources.some((id, i) => id !== sources[i])
+    ) {
+      this.releaseOnnxDecoder();
+      const weights = new Map<string, Float32Array>();
+      for (const [name, variable] of this.variables)
+        weights.set(name, variable.dataSync() as Float32Array);
+      held = {
+        sources,
+        threads,
+        decoder: OnnxDecoder.create(this.config, weights, threads),
+        users: 0,
+      };
+      this.onnxDecoder = held;
+      created = true;
+    }
+    held.users++;
+    let decoder: OnnxDecoder;
+    try {
+      decoder = await held.decoder;
+    } catch (error) {
+      held.users--;
+      if (this.onnxDecoder === held) this.onnxDecoder = undefined;
+      throw error;
+    }
+    this.lastGenerationEngine = { engine: 'onnx', onnxBuildMs: created ? decoder.buildMs : 0 };
+    return decoder;
+  }
+
+  /** Drops the ONNX session (its native memory is freed now, or when the generations using it end). */
+  private releaseOnnxDecoder(): void {
+    const held = this.onnxDecoder;
+    this.onnxDecoder = undefined;
+    if (held === undefined) return;
+    const release = async (): Promise<void> => {
+      const decoder = await held.decoder.catch(() => undefined);
+      if (decoder !== undefined && held.users === 0) await decoder.release();
+    };
+    void release();
   }
 
   private async generateBatch(
@@ -1027,6 +1150,7 @@ export class CausalLM {
     rngs: Rng[],
     options: GenerateOptions,
     onStep: (tokens: number) => void,
+    onnx?: OnnxDecoder,
   ): Promise<GenerationOutput[]> {
     const batch = prompts.length;
     const promptLength = Math.max(...prompts.map((p) => p.length));
@@ -1060,22 +1184,34 @@ export class CausalLM {
       throw new ModelInputError(`vocabLimit must be at least 1, got ${options.vocabLimit}`);
     // The output projection as one [hidden, vocab] tensor for the whole generation: a tied embedding
     // is transposed once instead of every step, and XNNPACK keeps its packed weights between steps.
+    const onnxRun = onnx?.begin(batch, promptLength + maxNew);
     const headWeight =
-      this.lmHead !== undefined
-        ? (this.lmHead as tf.Tensor2D)
-        : tf.tidy(() => transposeLast2(this.embed as tf.Tensor2D));
-    const fused = this.fusedDecodeWeights(options);
+      onnxRun !== undefined
+        ? undefined
+        : this.lmHead !== undefined
+          ? (this.lmHead as tf.Tensor2D)
+          : tf.tidy(() => transposeLast2(this.embed as tf.Tensor2D));
+    const fused = onnxRun === undefined ? this.fusedDecodeWeights(options) : undefined;
     try {
-      let logits = this.decodeStep(
-        idsData,
-        batch,
-        promptLength,
-        keyMask,
-        lengths,
-        cache,
-        true,
-        headWeight,
-      );
+      let logits =
+        onnxRun !== undefined
+          ? await onnxRun.prefill(
+              idsData,
+              promptLength,
+              keyMask,
+              CausalLM.positionsFromMask(keyMask.flat(), batch, promptLength),
+              this.ropeArrays(promptLength),
+            )
+          : this.decodeStep(
+              idsData,
+              batch,
+              promptLength,
+              keyMask,
+              lengths,
+              cache,
+              true,
+              headWeight!,
+            );
       // The fused path needs its cache to fit (head dim a multiple of 4, under 2 GiB); else the
       // reference path goes on from the prefill's cache.
       const attention =
@@ -1115,6 +1251,16 @@ export class CausalLM {
         onStep(produced);
         if (finished.every(Boolean) || step === maxNew - 1) break;
         for (let i = 0; i < batch; i++) keyMask[i]!.push(finished[i] ? 0 : 1);
+        if (onnxRun !== undefined) {
+          const positions = Int32Array.from(lengths, (l) => l + step);
+          logits = await onnxRun.step(
+            next,
+            keyMask,
+            positions,
+            this.ropeArrays(promptLength + step + 1),
+          );
+          continue;
+        }
         logits =
           fused !== undefined && attention !== undefined
             ? this.fusedDecodeStep(
@@ -1123,7 +1269,7 @@ export class CausalLM {
                 Int32Array.from(lengths, (l) => l + step),
                 attention,
                 fused,
-                headWeight,
+                headWeight!,
               )
             : this.decodeStep(
                 next,
@@ -1133,7 +1279,7 @@ export class CausalLM {
                 lengths.map((l) => l + step),
                 cache,
                 false,
-                headWeight,
+                headWeight!,
               );
         // Let timers and I/O run between steps of a long generation.
         if (step % 8 === 7) await new Promise((resolve) => setImmediate(resolve));
@@ -1144,8 +1290,14 @@ export class CausalLM {
         entry.k?.dispose();
         entry.v?.dispose();
       }
-      if (headWeight !== this.lmHead) headWeight.dispose();
+      if (headWeight !== undefined && headWeight !== this.lmHead) headWeight.dispose();
     }
+  }
+
+  /** The rotary tables as arrays, covering positions below `length`. */
+  private ropeArrays(length: number): { cos: Float32Array; sin: Float32Array } {
+    this.ensureRope(length);
+    return this.ropeValues;
   }
 
   /**
@@ -1190,6 +1342,7 @@ export class CausalLM {
    */
   releaseDecodeCache(): void {
     this.disposeFusedWeights();
+    this.releaseOnnxDecoder();
   }
 
   private disposeFusedWeights(): void {
@@ -1373,6 +1526,7 @@ export class CausalLM {
     this.disposed = true;
     this.removeAdapters();
     this.disposeFusedWeights();
+    this.releaseOnnxDecoder();
     for (const v of this.variables.values()) v.dispose();
     this.ropeCos.dispose();
     this.ropeSin.dispose();

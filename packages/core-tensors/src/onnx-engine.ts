@@ -1,0 +1,257 @@
+import { createRequire } from 'node:module';
+import type * as Ort from 'onnxruntime-node';
+import type { ModelConfig } from './config.js';
+import { headDimOf } from './config.js';
+import { attentionBiasValues } from './layers.js';
+import { buildDecoderGraph, type DecoderWeights } from './onnx-graph.js';
+
+/** Which code runs `generate`: tfjs ops ('tfjs'), onnxruntime-node's CPU kernels ('onnx'), or 'onnx' where it loads and supports the model, silently ('auto'). */
+export type GenerationEngine = 'onnx' | 'tfjs' | 'auto';
+
+export type OnnxRuntimeModule = typeof Ort;
+
+/** Loads onnxruntime-node (an optional dependency); replaceable for tests that simulate a machine where it does not load. */
+export type OnnxRuntimeLoader = () => OnnxRuntimeModule;
+
+const defaultLoader: OnnxRuntimeLoader = () => {
+  // createRequire keeps the native addon out of the bundle and turns its load failure into a catchable throw.
+  const require = createRequire(import.meta.url);
+  return require('onnxruntime-node') as OnnxRuntimeModule;
+};
+
+let loader: OnnxRuntimeLoader = defaultLoader;
+let loaded: { runtime: OnnxRuntimeModule } | { reason: string } | undefined;
+
+/**
+ * Replaces how onnxruntime-node is loaded (undefined restores the default) and forgets the result
+ * of an earlier load. Tests use it to check the fallback on a machine without the native module.
+ */
+export function setOnnxRuntimeLoader(next: OnnxRuntimeLoader | undefined): void {
+  loader = next ?? defaultLoader;
+  loaded = undefined;
+}
+
+/** Whether onnxruntime-node loaded in this process, or why not (loaded once, on first use). */
+export function onnxRuntimeStatus(): { available: true } | { available: false; reason: string } {
+  const result = loadRuntime();
+  return 'runtime' in result ? { available: true } : { available: false, reason: result.reason };
+}
+
+function loadRuntime(): { runtime: OnnxRuntimeModule } | { reason: string } {
+  if (loaded !== undefined) return loaded;
+  try {
+    const runtime = loader();
+    if (typeof runtime?.InferenceSession?.create !== 'function')
+      throw new Error('the module has no InferenceSession.create');
+    loaded = { runtime };
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    loaded = { reason: `onnxruntime-node did not load: ${message.split('\n')[0]!.trim()}` };
+  }
+  return loaded;
+}
+
+/** The largest ONNX model serialised in one protobuf message (2 GiB), less room for the graph. */
+const MAX_GRAPH_BYTES = 1.9 * 1024 ** 3;
+
+/** Why the ONNX decoder cannot run a model of this config (undefined when it can). */
+export function onnxUnsupportedReason(
+  config: ModelConfig,
+  weightFloats: number,
+): string | undefined {
+  if (config.architecture === 'qwen3')
+    return 'per-head q/k norms (Qwen3) are not in the ONNX decoder graph';
+  if (headDimOf(config) % 2 !== 0) return 'the head dimension is odd (RoPE rotates halves)';
+  if (weightFloats * 4 > MAX_GRAPH_BYTES)
+    return `the weights (${((weightFloats * 4) / 1024 ** 3).toFixed(2)} GiB) exceed a protobuf message's 2 GiB`;
+  return undefined;
+}
+
+/** An InferenceSession over one set of a model's weights (rebuilt when the weights change). */
+export class OnnxDecoder {
+  private constructor(
+    readonly session: Ort.InferenceSession,
+    private readonly runtime: OnnxRuntimeModule,
+    readonly config: ModelConfig,
+    readonly threads: number,
+    /** Milliseconds spent building the graph and creating the session. */
+    readonly buildMs: number,
+  ) {}
+
+  /** Builds the graph from `weights` and opens a session with `threads` intra-op threads. */
+  static async create(
+    config: ModelConfig,
+    weights: DecoderWeights,
+    threads: number,
+  ): Promise<OnnxDecoder> {
+    const result = loadRuntime();
+    if (!('runtime' in result)) throw new Error(result.reason);
+    const start = performance.now();
+    const bytes = buildDecoderGraph(config, weights);
+    const session = await result.runtime.InferenceSession.create(bytes, {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+    });
+    return new OnnxDecoder(session, result.runtime, config, threads, performance.now() - start);
+  }
+
+  /** A generation of `batch` rows with room for `capacity` tokens per row. */
+  begin(batch: number, capacity: number): OnnxGeneration {
+    return new OnnxGeneration(this, batch, capacity);
+  }
+
+  tensor(type: 'float32', data: Float32Array, dims: number[]): Ort.Tensor;
+  tensor(type: 'int32', data: Int32Array, dims: number[]): Ort.Tensor;
+  tensor(type: 'int64', data: BigInt64Array, dims: number[]): Ort.Tensor;
+  tensor(
+    type: 'float32' | 'int32' | 'int64',
+    data: Float32Array | Int32Array | BigInt64Array,
+    dims: number[],
+  ): Ort.Tensor {
+    return new this.runtime.Tensor(type, data as Float32Array, dims);
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+/**
+ * One batch's KV cache, kept in JS arrays the session reads in place: keys [B, K, hd, C]
+ * (transposed, see the graph), values [B, K, C, hd]. Each call writes the new tokens' keys and
+ * values into their slots; decoding feeds all C slots with the unwritten ones masked.
+ */
+export class OnnxGeneration {
+  private readonly keys: Float32Array[];
+  private readonly values: Float32Array[];
+  private readonly kvHeads: number;
+  private readonly headDim: number;
+  private filled = 0;
+
+  constructor(
+    private readonly decoder: OnnxDecoder,
+    private readonly batch: number,
+    private readonly capacity: number,
+  ) {
+    const c = decoder.config;
+    this.kvHeads = c.numKeyValueHeads;
+    this.headDim = headDimOf(c);
+    const size = batch * this.kvHeads * this.headDim * capacity;
+    this.keys = Array.from({ length: c.numHiddenLayers }, () => new Float32Array(size));
+    this.values = Array.from({ length: c.numHiddenLayers }, () => new Float32Array(size));
+  }
+
+  /**
+   * Runs the prompt (ids [B·T], left-padded; keyMask rows of T entries; positions [B·T]) and
+   * returns the last position's logits [B·vocab].
+   */
+  async prefill(
+    ids: Int32Array,
+    time: number,
+    keyMask: number[][],
+    positions: Int32Array,
+    rope: { cos: Float32Array; sin: Float32Array },
+  ): Promise<Float32Array> {
+    if (this.filled !== 0) throw new Error('prefill runs once per generation');
+    const bias = attentionBiasValues(keyMask.flat(), this.batch, time, time);
+    return this.run(ids, time, positions, rope, bias, 0);
+  }
+
+  /** Runs one token per row; keyMask rows hold every key so far including this token's. */
+  async step(
+    ids: Int32Array,
+    keyMask: number[][],
+    positions: Int32Array,
+    rope: { cos: Float32Array; sin: Float32Array },
+  ): Promise<Float32Array> {
+    const c = this.capacity;
+    const slot = this.filled;
+    if (slot >= c) throw new Error(`the KV cache's ${c} slots are full`);
+    const bias = new Float32Array(this.batch * (c + 1)).fill(-1e9);
+    for (let b = 0; b < this.batch; b++) {
+      const row = keyMask[b]!;
+      if (row.length !== slot + 1)
+        throw new Error(`key mask row ${b} has ${row.length} entries, expected ${slot + 1}`);
+      for (let s = 0; s < slot; s++) if (row[s]! > 0) bias[b * (c + 1) + s] = 0;
+      if (row[slot]! > 0) bias[b * (c + 1) + c] = 0;
+    }
+    return this.run(ids, 1, positions, rope, bias, c);
+  }
+
+  private async run(
+    ids: Int32Array,
+    time: number,
+    positions: Int32Array,
+    rope: { cos: Float32Array; sin: Float32Array },
+    bias: Float32Array,
+    cached: number,
+  ): Promise<Float32Array> {
+    const d = this.decoder;
+    const config = d.config;
+    const b = this.batch;
+    const kv = this.kvHeads;
+    const hd = this.headDim;
+    const groups = config.numAttentionHeads / kv;
+    const cos = new Float32Array(b * time * hd);
+    const sin = new Float32Array(b * time * hd);
+    for (let i = 0; i < b * time; i++) {
+      const p = positions[i]!;
+      cos.set(rope.cos.subarray(p * hd, (p + 1) * hd), i * hd);
+      sin.set(rope.sin.subarray(p * hd, (p + 1) * hd), i * hd);
+    }
+    const int64 = (values: number[]) =>
+      d.tensor(
+        'int64',
+        BigInt64Array.from(values, (v) => BigInt(v)),
+        [values.length],
+      );
+    const keys = cached + time;
+    const feeds: Record<string, Ort.Tensor> = {
+      input_ids: d.tensor('int32', ids, [b, time]),
+      cos: d.tensor('float32', cos, [b, time, 1, hd]),
+      sin: d.tensor('float32', sin, [b, time, 1, hd]),
+      bias: d.tensor('float32', bias, [b, 1, 1, time, keys]),
+      scores_shape: int64([b, kv, groups, time, keys]),
+      probs_shape: int64([b, kv, groups * time, keys]),
+      split_keys: int64([cached, time]),
+    };
+    const empty = new Float32Array(0);
+    for (let i = 0; i < config.numHiddenLayers; i++) {
+      feeds[`past_key.${i}`] = d.tensor('float32', cached > 0 ? this.keys[i]! : empty, [
+        b,
+        kv,
+        hd,
+        cached,
+      ]);
+      feeds[`past_value.${i}`] = d.tensor('float32', cached > 0 ? this.values[i]! : empty, [
+        b,
+        kv,
+        cached,
+        hd,
+      ]);
+    }
+    const out = await d.session.run(feeds);
+    const c = this.capacity;
+    const slot = this.filled;
+    if (slot + time > c) throw new Error(`the KV cache's ${c} slots are full`);
+    for (let i = 0; i < config.numHiddenLayers; i++) {
+      const newKeys = out[`key.${i}`]!.data as Float32Array;
+      const newValues = out[`value.${i}`]!.data as Float32Array;
+      const keyCache = this.keys[i]!;
+      const valueCache = this.values[i]!;
+      for (let r = 0; r < b * kv; r++) {
+        // keys [B, K, hd, T] → cache [B, K, hd, C] at columns slot..slot+T-1
+        for (let e = 0; e < hd; e++) {
+          const from = (r * hd + e) * time;
+          keyCache.set(newKeys.subarray(from, from + time), (r * hd + e) * c + slot);
+        }
+        // values [B, K, T, hd] → cache [B, K, C, hd] at rows slot..slot+T-1
+        valueCache.set(newValues.subarray(r * time * hd, (r + 1) * time * hd), (r * c + slot) * hd);
+      }
+    }
+    this.filled = slot + time;
+    return out['logits']!.data as Float32Array;
+  }
+}

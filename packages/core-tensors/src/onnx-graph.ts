@@ -1,0 +1,323 @@
+import onnxProto from 'onnx-proto';
+import type { ModelConfig } from './config.js';
+import { headDimOf } from './config.js';
+
+const { onnx } = onnxProto;
+
+/** The weights a decoder graph is built from, by Hugging Face name, in the in-memory [in, out] layout of `parameterSpecs`. */
+export type DecoderWeights = ReadonlyMap<string, Float32Array>;
+
+/**
+ * The ONNX decoder graph's interface. Every call runs T new tokens per row over a KV cache of C
+ * slots per row (C = 0 for the prompt's prefill; the fixed capacity during decoding, with the slots
+ * not yet written masked by the bias):
+ *
+ * inputs
+ * - `input_ids` int32 [B, T]
+ * - `cos`, `sin` float [B, T, 1, hd]: rotary tables at each token's position (rotate-half layout)
+ * - `bias` float [B, 1, 1, T, C + T]: additive attention bias over the C cached keys, then the T new ones
+ * - `scores_shape` int64 [5] = [B, K, G, T, C + T] and `probs_shape` int64 [4] = [B, K, G·T, C + T]
+ * - `split_keys` int64 [2] = [C, T]
+ * - `past_key.{i}` float [B, K, hd, C] (keys stored transposed so q·kᵀ needs no transpose of the
+ *   cache), `past_value.{i}` float [B, K, C, hd], per layer i
+ *
+ * outputs
+ * - `logits` float [B, vocab]: the last position's
+ * - `key.{i}` float [B, K, hd, T] and `value.{i}` float [B, K, T, hd]: the new tokens' keys (after
+ *   RoPE) and values, which the caller writes into its cache
+ */
+export const DECODER_GRAPH_OPSET = 17;
+
+type Attribute = { name: string; ints?: number[]; i?: number; f?: number };
+
+class GraphBuilder {
+  readonly nodes: InstanceType<typeof onnx.NodeProto>[] = [];
+  readonly initializers: InstanceType<typeof onnx.TensorProto>[] = [];
+  private counter = 0;
+
+  /** Adds a node and returns its (first) output's name. */
+  op(opType: string, inputs: string[], attributes: Attribute[] = [], outputs = 1): string[] {
+    const names = Array.from({ length: outputs }, () => `t${this.counter++}`);
+    this.nodes.push(
+      onnx.NodeProto.create({
+        opType,
+        input: inputs,
+        output: names,
+        attribute: attributes.map((a) =>
+          onnx.AttributeProto.create({
+            name: a.name,
+            ...(a.ints !== undefined
+              ? { ints: a.ints, type: onnx.AttributeProto.AttributeType.INTS }
+              : a.i !== undefined
+                ? { i: a.i, type: onnx.AttributeProto.AttributeType.INT }
+                : { f: a.f, type: onnx.AttributeProto.AttributeType.FLOAT }),
+          }),
+        ),
+      }),
+    );
+    return names;
+  }
+
+  one(opType: string, inputs: string[], attributes: Attribute[] = []): string {
+    return this.op(opType, inputs, attributes)[0]!;
+  }
+
+  /** Renames the output of the last node (graph outputs need fixed names). */
+  nameLast(name: string): string {
+    this.nodes[this.nodes.length - 1]!.output[0] = name;
+    return name;
+  }
+
+  floats(name: string, values: Float32Array, dims: number[]): string {
+    this.initializers.push(
+      onnx.TensorProto.create({
+        name,
+        dims,
+        dataType: onnx.TensorProto.DataType.FLOAT,
+        rawData: new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
+      }),
+    );
+    return name;
+  }
+
+  int64s(values: number[]): string {
+    const name = `c${this.counter++}`;
+    const data = BigInt64Array.from(values, (v) => BigInt(v));
+    this.initializers.push(
+      onnx.TensorProto.create({
+        name,
+        dims: [values.length],
+        dataType: onnx.TensorProto.DataType.INT64,
+        rawData: new Uint8Array(data.buffer),
+      }),
+    );
+    return name;
+  }
+
+  scalar(value: number): string {
+    return this.floats(`c${this.counter++}`, Float32Array.of(value), []);
+  }
+}
+
+function valueInfo(name: string, elemType: number, dims: (number | string)[]) {
+  return onnx.ValueInfoProto.create({
+    name,
+    type: {
+      tensorType: {
+        elemType,
+        shape: {
+          dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })),
+        },
+      },
+    },
+  });
+}
+
+/** [d, a] and [d, b] (row-major) side by side as [d, a + b + …]. */
+function concatColumns(parts: Float32Array[], rows: number): Float32Array {
+  const widths = parts.map((p) => p.length / rows);
+  const total = widths.reduce((a, b) => a + b, 0);
+  const out = new Float32Array(rows * total);
+  for (let r = 0; r < rows; r++) {
+    let offset = r * total;
+    parts.forEach((p, i) => {
+      const w = widths[i]!;
+      out.set(p.subarray(r * w, (r + 1) * w), offset);
+      offset += w;
+    });
+  }
+  return out;
+}
+
+/**
+ * Serialises the decoder of a Llama/Qwen2-family model (no Qwen3 q/k norms, no LoRA) as an ONNX
+ * model with its weights as initializers (see `DECODER_GRAPH_OPSET`'s comment for the interface).
+ * q/k/v and gate/up are concatenated into one product each.
+ */
+export function buildDecoderGraph(config: ModelConfig, weights: DecoderWeights): Uint8Array {
+  const get = (name: string): Float32Array => {
+    const value = weights.get(name);
+    if (value === undefined) throw new Error(`decoder graph: missing weight ${name}`);
+    return value;
+  };
+  const d = config.hiddenSize;
+  const hd = headDimOf(config);
+  const heads = config.numAttentionHeads;
+  const kvHeads = config.numKeyValueHeads;
+  const inter = config.intermediateSize;
+  const vocab = config.vocabSize;
+  const g = new GraphBuilder();
+  const FLOAT = onnx.TensorProto.DataType.FLOAT;
+  const INT64 = onnx.TensorProto.DataType.INT64;
+  const eps = g.scalar(config.rmsNormEps);
+  const scale = g.scalar(1 / Math.sqrt(hd));
+
+  const rmsNorm = (x: string, weight: string): string => {
+    const meanSquare = g.one(
+      'ReduceMean',
+      [g.one('Mul', [x, x])],
+      [
+        { name: 'axes', ints: [-1] },
+        { name: 'keepdims', i: 1 },
+      ],
+    );
+    const inverse = g.one('Reciprocal', [g.one('Sqrt', [g.one('Add', [meanSquare, eps])])]);
+    return g.one('Mul', [g.one('Mul', [x, inverse]), weight]);
+  };
+  const rope = (x: string): string => {
+    const [x1, x2] = g.op('Split', [x], [{ name: 'axis', i: -1 }], 2);
+    const rotated = g.one('Concat', [g.one('Neg', [x2!]), x1!], [{ name: 'axis', i: -1 }]);
+    return g.one('Add', [g.one('Mul', [x, 'cos']), g.one('Mul', [rotated, 'sin'])]);
+  };
+
+  const headShapeQ = g.int64s([0, 0, heads, hd]);
+  const headShapeKv = g.int64s([0, 0, kvHeads, hd]);
+  const groupedShape = g.int64s([0, kvHeads, -1, hd]);
+  const headsShape = g.int64s([0, heads, -1, hd]);
+  const mergedShape = g.int64s([0, 0, heads * hd]);
+  const qkvSplit = g.int64s([heads * hd, kvHeads * hd, kvHeads * hd]);
+  const gateUpSplit = g.int64s([inter, inter]);
+
+  let x = g.one('Gather', [
+    g.floats('embed', get('model.embed_tokens.weight'), [vocab, d]),
+    'input_ids',
+  ]);
+  const pastInputs: ReturnType<typeof valueInfo>[] = [];
+  const cacheOutputs: ReturnType<typeof valueInfo>[] = [];
+  for (let i = 0; i < config.numHiddenLayers; i++) {
+    const p = `model.layers.${i}`;
+    const w = (name: string) => get(`${p}.${name}`);
+    const h = rmsNorm(x, g.floats(`norm1.${i}`, w('input_layernorm.weight'), [d]));
+    const qkvWidth = (heads + 2 * kvHeads) * hd;
+    let qkv = g.one('MatMul', [
+      h,
+      g.floats(
+        `qkv.${i}`,
+        concatColumns(
+          [
+            w('self_attn.q_proj.weight'),
+            w('self_attn.k_proj.weight'),
+            w('self_attn.v_proj.weight'),
+          ],
+          d,
+        ),
+        [d, qkvWidth],
+      ),
+    ]);
+    if (weights.has(`${p}.self_attn.q_proj.bias`)) {
+      const bias = new Float32Array(qkvWidth);
+      bias.set(w('self_attn.q_proj.bias'));
+      bias.set(w('self_attn.k_proj.bias'), heads * hd);
+      bias.set(w('self_attn.v_proj.bias'), (heads + kvHeads) * hd);
+      qkv = g.one('Add', [qkv, g.floats(`qkv_bias.${i}`, bias, [qkvWidth])]);
+    }
+    const [q, k, v] = g.op('Split', [qkv, qkvSplit], [{ name: 'axis', i: -1 }], 3);
+    // q [B, T, H, hd] → [B, H, T, hd] → [B, K, G·T, hd]: a group's query heads stacked along time.
+    const q4 = g.one('Reshape', [
+      g.one(
+        'Transpose',
+        [rope(g.one('Reshape', [q!, headShapeQ]))],
+        [{ name: 'perm', ints: [0, 2, 1, 3] }],
+      ),
+      groupedShape,
+    ]);
+    const qScaled = g.one('Mul', [q4, scale]);
+    const kRoped = rope(g.one('Reshape', [k!, headShapeKv]));
+    g.one('Transpose', [kRoped], [{ name: 'perm', ints: [0, 2, 3, 1] }]);
+    const keyT = g.nameLast(`key.${i}`);
+    g.one(
+      'Transpose',
+      [g.one('Reshape', [v!, headShapeKv])],
+      [{ name: 'perm', ints: [0, 2, 1, 3] }],
+    );
+    const value = g.nameLast(`value.${i}`);
+    pastInputs.push(
+      valueInfo(`past_key.${i}`, FLOAT, ['batch', kvHeads, hd, 'cached']),
+      valueInfo(`past_value.${i}`, FLOAT, ['batch', kvHeads, 'cached', hd]),
+    );
+    cacheOutputs.push(
+      valueInfo(`key.${i}`, FLOAT, ['batch', kvHeads, hd, 'time']),
+      valueInfo(`value.${i}`, FLOAT, ['batch', kvHeads, 'time', hd]),
+    );
+    const scores = g.one(
+      'Concat',
+      [g.one('MatMul', [qScaled, `past_key.${i}`]), g.one('MatMul', [qScaled, keyT])],
+      [{ name: 'axis', i: -1 }],
+    );
+    const probs = g.one('Reshape', [
+      g.one(
+        'Softmax',
+        [g.one('Add', [g.one('Reshape', [scores, 'scores_shape']), 'bias'])],
+        [{ name: 'axis', i: -1 }],
+      ),
+      'probs_shape',
+    ]);
+    const [pPast, pNew] = g.op('Split', [probs, 'split_keys'], [{ name: 'axis', i: -1 }], 2);
+    const attention = g.one('Add', [
+      g.one('MatMul', [pPast!, `past_value.${i}`]),
+      g.one('MatMul', [pNew!, value]),
+    ]);
+    const merged = g.one('Reshape', [
+      g.one(
+        'Transpose',
+        [g.one('Reshape', [attention, headsShape])],
+        [{ name: 'perm', ints: [0, 2, 1, 3] }],
+      ),
+      mergedShape,
+    ]);
+    x = g.one('Add', [
+      x,
+      g.one('MatMul', [merged, g.floats(`o.${i}`, w('self_attn.o_proj.weight'), [heads * hd, d])]),
+    ]);
+    const h2 = rmsNorm(x, g.floats(`norm2.${i}`, w('post_attention_layernorm.weight'), [d]));
+    const gateUp = g.one('MatMul', [
+      h2,
+      g.floats(
+        `gate_up.${i}`,
+        concatColumns([w('mlp.gate_proj.weight'), w('mlp.up_proj.weight')], d),
+        [d, 2 * inter],
+      ),
+    ]);
+    const [gate, up] = g.op('Split', [gateUp, gateUpSplit], [{ name: 'axis', i: -1 }], 2);
+    const act = g.one('Mul', [g.one('Mul', [gate!, g.one('Sigmoid', [gate!])]), up!]);
+    x = g.one('Add', [
+      x,
+      g.one('MatMul', [act, g.floats(`down.${i}`, w('mlp.down_proj.weight'), [inter, d])]),
+    ]);
+  }
+  // Only the last position's logits are used: slice before the final norm and the head.
+  const last = g.one('Reshape', [
+    g.one('Slice', [x, g.int64s([-1]), g.int64s([2 ** 53]), g.int64s([1])]),
+    g.int64s([0, d]),
+  ]);
+  const normed = rmsNorm(last, g.floats('norm.final', get('model.norm.weight'), [d]));
+  if (weights.has('lm_head.weight'))
+    g.one('MatMul', [normed, g.floats('lm_head', get('lm_head.weight'), [d, vocab])]);
+  // Tied: the embedding [vocab, d] used transposed by Gemm, no second copy.
+  else g.one('Gemm', [normed, 'embed'], [{ name: 'transB', i: 1 }]);
+  g.nameLast('logits');
+
+  const graph = onnx.GraphProto.create({
+    name: 'codereasoner-decoder',
+    node: g.nodes,
+    initializer: g.initializers,
+    input: [
+      valueInfo('input_ids', onnx.TensorProto.DataType.INT32, ['batch', 'time']),
+      valueInfo('cos', FLOAT, ['batch', 'time', 1, hd]),
+      valueInfo('sin', FLOAT, ['batch', 'time', 1, hd]),
+      valueInfo('bias', FLOAT, ['batch', 1, 1, 'time', 'keys']),
+      valueInfo('scores_shape', INT64, [5]),
+      valueInfo('probs_shape', INT64, [4]),
+      valueInfo('split_keys', INT64, [2]),
+      ...pastInputs,
+    ],
+    output: [valueInfo('logits', FLOAT, ['batch', vocab]), ...cacheOutputs],
+  });
+  const model = onnx.ModelProto.create({
+    irVersion: 8,
+    producerName: '@codereasoner/core-tensors',
+    opsetImport: [{ domain: '', version: DECODER_GRAPH_OPSET }],
+    graph,
+  });
+  return onnx.ModelProto.encode(model).finish();
+}
