@@ -1,0 +1,232 @@
+import * as tf from '@tensorflow/tfjs';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Logger } from '@codereasoner/common';
+import { initBackend } from './backend.js';
+import type { ModelConfig } from './config.js';
+import { CausalLM, type GenerateOptions, type GenerationOutput } from './model.js';
+import { onnxRuntimeStatus, setOnnxRuntimeLoader } from './onnx-engine.js';
+
+const tiny: Partial<ModelConfig> = {
+  vocabSize: 61,
+  hiddenSize: 32,
+  intermediateSize: 48,
+  numHiddenLayers: 2,
+  numAttentionHeads: 4,
+  numKeyValueHeads: 2,
+  maxPositionEmbeddings: 64,
+};
+
+/** Prompts of unequal lengths, so every batch is left-padded. */
+const prompts = [
+  [3, 1, 4, 1, 5],
+  [9, 2],
+  [6, 5, 3, 5, 8, 9, 7, 9, 3, 2, 3, 8],
+];
+
+/**
+ * A model whose next-token distributions are far from uniform (weights ~N(0, 0.3), non-zero
+ * biases): with the initial N(0, 0.02) weights every logit is near 0 and any engine "agrees".
+ */
+function peakedModel(config: Partial<ModelConfig>, seed: number): CausalLM {
+  const model = CausalLM.create(config, { seed });
+  let k = 0;
+  for (const [name, variable] of model.parameters) {
+    if (name.endsWith('norm.weight')) continue;
+    const next = tf.tidy(() =>
+      tf.randomNormal(variable.shape, 0, 0.3, 'float32', seed * 100 + k++),
+    );
+    variable.assign(next);
+    next.dispose();
+  }
+  return model;
+}
+
+function recordingLogger(): Logger & { warnings: string[] } {
+  const warnings: string[] = [];
+  return { warnings, debug: () => {}, info: () => {}, warn: (m) => warnings.push(m) };
+}
+
+function expectSameGeneration(
+  actual: GenerationOutput[],
+  expected: GenerationOutput[],
+  tolerance: number,
+): void {
+  expect(actual.map((o) => o.tokens)).toEqual(expected.map((o) => o.tokens));
+  expect(actual.map((o) => o.finishReason)).toEqual(expected.map((o) => o.finishReason));
+  actual.forEach((o, i) =>
+    o.logProbs.forEach((x, t) =>
+      expect(Math.abs(x - expected[i]!.logProbs[t]!)).toBeLessThanOrEqual(tolerance),
+    ),
+  );
+}
+
+beforeAll(async () => {
+  await initBackend();
+});
+
+afterEach(() => setOnnxRuntimeLoader(undefined));
+
+describe('the onnx generation engine', () => {
+  it('loads onnxruntime-node here (an optional dependency that installs with the workspace)', () => {
+    // Not a skip: the parity tests below must run wherever the workspace is installed, CI included.
+    expect(onnxRuntimeStatus()).toEqual({ available: true });
+  });
+
+  it.each([
+    ['grouped-query, tied head', { ...tiny, tieWordEmbeddings: true }],
+    ['multi-head, untied head', { ...tiny, numKeyValueHeads: 4, tieWordEmbeddings: false }],
+    [
+      'qwen2 q/k/v biases, one key-value head',
+      { ...tiny, architecture: 'qwen2', numKeyValueHeads: 1, tieWordEmbeddings: false },
+    ],
+    ['head dim 6, three layers', { ...tiny, hiddenSize: 24, numHiddenLayers: 3 }],
+  ] as [string, Partial<ModelConfig>][])(
+    'gives the tfjs path tokens and log-probs within 1e-4: %s',
+    async (_, config) => {
+      const model = peakedModel(config, 7);
+      await model.generate(prompts, { maxNewTokens: 1 }); // the tfjs path's fused weights, kept per model
+      const baseline = tf.memory().numTensors;
+      for (const [round, options] of (
+        [
+          { maxNewTokens: 24, temperature: 1.1, seed: 4, stopTokens: [7, 11] },
+          { maxNewTokens: 16, temperature: 0 },
+          { maxNewTokens: 20, temperature: 0.8, topK: 20, topP: 0.9, seed: 9, batchSize: 2 },
+        ] as GenerateOptions[]
+      ).entries()) {
+        // the last round after every weight changed: the session must be rebuilt from the new weights
+        if (round === 2)
+          for (const variable of model.parameters.values()) {
+            const next = tf.tidy(() =>
+              tf.add(variable, tf.randomNormal(variable.shape, 0, 0.1, 'float32', 5)),
+            );
+            variable.assign(next);
+            next.dispose();
+          }
+        const reference = await model.generate(prompts, { ...options, engine: 'tfjs' });
+        const onnx = await model.generate(prompts, { ...options, engine: 'onnx' });
+        const report = model.lastGenerationEngine;
+        expect(report?.engine).toBe('onnx');
+        if (round === 1)
+          expect(report?.onnxBuildMs).toBe(0); // weights unchanged: session kept
+        else expect(report?.onnxBuildMs).toBeGreaterThan(0);
+        expectSameGeneration(onnx, reference, 1e-4);
+      }
+      // the cases must not be vacuous: sampling stopped somewhere and the distributions are peaked
+      const sampled = await model.generate(prompts, {
+        maxNewTokens: 24,
+        temperature: 1.1,
+        seed: 4,
+        stopTokens: [7, 11],
+        engine: 'onnx',
+      });
+      expect(new Set(sampled.flatMap((o) => o.tokens)).size).toBeGreaterThan(3);
+      expect(Math.max(...sampled.flatMap((o) => o.logProbs))).toBeGreaterThan(-Math.log(61) + 1);
+      expect(tf.memory().numTensors).toBe(baseline);
+      model.dispose();
+    },
+    120_000,
+  );
+
+  it('its prefill logits equal each prompt alone through `logits` within 1e-4 (left padding undone)', async () => {
+    const model = peakedModel({ ...tiny, architecture: 'qwen2' }, 3);
+    // temperature 1: a greedy step's log-prob is log-softmax of the last position's logits
+    const outputs = await model.generate(prompts, {
+      maxNewTokens: 1,
+      temperature: 0,
+      engine: 'onnx',
+    });
+    prompts.forEach((prompt, i) => {
+      const row = tf.tidy(() => {
+        const logits = model.logits(tf.tensor2d([prompt], [1, prompt.length], 'int32'));
+        return Array.from(
+          tf
+            .logSoftmax(tf.reshape(tf.slice(logits, [0, prompt.length - 1, 0], [1, 1, -1]), [-1]))
+            .dataSync(),
+        );
+      });
+      const best = row.indexOf(Math.max(...row));
+      expect(outputs[i]!.tokens).toEqual([best]);
+      expect(Math.abs(outputs[i]!.logProbs[0]! - row[best]!)).toBeLessThan(1e-4);
+    });
+    model.dispose();
+  });
+
+  it('falls back to tfjs, with the reason logged once, where onnxruntime-node does not load', async () => {
+    setOnnxRuntimeLoader(() => {
+      throw new Error('libonnxruntime.so.1: cannot open shared object file\nmore detail');
+    });
+    const model = peakedModel(tiny, 5);
+    const logger = recordingLogger();
+    const options: GenerateOptions = { maxNewTokens: 12, temperature: 0.9, seed: 2 };
+    const reference = await model.generate(prompts, { ...options, engine: 'tfjs' });
+    const fallback = await model.generate(prompts, { ...options, engine: 'onnx', logger });
+    expectSameGeneration(fallback, reference, 0);
+    expect(model.lastGenerationEngine).toEqual({
+      engine: 'tfjs',
+      fallbackReason:
+        'onnxruntime-node did not load: libonnxruntime.so.1: cannot open shared object file',
+    });
+    await model.generate(prompts, { ...options, engine: 'onnx', logger });
+    await model.generate(prompts, { ...options, engine: 'auto', logger });
+    expect(logger.warnings).toEqual([
+      'generation falls back from the onnx engine to tfjs: onnxruntime-node did not load: libonnxruntime.so.1: cannot open shared object file',
+    ]);
+    // a module that loads but is not onnxruntime
+    setOnnxRuntimeLoader(() => ({}) as never);
+    await model.generate(prompts, { ...options, engine: 'auto' });
+    expect(model.lastGenerationEngine?.fallbackReason).toMatch(/no InferenceSession\.create/);
+    // the real module again
+    setOnnxRuntimeLoader(undefined);
+    await model.generate(prompts, { ...options, engine: 'auto' });
+    expect(model.lastGenerationEngine?.engine).toBe('onnx');
+    model.dispose();
+  }, 60_000);
+
+  it('falls back to tfjs for what the graph lacks: Qwen3 q/k norms, active LoRA adapters', async () => {
+    const options: GenerateOptions = { maxNewTokens: 10, temperature: 0.7, seed: 1 };
+    const qwen3 = peakedModel({ ...tiny, architecture: 'qwen3' }, 4);
+    const logger = recordingLogger();
+    const reference = await qwen3.generate(prompts, { ...options, engine: 'tfjs' });
+    expectSameGeneration(
+      await qwen3.generate(prompts, { ...options, engine: 'onnx', logger }),
+      reference,
+      0,
+    );
+    expect(qwen3.lastGenerationEngine?.fallbackReason).toMatch(/q\/k norms \(Qwen3\)/);
+    expect(logger.warnings).toHaveLength(1);
+    qwen3.dispose();
+
+    const model = peakedModel(tiny, 6);
+    model.addAdapters(
+      { r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj', 'v_proj'] },
+      { seed: 1 },
+    );
+    for (const variable of model.adapterParameters.values()) {
+      const next = tf.tidy(() => tf.randomNormal(variable.shape, 0, 0.3, 'float32', 8));
+      variable.assign(next);
+      next.dispose();
+    }
+    const withAdapters = await model.generate(prompts, { ...options, engine: 'tfjs' });
+    expectSameGeneration(
+      await model.generate(prompts, { ...options, engine: 'auto' }),
+      withAdapters,
+      0,
+    );
+    expect(model.lastGenerationEngine?.fallbackReason).toMatch(/LoRA/);
+    // with the adapters disabled the base model runs on onnx, and differs from the adapted one
+    model.adaptersEnabled = false;
+    const base = await model.generate(prompts, { ...options, engine: 'tfjs' });
+    expectSameGeneration(await model.generate(prompts, { ...options, engine: 'auto' }), base, 1e-4);
+    expect(model.lastGenerationEngine?.engine).toBe('onnx');
+    expect(base.map((o) => o.tokens)).not.toEqual(withAdapters.map((o) => o.tokens));
+    model.dispose();
+  }, 60_000);
+
+  it('rejects a bad onnxThreads with ModelInputError', async () => {
+    const model = CausalLM.create(tiny);
+    await expect(
+      model.generate(prompts, { maxNewTokens: 2, engine: 'onnx', onnxThreads: 0 }),
+    ).rejects.toThrow(/onnxThreads must be a positive integer/);
+    model.dispose();
+  });
+});
