@@ -1,7 +1,7 @@
 import type { ChatModel, ChatRequest, ChatResponse } from '@codereasoner/common';
 import { chatMLFormat, type ChatFormat } from './chat-template.js';
 import { CodeReasonerError } from './errors.js';
-import type { CausalLM, GenerationOutput } from './model.js';
+import type { CausalLM, GenerateOptions, GenerationOutput } from './model.js';
 import type { ModelWorkerPool } from './model-worker-pool.js';
 import { Rng } from '@codereasoner/common';
 import type { Tokenizer } from './tokenizer.js';
@@ -24,6 +24,10 @@ export interface LocalChatModelOptions {
    * generation stops at its eos ids). Default: ChatML, stopping at `<|im_end|>` or `<|endoftext|>`.
    */
   chat?: ChatFormat;
+  /** `generate`'s engine, onnxruntime threads and fallback logger (see `GenerateOptions.engine`; default tfjs). */
+  engine?: GenerateOptions['engine'];
+  onnxThreads?: number;
+  logger?: GenerateOptions['logger'];
 }
 
 /** A `ChatModel` over a local CausalLM + Tokenizer: prompts in the chat layout, sampling stops at its stop ids. */
@@ -35,6 +39,7 @@ export class LocalChatModel implements ChatModel {
   private readonly batchSize: number;
   private readonly workers: ModelWorkerPool | undefined;
   private readonly chat: ChatFormat;
+  private readonly engineOptions: Pick<GenerateOptions, 'engine' | 'onnxThreads' | 'logger'>;
 
   constructor(model: CausalLM, tokenizer: Tokenizer, options: LocalChatModelOptions = {}) {
     if (tokenizer.vocabSize > model.config.vocabSize) {
@@ -56,6 +61,11 @@ export class LocalChatModel implements ChatModel {
     }
     this.workers = options.workers;
     this.chat = options.chat ?? chatMLFormat(tokenizer);
+    this.engineOptions = {
+      ...(options.engine === undefined ? {} : { engine: options.engine }),
+      ...(options.onnxThreads === undefined ? {} : { onnxThreads: options.onnxThreads }),
+      ...(options.logger === undefined ? {} : { logger: options.logger }),
+    };
   }
 
   /**
@@ -108,6 +118,7 @@ export class LocalChatModel implements ChatModel {
           seeds: jobs.map((j) => j.seed),
           vocabLimit: this.tokenizer.vocabSize,
           batchSize: this.batchSize,
+          ...this.engineOptions,
         },
       );
       jobs.forEach((job, i) => {

@@ -226,6 +226,15 @@ describe('createModelWorkerPool', () => {
         batchSize: 2,
         vocabLimit: 280,
       },
+      // the onnx engine in every thread (the logger stays on this side)
+      {
+        maxNewTokens: 10,
+        temperature: 0.9,
+        seed: 3,
+        batchSize: 3,
+        engine: 'onnx',
+        logger: console,
+      },
     ];
     for (const options of settings) {
       const expected = await model.generate(prompts, options);

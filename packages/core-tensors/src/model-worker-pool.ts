@@ -484,7 +484,8 @@ export class ModelWorkerPool {
       });
     }
     this.model.checkGenerateArguments(prompts, options);
-    const { onProgress, ...rest } = options;
+    // Functions do not cross to the threads: progress is reported here, a fallback is logged by the model alone.
+    const { onProgress, logger: _logger, ...rest } = options;
     const batchSize = options.batchSize ?? 16;
     const starts: number[] = [];
     for (let start = 0; start < prompts.length; start += batchSize) starts.push(start);

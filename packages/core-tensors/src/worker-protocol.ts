@@ -382,7 +382,7 @@ export type WorkerRequest =
       kind: 'generate';
       version: number;
       prompts: number[][];
-      options: Omit<GenerateOptions, 'onProgress'>;
+      options: Omit<GenerateOptions, 'onProgress' | 'logger'>;
     };
 
 export interface RemoteError {
