@@ -101,6 +101,13 @@ describe('LocalChatModel', () => {
       { messages: [{ role: 'user', content: 'hello there' }], temperature: 0, maxTokens: 5 },
     ]);
     expect(response).toEqual({ texts: ['hi'], finishReasons: ['stop'] });
+    // the same answer from onnxruntime's kernels
+    const onnx = new LocalChatModel(model, tokenizer, { engine: 'onnx' });
+    const [fromOnnx] = await onnx.complete([
+      { messages: [{ role: 'user', content: 'hello there' }], temperature: 0, maxTokens: 5 },
+    ]);
+    expect(model.lastGenerationEngine?.engine).toBe('onnx');
+    expect(fromOnnx).toEqual({ texts: ['hi'], finishReasons: ['stop'] });
     model.dispose();
   });
 
