@@ -2,7 +2,11 @@
 //   node bench/run.mjs [--backends wasm,cpu] [--steps 5] [--profile] [--batch 16] [--seq 128] [--workers 1,2]
 //     [--shapes core-default,cli-default,qwen2.5-0.5b-layer]
 // --shapes: training and generation GFLOP/s of the shapes in bench/shapes.mjs on wasm, generation
-// through both decode paths back to back ('' skips it).
+// through each engine back to back ('' skips it): --engines lists them (default
+// tfjs-fused,tfjs-reference,onnx-1,onnx-2: the tfjs decode paths, onnxruntime-node with 1 and 2
+// intra-op threads), --rounds the alternating rounds after a warm-up (default 3); --no-train skips
+// the shapes' training step. The onnx engines also report the rebuild of their session after the
+// weights change (what a GRPO step costs them).
 // --workers: training and generation through createModelWorkerPool with each worker count
 // (1 = in-process, as without a pool), on the wasm backend; '' skips it.
 // Run after `pnpm build` (the `bench` package script does both).
@@ -37,6 +41,9 @@ const { values: args } = parseArgs({
     workers: { type: 'string', default: '1,2' },
     'gen-prompts': { type: 'string', default: '32' },
     shapes: { type: 'string', default: 'core-default,cli-default,qwen2.5-0.5b-layer' },
+    engines: { type: 'string', default: 'tfjs-fused,tfjs-reference,onnx-1,onnx-2' },
+    rounds: { type: 'string', default: '3' },
+    'no-train': { type: 'boolean', default: false },
   },
 });
 
@@ -341,12 +348,22 @@ async function benchWorkers(counts) {
  * GFLOP/s (FLOPS_COUNTED below). Generation alternates the fused and the reference decode path
  * `rounds` times, so their ratio is measured back to back under the same load.
  */
-async function benchShape(name, rounds = 3) {
+/** generate() options of an engine name of --engines. */
+function engineOptions(engine) {
+  const [kind, variant] = engine.split('-');
+  if (kind === 'tfjs' && (variant === 'fused' || variant === 'reference'))
+    return { engine: 'tfjs', decode: variant };
+  if (kind === 'onnx' && Number(variant) >= 1)
+    return { engine: 'onnx', onnxThreads: Number(variant) };
+  throw new Error(`unknown engine ${engine}: use tfjs-fused, tfjs-reference or onnx-<threads>`);
+}
+
+async function benchShape(name, rounds = Number(args.rounds)) {
   const { config, train, generate } = SHAPES[name];
   await initBackend({ backend: 'wasm' });
   const model = CausalLM.create(config, { seed: 1 });
   const out = { shape: name, parameters: model.numParameters() };
-  if (train !== undefined) {
+  if (train !== undefined && !args['no-train']) {
     const optimizer = new AdamW({ learningRate: 1e-3 });
     const data = padBatch(randomIdsOf(train.batch, train.seq, config.vocabSize, 7), 0);
     trainStep(model, optimizer, data);
@@ -376,11 +393,18 @@ async function benchShape(name, rounds = 3) {
   }
   const prompts = randomIdsOf(generate.batch, generate.prompt, config.vocabSize, 11);
   const flopsPerToken = model.forwardFlopsPerToken(generate.prompt + generate.newTokens / 2);
-  const paths = { fused: [], reference: [] };
-  const cpu = { fused: [], reference: [] };
-  let produced = 0;
+  const engines = args.engines.split(',').filter(Boolean);
+  const paths = Object.fromEntries(engines.map((e) => [e, []]));
+  const cpu = Object.fromEntries(engines.map((e) => [e, []]));
+  const tokens = {};
+  // A model keeps one onnx session (per thread count): each onnx engine gets its own copy, so
+  // alternating them does not rebuild sessions between rounds.
+  const models = Object.fromEntries(
+    engines.map((e) => [e, e.startsWith('onnx') ? model.clone() : model]),
+  );
   for (let r = 0; r < rounds + 1; r++) {
-    for (const decode of ['fused', 'reference']) {
+    for (const engine of engines) {
+      const model = models[engine];
       const t0 = performance.now();
       const c0 = process.cpuUsage();
       const outputs = await model.generate(prompts, {
@@ -388,33 +412,62 @@ async function benchShape(name, rounds = 3) {
         temperature: 1,
         seed: 1,
         batchSize: generate.batch,
-        decode,
+        ...engineOptions(engine),
       });
-      // round 0 warms up (kernel set-up, XNNPACK packing)
-      if (r > 0) paths[decode].push((performance.now() - t0) / 1000);
-      if (r > 0) cpu[decode].push(cpuSeconds(c0));
-      produced = outputs.reduce((n, o) => n + o.tokens.length, 0);
+      if (engineOptions(engine).engine !== model.lastGenerationEngine.engine)
+        throw new Error(`${engine} ran on ${JSON.stringify(model.lastGenerationEngine)}`);
+      // round 0 warms up (kernel set-up, XNNPACK packing, the onnx session's creation)
+      if (r > 0) paths[engine].push((performance.now() - t0) / 1000);
+      if (r > 0) cpu[engine].push(cpuSeconds(c0));
+      // sampled: engines may stop rows at different steps where float32 rounding flips a near-tie
+      tokens[engine] = outputs.reduce((n, o) => n + o.tokens.length, 0);
     }
   }
-  out.generate = { batch: generate.batch, prompt: generate.prompt, newTokens: produced };
-  for (const [decode, seconds] of Object.entries(paths)) {
-    out.generate[decode] = {
-      tokensPerSecond: Math.round(produced / Math.min(...seconds)),
-      medianTokensPerSecond: Math.round(produced / median(seconds)),
-      gflops: Math.round(((produced / Math.min(...seconds)) * flopsPerToken) / 1e8) / 10,
-      tokensPerCpuSecond: Math.round(produced / Math.min(...cpu[decode])),
+  out.generate = {
+    batch: generate.batch,
+    prompt: generate.prompt,
+    maxNewTokens: generate.newTokens,
+  };
+  const round = (x) => Math.round(x);
+  for (const engine of engines) {
+    const produced = tokens[engine];
+    out.generate[engine] = {
+      newTokens: produced,
+      // one figure per back-to-back round
+      tokensPerSecond: paths[engine].map((s) => round(produced / s)),
+      tokensPerCpuSecond: cpu[engine].map((s) => round(produced / s)),
       gflopsPerCpuSecond:
-        Math.round(((produced / Math.min(...cpu[decode])) * flopsPerToken) / 1e8) / 10,
+        Math.round(((produced / Math.min(...cpu[engine])) * flopsPerToken) / 1e8) / 10,
     };
   }
-  // reference ÷ fused time of each back-to-back round (wall, then CPU)
-  out.generate.fusedSpeedup = paths.reference.map(
-    (s, i) => Math.round((s / paths.fused[i]) * 100) / 100,
-  );
-  out.generate.fusedSpeedupCpu = cpu.reference.map(
-    (s, i) => Math.round((s / cpu.fused[i]) * 100) / 100,
-  );
-  model.dispose();
+  // each engine's speed-up over the first one (tokens per second, per round: wall, then CPU)
+  const base = engines[0];
+  for (const engine of engines.slice(1)) {
+    const ratio = (a, b) => a.map((x, i) => Math.round((b[i] / x) * 100) / 100);
+    const perToken = (list, e) => list[e].map((s) => s / tokens[e]);
+    out.generate[engine].speedupOverFirst = ratio(perToken(paths, engine), perToken(paths, base));
+    out.generate[engine].speedupOverFirstCpu = ratio(perToken(cpu, engine), perToken(cpu, base));
+  }
+  // An onnx engine's session is rebuilt from the weights after they change (every GRPO step).
+  for (const engine of engines.filter((e) => e.startsWith('onnx'))) {
+    const model = models[engine];
+    const rebuild = [];
+    for (let r = 0; r < 3; r++) {
+      for (const variable of model.parameters.values()) {
+        const next = tf.tidy(() => tf.mul(variable, 1));
+        variable.assign(next);
+        next.dispose();
+      }
+      const t0 = performance.now();
+      await model.generate(prompts.slice(0, 1), { maxNewTokens: 1, ...engineOptions(engine) });
+      rebuild.push({
+        buildMs: round(model.lastGenerationEngine.onnxBuildMs),
+        callMs: round(performance.now() - t0),
+      });
+    }
+    out.generate[engine].rebuildAfterWeightChange = rebuild;
+  }
+  for (const m of new Set(Object.values(models))) m.dispose();
   return out;
 }
 

@@ -127,6 +127,22 @@ describe('the onnx generation engine', () => {
     120_000,
   );
 
+  it('keeps parity while its KV cache grows chunk by chunk (prompt of 70, 120 new tokens)', async () => {
+    const model = peakedModel({ ...tiny, maxPositionEmbeddings: 256 }, 11);
+    const long = Array.from({ length: 70 }, (_, i) => (i * 17) % 61);
+    const batch = [long, long.slice(0, 9), long.slice(30, 100)];
+    for (const options of [
+      { maxNewTokens: 120, temperature: 0 },
+      { maxNewTokens: 120, temperature: 1, seed: 3 },
+    ] as GenerateOptions[]) {
+      const reference = await model.generate(batch, { ...options, engine: 'tfjs' });
+      const onnx = await model.generate(batch, { ...options, engine: 'onnx' });
+      expect(onnx[0]!.tokens).toHaveLength(120);
+      expectSameGeneration(onnx, reference, 1e-4);
+    }
+    model.dispose();
+  }, 120_000);
+
   it('its prefill logits equal each prompt alone through `logits` within 1e-4 (left padding undone)', async () => {
     const model = peakedModel({ ...tiny, architecture: 'qwen2' }, 3);
     // temperature 1: a greedy step's log-prob is log-softmax of the last position's logits

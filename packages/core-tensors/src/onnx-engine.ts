@@ -118,14 +118,21 @@ export class OnnxDecoder {
   }
 }
 
+/** The KV cache grows by this many slots per row at a time (see `OnnxGeneration`). */
+const CACHE_CHUNK = 64;
+
 /**
  * One batch's KV cache, kept in JS arrays the session reads in place: keys [B, K, hd, C]
  * (transposed, see the graph), values [B, K, C, hd]. Each call writes the new tokens' keys and
- * values into their slots; decoding feeds all C slots with the unwritten ones masked.
+ * values into their slots; decoding feeds all C slots with the unwritten ones masked. C grows in
+ * chunks of CACHE_CHUNK up to the capacity (a copy every CACHE_CHUNK tokens), so attention reads
+ * at most CACHE_CHUNK - 1 unwritten slots instead of the whole remaining capacity.
  */
 export class OnnxGeneration {
-  private readonly keys: Float32Array[];
-  private readonly values: Float32Array[];
+  private keys: Float32Array[];
+  private values: Float32Array[];
+  /** Slots per row in `keys`/`values` now (C). */
+  private allocated: number;
   private readonly kvHeads: number;
   private readonly headDim: number;
   private filled = 0;
@@ -138,9 +145,37 @@ export class OnnxGeneration {
     const c = decoder.config;
     this.kvHeads = c.numKeyValueHeads;
     this.headDim = headDimOf(c);
-    const size = batch * this.kvHeads * this.headDim * capacity;
-    this.keys = Array.from({ length: c.numHiddenLayers }, () => new Float32Array(size));
-    this.values = Array.from({ length: c.numHiddenLayers }, () => new Float32Array(size));
+    this.allocated = 0;
+    this.keys = [];
+    this.values = [];
+    this.grow(Math.min(capacity, CACHE_CHUNK));
+  }
+
+  /** Re-lays the cache out with `slots` slots per row, keeping the written ones. */
+  private grow(slots: number): void {
+    const old = this.allocated;
+    const rows = this.batch * this.kvHeads;
+    const hd = this.headDim;
+    const layers = this.decoder.config.numHiddenLayers;
+    const keys: Float32Array[] = [];
+    const values: Float32Array[] = [];
+    for (let i = 0; i < layers; i++) {
+      const k = new Float32Array(rows * hd * slots);
+      const v = new Float32Array(rows * hd * slots);
+      if (old > 0) {
+        const oldK = this.keys[i]!;
+        const oldV = this.values[i]!;
+        for (let r = 0; r < rows * hd; r++)
+          k.set(oldK.subarray(r * old, r * old + this.filled), r * slots);
+        for (let r = 0; r < rows; r++)
+          v.set(oldV.subarray(r * old * hd, (r * old + this.filled) * hd), r * slots * hd);
+      }
+      keys.push(k);
+      values.push(v);
+    }
+    this.keys = keys;
+    this.values = values;
+    this.allocated = slots;
   }
 
   /**
@@ -155,6 +190,10 @@ export class OnnxGeneration {
     rope: { cos: Float32Array; sin: Float32Array },
   ): Promise<Float32Array> {
     if (this.filled !== 0) throw new Error('prefill runs once per generation');
+    if (time > this.capacity)
+      throw new Error(`${time} tokens exceed the capacity ${this.capacity}`);
+    if (time >= this.allocated)
+      this.grow(Math.min(this.capacity, Math.ceil((time + 1) / CACHE_CHUNK) * CACHE_CHUNK));
     const bias = attentionBiasValues(keyMask.flat(), this.batch, time, time);
     return this.run(ids, time, positions, rope, bias, 0);
   }
@@ -166,9 +205,10 @@ export class OnnxGeneration {
     positions: Int32Array,
     rope: { cos: Float32Array; sin: Float32Array },
   ): Promise<Float32Array> {
-    const c = this.capacity;
     const slot = this.filled;
-    if (slot >= c) throw new Error(`the KV cache's ${c} slots are full`);
+    if (slot >= this.capacity) throw new Error(`the KV cache's ${this.capacity} slots are full`);
+    if (slot >= this.allocated) this.grow(Math.min(this.capacity, this.allocated + CACHE_CHUNK));
+    const c = this.allocated;
     const bias = new Float32Array(this.batch * (c + 1)).fill(-1e9);
     for (let b = 0; b < this.batch; b++) {
       const row = keyMask[b]!;
@@ -233,7 +273,7 @@ export class OnnxGeneration {
       ]);
     }
     const out = await d.session.run(feeds);
-    const c = this.capacity;
+    const c = this.allocated;
     const slot = this.filled;
     if (slot + time > c) throw new Error(`the KV cache's ${c} slots are full`);
     for (let i = 0; i < config.numHiddenLayers; i++) {

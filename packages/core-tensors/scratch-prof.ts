@@ -1,0 +1,20 @@
+import { CausalLM } from './src/model.ts';
+import { initBackend } from './src/backend.ts';
+import { buildDecoderGraph } from './src/onnx-graph.ts';
+import { createRequire } from 'node:module';
+const ort = createRequire(import.meta.url)('onnxruntime-node');
+const { SHAPES } = await import('./bench/shapes.mjs');
+await initBackend({ backend: 'wasm' });
+const shape = SHAPES['cli-default'];
+const m = CausalLM.create(shape.config, { seed: 1 });
+const w = new Map([...m.parameters].map(([k, v]) => [k, v.dataSync() as Float32Array]));
+const bytes = buildDecoderGraph(m.config, w);
+const s = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all', enableProfiling: true, profileFilePrefix: '/tmp/ortw/ortprof' });
+const c = m.config; const B = 16, K = c.numKeyValueHeads, hd = c.hiddenSize / c.numAttentionHeads, C = 512, G = c.numAttentionHeads / K;
+const T = (t: string, d: any, dims: number[]) => new ort.Tensor(t, d, dims);
+const i64 = (v: number[]) => T('int64', BigInt64Array.from(v.map(BigInt)), [v.length]);
+const feeds: any = { input_ids: T('int32', new Int32Array(B), [B, 1]), cos: T('float32', new Float32Array(B * hd), [B, 1, 1, hd]), sin: T('float32', new Float32Array(B * hd), [B, 1, 1, hd]), bias: T('float32', new Float32Array(B * (C + 1)), [B, 1, 1, 1, C + 1]), scores_shape: i64([B, K, G, 1, C + 1]), probs_shape: i64([B, K, G, C + 1]), split_keys: i64([C, 1]) };
+for (let i = 0; i < c.numHiddenLayers; i++) { feeds[`past_key.${i}`] = T('float32', new Float32Array(B * K * hd * C), [B, K, hd, C]); feeds[`past_value.${i}`] = T('float32', new Float32Array(B * K * hd * C), [B, K, C, hd]); }
+for (let i = 0; i < 20; i++) await s.run(feeds);
+const t0 = performance.now(); for (let i = 0; i < 100; i++) await s.run(feeds); console.log('ms/run', (performance.now() - t0) / 100);
+console.log(s.endProfiling());
