@@ -93,6 +93,8 @@ export class OnnxDecoder {
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
+      // Threads that spin between kernels take CPU from the other processes of a shared machine.
+      ...(threads > 1 ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
     });
     return new OnnxDecoder(session, result.runtime, config, threads, performance.now() - start);
   }
@@ -283,10 +285,13 @@ export class OnnxGeneration {
       const valueCache = this.values[i]!;
       for (let r = 0; r < b * kv; r++) {
         // keys [B, K, hd, T] → cache [B, K, hd, C] at columns slot..slot+T-1
-        for (let e = 0; e < hd; e++) {
-          const from = (r * hd + e) * time;
-          keyCache.set(newKeys.subarray(from, from + time), (r * hd + e) * c + slot);
-        }
+        if (time === 1)
+          for (let e = 0; e < hd; e++) keyCache[(r * hd + e) * c + slot] = newKeys[r * hd + e]!;
+        else
+          for (let e = 0; e < hd; e++) {
+            const from = (r * hd + e) * time;
+            keyCache.set(newKeys.subarray(from, from + time), (r * hd + e) * c + slot);
+          }
         // values [B, K, T, hd] → cache [B, K, C, hd] at rows slot..slot+T-1
         valueCache.set(newValues.subarray(r * time * hd, (r + 1) * time * hd), (r * c + slot) * hd);
       }
