@@ -4,7 +4,7 @@
 // --shapes: training and generation GFLOP/s of the shapes in bench/shapes.mjs on wasm, generation
 // through each engine back to back ('' skips it): --engines lists them (default
 // tfjs-fused,tfjs-reference,onnx-1,onnx-2: the tfjs decode paths, onnxruntime-node with 1 and 2
-// intra-op threads), --rounds the alternating rounds after a warm-up (default 3); --no-train skips
+// intra-op threads; onnx-<threads>-inputs feeds the weights as inputs instead of initializers), --rounds the alternating rounds after a warm-up (default 3); --no-train skips
 // the shapes' training step. The onnx engines also report the rebuild of their session after the
 // weights change (what a GRPO step costs them).
 // --workers: training and generation through createModelWorkerPool with each worker count
@@ -350,12 +350,14 @@ async function benchWorkers(counts) {
  */
 /** generate() options of an engine name of --engines. */
 function engineOptions(engine) {
-  const [kind, variant] = engine.split('-');
+  const [kind, variant, weights] = engine.split('-');
   if (kind === 'tfjs' && (variant === 'fused' || variant === 'reference'))
     return { engine: 'tfjs', decode: variant };
-  if (kind === 'onnx' && Number(variant) >= 1)
-    return { engine: 'onnx', onnxThreads: Number(variant) };
-  throw new Error(`unknown engine ${engine}: use tfjs-fused, tfjs-reference or onnx-<threads>`);
+  if (kind === 'onnx' && Number(variant) >= 1 && (weights === undefined || weights === 'inputs'))
+    return { engine: 'onnx', onnxThreads: Number(variant), onnxWeights: weights ?? 'initializers' };
+  throw new Error(
+    `unknown engine ${engine}: use tfjs-fused, tfjs-reference or onnx-<threads>[-inputs]`,
+  );
 }
 
 async function benchShape(name, rounds = Number(args.rounds)) {

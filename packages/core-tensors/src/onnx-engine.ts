@@ -54,7 +54,7 @@ function loadRuntime(): { runtime: OnnxRuntimeModule } | { reason: string } {
 /** The largest ONNX model serialised in one protobuf message (2 GiB), less room for the graph. */
 const MAX_GRAPH_BYTES = 1.9 * 1024 ** 3;
 
-/** Why the ONNX decoder cannot run a model of this config (undefined when it can). */
+/** Why the ONNX decoder cannot run a model of this config (undefined when it can); `weightFloats`: the floats stored in the graph. */
 export function onnxUnsupportedReason(
   config: ModelConfig,
   weightFloats: number,
@@ -69,25 +69,41 @@ export function onnxUnsupportedReason(
 
 /** An InferenceSession over one set of a model's weights (rebuilt when the weights change). */
 export class OnnxDecoder {
+  /** The weights fed with every run when they are graph inputs (replaced whole by `updateWeights`). */
+  weightFeeds: Readonly<Record<string, Ort.Tensor>> = {};
+
   private constructor(
     readonly session: Ort.InferenceSession,
     private readonly runtime: OnnxRuntimeModule,
     readonly config: ModelConfig,
     readonly threads: number,
+    readonly weightsAsInputs: boolean,
     /** Milliseconds spent building the graph and creating the session. */
     readonly buildMs: number,
   ) {}
+
+  /** New weights for a session whose weights are inputs (no new session); returns the milliseconds it took. */
+  updateWeights(weights: DecoderWeights): number {
+    if (!this.weightsAsInputs) throw new Error('the weights of this session are in its graph');
+    const start = performance.now();
+    const { weightInputs } = buildDecoderGraph(this.config, weights, { weightsAsInputs: true });
+    const feeds: Record<string, Ort.Tensor> = {};
+    for (const [name, w] of weightInputs) feeds[name] = this.tensor('float32', w.data, w.dims);
+    this.weightFeeds = feeds;
+    return performance.now() - start;
+  }
 
   /** Builds the graph from `weights` and opens a session with `threads` intra-op threads. */
   static async create(
     config: ModelConfig,
     weights: DecoderWeights,
     threads: number,
+    weightsAsInputs: boolean,
   ): Promise<OnnxDecoder> {
     const result = loadRuntime();
     if (!('runtime' in result)) throw new Error(result.reason);
     const start = performance.now();
-    const bytes = buildDecoderGraph(config, weights);
+    const { bytes } = buildDecoderGraph(config, weights, { weightsAsInputs });
     const session = await result.runtime.InferenceSession.create(bytes, {
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
@@ -96,12 +112,21 @@ export class OnnxDecoder {
       // Threads that spin between kernels take CPU from the other processes of a shared machine.
       ...(threads > 1 ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
     });
-    return new OnnxDecoder(session, result.runtime, config, threads, performance.now() - start);
+    const decoder = new OnnxDecoder(
+      session,
+      result.runtime,
+      config,
+      threads,
+      weightsAsInputs,
+      performance.now() - start,
+    );
+    if (weightsAsInputs) decoder.updateWeights(weights);
+    return decoder;
   }
 
   /** A generation of `batch` rows with room for `capacity` tokens per row. */
   begin(batch: number, capacity: number): OnnxGeneration {
-    return new OnnxGeneration(this, batch, capacity);
+    return new OnnxGeneration(this, batch, capacity, this.weightFeeds);
   }
 
   tensor(type: 'float32', data: Float32Array, dims: number[]): Ort.Tensor;
@@ -143,6 +168,7 @@ export class OnnxGeneration {
     private readonly decoder: OnnxDecoder,
     private readonly batch: number,
     private readonly capacity: number,
+    private readonly weightFeeds: Readonly<Record<string, Ort.Tensor>>,
   ) {
     const c = decoder.config;
     this.kvHeads = c.numKeyValueHeads;
@@ -251,6 +277,7 @@ export class OnnxGeneration {
       );
     const keys = cached + time;
     const feeds: Record<string, Ort.Tensor> = {
+      ...this.weightFeeds,
       input_ids: d.tensor('int32', ids, [b, time]),
       cos: d.tensor('float32', cos, [b, time, 1, hd]),
       sin: d.tensor('float32', sin, [b, time, 1, hd]),

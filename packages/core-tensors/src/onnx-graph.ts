@@ -33,7 +33,18 @@ type Attribute = { name: string; ints?: number[]; i?: number; f?: number };
 class GraphBuilder {
   readonly nodes: InstanceType<typeof onnx.NodeProto>[] = [];
   readonly initializers: InstanceType<typeof onnx.TensorProto>[] = [];
+  /** Weights fed at run time instead of stored in the graph (see `DecoderGraphOptions`). */
+  readonly weightInputs = new Map<string, { data: Float32Array; dims: number[] }>();
   private counter = 0;
+
+  constructor(private readonly weightsAsInputs: boolean) {}
+
+  /** A model weight: an initializer, or a graph input of the same name. */
+  weight(name: string, values: Float32Array, dims: number[]): string {
+    if (!this.weightsAsInputs) return this.floats(name, values, dims);
+    this.weightInputs.set(name, { data: values, dims });
+    return name;
+  }
 
   /** Adds a node and returns its (first) output's name. */
   op(opType: string, inputs: string[], attributes: Attribute[] = [], outputs = 1): string[] {
@@ -134,7 +145,25 @@ function concatColumns(parts: Float32Array[], rows: number): Float32Array {
  * model with its weights as initializers (see `DECODER_GRAPH_OPSET`'s comment for the interface).
  * q/k/v and gate/up are concatenated into one product each.
  */
-export function buildDecoderGraph(config: ModelConfig, weights: DecoderWeights): Uint8Array {
+export interface DecoderGraphOptions {
+  /**
+   * The weights become graph inputs (fed with every run; nothing copied into the graph) instead of
+   * initializers: a change of weights then needs no new session, and the graph has no size limit.
+   */
+  weightsAsInputs?: boolean;
+}
+
+export interface DecoderGraph {
+  bytes: Uint8Array;
+  /** The weight inputs' values by input name (empty with initializers). */
+  weightInputs: ReadonlyMap<string, { data: Float32Array; dims: number[] }>;
+}
+
+export function buildDecoderGraph(
+  config: ModelConfig,
+  weights: DecoderWeights,
+  options: DecoderGraphOptions = {},
+): DecoderGraph {
   const get = (name: string): Float32Array => {
     const value = weights.get(name);
     if (value === undefined) throw new Error(`decoder graph: missing weight ${name}`);
@@ -146,7 +175,7 @@ export function buildDecoderGraph(config: ModelConfig, weights: DecoderWeights):
   const kvHeads = config.numKeyValueHeads;
   const inter = config.intermediateSize;
   const vocab = config.vocabSize;
-  const g = new GraphBuilder();
+  const g = new GraphBuilder(options.weightsAsInputs === true);
   const FLOAT = onnx.TensorProto.DataType.FLOAT;
   const INT64 = onnx.TensorProto.DataType.INT64;
   const scale = g.scalar(1 / Math.sqrt(hd));
@@ -177,7 +206,7 @@ export function buildDecoderGraph(config: ModelConfig, weights: DecoderWeights):
   const gateUpSplit = g.int64s([inter, inter]);
 
   let x = g.one('Gather', [
-    g.floats('embed', get('model.embed_tokens.weight'), [vocab, d]),
+    g.weight('embed', get('model.embed_tokens.weight'), [vocab, d]),
     'input_ids',
   ]);
   const pastInputs: ReturnType<typeof valueInfo>[] = [];
@@ -185,11 +214,11 @@ export function buildDecoderGraph(config: ModelConfig, weights: DecoderWeights):
   for (let i = 0; i < config.numHiddenLayers; i++) {
     const p = `model.layers.${i}`;
     const w = (name: string) => get(`${p}.${name}`);
-    const h = rmsNorm(x, g.floats(`norm1.${i}`, w('input_layernorm.weight'), [d]));
+    const h = rmsNorm(x, g.weight(`norm1.${i}`, w('input_layernorm.weight'), [d]));
     const qkvWidth = (heads + 2 * kvHeads) * hd;
     let qkv = g.one('MatMul', [
       h,
-      g.floats(
+      g.weight(
         `qkv.${i}`,
         concatColumns(
           [
@@ -207,7 +236,7 @@ export function buildDecoderGraph(config: ModelConfig, weights: DecoderWeights):
       bias.set(w('self_attn.q_proj.bias'));
       bias.set(w('self_attn.k_proj.bias'), heads * hd);
       bias.set(w('self_attn.v_proj.bias'), (heads + kvHeads) * hd);
-      qkv = g.one('Add', [qkv, g.floats(`qkv_bias.${i}`, bias, [qkvWidth])]);
+      qkv = g.one('Add', [qkv, g.weight(`qkv_bias.${i}`, bias, [qkvWidth])]);
     }
     const [q, k, v] = g.op('Split', [qkv, qkvSplit], [{ name: 'axis', i: -1 }], 3);
     // q [B, T, H, hd] → [B, H, T, hd] → [B, K, G·T, hd]: a group's query heads stacked along time.
@@ -265,12 +294,12 @@ export function buildDecoderGraph(config: ModelConfig, weights: DecoderWeights):
     ]);
     x = g.one('Add', [
       x,
-      g.one('MatMul', [merged, g.floats(`o.${i}`, w('self_attn.o_proj.weight'), [heads * hd, d])]),
+      g.one('MatMul', [merged, g.weight(`o.${i}`, w('self_attn.o_proj.weight'), [heads * hd, d])]),
     ]);
-    const h2 = rmsNorm(x, g.floats(`norm2.${i}`, w('post_attention_layernorm.weight'), [d]));
+    const h2 = rmsNorm(x, g.weight(`norm2.${i}`, w('post_attention_layernorm.weight'), [d]));
     const gateUp = g.one('MatMul', [
       h2,
-      g.floats(
+      g.weight(
         `gate_up.${i}`,
         concatColumns([w('mlp.gate_proj.weight'), w('mlp.up_proj.weight')], d),
         [d, 2 * inter],
@@ -280,7 +309,7 @@ export function buildDecoderGraph(config: ModelConfig, weights: DecoderWeights):
     const act = g.one('Mul', [g.one('Mul', [gate!, g.one('Sigmoid', [gate!])]), up!]);
     x = g.one('Add', [
       x,
-      g.one('MatMul', [act, g.floats(`down.${i}`, w('mlp.down_proj.weight'), [inter, d])]),
+      g.one('MatMul', [act, g.weight(`down.${i}`, w('mlp.down_proj.weight'), [inter, d])]),
     ]);
   }
   // Only the last position's logits are used: slice before the final norm and the head.
@@ -288,9 +317,9 @@ export function buildDecoderGraph(config: ModelConfig, weights: DecoderWeights):
     g.one('Slice', [x, g.int64s([-1]), g.int64s([2 ** 53]), g.int64s([1])]),
     g.int64s([0, d]),
   ]);
-  const normed = rmsNorm(last, g.floats('norm.final', get('model.norm.weight'), [d]));
+  const normed = rmsNorm(last, g.weight('norm.final', get('model.norm.weight'), [d]));
   if (weights.has('lm_head.weight'))
-    g.one('MatMul', [normed, g.floats('lm_head', get('lm_head.weight'), [d, vocab])]);
+    g.one('MatMul', [normed, g.weight('lm_head', get('lm_head.weight'), [d, vocab])]);
   // Tied: the embedding [vocab, d] used transposed by Gemm, no second copy.
   else g.one('Gemm', [normed, 'embed'], [{ name: 'transB', i: 1 }]);
   g.nameLast('logits');
@@ -308,6 +337,7 @@ export function buildDecoderGraph(config: ModelConfig, weights: DecoderWeights):
       valueInfo('probs_shape', INT64, [4]),
       valueInfo('split_keys', INT64, [2]),
       ...pastInputs,
+      ...[...g.weightInputs].map(([name, w]) => valueInfo(name, FLOAT, w.dims)),
     ],
     output: [valueInfo('logits', FLOAT, ['batch', vocab]), ...cacheOutputs],
   });
@@ -317,5 +347,5 @@ export function buildDecoderGraph(config: ModelConfig, weights: DecoderWeights):
     opsetImport: [{ domain: '', version: DECODER_GRAPH_OPSET }],
     graph,
   });
-  return onnx.ModelProto.encode(model).finish();
+  return { bytes: onnx.ModelProto.encode(model).finish(), weightInputs: g.weightInputs };
 }
