@@ -2,11 +2,11 @@
 //   node bench/run.mjs [--backends wasm,cpu] [--steps 5] [--profile] [--batch 16] [--seq 128] [--workers 1,2]
 //     [--shapes core-default,cli-default,qwen2.5-0.5b-layer]
 // --shapes: training and generation GFLOP/s of the shapes in bench/shapes.mjs on wasm, generation
-// through each engine back to back ('' skips it): --engines lists them (default
-// tfjs-fused,tfjs-reference,onnx-1,onnx-2: the tfjs decode paths, onnxruntime-node with 1 and 2
-// intra-op threads; onnx-<threads>-inputs feeds the weights as inputs instead of initializers), --rounds the alternating rounds after a warm-up (default 3); --no-train skips
-// the shapes' training step. The onnx engines also report the rebuild of their session after the
-// weights change (what a GRPO step costs them).
+// through each engine back to back ('' skips it). --engines lists them (default
+// tfjs-fused,tfjs-reference,onnx-1,onnx-2): the tfjs decode paths, onnxruntime-node with 1 or 2
+// intra-op threads (onnx-<threads>-inputs: the weights fed as inputs instead of initializers);
+// --rounds: alternating rounds after a warm-up (default 3); --no-train skips the training step.
+// The onnx engines also report their rebuild after the weights change (what a GRPO step costs).
 // --workers: training and generation through createModelWorkerPool with each worker count
 // (1 = in-process, as without a pool), on the wasm backend; '' skips it.
 // Run after `pnpm build` (the `bench` package script does both).

@@ -41,12 +41,15 @@ export {
 } from './model.js';
 export type {
   GenerateOptions,
+  GenerationEngineReport,
   GenerationOutput,
   LoraConfig,
   LoraTarget,
   ParameterSpec,
   TokenLogProbsOptions,
 } from './model.js';
+export { onnxRuntimeStatus, setOnnxRuntimeLoader } from './onnx-engine.js';
+export type { GenerationEngine, OnnxRuntimeLoader, OnnxRuntimeModule } from './onnx-engine.js';
 export { padBatch } from './batch.js';
 export { sampleToken } from './sampling.js';
 export type { SamplingOptions } from './sampling.js';
