@@ -1041,6 +1041,20 @@ export class CausalLM {
     const streamOffset = options.streamOffset ?? 0;
     if (!Number.isInteger(streamOffset) || streamOffset < 0)
       throw new ModelInputError(`streamOffset must be a non-negative integer, got ${streamOffset}`);
+    if (options.engine !== undefined && !['onnx', 'tfjs', 'auto'].includes(options.engine))
+      throw new ModelInputError(
+        `engine must be 'onnx', 'tfjs' or 'auto', got ${JSON.stringify(options.engine)}`,
+      );
+    const threads = options.onnxThreads ?? 1;
+    if (!Number.isInteger(threads) || threads < 1)
+      throw new ModelInputError(`onnxThreads must be a positive integer, got ${threads}`);
+    if (
+      options.onnxWeights !== undefined &&
+      !['initializers', 'inputs'].includes(options.onnxWeights)
+    )
+      throw new ModelInputError(
+        `onnxWeights must be 'initializers' or 'inputs', got ${JSON.stringify(options.onnxWeights)}`,
+      );
   }
 
   /** Batched sampling with a KV cache. Prompts are left-padded per batch; every prompt draws from its own seeded stream. */
@@ -1100,24 +1114,8 @@ export class CausalLM {
       return undefined;
     }
     const threads = options.onnxThreads ?? 1;
-    if (!Number.isInteger(threads) || threads < 1)
-      throw new ModelInputError(`onnxThreads must be a positive integer, got ${threads}`);
-    if (
-      options.onnxWeights !== undefined &&
-      !['initializers', 'inputs'].includes(options.onnxWeights)
-    )
-      throw new ModelInputError(
-        `onnxWeights must be 'initializers' or 'inputs', got ${JSON.stringify(options.onnxWeights)}`,
-      );
     const reason = this.onnxUnsupported(options.onnxWeights === 'inputs');
-    if (reason !== undefined) {
-      if (requested === 'onnx' && !loggedFallbacks.has(reason)) {
-        loggedFallbacks.add(reason);
-        options.logger?.warn(`generation falls back from the onnx engine to tfjs: ${reason}`);
-      }
-      this.lastGenerationEngine = { engine: 'tfjs', fallbackReason: reason };
-      return undefined;
-    }
+    if (reason !== undefined) return this.fallBack(options, reason);
     const sources = [...this.variables.values()].map((v) => v.dataId);
     const readWeights = (): Map<string, Float32Array> => {
       const weights = new Map<string, Float32Array>();
@@ -1147,7 +1145,12 @@ export class CausalLM {
     } catch (error) {
       held.users--;
       if (this.onnxDecoder === held) this.onnxDecoder = undefined;
-      throw error;
+      // e.g. an onnxruntime build without a kernel the graph uses: the tfjs path still works
+      const message = error instanceof Error ? error.message : String(error);
+      return this.fallBack(
+        options,
+        `onnxruntime could not open the decoder graph: ${message.split('\n')[0]!.trim()}`,
+      );
     }
     let buildMs = created ? decoder.buildMs : 0;
     if (held.sources.length !== sources.length || held.sources.some((id, i) => id !== sources[i])) {
@@ -1162,6 +1165,16 @@ export class CausalLM {
     }
     this.lastGenerationEngine = { engine: 'onnx', onnxBuildMs: buildMs };
     return decoder;
+  }
+
+  /** Records (and for engine 'onnx' logs, once per reason) why generation runs on tfjs instead. */
+  private fallBack(options: GenerateOptions, reason: string): undefined {
+    if (options.engine === 'onnx' && !loggedFallbacks.has(reason)) {
+      loggedFallbacks.add(reason);
+      options.logger?.warn(`generation falls back from the onnx engine to tfjs: ${reason}`);
+    }
+    this.lastGenerationEngine = { engine: 'tfjs', fallbackReason: reason };
+    return undefined;
   }
 
   /** Drops the ONNX session (its native memory is freed now, or when the generations using it end). */

@@ -3,8 +3,8 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Logger } from '@codereasoner/common';
 import { initBackend } from './backend.js';
 import type { ModelConfig } from './config.js';
-import { CausalLM, type GenerateOptions, type GenerationOutput } from './model.js';
-import { onnxRuntimeStatus, setOnnxRuntimeLoader } from './onnx-engine.js';
+import { CausalLM, ModelInputError, type GenerateOptions, type GenerationOutput } from './model.js';
+import { onnxRuntimeStatus, setOnnxRuntimeLoader, type OnnxRuntimeModule } from './onnx-engine.js';
 
 const tiny: Partial<ModelConfig> = {
   vocabSize: 61,
@@ -193,6 +193,27 @@ describe('the onnx generation engine', () => {
     setOnnxRuntimeLoader(() => ({}) as never);
     await model.generate(prompts, { ...options, engine: 'auto' });
     expect(model.lastGenerationEngine?.fallbackReason).toMatch(/no InferenceSession\.create/);
+    // a runtime that loads but cannot open the graph (e.g. a build without a kernel it uses)
+    const { createRequire } = await import('node:module');
+    const real = createRequire(import.meta.url)('onnxruntime-node') as OnnxRuntimeModule;
+    setOnnxRuntimeLoader(() => ({
+      ...real,
+      InferenceSession: {
+        create: () =>
+          Promise.reject(
+            new Error('Could not find an implementation for SimplifiedLayerNormalization'),
+          ),
+      } as unknown as OnnxRuntimeModule['InferenceSession'],
+    }));
+    expectSameGeneration(
+      await model.generate(prompts, { ...options, engine: 'onnx', logger }),
+      reference,
+      0,
+    );
+    expect(model.lastGenerationEngine?.fallbackReason).toBe(
+      'onnxruntime could not open the decoder graph: Could not find an implementation for SimplifiedLayerNormalization',
+    );
+    expect(logger.warnings).toHaveLength(2);
     // the real module again
     setOnnxRuntimeLoader(undefined);
     await model.generate(prompts, { ...options, engine: 'auto' });
@@ -240,11 +261,17 @@ describe('the onnx generation engine', () => {
     model.dispose();
   }, 60_000);
 
-  it('rejects a bad onnxThreads with ModelInputError', async () => {
+  it('rejects a bad engine, onnxThreads or onnxWeights with ModelInputError', async () => {
     const model = CausalLM.create(tiny);
     await expect(
       model.generate(prompts, { maxNewTokens: 2, engine: 'onnx', onnxThreads: 0 }),
     ).rejects.toThrow(/onnxThreads must be a positive integer/);
+    await expect(
+      model.generate(prompts, { maxNewTokens: 2, engine: 'native' as never }),
+    ).rejects.toThrow(ModelInputError);
+    await expect(
+      model.generate(prompts, { maxNewTokens: 2, engine: 'onnx', onnxWeights: 'graph' as never }),
+    ).rejects.toThrow(/onnxWeights must be 'initializers' or 'inputs'/);
     model.dispose();
   });
 });
