@@ -1381,8 +1381,9 @@ export class CausalLM {
 
   /**
    * Frees the fused decode path's concatenated weights (a copy of the q/k/v and gate/up
-   * projections kept between `generate` calls); the next `generate` rebuilds them. Trainers call
-   * it when they are disposed, so a model they generated with holds no copy afterwards.
+   * projections kept between `generate` calls) and the onnx engine's session (another copy of the
+   * weights, in onnxruntime); the next `generate` rebuilds them. Trainers call it when they are
+   * disposed, so a model they generated with holds no copy afterwards.
    */
   releaseDecodeCache(): void {
     this.disposeFusedWeights();
