@@ -1070,7 +1070,8 @@ export class CausalLM {
         : prompts.map(() => root.fork());
     const outputs: GenerationOutput[] = [];
     let produced = 0;
-    const onnx = await this.openOnnxEngine(options);
+    const opened = await this.openOnnxEngine(options);
+    const onnx = opened?.decoder;
     try {
       for (let start = 0; start < prompts.length; start += batchSize) {
         const chunk = prompts.slice(start, start + batchSize);
@@ -1087,7 +1088,12 @@ export class CausalLM {
         outputs.push(...results);
       }
     } finally {
-      if (onnx !== undefined) this.onnxDecoder!.users--;
+      if (opened !== undefined) {
+        opened.held.users--;
+        // replaced meanwhile (the weights changed under another call): the last user frees it
+        if (opened.held.users === 0 && this.onnxDecoder !== opened.held)
+          void opened.decoder.release();
+      }
     }
     return outputs;
   }
@@ -1107,7 +1113,9 @@ export class CausalLM {
    * undefined for tfjs (asked for, or the fallback, reported in `lastGenerationEngine`). The
    * session is kept while the weights' buffers are unchanged, like the fused path's weights.
    */
-  private async openOnnxEngine(options: GenerateOptions): Promise<OnnxDecoder | undefined> {
+  private async openOnnxEngine(
+    options: GenerateOptions,
+  ): Promise<{ decoder: OnnxDecoder; held: NonNullable<CausalLM['onnxDecoder']> } | undefined> {
     const requested = options.engine ?? 'tfjs';
     if (requested === 'tfjs') {
       this.lastGenerationEngine = { engine: 'tfjs' };
@@ -1159,12 +1167,13 @@ export class CausalLM {
       if (decoder.weightsAsInputs) buildMs = decoder.updateWeights(readWeights());
       else {
         held.users--;
-        this.releaseOnnxDecoder();
+        if (this.onnxDecoder === held) this.releaseOnnxDecoder();
+        else if (held.users === 0) void decoder.release();
         return this.openOnnxEngine(options);
       }
     }
     this.lastGenerationEngine = { engine: 'onnx', onnxBuildMs: buildMs };
-    return decoder;
+    return { decoder, held };
   }
 
   /** Records (and for engine 'onnx' logs, once per reason) why generation runs on tfjs instead. */

@@ -145,6 +145,31 @@ describe('the onnx generation engine', () => {
     model.dispose();
   }, 120_000);
 
+  it('serves concurrent calls across a weight change, each with the weights it started with', async () => {
+    const model = peakedModel(tiny, 12);
+    const options: GenerateOptions = { maxNewTokens: 40, temperature: 1, seed: 6 };
+    const before = await model.generate(prompts, { ...options, engine: 'tfjs' });
+    const first = model.generate(prompts, { ...options, engine: 'onnx' });
+    await new Promise((resolve) => setImmediate(resolve)); // the first call has its session
+    for (const variable of model.parameters.values()) {
+      const next = tf.tidy(() => tf.mul(variable, 1.2));
+      variable.assign(next);
+      next.dispose();
+    }
+    const after = await model.generate(prompts, { ...options, engine: 'tfjs' });
+    const second = model.generate(prompts, { ...options, engine: 'onnx' });
+    expectSameGeneration(await first, before, 1e-4);
+    expectSameGeneration(await second, after, 1e-4);
+    expect(after.map((o) => o.tokens)).not.toEqual(before.map((o) => o.tokens));
+    // the replaced session was released by its last user; the model still generates
+    expectSameGeneration(
+      await model.generate(prompts, { ...options, engine: 'onnx' }),
+      after,
+      1e-4,
+    );
+    model.dispose();
+  }, 60_000);
+
   it('its prefill logits equal each prompt alone through `logits` within 1e-4 (left padding undone)', async () => {
     const model = peakedModel({ ...tiny, architecture: 'qwen2' }, 3);
     // temperature 1: a greedy step's log-prob is log-softmax of the last position's logits

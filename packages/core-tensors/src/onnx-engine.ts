@@ -140,7 +140,12 @@ export class OnnxDecoder {
     return new this.runtime.Tensor(type, data as Float32Array, dims);
   }
 
+  private released = false;
+
+  /** Frees the session's native memory (once; later calls do nothing). */
   async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
     await this.session.release();
   }
 }
