@@ -101,6 +101,33 @@ describe('one round of config errors', () => {
   });
 });
 
+describe('the teacher section', () => {
+  const issuesOf = (teacher: Record<string, unknown>): string[] => {
+    try {
+      resolveRunConfig({ teacher }, {}, 'run config', SECTION_VALIDATORS);
+    } catch (caught) {
+      return (caught as ConfigValidationError).issues;
+    }
+    return [];
+  };
+
+  it("accepts the trace teacher's chain formats", () => {
+    expect(issuesOf({ kind: 'trace', format: 'compact' })).toEqual([]);
+    expect(issuesOf({ kind: 'trace', format: 'full', batchSize: 8 })).toEqual([]);
+    expect(resolveRunConfig({ teacher: { format: 'full' } }).teacher).toEqual({
+      kind: 'trace',
+      format: 'full',
+    });
+  });
+
+  it('refuses an unknown format or key of the trace teacher, naming the choices', () => {
+    expect(issuesOf({ kind: 'trace', format: 'short', batchsize: 8 })).toEqual([
+      "/teacher: unknown property 'batchsize' (did you mean 'batchSize'?)",
+      '/teacher/format: must be one of "full", "compact" (got "short")',
+    ]);
+  });
+});
+
 describe('suggestKey', () => {
   it('maps TRL names and other spellings onto our keys', () => {
     const grpo = SCHEMA_KEYS.grpo;

@@ -11,7 +11,7 @@ import {
 import { corpusOptionsSchema } from '@codereasoner/data';
 import { grpoConfigInputSchema } from '@codereasoner/grpo';
 import { sandboxOptionsSchema } from '@codereasoner/sandbox';
-import { DEFAULT_SFT_CONFIG, sftConfigSchema } from '@codereasoner/sft';
+import { DEFAULT_SFT_CONFIG, sftConfigSchema, traceTeacherConfigSchema } from '@codereasoner/sft';
 import { schemaIssues, type BenchmarkName } from '@codereasoner/common';
 import { PRESETS, type PresetName } from './presets.js';
 import { TRL_ALIASES } from './trl-flags.js';
@@ -243,6 +243,8 @@ function sectionIssues(
   const teacherKind = config.teacher.kind;
   if (teacherKind !== 'trace' && teacherKind !== 'chat')
     issues.push(`/teacher/kind: must be one of "trace", "chat"`);
+  if (teacherKind === 'trace')
+    issues.push(...schemaIssues(traceTeacherConfigSchema, config.teacher, { prefix: '/teacher' }));
   if (teacherKind === 'chat' && typeof config.teacher.model !== 'object') {
     issues.push('/teacher/model: the chat teacher needs { baseURL, model, apiKeyEnv }');
   }

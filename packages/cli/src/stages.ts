@@ -49,6 +49,8 @@ import {
   type BaselineResult,
   type EvaluationItem,
   type EvaluationResult,
+  type TraceTeacherConfig,
+  type TraceTeacherOptions,
 } from '@codereasoner/sft';
 import type { RunConfig, SectionValidators } from './config.js';
 import type { StageContext } from './context.js';
@@ -136,6 +138,12 @@ async function trainOrLoadTokenizer(
   return tokenizer;
 }
 
+/** The trace teacher's options from the run config's `teacher` section (checked by its schema). */
+function traceTeacherOptions(section: TraceTeacherConfig): TraceTeacherOptions {
+  const { kind: _kind, ...options } = section;
+  return options;
+}
+
 export const sftStage: StageRunner = async (context) => {
   const { config } = context;
   await context.backend();
@@ -151,7 +159,10 @@ export const sftStage: StageRunner = async (context) => {
   const teacherKind = (config.teacher.kind as string | undefined) ?? 'trace';
   const teacher =
     teacherKind === 'trace'
-      ? createTraceTeacher(sandbox)
+      ? createTraceTeacher(
+          sandbox,
+          traceTeacherOptions(config.teacher as unknown as TraceTeacherConfig),
+        )
       : createChatTeacher({
           ...(config.teacher as object),
           model: config.teacher.model as never,

@@ -1,5 +1,6 @@
 import { ConfigValidationError, schemaIssues } from '@codereasoner/common';
 import type { JSONSchemaType } from 'ajv';
+import { CHAIN_FORMATS, type ChainFormat } from './trace-chain.js';
 
 /** Every setting of `trainSft`; `resolveSftConfig` fills the defaults below. */
 export interface SftConfig {
@@ -162,3 +163,29 @@ export function resolveSftConfig(input: SftConfigInput = {}): SftConfig {
   if (issues.length > 0) throw new ConfigValidationError('SFT config', issues);
   return config;
 }
+
+/** A run config's `teacher` section for the trace teacher (`createTraceTeacher`'s options). */
+export interface TraceTeacherConfig {
+  kind: 'trace';
+  /** `full` (default): each executed line's source and what changed; `compact`: `L<n>` and what changed. */
+  format?: ChainFormat;
+  /** Tasks traced and verified per sandbox batch. */
+  batchSize?: number;
+  /** Trace step limit passed to the sandbox. */
+  maxTraceSteps?: number;
+}
+
+/** JSON Schema of the trace teacher's config section. */
+export const traceTeacherConfigSchema: JSONSchemaType<TraceTeacherConfig> = {
+  $id: 'https://codereasoner.dev/schemas/trace-teacher-config.json',
+  title: 'Trace teacher config',
+  type: 'object',
+  additionalProperties: false,
+  required: ['kind'],
+  properties: {
+    kind: { type: 'string', const: 'trace' },
+    format: { type: 'string', enum: [...CHAIN_FORMATS], nullable: true },
+    batchSize: { type: 'integer', minimum: 1, nullable: true },
+    maxTraceSteps: { type: 'integer', minimum: 1, nullable: true },
+  },
+};

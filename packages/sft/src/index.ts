@@ -17,8 +17,13 @@ export type {
 export { packExamples, packForTraining, rowLevels } from './packing.js';
 export { curriculumPlanner } from './curriculum.js';
 export type { PackedExample, PackingResult } from './packing.js';
-export { DEFAULT_SFT_CONFIG, resolveSftConfig, sftConfigSchema } from './config.js';
-export type { SftConfig, SftConfigInput } from './config.js';
+export {
+  DEFAULT_SFT_CONFIG,
+  resolveSftConfig,
+  sftConfigSchema,
+  traceTeacherConfigSchema,
+} from './config.js';
+export type { SftConfig, SftConfigInput, TraceTeacherConfig } from './config.js';
 export { checkSftRecord, readSftDataset, sftRecordSchema, trainingMessages } from './dataset.js';
 export type { SftRecord } from './dataset.js';
 export { distill, toSftRecord } from './distill.js';
@@ -44,6 +49,7 @@ export type { EvaluateOptions, EvaluationItem, EvaluationResult } from './evalua
 
 export {
   answerOnlyCompletion,
+  chainDisagreement,
   createChatTeacher,
   createTraceTeacher,
   taskCall,
@@ -57,8 +63,8 @@ export type {
 } from './teachers.js';
 export { sftShardLoss } from './sft-loss.js';
 export type { SftShardOptions } from './sft-loss.js';
-export { traceChain } from './trace-chain.js';
-export type { ChainTrace, TraceChainOptions } from './trace-chain.js';
+export { CHAIN_FORMATS, traceChain } from './trace-chain.js';
+export type { ChainFormat, ChainTrace, TraceChainOptions } from './trace-chain.js';
 export { checkpointName, latestCheckpoint } from './run-state.js';
 export { pickEvalTasks } from './held-out-eval.js';
 export { SftTrainer, trainSft } from './trainer.js';

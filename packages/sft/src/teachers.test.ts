@@ -8,7 +8,7 @@ import { Sandbox } from '@codereasoner/sandbox';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { readSftDataset } from './dataset.js';
 import { distill } from './distill.js';
-import { SftAbortedError } from './errors.js';
+import { SftAbortedError, TeacherError } from './errors.js';
 import {
   createChatTeacher,
   createTraceTeacher,
@@ -143,6 +143,69 @@ describe('trace teacher', () => {
     expect(chains['p1-state']).toContain('After L5: s=3\n</think>\n<answer>3</answer>');
     expect(chains['p1-path']).toContain('After L4: L5\n</think>');
     expect(chains['p2-coverage']).toContain('L8 never runs\n</think>\n<answer>no</answer>');
+  });
+
+  it('writes compact chains, verified the same way, for every task type', async () => {
+    const teacher = createTraceTeacher(sandbox, { format: 'compact' });
+    expect(teacher.id).toBe('trace-compact');
+    const results = await collect(teacher, tasks);
+    expect(results.map((result) => [result.task.id, result.correct, result.reason])).toEqual(
+      tasks.map((task) => [task.id, true, 'correct']),
+    );
+    const chains = Object.fromEntries(results.map((result) => [result.task.id, result.completion]));
+    const body = [
+      'L2 s=0',
+      'L3 x=3',
+      'L4 True',
+      'L5 s=3',
+      'L3 x=1',
+      'L4 False',
+      'L3 x=2',
+      'L4 True',
+      'L5 s=5',
+      'L3 done',
+      'L6',
+      'Result: 5',
+    ];
+    const completion = (lines: string[], answer: string): string =>
+      ['<think>', ...lines, '</think>', `<answer>${answer}</answer>`].join('\n');
+    expect(chains['p1-output']).toBe(completion(body, '5'));
+    expect(chains['p1-input']).toBe(completion(['Try f([3, 1, 2])', ...body], '[3, 1, 2]'));
+    expect(chains['p1-coverage']).toBe(completion([...body, 'L5 runs'], 'yes'));
+    expect(chains['p1-state']).toBe(completion([...body, 'After L5: s=3'], '3'));
+    expect(chains['p1-path']).toBe(completion([...body, 'After L4: L5'], '5'));
+    expect(chains['p2-coverage']).toContain('L8 never runs\n</think>\n<answer>no</answer>');
+    // shorter than the full chain of the same task
+    const full = await collect(createTraceTeacher(sandbox), [byId('p1-output')]);
+    expect(chains['p1-output']!.length).toBeLessThan(full[0]!.completion.length);
+  });
+
+  it('never keeps a chain whose answer or result execution does not confirm', async () => {
+    const wrongAnswer = { ...byId('p1-output'), id: 'bad-answer', answer: '6' };
+    // the answer (yes) is right, but the recorded output is not what the call returns
+    const wrongOutput = { ...byId('p1-coverage'), id: 'bad-output', output: '6' };
+    for (const format of ['full', 'compact'] as const) {
+      const outDir = join(root, `reject-${format}`);
+      const teacher = createTraceTeacher(sandbox, { format });
+      const results = await collect(teacher, [wrongAnswer, wrongOutput]);
+      expect(results.map((result) => result.correct)).toEqual([false, false]);
+      expect(results[0]!.reason).toMatch(/^wrong/);
+      expect(results[1]!.reason).toBe("the chain's result 5 is not the task's output 6");
+      const stats = await distill([wrongAnswer, wrongOutput, byId('p1-output')], teacher, {
+        outDir,
+      });
+      expect(stats).toMatchObject({ total: 3, accepted: 1 });
+      expect((await readSftDataset(stats.datasetPath)).map((record) => record.id)).toEqual([
+        'p1-output',
+      ]);
+    }
+  });
+
+  it('refuses an unknown chain format', () => {
+    expect(() => createTraceTeacher(sandbox, { format: 'short' as never })).toThrow(TeacherError);
+    expect(() => createTraceTeacher(sandbox, { format: 'short' as never })).toThrow(
+      'format must be one of "full", "compact", got "short"',
+    );
   });
 
   it('is deterministic', async () => {

@@ -11,8 +11,10 @@ import { createChatClient, type ChatClientOptions } from '@codereasoner/protocol
 import type { Sandbox } from '@codereasoner/sandbox';
 import { TeacherError } from './errors.js';
 import {
+  CHAIN_FORMATS,
   parameterNames,
   traceChain,
+  type ChainFormat,
   type ChainTrace,
   type TraceChainOptions,
 } from './trace-chain.js';
@@ -40,6 +42,11 @@ export interface TraceTeacherOptions {
   chain?: TraceChainOptions;
   /** Trace step limit passed to the sandbox (default 2000). */
   maxTraceSteps?: number;
+  /**
+   * Chain format (default `full`): `full` repeats each executed line's source, `compact` keeps
+   * only the line number and what changed there. Shorthand for `chain.format`.
+   */
+  format?: ChainFormat;
 }
 
 const NUMBERED_TYPES: ReadonlySet<string> = new Set(LINE_TASK_TYPES);
@@ -74,6 +81,23 @@ export function traceTeacherChain(
   return lines.join('\n');
 }
 
+/**
+ * Why a trace chain cannot stand for `task` (undefined when it can): the traced call must have
+ * returned, within the step limit, the task's recorded output. A chain that ends in anything
+ * else would teach a result the answer contradicts, so the teacher rejects it.
+ */
+export function chainDisagreement(
+  task: TaskRecord,
+  trace: ChainTrace | undefined,
+): string | undefined {
+  if (trace === undefined) return 'no trace';
+  if (trace.truncated) return 'the trace hit its step limit';
+  if (trace.status !== 'ok') return `the traced call ended with ${trace.status}`;
+  if ((trace.repr ?? 'None') !== task.output.trim())
+    return `the chain's result ${trace.repr ?? 'None'} is not the task's output ${task.output}`;
+  return undefined;
+}
+
 /** The call a task asks about: `entryPoint(input)`. */
 export function taskCall(task: TaskRecord): string {
   return `${task.entryPoint}(${task.input})`;
@@ -87,7 +111,15 @@ export function taskCall(task: TaskRecord): string {
  */
 export function createTraceTeacher(sandbox: Sandbox, options: TraceTeacherOptions = {}): Teacher {
   const batchSize = options.batchSize ?? 64;
-  const id = 'trace';
+  const format = options.format ?? options.chain?.format ?? 'full';
+  if (!CHAIN_FORMATS.includes(format)) {
+    throw new TeacherError(
+      'trace',
+      `format must be one of ${CHAIN_FORMATS.map((f) => `"${f}"`).join(', ')}, got ${JSON.stringify(format)}`,
+    );
+  }
+  // the id is each SFT record's provenance: a compact chain says so
+  const id = format === 'full' ? 'trace' : `trace-${format}`;
   return {
     id,
     async *teach(tasks) {
@@ -115,7 +147,7 @@ export function createTraceTeacher(sandbox: Sandbox, options: TraceTeacherOption
           if (trace === undefined) return formatCompletion(task.answer, 'No trace.');
           return formatCompletion(
             task.answer,
-            traceTeacherChain(task, trace, { maxSteps: 16, ...options.chain }),
+            traceTeacherChain(task, trace, { maxSteps: 16, ...options.chain, format }),
           );
         });
         const verdicts = await verifyBatch(
@@ -123,12 +155,15 @@ export function createTraceTeacher(sandbox: Sandbox, options: TraceTeacherOption
           batch.map((task, index) => ({ task, completion: completions[index] as string })),
         );
         for (let i = 0; i < batch.length; i++) {
+          const task = batch[i] as TaskRecord;
           const verdict = verdicts[i] as { correct: boolean; reason: string };
+          // the sandbox verifies the answer; the chain must also end in the executed result
+          const disagrees = chainDisagreement(task, byKey.get(keys[i] as string));
           yield {
-            task: batch[i] as TaskRecord,
+            task,
             completion: completions[i] as string,
-            correct: verdict.correct,
-            reason: verdict.reason,
+            correct: verdict.correct && disagrees === undefined,
+            reason: verdict.correct ? (disagrees ?? verdict.reason) : verdict.reason,
             attempts: 1,
           };
         }

@@ -84,6 +84,37 @@ describe('traceChain', () => {
     expect(chain[chain.length - 2]).toBe('L6 return s');
   });
 
+  it('writes the compact format: the line number and only what changed there', () => {
+    expect(traceChain(code, traceOf([3, 1, 2]), { format: 'compact' })).toBe(
+      [
+        'L2 xs=[3, 1, 2] s=0',
+        'L3 x=3',
+        'L4 True',
+        'L5 s=3',
+        'L3 x=1',
+        'L4 False',
+        'L3 x=2',
+        'L4 True',
+        'L5 s=5',
+        'L3 done',
+        'L6',
+        'Result: 5',
+      ].join('\n'),
+    );
+    // line numbers stay even where the full format would leave them out: they are all a step has
+    expect(
+      traceChain(code, traceOf([2]), { format: 'compact', lineNumbers: false, known: ['xs'] }),
+    ).toBe(['L2 s=0', 'L3 x=2', 'L4 True', 'L5 s=2', 'L3 done', 'L6', 'Result: 2'].join('\n'));
+  });
+
+  it('summarises a long trace in the compact format by line number', () => {
+    const xs = Array.from({ length: 30 }, (_, i) => i + 2);
+    const chain = traceChain(code, traceOf(xs), { maxSteps: 10, format: 'compact' }).split('\n');
+    expect(chain).toHaveLength(12);
+    expect(chain[6]).toMatch(/^\.\.\. skip L3 x\d+ \| s=\d+ x=\d+$/);
+    expect(chain.slice(-2)).toEqual(['L6', `Result: ${xs.reduce((a, b) => a + b, 0)}`]);
+  });
+
   it('reports an exception instead of a result', () => {
     const chain = traceChain('def g(a):\n    return 1 // a', {
       status: 'exception',

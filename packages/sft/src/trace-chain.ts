@@ -19,7 +19,18 @@ export interface TraceChainOptions {
   lineNumbers?: boolean;
   /** Names whose first values are not written (the call's arguments, which the prompt already shows). */
   known?: readonly string[];
+  /**
+   * `full` (default) repeats each executed line's source text (`L3 counter += 1 | counter=1`);
+   * `compact` writes the line number and only what happened there (`L3 counter=1`): the same
+   * steps in about half the tokens, so the model generates less per answer.
+   */
+  format?: ChainFormat;
 }
+
+/** How a trace chain writes its steps: see `TraceChainOptions.format`. */
+export type ChainFormat = 'full' | 'compact';
+
+export const CHAIN_FORMATS: readonly ChainFormat[] = ['full', 'compact'];
 
 const HEADER = /^(if|elif|while|for)\b/;
 
@@ -52,6 +63,9 @@ interface Step {
  * model can learn to imitate and the last state determines the answer. When the trace is longer
  * than `maxSteps`, the middle is replaced by one line naming how many loop iterations it skipped
  * and the values they left behind.
+ *
+ * The `compact` format drops the source text: `L2 s=0`, `L3 x=3`, `L4 True`, `L5 s=3`, `L6`,
+ * `Result: 5` (a line that changed nothing keeps its number, so the path stays readable).
  */
 export function traceChain(
   code: string,
@@ -61,7 +75,9 @@ export function traceChain(
   const maxSteps = options.maxSteps ?? 40;
   const maxValue = options.maxValueChars ?? 40;
   const maxSource = options.maxSourceChars ?? 48;
-  const numbered = options.lineNumbers ?? true;
+  const compact = options.format === 'compact';
+  // a compact step has no source text, so its line number is what says where it ran
+  const numbered = compact || (options.lineNumbers ?? true);
   const at = (line: number): string => (numbered ? `L${line} ` : '');
   const lines = code.split('\n');
   const steps = toSteps(lines, trace, maxSource);
@@ -86,6 +102,11 @@ export function traceChain(
     if (step.decision !== undefined) parts.unshift(step.decision);
     if (step.returned !== undefined) parts.push(`-> ${clip(step.returned, maxValue)}`);
     if (step.exception !== undefined) parts.push(`raises ${step.exception}`);
+    if (compact) {
+      // a line that changed nothing still shows the path taken (path and coverage need it)
+      out.push(parts.length > 0 ? `L${step.line} ${parts.join(' ')}` : `L${step.line}`);
+      return;
+    }
     out.push(
       parts.length > 0
         ? `${at(step.line)}${step.source} | ${parts.join(' ')}`
@@ -100,7 +121,7 @@ export function traceChain(
     const tail = maxSteps - head;
     steps.slice(0, head).forEach(emit);
     const middle = steps.slice(head, steps.length - tail);
-    out.push(summarise(middle, changes, at));
+    out.push(summarise(middle, changes, at, compact));
     steps.slice(steps.length - tail).forEach(emit);
   }
   if (trace.truncated) out.push('... (trace limit reached)');
@@ -179,6 +200,7 @@ function summarise(
   middle: Step[],
   changes: (locals: Record<string, string>) => string[],
   at: (line: number) => string,
+  compact: boolean,
 ): string {
   // the loop header that repeats most often in the skipped part names what was skipped
   const counts = new Map<number, { source: string; count: number }>();
@@ -196,7 +218,9 @@ function summarise(
   for (const step of middle) Object.assign(finalValues, step.locals);
   const changed = changes(finalValues);
   const what = loop
-    ? `${at(loop[0])}${loop[1].source} x${loop[1].count}`
+    ? compact
+      ? `L${loop[0]} x${loop[1].count}`
+      : `${at(loop[0])}${loop[1].source} x${loop[1].count}`
     : `${middle.length} steps`;
   return `... skip ${what}${changed.length > 0 ? ` | ${changed.join(' ')}` : ''}`;
 }
