@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DecodeAttention, attentionModuleBytes } from './decode-attention.js';
+import { DecodeAttention } from './decode-attention.js';
+import { simdLoopsModuleBytes } from './wasm-simd.js';
 import { ropeTables } from './layers.js';
 import { Rng } from '@codereasoner/common';
 
@@ -75,7 +76,7 @@ describe('DecodeAttention', () => {
   it('the assembled module is valid WebAssembly with SIMD here (Node 20+)', () => {
     const api = (globalThis as unknown as { WebAssembly: { validate(b: Uint8Array): boolean } })
       .WebAssembly;
-    expect(api.validate(attentionModuleBytes())).toBe(true);
+    expect(api.validate(simdLoopsModuleBytes())).toBe(true);
   });
 
   it.each([
