@@ -44,6 +44,10 @@ const { values: args } = parseArgs({
     engines: { type: 'string', default: 'tfjs-fused,tfjs-reference,onnx-1,onnx-2' },
     rounds: { type: 'string', default: '3' },
     'no-train': { type: 'boolean', default: false },
+    // the shapes' training sequence length instead of bench/shapes.mjs's
+    'shape-seq': { type: 'string' },
+    // the shapes' training only
+    'no-generate': { type: 'boolean', default: false },
   },
 });
 
@@ -361,37 +365,64 @@ function engineOptions(engine) {
 }
 
 async function benchShape(name, rounds = Number(args.rounds)) {
-  const { config, train, generate } = SHAPES[name];
+  const { config, generate } = SHAPES[name];
+  const train =
+    SHAPES[name].train === undefined || args['shape-seq'] === undefined
+      ? SHAPES[name].train
+      : { ...SHAPES[name].train, seq: Number(args['shape-seq']) };
   await initBackend({ backend: 'wasm' });
   const model = CausalLM.create(config, { seed: 1 });
   const out = { shape: name, parameters: model.numParameters() };
   if (train !== undefined && !args['no-train']) {
+    // The two attention paths alternate step by step (after one warm-up step each), so their
+    // ratio is measured back to back under the same load.
     const optimizer = new AdamW({ learningRate: 1e-3 });
     const data = padBatch(randomIdsOf(train.batch, train.seq, config.vocabSize, 7), 0);
-    trainStep(model, optimizer, data);
-    const seconds = [];
-    const cpu = [];
-    for (let i = 0; i < Number(args.steps); i++) {
-      const t0 = performance.now();
-      const c0 = process.cpuUsage();
-      trainStep(model, optimizer, data);
-      seconds.push((performance.now() - t0) / 1000);
-      cpu.push(cpuSeconds(c0));
+    const attentionPaths = ['fused', 'reference'];
+    const seconds = { fused: [], reference: [] };
+    const cpu = { fused: [], reference: [] };
+    for (let i = 0; i < Number(args.steps) + 1; i++) {
+      for (const path of attentionPaths) {
+        model.attention = path;
+        const t0 = performance.now();
+        const c0 = process.cpuUsage();
+        trainStep(model, optimizer, data);
+        if (i === 0) continue;
+        seconds[path].push((performance.now() - t0) / 1000);
+        cpu[path].push(cpuSeconds(c0));
+      }
     }
     const tokens = train.batch * train.seq;
     const flops = model.flopsPerToken(train.seq);
-    out.train = {
-      batch: train.batch,
-      seq: train.seq,
-      tokensPerSecond: Math.round(tokens / Math.min(...seconds)),
-      medianTokensPerSecond: Math.round(tokens / median(seconds)),
-      gflops: Math.round(((tokens / Math.min(...seconds)) * flops) / 1e8) / 10,
-      medianGflops: Math.round(((tokens / median(seconds)) * flops) / 1e8) / 10,
-      // per second of this process's CPU time: what an idle core would show
-      gflopsPerCpuSecond: Math.round(((tokens / Math.min(...cpu)) * flops) / 1e8) / 10,
-    };
+    out.train = { batch: train.batch, seq: train.seq };
+    for (const path of attentionPaths) {
+      out.train[path] = {
+        tokensPerSecond: Math.round(tokens / Math.min(...seconds[path])),
+        medianTokensPerSecond: Math.round(tokens / median(seconds[path])),
+        gflops: Math.round(((tokens / Math.min(...seconds[path])) * flops) / 1e8) / 10,
+        medianGflops: Math.round(((tokens / median(seconds[path])) * flops) / 1e8) / 10,
+        // per second of this process's CPU time: what an idle core would show
+        gflopsPerCpuSecond:
+          Math.round(((tokens / Math.min(...cpu[path])) * flops) / 1e8) / 10,
+        medianGflopsPerCpuSecond:
+          Math.round(((tokens / median(cpu[path])) * flops) / 1e8) / 10,
+        stepCpuMs: cpu[path].map((c) => Math.round(c * 1000)),
+      };
+    }
+    // reference ÷ fused time of each back-to-back pair (wall, then CPU)
+    out.train.fusedSpeedup = seconds.reference.map(
+      (s, i) => Math.round((s / seconds.fused[i]) * 100) / 100,
+    );
+    out.train.fusedSpeedupCpu = cpu.reference.map(
+      (s, i) => Math.round((s / cpu.fused[i]) * 100) / 100,
+    );
+    model.attention = 'fused';
     optimizer.dispose();
     tf.dispose([data.inputIds, data.attentionMask]);
+  }
+  if (args['no-generate']) {
+    model.dispose();
+    return out;
   }
   const prompts = randomIdsOf(generate.batch, generate.prompt, config.vocabSize, 11);
   const flopsPerToken = model.forwardFlopsPerToken(generate.prompt + generate.newTokens / 2);

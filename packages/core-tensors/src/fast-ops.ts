@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { jsKernelsActive, slicedMatMulActive } from './kernels.js';
+import { FusedAttention, prepareBias, type PreparedBias } from './fused-attention.js';
 
 /*
  * Differentiable ops whose backward passes use only non-transposed matrix products. On the wasm
@@ -254,4 +255,76 @@ export function slicedAttention(
     };
   });
   return op(q, k, v) as tf.Tensor3D;
+}
+
+let fusedKernel: FusedAttention | undefined;
+
+/** The bias [B, 1, T, S] prepared for the kernel, per buffer: every layer of a forward pass and the backward pass share one bias. */
+const preparedBiases = new WeakMap<tf.DataId, PreparedBias>();
+
+function preparedBias(bias: tf.Tensor4D): PreparedBias {
+  const cached = preparedBiases.get(bias.dataId);
+  if (cached !== undefined) return cached;
+  const [b, , t, s] = bias.shape;
+  const prepared = prepareBias(bias.dataSync() as Float32Array, b, t, s);
+  preparedBiases.set(bias.dataId, prepared);
+  return prepared;
+}
+
+/**
+ * Grouped-query attention through the fused kernel (fused-attention.ts): q [B, H, T, hd], k and
+ * v [B, K, S, hd], bias [B, 1, T, S] → [B, H, T, hd], with the same meaning as
+ * `groupedQueryAttention`'s reference ops. Differentiable in q, k and v (the bias is a constant);
+ * the backward pass recomputes the probabilities from the saved log-sum-exp. The inputs are read
+ * out of the backend once and kept as arrays until the backward pass.
+ */
+export function fusedAttention(
+  q: tf.Tensor4D,
+  k: tf.Tensor4D,
+  v: tf.Tensor4D,
+  bias: tf.Tensor4D,
+): tf.Tensor4D {
+  const [batch, heads, queryLength, headDim] = q.shape;
+  const [, kvHeads, keyLength] = k.shape;
+  if (bias.shape[0] !== batch || bias.shape[2] !== queryLength || bias.shape[3] !== keyLength)
+    throw new RangeError(
+      `attention bias [${bias.shape}] does not fit q [${q.shape}] and k [${k.shape}]`,
+    );
+  const shape = { batch, heads, kvHeads, queryLength, keyLength, headDim };
+  const scale = 1 / Math.sqrt(headDim);
+  fusedKernel ??= new FusedAttention();
+  const kernel = fusedKernel;
+  const prepared = preparedBias(bias);
+  const forward = (qi: tf.Tensor4D, ki: tf.Tensor4D, vi: tf.Tensor4D) => {
+    const arrays = {
+      q: qi.dataSync() as Float32Array,
+      k: ki.dataSync() as Float32Array,
+      v: vi.dataSync() as Float32Array,
+    };
+    const result = kernel.forward(shape, arrays.q, arrays.k, arrays.v, prepared, scale);
+    return { arrays, ...result };
+  };
+  if (!recording()) return tf.tensor4d(forward(q, k, v).out, q.shape);
+  const op = customGrad((...args) => {
+    const [qi, ki, vi] = args as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D, tf.GradSaveFunc];
+    const { arrays, out, lse } = forward(qi, ki, vi);
+    return {
+      value: tf.tensor4d(out, q.shape),
+      gradFunc: (dy) => {
+        const { dq, dk, dv } = kernel.backward(
+          shape,
+          arrays.q,
+          arrays.k,
+          arrays.v,
+          prepared,
+          scale,
+          out,
+          lse,
+          dy.dataSync() as Float32Array,
+        );
+        return [tf.tensor4d(dq, q.shape), tf.tensor4d(dk, k.shape), tf.tensor4d(dv, v.shape)];
+      },
+    };
+  });
+  return op(q, k, v) as tf.Tensor4D;
 }

@@ -50,6 +50,7 @@ export type {
 } from './model.js';
 export { onnxRuntimeStatus, setOnnxRuntimeLoader } from './onnx-engine.js';
 export type { GenerationEngine, OnnxRuntimeLoader, OnnxRuntimeModule } from './onnx-engine.js';
+export type { AttentionPath } from './layers.js';
 export { padBatch } from './batch.js';
 export { sampleToken } from './sampling.js';
 export type { SamplingOptions } from './sampling.js';

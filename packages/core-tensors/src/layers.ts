@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { linear, linearConstant, slicedAttention } from './fast-ops.js';
+import { fusedAttention, linear, linearConstant, slicedAttention } from './fast-ops.js';
 import type { RopeScaling } from './config.js';
 import { jsKernelsActive } from './kernels.js';
 
@@ -128,18 +128,25 @@ export function applyRopeAt(
   });
 }
 
+/** How attention runs in a forward (and backward) pass; see `CausalLM.attention`. */
+export type AttentionPath = 'fused' | 'reference';
+
 /**
  * Grouped-query scaled dot-product attention.
  * q [B, H, T, hd], k and v [B, K, S, hd] with H = K·G (query head h uses key/value head ⌊h/G⌋, as
  * HF's repeat_kv), bias [B, 1, T, S] additive (0 or a large negative) → [B, H, T, hd].
  * Query heads of one group are stacked along the time axis so K/V are never repeated.
+ * `path` 'fused' runs the fused kernel (fast-ops `fusedAttention`) on the wasm and cpu backends;
+ * 'reference' (and the tensorflow backend) the tfjs ops below.
  */
 export function groupedQueryAttention(
   q: tf.Tensor4D,
   k: tf.Tensor4D,
   v: tf.Tensor4D,
   bias: tf.Tensor4D,
+  path: AttentionPath = 'reference',
 ): tf.Tensor4D {
+  if (path === 'fused' && jsKernelsActive()) return fusedAttention(q, k, v, bias);
   return tf.tidy(() => {
     const [b, h, t, hd] = q.shape;
     const kvHeads = k.shape[1];

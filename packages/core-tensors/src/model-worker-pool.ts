@@ -191,6 +191,7 @@ export class ModelWorkerPool {
         index,
         backend: this.backend,
         config: this.model.config,
+        attention: this.model.attention,
         weights: this.weights!.buffer as SharedArrayBuffer,
         layout: this.layout,
         total: this.total,

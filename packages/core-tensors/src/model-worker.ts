@@ -38,7 +38,9 @@ function buildReplica(): CausalLM {
         entry.name,
         tf.tensor(shared.slice(entry.offset, entry.offset + entry.size), entry.shape, 'float32'),
       );
-    return CausalLM.fromParameters(init.config, values, { trainable: true });
+    const model = CausalLM.fromParameters(init.config, values, { trainable: true });
+    model.attention = init.attention;
+    return model;
   } finally {
     tf.dispose([...values.values()]);
   }

@@ -14,6 +14,7 @@ import { DecodeAttention } from './decode-attention.js';
 import { jsKernelsActive } from './kernels.js';
 import {
   applyRopeAt,
+  type AttentionPath,
   attentionBias,
   groupedQueryAttention,
   rmsNorm,
@@ -367,6 +368,14 @@ export class CausalLM {
   adaptersEnabled = true;
   /** Whether LoRA dropout is applied (`computeGradients` turns it on for its duration). */
   adapterDropout = false;
+  /**
+   * How attention runs in every forward pass (training, scoring, prefill): 'fused' (the default)
+   * is one kernel per (batch, key/value head) forward and backward on the wasm and cpu backends
+   * (fused-attention.ts; the tensorflow backend keeps the reference ops); 'reference' is the tfjs
+   * ops (scores, additive mask, softmax, ·V), bit for bit the results of earlier versions. Both
+   * agree within float32 rounding (tested). Copied by `clone` and to worker-pool replicas.
+   */
+  attention: AttentionPath = 'fused';
   private dropoutSeed = 0;
   private dropoutDraws = 0;
   /** The fused decode path's concatenated weights, with the buffers they were made from. */
@@ -826,7 +835,7 @@ export class CausalLM {
         entry.k = tf.keep(k4);
         entry.v = tf.keep(v4);
       }
-      const attn = groupedQueryAttention(q4, k4, v4, bias);
+      const attn = groupedQueryAttention(q4, k4, v4, bias, this.attention);
       const merged = tf.reshape(tf.transpose(attn, [0, 2, 1, 3]), [
         n,
         c.numAttentionHeads * hd,
@@ -1537,6 +1546,7 @@ export class CausalLM {
     const copy = new CausalLM(this.config, new Map(this.variables), options.trainable ?? false);
     copy.hfSource = this.hfSource;
     copy.baseMatchesSource = this.baseMatchesSource;
+    copy.attention = this.attention;
     return copy;
   }
 

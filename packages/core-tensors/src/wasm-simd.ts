@@ -1,8 +1,8 @@
 /**
  * A minimal WebAssembly encoder for the attention kernels' inner loops (decode-attention.ts,
  * fused-attention.ts), which are assembled at run time from their instructions so nothing
- * compiled is shipped and installs need only Node. Also the three f32x4 loops they share, in
- * WASM SIMD and, where SIMD is missing, in JS.
+ * compiled is shipped and installs need only Node, and the decode path's two f32x4 loops (in
+ * WASM SIMD and, where SIMD is missing, in JS).
  */
 
 /** The parts of the WebAssembly JS API used here (the compiler options give no DOM types). */
@@ -72,12 +72,36 @@ export const op = {
   f32Store: [0x38, 2, 0],
   f32Add: [0x92],
   v128Load: [0xfd, 0x00, 4, 0],
+  /** v128.load / f32 splat load with a constant byte offset from the address on the stack. */
+  v128LoadAt: (offset: number) => [0xfd, 0x00, 4, ...uleb(offset)],
+  v128StoreAt: (offset: number) => [0xfd, 0x0b, 4, ...uleb(offset)],
+  splatLoadAt: (offset: number) => [0xfd, 0x09, 2, ...uleb(offset)],
   v128Store: [0xfd, 0x0b, 4, 0],
   v128Zero: [0xfd, 0x0c, ...new Array<number>(16).fill(0)],
   f32x4Splat: [0xfd, 0x13],
+  i32x4Splat: [0xfd, 0x11],
   f32x4Lane: (lane: number) => [0xfd, 0x1f, lane],
   f32x4Add: [0xfd, 0xe4, 0x01],
   f32x4Mul: [0xfd, 0xe6, 0x01],
+  f32x4Sub: [0xfd, 0xe5, 0x01],
+  f32x4Max: [0xfd, 0xe9, 0x01],
+  f32x4Ge: [0xfd, 0x46],
+  f32x4Nearest: [0xfd, 0x6a],
+  i32x4TruncSatF32x4S: [0xfd, 0xf8, 0x01],
+  i32x4Shl: [0xfd, 0xab, 0x01],
+  i32x4Add: [0xfd, 0xae, 0x01],
+  v128And: [0xfd, 0x4e],
+  /** v128.const of four equal float32 lanes. */
+  f32x4Const: (value: number) => [
+    0xfd,
+    0x0c,
+    ...Array.from({ length: 4 }, () => [...new Uint8Array(Float32Array.of(value).buffer)]).flat(),
+  ],
+  i32x4Const: (value: number) => [
+    0xfd,
+    0x0c,
+    ...Array.from({ length: 4 }, () => [...new Uint8Array(Int32Array.of(value).buffer)]).flat(),
+  ],
 };
 
 // ---- the instruction sequences the loops repeat ----------------------------------------------
@@ -241,58 +265,15 @@ function axpy(): WasmFunction {
   };
 }
 
-/**
- * `rank1(w, x, y, n, hd)`: y[s·hd + i] += w[s]·x[i] for s < n, i < hd (the rows of y each get a
- * multiple of x: attention's dK and dV, summed over queries).
- * Locals: 0 w, 1 x, 2 y, 3 n, 4 hd, 5 s, 6 i, 7 ws (v128), 8 yRow, 9 at.
- */
-function rank1(): WasmFunction {
-  const [w, x, y, n, hd, s, i, ws, row, at] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
-  const code = [
-    ...op.get(y),
-    ...op.set(row),
-    ...forLoop(s, n, 1, [
-      ...elementAddress(w, s),
-      ...op.f32Load,
-      ...op.f32x4Splat,
-      ...op.set(ws),
-      ...forLoop(i, hd, 4, [
-        ...elementAddress(row, i),
-        ...op.tee(at),
-        ...op.get(at),
-        ...op.v128Load,
-        ...op.get(ws),
-        ...elementAddress(x, i),
-        ...op.v128Load,
-        ...op.f32x4Mul,
-        ...op.f32x4Add,
-        ...op.v128Store,
-      ]),
-      ...advanceRow(row, hd),
-    ]),
-  ];
-  return {
-    name: 'rank1',
-    params: 5,
-    locals: [
-      [2, I32],
-      [1, V128],
-      [2, I32],
-    ],
-    code,
-  };
-}
-
-/** The loops' module: imports memory `env.memory`, exports `dots`, `axpy` and `rank1`. */
+/** The loops' module: imports memory `env.memory`, exports `dots` and `axpy`. */
 export function simdLoopsModuleBytes(): Uint8Array {
-  return assembleModule([dots(), axpy(), rank1()]);
+  return assembleModule([dots(), axpy()]);
 }
 
-/** The three loops over float32 arrays at byte addresses of one memory. */
+/** The two loops over float32 arrays at byte addresses of one memory. */
 export interface SimdLoops {
   dots(q: number, k: number, out: number, n: number, hd: number): void;
   axpy(w: number, v: number, acc: number, n: number, hd: number): void;
-  rank1(w: number, x: number, y: number, n: number, hd: number): void;
 }
 
 let compiled: object | null | undefined;
@@ -326,15 +307,6 @@ function jsLoops(memory: WasmMemory): SimdLoops {
         const ws = f[(w >> 2) + s]!;
         const v0 = (v >> 2) + s * hd;
         for (let i = 0; i < hd; i++) f[(acc >> 2) + i] = f[(acc >> 2) + i]! + ws * f[v0 + i]!;
-      }
-    },
-    rank1(w, x, y, n, hd) {
-      const f = view();
-      const x0 = x >> 2;
-      for (let s = 0; s < n; s++) {
-        const ws = f[(w >> 2) + s]!;
-        const y0 = (y >> 2) + s * hd;
-        for (let i = 0; i < hd; i++) f[y0 + i] = f[y0 + i]! + ws * f[x0 + i]!;
       }
     },
   };

@@ -5,6 +5,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import type { BackendName } from './backend.js';
 import type { ModelConfig } from './config.js';
+import type { AttentionPath } from './layers.js';
 import { CodeReasonerError } from './errors.js';
 import {
   ModelInputError,
@@ -362,6 +363,8 @@ export interface WorkerInit {
   index: number;
   backend: BackendName;
   config: ModelConfig;
+  /** The model's `attention` path, which the replica uses too. */
+  attention: AttentionPath;
   /** SharedArrayBuffer holding every parameter, float32, in layout order. */
   weights: SharedArrayBuffer;
   layout: LayoutEntry[];
