@@ -275,7 +275,7 @@ function preparedBias(bias: tf.Tensor4D): PreparedBias {
  * Grouped-query attention through the fused kernel (fused-attention.ts): q [B, H, T, hd], k and
  * v [B, K, S, hd], bias [B, 1, T, S] → [B, H, T, hd], with the same meaning as
  * `groupedQueryAttention`'s reference ops. Differentiable in q, k and v (the bias is a constant);
- * the backward pass recomputes the probabilities from the saved log-sum-exp. The inputs are read
+ * the backward pass recomputes the probabilities from each row's saved max and sum. The inputs are read
  * out of the backend once and kept as arrays until the backward pass.
  */
 export function fusedAttention(
@@ -307,7 +307,7 @@ export function fusedAttention(
   if (!recording()) return tf.tensor4d(forward(q, k, v).out, q.shape);
   const op = customGrad((...args) => {
     const [qi, ki, vi] = args as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D, tf.GradSaveFunc];
-    const { arrays, out, lse } = forward(qi, ki, vi);
+    const { arrays, out, rowStats } = forward(qi, ki, vi);
     return {
       value: tf.tensor4d(out, q.shape),
       gradFunc: (dy) => {
@@ -319,7 +319,7 @@ export function fusedAttention(
           prepared,
           scale,
           out,
-          lse,
+          rowStats,
           dy.dataSync() as Float32Array,
         );
         return [tf.tensor4d(dq, q.shape), tf.tensor4d(dk, k.shape), tf.tensor4d(dv, v.shape)];

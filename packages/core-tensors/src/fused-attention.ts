@@ -2,8 +2,8 @@
  * Fused grouped-query attention for training (flash-attention style, one (batch, key/value head)
  * slice at a time): the forward pass computes each query row's scores, adds the additive bias
  * (causal, padding and packed-segment masks), takes the softmax and its weighted sum of values in
- * one pass and keeps only the row's log-sum-exp; the backward pass recomputes the probabilities
- * from it and produces dQ, dK and dV. The training profile (bench/train-products.mjs) put
+ * one pass and keeps only each row's max and sum of exps; the backward pass recomputes the
+ * probabilities from them and produces dQ, dK and dV. The training profile (bench/train-products.mjs) put
  * attention's per-slice [T, hd] products, their transposes and the [T, S] softmax/mask kernels
  * at over a third of a cli-default step's kernel time; here keys a row cannot see (outside the
  * span of its visible keys, e.g. the causal future) are skipped, and no [T, S] tensor is made.
@@ -94,8 +94,10 @@ const EXP_FLOOR = -87.3;
  *   (aT: the block's 4 rows transposed [hd, 4]; rows: key or value rows [n, hd]).
  * - `softmax(x, mask, n, scale, stats)`: x ← exp(scale·x + mask − m) per row r with m its
  *   max (in place, interleaved); stats[r] = m, stats[4 + r] = Σ_s of the exps.
- * - `softmaxGrad(x, dp, mask, n, scale, stats)`: with stats[r] = the row's lse and stats[4 + r] =
- *   rowsum(dO ⊙ out): x ← p = exp(scale·x + mask − lse), dp ← scale·p·(dp − stats[4 + r]).
+ * - `softmaxGrad(x, dp, mask, n, scale, stats)`: with stats[r] = the row's max m, stats[4 + r] =
+ *   rowsum(dO ⊙ out) and stats[8 + r] = 1 / the row's Σ exp: x ← p = exp(scale·x + mask − m) /
+ *   Σ, dp ← scale·p·(dp − stats[4 + r]). (Max and sum, not their log-sum-exp: a row that sees no
+ *   key has m = −1e9, where m + log Σ is not representable in float32.)
  * - `combine(w, v, acc, n)`: acc[r·hd + i] += Σ_s w[4s + r]·v[s·hd + i] (w interleaved).
  * - `update(w, x, y, n)`: y[s·hd + i] += Σ_r w[4s + r]·x[r·hd + i] for s < n.
  */
@@ -126,7 +128,8 @@ function scoresFunction(hd: number): WasmFunction {
         ...op.set(acc(c)),
       );
   }
-  for (let c = 0; c < 4; c++) body.push(...op.get(out), ...op.get(acc(c)), ...op.v128StoreAt(c * 16));
+  for (let c = 0; c < 4; c++)
+    body.push(...op.get(out), ...op.get(acc(c)), ...op.v128StoreAt(c * 16));
   body.push(...increment(rows, 16 * hd), ...increment(out, 64));
   return {
     name: 'scores',
@@ -145,7 +148,10 @@ function scoresFunction(hd: number): WasmFunction {
  * 2^n added to the exponent bits; inputs below EXP_FLOOR give exactly 0 (as float32 underflow).
  */
 function exp4(x: number, r: number, n: number): number[] {
-  const poly = [1.987569150e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1];
+  const poly = [
+    1.98756915e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1,
+    5.0000001201e-1,
+  ];
   const code = [
     ...op.get(x),
     ...op.f32x4Const(EXP_FLOOR),
@@ -162,7 +168,7 @@ function exp4(x: number, r: number, n: number): number[] {
     ...op.f32x4Mul,
     ...op.f32x4Sub,
     ...op.get(n),
-    ...op.f32x4Const(-2.12194440e-4),
+    ...op.f32x4Const(-2.1219444e-4),
     ...op.f32x4Mul,
     ...op.f32x4Sub,
     ...op.set(r),
@@ -270,10 +276,10 @@ function softmaxFunction(): WasmFunction {
   };
 }
 
-/** `softmaxGrad`. Locals: 0 x, 1 dp, 2 mask, 3 n, 4 scale bits, 5 stats, 6 s, 7 xp, 8 dpp, 9 mp, 10 v, 11 lse, 12 dot, 13 sc, 14 r, 15 e, 16 p. */
+/** `softmaxGrad`. Locals: 0 x, 1 dp, 2 mask, 3 n, 4 scale bits, 5 stats, 6 s, 7 xp, 8 dpp, 9 mp, 10 v, 11 m, 12 dot, 13 sc, 14 r, 15 e, 16 p, 17 inverse sum. */
 function softmaxGradFunction(): WasmFunction {
-  const [x, dp, mask, n, scaleBits, stats, s, xp, dpp, mp, v, lse, dot, sc, r, e, p] = [
-    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+  const [x, dp, mask, n, scaleBits, stats, s, xp, dpp, mp, v, lse, dot, sc, r, e, p, inv] = [
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
   ];
   void x;
   const code = [
@@ -286,6 +292,9 @@ function softmaxGradFunction(): WasmFunction {
     ...op.get(stats),
     ...op.v128LoadAt(16),
     ...op.set(dot),
+    ...op.get(stats),
+    ...op.v128LoadAt(32),
+    ...op.set(inv),
     ...op.get(0),
     ...op.set(xp),
     ...op.get(dp),
@@ -305,6 +314,8 @@ function softmaxGradFunction(): WasmFunction {
       ...op.set(v),
       ...op.get(xp),
       ...exp4(v, r, e),
+      ...op.get(inv),
+      ...op.f32x4Mul,
       ...op.tee(p),
       ...op.v128StoreAt(0),
       // dp ← scale·p·(dp − dot)
@@ -328,7 +339,7 @@ function softmaxGradFunction(): WasmFunction {
     params: 6,
     locals: [
       [4, I32],
-      [7, V128],
+      [8, V128],
     ],
     code,
   };
@@ -524,12 +535,13 @@ function jsBlockLoops(memory: WasmMemory, hd: number): BlockLoops {
       const scale = fromBits(scaleBits);
       const [x0, d0, m0, st] = [x >> 2, dp >> 2, mask >> 2, stats >> 2];
       for (let r = 0; r < ROWS; r++) {
-        const lse = f[st + r]!;
+        const m = f[st + r]!;
         const dot = f[st + 4 + r]!;
+        const inverse = f[st + 8 + r]!;
         for (let s = 0; s < n; s++) {
           const i = 4 * s + r;
-          const v = Math.fround(f[x0 + i]! * scale + f[m0 + i]!) - lse;
-          const p = v < EXP_FLOOR ? 0 : Math.exp(v);
+          const v = Math.fround(f[x0 + i]! * scale + f[m0 + i]!) - m;
+          const p = v < EXP_FLOOR ? 0 : Math.exp(v) * inverse;
           f[x0 + i] = p;
           f[d0 + i] = p * (f[d0 + i]! - dot) * scale;
         }
@@ -677,7 +689,7 @@ export class FusedAttention {
       mask: row,
       sc: row,
       dp: row,
-      stats: 8,
+      stats: 12,
     };
     const at = {} as Record<keyof typeof sizes, number>;
     let end = 0;
@@ -709,7 +721,8 @@ export class FusedAttention {
   /**
    * softmax(scale·q·kᵀ + bias)·v. q [B, H, T, hd], k and v [B, K, S, hd] (query head h uses
    * key/value head ⌊h/(H/K)⌋), the bias [B, T, S] as `prepareBias` made it → out [B, H, T, hd]
-   * and each row's log-sum-exp of its biased scores, lse [B, H, T] (for `backward`).
+   * and each row's max and sum of exps of its biased scores, rowStats [B, H, T, 2] (for
+   * `backward`).
    */
   forward(
     shape: FusedAttentionShape,
@@ -718,7 +731,7 @@ export class FusedAttention {
     v: Float32Array,
     bias: PreparedBias,
     scale: number,
-  ): { out: Float32Array; lse: Float32Array } {
+  ): { out: Float32Array; rowStats: Float32Array } {
     const { batch, heads, kvHeads, queryLength: t, keyLength: s, headDim: hd } = shape;
     check(shape, bias, {
       q: [q, batch * heads * t * hd],
@@ -729,7 +742,7 @@ export class FusedAttention {
     const { loops } = this.loopsFor(hd);
     const f = new Float32Array(this.memory.buffer);
     const out = new Float32Array(batch * heads * t * hd);
-    const lse = new Float32Array(batch * heads * t);
+    const rowStats = new Float32Array(batch * heads * t * 2);
     const groups = heads / kvHeads;
     const perRow = Math.ceil(t / ROWS);
     const scaleBits = floatBits(scale);
@@ -757,18 +770,20 @@ export class FusedAttention {
               const inverse = 1 / sum;
               const o = qRow + r * hd;
               for (let x = 0; x < hd; x++) out[o + x] = f[at.acc + r * hd + x]! * inverse;
-              lse[(b * heads + h) * t + j * ROWS + r] = f[at.stats + r]! + Math.log(sum);
+              const row = (b * heads + h) * t + j * ROWS + r;
+              rowStats[2 * row] = f[at.stats + r]!;
+              rowStats[2 * row + 1] = sum;
             }
           }
         }
       }
     }
-    return { out, lse };
+    return { out, rowStats };
   }
 
   /**
    * Gradients of `forward` for the output gradient dOut [B, H, T, hd]: with P recomputed from the
-   * saved lse, dV = Pᵀ·dO, dS = P ⊙ (dO·vᵀ − rowsum(dO ⊙ out)), dQ = scale·dS·k, dK = scale·dSᵀ·q
+   * saved row statistics, dV = Pᵀ·dO, dS = P ⊙ (dO·vᵀ − rowsum(dO ⊙ out)), dQ = scale·dS·k, dK = scale·dSᵀ·q
    * (dK and dV summed over the query heads of each group).
    */
   backward(
@@ -779,7 +794,7 @@ export class FusedAttention {
     bias: PreparedBias,
     scale: number,
     out: Float32Array,
-    lse: Float32Array,
+    rowStats: Float32Array,
     dOut: Float32Array,
   ): { dq: Float32Array; dk: Float32Array; dv: Float32Array } {
     const { batch, heads, kvHeads, queryLength: t, keyLength: s, headDim: hd } = shape;
@@ -788,7 +803,7 @@ export class FusedAttention {
       k: [k, batch * kvHeads * s * hd],
       v: [v, batch * kvHeads * s * hd],
       out: [out, batch * heads * t * hd],
-      lse: [lse, batch * heads * t],
+      rowStats: [rowStats, batch * heads * t * 2],
       dOut: [dOut, batch * heads * t * hd],
     });
     const at = this.layout(s, hd);
@@ -820,9 +835,12 @@ export class FusedAttention {
             for (let r = 0; r < ROWS; r++) {
               let d = 0;
               if (r < rows)
-                for (let x = 0; x < hd; x++) d += dOut[qRow + r * hd + x]! * out[qRow + r * hd + x]!;
-              f[at.stats + r] = r < rows ? lse[(b * heads + h) * t + j * ROWS + r]! : 0;
+                for (let x = 0; x < hd; x++)
+                  d += dOut[qRow + r * hd + x]! * out[qRow + r * hd + x]!;
+              const row = (b * heads + h) * t + j * ROWS + r;
+              f[at.stats + r] = r < rows ? rowStats[2 * row]! : 0;
               f[at.stats + 4 + r] = d;
+              f[at.stats + 8 + r] = r < rows ? 1 / rowStats[2 * row + 1]! : 0;
             }
             loops.scores(at.qT * 4, (at.k + lo * hd) * 4, at.sc * 4, n);
             loops.scores(at.dOT * 4, (at.v + lo * hd) * 4, at.dp * 4, n);
