@@ -402,10 +402,8 @@ async function benchShape(name, rounds = Number(args.rounds)) {
         gflops: Math.round(((tokens / Math.min(...seconds[path])) * flops) / 1e8) / 10,
         medianGflops: Math.round(((tokens / median(seconds[path])) * flops) / 1e8) / 10,
         // per second of this process's CPU time: what an idle core would show
-        gflopsPerCpuSecond:
-          Math.round(((tokens / Math.min(...cpu[path])) * flops) / 1e8) / 10,
-        medianGflopsPerCpuSecond:
-          Math.round(((tokens / median(cpu[path])) * flops) / 1e8) / 10,
+        gflopsPerCpuSecond: Math.round(((tokens / Math.min(...cpu[path])) * flops) / 1e8) / 10,
+        medianGflopsPerCpuSecond: Math.round(((tokens / median(cpu[path])) * flops) / 1e8) / 10,
         stepCpuMs: cpu[path].map((c) => Math.round(c * 1000)),
       };
     }
