@@ -204,16 +204,31 @@ function exp4(x: number, r: number, n: number): number[] {
   return code;
 }
 
+/** Pushes scale·x[s] + mask[s] (one key's f32x4 of the block's 4 rows) from the byte addresses in locals xp and mp; sc holds scale splatted. */
+function biasedScore(xp: number, sc: number, mp: number): number[] {
+  return [
+    ...op.get(xp),
+    ...op.v128LoadAt(0),
+    ...op.get(sc),
+    ...op.f32x4Mul,
+    ...op.get(mp),
+    ...op.v128LoadAt(0),
+    ...op.f32x4Add,
+  ];
+}
+
+/** Splats the float32 whose bits are in i32 local `bits` into v128 local `into` (wasm parameters here are all i32). */
+function splatFloatBits(bits: number, into: number): number[] {
+  return [...op.get(bits), ...op.i32x4Splat, ...op.set(into)];
+}
+
 /** `softmax`. Locals: 0 x, 1 mask, 2 n, 3 scale (its float32 bits), 4 stats, 5 s, 6 xp, 7 mp, 8 v, 9 m, 10 sum, 11 sc, 12 r, 13 e. */
 function softmaxFunction(): WasmFunction {
   const [x, mask, n, scaleBits, stats, s, xp, mp, v, m, sum, sc, r, e] = [
     0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
   ];
   const code = [
-    // scale arrives as an i32 holding its float32 bits (all parameters are i32)
-    ...op.get(scaleBits),
-    ...op.i32x4Splat,
-    ...op.set(sc),
+    ...splatFloatBits(scaleBits, sc),
     ...op.f32x4Const(-Infinity),
     ...op.set(m),
     ...op.get(x),
@@ -222,13 +237,7 @@ function softmaxFunction(): WasmFunction {
     ...op.set(mp),
     ...forLoop(s, n, 1, [
       ...op.get(xp),
-      ...op.get(xp),
-      ...op.v128LoadAt(0),
-      ...op.get(sc),
-      ...op.f32x4Mul,
-      ...op.get(mp),
-      ...op.v128LoadAt(0),
-      ...op.f32x4Add,
+      ...biasedScore(xp, sc, mp),
       ...op.tee(v),
       ...op.v128StoreAt(0),
       ...op.get(m),
@@ -278,17 +287,15 @@ function softmaxFunction(): WasmFunction {
 
 /** `softmaxGrad`. Locals: 0 x, 1 dp, 2 mask, 3 n, 4 scale bits, 5 stats, 6 s, 7 xp, 8 dpp, 9 mp, 10 v, 11 m, 12 dot, 13 sc, 14 r, 15 e, 16 p, 17 inverse sum. */
 function softmaxGradFunction(): WasmFunction {
-  const [x, dp, mask, n, scaleBits, stats, s, xp, dpp, mp, v, lse, dot, sc, r, e, p, inv] = [
+  const [x, dp, mask, n, scaleBits, stats, s, xp, dpp, mp, v, rowMax, dot, sc, r, e, p, inv] = [
     0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
   ];
   void x;
   const code = [
-    ...op.get(scaleBits),
-    ...op.i32x4Splat,
-    ...op.set(sc),
+    ...splatFloatBits(scaleBits, sc),
     ...op.get(stats),
     ...op.v128LoadAt(0),
-    ...op.set(lse),
+    ...op.set(rowMax),
     ...op.get(stats),
     ...op.v128LoadAt(16),
     ...op.set(dot),
@@ -302,14 +309,8 @@ function softmaxGradFunction(): WasmFunction {
     ...op.get(mask),
     ...op.set(mp),
     ...forLoop(s, n, 1, [
-      ...op.get(xp),
-      ...op.v128LoadAt(0),
-      ...op.get(sc),
-      ...op.f32x4Mul,
-      ...op.get(mp),
-      ...op.v128LoadAt(0),
-      ...op.f32x4Add,
-      ...op.get(lse),
+      ...biasedScore(xp, sc, mp),
+      ...op.get(rowMax),
       ...op.f32x4Sub,
       ...op.set(v),
       ...op.get(xp),
@@ -345,111 +346,61 @@ function softmaxGradFunction(): WasmFunction {
   };
 }
 
-/** `combine`: per pair of f32x4 columns, 8 accumulators over the n key rows. Locals: 0 w, 1 v, 2 acc, 3 n, 4 s, 5 wp, 6 vp, 7 v0, 8 v1, 9 splat, 10-17 sums. */
-function combineFunction(hd: number): WasmFunction {
-  const [w, v, acc, n, s, wp, vp, v0, v1, splat] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
-  const sum = (r: number, half: number) => 10 + 2 * r + half;
+/**
+ * `combine` and `update`, which share their shape: per pair of f32x4 columns, 8 vectors of the
+ * block's 4 rows are held in locals while the n key/value rows stream past, each row's 4 weights
+ * splatted. `combine(w, v, acc, n)` accumulates into the held vectors (acc, stored at the end);
+ * `update(w, x, y, n)` holds x and accumulates into the streamed rows (y, stored per row).
+ * Locals: 0 w, 1 and 2 the two arrays, 3 n, 4 s, 5 wp, 6 row pointer, 7-8 the streamed row's two
+ * vectors, 9 splat, 10-17 the held vectors.
+ */
+function blockRowsFunction(hd: number, kind: 'combine' | 'update'): WasmFunction {
+  const [w, n, s, wp, rp, splat] = [0, 3, 4, 5, 6, 9];
+  // combine(w, v, acc, n): rows v, held acc; update(w, x, y, n): held x, rows y
+  const [rows, held] = kind === 'combine' ? [1, 2] : [2, 1];
+  const streamed = (half: number) => 7 + half;
+  const hold = (r: number, half: number) => 10 + 2 * r + half;
   const code: number[] = [];
   for (let c = 0; c < hd; c += 8) {
+    const heldOffset = (r: number, half: number) => (r * hd + c + 4 * half) * 4;
     for (let r = 0; r < ROWS; r++)
       for (let half = 0; half < 2; half++)
-        code.push(
-          ...op.get(acc),
-          ...op.v128LoadAt((r * hd + c + 4 * half) * 4),
-          ...op.set(sum(r, half)),
-        );
-    code.push(...op.get(w), ...op.set(wp), ...op.get(v), ...op.set(vp));
-    const inner: number[] = [
-      ...op.get(vp),
-      ...op.v128LoadAt(c * 4),
-      ...op.set(v0),
-      ...op.get(vp),
-      ...op.v128LoadAt((c + 4) * 4),
-      ...op.set(v1),
-    ];
-    for (let r = 0; r < ROWS; r++) {
-      inner.push(...op.get(wp), ...op.splatLoadAt(r * 4), ...op.set(splat));
-      for (let half = 0; half < 2; half++)
-        inner.push(
-          ...op.get(sum(r, half)),
-          ...op.get(splat),
-          ...op.get(half === 0 ? v0 : v1),
-          ...op.f32x4Mul,
-          ...op.f32x4Add,
-          ...op.set(sum(r, half)),
-        );
-    }
-    inner.push(...increment(wp, 16), ...increment(vp, hd * 4));
-    code.push(...forLoop(s, n, 1, inner));
-    for (let r = 0; r < ROWS; r++)
-      for (let half = 0; half < 2; half++)
-        code.push(
-          ...op.get(acc),
-          ...op.get(sum(r, half)),
-          ...op.v128StoreAt((r * hd + c + 4 * half) * 4),
-        );
-  }
-  return {
-    name: 'combine',
-    params: 4,
-    locals: [
-      [3, I32],
-      [11, V128],
-    ],
-    code,
-  };
-}
-
-/** `update`: per pair of f32x4 columns, x's 8 vectors held while the n rows of y are updated. Locals: 0 w, 1 x, 2 y, 3 n, 4 s, 5 wp, 6 yp, 7 y0, 8 y1, 9 splat, 10-17 xs. */
-function updateFunction(hd: number): WasmFunction {
-  const [w, x, y, n, s, wp, yp, y0, y1, splat] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
-  const xs = (r: number, half: number) => 10 + 2 * r + half;
-  const code: number[] = [];
-  for (let c = 0; c < hd; c += 8) {
-    for (let r = 0; r < ROWS; r++)
-      for (let half = 0; half < 2; half++)
-        code.push(
-          ...op.get(x),
-          ...op.v128LoadAt((r * hd + c + 4 * half) * 4),
-          ...op.set(xs(r, half)),
-        );
-    code.push(...op.get(w), ...op.set(wp), ...op.get(y), ...op.set(yp));
-    const inner: number[] = [
-      ...op.get(yp),
-      ...op.v128LoadAt(c * 4),
-      ...op.set(y0),
-      ...op.get(yp),
-      ...op.v128LoadAt((c + 4) * 4),
-      ...op.set(y1),
-    ];
+        code.push(...op.get(held), ...op.v128LoadAt(heldOffset(r, half)), ...op.set(hold(r, half)));
+    code.push(...op.get(w), ...op.set(wp), ...op.get(rows), ...op.set(rp));
+    const inner: number[] = [];
+    for (let half = 0; half < 2; half++)
+      inner.push(...op.get(rp), ...op.v128LoadAt((c + 4 * half) * 4), ...op.set(streamed(half)));
     for (let r = 0; r < ROWS; r++) {
       inner.push(...op.get(wp), ...op.splatLoadAt(r * 4), ...op.set(splat));
       for (let half = 0; half < 2; half++) {
-        const target = half === 0 ? y0 : y1;
+        const [target, other] =
+          kind === 'combine' ? [hold(r, half), streamed(half)] : [streamed(half), hold(r, half)];
         inner.push(
           ...op.get(target),
           ...op.get(splat),
-          ...op.get(xs(r, half)),
+          ...op.get(other),
           ...op.f32x4Mul,
           ...op.f32x4Add,
           ...op.set(target),
         );
       }
     }
-    inner.push(
-      ...op.get(yp),
-      ...op.get(y0),
-      ...op.v128StoreAt(c * 4),
-      ...op.get(yp),
-      ...op.get(y1),
-      ...op.v128StoreAt((c + 4) * 4),
-      ...increment(wp, 16),
-      ...increment(yp, hd * 4),
-    );
+    if (kind === 'update')
+      for (let half = 0; half < 2; half++)
+        inner.push(...op.get(rp), ...op.get(streamed(half)), ...op.v128StoreAt((c + 4 * half) * 4));
+    inner.push(...increment(wp, 16), ...increment(rp, hd * 4));
     code.push(...forLoop(s, n, 1, inner));
+    if (kind === 'combine')
+      for (let r = 0; r < ROWS; r++)
+        for (let half = 0; half < 2; half++)
+          code.push(
+            ...op.get(held),
+            ...op.get(hold(r, half)),
+            ...op.v128StoreAt(heldOffset(r, half)),
+          );
   }
   return {
-    name: 'update',
+    name: kind,
     params: 4,
     locals: [
       [3, I32],
@@ -465,8 +416,8 @@ export function blockModuleBytes(hd: number): Uint8Array {
     scoresFunction(hd),
     softmaxFunction(),
     softmaxGradFunction(),
-    combineFunction(hd),
-    updateFunction(hd),
+    blockRowsFunction(hd, 'combine'),
+    blockRowsFunction(hd, 'update'),
   ]);
 }
 
