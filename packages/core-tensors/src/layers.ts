@@ -136,8 +136,8 @@ export type AttentionPath = 'fused' | 'reference';
  * q [B, H, T, hd], k and v [B, K, S, hd] with H = K·G (query head h uses key/value head ⌊h/G⌋, as
  * HF's repeat_kv), bias [B, 1, T, S] additive (0 or a large negative) → [B, H, T, hd].
  * Query heads of one group are stacked along the time axis so K/V are never repeated.
- * `path` 'fused' runs the fused kernel (fast-ops `fusedAttention`) on the wasm and cpu backends;
- * 'reference' (and the tensorflow backend) the tfjs ops below.
+ * `path` 'fused' runs the fused kernel (fast-ops `fusedAttention`) on the wasm and cpu backends
+ * for more than one query per row; 'reference' (and the tensorflow backend) the tfjs ops below.
  */
 export function groupedQueryAttention(
   q: tf.Tensor4D,
@@ -146,7 +146,9 @@ export function groupedQueryAttention(
   bias: tf.Tensor4D,
   path: AttentionPath = 'reference',
 ): tf.Tensor4D {
-  if (path === 'fused' && jsKernelsActive()) return fusedAttention(q, k, v, bias);
+  // One query per row (a decode step of generate's reference path) keeps the ops: the kernel
+  // would copy the whole KV cache out of the backend for each new token.
+  if (path === 'fused' && jsKernelsActive() && q.shape[2] > 1) return fusedAttention(q, k, v, bias);
   return tf.tidy(() => {
     const [b, h, t, hd] = q.shape;
     const kvHeads = k.shape[1];
