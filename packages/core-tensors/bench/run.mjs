@@ -6,6 +6,8 @@
 // tfjs-fused,tfjs-reference,onnx-1,onnx-2): the tfjs decode paths, onnxruntime-node with 1 or 2
 // intra-op threads (onnx-<threads>-inputs: the weights fed as inputs instead of initializers);
 // --rounds: alternating rounds after a warm-up (default 3); --no-train skips the training step.
+// Training alternates the two attention paths step by step; --weight-grads alternates the
+// weight-gradient kernel with the plain product instead (reported as 'fused' / 'reference').
 // The onnx engines also report their rebuild after the weights change (what a GRPO step costs).
 // --workers: training and generation through createModelWorkerPool with each worker count
 // (1 = in-process, as without a pool), on the wasm backend; '' skips it.
@@ -25,6 +27,7 @@ const {
   createModelWorkerPool,
   initBackend,
   padBatch,
+  setWeightGradientKernel,
   tf,
 } = await import(process.env.CR_BENCH_DIST ?? '../dist/index.js');
 const { SHAPES } = await import('./shapes.mjs');
@@ -48,6 +51,9 @@ const { values: args } = parseArgs({
     'shape-seq': { type: 'string' },
     // the shapes' training only
     'no-generate': { type: 'boolean', default: false },
+    // training alternates the weight-gradient kernel with the plain product (attention fused)
+    // instead of the two attention paths
+    'weight-grads': { type: 'boolean', default: false },
   },
 });
 
@@ -378,12 +384,17 @@ async function benchShape(name, rounds = Number(args.rounds)) {
     // ratio is measured back to back under the same load.
     const optimizer = new AdamW({ learningRate: 1e-3 });
     const data = padBatch(randomIdsOf(train.batch, train.seq, config.vocabSize, 7), 0);
+    // --weight-grads: 'fused' is the weight-gradient kernel, 'reference' the plain product
     const attentionPaths = ['fused', 'reference'];
+    const usePath = (path) => {
+      if (args['weight-grads']) setWeightGradientKernel(path === 'fused');
+      else model.attention = path;
+    };
     const seconds = { fused: [], reference: [] };
     const cpu = { fused: [], reference: [] };
     for (let i = 0; i < Number(args.steps) + 1; i++) {
       for (const path of attentionPaths) {
-        model.attention = path;
+        usePath(path);
         const t0 = performance.now();
         const c0 = process.cpuUsage();
         trainStep(model, optimizer, data);
@@ -394,7 +405,13 @@ async function benchShape(name, rounds = Number(args.rounds)) {
     }
     const tokens = train.batch * train.seq;
     const flops = model.flopsPerToken(train.seq);
-    out.train = { batch: train.batch, seq: train.seq };
+    out.train = {
+      batch: train.batch,
+      seq: train.seq,
+      compared: args['weight-grads']
+        ? 'fused: weight-gradient kernel, reference: plain product (attention fused in both)'
+        : 'attention paths',
+    };
     for (const path of attentionPaths) {
       out.train[path] = {
         tokensPerSecond: Math.round(tokens / Math.min(...seconds[path])),
@@ -415,6 +432,7 @@ async function benchShape(name, rounds = Number(args.rounds)) {
       (s, i) => Math.round((s / cpu.fused[i]) * 100) / 100,
     );
     model.attention = 'fused';
+    setWeightGradientKernel(true);
     optimizer.dispose();
     tf.dispose([data.inputIds, data.attentionMask]);
   }

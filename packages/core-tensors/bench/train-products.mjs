@@ -66,6 +66,11 @@ function productOf(kernel, backward) {
     };
     return names[dims] ?? `other ${dims}`;
   };
+  // the weight-gradient kernel: aᵀ·b for a [K, M], b [K, N] (K the tokens)
+  if (kernel.name === 'CrTransposedMatMul') {
+    const [rows, cols] = a;
+    return { name: `${weightOf(cols, b[1])} bwd dW`, flops: 2 * rows * cols * b[1] };
+  }
   if (!backward) return { name: `${weightOf(k, n)} fwd`, flops };
   // dW = xᵀ·dy sums over the tokens (the tied head's dE is (xᵀ·dy)ᵀ, also one of these)
   if (k === tokens || k === headRows) return { name: `${weightOf(m, n)} bwd dW`, flops };

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { jsKernelsActive, slicedMatMulActive } from './kernels.js';
 import { FusedAttention, prepareBias, type PreparedBias } from './fused-attention.js';
+import { transposedProductFits } from './transposed-product.js';
 
 /*
  * Differentiable ops whose backward passes use only non-transposed matrix products. On the wasm
@@ -72,6 +73,32 @@ function transposedInput(x: tf.Tensor2D): tf.Tensor2D {
   return xT;
 }
 
+let weightGradientKernel = true;
+
+/**
+ * Whether weight gradients go through the transposed-product kernel (the default) or the plain
+ * formulation (xᵀ transposed explicitly, then tf.matMul). On wasm both give the same bits; the
+ * switch is for benchmarks (`bench/run.mjs --weight-grads`) and for the cpu backend, where the
+ * kernel's in-order sums differ from tfjs-cpu's blocked matMul in the last float32 bits.
+ */
+export function setWeightGradientKernel(enabled: boolean): void {
+  weightGradientKernel = enabled;
+}
+
+function kernelFits(m: number, n: number): boolean {
+  return weightGradientKernel && transposedProductFits(m, n);
+}
+
+/**
+ * aᵀ·b for a [K, M], b [K, N] (a weight gradient, K the tokens): the K-blocked WASM SIMD kernel
+ * (transposed-product.ts; bit for bit the plain product on wasm, 2-3× faster there at training
+ * shapes) where the output fits its tiles, else aᵀ transposed explicitly and a plain product.
+ */
+function weightGradient(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  if (kernelFits(a.shape[1], b.shape[1])) return run('CrTransposedMatMul', { a, b }) as tf.Tensor2D;
+  return tf.matMul(transposedInput(a), b);
+}
+
 const linearOp = customGrad((...args) => {
   const [a, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
   save([a, b]);
@@ -80,7 +107,7 @@ const linearOp = customGrad((...args) => {
     gradFunc: (dy, saved) => {
       const [sx, sw] = saved as [tf.Tensor2D, tf.Tensor2D];
       const g = dy as tf.Tensor2D;
-      return [tf.matMul(g, transposeLast2(sw)), tf.matMul(transposedInput(sx), g)];
+      return [tf.matMul(g, transposeLast2(sw)), weightGradient(sx, g)];
     },
   };
 });
@@ -107,8 +134,13 @@ const linearTransposedOp = customGrad((...args) => {
     gradFunc: (dy, saved) => {
       const [sx, se] = saved as [tf.Tensor2D, tf.Tensor2D];
       const g = dy as tf.Tensor2D;
-      // dE = (xᵀ·dy)ᵀ transposes x [N, d] and the [d, V] product rather than dy [N, V] (V ≫ d).
-      return [tf.matMul(g, se), transposeLast2(tf.matMul(transposedInput(sx), g))];
+      // dE = dyᵀ·x [V, d] directly where the kernel fits; else (xᵀ·dy)ᵀ, which transposes x [N, d]
+      // and the [d, V] product rather than dy [N, V] (V ≫ d). Same products, same order.
+      const [v, d] = se.shape;
+      const dE = kernelFits(v, d)
+        ? weightGradient(g, sx)
+        : transposeLast2(tf.matMul(transposedInput(sx), g));
+      return [tf.matMul(g, se), dE];
     },
   };
 });

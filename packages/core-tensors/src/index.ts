@@ -51,6 +51,7 @@ export type {
 export { onnxRuntimeStatus, setOnnxRuntimeLoader } from './onnx-engine.js';
 export type { GenerationEngine, OnnxRuntimeLoader, OnnxRuntimeModule } from './onnx-engine.js';
 export type { AttentionPath } from './layers.js';
+export { setWeightGradientKernel } from './fast-ops.js';
 export { padBatch } from './batch.js';
 export { sampleToken } from './sampling.js';
 export type { SamplingOptions } from './sampling.js';

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { TransposedProduct } from './transposed-product.js';
 
 type TypedArray = Float32Array | Int32Array | Uint8Array;
 
@@ -110,6 +111,33 @@ const transposeKernel: KernelDefinition = {
         }
       }
     }
+  },
+};
+
+let transposedProduct: TransposedProduct | undefined;
+
+/** aᵀ·b for a [K, M], b [K, N] → [M, N] (the weight gradients; see transposed-product.ts). */
+const transposedMatMulKernel: KernelDefinition = {
+  name: 'CrTransposedMatMul',
+  inputNames: ['a', 'b'],
+  output: ([a, b]) => {
+    if (a!.shape.length !== 2 || b!.shape.length !== 2 || a!.shape[0] !== b!.shape[0])
+      throw new RangeError(
+        `CrTransposedMatMul: a [${a!.shape}] and b [${b!.shape}] must be matrices with equal rows`,
+      );
+    return { shape: [a!.shape[1]!, b!.shape[1]!], dtype: 'float32' };
+  },
+  compute: ([a, b], [aShape, bShape], out) => {
+    transposedProduct ??= new TransposedProduct();
+    const [k, m] = aShape as [number, number];
+    transposedProduct.compute(
+      a as Float32Array,
+      b as Float32Array,
+      k,
+      m,
+      bShape![1]!,
+      out as Float32Array,
+    );
   },
 };
 
@@ -601,6 +629,7 @@ export function registerMissingKernels(backendName: string): void {
   const existing = new Set(tf.getKernelsForBackend(backendName).map((k) => k.kernelName));
   for (const definition of [
     transposeKernel,
+    transposedMatMulKernel,
     gatherRowsKernel,
     scatterAddRowsKernel,
     pickKernel,
