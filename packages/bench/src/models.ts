@@ -1,6 +1,6 @@
 import { basename, resolve } from 'node:path';
 import { createChatClient, type ChatClientOptions } from '@codereasoner/protocol/chat-client';
-import type { ChatMessage, ChatModel, ChatRequest, ChatResponse } from './types.js';
+import type { ChatMessage, ChatModel, ChatRequest, ChatResponse, Logger } from './types.js';
 
 /** A model that can be told the gold completion of each prompt before it is asked (the oracle). */
 export interface GoldAwareModel extends ChatModel {
@@ -87,6 +87,13 @@ export interface LocalModelOptions {
   maxTokens?: number;
   /** Sequences decoded together. */
   batchSize?: number;
+  /**
+   * What computes the logits (core-tensors' `generate` engine): 'tfjs' (default), 'onnx'
+   * (onnxruntime-node; falls back to tfjs with a warning on `logger`) or 'auto' (the same, silent).
+   */
+  engine?: 'tfjs' | 'onnx' | 'auto';
+  /** Where an 'onnx' engine that falls back to tfjs says why. */
+  logger?: Logger;
 }
 
 /**
@@ -106,5 +113,7 @@ export async function loadLocalModel(
     id: options.id ?? basename(resolve(checkpointDir)),
     ...(options.maxTokens === undefined ? {} : { maxTokens: options.maxTokens }),
     ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+    ...(options.engine === undefined ? {} : { engine: options.engine }),
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
   });
 }

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import {
   checkSections,
   collectSectionIssues,
+  generationEngine,
   mergeConfig,
   readConfigFile,
   resolveRunConfig,
@@ -18,6 +19,33 @@ import { GRPO_SETTINGS, SCHEMA_KEYS, SFT_SETTINGS, TRL_ALIASES } from './trl-fla
 import { SECTION_VALIDATORS } from './stages.js';
 
 describe('resolveRunConfig', () => {
+  it('takes the generation engine from the file or --engine, rejects others, and defaults by model kind', () => {
+    expect(resolveRunConfig({ engine: 'onnx' }).engine).toBe('onnx');
+    expect(resolveRunConfig({ engine: 'onnx' }, { engine: 'tfjs' }).engine).toBe('tfjs');
+    expect(() => resolveRunConfig({ engine: 'gpu' })).toThrow(ConfigValidationError);
+    let error: unknown;
+    try {
+      resolveRunConfig({ engine: 'gpu' }, { engine: 'cuda' as never });
+    } catch (caught) {
+      error = caught;
+    }
+    expect((error as ConfigValidationError).issues).toEqual([
+      '/engine: must be one of "auto", "onnx", "tfjs" (got "gpu")',
+      '(flags)/engine: must be one of "auto", "onnx", "tfjs" (got "cuda")',
+    ]);
+    // grpo's own section is checked by its package's schema
+    expect(() =>
+      resolveRunConfig({ grpo: { engine: 'fast' } }, {}, 'run config', SECTION_VALIDATORS),
+    ).toThrow(/\/grpo\/engine/);
+    expect(generationEngine(resolveRunConfig({}))).toBe('tfjs');
+    expect(generationEngine(resolveRunConfig({ model: { pretrained: '/models/qwen' } }))).toBe(
+      'auto',
+    );
+    expect(
+      generationEngine(resolveRunConfig({ engine: 'tfjs', model: { pretrained: '/models/qwen' } })),
+    ).toBe('tfjs');
+  });
+
   it('layers preset < file < flags', () => {
     const config = resolveRunConfig({ preset: 'tiny', seed: 7, sft: { steps: 9 } }, { seed: 11 });
     expect(config.preset).toBe('tiny');
@@ -44,7 +72,7 @@ describe('resolveRunConfig', () => {
     const issues = (error as ConfigValidationError).issues;
     expect(issues).toEqual(
       expect.arrayContaining([
-        "/: unknown property 'extra'; known: preset, seed, out, backend, workers, sandbox, data, tokenizer, model, lora, teacher, sft, grpo, eval, bench",
+        "/: unknown property 'extra'; known: preset, seed, out, backend, workers, engine, sandbox, data, tokenizer, model, lora, teacher, sft, grpo, eval, bench",
         '/preset: must be one of "default", "tiny" (got "huge")',
         '/seed: must be >= 0',
         '/eval/tasksPerType: must be >= 1',

@@ -14,7 +14,7 @@ import {
   type BenchmarkName,
 } from '@codereasoner/bench';
 import { BENCHMARK_NAMES, writeFileAtomic } from '@codereasoner/common';
-import { initBackend } from '@codereasoner/core-tensors';
+import { initBackend, LocalChatModel } from '@codereasoner/core-tensors';
 import { Sandbox } from '@codereasoner/sandbox';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { mergeConfig, readConfigFile, resolveRunConfig, type RunConfigInput } from './config.js';
@@ -47,6 +47,7 @@ interface CommonOptions {
   preset?: 'default' | 'tiny';
   backend?: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
   workers?: number | 'auto';
+  engine?: 'auto' | 'onnx' | 'tfjs';
   /** A directory, or `true` for `--benchmarks` without one: the data the bench package ships. */
   benchmarks?: string | true;
   /** `cr sft` / `cr grpo`: TRL-named flags, by commander attribute (see trl-flags.ts). */
@@ -129,12 +130,12 @@ function presetValue(value: string): 'default' | 'tiny' {
 /** The config sections each command reads, for its help. */
 const SECTIONS_READ: Record<string, string> = {
   'run-all':
-    'all: seed, data, teacher, tokenizer, model, sft, grpo, eval, bench, sandbox, backend, workers',
+    'all: seed, data, teacher, tokenizer, model, sft, grpo, eval, bench, sandbox, backend, workers, engine',
   'data build': 'seed, data, sandbox',
-  sft: 'seed, teacher, tokenizer, model, sft, eval (tasksPerType: its held-out tasks), sandbox, backend, workers',
-  grpo: 'seed, grpo, sft (reasoning: the prompt style), sandbox, backend, workers',
-  eval: 'seed, eval, sft (reasoning), sandbox, backend, workers',
-  bench: "seed, bench (with the run's own model), sandbox, backend, workers",
+  sft: 'seed, teacher, tokenizer, model, sft, eval (tasksPerType: its held-out tasks), sandbox, backend, workers, engine',
+  grpo: 'seed, grpo, sft (reasoning: the prompt style), sandbox, backend, workers, engine',
+  eval: 'seed, eval, sft (reasoning), sandbox, backend, workers, engine',
+  bench: "seed, bench (with the run's own model), sandbox, backend, workers, engine",
 };
 
 function sectionsHelp(command: Command, name: string): Command {
@@ -205,6 +206,12 @@ function addCommonOptions(command: Command): Command {
       "threads for training and generation: 'auto' or a number (0: none)",
       workersValue,
     )
+    .addOption(
+      new Option(
+        '--engine <name>',
+        "what computes the logits when generating (rollouts, evaluation, benchmarks): onnx (onnxruntime-node, falling back to tfjs with a warning), tfjs, or auto (onnx where it loads and supports the model); default tfjs from scratch, auto with --model and for cr bench --checkpoint",
+      ).choices(['auto', 'onnx', 'tfjs']),
+    )
     .option(
       '--print-config',
       'print the config this command would run with (preset, config file, flags) and exit without running',
@@ -224,6 +231,7 @@ async function resolveConfig(options: CommonOptions) {
     out: options.out,
     backend: options.backend,
     workers: options.workers,
+    engine: options.engine,
   };
   const benchDir = options.benchmarks === true ? BUNDLED_BENCHMARKS_DIR : options.benchmarks;
   if (benchDir) flags.bench = { dir: benchDir };
@@ -730,12 +738,21 @@ async function benchCommand(io: CliIo, options: CommonOptions & BenchOptions): P
   const config = await resolveConfig({ ...options, benchmarks: undefined });
   const outRoot = options.out ? resolve(options.out) : resolve('runs', 'bench');
   const sandbox = await Sandbox.create(config.sandbox);
+  const benchLogger = {
+    debug: () => {},
+    info: (m: string) => reporter.info(m),
+    warn: (m: string) => reporter.warn(m),
+  };
   try {
     let model;
     if (options.checkpoint) {
       await initBackend({ backend: config.backend });
+      // users score Hugging Face models here, whose projections gain most from onnxruntime
+      const engine = config.engine ?? 'auto';
       model = await loadLocalModel(options.checkpoint, {
         id: options.name ?? checkpointLabel(options.checkpoint),
+        engine,
+        logger: benchLogger,
       });
     } else {
       model = createEndpointModel({
@@ -768,8 +785,13 @@ async function benchCommand(io: CliIo, options: CommonOptions & BenchOptions): P
       promptStyle: options.promptStyle ?? (options.checkpoint ? 'protocol' : 'official'),
       seed: config.seed,
       onProgress: (event) => reporter.progress(event),
-      logger: { debug: () => {}, info: (m) => reporter.info(m), warn: (m) => reporter.warn(m) },
+      logger: benchLogger,
     });
+    const ran = model instanceof LocalChatModel ? model.lastGenerationEngine : undefined;
+    if (ran !== undefined)
+      reporter.info(
+        `${model.id}: generated with ${ran.engine} (engine ${config.engine ?? 'auto'}${ran.fallbackReason === undefined ? '' : `; fell back: ${ran.fallbackReason}`})`,
+      );
     reporter.stageEnd('bench', { status: 'done', seconds: (performance.now() - started) / 1000 });
     if (reporter.mode === 'json') reporter.result(summaries);
     else {

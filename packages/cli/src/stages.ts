@@ -52,7 +52,7 @@ import {
   type TraceTeacherConfig,
   type TraceTeacherOptions,
 } from '@codereasoner/sft';
-import type { RunConfig, SectionValidators } from './config.js';
+import { generationEngine, type RunConfig, type SectionValidators } from './config.js';
 import type { StageContext } from './context.js';
 import { EvaluationJournal } from './eval-journal.js';
 import { writeJsonAtomic, type StageMarker, type StageName } from './run-dir.js';
@@ -218,6 +218,7 @@ export const sftStage: StageRunner = async (context) => {
       seed: config.seed,
     },
     outDir: context.run.path('sft', 'train'),
+    engine: generationEngine(config),
     signal: context.signal,
     onProgress: (event) => context.reporter.progress(event),
     logger: context.logger,
@@ -295,6 +296,8 @@ export const grpoStage: StageRunner = async (context) => {
     chat,
     config: {
       workers: workerCount(config, model.numParameters()),
+      // the run's engine, unless the grpo section names its own
+      engine: generationEngine(config),
       ...config.grpo,
       seed: config.seed,
     },
@@ -344,8 +347,23 @@ async function withChatModel<T>(
     model,
     workers: workerCount(context.config, model.numParameters()),
   });
+  const engine = generationEngine(context.config);
   try {
-    return await use(new LocalChatModel(model, tokenizer, { id, workers: pool, chat }));
+    const result = await use(
+      new LocalChatModel(model, tokenizer, {
+        id,
+        workers: pool,
+        chat,
+        engine,
+        logger: context.logger,
+      }),
+    );
+    const ran = model.lastGenerationEngine;
+    if (ran !== undefined)
+      context.reporter.info(
+        `${id}: generated with ${ran.engine} (engine ${engine}${ran.fallbackReason === undefined ? '' : `; fell back: ${ran.fallbackReason}`})`,
+      );
+    return result;
   } finally {
     await pool.close();
     model.dispose();

@@ -41,6 +41,11 @@ export class LocalChatModel implements ChatModel {
   private readonly chat: ChatFormat;
   private readonly engineOptions: Pick<GenerateOptions, 'engine' | 'onnxThreads' | 'logger'>;
 
+  /** The engine this model's last generation ran on, and why it fell back to tfjs if it did. */
+  get lastGenerationEngine(): GenerationEngineReport | undefined {
+    return this.model.lastGenerationEngine;
+  }
+
   constructor(model: CausalLM, tokenizer: Tokenizer, options: LocalChatModelOptions = {}) {
     if (tokenizer.vocabSize > model.config.vocabSize) {
       throw new CodeReasonerError(

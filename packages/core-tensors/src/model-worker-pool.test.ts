@@ -238,6 +238,7 @@ describe('createModelWorkerPool', () => {
     ];
     for (const options of settings) {
       const expected = await model.generate(prompts, options);
+      model.lastGenerationEngine = undefined;
       const before = tf.memory().numTensors;
       const progress: number[] = [];
       const outputs = await pool.generate(prompts, {
@@ -245,6 +246,8 @@ describe('createModelWorkerPool', () => {
         onProgress: (e) => progress.push(e.completed),
       });
       expect(tf.memory().numTensors).toBe(before);
+      // the threads' engine is reported on the main model
+      expect(model.lastGenerationEngine?.engine).toBe(options.engine ?? 'tfjs');
       expect(outputs).toEqual(expected);
       expect(progress.at(-1)).toBe(expected.reduce((n, o) => n + o.tokens.length, 0));
     }

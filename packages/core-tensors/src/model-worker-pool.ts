@@ -7,6 +7,7 @@ import {
   ModelInputError,
   type CausalLM,
   type GenerateOptions,
+  type GenerationEngineReport,
   type GenerationOutput,
 } from './model.js';
 import { OptimizerError } from './optimizer.js';
@@ -485,8 +486,9 @@ export class ModelWorkerPool {
       });
     }
     this.model.checkGenerateArguments(prompts, options);
-    // Functions do not cross to the threads: progress is reported here, a fallback is logged by the model alone.
-    const { onProgress, logger: _logger, ...rest } = options;
+    // Functions do not cross to the threads: progress is reported here, and the engine each
+    // thread used (with a fallback's reason) is recorded on the main model and logged here.
+    const { onProgress, logger, ...rest } = options;
     const batchSize = options.batchSize ?? 16;
     const starts: number[] = [];
     for (let start = 0; start < prompts.length; start += batchSize) starts.push(start);
@@ -496,6 +498,7 @@ export class ModelWorkerPool {
       const version = this.version;
       const outputs = new Array<GenerationOutput>(prompts.length);
       let produced = 0;
+      let engine: GenerationEngineReport | undefined;
       await this.dispatch(
         starts.length,
         (i) =>
@@ -519,6 +522,14 @@ export class ModelWorkerPool {
         },
         (i, reply) => {
           if (reply.kind !== 'generate') return;
+          // a fallback on any thread is what the call reports; build times add up
+          if (reply.engine !== undefined) {
+            const buildMs = (engine?.onnxBuildMs ?? 0) + (reply.engine.onnxBuildMs ?? 0);
+            engine =
+              engine?.fallbackReason !== undefined
+                ? engine
+                : { ...reply.engine, ...(buildMs > 0 ? { onnxBuildMs: buildMs } : {}) };
+          }
           reply.outputs.forEach((output, k) => {
             outputs[starts[i]! + k] = output;
             produced += output.tokens.length;
@@ -526,6 +537,11 @@ export class ModelWorkerPool {
           onProgress?.({ stage: 'generate', completed: produced });
         },
       );
+      if (engine !== undefined)
+        this.model.noteGenerationEngine(engine, {
+          ...(rest.engine === undefined ? {} : { engine: rest.engine }),
+          ...(logger === undefined ? {} : { logger }),
+        });
       return outputs;
     });
   }

@@ -95,7 +95,13 @@ async function main(): Promise<void> {
         ]);
       } else {
         const outputs = await model.generate(request.prompts, request.options);
-        reply({ type: 'result', id: request.id, kind: 'generate', outputs });
+        reply({
+          type: 'result',
+          id: request.id,
+          kind: 'generate',
+          outputs,
+          engine: model.lastGenerationEngine,
+        });
       }
     } catch (error) {
       reply({ type: 'error', id: request.id, error: toRemoteError(error) });

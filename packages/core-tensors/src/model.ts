@@ -1187,12 +1187,25 @@ export class CausalLM {
 
   /** Records (and for engine 'onnx' logs, once per reason) why generation runs on tfjs instead. */
   private fallBack(options: GenerateOptions, reason: string): undefined {
-    if (options.engine === 'onnx' && !loggedFallbacks.has(reason)) {
+    this.noteGenerationEngine({ engine: 'tfjs', fallbackReason: reason }, options);
+    return undefined;
+  }
+
+  /**
+   * Records the engine a generation of this model's weights ran on elsewhere (a worker thread's
+   * copy): `lastGenerationEngine` is set, and a fallback from engine 'onnx' is logged on
+   * `options.logger` once per reason, as an in-process call does.
+   */
+  noteGenerationEngine(
+    report: GenerationEngineReport,
+    options: Pick<GenerateOptions, 'engine' | 'logger'>,
+  ): void {
+    const reason = report.fallbackReason;
+    if (reason !== undefined && options.engine === 'onnx' && !loggedFallbacks.has(reason)) {
       loggedFallbacks.add(reason);
       options.logger?.warn(`generation falls back from the onnx engine to tfjs: ${reason}`);
     }
-    this.lastGenerationEngine = { engine: 'tfjs', fallbackReason: reason };
-    return undefined;
+    this.lastGenerationEngine = report;
   }
 
   /** Drops the ONNX session (its native memory is freed now, or when the generations using it end). */

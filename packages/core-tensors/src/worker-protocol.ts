@@ -11,6 +11,7 @@ import {
   ModelInputError,
   type CausalLM,
   type GenerateOptions,
+  type GenerationEngineReport,
   type GenerationOutput,
 } from './model.js';
 import { computeGradients } from './optimizer.js';
@@ -399,7 +400,14 @@ export type WorkerReply =
   | { type: 'ready'; backend: BackendName }
   | { type: 'start-failed'; error: RemoteError }
   | { type: 'result'; id: number; kind: 'gradient'; shard: ShardGradient }
-  | { type: 'result'; id: number; kind: 'generate'; outputs: GenerationOutput[] }
+  | {
+      type: 'result';
+      id: number;
+      kind: 'generate';
+      outputs: GenerationOutput[];
+      /** The engine the thread's model generated with (the pool reports it on the main model). */
+      engine?: GenerationEngineReport | undefined;
+    }
   | { type: 'error'; id: number; error: RemoteError };
 
 export function toRemoteError(error: unknown): RemoteError {

@@ -3,11 +3,21 @@
  * Prints one JSON object. Options: --steps N (default 4; the first is a warm-up and is reported
  * but left out of the medians), --max-completion-length L (default: the config default, 256),
  * --generation-batch-size B (default 32), --backend tensorflow|wasm|cpu (default auto),
- * --workers N|auto (default auto: worker threads for rollouts and gradients, see GrpoConfig.workers).
+ * --workers N|auto (default auto: worker threads for rollouts and gradients, see GrpoConfig.workers),
+ * --engine tfjs|onnx|auto (default tfjs: what computes the rollouts' logits, see GrpoConfig.engine),
+ * --checkpoint <dir> (a core-tensors checkpoint, e.g. a `cr` run's SFT model, with its own tokenizer
+ * and chat format, instead of a random default-config model). Each step also reports the process's
+ * CPU seconds (every thread), the figure that compares engines on a machine shared with other jobs.
  */
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { CausalLM, DEFAULT_MODEL_CONFIG, Tokenizer, initBackend } from '@codereasoner/core-tensors';
+import {
+  CausalLM,
+  DEFAULT_MODEL_CONFIG,
+  Tokenizer,
+  initBackend,
+  loadCheckpoint,
+} from '@codereasoner/core-tensors';
 import { GrpoTrainer, resolveGrpoConfig, type GrpoStepMetrics } from '../src/index.js';
 
 const { values } = parseArgs({
@@ -17,8 +27,12 @@ const { values } = parseArgs({
     'generation-batch-size': { type: 'string', default: '32' },
     backend: { type: 'string' },
     workers: { type: 'string', default: 'auto' },
+    engine: { type: 'string', default: 'tfjs' },
+    checkpoint: { type: 'string' },
   },
 });
+if (!['tfjs', 'onnx', 'auto'].includes(values.engine))
+  throw new Error(`--engine must be tfjs, onnx or auto, got ${values.engine}`);
 
 const backend = await initBackend(
   values.backend === undefined ? {} : { backend: values.backend as 'wasm' },
@@ -26,8 +40,11 @@ const backend = await initBackend(
 const loadBefore = loadavg();
 // Byte-level tokenizer (259 ids) under the default model's 2048-wide vocabulary: the compute is
 // that of the default model; only the ids in use differ.
-const tokenizer = Tokenizer.train(['def f(x):\n    return x + 1\n'], { vocabSize: 259 });
-const policy = CausalLM.create(DEFAULT_MODEL_CONFIG, { seed: 0 });
+const loaded =
+  values.checkpoint === undefined ? undefined : await loadCheckpoint(values.checkpoint);
+const tokenizer =
+  loaded?.tokenizer ?? Tokenizer.train(['def f(x):\n    return x + 1\n'], { vocabSize: 259 });
+const policy = loaded?.model ?? CausalLM.create(DEFAULT_MODEL_CONFIG, { seed: 0 });
 const program =
   'def f(xs):\n    total = 0\n    for x in xs:\n        if x % 2 == 0:\n            total += x\n    return total\n';
 const dataset = Array.from({ length: 16 }, (_, i) => ({
@@ -47,6 +64,7 @@ const config = resolveGrpoConfig({
   learningRate: 1e-4,
   seed: 0,
   workers: values.workers === 'auto' ? 'auto' : Number(values.workers),
+  engine: values.engine as 'tfjs',
 });
 const steps: GrpoStepMetrics[] = [];
 const trainer = new GrpoTrainer({
@@ -54,6 +72,7 @@ const trainer = new GrpoTrainer({
   tokenizer,
   dataset,
   config,
+  ...(loaded === undefined ? {} : { chat: loaded.chat }),
   // Any varying reward: the cost of a step does not depend on what is rewarded.
   rewards: [
     {
@@ -61,8 +80,15 @@ const trainer = new GrpoTrainer({
       fn: ({ completionIds }) => completionIds.map((ids) => (ids[0]! % 7) / 7),
     },
   ],
-  onMetrics: (m) => steps.push(m),
+  onMetrics: (m) => {
+    steps.push(m);
+    const now = process.cpuUsage();
+    cpuSeconds.push((now.user + now.system - cpuMark) / 1e6);
+    cpuMark = now.user + now.system;
+  },
 });
+const cpuSeconds: number[] = [];
+let cpuMark = process.cpuUsage().user + process.cpuUsage().system;
 const started = performance.now();
 const { workers } = await trainer.train();
 const wall = (performance.now() - started) / 1000;
@@ -84,10 +110,13 @@ console.log(
       benchmark: '@codereasoner/grpo step throughput',
       backend: backend.active,
       workers,
+      engine: config.engine,
+      lastGenerationEngine: policy.lastGenerationEngine,
       node: process.version,
       loadAverageBefore: loadBefore.map(round),
       loadAverageAfter: loadavg().map(round),
-      model: { ...DEFAULT_MODEL_CONFIG, parameters: policy.numParameters() },
+      model: { ...policy.config, parameters: policy.numParameters() },
+      checkpoint: values.checkpoint ?? null,
       config: {
         numGenerations: config.numGenerations,
         generationBatchSize: config.generationBatchSize,
@@ -97,8 +126,9 @@ console.log(
         beta: config.beta,
       },
       promptTokens: tokenizer.encode(dataset[0]!.prompt[0]!.content).length,
-      steps: steps.map((m) => ({
+      steps: steps.map((m, i) => ({
         step: m.step,
+        cpuSeconds: round2(cpuSeconds[i]!),
         completionTokens: Math.round(m['completions/mean_length'] * m['completions/count']),
         meanCompletionLength: round(m['completions/mean_length']),
         generationSeconds: round2(m['time/generation_s']),
@@ -112,6 +142,8 @@ console.log(
           median(measured.map((m) => m['tokens_per_second/training'])),
         ),
         stepSeconds: round2(median(measured.map((m) => m['time/step_s']))),
+        generationSeconds: round2(median(measured.map((m) => m['time/generation_s']))),
+        stepCpuSeconds: round2(median(steps.length > 1 ? cpuSeconds.slice(1) : cpuSeconds)),
       },
       wallSeconds: round(wall),
     },

@@ -70,6 +70,14 @@ export interface GrpoConfig {
    * 200k parameters, else none. Runs are reproducible for a given worker count.
    */
   workers: number | 'auto';
+  /**
+   * What computes the rollouts' logits (core-tensors' `generate` engine): 'tfjs' (default),
+   * 'onnx' (onnxruntime-node; falls back to tfjs with a warning where it does not load or the
+   * policy has what its graph lacks: Qwen3 q/k norms, active LoRA adapters) or 'auto' (the same
+   * fallback, silent). Tokens agree between engines to float32 rounding of the logits, so seeded
+   * sampled runs can differ where two candidates tie to that precision.
+   */
+  engine: 'tfjs' | 'onnx' | 'auto';
 }
 
 export type GrpoPresetName = 'deepseekmath' | 'dapo' | 'dr_grpo' | 'gspo';
@@ -221,6 +229,7 @@ export const DEFAULT_GRPO_CONFIG: Readonly<Omit<GrpoConfig, 'epsilonHigh'>> = Ob
   saveTotalLimit: 2,
   journalRollouts: true,
   workers: 'auto',
+  engine: 'tfjs',
 });
 
 const positiveInteger = { type: 'integer', minimum: 1 } as const;
@@ -319,6 +328,12 @@ export const grpoConfigSchema: JSONSchemaType<GrpoConfig> = {
       description:
         "Worker threads for rollouts and gradients: 0 or 1 = none, N threads, or 'auto' (one per core for policies of >= 200k parameters on the wasm/cpu backends).",
     },
+    engine: {
+      type: 'string',
+      enum: ['tfjs', 'onnx', 'auto'],
+      description:
+        "What computes the rollouts' logits: 'tfjs' (default), 'onnx' (onnxruntime-node, falling back to tfjs with a warning where it cannot run the policy) or 'auto' (the same, silent).",
+    },
   },
   required: [
     'numGenerations',
@@ -356,6 +371,7 @@ export const grpoConfigSchema: JSONSchemaType<GrpoConfig> = {
     'saveTotalLimit',
     'journalRollouts',
     'workers',
+    'engine',
   ],
   additionalProperties: false,
 };

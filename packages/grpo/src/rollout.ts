@@ -5,6 +5,7 @@
 import {
   type ChatFormat,
   type ChatMessage,
+  type GenerationEngineReport,
   type Logger,
   type ModelWorkerPool,
   type Rng,
@@ -49,6 +50,11 @@ export interface RolloutRecord {
   generationBatches: number;
   groups: JournalGroup[];
   seconds: { generation: number; reward: number };
+  /**
+   * The engine that computed the logits of the step's last generation batch, and why it is tfjs
+   * when another was asked for (absent in journals written before the engine option).
+   */
+  engine?: GenerationEngineReport | undefined;
 }
 
 /** What a rollout reads; `rng` and `data` advance. */
@@ -179,6 +185,7 @@ export async function rollout(context: RolloutContext, step: number): Promise<Ro
   let rewardSeconds = 0;
   let generationBatches = 0;
   let kept = 0;
+  let engine: GenerationEngineReport | undefined;
   const stopTokens = [...chat.stopTokenIds];
   for (;;) {
     const rows = data.take(promptsPerStep);
@@ -201,7 +208,10 @@ export async function rollout(context: RolloutContext, step: number): Promise<Ro
       batchSize,
       // A padded model vocabulary has ids the tokenizer cannot decode: never sample them.
       vocabLimit: tokenizer.vocabSize,
+      engine: c.engine,
+      ...(context.logger === undefined ? {} : { logger: context.logger }),
     });
+    engine = pool.model.lastGenerationEngine;
     generationSeconds += now() - t;
     const completions = outputs.map((o) => ({ ids: o.tokens, finishReason: o.finishReason }));
     t = now();
@@ -251,5 +261,6 @@ export async function rollout(context: RolloutContext, step: number): Promise<Ro
     generationBatches,
     groups,
     seconds: { generation: generationSeconds, reward: rewardSeconds },
+    ...(engine === undefined ? {} : { engine }),
   };
 }

@@ -235,6 +235,7 @@ export class GrpoTrainer {
     });
     const metrics: GrpoStepMetrics[] = [];
     let replayedSteps = 0;
+    let engineNoted = false;
     let stopped: GrpoResult['stopped'] = 'maxSteps';
     while (state.step < c.maxSteps) {
       if (signal?.aborted === true) {
@@ -273,6 +274,14 @@ export class GrpoTrainer {
           },
           stepNumber,
         );
+        if (!engineNoted && record.engine !== undefined) {
+          // once per run: which code generated the rollouts (a fallback from 'onnx' is also warned by core-tensors)
+          engineNoted = true;
+          const { engine, fallbackReason } = record.engine;
+          logger?.info(
+            `grpo: rollouts generated with ${engine} (engine ${c.engine}${fallbackReason === undefined ? '' : `; fell back: ${fallbackReason}`})`,
+          );
+        }
         if (outDir !== undefined && c.journalRollouts)
           await appendJsonLine(join(outDir, 'rollouts.jsonl'), record);
       }

@@ -4,6 +4,8 @@ import {
   CausalLM,
   initBackend,
   LocalChatModel,
+  onnxRuntimeStatus,
+  setOnnxRuntimeLoader,
   Tokenizer,
   type ChatModel,
   type ChatRequest,
@@ -268,6 +270,56 @@ describe('evaluateModel', () => {
     model.dispose();
     await rm(outDir, { recursive: true, force: true });
     // a hang cap on a loaded machine (worker threads start slowly), not a speed check
+  }, 120_000);
+
+  it('inside trainSft: held-out evaluations generate on the engine asked for, and a fallback is logged with its reason', async () => {
+    const { records, tokenizer } = goldTraining();
+    const evaluate = async (engine: 'onnx' | 'tfjs') => {
+      const model = CausalLM.create(TINY_MODEL);
+      const outDir = await mkdtemp(join(tmpdir(), 'cr-sft-engine-'));
+      const warnings: string[] = [];
+      const logger = { debug: () => {}, info: () => {}, warn: (m: string) => warnings.push(m) };
+      await trainSft({
+        model,
+        tokenizer,
+        train: records,
+        eval: tasks,
+        sandbox,
+        outDir,
+        engine,
+        logger,
+        config: {
+          steps: 1,
+          batchSize: 5,
+          warmupSteps: 0,
+          evalEvery: 1,
+          evalLimit: 2,
+          evalMaxTokens: 3,
+          checkpointEvery: 0,
+        },
+      });
+      const ran = model.lastGenerationEngine;
+      model.dispose();
+      await rm(outDir, { recursive: true, force: true });
+      return { ran, warnings };
+    };
+    expect(onnxRuntimeStatus()).toEqual({ available: true });
+    expect((await evaluate('onnx')).ran).toMatchObject({ engine: 'onnx' });
+    expect((await evaluate('tfjs')).ran).toEqual({ engine: 'tfjs' });
+    setOnnxRuntimeLoader(() => {
+      throw new Error('libonnxruntime.so.1: cannot open shared object file');
+    });
+    try {
+      const reason =
+        'onnxruntime-node did not load: libonnxruntime.so.1: cannot open shared object file';
+      const fallback = await evaluate('onnx');
+      expect(fallback.ran).toEqual({ engine: 'tfjs', fallbackReason: reason });
+      expect(fallback.warnings).toContain(
+        `generation falls back from the onnx engine to tfjs: ${reason}`,
+      );
+    } finally {
+      setOnnxRuntimeLoader(undefined);
+    }
   }, 120_000);
 
   it('inside trainSft: a signal during an evaluation checkpoints the step; the resumed run evaluates it first', async () => {

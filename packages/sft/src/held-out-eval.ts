@@ -8,6 +8,7 @@ import {
   type CausalLM,
   type ChatFormat,
   type ChatModel,
+  type GenerationEngine,
   type Logger,
   type ModelWorkerPool,
   type ProgressEvent,
@@ -35,6 +36,8 @@ export interface HeldOutEvalOptions {
   chat?: ChatFormat | undefined;
   /** The chat model evaluations generate with (default: core-tensors' LocalChatModel). */
   chatModel?: ((model: CausalLM, tokenizer: Tokenizer) => ChatModel) | undefined;
+  /** The default chat model's `generate` engine (default tfjs; see `SftTrainerOptions.engine`). */
+  engine?: GenerationEngine | undefined;
   onProgress?: ((event: ProgressEvent) => void) | undefined;
   logger?: Logger | undefined;
   signal?: AbortSignal | undefined;
@@ -75,6 +78,8 @@ export class HeldOutEval {
         ...(this.options.chat === undefined ? {} : { chat: this.options.chat }),
         batchSize: Math.ceil(config.evalBatchSize / threads),
         ...(pool === undefined ? {} : { workers: pool }),
+        ...(this.options.engine === undefined ? {} : { engine: this.options.engine }),
+        ...(this.options.logger === undefined ? {} : { logger: this.options.logger }),
       });
     let result: EvaluationResult;
     try {

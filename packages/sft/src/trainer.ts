@@ -11,6 +11,7 @@ import {
   type CausalLM,
   type ChatFormat,
   type ChatModel,
+  type GenerationEngine,
   type Logger,
   type ModelWorkerPool,
   type ProgressEvent,
@@ -62,6 +63,12 @@ export interface SftTrainerOptions {
   outDir: string;
   /** The chat model evaluations generate with (default: core-tensors' LocalChatModel). */
   chatModel?: (model: CausalLM, tokenizer: Tokenizer) => ChatModel;
+  /**
+   * What computes the default chat model's logits in held-out evaluations (core-tensors'
+   * `generate` engine): 'tfjs' (default), 'onnx' (falls back to tfjs with a warning on `logger`
+   * where onnxruntime-node cannot run the model, e.g. with active LoRA adapters) or 'auto'.
+   */
+  engine?: GenerationEngine;
   onMetrics?: (metrics: SftMetrics) => void;
   onProgress?: (event: ProgressEvent) => void;
   logger?: Logger;
@@ -274,6 +281,7 @@ export class SftTrainer {
       config,
       chat: options.chat,
       chatModel: options.chatModel,
+      engine: options.engine,
       onProgress: options.onProgress,
       logger,
       signal,

@@ -1,0 +1,102 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import {
+  onnxRuntimeStatus,
+  setOnnxRuntimeLoader,
+  smallPythonTokenizer,
+  writeRandomHfCheckpoint,
+} from '@codereasoner/core-tensors';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createProgram } from './program.js';
+
+// `cr bench --checkpoint` in this process (so the test can replace onnxruntime-node's loader, as on
+// a machine where it does not load): the engine flag reaches generation, the run log says which
+// engine ran, and a fallback's reason is logged.
+let root: string;
+let modelDir: string;
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'cr-engine-'));
+  modelDir = join(root, 'model');
+  const tokenizer = smallPythonTokenizer(384);
+  await writeRandomHfCheckpoint(modelDir, {
+    family: 'qwen2',
+    vocabSize: 384,
+    hiddenSize: 32,
+    intermediateSize: 64,
+    numHiddenLayers: 1,
+    numAttentionHeads: 2,
+    numKeyValueHeads: 1,
+    maxPositionEmbeddings: 4096,
+    tieWordEmbeddings: true,
+    dtype: 'F32',
+    tokenizer,
+    seed: 3,
+  });
+}, 60_000);
+afterEach(() => setOnnxRuntimeLoader(undefined));
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+async function bench(name: string, flags: string[]): Promise<string> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let log = '';
+  stderr.on('data', (chunk: Buffer) => (log += chunk.toString()));
+  stdout.resume();
+  const program = createProgram({
+    stdout,
+    stderr: stderr as unknown as NodeJS.WriteStream,
+    env: { CI: 'true', NO_COLOR: '1' },
+    signal: new AbortController().signal,
+  });
+  await program.parseAsync(
+    [
+      'bench',
+      '--checkpoint',
+      modelDir,
+      '--name',
+      name,
+      '--only',
+      'cruxeval',
+      '--limit',
+      '1',
+      '--max-tokens',
+      '3',
+      '--out',
+      join(root, `bench-${name}`),
+      ...flags,
+    ],
+    { from: 'user' },
+  );
+  return log;
+}
+
+describe('cr bench --checkpoint: the generation engine', () => {
+  it("is 'auto' by default, and generates on onnxruntime where it loads", async () => {
+    expect(onnxRuntimeStatus()).toEqual({ available: true });
+    const log = await bench('auto', []);
+    expect(log).toContain('auto: generated with onnx (engine auto)');
+    expect(log).not.toContain('falls back');
+    expect(await bench('tfjs', ['--engine', 'tfjs'])).toContain(
+      'tfjs: generated with tfjs (engine tfjs)',
+    );
+  }, 120_000);
+
+  it('logs why it fell back to tfjs when --engine onnx cannot load onnxruntime-node', async () => {
+    setOnnxRuntimeLoader(() => {
+      throw new Error('libonnxruntime.so.1: cannot open shared object file');
+    });
+    const reason =
+      'onnxruntime-node did not load: libonnxruntime.so.1: cannot open shared object file';
+    const log = await bench('onnx', ['--engine', 'onnx']);
+    expect(log).toContain(`generation falls back from the onnx engine to tfjs: ${reason}`);
+    expect(log).toContain(`onnx: generated with tfjs (engine onnx; fell back: ${reason})`);
+  }, 120_000);
+
+  it('refuses an unknown --engine', async () => {
+    await expect(bench('bad', ['--engine', 'gpu'])).rejects.toThrow(/Allowed choices are auto, onnx, tfjs/);
+  });
+});
