@@ -1,7 +1,12 @@
 import type { ChatModel, ChatRequest, ChatResponse } from '@codereasoner/common';
 import { chatMLFormat, type ChatFormat } from './chat-template.js';
 import { CodeReasonerError } from './errors.js';
-import type { CausalLM, GenerateOptions, GenerationOutput } from './model.js';
+import type {
+  CausalLM,
+  GenerateOptions,
+  GenerationEngineReport,
+  GenerationOutput,
+} from './model.js';
 import type { ModelWorkerPool } from './model-worker-pool.js';
 import { Rng } from '@codereasoner/common';
 import type { Tokenizer } from './tokenizer.js';

@@ -43,8 +43,8 @@ function recordingLogger(): Logger & { infos: string[]; warnings: string[] } {
   };
 }
 
-async function run(config: GrpoConfigInput) {
-  const outDir = await mkdtemp(join(tmpdir(), 'grpo-engine-'));
+async function run(config: GrpoConfigInput, existing?: string) {
+  const outDir = existing ?? (await mkdtemp(join(tmpdir(), 'grpo-engine-')));
   dirs.push(outDir);
   const policy = tinyPolicy(tokenizer);
   const logger = recordingLogger();
@@ -65,7 +65,7 @@ async function run(config: GrpoConfigInput) {
     .trim()
     .split('\n')
     .map((line) => JSON.parse(line) as RolloutRecord);
-  return { result, logger, lastEngine, engines: records.map((r) => r.engine) };
+  return { result, logger, lastEngine, outDir, engines: records.map((r) => r.engine) };
 }
 
 describe('GRPO rollouts: the engine option', () => {
@@ -112,6 +112,13 @@ describe('GRPO rollouts: the engine option', () => {
     const auto = await run({ workers: 0, engine: 'auto' });
     expect(auto.engines[0]).toEqual({ engine: 'tfjs', fallbackReason: reason });
     expect(auto.logger.warnings).toEqual([]);
+  }, 60_000);
+
+  it('a run resumes on another engine (it changes only float rounding)', async () => {
+    const first = await run({ workers: 0, saveSteps: 1 });
+    const resumed = await run({ workers: 0, engine: 'onnx', maxSteps: 3 }, first.outDir);
+    expect(resumed.result.resumedFromStep).toBe(2);
+    expect(resumed.engines.map((e) => e?.engine)).toEqual(['tfjs', 'tfjs', 'onnx']);
   }, 60_000);
 
   it('rejects an unknown engine with the allowed values', () => {

@@ -73,6 +73,8 @@ const RESUMABLE_CHANGES = new Set<keyof GrpoConfig>([
   'journalRollouts',
   // Threads change float rounding only (batch composition, summation), not what a step computes.
   'workers',
+  // So does the generation engine (logits agree to float32 rounding); a state written before the option had none.
+  'engine',
 ]);
 // `step-%08d` (common's `checkpointStepName`), with `.previous` for the one being replaced.
 const CHECKPOINT_DIR = /^step-(\d{8})(\.previous)?$/;

@@ -278,7 +278,12 @@ describe('evaluateModel', () => {
       const model = CausalLM.create(TINY_MODEL);
       const outDir = await mkdtemp(join(tmpdir(), 'cr-sft-engine-'));
       const warnings: string[] = [];
-      const logger = { debug: () => {}, info: () => {}, warn: (m: string) => warnings.push(m) };
+      const infos: string[] = [];
+      const logger = {
+        debug: () => {},
+        info: (m: string) => infos.push(m),
+        warn: (m: string) => warnings.push(m),
+      };
       await trainSft({
         model,
         tokenizer,
@@ -301,10 +306,12 @@ describe('evaluateModel', () => {
       const ran = model.lastGenerationEngine;
       model.dispose();
       await rm(outDir, { recursive: true, force: true });
-      return { ran, warnings };
+      return { ran, warnings, infos };
     };
     expect(onnxRuntimeStatus()).toEqual({ available: true });
-    expect((await evaluate('onnx')).ran).toMatchObject({ engine: 'onnx' });
+    const onnx = await evaluate('onnx');
+    expect(onnx.ran).toMatchObject({ engine: 'onnx' });
+    expect(onnx.infos).toContain('sft: evaluations generated with onnx (engine onnx)');
     expect((await evaluate('tfjs')).ran).toEqual({ engine: 'tfjs' });
     setOnnxRuntimeLoader(() => {
       throw new Error('libonnxruntime.so.1: cannot open shared object file');
@@ -316,6 +323,9 @@ describe('evaluateModel', () => {
       expect(fallback.ran).toEqual({ engine: 'tfjs', fallbackReason: reason });
       expect(fallback.warnings).toContain(
         `generation falls back from the onnx engine to tfjs: ${reason}`,
+      );
+      expect(fallback.infos).toContain(
+        `sft: evaluations generated with tfjs (engine onnx; fell back: ${reason})`,
       );
     } finally {
       setOnnxRuntimeLoader(undefined);

@@ -50,6 +50,7 @@ export interface HeldOutEvalOptions {
 export class HeldOutEval {
   private readonly options: HeldOutEvalOptions;
   private readonly tasks: TaskRecord[];
+  private engineNoted = false;
 
   constructor(options: HeldOutEvalOptions) {
     this.options = options;
@@ -95,6 +96,14 @@ export class HeldOutEval {
     } catch (error) {
       if (error instanceof SftAbortedError) return 'aborted';
       throw error;
+    }
+    const ran = model.lastGenerationEngine;
+    if (!this.engineNoted && ran !== undefined && this.options.chatModel === undefined) {
+      // once per run: which code generated the evaluations (a fallback from 'onnx' is also warned by core-tensors)
+      this.engineNoted = true;
+      this.options.logger?.info(
+        `sft: evaluations generated with ${ran.engine} (engine ${this.options.engine ?? 'tfjs'}${ran.fallbackReason === undefined ? '' : `; fell back: ${ran.fallbackReason}`})`,
+      );
     }
     return {
       kind: 'eval',
