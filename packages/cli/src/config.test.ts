@@ -19,7 +19,7 @@ import { GRPO_SETTINGS, SCHEMA_KEYS, SFT_SETTINGS, TRL_ALIASES } from './trl-fla
 import { SECTION_VALIDATORS } from './stages.js';
 
 describe('resolveRunConfig', () => {
-  it('takes the generation engine from the file or --engine, rejects others, and defaults by model kind', () => {
+  it('takes the generation engine from the file or --engine, rejects others, and defaults to auto', () => {
     expect(resolveRunConfig({ engine: 'onnx' }).engine).toBe('onnx');
     expect(resolveRunConfig({ engine: 'onnx' }, { engine: 'tfjs' }).engine).toBe('tfjs');
     expect(() => resolveRunConfig({ engine: 'gpu' })).toThrow(ConfigValidationError);
@@ -37,13 +37,8 @@ describe('resolveRunConfig', () => {
     expect(() =>
       resolveRunConfig({ grpo: { engine: 'fast' } }, {}, 'run config', SECTION_VALIDATORS),
     ).toThrow(/\/grpo\/engine/);
-    expect(generationEngine(resolveRunConfig({}))).toBe('tfjs');
-    expect(generationEngine(resolveRunConfig({ model: { pretrained: '/models/qwen' } }))).toBe(
-      'auto',
-    );
-    expect(
-      generationEngine(resolveRunConfig({ engine: 'tfjs', model: { pretrained: '/models/qwen' } })),
-    ).toBe('tfjs');
+    expect(generationEngine(resolveRunConfig({}))).toBe('auto');
+    expect(generationEngine(resolveRunConfig({ preset: 'tiny' }, { engine: 'tfjs' }))).toBe('tfjs');
   });
 
   it('layers preset < file < flags', () => {

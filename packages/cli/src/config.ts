@@ -28,10 +28,7 @@ export interface RunConfig {
   backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
   /** Threads for training and generation: 'auto' = one per core for models of 200k parameters or more. */
   workers: number | 'auto';
-  /**
-   * What computes the logits when a stage generates (rollouts, evaluations, benchmarks); absent:
-   * 'tfjs' for a from-scratch model, 'auto' for `model.pretrained` (see `generationEngine`).
-   */
+  /** What computes the logits when a stage generates (rollouts, evaluations, benchmarks); absent: 'auto' (see `generationEngine`). */
   engine?: GenerationEngine;
   sandbox: Record<string, unknown>;
   data: Record<string, unknown>;
@@ -61,12 +58,11 @@ export interface RunConfig {
 
 /**
  * The generation engine of a run's stages: the config's `engine`, else 'auto' (onnxruntime-node
- * where it loads and supports the model) for a pretrained model, whose larger projections gain
- * 2.7-3.9× per CPU second, and 'tfjs' for the small from-scratch presets, where onnx gained
- * 1.07-1.34× in generation alone, within the machine's noise (measurements: the cli README).
+ * where it loads and supports the model, else tfjs). Measured on the default preset's SFT model,
+ * GRPO steps took 20-24% less CPU with it, its session rebuild after every step included (cli README).
  */
-export function generationEngine(config: Pick<RunConfig, 'engine' | 'model'>): GenerationEngine {
-  return config.engine ?? (config.model.pretrained === undefined ? 'tfjs' : 'auto');
+export function generationEngine(config: Pick<RunConfig, 'engine'>): GenerationEngine {
+  return config.engine ?? 'auto';
 }
 
 export type RunConfigInput = Partial<{

@@ -97,6 +97,8 @@ describe('cr bench --checkpoint: the generation engine', () => {
   }, 120_000);
 
   it('refuses an unknown --engine', async () => {
-    await expect(bench('bad', ['--engine', 'gpu'])).rejects.toThrow(/Allowed choices are auto, onnx, tfjs/);
+    await expect(bench('bad', ['--engine', 'gpu'])).rejects.toThrow(
+      /Allowed choices are auto, onnx, tfjs/,
+    );
   });
 });

@@ -17,7 +17,13 @@ import { BENCHMARK_NAMES, writeFileAtomic } from '@codereasoner/common';
 import { initBackend, LocalChatModel } from '@codereasoner/core-tensors';
 import { Sandbox } from '@codereasoner/sandbox';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { mergeConfig, readConfigFile, resolveRunConfig, type RunConfigInput } from './config.js';
+import {
+  generationEngine,
+  mergeConfig,
+  readConfigFile,
+  resolveRunConfig,
+  type RunConfigInput,
+} from './config.js';
 import { PRESETS } from './presets.js';
 import { SECTION_VALIDATORS } from './stages.js';
 import { StageContext } from './context.js';
@@ -209,7 +215,7 @@ function addCommonOptions(command: Command): Command {
     .addOption(
       new Option(
         '--engine <name>',
-        "what computes the logits when generating (rollouts, evaluation, benchmarks): onnx (onnxruntime-node, falling back to tfjs with a warning), tfjs, or auto (onnx where it loads and supports the model); default tfjs from scratch, auto with --model and for cr bench --checkpoint",
+        'what computes the logits when generating (rollouts, evaluation, benchmarks): onnx (onnxruntime-node, falling back to tfjs with a warning), tfjs, or auto (onnx where it loads and supports the model); default auto',
       ).choices(['auto', 'onnx', 'tfjs']),
     )
     .option(
@@ -747,11 +753,9 @@ async function benchCommand(io: CliIo, options: CommonOptions & BenchOptions): P
     let model;
     if (options.checkpoint) {
       await initBackend({ backend: config.backend });
-      // users score Hugging Face models here, whose projections gain most from onnxruntime
-      const engine = config.engine ?? 'auto';
       model = await loadLocalModel(options.checkpoint, {
         id: options.name ?? checkpointLabel(options.checkpoint),
-        engine,
+        engine: generationEngine(config),
         logger: benchLogger,
       });
     } else {
@@ -790,7 +794,7 @@ async function benchCommand(io: CliIo, options: CommonOptions & BenchOptions): P
     const ran = model instanceof LocalChatModel ? model.lastGenerationEngine : undefined;
     if (ran !== undefined)
       reporter.info(
-        `${model.id}: generated with ${ran.engine} (engine ${config.engine ?? 'auto'}${ran.fallbackReason === undefined ? '' : `; fell back: ${ran.fallbackReason}`})`,
+        `${model.id}: generated with ${ran.engine} (engine ${generationEngine(config)}${ran.fallbackReason === undefined ? '' : `; fell back: ${ran.fallbackReason}`})`,
       );
     reporter.stageEnd('bench', { status: 'done', seconds: (performance.now() - started) / 1000 });
     if (reporter.mode === 'json') reporter.result(summaries);

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from './backend.js';
 import { LocalChatModel } from './local-chat-model.js';
-import { CausalLM, type GenerateOptions } from './model.js';
+import { CausalLM, type GenerateOptions, type GenerationEngineReport } from './model.js';
 import {
   createModelWorkerPool,
   type GradientShard,
@@ -238,7 +238,7 @@ describe('createModelWorkerPool', () => {
     ];
     for (const options of settings) {
       const expected = await model.generate(prompts, options);
-      model.lastGenerationEngine = undefined;
+      model.lastGenerationEngine = undefined as GenerationEngineReport | undefined;
       const before = tf.memory().numTensors;
       const progress: number[] = [];
       const outputs = await pool.generate(prompts, {
