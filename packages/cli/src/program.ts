@@ -40,10 +40,24 @@ import {
 import { DEFAULT_GRPO_CONFIG, GRPO_PRESETS, type GrpoPresetName } from '@codereasoner/grpo';
 import { COMPARE_VARIANTS, renderComparison, type CompareRun } from './compare.js';
 import { runPipeline } from './pipeline.js';
+import {
+  DEFAULT_BUDGETS,
+  budgetDirName,
+  budgetList,
+  budgetLabel,
+  renderScale,
+  renderScaleHtml,
+  scaleChart,
+  scaledSections,
+  shareFinished,
+  trainingTokens,
+  type BudgetRun,
+  type ScaleRun,
+} from './scale.js';
 import { registerServeCommands } from './serve-command.js';
 import { createReporter, type Reporter } from './progress.js';
 import { writeReport } from './report.js';
-import { STAGES, type StageName } from './run-dir.js';
+import { RunDirectory, STAGES, type StageName } from './run-dir.js';
 import { benchmarkLine, collectSummary, renderTerminalSummary } from './summary.js';
 
 interface CommonOptions {
@@ -71,6 +85,8 @@ interface CommonOptions {
   force?: string[];
   /** Print the resolved config and stop. */
   printConfig?: boolean;
+  /** `cr scale`: a budget's sft and grpo settings, over the config file and the preset. */
+  sections?: Pick<RunConfigInput, 'sft' | 'grpo'>;
   /** `--model <dir>` of the stage commands: a local Hugging Face model to start from. */
   pretrained?: string;
   quiet?: boolean;
@@ -245,6 +261,8 @@ async function resolveConfig(options: CommonOptions) {
   if (options.bench) flags.bench = { ...flags.bench, ...options.bench };
   if (options.training) flags[options.training.section] = { ...options.training.values };
   if (options.grpoPreset) flags.grpo = { ...flags.grpo, preset: options.grpoPreset };
+  if (options.sections?.sft) flags.sft = { ...flags.sft, ...options.sections.sft };
+  if (options.sections?.grpo) flags.grpo = { ...flags.grpo, ...options.sections.grpo };
   const perUpdate = options.training?.perDeviceTrainBatchSize;
   if (perUpdate !== undefined) {
     flags.grpo = {
@@ -454,6 +472,98 @@ async function runCompareCommand(
     io.stdout.write(`\n${renderComparison(runs, false)}\n\nWritten: ${join(out, 'compare.md')}\n`);
 }
 
+/**
+ * `cr scale`: one ordinary run (data, SFT, GRPO, eval) per budget under `<out>/budget-<k>`, each
+ * with the preset's SFT and GRPO steps times k, sharing what they compute alike; then a table and
+ * a chart of held-out accuracy per budget. Re-running resumes each run where it stopped.
+ */
+async function runScaleCommand(
+  io: CliIo,
+  options: CommonOptions & { budgets: number[] },
+): Promise<void> {
+  // the preset names the default directory; resolving against runs/<preset> would read a
+  // default run's stored config as the base of every budget
+  const preset =
+    options.preset ??
+    (options.config
+      ? ((await readConfigFile(options.config)) as RunConfigInput).preset
+      : undefined) ??
+    'default';
+  const out = resolve(options.out ?? `runs/scale-${preset}`);
+  const base = await resolveConfig({ ...options, out });
+  // every budget's config before anything runs: a budget that cannot run is refused first
+  const plans: BudgetRun[] = [];
+  for (const budget of options.budgets) {
+    const config = await resolveConfig({
+      ...options,
+      out: join(out, budgetDirName(budget)),
+      sections: scaledSections(base, budget),
+    });
+    plans.push({ budget, config, run: new RunDirectory(config.out) });
+  }
+  if (options.printConfig) {
+    for (const plan of plans) io.stdout.write(`${JSON.stringify(plan.config, null, 2)}\n`);
+    return;
+  }
+  const runs: ScaleRun[] = [];
+  for (const plan of plans) {
+    const reporter = commandReporter(io, options);
+    const context = new StageContext(plan.config, reporter, io.signal);
+    try {
+      reporter.info(
+        `scale: budget ${budgetLabel(plan.budget)}: ${String(plan.config.sft.steps)} SFT steps, ${String(plan.config.grpo.maxSteps)} GRPO steps (${plan.config.out})`,
+      );
+      if (!io.signal.aborted)
+        for (const copied of await shareFinished(plan, plans))
+          reporter.info(`scale: shared ${copied}`);
+      await runPipeline(context, { stages: ['data', 'sft', 'grpo', 'eval'], force: [] });
+      await writeReport(plan.config.out);
+      const summary = await collectSummary(context.run);
+      runs.push({
+        budget: plan.budget,
+        summary,
+        ...(await trainingTokens(context.run, summary)),
+      });
+    } finally {
+      reporter.close();
+      await context.close();
+    }
+  }
+  const files = {
+    markdown: join(out, 'scale.md'),
+    svg: join(out, 'scale.svg'),
+    html: join(out, 'scale.html'),
+  };
+  await writeFileAtomic(
+    files.markdown,
+    `# cr scale: ${out}\n\n![accuracy per budget](scale.svg)\n\n${renderScale(runs, true)}\n`,
+  );
+  await writeFileAtomic(files.svg, `${scaleChart(runs)}\n`);
+  await writeFileAtomic(files.html, renderScaleHtml(out, runs));
+  if (options.json)
+    io.stdout.write(
+      `${JSON.stringify({
+        type: 'result',
+        scale: files,
+        runs: runs.map((r) => ({
+          budget: r.budget,
+          run: r.summary.run,
+          sftSteps: r.summary.figures.sft?.steps,
+          grpoSteps: r.summary.figures.grpo?.steps,
+          sftTokens: r.sftTokens,
+          grpoTokens: r.grpoTokens,
+          stages: r.summary.stages,
+          evaluation: r.summary.evaluation,
+          baselines: r.summary.baselines?.overall,
+        })),
+      })}\n`,
+    );
+  else
+    io.stdout.write(
+      `\n${renderScale(runs, false)}\n\nWritten: ${files.markdown}, ${files.svg}, ${files.html}\n`,
+    );
+}
+
 const require = createRequire(import.meta.url);
 
 /** `cr --version`: this package's version and those of the packages that decide results. */
@@ -520,6 +630,23 @@ export function createProgram(io: CliIo): Command {
     ),
     'run-all',
   ).action((options: CommonOptions & { seeds: number[] }) => runCompareCommand(io, options));
+
+  sectionsHelp(
+    addCommonOptions(
+      program
+        .command('scale')
+        .description(
+          "how held-out accuracy grows with training compute: one run per budget (the preset's SFT and GRPO steps times each budget, same corpus and held-out tasks) under <out>/budget-<k>, then a table and a chart in <out>/scale.{md,svg,html}; re-running resumes",
+        )
+        .option(
+          '--budgets <list>',
+          `comma-separated multiples of the preset's SFT and GRPO steps, at least two (default ${DEFAULT_BUDGETS.join(',')}: about 53 min for the default preset on 2 cores)`,
+          budgetList,
+          [...DEFAULT_BUDGETS],
+        ),
+    ),
+    'run-all',
+  ).action((options: CommonOptions & { budgets: number[] }) => runScaleCommand(io, options));
 
   const data = program.command('data').description('the sliced Python corpus');
   sectionsHelp(

@@ -75,7 +75,7 @@ export async function writeReport(runDir: string): Promise<ReportFiles> {
   return files;
 }
 
-function htmlTable(header: string[], rows: string[][]): string {
+export function htmlTable(header: string[], rows: string[][]): string {
   const head = header.map((h) => `<th>${escapeHtml(h)}</th>`).join('');
   const body = rows
     .map((r) => `<tr>${r.map((c) => `<td>${escapeHtml(c)}</td>`).join('')}</tr>`)
