@@ -267,9 +267,7 @@ export async function trainingTokens(
     sftTokens:
       sft === undefined || sft.size === 0 ? undefined : [...sft.values()].reduce((a, b) => a + b),
     grpoTokens:
-      grpo === undefined || grpo.size === 0
-        ? undefined
-        : grpo.get(Math.max(...grpo.keys())),
+      grpo === undefined || grpo.size === 0 ? undefined : grpo.get(Math.max(...grpo.keys())),
   };
 }
 
@@ -397,9 +395,7 @@ export function scaleSeries(runs: readonly ScaleRun[], column: Column): Series[]
     ...(dashed ? { dashed } : {}),
   });
   return [
-    ...MODELS.map(([model, label]) =>
-      line(label, (run) => accuracy(run.summary, model, column)),
-    ),
+    ...MODELS.map(([model, label]) => line(label, (run) => accuracy(run.summary, model, column))),
     line('best baseline', (run) => bestBaseline(run.summary, column), true),
   ];
 }
