@@ -640,7 +640,7 @@ export function createProgram(io: CliIo): Command {
         )
         .option(
           '--budgets <list>',
-          `comma-separated multiples of the preset's SFT and GRPO steps, at least two (default ${DEFAULT_BUDGETS.join(',')}: about 53 min for the default preset on 2 cores)`,
+          `comma-separated multiples of the preset's SFT and GRPO steps, at least two (default ${DEFAULT_BUDGETS.join(',')}: about 52 min for the default preset on 2 cores)`,
           budgetList,
           [...DEFAULT_BUDGETS],
         ),

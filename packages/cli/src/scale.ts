@@ -10,7 +10,7 @@ import type { RunConfig } from './config.js';
 import { UsageError } from './errors.js';
 import { formatSeconds } from './progress.js';
 import { htmlTable, readMetrics } from './report.js';
-import { RunDirectory, writeJsonAtomic, type StageMarker, type StageName } from './run-dir.js';
+import { writeJsonAtomic, type RunDirectory, type StageMarker, type StageName } from './run-dir.js';
 import { table, type RunSummary } from './summary.js';
 
 // `cr scale`: how held-out accuracy grows with training compute. Ordinary runs of one preset at
@@ -20,9 +20,9 @@ import { table, type RunSummary } from './summary.js';
 /**
  * Budgets of `cr scale` by default. The default preset's ×1 run takes, on the quiet 2-core
  * machine (seed 1): data 18 s, SFT 5 min 48 s (distillation ~10 s), GRPO 2 min 45 s, eval 32 s.
- * What every budget shares (corpus, distillation, tokenizer, base model and its evaluation) is
- * made once, so budgets summing to 6 (1, 2, 3) take about 53 min; 1, 2, 4 would take about 61
- * (packages/cli/README.md, `cr scale`).
+ * SFT's training and GRPO grow with the budget (8 min 23 s per unit); the corpus and the chains
+ * are made once; so budgets summing to 6 (1, 2, 3) take about 52 min, and 1, 2, 4 would take
+ * about 61 (packages/cli/README.md, `cr scale`).
  */
 export const DEFAULT_BUDGETS: readonly number[] = [1, 2, 3];
 
