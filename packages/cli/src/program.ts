@@ -160,6 +160,13 @@ const SECTIONS_READ: Record<string, string> = {
   bench: "seed, bench (with the run's own model), sandbox, backend, workers, engine",
 };
 
+/** The --out help of a command whose directory holds several runs. */
+function outHelp(command: Command, text: string): Command {
+  const out = command.options.find((option) => option.long === '--out');
+  if (out !== undefined) out.description = text;
+  return command;
+}
+
 function sectionsHelp(command: Command, name: string): Command {
   return command.addHelpText(
     'after',
@@ -631,22 +638,27 @@ export function createProgram(io: CliIo): Command {
     'run-all',
   ).action((options: CommonOptions & { seeds: number[] }) => runCompareCommand(io, options));
 
-  sectionsHelp(
+  const scale = sectionsHelp(
     addCommonOptions(
       program
         .command('scale')
         .description(
           "how held-out accuracy grows with training compute: one run per budget (the preset's SFT and GRPO steps times each budget, same corpus and held-out tasks) under <out>/budget-<k>, then a table and a chart in <out>/scale.{md,svg,html}; re-running resumes",
         )
-        .option(
-          '--budgets <list>',
-          `comma-separated multiples of the preset's SFT and GRPO steps, at least two (default ${DEFAULT_BUDGETS.join(',')}: about 52 min for the default preset on 2 cores)`,
-          budgetList,
-          [...DEFAULT_BUDGETS],
+        .addOption(
+          new Option(
+            '--budgets <list>',
+            "comma-separated multiples of the preset's SFT and GRPO steps, at least two; the default takes about 52 min for the default preset on 2 cores",
+          )
+            .argParser(budgetList)
+            .default([...DEFAULT_BUDGETS], DEFAULT_BUDGETS.join(',')),
         ),
     ),
     'run-all',
-  ).action((options: CommonOptions & { budgets: number[] }) => runScaleCommand(io, options));
+  );
+  outHelp(scale, 'directory of the runs, one per budget (default: runs/scale-<preset>)').action(
+    (options: CommonOptions & { budgets: number[] }) => runScaleCommand(io, options),
+  );
 
   const data = program.command('data').description('the sliced Python corpus');
   sectionsHelp(
