@@ -254,15 +254,25 @@ describe('cr scale (tiny preset)', () => {
     expect(existsSync(run(2, 'sft', '.done'))).toBe(false);
     expect(existsSync(run(3))).toBe(false);
 
-    const finished = await cr(args);
+    // resumed, with --json: events, then the result, one object per line on stdout
+    const finished = await cr([...args, '--json']);
     expect(finished.code, finished.stderr).toBe(0);
-    // the finished budget is not run again; the second resumes its SFT from the checkpoint
-    const budget1 = finished.stderr.slice(
-      finished.stderr.indexOf('budget ×1'),
-      finished.stderr.indexOf('budget ×2'),
-    );
-    expect(budget1.match(/(data|sft|grpo|eval) skipped/g)).toHaveLength(4);
-    expect(finished.stderr).toMatch(/scale: shared data \(from \.\.\/budget-1\)/);
+    const events = finished.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    // the finished budget is not run again; the second resumes its SFT from its checkpoint; the
+    // third starts on the corpus the first built
+    expect(
+      events.filter((e) => e.type === 'stage-end').map((e) => `${e.stage} ${e.status}`),
+    ).toEqual([
+      ...['data', 'sft', 'grpo', 'eval'].map((stage) => `${stage} skipped`),
+      ...['data skipped', 'sft done', 'grpo done', 'eval done'],
+      ...['data skipped', 'sft done', 'grpo done', 'eval done'],
+    ]);
+    const messages = events.filter((e) => e.type === 'info').map((e) => e.message as string);
+    expect(messages).toContainEqual(expect.stringMatching(/sft: resuming from .*budget-2.*step-/));
+    expect(messages).toContain('scale: shared data (from ../budget-1)');
 
     for (const [index, budget] of budgets.entries()) {
       const summary = await readJson(run(budget, 'summary.json'));
@@ -333,15 +343,6 @@ describe('cr scale (tiny preset)', () => {
     expect(svg.match(/<circle /g)).toHaveLength(2 * 2 * budgets.length);
     expect(await readFile(join(out, 'scale.html'), 'utf8')).toContain(svg.trim());
 
-    // a third invocation finds every run finished; --json: events, then the result
-    const again = await cr([...args, '--json']);
-    expect(again.code, again.stderr).toBe(0);
-    const events = again.stdout
-      .trim()
-      .split('\n')
-      .map((line) => JSON.parse(line));
-    const ends = events.filter((e) => e.type === 'stage-end');
-    expect(ends.map((e) => e.status)).toEqual(Array(4 * budgets.length).fill('skipped'));
     const result = events.at(-1);
     // training tokens: SFT's summed target tokens, GRPO's last num_tokens, per budget
     expect(result.type).toBe('result');
