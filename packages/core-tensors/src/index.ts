@@ -48,8 +48,20 @@ export type {
   ParameterSpec,
   TokenLogProbsOptions,
 } from './model.js';
-export { onnxRuntimeStatus, setOnnxRuntimeLoader } from './onnx-engine.js';
-export type { GenerationEngine, OnnxRuntimeLoader, OnnxRuntimeModule } from './onnx-engine.js';
+export {
+  ONNX_INITIALIZER_WEIGHTS_MAX_BYTES,
+  ONNX_MODEL_MAX_BYTES,
+  ONNX_WEIGHTS_MODES,
+  onnxRuntimeStatus,
+  onnxWeightsModeFor,
+  setOnnxRuntimeLoader,
+} from './onnx-engine.js';
+export type {
+  GenerationEngine,
+  OnnxRuntimeLoader,
+  OnnxRuntimeModule,
+  OnnxWeightsMode,
+} from './onnx-engine.js';
 export type { AttentionPath } from './layers.js';
 export { setWeightGradientKernel } from './fast-ops.js';
 export { padBatch } from './batch.js';

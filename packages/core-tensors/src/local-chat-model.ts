@@ -29,9 +29,10 @@ export interface LocalChatModelOptions {
    * generation stops at its eos ids). Default: ChatML, stopping at `<|im_end|>` or `<|endoftext|>`.
    */
   chat?: ChatFormat;
-  /** `generate`'s engine, onnxruntime threads and fallback logger (see `GenerateOptions.engine`; default tfjs). */
+  /** `generate`'s engine, onnxruntime threads and weights mode, and fallback logger (see `GenerateOptions.engine`; default tfjs). */
   engine?: GenerateOptions['engine'];
   onnxThreads?: number;
+  onnxWeights?: GenerateOptions['onnxWeights'];
   logger?: GenerateOptions['logger'];
 }
 
@@ -44,7 +45,10 @@ export class LocalChatModel implements ChatModel {
   private readonly batchSize: number;
   private readonly workers: ModelWorkerPool | undefined;
   private readonly chat: ChatFormat;
-  private readonly engineOptions: Pick<GenerateOptions, 'engine' | 'onnxThreads' | 'logger'>;
+  private readonly engineOptions: Pick<
+    GenerateOptions,
+    'engine' | 'onnxThreads' | 'onnxWeights' | 'logger'
+  >;
 
   /** The engine this model's last generation ran on, and why it fell back to tfjs if it did. */
   get lastGenerationEngine(): GenerationEngineReport | undefined {
@@ -74,6 +78,7 @@ export class LocalChatModel implements ChatModel {
     this.engineOptions = {
       ...(options.engine === undefined ? {} : { engine: options.engine }),
       ...(options.onnxThreads === undefined ? {} : { onnxThreads: options.onnxThreads }),
+      ...(options.onnxWeights === undefined ? {} : { onnxWeights: options.onnxWeights }),
       ...(options.logger === undefined ? {} : { logger: options.logger }),
     };
   }

@@ -28,6 +28,9 @@ import {
   OnnxDecoder,
   onnxRuntimeStatus,
   onnxUnsupportedReason,
+  onnxWeightsModeFor,
+  ONNX_WEIGHTS_MODES,
+  type OnnxWeightsMode,
   type GenerationEngine,
 } from './onnx-engine.js';
 
@@ -73,12 +76,14 @@ export interface GenerateOptions {
   /** onnxruntime's intra-op threads for `engine` 'onnx'/'auto' (default 1). */
   onnxThreads?: number;
   /**
-   * How the ONNX graph holds the weights: 'initializers' (default) inside the graph, which
-   * onnxruntime optimises and pre-packs (decoding 15-50% faster, measured), at the price of a new
-   * session (50-600 ms) after every weight change; 'inputs' fed with every run, so a weight change
-   * costs only a copy (for weights that change often, e.g. every GRPO step).
+   * How the ONNX graph holds the weights: 'initializers' inside the graph, which onnxruntime
+   * optimises and pre-packs (decoding 15-50% faster, measured), at the price of a new session
+   * (50-600 ms; 34 s for Qwen2.5-0.5B) after every weight change; 'inputs' fed with every run, so a
+   * weight change costs only a copy and the graph has no size limit; 'auto' (default)
+   * initializers while the graph fits a protobuf message with room to spare (up to
+   * `ONNX_INITIALIZER_WEIGHTS_MAX_BYTES` of weights: 2 GiB - 64 MiB), inputs above.
    */
-  onnxWeights?: 'initializers' | 'inputs';
+  onnxWeights?: OnnxWeightsMode;
   /** Where an 'onnx' engine that falls back says why (once per reason per process). */
   logger?: Logger;
   /** Called after each decoding step of each batch with tokens produced so far in total. */
@@ -313,6 +318,8 @@ export interface GenerationEngineReport {
   fallbackReason?: string;
   /** Milliseconds that call spent building the ONNX graph and session (0 when the weights were unchanged). */
   onnxBuildMs?: number;
+  /** How the ONNX graph held the weights ('auto' resolved; see `GenerateOptions.onnxWeights`). */
+  onnxWeights?: 'initializers' | 'inputs';
 }
 
 /** Concatenated projection weights are kept only up to this many floats (64 MB): larger models multiply per projection instead. */
@@ -1057,12 +1064,9 @@ export class CausalLM {
     const threads = options.onnxThreads ?? 1;
     if (!Number.isInteger(threads) || threads < 1)
       throw new ModelInputError(`onnxThreads must be a positive integer, got ${threads}`);
-    if (
-      options.onnxWeights !== undefined &&
-      !['initializers', 'inputs'].includes(options.onnxWeights)
-    )
+    if (options.onnxWeights !== undefined && !ONNX_WEIGHTS_MODES.includes(options.onnxWeights))
       throw new ModelInputError(
-        `onnxWeights must be 'initializers' or 'inputs', got ${JSON.stringify(options.onnxWeights)}`,
+        `onnxWeights must be 'auto', 'initializers' or 'inputs', got ${JSON.stringify(options.onnxWeights)}`,
       );
   }
 
@@ -1131,7 +1135,8 @@ export class CausalLM {
       return undefined;
     }
     const threads = options.onnxThreads ?? 1;
-    const reason = this.onnxUnsupported(options.onnxWeights === 'inputs');
+    const asInputs = onnxWeightsModeFor(this.numParameters() * 4, options.onnxWeights) === 'inputs';
+    const reason = this.onnxUnsupported(asInputs);
     if (reason !== undefined) return this.fallBack(options, reason);
     const sources = [...this.variables.values()].map((v) => v.dataId);
     const readWeights = (): Map<string, Float32Array> => {
@@ -1140,7 +1145,6 @@ export class CausalLM {
         weights.set(name, variable.dataSync() as Float32Array);
       return weights;
     };
-    const asInputs = options.onnxWeights === 'inputs';
     let held = this.onnxDecoder;
     let created = false;
     if (held === undefined || held.threads !== threads || held.asInputs !== asInputs) {
@@ -1181,7 +1185,11 @@ export class CausalLM {
         return this.openOnnxEngine(options);
       }
     }
-    this.lastGenerationEngine = { engine: 'onnx', onnxBuildMs: buildMs };
+    this.lastGenerationEngine = {
+      engine: 'onnx',
+      onnxBuildMs: buildMs,
+      onnxWeights: asInputs ? 'inputs' : 'initializers',
+    };
     return { decoder, held };
   }
 

@@ -2,9 +2,24 @@ import * as tf from '@tensorflow/tfjs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Logger } from '@codereasoner/common';
 import { initBackend } from './backend.js';
-import type { ModelConfig } from './config.js';
-import { CausalLM, ModelInputError, type GenerateOptions, type GenerationOutput } from './model.js';
-import { onnxRuntimeStatus, setOnnxRuntimeLoader, type OnnxRuntimeModule } from './onnx-engine.js';
+import { resolveModelConfig, type ModelConfig } from './config.js';
+import {
+  CausalLM,
+  ModelInputError,
+  parameterSpecs,
+  type GenerateOptions,
+  type GenerationOutput,
+} from './model.js';
+import { buildDecoderGraph } from './onnx-graph.js';
+import {
+  ONNX_INITIALIZER_WEIGHTS_MAX_BYTES,
+  ONNX_MODEL_MAX_BYTES,
+  onnxRuntimeStatus,
+  onnxUnsupportedReason,
+  onnxWeightsModeFor,
+  setOnnxRuntimeLoader,
+  type OnnxRuntimeModule,
+} from './onnx-engine.js';
 
 const tiny: Partial<ModelConfig> = {
   vocabSize: 61,
@@ -40,6 +55,26 @@ function peakedModel(config: Partial<ModelConfig>, seed: number): CausalLM {
   }
   return model;
 }
+
+/** Float32 bytes of a config's weights, from the model's own parameter list. */
+function weightBytes(config: Partial<ModelConfig>): number {
+  return parameterSpecs(resolveModelConfig(config)).reduce(
+    (sum, spec) => sum + spec.shape.reduce((a, b) => a * b, 1) * 4,
+    0,
+  );
+}
+
+/** Qwen2.5-0.5B's config.json sizes (the 1.5B's differ in width, depth and heads). */
+const qwen25_05b: Partial<ModelConfig> = {
+  architecture: 'qwen2',
+  vocabSize: 151936,
+  hiddenSize: 896,
+  intermediateSize: 4864,
+  numHiddenLayers: 24,
+  numAttentionHeads: 14,
+  numKeyValueHeads: 2,
+  tieWordEmbeddings: true,
+};
 
 function recordingLogger(): Logger & { warnings: string[] } {
   const warnings: string[] = [];
@@ -87,7 +122,8 @@ describe('the onnx generation engine', () => {
       await model.generate(prompts, { maxNewTokens: 1 }); // the tfjs path's fused weights, kept per model
       const baseline = tf.memory().numTensors;
       // weights inside the graph (a new session after they change) or fed with every run
-      for (const onnxWeights of ['initializers', 'inputs'] as const)
+      // (undefined: the default 'auto', which keeps a model this small in the graph)
+      for (const onnxWeights of ['initializers', 'inputs', undefined] as const)
         for (const [round, options] of (
           [
             { maxNewTokens: 24, temperature: 1.1, seed: 4, stopTokens: [7, 11] },
@@ -105,9 +141,14 @@ describe('the onnx generation engine', () => {
               next.dispose();
             }
           const reference = await model.generate(prompts, { ...options, engine: 'tfjs' });
-          const onnx = await model.generate(prompts, { ...options, engine: 'onnx', onnxWeights });
+          const onnx = await model.generate(prompts, {
+            ...options,
+            engine: 'onnx',
+            ...(onnxWeights === undefined ? {} : { onnxWeights }),
+          });
           const report = model.lastGenerationEngine;
           expect(report?.engine).toBe('onnx');
+          expect(report?.onnxWeights).toBe(onnxWeights ?? 'initializers');
           if (round === 1)
             expect(report?.onnxBuildMs).toBe(0); // weights unchanged: session kept
           else expect(report?.onnxBuildMs).toBeGreaterThan(0);
@@ -296,7 +337,126 @@ describe('the onnx generation engine', () => {
     ).rejects.toThrow(ModelInputError);
     await expect(
       model.generate(prompts, { maxNewTokens: 2, engine: 'onnx', onnxWeights: 'graph' as never }),
-    ).rejects.toThrow(/onnxWeights must be 'initializers' or 'inputs'/);
+    ).rejects.toThrow(/onnxWeights must be 'auto', 'initializers' or 'inputs'/);
     model.dispose();
+  });
+});
+
+describe("the onnx engine's weights mode", () => {
+  it('keeps weights in the graph up to 2 GiB - 64 MiB and feeds them as inputs above', () => {
+    // 2^31 - 2^26, written out: protobuf's 2 GiB message limit less a 64 MiB margin for the graph
+    expect(ONNX_INITIALIZER_WEIGHTS_MAX_BYTES).toBe(2_080_374_784);
+    expect(ONNX_MODEL_MAX_BYTES).toBe(2_147_483_647);
+    const limit = ONNX_INITIALIZER_WEIGHTS_MAX_BYTES;
+    expect(onnxWeightsModeFor(limit - 4)).toBe('initializers');
+    expect(onnxWeightsModeFor(limit)).toBe('initializers');
+    expect(onnxWeightsModeFor(limit + 4)).toBe('inputs');
+    expect(onnxWeightsModeFor(limit + 4, 'auto')).toBe('inputs');
+    expect(onnxWeightsModeFor(4_000)).toBe('initializers');
+    // an explicit mode is kept either side of the limit
+    expect(onnxWeightsModeFor(4_000, 'inputs')).toBe('inputs');
+    expect(onnxWeightsModeFor(limit + 4, 'initializers')).toBe('initializers');
+  });
+
+  it('decides on model configs: Qwen2.5-0.5B in the graph, Qwen2.5-1.5B as inputs, a vocabulary row either side', () => {
+    // parameter counts as Hugging Face publishes them for these checkpoints
+    expect(weightBytes(qwen25_05b)).toBe(494_032_768 * 4);
+    expect(onnxWeightsModeFor(weightBytes(qwen25_05b))).toBe('initializers');
+    const qwen25_15b = {
+      ...qwen25_05b,
+      hiddenSize: 1536,
+      intermediateSize: 8960,
+      numHiddenLayers: 28,
+      numAttentionHeads: 12,
+    };
+    expect(weightBytes(qwen25_15b)).toBe(1_543_714_304 * 4);
+    expect(onnxWeightsModeFor(weightBytes(qwen25_15b))).toBe('inputs');
+    // Qwen2.5-0.5B with a larger (tied) vocabulary: each row adds 896 floats. 181,021 rows:
+    // 494,032,768 + 29,085 · 896 = 520,092,928 floats ≤ 520,093,696 (the limit / 4); one more row is over.
+    expect(weightBytes({ ...qwen25_05b, vocabSize: 181_021 })).toBe(520_092_928 * 4);
+    expect(onnxWeightsModeFor(weightBytes({ ...qwen25_05b, vocabSize: 181_021 }))).toBe(
+      'initializers',
+    );
+    expect(onnxWeightsModeFor(weightBytes({ ...qwen25_05b, vocabSize: 181_022 }))).toBe('inputs');
+  });
+
+  it("leaves the margin to the graph's structure many times over (24 layers as Qwen2.5-0.5B)", () => {
+    const config = resolveModelConfig({ ...tiny, numHiddenLayers: 24, architecture: 'qwen2' });
+    const weights = new Map(
+      parameterSpecs(config).map((spec) => [
+        spec.name,
+        new Float32Array(spec.shape.reduce((a, b) => a * b, 1)),
+      ]),
+    );
+    const { bytes } = buildDecoderGraph(config, weights);
+    const structure = bytes.length - weightBytes(config);
+    expect(structure).toBeGreaterThan(0);
+    // the structure does not grow with the widths; 24 layers take tens of KB of the 64 MiB margin
+    expect(structure).toBeLessThan(
+      (ONNX_MODEL_MAX_BYTES - ONNX_INITIALIZER_WEIGHTS_MAX_BYTES) / 100,
+    );
+  });
+
+  it('generates the same tokens with the weights in the graph, as inputs and by default', async () => {
+    const model = peakedModel({ ...tiny, architecture: 'qwen2' }, 12);
+    for (const options of [
+      { maxNewTokens: 20, temperature: 0.9, seed: 3, stopTokens: [5] },
+      { maxNewTokens: 16, temperature: 0 },
+    ] as GenerateOptions[]) {
+      const inGraph = await model.generate(prompts, {
+        ...options,
+        engine: 'onnx',
+        onnxWeights: 'initializers',
+      });
+      expect(model.lastGenerationEngine?.onnxWeights).toBe('initializers');
+      const asInputs = await model.generate(prompts, {
+        ...options,
+        engine: 'onnx',
+        onnxWeights: 'inputs',
+      });
+      expect(model.lastGenerationEngine).toMatchObject({ engine: 'onnx', onnxWeights: 'inputs' });
+      const byDefault = await model.generate(prompts, { ...options, engine: 'auto' });
+      expect(model.lastGenerationEngine).toMatchObject({
+        engine: 'onnx',
+        onnxWeights: 'initializers',
+      });
+      expect(inGraph.flatMap((o) => o.tokens).length).toBeGreaterThan(20);
+      expectSameGeneration(asInputs, inGraph, 1e-4);
+      expectSameGeneration(byDefault, inGraph, 1e-4);
+    }
+    // The same small graph, with the model's size over the limit (its count overridden, no 2 GB
+    // model): the default feeds the weights as inputs; 'initializers' falls back with its reason.
+    const reference = await model.generate(prompts, { maxNewTokens: 12, temperature: 0 });
+    model.numParameters = () => ONNX_INITIALIZER_WEIGHTS_MAX_BYTES / 4 + 1;
+    const large = await model.generate(prompts, {
+      maxNewTokens: 12,
+      temperature: 0,
+      engine: 'auto',
+    });
+    expect(model.lastGenerationEngine).toMatchObject({ engine: 'onnx', onnxWeights: 'inputs' });
+    expectSameGeneration(large, reference, 1e-4);
+    const logger = recordingLogger();
+    const refused = await model.generate(prompts, {
+      maxNewTokens: 12,
+      temperature: 0,
+      engine: 'onnx',
+      onnxWeights: 'initializers',
+      logger,
+    });
+    expect(model.lastGenerationEngine?.engine).toBe('tfjs');
+    expect(model.lastGenerationEngine?.fallbackReason).toMatch(
+      /the weights \(1\.94 GiB\) exceed a protobuf message's 2 GiB as initializers/,
+    );
+    expect(logger.warnings).toHaveLength(1);
+    expectSameGeneration(refused, reference, 0);
+    model.dispose();
+  }, 60_000);
+
+  it("still falls back when 'initializers' is asked for above the limit", () => {
+    const floats = ONNX_INITIALIZER_WEIGHTS_MAX_BYTES / 4 + 1;
+    expect(onnxUnsupportedReason(resolveModelConfig(tiny), floats)).toMatch(
+      /exceed a protobuf message's 2 GiB as initializers/,
+    );
+    expect(onnxUnsupportedReason(resolveModelConfig(tiny), floats - 1)).toBeUndefined();
   });
 });

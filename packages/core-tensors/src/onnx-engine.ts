@@ -51,8 +51,45 @@ function loadRuntime(): { runtime: OnnxRuntimeModule } | { reason: string } {
   return loaded;
 }
 
-/** The largest ONNX model serialised in one protobuf message (2 GiB), less room for the graph. */
-const MAX_GRAPH_BYTES = 1.9 * 1024 ** 3;
+/**
+ * How the ONNX decoder graph holds the model's weights: 'initializers' inside the graph (faster
+ * decoding: onnxruntime optimises and pre-packs them), 'inputs' fed with every run (no size limit;
+ * a weight change costs a copy instead of a new session), or 'auto' (default): initializers up to
+ * `ONNX_INITIALIZER_WEIGHTS_MAX_BYTES` of weights, inputs above (see `onnxWeightsModeFor`).
+ */
+export type OnnxWeightsMode = 'auto' | 'initializers' | 'inputs';
+
+export const ONNX_WEIGHTS_MODES: readonly OnnxWeightsMode[] = ['auto', 'initializers', 'inputs'];
+
+/**
+ * The largest serialised ONNX model onnxruntime opens: protobuf parses one message of at most
+ * 2^31 - 1 bytes (measured with onnxruntime-node 1.30.0: a 2,146,998,889-byte model opened, a
+ * 2,147,597,417-byte one was refused with "Model data size exceeds maximum supported size (2GB)").
+ */
+export const ONNX_MODEL_MAX_BYTES = 2 ** 31 - 1;
+
+/**
+ * The most weight bytes (float32) kept as graph initializers: 2 GiB less 64 MiB. The serialised
+ * graph is the weights plus its structure (nodes, names, shapes, small constants): 51.6 KB for
+ * Qwen2.5-0.5B's 24 layers (about 2 KB a layer), so 64 MiB leaves room for far more layers than
+ * any model has while wasting under 3% of the limit. Qwen2.5-0.5B's 494,032,768 weights (1.98 GB
+ * = 1.84 GiB) stay under it: its graph opened with initializers (measured, random weights).
+ */
+export const ONNX_INITIALIZER_WEIGHTS_MAX_BYTES = 2 ** 31 - 64 * 2 ** 20;
+
+/**
+ * The mode an `onnxWeights` request resolves to for a model of `weightBytes` bytes of float32
+ * weights: 'auto' (or nothing) picks initializers while the graph stays under the protobuf limit
+ * with room to spare (`ONNX_INITIALIZER_WEIGHTS_MAX_BYTES`), else inputs; an explicit mode is kept
+ * (an explicit 'initializers' above the limit is refused by `onnxUnsupportedReason`).
+ */
+export function onnxWeightsModeFor(
+  weightBytes: number,
+  requested: OnnxWeightsMode = 'auto',
+): 'initializers' | 'inputs' {
+  if (requested !== 'auto') return requested;
+  return weightBytes <= ONNX_INITIALIZER_WEIGHTS_MAX_BYTES ? 'initializers' : 'inputs';
+}
 
 /** Why the ONNX decoder cannot run a model of this config (undefined when it can); `weightFloats`: the floats stored in the graph. */
 export function onnxUnsupportedReason(
@@ -62,8 +99,8 @@ export function onnxUnsupportedReason(
   if (config.architecture === 'qwen3')
     return 'per-head q/k norms (Qwen3) are not in the ONNX decoder graph';
   if (headDimOf(config) % 2 !== 0) return 'the head dimension is odd (RoPE rotates halves)';
-  if (weightFloats * 4 > MAX_GRAPH_BYTES)
-    return `the weights (${((weightFloats * 4) / 1024 ** 3).toFixed(2)} GiB) exceed a protobuf message's 2 GiB`;
+  if (weightFloats * 4 > ONNX_INITIALIZER_WEIGHTS_MAX_BYTES)
+    return `the weights (${((weightFloats * 4) / 1024 ** 3).toFixed(2)} GiB) exceed a protobuf message's 2 GiB as initializers (onnxWeights 'auto' or 'inputs' feeds them as inputs)`;
   return undefined;
 }
 
