@@ -10,6 +10,7 @@ import {
   type GenerateOptions,
   type GenerationOutput,
 } from './model.js';
+import { QWEN25_05B_SETTINGS, QWEN25_05B_SIZES } from '../bench/qwen25-05b.mjs';
 import { buildDecoderGraph } from './onnx-graph.js';
 import {
   ONNX_INITIALIZER_WEIGHTS_MAX_BYTES,
@@ -64,16 +65,11 @@ function weightBytes(config: Partial<ModelConfig>): number {
   );
 }
 
-/** Qwen2.5-0.5B's config.json sizes (the 1.5B's differ in width, depth and heads). */
+/** Qwen2.5-0.5B's config (the sizes the benchmarks use; the 1.5B's differ in width, depth and heads). */
 const qwen25_05b: Partial<ModelConfig> = {
   architecture: 'qwen2',
-  vocabSize: 151936,
-  hiddenSize: 896,
-  intermediateSize: 4864,
-  numHiddenLayers: 24,
-  numAttentionHeads: 14,
-  numKeyValueHeads: 2,
-  tieWordEmbeddings: true,
+  ...QWEN25_05B_SIZES,
+  ...QWEN25_05B_SETTINGS,
 };
 
 function recordingLogger(): Logger & { warnings: string[] } {
