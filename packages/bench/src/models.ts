@@ -1,5 +1,6 @@
 import { basename, resolve } from 'node:path';
 import { createChatClient, type ChatClientOptions } from '@codereasoner/protocol/chat-client';
+import type { GenerateOptions } from '@codereasoner/core-tensors';
 import type { ChatMessage, ChatModel, ChatRequest, ChatResponse, Logger } from './types.js';
 
 /** A model that can be told the gold completion of each prompt before it is asked (the oracle). */
@@ -91,7 +92,11 @@ export interface LocalModelOptions {
    * What computes the logits (core-tensors' `generate` engine): 'tfjs' (default), 'onnx'
    * (onnxruntime-node; falls back to tfjs with a warning on `logger`) or 'auto' (the same, silent).
    */
-  engine?: 'tfjs' | 'onnx' | 'auto';
+  engine?: GenerateOptions['engine'];
+  /** onnxruntime's intra-op threads for the onnx engine (core-tensors' default: 1). */
+  onnxThreads?: number;
+  /** How the onnx engine's graph holds the weights (core-tensors' default 'auto': in the graph up to 2 GiB - 64 MiB, inputs above). */
+  onnxWeights?: GenerateOptions['onnxWeights'];
   /** Where an 'onnx' engine that falls back to tfjs says why. */
   logger?: Logger;
 }
@@ -114,6 +119,8 @@ export async function loadLocalModel(
     ...(options.maxTokens === undefined ? {} : { maxTokens: options.maxTokens }),
     ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
     ...(options.engine === undefined ? {} : { engine: options.engine }),
+    ...(options.onnxThreads === undefined ? {} : { onnxThreads: options.onnxThreads }),
+    ...(options.onnxWeights === undefined ? {} : { onnxWeights: options.onnxWeights }),
     ...(options.logger === undefined ? {} : { logger: options.logger }),
   });
 }

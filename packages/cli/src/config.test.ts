@@ -7,7 +7,9 @@ import { describe, expect, it } from 'vitest';
 import {
   checkSections,
   collectSectionIssues,
+  generatedWithLine,
   generationEngine,
+  generationOptions,
   mergeConfig,
   readConfigFile,
   resolveRunConfig,
@@ -41,6 +43,71 @@ describe('resolveRunConfig', () => {
     expect(generationEngine(resolveRunConfig({ preset: 'tiny' }, { engine: 'tfjs' }))).toBe('tfjs');
   });
 
+  it("takes the onnx engine's threads and weights mode from the file or flags, checks them, and passes them with the engine", () => {
+    // the presets' values: 1 thread, weights chosen by size
+    expect(resolveRunConfig({}).onnx).toEqual({ threads: 1, weights: 'auto' });
+    expect(generationOptions(resolveRunConfig({ preset: 'tiny' }))).toEqual({
+      engine: 'auto',
+      onnxThreads: 1,
+      onnxWeights: 'auto',
+    });
+    const fromFile = resolveRunConfig({ engine: 'onnx', onnx: { threads: 2 } });
+    expect(fromFile.onnx).toEqual({ threads: 2, weights: 'auto' });
+    // a flag overrides its own field and keeps the file's other one
+    const both = resolveRunConfig(
+      { onnx: { threads: 2, weights: 'initializers' } },
+      { onnx: { weights: 'inputs' } },
+    );
+    expect(generationOptions(both)).toEqual({
+      engine: 'auto',
+      onnxThreads: 2,
+      onnxWeights: 'inputs',
+    });
+    let error: unknown;
+    try {
+      resolveRunConfig(
+        { onnx: { threads: 0, weights: 'graph', spin: true } },
+        { onnx: { threads: 1.5, weights: 'outputs' as never } },
+      );
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigValidationError);
+    expect((error as ConfigValidationError).issues).toEqual([
+      "/onnx: unknown property 'spin'; known: threads, weights",
+      '/onnx/threads: must be >= 1',
+      '/onnx/weights: must be one of "auto", "initializers", "inputs" (got "graph")',
+      '(flags)/onnx/threads: must be integer (got 1.5)',
+      '(flags)/onnx/weights: must be one of "auto", "initializers", "inputs" (got "outputs")',
+    ]);
+    expect(exitCodeFor(error)).toBe(2);
+    // the grpo section may name its own (checked by grpo's schema)
+    expect(() =>
+      resolveRunConfig({ grpo: { onnxWeights: 'graph' } }, {}, 'run config', SECTION_VALIDATORS),
+    ).toThrow(/\/grpo\/onnxWeights/);
+  });
+
+  it("says in the run log which engine generated, with the onnx engine's threads and weights mode", () => {
+    expect(
+      generatedWithLine(
+        'sft',
+        { engine: 'onnx', onnxBuildMs: 3, onnxThreads: 1, onnxWeights: 'initializers' },
+        'auto',
+      ),
+    ).toBe(
+      'sft: generated with onnx (engine auto), onnxruntime: 1 thread, weights as initializers',
+    );
+    expect(
+      generatedWithLine('m', { engine: 'onnx', onnxThreads: 2, onnxWeights: 'inputs' }, 'onnx'),
+    ).toBe('m: generated with onnx (engine onnx), onnxruntime: 2 threads, weights as inputs');
+    expect(
+      generatedWithLine('m', { engine: 'tfjs', fallbackReason: 'active LoRA adapters' }, 'onnx'),
+    ).toBe('m: generated with tfjs (engine onnx; fell back: active LoRA adapters)');
+    expect(generatedWithLine('m', { engine: 'tfjs' }, 'tfjs')).toBe(
+      'm: generated with tfjs (engine tfjs)',
+    );
+  });
+
   it('layers preset < file < flags', () => {
     const config = resolveRunConfig({ preset: 'tiny', seed: 7, sft: { steps: 9 } }, { seed: 11 });
     expect(config.preset).toBe('tiny');
@@ -67,7 +134,7 @@ describe('resolveRunConfig', () => {
     const issues = (error as ConfigValidationError).issues;
     expect(issues).toEqual(
       expect.arrayContaining([
-        "/: unknown property 'extra'; known: preset, seed, out, backend, workers, engine, sandbox, data, tokenizer, model, lora, teacher, sft, grpo, eval, bench",
+        "/: unknown property 'extra'; known: preset, seed, out, backend, workers, engine, onnx, sandbox, data, tokenizer, model, lora, teacher, sft, grpo, eval, bench",
         '/preset: must be one of "default", "tiny" (got "huge")',
         '/seed: must be >= 0',
         '/eval/tasksPerType: must be >= 1',

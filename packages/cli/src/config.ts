@@ -7,7 +7,9 @@ import {
   DEFAULT_MODEL_CONFIG,
   loraConfigSchema,
   type GenerationEngine,
+  type GenerationEngineReport,
   modelConfigSchema,
+  type OnnxWeightsMode,
 } from '@codereasoner/core-tensors';
 import { corpusOptionsSchema } from '@codereasoner/data';
 import { grpoConfigInputSchema } from '@codereasoner/grpo';
@@ -30,6 +32,13 @@ export interface RunConfig {
   workers: number | 'auto';
   /** What computes the logits when a stage generates (rollouts, evaluations, benchmarks); absent: 'auto' (see `generationEngine`). */
   engine?: GenerationEngine;
+  /** The onnx engine's options wherever a stage generates on it (see `generationOptions`). */
+  onnx: {
+    /** onnxruntime's intra-op threads per generating thread. */
+    threads: number;
+    /** How its graph holds the weights: 'auto' (in the graph up to 2 GiB - 64 MiB, inputs above), 'initializers' or 'inputs'. */
+    weights: OnnxWeightsMode;
+  };
   sandbox: Record<string, unknown>;
   data: Record<string, unknown>;
   tokenizer: { vocabSize: number };
@@ -63,6 +72,39 @@ export interface RunConfig {
  */
 export function generationEngine(config: Pick<RunConfig, 'engine'>): GenerationEngine {
   return config.engine ?? 'auto';
+}
+
+/**
+ * What every generating stage passes to core-tensors (GRPO rollouts, SFT's held-out evaluations,
+ * `cr eval`, `cr bench`): the engine and the onnx engine's threads and weights mode.
+ */
+export function generationOptions(config: Pick<RunConfig, 'engine' | 'onnx'>): {
+  engine: GenerationEngine;
+  onnxThreads: number;
+  onnxWeights: OnnxWeightsMode;
+} {
+  return {
+    engine: generationEngine(config),
+    onnxThreads: config.onnx.threads,
+    onnxWeights: config.onnx.weights,
+  };
+}
+
+/**
+ * The run log's line after a model generated: the engine that ran, the one asked for, a fallback's
+ * reason, and on onnx its threads and how the graph held the weights ('auto' resolved).
+ */
+export function generatedWithLine(
+  id: string,
+  ran: GenerationEngineReport,
+  requested: GenerationEngine,
+): string {
+  const fallback = ran.fallbackReason === undefined ? '' : `; fell back: ${ran.fallbackReason}`;
+  const onnx =
+    ran.engine === 'onnx' && ran.onnxThreads !== undefined && ran.onnxWeights !== undefined
+      ? `, onnxruntime: ${ran.onnxThreads} thread${ran.onnxThreads === 1 ? '' : 's'}, weights as ${ran.onnxWeights}`
+      : '';
+  return `${id}: generated with ${ran.engine} (engine ${requested}${fallback})${onnx}`;
 }
 
 export type RunConfigInput = Partial<{

@@ -96,6 +96,36 @@ describe('cr bench --checkpoint: the generation engine', () => {
     expect(log).toContain(`onnx: generated with tfjs (engine onnx; fell back: ${reason})`);
   }, 120_000);
 
+  it('passes --onnx-threads and --onnx-weights to the generation, and says what ran', async () => {
+    const log = await bench('inputs', [
+      '--engine',
+      'onnx',
+      '--onnx-threads',
+      '2',
+      '--onnx-weights',
+      'inputs',
+    ]);
+    expect(log).toContain(
+      'inputs: generated with onnx (engine onnx), onnxruntime: 2 threads, weights as inputs',
+    );
+    // the default: weights chosen by size (this model's are in the graph), one thread
+    expect(await bench('default', [])).toContain(
+      'default: generated with onnx (engine auto), onnxruntime: 1 thread, weights as initializers',
+    );
+  }, 120_000);
+
+  it('refuses a bad --onnx-weights or --onnx-threads with the allowed values', async () => {
+    await expect(bench('bad', ['--onnx-weights', 'graph'])).rejects.toThrow(
+      /Allowed choices are auto, initializers, inputs/,
+    );
+    await expect(bench('bad', ['--onnx-threads', 'two'])).rejects.toThrow(
+      /must be a non-negative integer/,
+    );
+    await expect(bench('bad', ['--onnx-threads', '0'])).rejects.toThrow(
+      /\(flags\)\/onnx\/threads: must be >= 1/,
+    );
+  });
+
   it('refuses an unknown --engine', async () => {
     await expect(bench('bad', ['--engine', 'gpu'])).rejects.toThrow(
       /Allowed choices are auto, onnx, tfjs/,

@@ -12,6 +12,7 @@ export const PRESETS: Record<PresetName, Omit<RunConfig, 'preset'>> = {
     out: 'runs/default',
     backend: 'auto',
     workers: 'auto',
+    onnx: { threads: 1, weights: 'auto' },
     sandbox: { engine: 'pyodide' },
     // mostly programs a sub-million-parameter model can trace (issue 16): basic 50 %, easy 30 %,
     // medium 15 %, hard 5 %; answers balanced per type by data's default labelShares
@@ -61,6 +62,7 @@ export const PRESETS: Record<PresetName, Omit<RunConfig, 'preset'>> = {
     out: 'runs/tiny',
     backend: 'auto',
     workers: 'auto',
+    onnx: { threads: 1, weights: 'auto' },
     sandbox: { engine: 'pyodide' },
     data: { source: { kind: 'generator', count: 60 } },
     tokenizer: { vocabSize: 384 },

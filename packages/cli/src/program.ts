@@ -14,11 +14,18 @@ import {
   type BenchmarkName,
 } from '@codereasoner/bench';
 import { BENCHMARK_NAMES, writeFileAtomic } from '@codereasoner/common';
-import { initBackend, LocalChatModel } from '@codereasoner/core-tensors';
+import {
+  initBackend,
+  LocalChatModel,
+  ONNX_WEIGHTS_MODES,
+  type OnnxWeightsMode,
+} from '@codereasoner/core-tensors';
 import { Sandbox } from '@codereasoner/sandbox';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
+  generatedWithLine,
   generationEngine,
+  generationOptions,
   mergeConfig,
   readConfigFile,
   resolveRunConfig,
@@ -68,6 +75,8 @@ interface CommonOptions {
   backend?: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
   workers?: number | 'auto';
   engine?: 'auto' | 'onnx' | 'tfjs';
+  onnxThreads?: number;
+  onnxWeights?: OnnxWeightsMode;
   /** A directory, or `true` for `--benchmarks` without one: the data the bench package ships. */
   benchmarks?: string | true;
   /** `cr sft` / `cr grpo`: TRL-named flags, by commander attribute (see trl-flags.ts). */
@@ -152,12 +161,12 @@ function presetValue(value: string): 'default' | 'tiny' {
 /** The config sections each command reads, for its help. */
 const SECTIONS_READ: Record<string, string> = {
   'run-all':
-    'all: seed, data, teacher, tokenizer, model, sft, grpo, eval, bench, sandbox, backend, workers, engine',
+    'all: seed, data, teacher, tokenizer, model, sft, grpo, eval, bench, sandbox, backend, workers, engine, onnx',
   'data build': 'seed, data, sandbox',
-  sft: 'seed, teacher, tokenizer, model, sft, eval (tasksPerType: its held-out tasks), sandbox, backend, workers, engine',
-  grpo: 'seed, grpo, sft (reasoning: the prompt style), sandbox, backend, workers, engine',
-  eval: 'seed, eval, sft (reasoning), sandbox, backend, workers, engine',
-  bench: "seed, bench (with the run's own model), sandbox, backend, workers, engine",
+  sft: 'seed, teacher, tokenizer, model, sft, eval (tasksPerType: its held-out tasks), sandbox, backend, workers, engine, onnx',
+  grpo: 'seed, grpo, sft (reasoning: the prompt style), sandbox, backend, workers, engine, onnx',
+  eval: 'seed, eval, sft (reasoning), sandbox, backend, workers, engine, onnx',
+  bench: "seed, bench (with the run's own model), sandbox, backend, workers, engine, onnx",
 };
 
 /** The --out help of a command whose directory holds several runs. */
@@ -242,6 +251,17 @@ function addCommonOptions(command: Command): Command {
       ).choices(['auto', 'onnx', 'tfjs']),
     )
     .option(
+      '--onnx-threads <n>',
+      "onnxruntime's intra-op threads per generating thread when generating on onnx (config onnx.threads; default 1)",
+      integer,
+    )
+    .addOption(
+      new Option(
+        '--onnx-weights <mode>',
+        "how the onnx engine's graph holds the weights (config onnx.weights): auto (inside the graph up to 2 GiB - 64 MiB of weights, graph inputs above), initializers, or inputs; default auto",
+      ).choices(ONNX_WEIGHTS_MODES),
+    )
+    .option(
       '--print-config',
       'print the config this command would run with (preset, config file, flags) and exit without running',
     )
@@ -262,6 +282,11 @@ async function resolveConfig(options: CommonOptions) {
     workers: options.workers,
     engine: options.engine,
   };
+  if (options.onnxThreads !== undefined || options.onnxWeights !== undefined)
+    flags.onnx = {
+      ...(options.onnxThreads === undefined ? {} : { threads: options.onnxThreads }),
+      ...(options.onnxWeights === undefined ? {} : { weights: options.onnxWeights }),
+    };
   const benchDir = options.benchmarks === true ? BUNDLED_BENCHMARKS_DIR : options.benchmarks;
   if (benchDir) flags.bench = { dir: benchDir };
   if (options.pretrained) flags.model = { pretrained: resolve(options.pretrained) };
@@ -894,7 +919,7 @@ async function benchCommand(io: CliIo, options: CommonOptions & BenchOptions): P
       await initBackend({ backend: config.backend });
       model = await loadLocalModel(options.checkpoint, {
         id: options.name ?? checkpointLabel(options.checkpoint),
-        engine: generationEngine(config),
+        ...generationOptions(config),
         logger: benchLogger,
       });
     } else {
@@ -932,9 +957,7 @@ async function benchCommand(io: CliIo, options: CommonOptions & BenchOptions): P
     });
     const ran = model instanceof LocalChatModel ? model.lastGenerationEngine : undefined;
     if (ran !== undefined)
-      reporter.info(
-        `${model.id}: generated with ${ran.engine} (engine ${generationEngine(config)}${ran.fallbackReason === undefined ? '' : `; fell back: ${ran.fallbackReason}`})`,
-      );
+      reporter.info(generatedWithLine(model.id, ran, generationEngine(config)));
     reporter.stageEnd('bench', { status: 'done', seconds: (performance.now() - started) / 1000 });
     if (reporter.mode === 'json') reporter.result(summaries);
     else {

@@ -52,7 +52,12 @@ import {
   type TraceTeacherConfig,
   type TraceTeacherOptions,
 } from '@codereasoner/sft';
-import { generationEngine, type RunConfig, type SectionValidators } from './config.js';
+import {
+  generatedWithLine,
+  generationOptions,
+  type RunConfig,
+  type SectionValidators,
+} from './config.js';
 import type { StageContext } from './context.js';
 import { EvaluationJournal } from './eval-journal.js';
 import { writeJsonAtomic, type StageMarker, type StageName } from './run-dir.js';
@@ -218,7 +223,7 @@ export const sftStage: StageRunner = async (context) => {
       seed: config.seed,
     },
     outDir: context.run.path('sft', 'train'),
-    engine: generationEngine(config),
+    ...generationOptions(config),
     signal: context.signal,
     onProgress: (event) => context.reporter.progress(event),
     logger: context.logger,
@@ -296,8 +301,8 @@ export const grpoStage: StageRunner = async (context) => {
     chat,
     config: {
       workers: workerCount(config, model.numParameters()),
-      // the run's engine, unless the grpo section names its own
-      engine: generationEngine(config),
+      // the run's engine and onnx options, unless the grpo section names its own
+      ...generationOptions(config),
       ...config.grpo,
       seed: config.seed,
     },
@@ -347,22 +352,19 @@ async function withChatModel<T>(
     model,
     workers: workerCount(context.config, model.numParameters()),
   });
-  const engine = generationEngine(context.config);
+  const generation = generationOptions(context.config);
   try {
     const result = await use(
       new LocalChatModel(model, tokenizer, {
         id,
         workers: pool,
         chat,
-        engine,
+        ...generation,
         logger: context.logger,
       }),
     );
     const ran = model.lastGenerationEngine;
-    if (ran !== undefined)
-      context.reporter.info(
-        `${id}: generated with ${ran.engine} (engine ${engine}${ran.fallbackReason === undefined ? '' : `; fell back: ${ran.fallbackReason}`})`,
-      );
+    if (ran !== undefined) context.reporter.info(generatedWithLine(id, ran, generation.engine));
     return result;
   } finally {
     await pool.close();

@@ -148,6 +148,35 @@ describe('TRL-named flags', () => {
     expect(loss.stderr).toContain('Allowed choices are grpo, bnpo, dr_grpo, dapo.');
   }, 60_000);
 
+  it('--onnx-threads and --onnx-weights set the onnx section, shown by --print-config; bad values exit 2', async () => {
+    const dir = await tempDir('cr-onnx-');
+    const shown = await cr([
+      'eval',
+      '--preset',
+      'tiny',
+      '--out',
+      dir,
+      '--print-config',
+      '--onnx-threads',
+      '2',
+      '--onnx-weights',
+      'inputs',
+    ]);
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(JSON.parse(shown.stdout).onnx).toEqual({ threads: 2, weights: 'inputs' });
+    const defaults = await cr(['grpo', '--preset', 'tiny', '--out', dir, '--print-config']);
+    expect(JSON.parse(defaults.stdout).onnx).toEqual({ threads: 1, weights: 'auto' });
+    const mode = await cr(['grpo', '--out', dir, '--onnx-weights', 'graph']);
+    expect(mode.code).toBe(2);
+    expect(mode.stderr).toContain('Allowed choices are auto, initializers, inputs.');
+    const config = join(dir, 'config.json');
+    await writeFile(config, JSON.stringify({ onnx: { threads: 0 } }));
+    const threads = await cr(['sft', '--config', config, '--out', join(dir, 'run')]);
+    expect(threads.code).toBe(2);
+    expect(threads.stderr).toContain('  - /onnx/threads: must be >= 1');
+    expect(threads.stderr).not.toMatch(STACK_LINE);
+  }, 60_000);
+
   it('--preset with a GRPO preset points at --grpo-preset', async () => {
     const result = await cr(['grpo', '--preset', 'dapo', '--out', await tempDir('cr-preset-')]);
     expect(result.code).toBe(2);

@@ -320,6 +320,8 @@ export interface GenerationEngineReport {
   onnxBuildMs?: number;
   /** How the ONNX graph held the weights ('auto' resolved; see `GenerateOptions.onnxWeights`). */
   onnxWeights?: 'initializers' | 'inputs';
+  /** onnxruntime's intra-op threads (per generating thread of a worker pool). */
+  onnxThreads?: number;
 }
 
 /** Concatenated projection weights are kept only up to this many floats (64 MB): larger models multiply per projection instead. */
@@ -1189,6 +1191,7 @@ export class CausalLM {
       engine: 'onnx',
       onnxBuildMs: buildMs,
       onnxWeights: asInputs ? 'inputs' : 'initializers',
+      onnxThreads: threads,
     };
     return { decoder, held };
   }

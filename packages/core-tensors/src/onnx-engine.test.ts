@@ -409,12 +409,18 @@ describe("the onnx engine's weights mode", () => {
         ...options,
         engine: 'onnx',
         onnxWeights: 'inputs',
+        onnxThreads: 2,
       });
-      expect(model.lastGenerationEngine).toMatchObject({ engine: 'onnx', onnxWeights: 'inputs' });
+      expect(model.lastGenerationEngine).toMatchObject({
+        engine: 'onnx',
+        onnxWeights: 'inputs',
+        onnxThreads: 2,
+      });
       const byDefault = await model.generate(prompts, { ...options, engine: 'auto' });
       expect(model.lastGenerationEngine).toMatchObject({
         engine: 'onnx',
         onnxWeights: 'initializers',
+        onnxThreads: 1,
       });
       expect(inGraph.flatMap((o) => o.tokens).length).toBeGreaterThan(20);
       expectSameGeneration(asInputs, inGraph, 1e-4);

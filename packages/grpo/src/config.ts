@@ -1,6 +1,10 @@
 import { schemaIssues } from '@codereasoner/common';
 import type { JSONSchemaType } from 'ajv';
-import { ConfigValidationError } from '@codereasoner/core-tensors';
+import {
+  ConfigValidationError,
+  ONNX_WEIGHTS_MODES,
+  type OnnxWeightsMode,
+} from '@codereasoner/core-tensors';
 import type { ScaleRewards } from './advantages.js';
 import type { ImportanceSamplingLevel, LossType } from './policy-loss.js';
 
@@ -78,6 +82,14 @@ export interface GrpoConfig {
    * sampled runs can differ where two candidates tie to that precision.
    */
   engine: 'tfjs' | 'onnx' | 'auto';
+  /** onnxruntime's intra-op threads per generating thread when the engine is onnx (default 1). */
+  onnxThreads: number;
+  /**
+   * How the onnx engine's graph holds the policy's weights (core-tensors' `onnxWeights`): 'auto'
+   * (default: in the graph up to 2 GiB - 64 MiB, as inputs above), 'initializers' (faster
+   * decoding, a new session after every step) or 'inputs' (a step's new weights cost a copy).
+   */
+  onnxWeights: OnnxWeightsMode;
 }
 
 export type GrpoPresetName = 'deepseekmath' | 'dapo' | 'dr_grpo' | 'gspo';
@@ -230,6 +242,8 @@ export const DEFAULT_GRPO_CONFIG: Readonly<Omit<GrpoConfig, 'epsilonHigh'>> = Ob
   journalRollouts: true,
   workers: 'auto',
   engine: 'tfjs',
+  onnxThreads: 1,
+  onnxWeights: 'auto',
 });
 
 const positiveInteger = { type: 'integer', minimum: 1 } as const;
@@ -334,6 +348,17 @@ export const grpoConfigSchema: JSONSchemaType<GrpoConfig> = {
       description:
         "What computes the rollouts' logits: 'tfjs' (default), 'onnx' (onnxruntime-node, falling back to tfjs with a warning where it cannot run the policy) or 'auto' (the same, silent).",
     },
+    onnxThreads: {
+      ...positiveInteger,
+      description:
+        "onnxruntime's intra-op threads per generating thread when the engine is onnx (default 1).",
+    },
+    onnxWeights: {
+      type: 'string',
+      enum: [...ONNX_WEIGHTS_MODES],
+      description:
+        "How the onnx engine holds the policy's weights: 'auto' (default: in the graph up to 2 GiB - 64 MiB, as inputs above), 'initializers' or 'inputs' (a new step's weights cost a copy instead of a new session).",
+    },
   },
   required: [
     'numGenerations',
@@ -372,6 +397,8 @@ export const grpoConfigSchema: JSONSchemaType<GrpoConfig> = {
     'journalRollouts',
     'workers',
     'engine',
+    'onnxThreads',
+    'onnxWeights',
   ],
   additionalProperties: false,
 };

@@ -83,6 +83,11 @@ describe('GRPO rollouts: the engine option', () => {
       const { engines, lastEngine, logger, result } = await run({ workers, engine: 'onnx' });
       expect(result.workers).toBe(Math.max(1, workers));
       expect(engines.map((e) => e?.engine)).toEqual(['onnx', 'onnx']);
+      // the default weights mode ('auto') keeps a policy this small in the graph, on one thread
+      expect(engines.map((e) => [e?.onnxWeights, e?.onnxThreads])).toEqual([
+        ['initializers', 1],
+        ['initializers', 1],
+      ]);
       // the weights changed between the steps: the second step built a new session
       expect(engines[1]?.onnxBuildMs).toBeGreaterThan(0);
       expect(lastEngine?.engine).toBe('onnx');
@@ -112,6 +117,22 @@ describe('GRPO rollouts: the engine option', () => {
     const auto = await run({ workers: 0, engine: 'auto' });
     expect(auto.engines[0]).toEqual({ engine: 'tfjs', fallbackReason: reason });
     expect(auto.logger.warnings).toEqual([]);
+  }, 60_000);
+
+  it("passes onnxThreads and onnxWeights to the rollouts' generation", async () => {
+    expect(DEFAULT_GRPO_CONFIG).toMatchObject({ onnxThreads: 1, onnxWeights: 'auto' });
+    const { engines } = await run({
+      workers: 0,
+      engine: 'onnx',
+      onnxThreads: 2,
+      onnxWeights: 'inputs',
+    });
+    expect(engines.map((e) => [e?.engine, e?.onnxWeights, e?.onnxThreads])).toEqual([
+      ['onnx', 'inputs', 2],
+      ['onnx', 'inputs', 2],
+    ]);
+    expect(() => resolveGrpoConfig({ onnxWeights: 'graph' as never })).toThrow(/\/onnxWeights/);
+    expect(() => resolveGrpoConfig({ onnxThreads: 0 })).toThrow(/\/onnxThreads/);
   }, 60_000);
 
   it('a run resumes on another engine (it changes only float rounding)', async () => {

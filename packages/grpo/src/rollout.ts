@@ -209,6 +209,8 @@ export async function rollout(context: RolloutContext, step: number): Promise<Ro
       // A padded model vocabulary has ids the tokenizer cannot decode: never sample them.
       vocabLimit: tokenizer.vocabSize,
       engine: c.engine,
+      onnxThreads: c.onnxThreads,
+      onnxWeights: c.onnxWeights,
       ...(context.logger === undefined ? {} : { logger: context.logger }),
     });
     engine = pool.model.lastGenerationEngine;

@@ -75,6 +75,8 @@ const RESUMABLE_CHANGES = new Set<keyof GrpoConfig>([
   'workers',
   // So does the generation engine (logits agree to float32 rounding); a state written before the option had none.
   'engine',
+  'onnxThreads',
+  'onnxWeights',
 ]);
 // `step-%08d` (common's `checkpointStepName`), with `.previous` for the one being replaced.
 const CHECKPOINT_DIR = /^step-(\d{8})(\.previous)?$/;

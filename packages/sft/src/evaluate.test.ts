@@ -274,7 +274,10 @@ describe('evaluateModel', () => {
 
   it('inside trainSft: held-out evaluations generate on the engine asked for, and a fallback is logged with its reason', async () => {
     const { records, tokenizer } = goldTraining();
-    const evaluate = async (engine: 'onnx' | 'tfjs') => {
+    const evaluate = async (
+      engine: 'onnx' | 'tfjs',
+      onnx: { onnxThreads?: number; onnxWeights?: 'inputs' } = {},
+    ) => {
       const model = CausalLM.create(TINY_MODEL);
       const outDir = await mkdtemp(join(tmpdir(), 'cr-sft-engine-'));
       const warnings: string[] = [];
@@ -292,6 +295,7 @@ describe('evaluateModel', () => {
         sandbox,
         outDir,
         engine,
+        ...onnx,
         logger,
         config: {
           steps: 1,
@@ -310,7 +314,13 @@ describe('evaluateModel', () => {
     };
     expect(onnxRuntimeStatus()).toEqual({ available: true });
     const onnx = await evaluate('onnx');
-    expect(onnx.ran).toMatchObject({ engine: 'onnx' });
+    expect(onnx.ran).toMatchObject({ engine: 'onnx', onnxWeights: 'initializers', onnxThreads: 1 });
+    // the onnx engine's options reach the evaluations' chat model
+    expect((await evaluate('onnx', { onnxThreads: 2, onnxWeights: 'inputs' })).ran).toMatchObject({
+      engine: 'onnx',
+      onnxWeights: 'inputs',
+      onnxThreads: 2,
+    });
     expect(onnx.infos).toContain('sft: evaluations generated with onnx (engine onnx)');
     expect((await evaluate('tfjs')).ran).toEqual({ engine: 'tfjs' });
     setOnnxRuntimeLoader(() => {

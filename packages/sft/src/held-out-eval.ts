@@ -9,6 +9,7 @@ import {
   type ChatFormat,
   type ChatModel,
   type GenerationEngine,
+  type OnnxWeightsMode,
   type Logger,
   type ModelWorkerPool,
   type ProgressEvent,
@@ -38,6 +39,9 @@ export interface HeldOutEvalOptions {
   chatModel?: ((model: CausalLM, tokenizer: Tokenizer) => ChatModel) | undefined;
   /** The default chat model's `generate` engine (default tfjs; see `SftTrainerOptions.engine`). */
   engine?: GenerationEngine | undefined;
+  /** The onnx engine's intra-op threads and weights mode (see `SftTrainerOptions.onnxThreads`). */
+  onnxThreads?: number | undefined;
+  onnxWeights?: OnnxWeightsMode | undefined;
   onProgress?: ((event: ProgressEvent) => void) | undefined;
   logger?: Logger | undefined;
   signal?: AbortSignal | undefined;
@@ -80,6 +84,12 @@ export class HeldOutEval {
         batchSize: Math.ceil(config.evalBatchSize / threads),
         ...(pool === undefined ? {} : { workers: pool }),
         ...(this.options.engine === undefined ? {} : { engine: this.options.engine }),
+        ...(this.options.onnxThreads === undefined
+          ? {}
+          : { onnxThreads: this.options.onnxThreads }),
+        ...(this.options.onnxWeights === undefined
+          ? {}
+          : { onnxWeights: this.options.onnxWeights }),
         ...(this.options.logger === undefined ? {} : { logger: this.options.logger }),
       });
     let result: EvaluationResult;

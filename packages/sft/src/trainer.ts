@@ -12,6 +12,7 @@ import {
   type ChatFormat,
   type ChatModel,
   type GenerationEngine,
+  type OnnxWeightsMode,
   type Logger,
   type ModelWorkerPool,
   type ProgressEvent,
@@ -69,6 +70,10 @@ export interface SftTrainerOptions {
    * where onnxruntime-node cannot run the model, e.g. with active LoRA adapters) or 'auto'.
    */
   engine?: GenerationEngine;
+  /** onnxruntime's intra-op threads for the onnx engine (core-tensors' default: 1). */
+  onnxThreads?: number;
+  /** How the onnx engine's graph holds the weights (core-tensors' default 'auto': see `GenerateOptions.onnxWeights`). */
+  onnxWeights?: OnnxWeightsMode;
   onMetrics?: (metrics: SftMetrics) => void;
   onProgress?: (event: ProgressEvent) => void;
   logger?: Logger;
@@ -282,6 +287,8 @@ export class SftTrainer {
       chat: options.chat,
       chatModel: options.chatModel,
       engine: options.engine,
+      onnxThreads: options.onnxThreads,
+      onnxWeights: options.onnxWeights,
       onProgress: options.onProgress,
       logger,
       signal,
