@@ -1,12 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Rng } from '@codereasoner/common';
-import { availableBackends, initBackend, type BackendName } from './backend.js';
 import { blockModuleBytes, FusedAttention, prepareBias, visibleSpans } from './fused-attention.js';
 import { attentionBias, groupedQueryAttention } from './layers.js';
 import { CausalLM } from './model.js';
 import { computeGradients } from './optimizer.js';
 import { DEFAULT_MODEL_CONFIG } from './config.js';
+import { describeOnBackends, jsBackends } from './test-utils.js';
 
 /*
  * The fused training attention against the definition, in float64: P = softmax(scale·q·kᵀ + bias)
@@ -204,19 +204,7 @@ describe('FusedAttention against the float64 definition', () => {
   });
 });
 
-const backends: BackendName[] = await availableBackends();
-const JS_BACKENDS = backends.filter((b) => b === 'wasm' || b === 'cpu');
-
-describe.each(JS_BACKENDS)('fused attention through tfjs on the %s backend', (backend) => {
-  let baseline = 0;
-  beforeAll(async () => {
-    await initBackend({ backend });
-    baseline = tf.memory().numTensors;
-  });
-  afterAll(() => {
-    expect(tf.memory().numTensors).toBe(baseline);
-  });
-
+describeOnBackends('fused attention through tfjs on the %s backend', await jsBackends(), () => {
   it("groupedQueryAttention 'fused' equals 'reference': values and the gradients of q, k, v", () => {
     const c = CASES[0]!;
     const rng = new Rng(3);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { availableBackends, initBackend, type BackendName } from './backend.js';
+import { expect, it } from 'vitest';
+import { availableBackends, type BackendName } from './backend.js';
 import {
   batchedMatMul,
   embeddingLookup,
@@ -20,7 +20,7 @@ import {
   ropeTables,
   rotateHalfMatrix,
 } from './layers.js';
-import { gradientCheck, randomTensor } from './test-utils.js';
+import { describeOnBackends, gradientCheck, randomTensor } from './test-utils.js';
 
 // One conformance suite, run on every backend that initialises here (wasm and cpu on this machine).
 const backends: BackendName[] = await availableBackends();
@@ -71,16 +71,7 @@ function referenceAttention(
   return out;
 }
 
-describe.each(backends)('layers on the %s backend', (backend) => {
-  let baseline = 0;
-  beforeAll(async () => {
-    await initBackend({ backend });
-    baseline = tf.memory().numTensors;
-  });
-  afterAll(() => {
-    expect(tf.memory().numTensors).toBe(baseline);
-  });
-
+describeOnBackends('layers on the %s backend', backends, () => {
   it('RMSNorm matches the float64 reference', () => {
     tf.tidy(() => {
       const x = randomTensor([3, 8], 1);

@@ -6,16 +6,7 @@ import type { ModelConfig } from './config.js';
 import { CausalLM, ModelInputError } from './model.js';
 import { AdamW, computeGradients } from './optimizer.js';
 import { Rng } from '@codereasoner/common';
-
-const tiny: Partial<ModelConfig> = {
-  vocabSize: 61,
-  hiddenSize: 32,
-  intermediateSize: 48,
-  numHiddenLayers: 2,
-  numAttentionHeads: 4,
-  numKeyValueHeads: 2,
-  maxPositionEmbeddings: 64,
-};
+import { perturbWeights, tinyModelConfig as tiny } from './test-utils.js';
 
 function logSoftmaxRow(row: ArrayLike<number>): number[] {
   const max = Math.max(...Array.from(row));
@@ -401,11 +392,12 @@ describe('CausalLM', () => {
         for (const [c, config] of configs.entries()) {
           const model = CausalLM.create(config, { seed: 20 + c });
           // non-zero biases, so the fused bias is exercised
-          for (const [name, variable] of model.parameters)
-            if (name.endsWith('_proj.bias'))
-              variable.assign(
-                tf.tidy(() => tf.mul(tf.randomNormal(variable.shape, 0, 1, 'float32', 3), 0.5)),
-              );
+          perturbWeights(model.parameters, {
+            mode: 'replace',
+            stddev: 0.5,
+            seed: 3,
+            skip: (name) => !name.endsWith('_proj.bias'),
+          });
           // unequal lengths (left padding), a stop token, sampling and greedy
           const prompts = [
             [3, 1, 4, 1, 5],
@@ -421,13 +413,7 @@ describe('CausalLM', () => {
           ].entries()) {
             // the last round after every weight changed: the kept fused weights must follow
             if (round === 2)
-              for (const variable of model.parameters.values()) {
-                const next = tf.tidy(() =>
-                  tf.add(variable, tf.randomNormal(variable.shape, 0, 0.05, 'float32', 5)),
-                );
-                variable.assign(next);
-                next.dispose();
-              }
+              perturbWeights(model.parameters, { mode: 'add', stddev: 0.05, seed: 5 });
             const reference = await model.generate(prompts, { ...options, decode: 'reference' });
             const fused = await model.generate(prompts, { ...options, decode: 'fused' });
             expect(fused.map((o) => o.tokens)).toEqual(reference.map((o) => o.tokens));

@@ -12,6 +12,7 @@ import {
 } from './model.js';
 import { QWEN25_05B_SETTINGS, QWEN25_05B_SIZES } from '../bench/qwen25-05b.mjs';
 import { buildDecoderGraph } from './onnx-graph.js';
+import { perturbWeights, tinyModelConfig as tiny } from './test-utils.js';
 import {
   ONNX_INITIALIZER_WEIGHTS_MAX_BYTES,
   ONNX_MODEL_MAX_BYTES,
@@ -21,16 +22,6 @@ import {
   setOnnxRuntimeLoader,
   type OnnxRuntimeModule,
 } from './onnx-engine.js';
-
-const tiny: Partial<ModelConfig> = {
-  vocabSize: 61,
-  hiddenSize: 32,
-  intermediateSize: 48,
-  numHiddenLayers: 2,
-  numAttentionHeads: 4,
-  numKeyValueHeads: 2,
-  maxPositionEmbeddings: 64,
-};
 
 /** Prompts of unequal lengths, so every batch is left-padded. */
 const prompts = [
@@ -45,15 +36,12 @@ const prompts = [
  */
 function peakedModel(config: Partial<ModelConfig>, seed: number): CausalLM {
   const model = CausalLM.create(config, { seed });
-  let k = 0;
-  for (const [name, variable] of model.parameters) {
-    if (name.endsWith('norm.weight')) continue;
-    const next = tf.tidy(() =>
-      tf.randomNormal(variable.shape, 0, 0.3, 'float32', seed * 100 + k++),
-    );
-    variable.assign(next);
-    next.dispose();
-  }
+  perturbWeights(model.parameters, {
+    mode: 'replace',
+    stddev: 0.3,
+    seed: (k) => seed * 100 + k,
+    skip: (name) => name.endsWith('norm.weight'),
+  });
   return model;
 }
 
@@ -128,14 +116,7 @@ describe('the onnx generation engine', () => {
           ] as GenerateOptions[]
         ).entries()) {
           // the last round after every weight changed: the session must be rebuilt from the new weights
-          if (round === 2)
-            for (const variable of model.parameters.values()) {
-              const next = tf.tidy(() =>
-                tf.add(variable, tf.randomNormal(variable.shape, 0, 0.1, 'float32', 5)),
-              );
-              variable.assign(next);
-              next.dispose();
-            }
+          if (round === 2) perturbWeights(model.parameters, { mode: 'add', stddev: 0.1, seed: 5 });
           const reference = await model.generate(prompts, { ...options, engine: 'tfjs' });
           const onnx = await model.generate(prompts, {
             ...options,
@@ -302,11 +283,7 @@ describe('the onnx generation engine', () => {
       { r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj', 'v_proj'] },
       { seed: 1 },
     );
-    for (const variable of model.adapterParameters.values()) {
-      const next = tf.tidy(() => tf.randomNormal(variable.shape, 0, 0.3, 'float32', 8));
-      variable.assign(next);
-      next.dispose();
-    }
+    perturbWeights(model.adapterParameters, { mode: 'replace', stddev: 0.3, seed: 8 });
     const withAdapters = await model.generate(prompts, { ...options, engine: 'tfjs' });
     expectSameGeneration(
       await model.generate(prompts, { ...options, engine: 'auto' }),

@@ -1,5 +1,19 @@
 import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { Rng } from '@codereasoner/common';
+import { availableBackends, initBackend, type BackendName } from './backend.js';
+import type { ModelConfig } from './config.js';
+
+/** The small model of the generation tests (grouped-query: 4 query / 2 key-value heads, head dim 8). */
+export const tinyModelConfig: Partial<ModelConfig> = {
+  vocabSize: 61,
+  hiddenSize: 32,
+  intermediateSize: 48,
+  numHiddenLayers: 2,
+  numAttentionHeads: 4,
+  numKeyValueHeads: 2,
+  maxPositionEmbeddings: 64,
+};
 
 /** Seeded normal tensor for tests. */
 export function randomTensor(shape: number[], seed: number, scale = 1): tf.Tensor {
@@ -49,4 +63,63 @@ export function gradientCheck(
     }
   });
   return { worst, checked };
+}
+
+/**
+ * Moves every weight of `weights` (e.g. `model.parameters`, `model.adapterParameters`)
+ * deterministically: 'add' adds N(0, stddev²) noise (a change of the weights, as after an optimizer
+ * step), 'replace' sets the weight to the noise (weights far from the initialisation, so the
+ * next-token distributions are peaked). The k-th weight not skipped draws with `seed(k)`, or with
+ * `seed` itself when it is a number.
+ */
+export function perturbWeights(
+  weights: Iterable<[string, tf.Variable]>,
+  options: {
+    mode: 'add' | 'replace';
+    stddev: number;
+    seed: number | ((index: number) => number);
+    /** Weights left as they are, by name. */
+    skip?: (name: string) => boolean;
+  },
+): void {
+  let index = 0;
+  for (const [name, variable] of weights) {
+    if (options.skip?.(name) === true) continue;
+    const seed = typeof options.seed === 'number' ? options.seed : options.seed(index);
+    index++;
+    const next = tf.tidy(() => {
+      const noise = tf.randomNormal(variable.shape, 0, options.stddev, 'float32', seed);
+      return options.mode === 'add' ? tf.add(variable, noise) : noise;
+    });
+    variable.assign(next);
+    next.dispose();
+  }
+}
+
+/** The backends that run the JS/wasm kernels (wasm and cpu) among those that initialise here. */
+export async function jsBackends(): Promise<BackendName[]> {
+  return (await availableBackends()).filter((b) => b === 'wasm' || b === 'cpu');
+}
+
+/**
+ * `describe.each(backends)` with every block's set-up: the block's backend initialised before its
+ * tests, and a leak check after them (as many tensors as before the first test: every test must
+ * dispose what it makes, CONVENTIONS 11). `title` takes the backend's name at `%s`.
+ */
+export function describeOnBackends(
+  title: string,
+  backends: readonly BackendName[],
+  body: (backend: BackendName) => void,
+): void {
+  describe.each(backends)(title, (backend) => {
+    let baseline = 0;
+    beforeAll(async () => {
+      await initBackend({ backend });
+      baseline = tf.memory().numTensors;
+    });
+    afterAll(() => {
+      expect(tf.memory().numTensors, `tensors left on the ${backend} backend`).toBe(baseline);
+    });
+    body(backend);
+  });
 }

@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Rng } from '@codereasoner/common';
-import { availableBackends, initBackend, type BackendName } from './backend.js';
 import { linear, linearTransposed } from './fast-ops.js';
 import {
   BLOCK_ROWS,
@@ -11,6 +10,7 @@ import {
   transposedProductSimd,
 } from './transposed-product.js';
 import { wasmApi } from './wasm-simd.js';
+import { describeOnBackends, jsBackends } from './test-utils.js';
 
 /*
  * The weight-gradient kernel aᵀ·b (a [K, M], b [K, N]) against (1) each element summed in float32
@@ -105,72 +105,64 @@ describe('TransposedProduct (WASM SIMD)', () => {
   });
 });
 
-const backends: BackendName[] = await availableBackends();
-const JS_BACKENDS = backends.filter((b) => b === 'wasm' || b === 'cpu');
-
-describe.each(JS_BACKENDS)('weight gradients through tfjs on the %s backend', (backend) => {
-  let baseline = 0;
-  beforeAll(async () => {
-    await initBackend({ backend });
-    baseline = tf.memory().numTensors;
-  });
-  afterAll(() => {
-    expect(tf.memory().numTensors).toBe(baseline);
-  });
-
-  /** Equal bit for bit on wasm; on cpu within 1e-5 of each element's Σ|terms|. */
-  function expectPlainProduct(got: Float32Array, want: Float32Array, scale: Float64Array): void {
-    if (backend === 'wasm') {
-      expect(Array.from(got)).toEqual(Array.from(want));
-      return;
+describeOnBackends(
+  'weight gradients through tfjs on the %s backend',
+  await jsBackends(),
+  (backend) => {
+    /** Equal bit for bit on wasm; on cpu within 1e-5 of each element's Σ|terms|. */
+    function expectPlainProduct(got: Float32Array, want: Float32Array, scale: Float64Array): void {
+      if (backend === 'wasm') {
+        expect(Array.from(got)).toEqual(Array.from(want));
+        return;
+      }
+      for (let i = 0; i < got.length; i++)
+        expect(Math.abs(got[i]! - want[i]!)).toBeLessThanOrEqual(1e-5 * scale[i]!);
     }
-    for (let i = 0; i < got.length; i++)
-      expect(Math.abs(got[i]! - want[i]!)).toBeLessThanOrEqual(1e-5 * scale[i]!);
-  }
 
-  // out 24 fits the kernel's tiles; out 6 does not (the plain formulation runs)
-  it.each([
-    [300, 12, 24],
-    [70, 8, 6],
-  ])('linear: dW of x [%i, %i] · w [·, %i] equals the plain product xᵀ·dy', (k, m, n) => {
-    const rng = new Rng(5);
-    const xv = random(k * m, rng);
-    const dyv = random(k * n, rng);
-    tf.tidy(() => {
-      const x = tf.tensor2d(xv, [k, m]);
-      const w = tf.tensor2d(random(m * n, rng), [m, n]);
-      const dy = tf.tensor2d(dyv, [k, n]);
-      const [, dW] = tf.grads((xi: tf.Tensor, wi: tf.Tensor) =>
-        tf.sum(tf.mul(linear(xi as tf.Tensor2D, wi as tf.Tensor2D), dy)),
-      )([x, w]);
-      const plain = tf.matMul(tf.transpose(x), dy);
-      expectPlainProduct(
-        dW!.dataSync() as Float32Array,
-        plain.dataSync() as Float32Array,
-        float64(xv, dyv, k, m, n).scale,
-      );
+    // out 24 fits the kernel's tiles; out 6 does not (the plain formulation runs)
+    it.each([
+      [300, 12, 24],
+      [70, 8, 6],
+    ])('linear: dW of x [%i, %i] · w [·, %i] equals the plain product xᵀ·dy', (k, m, n) => {
+      const rng = new Rng(5);
+      const xv = random(k * m, rng);
+      const dyv = random(k * n, rng);
+      tf.tidy(() => {
+        const x = tf.tensor2d(xv, [k, m]);
+        const w = tf.tensor2d(random(m * n, rng), [m, n]);
+        const dy = tf.tensor2d(dyv, [k, n]);
+        const [, dW] = tf.grads((xi: tf.Tensor, wi: tf.Tensor) =>
+          tf.sum(tf.mul(linear(xi as tf.Tensor2D, wi as tf.Tensor2D), dy)),
+        )([x, w]);
+        const plain = tf.matMul(tf.transpose(x), dy);
+        expectPlainProduct(
+          dW!.dataSync() as Float32Array,
+          plain.dataSync() as Float32Array,
+          float64(xv, dyv, k, m, n).scale,
+        );
+      });
     });
-  });
 
-  it('linearTransposed (tied head): dE [V, d] equals the plain (xᵀ·dy)ᵀ', () => {
-    const [k, d, v] = [150, 8, 32];
-    const rng = new Rng(6);
-    const xv = random(k * d, rng);
-    const dyv = random(k * v, rng);
-    tf.tidy(() => {
-      const x = tf.tensor2d(xv, [k, d]);
-      const e = tf.tensor2d(random(v * d, rng), [v, d]);
-      const dy = tf.tensor2d(dyv, [k, v]);
-      const [, dE] = tf.grads((xi: tf.Tensor, ei: tf.Tensor) =>
-        tf.sum(tf.mul(linearTransposed(xi as tf.Tensor2D, ei as tf.Tensor2D), dy)),
-      )([x, e]);
-      expect(dE!.shape).toEqual([v, d]);
-      const plain = tf.transpose(tf.matMul(tf.transpose(x), dy));
-      expectPlainProduct(
-        dE!.dataSync() as Float32Array,
-        plain.dataSync() as Float32Array,
-        float64(dyv, xv, k, v, d).scale,
-      );
+    it('linearTransposed (tied head): dE [V, d] equals the plain (xᵀ·dy)ᵀ', () => {
+      const [k, d, v] = [150, 8, 32];
+      const rng = new Rng(6);
+      const xv = random(k * d, rng);
+      const dyv = random(k * v, rng);
+      tf.tidy(() => {
+        const x = tf.tensor2d(xv, [k, d]);
+        const e = tf.tensor2d(random(v * d, rng), [v, d]);
+        const dy = tf.tensor2d(dyv, [k, v]);
+        const [, dE] = tf.grads((xi: tf.Tensor, ei: tf.Tensor) =>
+          tf.sum(tf.mul(linearTransposed(xi as tf.Tensor2D, ei as tf.Tensor2D), dy)),
+        )([x, e]);
+        expect(dE!.shape).toEqual([v, d]);
+        const plain = tf.transpose(tf.matMul(tf.transpose(x), dy));
+        expectPlainProduct(
+          dE!.dataSync() as Float32Array,
+          plain.dataSync() as Float32Array,
+          float64(dyv, xv, k, v, d).scale,
+        );
+      });
     });
-  });
-});
+  },
+);
