@@ -24,6 +24,10 @@ export function sftShardLoss(
   const inputIds = shardTensor(shard['inputIds']!) as tf.Tensor2D;
   const attentionMask = shardTensor(shard['attentionMask']!) as tf.Tensor2D;
   const weights = shardTensor(shard['weights']!);
-  const { logProbs } = model.tokenLogProbs(inputIds, attentionMask);
+  // Only the positions that predict an assistant token go through the LM head and the softmax
+  // over the vocabulary (the others' weights are 0, so their terms and gradients are zeros).
+  const { logProbs } = model.tokenLogProbs(inputIds, attentionMask, {
+    targetMask: weights as tf.Tensor2D,
+  });
   return tf.div(tf.neg(tf.sum(tf.mul(logProbs, weights))), options.count) as tf.Scalar;
 }
