@@ -6,24 +6,9 @@ import { renderComparison, type CompareRun } from './compare.js';
 import { collectLevelAccuracy, levelGrid } from './levels.js';
 import { RunDirectory } from './run-dir.js';
 import type { RunSummary } from './summary.js';
+import { baselinesOf, evaluationOf } from './testing/summary-fixtures.js';
 
-const score = (correct: number, total: number) => ({ correct, total, accuracy: correct / total });
-const noDiversity = {
-  byType: {},
-  overall: { items: 0, distinct: 0, top: { answer: null, count: 0, share: 0 } },
-};
-
-function model(name: string, output: number, coverage: number): RunSummary['evaluation'][number] {
-  return {
-    model: name,
-    checkpoint: `${name}/final`,
-    accuracy: { output, coverage },
-    counts: {},
-    overall: (output + coverage) / 2,
-    diversity: noDiversity,
-    seconds: 1,
-  };
-}
+const model = evaluationOf;
 
 function summary(models: RunSummary['evaluation'], withBaselines: boolean): RunSummary {
   return {
@@ -31,33 +16,7 @@ function summary(models: RunSummary['evaluation'], withBaselines: boolean): RunS
     stages: [{ stage: 'sft', seconds: 61, finishedAt: '2026-12-06T00:00:00.000Z' }],
     totalSeconds: 61,
     evaluation: models,
-    baselines: withBaselines
-      ? {
-          seed: 1,
-          trainTasks: 10,
-          seconds: 1,
-          byType: {
-            output: {
-              total: 10,
-              bestConstant: { ...score(1, 10), answer: '0', candidates: 5, exhaustive: true },
-              random: score(0, 10),
-              best: { ...score(1, 10), baseline: 'bestConstant' },
-            },
-            coverage: {
-              total: 10,
-              bestConstant: { ...score(5, 10), answer: 'yes', candidates: 2, exhaustive: true },
-              random: score(5, 10),
-              best: { ...score(5, 10), baseline: 'bestConstant' },
-            },
-          },
-          overall: {
-            majority: score(5, 20),
-            bestConstant: score(6, 20),
-            random: score(5, 20),
-            best: score(6, 20),
-          },
-        }
-      : undefined,
+    baselines: withBaselines ? baselinesOf(true) : undefined,
     evalTasks: 20,
     benchmarks: [],
     artifacts: {},

@@ -16,6 +16,7 @@ import {
 import type { RunConfig } from './config.js';
 import type { RunSummary } from './summary.js';
 import { cr } from './testing/spawn-cr.js';
+import { baselinesOf, evaluationOf, score } from './testing/summary-fixtures.js';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -93,22 +94,8 @@ describe('scaledSections', () => {
 
 // ---------------------------------------------------------------------------------------------
 
-const score = (correct: number, total: number) => ({ correct, total, accuracy: correct / total });
-const noDiversity = {
-  byType: {},
-  overall: { items: 0, distinct: 0, top: { answer: null, count: 0, share: 0 } },
-};
-
 function summary(budget: number, sft: number, grpo: number): RunSummary {
-  const model = (name: string, output: number): RunSummary['evaluation'][number] => ({
-    model: name,
-    checkpoint: `${name}/final`,
-    accuracy: { output, coverage: 0.5 },
-    counts: {},
-    overall: (output + 0.5) / 2,
-    diversity: noDiversity,
-    seconds: 1,
-  });
+  const model = (name: string, output: number) => evaluationOf(name, output, 0.5);
   return {
     run: `/runs/budget-${budget}`,
     stages: [
@@ -119,25 +106,7 @@ function summary(budget: number, sft: number, grpo: number): RunSummary {
     ],
     totalSeconds: (budget === 1 ? 18 : 0) + 450 * budget + 30,
     evaluation: [model('base', 0), model('sft', sft), model('grpo', grpo)],
-    baselines: {
-      seed: 1,
-      trainTasks: 10,
-      seconds: 1,
-      byType: {
-        output: {
-          total: 10,
-          bestConstant: { ...score(1, 10), answer: '0', candidates: 5, exhaustive: true },
-          random: score(0, 10),
-          best: { ...score(1, 10), baseline: 'bestConstant' },
-        },
-      },
-      overall: {
-        majority: score(5, 20),
-        bestConstant: score(6, 20),
-        random: score(5, 20),
-        best: score(6, 20),
-      },
-    },
+    baselines: baselinesOf(false),
     evalTasks: 20,
     benchmarks: [],
     artifacts: {},
