@@ -1,9 +1,10 @@
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cr, STACK_LINE } from './testing/spawn-cr.js';
+import { cr, CR_BIN, STACK_LINE } from './testing/spawn-cr.js';
 
 // `cr` as a new user meets it (issue 17): each case is a mistake or a damaged run directory, and
 // the answer must be exit 2 (or a warning) with a message that names the file and what to do.
@@ -68,6 +69,21 @@ describe('cr --version and help', () => {
     for (const flag of ['--max-steps <n>', '--learning-rate <n>', '--max-length <n>'])
       expect(sft.stdout).toContain(flag);
   }, 60_000);
+
+  it('stops quietly with 141 when its reader goes away (`cr sft --help | head -1`)', async () => {
+    const child = spawn(process.execPath, [CR_BIN, 'sft', '--help'], {
+      env: { ...process.env, CI: 'true', NO_COLOR: '1', CR_DEBUG: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    // the reading end closes before cr writes: every write to stdout then fails with EPIPE
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((done) => child.on('close', done));
+    expect(stderr).not.toMatch(STACK_LINE);
+    expect(stderr).toBe('');
+    expect(code).toBe(141);
+  }, 30_000);
 });
 
 describe('TRL-named flags', () => {
