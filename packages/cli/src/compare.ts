@@ -1,9 +1,17 @@
-import { TASK_TYPES } from '@codereasoner/protocol';
 import { BASELINE_NAMES } from '@codereasoner/sft';
 import { levelGrid } from './levels.js';
 import { formatSeconds } from './progress.js';
 import type { StageName } from './run-dir.js';
-import { BASELINE_LABELS, table, type RunSummary } from './summary.js';
+import {
+  ACCURACY_COLUMNS,
+  BASELINE_LABELS,
+  bestBaselineAccuracy,
+  modelAccuracy,
+  percent,
+  table,
+  type AccuracyColumn,
+  type RunSummary,
+} from './summary.js';
 
 // `cr compare`: the paper's two claims on one table. For each seed, two runs on the same corpus
 // and held-out tasks: `chains` (SFT on verified reasoning chains, then GRPO) and `answers` (the
@@ -27,17 +35,13 @@ export interface CompareRun {
   summary: RunSummary;
 }
 
-type Column = (typeof TASK_TYPES)[number] | 'overall';
-const COLUMNS: Column[] = [...TASK_TYPES, 'overall'];
-
-function pct(value: number | undefined): string {
-  return value === undefined ? '–' : (100 * value).toFixed(1);
-}
-
 /** Model rows of a compare: label, accuracy per column (fractions). */
-function modelRows(
-  runs: readonly CompareRun[],
-): { label: string; seed: number; model: string; values: Partial<Record<Column, number>> }[] {
+function modelRows(runs: readonly CompareRun[]): {
+  label: string;
+  seed: number;
+  model: string;
+  values: Partial<Record<AccuracyColumn, number>>;
+}[] {
   const rows: ReturnType<typeof modelRows> = [];
   for (const run of runs) {
     for (const evaluation of run.summary.evaluation) {
@@ -59,31 +63,33 @@ function modelRows(
   return rows;
 }
 
+function runOf(
+  runs: readonly CompareRun[],
+  seed: number,
+  variant: CompareVariant,
+): RunSummary | undefined {
+  return runs.find((run) => run.seed === seed && run.variant === variant)?.summary;
+}
+
 function accuracyOf(
   runs: readonly CompareRun[],
   seed: number,
   variant: CompareVariant,
   model: string,
-  column: Column,
+  column: AccuracyColumn,
 ): number | undefined {
-  const evaluation = runs
-    .find((run) => run.seed === seed && run.variant === variant)
-    ?.summary.evaluation.find((e) => e.model === model);
-  if (evaluation === undefined) return undefined;
-  return column === 'overall' ? evaluation.overall : evaluation.accuracy[column];
+  const summary = runOf(runs, seed, variant);
+  return summary === undefined ? undefined : modelAccuracy(summary, model, column);
 }
 
+/** The chains run's baselines (same split and items as the answers run). */
 function bestBaseline(
   runs: readonly CompareRun[],
   seed: number,
-  column: Column,
+  column: AccuracyColumn,
 ): number | undefined {
-  const baselines = runs.find((run) => run.seed === seed && run.variant === 'chains')?.summary
-    .baselines;
-  if (baselines === undefined) return undefined;
-  return column === 'overall'
-    ? baselines.overall.best.accuracy
-    : baselines.byType[column]?.best.accuracy;
+  const summary = runOf(runs, seed, 'chains');
+  return summary === undefined ? undefined : bestBaselineAccuracy(summary, column);
 }
 
 function signed(points: number | undefined): string {
@@ -99,15 +105,15 @@ export function renderComparison(runs: readonly CompareRun[], markdown: boolean)
   const rows: string[][] = [];
   for (const seed of seeds) {
     for (const row of modelRows(runs).filter((r) => r.seed === seed))
-      rows.push([row.label, ...COLUMNS.map((column) => pct(row.values[column]))]);
+      rows.push([row.label, ...ACCURACY_COLUMNS.map((column) => percent(row.values[column]))]);
     const baselines = runs.find((run) => run.seed === seed && run.variant === 'chains')?.summary
       .baselines;
     if (baselines === undefined) continue;
     for (const name of BASELINE_NAMES)
       rows.push([
         `seed ${seed} · baseline: ${BASELINE_LABELS[name]}`,
-        ...COLUMNS.map((column) =>
-          pct(
+        ...ACCURACY_COLUMNS.map((column) =>
+          percent(
             column === 'overall'
               ? baselines.overall[name].accuracy
               : baselines.byType[column]?.[name]?.accuracy,
@@ -118,35 +124,37 @@ export function renderComparison(runs: readonly CompareRun[], markdown: boolean)
   const parts = [
     title('Held-out accuracy (%), per seed, with the trivial baselines on the same items'),
     '',
-    table(['run · model', ...COLUMNS], rows, markdown),
+    table(['run · model', ...ACCURACY_COLUMNS], rows, markdown),
   ];
 
   // the two claims, in points
   const claims: string[][] = [];
   for (const seed of seeds) {
-    const chains = (column: Column) => accuracyOf(runs, seed, 'chains', 'sft', column);
-    const answers = (column: Column) => accuracyOf(runs, seed, 'answers', 'sft', column);
-    const grpo = (column: Column) => accuracyOf(runs, seed, 'chains', 'grpo', column);
+    const chains = (column: AccuracyColumn) => accuracyOf(runs, seed, 'chains', 'sft', column);
+    const answers = (column: AccuracyColumn) => accuracyOf(runs, seed, 'answers', 'sft', column);
+    const grpo = (column: AccuracyColumn) => accuracyOf(runs, seed, 'chains', 'grpo', column);
     const diff = (a: number | undefined, b: number | undefined) =>
       a === undefined || b === undefined ? undefined : 100 * (a - b);
     claims.push([
       `seed ${seed} · SFT chains − SFT answers only`,
-      ...COLUMNS.map((column) => signed(diff(chains(column), answers(column)))),
+      ...ACCURACY_COLUMNS.map((column) => signed(diff(chains(column), answers(column)))),
     ]);
     claims.push([
       `seed ${seed} · GRPO − SFT chains`,
-      ...COLUMNS.map((column) => signed(diff(grpo(column), chains(column)))),
+      ...ACCURACY_COLUMNS.map((column) => signed(diff(grpo(column), chains(column)))),
     ]);
     claims.push([
       `seed ${seed} · GRPO − best baseline`,
-      ...COLUMNS.map((column) => signed(diff(grpo(column), bestBaseline(runs, seed, column)))),
+      ...ACCURACY_COLUMNS.map((column) =>
+        signed(diff(grpo(column), bestBaseline(runs, seed, column))),
+      ),
     ]);
   }
   parts.push(
     '',
     title('Differences (points)'),
     '',
-    table(['comparison', ...COLUMNS], claims, markdown),
+    table(['comparison', ...ACCURACY_COLUMNS], claims, markdown),
   );
 
   for (const run of runs) {

@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { copyFile, cp, mkdir, rename, rm } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { TASK_TYPES } from '@codereasoner/protocol';
 import { resolveGrpoConfig, type GrpoConfigInput } from '@codereasoner/grpo';
 import { resolveSftConfig, type SftConfigInput } from '@codereasoner/sft';
 import { InvalidArgumentError } from 'commander';
@@ -11,7 +10,15 @@ import { UsageError } from './errors.js';
 import { formatSeconds } from './progress.js';
 import { htmlTable, readMetrics } from './report.js';
 import { writeJsonAtomic, type RunDirectory, type StageMarker, type StageName } from './run-dir.js';
-import { table, type RunSummary } from './summary.js';
+import {
+  ACCURACY_COLUMNS,
+  bestBaselineAccuracy,
+  modelAccuracy,
+  percent,
+  table,
+  type AccuracyColumn,
+  type RunSummary,
+} from './summary.js';
 
 // `cr scale`: how held-out accuracy grows with training compute. Ordinary runs of one preset at
 // several budgets, each a multiple of the preset's SFT and GRPO steps, on the same corpus and the
@@ -271,30 +278,10 @@ export async function trainingTokens(
   };
 }
 
-type Column = (typeof TASK_TYPES)[number] | 'overall';
-const COLUMNS: Column[] = [...TASK_TYPES, 'overall'];
 const MODELS = [
   ['sft', 'SFT'],
   ['grpo', 'GRPO'],
 ] as const;
-
-function pct(value: number | undefined): string {
-  return value === undefined ? '–' : (100 * value).toFixed(1);
-}
-
-function accuracy(summary: RunSummary, model: string, column: Column): number | undefined {
-  const evaluation = summary.evaluation.find((e) => e.model === model);
-  if (evaluation === undefined) return undefined;
-  return column === 'overall' ? evaluation.overall : evaluation.accuracy[column];
-}
-
-function bestBaseline(summary: RunSummary, column: Column): number | undefined {
-  const baselines = summary.baselines;
-  if (baselines === undefined) return undefined;
-  return column === 'overall'
-    ? baselines.overall.best.accuracy
-    : baselines.byType[column]?.best.accuracy;
-}
 
 function steps(summary: RunSummary, stage: 'sft' | 'grpo'): string {
   const value = summary.figures[stage]?.steps;
@@ -317,7 +304,7 @@ export function accuracyRows(runs: readonly ScaleRun[]): string[][] {
         `${budgetLabel(run.budget)} · ${label}`,
         steps(run.summary, 'sft'),
         model === 'grpo' ? steps(run.summary, 'grpo') : '0',
-        ...COLUMNS.map((column) => pct(accuracy(run.summary, model, column))),
+        ...ACCURACY_COLUMNS.map((column) => percent(modelAccuracy(run.summary, model, column))),
       ]);
   // the budgets score the same items, so their baselines agree; should they not, each is shown
   const distinct = new Set(runs.map((run) => canonical(run.summary.baselines?.overall)));
@@ -329,12 +316,12 @@ export function accuracyRows(runs: readonly ScaleRun[]): string[][] {
         : `${budgetLabel(run.budget)} · best baseline`,
       '–',
       '–',
-      ...COLUMNS.map((column) => pct(bestBaseline(run.summary, column))),
+      ...ACCURACY_COLUMNS.map((column) => percent(bestBaselineAccuracy(run.summary, column))),
     ]);
   return rows;
 }
 
-export const ACCURACY_HEADER = ['budget · model', 'SFT steps', 'GRPO steps', ...COLUMNS];
+export const ACCURACY_HEADER = ['budget · model', 'SFT steps', 'GRPO steps', ...ACCURACY_COLUMNS];
 export const COMPUTE_HEADER = [
   'budget',
   'SFT steps',
@@ -385,7 +372,7 @@ export function renderScale(runs: readonly ScaleRun[], markdown: boolean): strin
 }
 
 /** The chart's lines for one column: SFT and GRPO per budget, the best baseline dashed. */
-export function scaleSeries(runs: readonly ScaleRun[], column: Column): Series[] {
+export function scaleSeries(runs: readonly ScaleRun[], column: AccuracyColumn): Series[] {
   const line = (name: string, value: (run: ScaleRun) => number | undefined, dashed = false) => ({
     name,
     points: runs.flatMap((run): [number, number][] => {
@@ -395,8 +382,10 @@ export function scaleSeries(runs: readonly ScaleRun[], column: Column): Series[]
     ...(dashed ? { dashed } : {}),
   });
   return [
-    ...MODELS.map(([model, label]) => line(label, (run) => accuracy(run.summary, model, column))),
-    line('best baseline', (run) => bestBaseline(run.summary, column), true),
+    ...MODELS.map(([model, label]) =>
+      line(label, (run) => modelAccuracy(run.summary, model, column)),
+    ),
+    line('best baseline', (run) => bestBaselineAccuracy(run.summary, column), true),
   ];
 }
 

@@ -95,7 +95,8 @@ function isBenchmarkKey(key: string): boolean {
   return (BENCHMARK_NAMES as readonly string[]).includes(key);
 }
 
-function percent(value: number | undefined): string {
+/** A fraction as a percentage with one decimal; '–' where there is no value. */
+export function percent(value: number | undefined): string {
   return value === undefined ? '–' : (100 * value).toFixed(1);
 }
 
@@ -138,20 +139,41 @@ export const BASELINE_LABELS: Record<BaselineName, string> = {
   random: 'random (train)',
 };
 
-type TypeOrOverall = TaskType | 'overall';
-const COLUMNS: TypeOrOverall[] = [...TASK_TYPES, 'overall'];
+/** The columns of every held-out accuracy table: the five task types, then overall. */
+export type AccuracyColumn = TaskType | 'overall';
+export const ACCURACY_COLUMNS: AccuracyColumn[] = [...TASK_TYPES, 'overall'];
+
+/** A model's held-out accuracy (a fraction) in one column; undefined if it was not evaluated. */
+export function modelAccuracy(
+  summary: RunSummary,
+  model: string,
+  column: AccuracyColumn,
+): number | undefined {
+  const evaluation = summary.evaluation.find((e) => e.model === model);
+  return evaluation === undefined ? undefined : columnAccuracy(evaluation, column);
+}
+
+/** The best trivial baseline's accuracy in one column; undefined without baselines. */
+export function bestBaselineAccuracy(
+  summary: RunSummary,
+  column: AccuracyColumn,
+): number | undefined {
+  const baselines = summary.baselines;
+  return baselines === undefined ? undefined : baselineScore(baselines, 'best', column)?.accuracy;
+}
 
 function baselineScore(
   baselines: BaselineRecord,
   name: BaselineName | 'best',
-  column: TypeOrOverall,
+  column: AccuracyColumn,
 ): BaselineScore | undefined {
   if (column === 'overall') return baselines.overall[name];
   const type = baselines.byType[column];
   return type === undefined ? undefined : type[name];
 }
 
-function modelAccuracy(evaluation: ModelEvaluation, column: TypeOrOverall): number | undefined {
+/** An evaluation's accuracy (a fraction) in one column. */
+function columnAccuracy(evaluation: ModelEvaluation, column: AccuracyColumn): number | undefined {
   return column === 'overall' ? evaluation.overall : evaluation.accuracy[column];
 }
 
@@ -159,22 +181,26 @@ function modelAccuracy(evaluation: ModelEvaluation, column: TypeOrOverall): numb
 export function accuracyGrid(summary: RunSummary): Grid {
   const rows = summary.evaluation.map((e) => [
     e.model,
-    ...COLUMNS.map((column) => percent(modelAccuracy(e, column))),
+    ...ACCURACY_COLUMNS.map((column) => percent(columnAccuracy(e, column))),
   ]);
   const baselines = summary.baselines;
   if (baselines !== undefined) {
     for (const name of BASELINE_NAMES) {
       rows.push([
         `baseline: ${BASELINE_LABELS[name]}`,
-        ...COLUMNS.map((column) => percent(baselineScore(baselines, name, column)?.accuracy)),
+        ...ACCURACY_COLUMNS.map((column) =>
+          percent(baselineScore(baselines, name, column)?.accuracy),
+        ),
       ]);
     }
     rows.push([
       'best baseline',
-      ...COLUMNS.map((column) => percent(baselineScore(baselines, 'best', column)?.accuracy)),
+      ...ACCURACY_COLUMNS.map((column) =>
+        percent(baselineScore(baselines, 'best', column)?.accuracy),
+      ),
     ]);
   }
-  return { header: ['model', ...COLUMNS], rows };
+  return { header: ['model', ...ACCURACY_COLUMNS], rows };
 }
 
 function points(value: number | undefined, base: number | undefined): string {
@@ -189,11 +215,11 @@ export function liftGrid(summary: RunSummary): Grid | undefined {
   const baselines = summary.baselines;
   if (baselines === undefined || summary.evaluation.length === 0) return undefined;
   return {
-    header: ['model', ...COLUMNS],
+    header: ['model', ...ACCURACY_COLUMNS],
     rows: summary.evaluation.map((e) => [
       e.model,
-      ...COLUMNS.map((column) =>
-        points(modelAccuracy(e, column), baselineScore(baselines, 'best', column)?.accuracy),
+      ...ACCURACY_COLUMNS.map((column) =>
+        points(columnAccuracy(e, column), baselineScore(baselines, 'best', column)?.accuracy),
       ),
     ]),
   };
@@ -207,10 +233,10 @@ function diversityCell(diversity: AnswerDiversity | undefined): string {
 /** Per model: distinct answers / items and the share of its most frequent answer, per type and overall. */
 export function diversityGrid(summary: RunSummary): Grid {
   return {
-    header: ['model', ...COLUMNS],
+    header: ['model', ...ACCURACY_COLUMNS],
     rows: summary.evaluation.map((e) => [
       e.model,
-      ...COLUMNS.map((column) =>
+      ...ACCURACY_COLUMNS.map((column) =>
         diversityCell(column === 'overall' ? e.diversity.overall : e.diversity.byType[column]),
       ),
     ]),
