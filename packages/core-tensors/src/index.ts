@@ -62,6 +62,9 @@ export type {
   OnnxRuntimeModule,
   OnnxWeightsMode,
 } from './onnx-engine.js';
+export { buildTrainGraph, gradientOutputName, TRAIN_GRAPH_OPSET } from './onnx-train-graph.js';
+export { OnnxTrainStep, onnxTrainFeeds } from './onnx-trainer.js';
+export type { OnnxTrainBatch, OnnxTrainFeeds } from './onnx-trainer.js';
 export type { AttentionPath } from './layers.js';
 export { setWeightGradientKernel } from './fast-ops.js';
 export { padBatch } from './batch.js';

@@ -757,11 +757,7 @@ export class CausalLM {
    * Positions from a key mask: count of real tokens of the same segment before each one (so left
    * padding does not shift positions, and each packed example starts at 0; see `attentionBias`).
    */
-  private static positionsFromMask(
-    mask: ArrayLike<number>,
-    batch: number,
-    time: number,
-  ): Int32Array {
+  static positionsFromMask(mask: ArrayLike<number>, batch: number, time: number): Int32Array {
     const positions = new Int32Array(batch * time);
     for (let b = 0; b < batch; b++) {
       let count = 0;

@@ -37,7 +37,8 @@ export function onnxRuntimeStatus(): { available: true } | { available: false; r
   return 'runtime' in result ? { available: true } : { available: false, reason: result.reason };
 }
 
-function loadRuntime(): { runtime: OnnxRuntimeModule } | { reason: string } {
+/** onnxruntime-node's module, or why it did not load (also used by the training graph's runner, onnx-trainer.ts). */
+export function loadRuntime(): { runtime: OnnxRuntimeModule } | { reason: string } {
   if (loaded !== undefined) return loaded;
   try {
     const runtime = loader();

@@ -28,9 +28,10 @@ export type DecoderWeights = ReadonlyMap<string, Float32Array>;
  */
 export const DECODER_GRAPH_OPSET = 17;
 
-type Attribute = { name: string; ints?: number[]; i?: number; f?: number };
+type Attribute = { name: string; ints?: number[]; i?: number; f?: number; s?: string };
 
-class GraphBuilder {
+/** Builds an ONNX graph node by node (shared by the decoder and the training graph, onnx-train-graph.ts). */
+export class GraphBuilder {
   readonly nodes: InstanceType<typeof onnx.NodeProto>[] = [];
   readonly initializers: InstanceType<typeof onnx.TensorProto>[] = [];
   /** Weights fed at run time instead of stored in the graph (see `DecoderGraphOptions`). */
@@ -61,7 +62,12 @@ class GraphBuilder {
               ? { ints: a.ints, type: onnx.AttributeProto.AttributeType.INTS }
               : a.i !== undefined
                 ? { i: a.i, type: onnx.AttributeProto.AttributeType.INT }
-                : { f: a.f, type: onnx.AttributeProto.AttributeType.FLOAT }),
+                : a.s !== undefined
+                  ? {
+                      s: new TextEncoder().encode(a.s),
+                      type: onnx.AttributeProto.AttributeType.STRING,
+                    }
+                  : { f: a.f, type: onnx.AttributeProto.AttributeType.FLOAT }),
           }),
         ),
       }),
@@ -110,7 +116,7 @@ class GraphBuilder {
   }
 }
 
-function valueInfo(name: string, elemType: number, dims: (number | string)[]) {
+export function valueInfo(name: string, elemType: number, dims: (number | string)[]) {
   return onnx.ValueInfoProto.create({
     name,
     type: {

@@ -1,0 +1,329 @@
+import onnxProto from 'onnx-proto';
+import type { ModelConfig } from './config.js';
+import { headDimOf } from './config.js';
+import { parameterSpecs } from './model.js';
+import { DECODER_GRAPH_OPSET, GraphBuilder, valueInfo } from './onnx-graph.js';
+
+const { onnx } = onnxProto;
+
+/**
+ * The ONNX training graph's interface: one SFT/LM step's forward pass and its hand-written
+ * backward, so onnxruntime (an inference engine) computes the loss and every weight's gradient.
+ *
+ * inputs
+ * - every weight of `parameterSpecs(config)`, by its Hugging Face name, in the in-memory [in, out]
+ *   layout (graph inputs: a new step's weights need no new session)
+ * - `input_ids` int32 [B, T]
+ * - `cos`, `sin` float [B, T, 1, hd]: rotary tables at each token's position (rotate-half layout;
+ *   packed examples restart at 0)
+ * - `bias` float [B, 1, 1, T, T]: additive attention bias (causal, padding and packed segments;
+ *   `attentionBiasValues`)
+ * - `rows` int64 [M]: the flat positions b·T + t whose next token counts in the loss
+ * - `targets` int64 [M, 1]: the token each of those rows predicts
+ * - `loss_weights` float [M, 1]: each row's weight; loss = −Σ weight · log p(target)
+ *
+ * outputs
+ * - `loss` float []: the weighted loss
+ * - `grad.<name>` float, the weight's shape: d loss / d weight, for every weight
+ *
+ * Forward activations stay in the graph (nothing is recomputed); the only contrib-free choices are
+ * standard opset-17 ops, with ScatterND/ScatterElements' reduction 'add' (opset 16) for the
+ * embedding rows' gradient and the softmax's target entries.
+ */
+export const TRAIN_GRAPH_OPSET = DECODER_GRAPH_OPSET;
+
+/** The training graph's output name of a weight's gradient. */
+export function gradientOutputName(weightName: string): string {
+  return `grad.${weightName}`;
+}
+
+/** Serialises one training step of a Llama/Qwen2-family model (no Qwen3 q/k norms, no LoRA) as an ONNX model (see `TRAIN_GRAPH_OPSET`). */
+export function buildTrainGraph(config: ModelConfig): Uint8Array {
+  if (config.architecture === 'qwen3')
+    throw new Error('training graph: per-head q/k norms (Qwen3) are not supported');
+  const hd = headDimOf(config);
+  if (hd % 2 !== 0)
+    throw new Error('training graph: the head dimension is odd (RoPE rotates halves)');
+  const heads = config.numAttentionHeads;
+  const kvHeads = config.numKeyValueHeads;
+  const group = heads / kvHeads;
+  const specs = parameterSpecs(config);
+  const FLOAT = onnx.TensorProto.DataType.FLOAT;
+  const INT64 = onnx.TensorProto.DataType.INT64;
+  const INT32 = onnx.TensorProto.DataType.INT32;
+  const g = new GraphBuilder(true);
+  const op = (
+    type: string,
+    inputs: string[],
+    attributes: Parameters<GraphBuilder['one']>[2] = [],
+  ) => g.one(type, inputs, attributes);
+  const mul = (a: string, b: string) => op('Mul', [a, b]);
+  const add = (a: string, b: string) => op('Add', [a, b]);
+  const sub = (a: string, b: string) => op('Sub', [a, b]);
+  const matMul = (a: string, b: string) => op('MatMul', [a, b]);
+  /** a·bᵀ, aᵀ·b for 2-D operands (Gemm's transposes cost no copy). */
+  const matMulBt = (a: string, b: string) => op('Gemm', [a, b], [{ name: 'transB', i: 1 }]);
+  const matMulAt = (a: string, b: string) => op('Gemm', [a, b], [{ name: 'transA', i: 1 }]);
+  const transpose = (x: string, perm: number[]) =>
+    op('Transpose', [x], [{ name: 'perm', ints: perm }]);
+  const reshape = (x: string, shape: string) => op('Reshape', [x, shape]);
+  const axisLast = g.int64s([-1]);
+  const axisRows = g.int64s([0]);
+  const sumRows = (x: string) => op('ReduceSum', [x, axisRows], [{ name: 'keepdims', i: 0 }]);
+  const sumLast = (x: string) => op('ReduceSum', [x, axisLast], [{ name: 'keepdims', i: 1 }]);
+  const meanLast = (x: string) =>
+    op(
+      'ReduceMean',
+      [x],
+      [
+        { name: 'axes', ints: [-1] },
+        { name: 'keepdims', i: 1 },
+      ],
+    );
+
+  // Shapes that depend on B and T, from the ids' shape.
+  const bt = op('Shape', ['input_ids']);
+  const batchDim = op('Slice', [bt, g.int64s([0]), g.int64s([1])]);
+  const timeDim = op('Slice', [bt, g.int64s([1]), g.int64s([2])]);
+  const concat = (parts: string[]) => op('Concat', parts, [{ name: 'axis', i: 0 }]);
+  const tokensByHeads = concat([bt, g.int64s([heads, hd])]);
+  const tokensByKvHeads = concat([bt, g.int64s([kvHeads, hd])]);
+  const scores5 = concat([batchDim, g.int64s([kvHeads, group, -1]), timeDim]);
+  const scores4 = g.int64s([0, kvHeads, -1, 0]);
+  const groupedShape = g.int64s([0, kvHeads, -1, hd]);
+  const headsShape = g.int64s([0, heads, -1, hd]);
+  const flatQ = g.int64s([-1, heads * hd]);
+  const flatKv = g.int64s([-1, kvHeads * hd]);
+  const flatTokens = g.int64s([-1]);
+  const scale = g.scalar(1 / Math.sqrt(hd));
+  const one = g.scalar(1);
+  const eps = g.scalar(config.rmsNormEps);
+  const half = g.int64s([hd / 2, hd / 2]);
+
+  /** rotate_half: concat(−x2, x1) over the last axis. */
+  const rotateHalf = (x: string): string => {
+    const [x1, x2] = g.op('Split', [x, half], [{ name: 'axis', i: -1 }], 2);
+    return op('Concat', [op('Neg', [x2!]), x1!], [{ name: 'axis', i: -1 }]);
+  };
+  const rope = (x: string) => add(mul(x, 'cos'), mul(rotateHalf(x), 'sin'));
+  // The rotation's transpose (the tables repeat over the halves): dx = dy·cos − rotate_half(dy)·sin.
+  const ropeBackward = (dy: string) => sub(mul(dy, 'cos'), mul(rotateHalf(dy), 'sin'));
+
+  interface Norm {
+    normalized: string;
+    inverseRms: string;
+    out: string;
+  }
+  const rmsNorm = (x: string, weight: string): Norm => {
+    const inverseRms = op('Reciprocal', [op('Sqrt', [add(meanLast(mul(x, x)), eps)])]);
+    const normalized = mul(x, inverseRms);
+    return { normalized, inverseRms, out: mul(normalized, weight) };
+  };
+  /** Gradients of the norm's weight and input from the gradient of its output. */
+  const rmsNormBackward = (n: Norm, weight: string, dOut: string) => {
+    const dWeight = sumRows(mul(dOut, n.normalized));
+    const dNormalized = mul(dOut, weight);
+    const dx = mul(
+      n.inverseRms,
+      sub(dNormalized, mul(n.normalized, meanLast(mul(dNormalized, n.normalized)))),
+    );
+    return { dWeight, dx };
+  };
+
+  const gradients = new Map<string, string>();
+  const ids = reshape('input_ids', flatTokens);
+  const embed = 'model.embed_tokens.weight';
+  let x = op('Gather', [embed, ids]);
+
+  interface LayerState {
+    p: string;
+    input: string;
+    norm1: Norm;
+    qs: string;
+    kr: string;
+    v4: string;
+    probs: string;
+    merged: string;
+    mid: string;
+    norm2: Norm;
+    gate: string;
+    up: string;
+    sigmoid: string;
+    silu: string;
+    act: string;
+  }
+  const layers: LayerState[] = [];
+  const hasBias = config.architecture === 'qwen2';
+  for (let i = 0; i < config.numHiddenLayers; i++) {
+    const p = `model.layers.${i}`;
+    const input = x;
+    const norm1 = rmsNorm(x, `${p}.input_layernorm.weight`);
+    const project = (name: string) => {
+      const y = matMul(norm1.out, `${p}.self_attn.${name}.weight`);
+      return hasBias ? add(y, `${p}.self_attn.${name}.bias`) : y;
+    };
+    // q [N, H·hd] → [B, T, H, hd] → RoPE → [B, H, T, hd] → [B, K, G·T, hd]: a group's query
+    // heads stacked along time, so one product per key/value head serves its whole group.
+    const qs = mul(
+      reshape(
+        transpose(rope(reshape(project('q_proj'), tokensByHeads)), [0, 2, 1, 3]),
+        groupedShape,
+      ),
+      scale,
+    );
+    const kr = transpose(rope(reshape(project('k_proj'), tokensByKvHeads)), [0, 2, 1, 3]);
+    const v4 = transpose(reshape(project('v_proj'), tokensByKvHeads), [0, 2, 1, 3]);
+    const scores = reshape(matMul(qs, transpose(kr, [0, 1, 3, 2])), scores5);
+    const probs = reshape(op('Softmax', [add(scores, 'bias')], [{ name: 'axis', i: -1 }]), scores4);
+    const merged = reshape(transpose(reshape(matMul(probs, v4), headsShape), [0, 2, 1, 3]), flatQ);
+    const mid = add(x, matMul(merged, `${p}.self_attn.o_proj.weight`));
+    const norm2 = rmsNorm(mid, `${p}.post_attention_layernorm.weight`);
+    const gate = matMul(norm2.out, `${p}.mlp.gate_proj.weight`);
+    const up = matMul(norm2.out, `${p}.mlp.up_proj.weight`);
+    const sigmoid = op('Sigmoid', [gate]);
+    const silu = mul(gate, sigmoid);
+    const act = mul(silu, up);
+    x = add(mid, matMul(act, `${p}.mlp.down_proj.weight`));
+    layers.push({
+      p,
+      input,
+      norm1,
+      qs,
+      kr,
+      v4,
+      probs,
+      merged,
+      mid,
+      norm2,
+      gate,
+      up,
+      sigmoid,
+      silu,
+      act,
+    });
+  }
+  const finalNorm = rmsNorm(x, 'model.norm.weight');
+
+  // Only the rows whose next token counts go through the LM head and the softmax over the vocabulary.
+  const selected = op('Gather', [finalNorm.out, 'rows']);
+  const tied = config.tieWordEmbeddings;
+  const head = tied ? embed : 'lm_head.weight';
+  const logits = tied ? matMulBt(selected, embed) : matMul(selected, head);
+  const logProbs = op('LogSoftmax', [logits], [{ name: 'axis', i: -1 }]);
+  const picked = op('GatherElements', [logProbs, 'targets'], [{ name: 'axis', i: 1 }]);
+  op('Neg', [op('ReduceSum', [mul(picked, 'loss_weights')], [{ name: 'keepdims', i: 0 }])]);
+  g.nameLast('loss');
+
+  // d loss / d logits = weight · (softmax − one-hot(target)).
+  const dLogits = op(
+    'ScatterElements',
+    [mul(op('Exp', [logProbs]), 'loss_weights'), 'targets', op('Neg', ['loss_weights'])],
+    [
+      { name: 'axis', i: 1 },
+      { name: 'reduction', s: 'add' },
+    ],
+  );
+  const dSelected = tied ? matMul(dLogits, embed) : matMulBt(dLogits, head);
+  const headGradient = tied ? matMulAt(dLogits, selected) : matMulAt(selected, dLogits);
+  if (!tied) gradients.set('lm_head.weight', headGradient);
+  const zerosLike = (t: string) => op('ConstantOfShape', [op('Shape', [t])], []);
+  const dFinal = op('ScatterND', [
+    zerosLike(finalNorm.out),
+    op('Unsqueeze', ['rows', axisLast]),
+    dSelected,
+  ]);
+  const finalBack = rmsNormBackward(finalNorm, 'model.norm.weight', dFinal);
+  gradients.set('model.norm.weight', finalBack.dWeight);
+  let dx = finalBack.dx;
+
+  for (let i = config.numHiddenLayers - 1; i >= 0; i--) {
+    const s = layers[i]!;
+    const p = s.p;
+    const w = (name: string) => `${p}.${name}`;
+    // MLP
+    gradients.set(w('mlp.down_proj.weight'), matMulAt(s.act, dx));
+    const dAct = matMulBt(dx, w('mlp.down_proj.weight'));
+    const dUp = mul(dAct, s.silu);
+    // silu'(g) = σ(g)·(1 + g·(1 − σ(g)))
+    const dGate = mul(mul(mul(dAct, s.up), s.sigmoid), add(one, mul(s.gate, sub(one, s.sigmoid))));
+    gradients.set(w('mlp.gate_proj.weight'), matMulAt(s.norm2.out, dGate));
+    gradients.set(w('mlp.up_proj.weight'), matMulAt(s.norm2.out, dUp));
+    const dNorm2 = add(
+      matMulBt(dGate, w('mlp.gate_proj.weight')),
+      matMulBt(dUp, w('mlp.up_proj.weight')),
+    );
+    const norm2Back = rmsNormBackward(s.norm2, w('post_attention_layernorm.weight'), dNorm2);
+    gradients.set(w('post_attention_layernorm.weight'), norm2Back.dWeight);
+    const dMid = add(dx, norm2Back.dx);
+    // attention output projection
+    gradients.set(w('self_attn.o_proj.weight'), matMulAt(s.merged, dMid));
+    const dMerged = matMulBt(dMid, w('self_attn.o_proj.weight'));
+    const dOut = reshape(transpose(reshape(dMerged, tokensByHeads), [0, 2, 1, 3]), groupedShape);
+    // attention: dV = Pᵀ dO, dP = dO Vᵀ, dS = P ⊙ (dP − rowsum(dP ⊙ P)), dQs = dS K, dK = dSᵀ Qs
+    const dV4 = matMul(transpose(s.probs, [0, 1, 3, 2]), dOut);
+    const dProbs = matMul(dOut, transpose(s.v4, [0, 1, 3, 2]));
+    const dScores = mul(s.probs, sub(dProbs, sumLast(mul(dProbs, s.probs))));
+    const dQ4 = mul(matMul(dScores, s.kr), scale);
+    const dK4 = matMul(transpose(dScores, [0, 1, 3, 2]), s.qs);
+    const dQ = reshape(ropeBackward(transpose(reshape(dQ4, headsShape), [0, 2, 1, 3])), flatQ);
+    const dK = reshape(ropeBackward(transpose(dK4, [0, 2, 1, 3])), flatKv);
+    const dV = reshape(transpose(dV4, [0, 2, 1, 3]), flatKv);
+    const h = s.norm1.out;
+    const projections: [string, string][] = [
+      ['q_proj', dQ],
+      ['k_proj', dK],
+      ['v_proj', dV],
+    ];
+    let dNorm1: string | undefined;
+    for (const [name, dy] of projections) {
+      gradients.set(w(`self_attn.${name}.weight`), matMulAt(h, dy));
+      if (hasBias) gradients.set(w(`self_attn.${name}.bias`), sumRows(dy));
+      const back = matMulBt(dy, w(`self_attn.${name}.weight`));
+      dNorm1 = dNorm1 === undefined ? back : add(dNorm1, back);
+    }
+    const norm1Back = rmsNormBackward(s.norm1, w('input_layernorm.weight'), dNorm1!);
+    gradients.set(w('input_layernorm.weight'), norm1Back.dWeight);
+    dx = add(dMid, norm1Back.dx);
+  }
+  // The embedding's rows: each token's gradient added into its id's row (ids repeat).
+  const idRows = op('Unsqueeze', [op('Cast', [ids], [{ name: 'to', i: INT64 }]), axisLast]);
+  const embedRows = op(
+    'ScatterND',
+    [zerosLike(embed), idRows, dx],
+    [{ name: 'reduction', s: 'add' }],
+  );
+  gradients.set(embed, tied ? add(embedRows, headGradient) : embedRows);
+
+  // Graph outputs need their own names: an Identity per gradient.
+  const outputs = [valueInfo('loss', FLOAT, [])];
+  for (const spec of specs) {
+    const source = gradients.get(spec.name);
+    if (source === undefined) throw new Error(`training graph: no gradient for ${spec.name}`);
+    op('Identity', [source]);
+    g.nameLast(gradientOutputName(spec.name));
+    outputs.push(valueInfo(gradientOutputName(spec.name), FLOAT, spec.shape));
+  }
+  const graph = onnx.GraphProto.create({
+    name: 'codereasoner-train-step',
+    node: g.nodes,
+    initializer: g.initializers,
+    input: [
+      valueInfo('input_ids', INT32, ['batch', 'time']),
+      valueInfo('cos', FLOAT, ['batch', 'time', 1, hd]),
+      valueInfo('sin', FLOAT, ['batch', 'time', 1, hd]),
+      valueInfo('bias', FLOAT, ['batch', 1, 1, 'time', 'time']),
+      valueInfo('rows', INT64, ['rows']),
+      valueInfo('targets', INT64, ['rows', 1]),
+      valueInfo('loss_weights', FLOAT, ['rows', 1]),
+      ...specs.map((spec) => valueInfo(spec.name, FLOAT, spec.shape)),
+    ],
+    output: outputs,
+  });
+  const model = onnx.ModelProto.create({
+    irVersion: 8,
+    producerName: '@codereasoner/core-tensors',
+    opsetImport: [{ domain: '', version: TRAIN_GRAPH_OPSET }],
+    graph,
+  });
+  return onnx.ModelProto.encode(model).finish();
+}

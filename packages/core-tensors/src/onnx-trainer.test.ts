@@ -1,0 +1,141 @@
+import * as tf from '@tensorflow/tfjs';
+import { expect, it } from 'vitest';
+import { Rng } from '@codereasoner/common';
+import type { ModelConfig } from './config.js';
+import { CausalLM, parameterNameOf } from './model.js';
+import { onnxRuntimeStatus } from './onnx-engine.js';
+import { computeGradients } from './optimizer.js';
+import { OnnxTrainStep, type OnnxTrainBatch } from './onnx-trainer.js';
+import {
+  describeOnBackends,
+  jsBackends,
+  perturbWeights,
+  tinyModelConfig as tiny,
+} from './test-utils.js';
+
+/**
+ * Tolerance of the ONNX step against the tfjs gradients: float32 sums in a different order (and
+ * onnxruntime's blocked products) differ by ~1e-6 of a value's scale, so every entry must lie
+ * within 1e-4 of its tensor's largest magnitude (2e-5 relative for the loss), far below what any
+ * wrong formula gives (a flipped sign or a missing term moves entries by their own size).
+ */
+const RELATIVE_TOLERANCE = 1e-4;
+
+/**
+ * Three rows of 12: two examples packed in a row (segments 1 and 2), one example then padding,
+ * one full example; targets weighted 0, 0.5 or 1 (a loss weight mask, as SFT's assistant mask).
+ */
+function packedBatch(vocab: number, seed: number): OnnxTrainBatch {
+  const batch = 3;
+  const time = 12;
+  const rng = new Rng(seed);
+  const inputIds = Int32Array.from({ length: batch * time }, () => Math.floor(rng.next() * vocab));
+  const attentionMask = Float32Array.from([
+    ...[1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2],
+    ...[1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0],
+    ...[1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+  ]);
+  for (let i = 0; i < inputIds.length; i++) if (attentionMask[i] === 0) inputIds[i] = 0;
+  const targetWeights = Float32Array.from({ length: batch * (time - 1) }, () => {
+    const u = rng.next();
+    return u < 0.3 ? 0 : u < 0.5 ? 0.5 : 1;
+  });
+  return { inputIds, attentionMask, batch, time, targetWeights, divisor: 7 };
+}
+
+/** Weights far from the initial N(0, 0.02) (and norms, biases away from 1 and 0), so no gradient is near zero by accident. */
+function trainedLikeModel(config: Partial<ModelConfig>, seed: number): CausalLM {
+  const model = CausalLM.create(config, { seed });
+  perturbWeights(model.parameters, {
+    mode: 'add',
+    stddev: 0.2,
+    seed: (k) => seed * 100 + k,
+  });
+  return model;
+}
+
+/** The tfjs path's loss and gradients: −Σ weight · log p / divisor through `tokenLogProbs`, as SFT's loss. */
+function tfjsStep(model: CausalLM, data: OnnxTrainBatch) {
+  const { batch, time } = data;
+  const { loss, grads } = computeGradients(model, () =>
+    tf.tidy(() => {
+      const ids = tf.tensor2d(data.inputIds, [batch, time], 'int32');
+      const mask = tf.tensor2d(data.attentionMask, [batch, time]);
+      const weights = tf.tensor2d(data.targetWeights!, [batch, time - 1]);
+      const { logProbs } = model.tokenLogProbs(ids, mask, { targetMask: weights });
+      return tf.div(tf.neg(tf.sum(tf.mul(logProbs, weights))), data.divisor!) as tf.Scalar;
+    }),
+  );
+  const gradients = new Map<string, Float32Array>();
+  for (const [name, g] of Object.entries(grads)) {
+    gradients.set(parameterNameOf(name), g.dataSync() as Float32Array);
+    g.dispose();
+  }
+  return { loss, gradients };
+}
+
+function weightsOf(model: CausalLM): Map<string, Float32Array> {
+  return new Map([...model.parameters].map(([name, v]) => [name, v.dataSync() as Float32Array]));
+}
+
+/** The largest |a − b| over a tensor, relative to b's largest magnitude. */
+function relativeError(a: Float32Array, b: Float32Array): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+    scale = Math.max(scale, Math.abs(b[i]!));
+  }
+  return diff / scale;
+}
+
+const cases: [string, Partial<ModelConfig>][] = [
+  ['grouped-query (4/2 heads), tied head', { ...tiny, tieWordEmbeddings: true }],
+  [
+    'qwen2 q/k/v biases, grouped-query, untied head',
+    { ...tiny, architecture: 'qwen2', tieWordEmbeddings: false },
+  ],
+  [
+    'multi-head, one layer, untied head',
+    { ...tiny, numKeyValueHeads: 4, numHiddenLayers: 1, tieWordEmbeddings: false },
+  ],
+  [
+    'three layers, one key-value head, qwen2, tied',
+    {
+      ...tiny,
+      architecture: 'qwen2',
+      numHiddenLayers: 3,
+      numKeyValueHeads: 1,
+      tieWordEmbeddings: true,
+    },
+  ],
+];
+
+it('loads onnxruntime-node here (an optional dependency that installs with the workspace)', () => {
+  // Not a skip: the parity tests below must run wherever the workspace is installed, CI included.
+  expect(onnxRuntimeStatus()).toEqual({ available: true });
+});
+
+describeOnBackends('the onnx training step against tfjs on %s', await jsBackends(), () => {
+  it.each(cases)(
+    '%s: the loss and every weight gradient match within 1e-4 of their scale',
+    async (_title, config) => {
+      const model = trainedLikeModel(config, 3);
+      const data = packedBatch(model.config.vocabSize, 11);
+      const expected = tfjsStep(model, data);
+      const step = await OnnxTrainStep.create(model.config, 1);
+      try {
+        const got = await step.run(weightsOf(model), data);
+        expect(Math.abs(got.loss - expected.loss) / Math.abs(expected.loss)).toBeLessThan(2e-5);
+        expect([...got.gradients.keys()].sort()).toEqual([...expected.gradients.keys()].sort());
+        for (const [name, want] of expected.gradients) {
+          const error = relativeError(got.gradients.get(name)!, want);
+          expect(error, name).toBeLessThan(RELATIVE_TOLERANCE);
+        }
+      } finally {
+        await step.release();
+        model.dispose();
+      }
+    },
+  );
+});
