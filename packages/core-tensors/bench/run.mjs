@@ -30,7 +30,7 @@ const {
   setWeightGradientKernel,
   tf,
 } = await import(process.env.CR_BENCH_DIST ?? '../dist/index.js');
-const { SHAPES } = await import('./shapes.mjs');
+const { SHAPES, FLOPS_COUNTED } = await import('./shapes.mjs');
 
 const { values: args } = parseArgs({
   options: {
@@ -527,12 +527,6 @@ function randomIdsOf(rows, length, vocab, seed) {
     Array.from({ length }, () => Math.floor(next() * vocab)),
   );
 }
-
-const FLOPS_COUNTED =
-  'matmul FLOPs only: 2 per weight-matrix entry per token (q/k/v/o, gate/up/down, the LM head; ' +
-  'not the embedding lookup) + 4·layers·context·hidden for attention scores and values; training = ' +
-  '3 × forward at the sequence length; generation = forward at the mean context (prompt + new/2). ' +
-  'Norms, RoPE, softmax and the optimizer are not counted.';
 
 const backends =
   args.backends === undefined

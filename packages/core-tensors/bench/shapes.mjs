@@ -42,3 +42,10 @@ export const SHAPES = {
     generate: { batch: 4, prompt: 32, newTokens: 8 },
   },
 };
+
+/** What the benchmarks' GFLOP/s count (through CausalLM.flopsPerToken / forwardFlopsPerToken). */
+export const FLOPS_COUNTED =
+  'matmul FLOPs only: 2 per weight-matrix entry per token (q/k/v/o, gate/up/down, the LM head; ' +
+  'not the embedding lookup) + 4·layers·context·hidden for attention scores and values; training = ' +
+  '3 × forward at the sequence length; generation = forward at the mean context (prompt + new/2). ' +
+  'Norms, RoPE, softmax and the optimizer are not counted.';

@@ -99,6 +99,8 @@ export function buildTrainGraph(config: ModelConfig): Uint8Array {
   const one = g.scalar(1);
   const eps = g.scalar(config.rmsNormEps);
   const half = g.int64s([hd / 2, hd / 2]);
+  const qkvSplit = g.int64s([heads * hd, kvHeads * hd, kvHeads * hd]);
+  const gateUpSplit = g.int64s([config.intermediateSize, config.intermediateSize]);
 
   /** rotate_half: concat(−x2, x1) over the last axis. */
   const rotateHalf = (x: string): string => {
@@ -139,10 +141,13 @@ export function buildTrainGraph(config: ModelConfig): Uint8Array {
     p: string;
     input: string;
     norm1: Norm;
+    qkvWeight: string;
+    gateUpWeight: string;
     qs: string;
     kr: string;
     v4: string;
     probs: string;
+    attention: string;
     merged: string;
     mid: string;
     norm2: Norm;
@@ -158,45 +163,69 @@ export function buildTrainGraph(config: ModelConfig): Uint8Array {
     const p = `model.layers.${i}`;
     const input = x;
     const norm1 = rmsNorm(x, `${p}.input_layernorm.weight`);
-    const project = (name: string) => {
-      const y = matMul(norm1.out, `${p}.self_attn.${name}.weight`);
-      return hasBias ? add(y, `${p}.self_attn.${name}.bias`) : y;
-    };
+    // q, k and v (and gate and up below) as one product each: one pass over the normalised input
+    // and longer rows for the kernel; the concatenated weight is a copy of [d, (H + 2K)·hd] floats.
+    const qkvWeight = op(
+      'Concat',
+      ['q_proj', 'k_proj', 'v_proj'].map((n) => `${p}.self_attn.${n}.weight`),
+      [{ name: 'axis', i: 1 }],
+    );
+    let qkv = matMul(norm1.out, qkvWeight);
+    if (hasBias)
+      qkv = add(
+        qkv,
+        op(
+          'Concat',
+          ['q_proj', 'k_proj', 'v_proj'].map((n) => `${p}.self_attn.${n}.bias`),
+          [{ name: 'axis', i: 0 }],
+        ),
+      );
+    const [qFlat, kFlat, vFlat] = g.op('Split', [qkv, qkvSplit], [{ name: 'axis', i: -1 }], 3);
     // q [N, H·hd] → [B, T, H, hd] → RoPE → [B, H, T, hd] → [B, K, G·T, hd]: a group's query
     // heads stacked along time, so one product per key/value head serves its whole group.
     const qs = mul(
-      reshape(
-        transpose(rope(reshape(project('q_proj'), tokensByHeads)), [0, 2, 1, 3]),
-        groupedShape,
-      ),
+      reshape(transpose(rope(reshape(qFlat!, tokensByHeads)), [0, 2, 1, 3]), groupedShape),
       scale,
     );
-    const kr = transpose(rope(reshape(project('k_proj'), tokensByKvHeads)), [0, 2, 1, 3]);
-    const v4 = transpose(reshape(project('v_proj'), tokensByKvHeads), [0, 2, 1, 3]);
+    const kr = transpose(rope(reshape(kFlat!, tokensByKvHeads)), [0, 2, 1, 3]);
+    const v4 = transpose(reshape(vFlat!, tokensByKvHeads), [0, 2, 1, 3]);
     const scores = reshape(matMul(qs, transpose(kr, [0, 1, 3, 2])), scores5);
     const probs = reshape(op('Softmax', [add(scores, 'bias')], [{ name: 'axis', i: -1 }]), scores4);
-    const merged = reshape(transpose(reshape(matMul(probs, v4), headsShape), [0, 2, 1, 3]), flatQ);
+    const attention = matMul(probs, v4);
+    const merged = reshape(transpose(reshape(attention, headsShape), [0, 2, 1, 3]), flatQ);
     const mid = add(x, matMul(merged, `${p}.self_attn.o_proj.weight`));
     const norm2 = rmsNorm(mid, `${p}.post_attention_layernorm.weight`);
-    const gate = matMul(norm2.out, `${p}.mlp.gate_proj.weight`);
-    const up = matMul(norm2.out, `${p}.mlp.up_proj.weight`);
-    const sigmoid = op('Sigmoid', [gate]);
-    const silu = mul(gate, sigmoid);
-    const act = mul(silu, up);
+    const gateUpWeight = op(
+      'Concat',
+      [`${p}.mlp.gate_proj.weight`, `${p}.mlp.up_proj.weight`],
+      [{ name: 'axis', i: 1 }],
+    );
+    const [gate, up] = g.op(
+      'Split',
+      [matMul(norm2.out, gateUpWeight), gateUpSplit],
+      [{ name: 'axis', i: -1 }],
+      2,
+    );
+    const sigmoid = op('Sigmoid', [gate!]);
+    const silu = mul(gate!, sigmoid);
+    const act = mul(silu, up!);
     x = add(mid, matMul(act, `${p}.mlp.down_proj.weight`));
     layers.push({
       p,
       input,
       norm1,
+      qkvWeight,
+      gateUpWeight,
       qs,
       kr,
       v4,
       probs,
+      attention,
       merged,
       mid,
       norm2,
-      gate,
-      up,
+      gate: gate!,
+      up: up!,
       sigmoid,
       silu,
       act,
@@ -214,17 +243,29 @@ export function buildTrainGraph(config: ModelConfig): Uint8Array {
   op('Neg', [op('ReduceSum', [mul(picked, 'loss_weights')], [{ name: 'keepdims', i: 0 }])]);
   g.nameLast('loss');
 
-  // d loss / d logits = weight · (softmax − one-hot(target)).
-  const dLogits = op(
+  // d loss / d logits = weight · (softmax − one-hot(target)). The row weights multiply the [M, d]
+  // operands of the products instead of the [M, vocab] matrix (a pass over M·vocab floats less),
+  // and Softmax is onnxruntime's vectorised kernel (Exp of the log-probabilities is a slow one).
+  const oneHotLess = op(
     'ScatterElements',
-    [mul(op('Exp', [logProbs]), 'loss_weights'), 'targets', op('Neg', ['loss_weights'])],
+    [
+      op('Softmax', [logits], [{ name: 'axis', i: -1 }]),
+      'targets',
+      op('Expand', [g.scalar(-1), op('Shape', ['targets'])]),
+    ],
     [
       { name: 'axis', i: 1 },
       { name: 'reduction', s: 'add' },
     ],
   );
-  const dSelected = tied ? matMul(dLogits, embed) : matMulBt(dLogits, head);
-  const headGradient = tied ? matMulAt(dLogits, selected) : matMulAt(selected, dLogits);
+  const weightedSelected = mul(selected, 'loss_weights');
+  const dSelected = mul(
+    tied ? matMul(oneHotLess, embed) : matMulBt(oneHotLess, head),
+    'loss_weights',
+  );
+  const headGradient = tied
+    ? matMulAt(oneHotLess, weightedSelected)
+    : matMulAt(weightedSelected, oneHotLess);
   if (!tied) gradients.set('lm_head.weight', headGradient);
   const zerosLike = (t: string) => op('ConstantOfShape', [op('Shape', [t])], []);
   const dFinal = op('ScatterND', [
@@ -246,12 +287,16 @@ export function buildTrainGraph(config: ModelConfig): Uint8Array {
     const dUp = mul(dAct, s.silu);
     // silu'(g) = σ(g)·(1 + g·(1 − σ(g)))
     const dGate = mul(mul(mul(dAct, s.up), s.sigmoid), add(one, mul(s.gate, sub(one, s.sigmoid))));
-    gradients.set(w('mlp.gate_proj.weight'), matMulAt(s.norm2.out, dGate));
-    gradients.set(w('mlp.up_proj.weight'), matMulAt(s.norm2.out, dUp));
-    const dNorm2 = add(
-      matMulBt(dGate, w('mlp.gate_proj.weight')),
-      matMulBt(dUp, w('mlp.up_proj.weight')),
+    const dGateUp = op('Concat', [dGate, dUp], [{ name: 'axis', i: 1 }]);
+    const [dGateWeight, dUpWeight] = g.op(
+      'Split',
+      [matMulAt(s.norm2.out, dGateUp), gateUpSplit],
+      [{ name: 'axis', i: 1 }],
+      2,
     );
+    gradients.set(w('mlp.gate_proj.weight'), dGateWeight!);
+    gradients.set(w('mlp.up_proj.weight'), dUpWeight!);
+    const dNorm2 = matMulBt(dGateUp, s.gateUpWeight);
     const norm2Back = rmsNormBackward(s.norm2, w('post_attention_layernorm.weight'), dNorm2);
     gradients.set(w('post_attention_layernorm.weight'), norm2Back.dWeight);
     const dMid = add(dx, norm2Back.dx);
@@ -260,28 +305,35 @@ export function buildTrainGraph(config: ModelConfig): Uint8Array {
     const dMerged = matMulBt(dMid, w('self_attn.o_proj.weight'));
     const dOut = reshape(transpose(reshape(dMerged, tokensByHeads), [0, 2, 1, 3]), groupedShape);
     // attention: dV = Pᵀ dO, dP = dO Vᵀ, dS = P ⊙ (dP − rowsum(dP ⊙ P)), dQs = dS K, dK = dSᵀ Qs
-    const dV4 = matMul(transpose(s.probs, [0, 1, 3, 2]), dOut);
+    // dVᵀ = dOᵀ P and dKᵀ = Qsᵀ dS, computed transposed: onnxruntime's product with the large
+    // [T, T] operand transposed (dV = Pᵀ dO) ran about 5× slower per FLOP (profiled).
+    const dV4t = matMul(transpose(dOut, [0, 1, 3, 2]), s.probs);
     const dProbs = matMul(dOut, transpose(s.v4, [0, 1, 3, 2]));
-    const dScores = mul(s.probs, sub(dProbs, sumLast(mul(dProbs, s.probs))));
+    // rowsum(dP ⊙ P) = rowsum(dO ⊙ O): over head-dim columns instead of T keys (FlashAttention's D)
+    const dScores = mul(s.probs, sub(dProbs, sumLast(mul(dOut, s.attention))));
     const dQ4 = mul(matMul(dScores, s.kr), scale);
-    const dK4 = matMul(transpose(dScores, [0, 1, 3, 2]), s.qs);
+    const dK4t = matMul(transpose(s.qs, [0, 1, 3, 2]), dScores);
     const dQ = reshape(ropeBackward(transpose(reshape(dQ4, headsShape), [0, 2, 1, 3])), flatQ);
-    const dK = reshape(ropeBackward(transpose(dK4, [0, 2, 1, 3])), flatKv);
-    const dV = reshape(transpose(dV4, [0, 2, 1, 3]), flatKv);
-    const h = s.norm1.out;
-    const projections: [string, string][] = [
-      ['q_proj', dQ],
-      ['k_proj', dK],
-      ['v_proj', dV],
-    ];
-    let dNorm1: string | undefined;
-    for (const [name, dy] of projections) {
-      gradients.set(w(`self_attn.${name}.weight`), matMulAt(h, dy));
-      if (hasBias) gradients.set(w(`self_attn.${name}.bias`), sumRows(dy));
-      const back = matMulBt(dy, w(`self_attn.${name}.weight`));
-      dNorm1 = dNorm1 === undefined ? back : add(dNorm1, back);
+    const dK = reshape(ropeBackward(transpose(dK4t, [0, 3, 1, 2])), flatKv);
+    const dV = reshape(transpose(dV4t, [0, 3, 1, 2]), flatKv);
+    const dQkv = op('Concat', [dQ, dK, dV], [{ name: 'axis', i: 1 }]);
+    const names = ['q_proj', 'k_proj', 'v_proj'];
+    const weightGrads = g.op(
+      'Split',
+      [matMulAt(s.norm1.out, dQkv), qkvSplit],
+      [{ name: 'axis', i: 1 }],
+      3,
+    );
+    names.forEach((n, k) => gradients.set(w(`self_attn.${n}.weight`), weightGrads[k]!));
+    if (hasBias) {
+      const biasGrads = g.op('Split', [sumRows(dQkv), qkvSplit], [{ name: 'axis', i: 0 }], 3);
+      names.forEach((n, k) => gradients.set(w(`self_attn.${n}.bias`), biasGrads[k]!));
     }
-    const norm1Back = rmsNormBackward(s.norm1, w('input_layernorm.weight'), dNorm1!);
+    const norm1Back = rmsNormBackward(
+      s.norm1,
+      w('input_layernorm.weight'),
+      matMulBt(dQkv, s.qkvWeight),
+    );
     gradients.set(w('input_layernorm.weight'), norm1Back.dWeight);
     dx = add(dMid, norm1Back.dx);
   }
