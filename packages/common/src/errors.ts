@@ -49,6 +49,7 @@ export type CodeReasonerErrorCode =
   // sft
   | 'SFT_ABORTED'
   | 'SFT_DATASET_INVALID'
+  | 'SFT_ENGINE_UNSUPPORTED'
   | 'SFT_NO_EXAMPLES'
   | 'SFT_NON_FINITE'
   | 'SFT_RESUME_FAILED'

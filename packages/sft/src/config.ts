@@ -59,7 +59,19 @@ export interface SftConfig {
    * count.
    */
   workers: number | 'auto';
+  /**
+   * What computes each step's loss and gradients: `tfjs` (the model's tfjs ops, on the worker
+   * pool) or `onnx` (core-tensors' ONNX training graph on onnxruntime-node's native kernels, one
+   * session with as many intra-op threads as the pool has workers; Llama/Qwen2 models without
+   * LoRA). Clipping and AdamW are the same code either way; the losses agree within float32
+   * rounding. Opt-in while measured (core-tensors README, "Training on onnxruntime-node").
+   */
+  trainEngine: SftTrainEngine;
 }
+
+/** What computes an SFT step's gradients (see `SftConfig.trainEngine`). */
+export type SftTrainEngine = 'tfjs' | 'onnx';
+export const SFT_TRAIN_ENGINES: readonly SftTrainEngine[] = ['tfjs', 'onnx'];
 
 export type SftConfigInput = Partial<SftConfig>;
 
@@ -94,6 +106,7 @@ export const DEFAULT_SFT_CONFIG: Readonly<SftConfig> = Object.freeze({
   keepCheckpoints: 2,
   maxSeconds: 0,
   workers: 'auto',
+  trainEngine: 'tfjs',
 });
 
 const integer = (minimum: number) => ({ type: 'integer', minimum }) as const;
@@ -138,6 +151,7 @@ export const sftConfigSchema: JSONSchemaType<SftConfig> = {
         { type: 'string', enum: ['auto'] },
       ],
     },
+    trainEngine: { type: 'string', enum: [...SFT_TRAIN_ENGINES] },
   },
 };
 

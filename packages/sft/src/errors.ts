@@ -13,10 +13,10 @@ export class SftDatasetError extends CodeReasonerError {
   }
 }
 
-/** Training cannot start or continue: no usable examples, a non-finite loss, an unusable resume state. */
+/** Training cannot start or continue: no usable examples, a non-finite loss, an unusable resume state, a train engine that cannot run the model. */
 export class SftTrainingError extends CodeReasonerError {
   constructor(
-    code: 'SFT_NO_EXAMPLES' | 'SFT_NON_FINITE' | 'SFT_RESUME_FAILED',
+    code: 'SFT_NO_EXAMPLES' | 'SFT_NON_FINITE' | 'SFT_RESUME_FAILED' | 'SFT_ENGINE_UNSUPPORTED',
     message: string,
     options: { cause?: unknown } = {},
   ) {

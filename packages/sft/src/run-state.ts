@@ -26,8 +26,9 @@ import type { SftEvalMetrics, SftMetrics } from './metrics.js';
 const CHECKPOINT_PATTERN = /^step-(\d{8})$/;
 
 /**
- * Settings that change what the weights become; a resumed run must match them. `workers` is not
- * one: threads change float rounding (row shards summed in another order), not what a step computes.
+ * Settings that change what the weights become; a resumed run must match them. `workers` and
+ * `trainEngine` are not: threads and engines change float rounding (row shards summed in another
+ * order, other kernels), not what a step computes.
  */
 const RESULT_KEYS: (keyof SftConfig)[] = [
   'seed',

@@ -188,6 +188,79 @@ describe('trainSft', () => {
     // A hang cap, not a speed check: two threads start (about a second each) on a loaded machine.
   }, 120_000);
 
+  it("trainEngine 'onnx' trains packed rows to the same losses and weights as the tfjs engine (float32 rounding)", async () => {
+    // packed rows (several conversations per row, each its own segment), 2 micro-batches a step
+    const config = {
+      steps: 6,
+      batchSize: 2,
+      gradientAccumulation: 2,
+      // two ~50-token conversations per row
+      maxSeqLen: 128,
+      packing: true,
+      learningRate: 5e-3,
+      warmupSteps: 2,
+      checkpointEvery: 0,
+      seed: 3,
+      workers: 0,
+    };
+    const run = async (trainEngine: 'tfjs' | 'onnx') => {
+      const model = CausalLM.create({ ...modelConfig, maxPositionEmbeddings: 128 }, { seed: 4 });
+      const outDir = join(root, `engine-${trainEngine}`);
+      await trainSft({
+        model,
+        tokenizer,
+        train: records,
+        outDir,
+        config: { ...config, trainEngine },
+      });
+      const steps = (await metricsOf(outDir)).filter((m): m is SftStepMetrics => m.kind === 'step');
+      const values = await weights(model);
+      model.dispose();
+      return { steps, values };
+    };
+    const before = tf.memory().numTensors;
+    const tfjs = await run('tfjs');
+    const onnx = await run('onnx');
+    expect(tf.memory().numTensors).toBe(before);
+    expect(onnx.steps.map((m) => m.targetTokens)).toEqual(tfjs.steps.map((m) => m.targetTokens));
+    expect(onnx.steps).toHaveLength(6);
+    // float32 sums in another order and other kernels: losses within 2e-6 relative (measured
+    // ≤ 4.2e-7; letting packed conversations see each other moved them by 3e-5), weights within
+    // 1e-5 after 6 updates (measured 1.2e-6)
+    onnx.steps.forEach((m, index) => {
+      const reference = tfjs.steps[index]!.loss;
+      expect(Math.abs(m.loss - reference) / reference).toBeLessThan(2e-6);
+    });
+    let largest = 0;
+    tfjs.values.forEach((values, index) =>
+      values.forEach((value, at) => {
+        largest = Math.max(largest, Math.abs(value - onnx.values[index]![at]!));
+      }),
+    );
+    expect(largest).toBeLessThan(1e-5);
+  });
+
+  it("trainEngine 'onnx' refuses a model with LoRA adapters, saying what to use", async () => {
+    const model = CausalLM.create(modelConfig, { seed: 4 });
+    model.addAdapters({ r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj'] }, { seed: 1 });
+    try {
+      await expect(
+        trainSft({
+          model,
+          tokenizer,
+          train: records,
+          outDir: join(root, 'engine-lora'),
+          config: { steps: 2, batchSize: 2, checkpointEvery: 0, workers: 0, trainEngine: 'onnx' },
+        }),
+      ).rejects.toMatchObject({
+        code: 'SFT_ENGINE_UNSUPPORTED',
+        message: expect.stringContaining("use trainEngine 'tfjs'"),
+      });
+    } finally {
+      model.dispose();
+    }
+  });
+
   it('resumes a checkpoint written before a setting existed, reading it as the default', async () => {
     const config = {
       steps: 4,

@@ -7,6 +7,8 @@ import {
   createModelWorkerPool,
   defaultWorkerCount,
   ModelWorkerError,
+  OnnxTrainStep,
+  onnxRuntimeStatus,
   warmupCosine,
   type CausalLM,
   type ChatFormat,
@@ -132,6 +134,29 @@ async function startPool(
       throw error;
     logger?.warn(`sft: worker threads did not start (${error.message}); training in-process`);
     return createModelWorkerPool({ model, workers: 1 });
+  }
+}
+
+/** The ONNX training session of `trainEngine: 'onnx'`, or an error saying why the model cannot use it. */
+async function openOnnxTrainStep(model: CausalLM, threads: number): Promise<OnnxTrainStep> {
+  const unsupported = (reason: string) =>
+    new SftTrainingError(
+      'SFT_ENGINE_UNSUPPORTED',
+      `trainEngine 'onnx' cannot train this model: ${reason}; use trainEngine 'tfjs'`,
+    );
+  if (model.loraConfig !== undefined) throw unsupported('it has LoRA adapters');
+  if (model.config.architecture === 'qwen3')
+    throw unsupported("Qwen3's per-head q/k norms are not in the ONNX training graph");
+  const status = onnxRuntimeStatus();
+  if (!status.available) throw unsupported(status.reason);
+  // Whoever trains the base weights may change them (the model then no longer matches its source).
+  void model.trainableVariables;
+  try {
+    return await OnnxTrainStep.create(model.config, threads);
+  } catch (error) {
+    throw unsupported(
+      `onnxruntime refused the training graph (${error instanceof Error ? error.message : String(error)})`,
+    );
   }
 }
 
@@ -294,6 +319,7 @@ export class SftTrainer {
       signal,
     });
     let pool: ModelWorkerPool | undefined;
+    let onnx: OnnxTrainStep | undefined;
     /** Evaluates at `step`; false when `signal` stopped it (nothing is recorded then). */
     const runEval = async (step: number): Promise<boolean> => {
       const metric = await heldOut.run(step, pool);
@@ -313,7 +339,10 @@ export class SftTrainer {
     let stopped: SftResult['stopped'] = 'steps';
     try {
       pool = await startPool(model, config.workers, logger);
-      const parts = Math.max(1, pool.size);
+      // the ONNX session takes whole micro-batches on as many intra-op threads as the pool has workers
+      if (config.trainEngine === 'onnx')
+        onnx = await openOnnxTrainStep(model, Math.max(1, pool.size));
+      const parts = onnx === undefined ? Math.max(1, pool.size) : 1;
       // an evaluation owed at the step resumed from (the run was stopped during it)
       if (
         startStep > 0 &&
@@ -341,6 +370,7 @@ export class SftTrainer {
           maxGradNorm: config.maxGradNorm,
           step,
           peakLearningRate: config.learningRate,
+          ...(onnx === undefined ? {} : { onnx: { session: onnx, model } }),
         });
         step++;
         finalLoss = update.loss;
@@ -398,6 +428,7 @@ export class SftTrainer {
       }
     } finally {
       await pool?.close();
+      await onnx?.release();
     }
     return {
       steps: step,

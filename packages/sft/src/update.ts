@@ -1,13 +1,16 @@
 /*
  * One optimizer step of SFT: the step's shards' gradients from a ModelWorkerPool (on its threads,
- * or in-process when it has none), weighted by target tokens so the update equals that of one big
- * batch, clipped by global norm, applied with AdamW.
+ * or in-process when it has none) or from the ONNX training graph (`trainEngine: 'onnx'`),
+ * weighted by target tokens so the update equals that of one big batch, clipped by global norm,
+ * applied with AdamW.
  */
 import {
   clipByGlobalNorm,
   tf,
   type AdamW,
+  type CausalLM,
   type ModelWorkerPool,
+  type OnnxTrainStep,
   type WorkerLossRef,
 } from '@codereasoner/core-tensors';
 import type { SftShard } from './batching.js';
@@ -44,28 +47,20 @@ export async function sftUpdate(options: {
   step: number;
   /** The configured peak rate, for the error message. */
   peakLearningRate: number;
+  /** Gradients from this ONNX training session over `model`'s weights instead of the pool. */
+  onnx?: { session: OnnxTrainStep; model: CausalLM };
 }): Promise<SftUpdate> {
   const { pool, optimizer, shards } = options;
-  const result = await pool.computeGradients<SftShardOptions>({
-    loss: SFT_LOSS,
-    shards: shards.map((shard) => ({
-      data: shard.data,
-      weight: shard.count,
-      options: { count: shard.count },
-    })),
-    reduce: 'mean',
-  });
-  // Σ count·loss / Σ count in shard order: the mean loss per target token of the step
-  let lossSum = 0;
   let targetTokens = 0;
   let realTokens = 0;
-  shards.forEach((shard, index) => {
-    lossSum += (result.shards[index]?.loss ?? NaN) * shard.count;
+  for (const shard of shards) {
     targetTokens += shard.count;
     realTokens += shard.tokens;
-  });
-  const grads = result.grads;
-  const loss = lossSum / targetTokens;
+  }
+  const { grads, loss } =
+    options.onnx === undefined
+      ? await poolGradients(pool, shards, targetTokens)
+      : await onnxGradients(options.onnx.session, options.onnx.model, shards, targetTokens);
   const clipped = clipByGlobalNorm(grads, options.maxGradNorm);
   tf.dispose(Object.values(grads));
   if (!Number.isFinite(loss) || !Number.isFinite(clipped.norm)) {
@@ -79,4 +74,72 @@ export async function sftUpdate(options: {
   optimizer.applyGradients(clipped.grads);
   tf.dispose(Object.values(clipped.grads));
   return { loss, gradNorm: clipped.norm, learningRate, targetTokens, realTokens };
+}
+
+async function poolGradients(
+  pool: ModelWorkerPool,
+  shards: readonly SftShard[],
+  targetTokens: number,
+): Promise<{ grads: tf.NamedTensorMap; loss: number }> {
+  const result = await pool.computeGradients<SftShardOptions>({
+    loss: SFT_LOSS,
+    shards: shards.map((shard) => ({
+      data: shard.data,
+      weight: shard.count,
+      options: { count: shard.count },
+    })),
+    reduce: 'mean',
+  });
+  // Σ count·loss / Σ count in shard order: the mean loss per target token of the step
+  let lossSum = 0;
+  shards.forEach((shard, index) => {
+    lossSum += (result.shards[index]?.loss ?? NaN) * shard.count;
+  });
+  return { grads: result.grads, loss: lossSum / targetTokens };
+}
+
+/**
+ * The same gradients from the ONNX training graph: each shard's loss is −Σ weights·log p over the
+ * step's target tokens (divisor `targetTokens`), so the shards' losses and gradients sum to the
+ * step's mean. Keys are the model's variable names, as `computeGradients` gives them.
+ */
+async function onnxGradients(
+  session: OnnxTrainStep,
+  model: CausalLM,
+  shards: readonly SftShard[],
+  targetTokens: number,
+): Promise<{ grads: tf.NamedTensorMap; loss: number }> {
+  const parameters = model.parameters;
+  const weights = new Map<string, Float32Array>();
+  for (const [name, variable] of parameters)
+    weights.set(name, (await variable.data()) as Float32Array);
+  const sums = new Map<string, Float32Array>();
+  // no target token in the step: NaN, as the tfjs path's 0 / 0 (sftUpdate's error says what to do)
+  let loss = targetTokens > 0 ? 0 : NaN;
+  for (const shard of shards) {
+    // a shard without targets adds nothing (its rows' loss weights are all 0)
+    if (shard.count === 0) continue;
+    const [batch, time] = shard.data.inputIds.shape as [number, number];
+    const result = await session.run(weights, {
+      inputIds: shard.data.inputIds.values,
+      attentionMask: shard.data.attentionMask.values,
+      batch,
+      time,
+      targetWeights: shard.data.weights.values,
+      divisor: targetTokens,
+    });
+    loss += result.loss;
+    for (const [name, gradient] of result.gradients) {
+      const sum = sums.get(name);
+      if (sum === undefined) sums.set(name, gradient);
+      else for (let i = 0; i < sum.length; i++) sum[i] = sum[i]! + gradient[i]!;
+    }
+  }
+  const grads: tf.NamedTensorMap = {};
+  for (const [name, variable] of parameters)
+    grads[variable.name] = tf.tensor(
+      sums.get(name) ?? new Float32Array(variable.size),
+      variable.shape,
+    );
+  return { grads, loss };
 }
