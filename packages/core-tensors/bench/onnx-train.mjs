@@ -1,10 +1,11 @@
 // A whole training step (forward + backward + AdamW) through the ONNX training graph run by
 // onnxruntime-node, against today's tfjs-wasm step, per shape of bench/shapes.mjs. Prints JSON.
 //   node bench/onnx-train.mjs [--shapes cli-default,core-default,qwen2.5-0.5b-layer]
-//     [--rounds 3] [--threads 1,2] [--pool 2] [--cli-seq 512]
+//     [--rounds 3] [--warmup 2] [--threads 1,2] [--pool 2] [--cli-seq 512]
 // Every round runs each path once, back to back (tfjs in-process; for cli-default the
 // createModelWorkerPool of --pool workers as SFT uses it; onnx with each --threads count), after
-// one warm-up step each, so their ratios are measured under the same load. An onnx step includes
+// --warmup uncounted rounds (onnxruntime's second run of a shape was still 2-3× slower than the
+// later ones: it plans its memory on the first), so their ratios are measured under the same load. An onnx step includes
 // reading the weights out of the tfjs variables, building the batch's inputs (rotary tables,
 // attention bias, target rows), the session run, the gradients back into tfjs tensors and the
 // same AdamW update as the tfjs step. GFLOP/s count FLOPS_COUNTED (bench/shapes.mjs) through
@@ -30,6 +31,7 @@ const { values: args } = parseArgs({
   options: {
     shapes: { type: 'string', default: 'cli-default,core-default,qwen2.5-0.5b-layer' },
     rounds: { type: 'string', default: '3' },
+    warmup: { type: 'string', default: '2' },
     threads: { type: 'string', default: '1,2' },
     pool: { type: 'string', default: '2' },
     // the `cr` default preset's SFT batch: 16 rows packed to maxSeqLen 512
@@ -154,12 +156,13 @@ async function benchShape(name) {
     cpu[key] = [];
     losses[key] = [];
   }
-  for (let round = 0; round <= Number(args.rounds); round++) {
+  const warmup = Number(args.warmup);
+  for (let round = 0; round < warmup + Number(args.rounds); round++) {
     for (const [key, step] of steps) {
       const t0 = performance.now();
       const c0 = process.cpuUsage();
       const loss = await step();
-      if (round === 0) {
+      if (round < warmup) {
         // warm-up: not counted (nor its phases)
         for (const p of Object.values(phases[key] ?? {})) if (Array.isArray(p)) p.pop();
         continue;

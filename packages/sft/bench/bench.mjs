@@ -2,6 +2,8 @@
 // sequence lengths (synthetic conversations of a fixed length), printed as JSON.
 // Usage: pnpm --filter @codereasoner/sft bench [-- --steps 4] [--workers 1,2] [--cases default,d128-l2]
 // --workers: one run per worker count (config.workers; 1 = in-process); figures per count.
+// --engines: one run per train engine (config.trainEngine: tfjs, onnx), in the order given (repeat
+// them, e.g. tfjs,onnx,tfjs,onnx, to alternate under the machine's changing load).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,12 +15,14 @@ const { values } = parseArgs({
   options: {
     steps: { type: 'string', default: '4' },
     workers: { type: 'string', default: '1' },
+    engines: { type: 'string', default: 'tfjs' },
     cases: { type: 'string' },
   },
   args: process.argv.slice(2).filter((arg) => arg !== '--'),
 });
 const steps = Number(values.steps);
 const workerCounts = values.workers.split(',').map(Number);
+const engines = values.engines.split(',');
 const backend = await initBackend();
 const loadAtStart = loadavg().map((x) => Number(x.toFixed(2)));
 
@@ -47,6 +51,17 @@ const tokenizer = Tokenizer.train(
   { vocabSize: 400 },
 );
 const allCases = [
+  // the `cr` default preset's model (vocab 2048, hidden 128, 2 layers, 4/4 heads) at its batch of
+  // 16 and conversations of ~400 tokens (maxSeqLen 512)
+  {
+    name: 'cli-default',
+    vocabSize: 2048,
+    hiddenSize: 128,
+    numHiddenLayers: 2,
+    numAttentionHeads: 4,
+    seqLen: 500,
+    batchSize: 16,
+  },
   // core-tensors' DEFAULT_MODEL_CONFIG (1.05 M parameters) at the length of a default chain conversation
   { name: 'default', ...DEFAULT_MODEL_CONFIG, seqLen: 340, batchSize: 16 },
   {
@@ -96,74 +111,81 @@ const cases =
     : allCases.filter((c) => values.cases.split(',').includes(c.name));
 const results = [];
 for (const c of cases)
-  for (const workers of workerCounts) {
-    const outDir = await mkdtemp(join(tmpdir(), 'cr-sft-bench-'));
-    const model = CausalLM.create(
-      {
-        vocabSize: c.vocabSize ?? 512,
+  for (const workers of workerCounts)
+    for (const trainEngine of engines) {
+      const outDir = await mkdtemp(join(tmpdir(), 'cr-sft-bench-'));
+      const model = CausalLM.create(
+        {
+          vocabSize: c.vocabSize ?? 512,
+          hiddenSize: c.hiddenSize,
+          intermediateSize: c.intermediateSize ?? c.hiddenSize * 3,
+          numHiddenLayers: c.numHiddenLayers,
+          numAttentionHeads: c.numAttentionHeads,
+          numKeyValueHeads: c.numKeyValueHeads ?? c.numAttentionHeads,
+          maxPositionEmbeddings: 1024,
+        },
+        { seed: 1 },
+      );
+      const records = Array.from({ length: c.batchSize * (steps + 1) }, (_, i) =>
+        conversation(c.seqLen * 0.8, i),
+      );
+      const { examples } = encodeExamples(
+        records.map((r) => r.messages),
+        tokenizer,
+        1024,
+      );
+      const meanLength = examples.reduce((s, e) => s + e.ids.length, 0) / examples.length;
+      console.error(c.name, 'mean tokens', meanLength, 'examples', examples.length);
+      const metrics = [];
+      const began = performance.now();
+      const cpuBefore = process.cpuUsage();
+      const run = await trainSft({
+        model,
+        tokenizer,
+        train: records,
+        outDir,
+        config: {
+          steps: steps + 1,
+          batchSize: c.batchSize,
+          maxSeqLen: 1024,
+          warmupSteps: 1,
+          checkpointEvery: 0,
+          workers,
+          trainEngine,
+        },
+        onMetrics: (m) => {
+          if (m.kind === 'step') metrics.push(m);
+        },
+      });
+      const cpu = process.cpuUsage(cpuBefore);
+      // the first step warms up kernels: leave it out
+      const timed = metrics.slice(1);
+      const tokensPerSecond = timed.reduce((s, m) => s + m.tokensPerSecond, 0) / timed.length;
+      // wall time per step between the first and the last timed step (metrics and all)
+      const wallPerStep =
+        timed.length > 1
+          ? (timed.at(-1).elapsedSeconds - metrics[0].elapsedSeconds) / timed.length
+          : NaN;
+      results.push({
+        name: c.name,
         hiddenSize: c.hiddenSize,
-        intermediateSize: c.intermediateSize ?? c.hiddenSize * 3,
         numHiddenLayers: c.numHiddenLayers,
-        numAttentionHeads: c.numAttentionHeads,
-        numKeyValueHeads: c.numKeyValueHeads ?? c.numAttentionHeads,
-        maxPositionEmbeddings: 1024,
-      },
-      { seed: 1 },
-    );
-    const records = Array.from({ length: c.batchSize * (steps + 1) }, (_, i) =>
-      conversation(c.seqLen * 0.8, i),
-    );
-    const { examples } = encodeExamples(
-      records.map((r) => r.messages),
-      tokenizer,
-      1024,
-    );
-    const meanLength = examples.reduce((s, e) => s + e.ids.length, 0) / examples.length;
-    console.error(c.name, 'mean tokens', meanLength, 'examples', examples.length);
-    const metrics = [];
-    const began = performance.now();
-    const run = await trainSft({
-      model,
-      tokenizer,
-      train: records,
-      outDir,
-      config: {
-        steps: steps + 1,
+        seqLen: c.seqLen,
         batchSize: c.batchSize,
-        maxSeqLen: 1024,
-        warmupSteps: 1,
-        checkpointEvery: 0,
-        workers,
-      },
-      onMetrics: (m) => {
-        if (m.kind === 'step') metrics.push(m);
-      },
-    });
-    // the first step warms up kernels: leave it out
-    const timed = metrics.slice(1);
-    const tokensPerSecond = timed.reduce((s, m) => s + m.tokensPerSecond, 0) / timed.length;
-    // wall time per step between the first and the last timed step (metrics and all)
-    const wallPerStep =
-      timed.length > 1
-        ? (timed.at(-1).elapsedSeconds - metrics[0].elapsedSeconds) / timed.length
-        : NaN;
-    results.push({
-      name: c.name,
-      hiddenSize: c.hiddenSize,
-      numHiddenLayers: c.numHiddenLayers,
-      seqLen: c.seqLen,
-      batchSize: c.batchSize,
-      workers: run.workers,
-      parameters: model.numParameters(),
-      tokensPerSecond: Math.round(tokensPerSecond),
-      meanSequenceTokens: Math.round(meanLength),
-      secondsPerStep: Number(((c.batchSize * meanLength) / tokensPerSecond).toFixed(3)),
-      stepsPerSecond: Number((1 / wallPerStep).toFixed(3)),
-      totalSeconds: Number(((performance.now() - began) / 1000).toFixed(2)),
-    });
-    model.dispose();
-    await rm(outDir, { recursive: true, force: true });
-  }
+        workers: run.workers,
+        trainEngine,
+        parameters: model.numParameters(),
+        tokensPerSecond: Math.round(tokensPerSecond),
+        meanSequenceTokens: Math.round(meanLength),
+        secondsPerStep: Number(((c.batchSize * meanLength) / tokensPerSecond).toFixed(3)),
+        stepsPerSecond: Number((1 / wallPerStep).toFixed(3)),
+        totalSeconds: Number(((performance.now() - began) / 1000).toFixed(2)),
+        // this process's CPU (every thread) over the whole run, warm-up step included
+        cpuSecondsPerStep: Number(((cpu.user + cpu.system) / 1e6 / (steps + 1)).toFixed(3)),
+      });
+      model.dispose();
+      await rm(outDir, { recursive: true, force: true });
+    }
 console.log(
   JSON.stringify(
     {
