@@ -306,7 +306,7 @@ export function buildTrainGraph(config: ModelConfig): Uint8Array {
     const dOut = reshape(transpose(reshape(dMerged, tokensByHeads), [0, 2, 1, 3]), groupedShape);
     // attention: dV = Pᵀ dO, dP = dO Vᵀ, dS = P ⊙ (dP − rowsum(dP ⊙ P)), dQs = dS K, dK = dSᵀ Qs
     // dVᵀ = dOᵀ P and dKᵀ = Qsᵀ dS, computed transposed: onnxruntime's product with the large
-    // [T, T] operand transposed (dV = Pᵀ dO) ran about 5× slower per FLOP (profiled).
+    // [T, T] operand transposed (dV = Pᵀ dO) ran about 4× slower per FLOP (profiled).
     const dV4t = matMul(transpose(dOut, [0, 1, 3, 2]), s.probs);
     const dProbs = matMul(dOut, transpose(s.v4, [0, 1, 3, 2]));
     // rowsum(dP ⊙ P) = rowsum(dO ⊙ O): over head-dim columns instead of T keys (FlashAttention's D)
