@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
 import { Rng } from '@codereasoner/common';
-import type { ModelConfig } from './config.js';
-import { CausalLM, parameterNameOf } from './model.js';
+import { resolveModelConfig, type ModelConfig } from './config.js';
+import { CausalLM, ModelInputError, parameterNameOf } from './model.js';
 import { onnxRuntimeStatus } from './onnx-engine.js';
 import { computeGradients } from './optimizer.js';
-import { OnnxTrainStep, type OnnxTrainBatch } from './onnx-trainer.js';
+import { OnnxTrainStep, onnxTrainFeeds, type OnnxTrainBatch } from './onnx-trainer.js';
 import {
   describeOnBackends,
   jsBackends,
@@ -114,6 +114,34 @@ const cases: [string, Partial<ModelConfig>][] = [
 it('loads onnxruntime-node here (an optional dependency that installs with the workspace)', () => {
   // Not a skip: the parity tests below must run wherever the workspace is installed, CI included.
   expect(onnxRuntimeStatus()).toEqual({ available: true });
+});
+
+it('onnxTrainFeeds refuses a malformed batch with what was wrong', () => {
+  const config = resolveModelConfig(tiny);
+  const batch = packedBatch(config.vocabSize, 1);
+  const feeds = (change: Partial<OnnxTrainBatch>) => () =>
+    onnxTrainFeeds(config, { ...batch, ...change });
+  expect(feeds({ batch: 4 })).toThrow(ModelInputError);
+  expect(feeds({ batch: 4 })).toThrow(/batch·time = 48 entries, got 36 and 36/);
+  expect(feeds({ targetWeights: new Float32Array(3) })).toThrow(/targetWeights must hold/);
+  const outside = Int32Array.from(batch.inputIds);
+  outside[1] = 1000;
+  expect(feeds({ inputIds: outside, targetWeights: undefined })).toThrow(
+    /token id 1000 at \[0, 1\] is outside the vocabulary/,
+  );
+  expect(feeds({ targetWeights: new Float32Array(33), divisor: undefined })).toThrow(
+    /divisor must be > 0, got 0/,
+  );
+  // the rows kept: real targets with a non-zero weight, b·T + t of the predicting position
+  const kept = onnxTrainFeeds(config, {
+    ...batch,
+    targetWeights: new Float32Array(33).fill(1),
+    divisor: undefined,
+  });
+  // row 1 has 8 real tokens: 7 targets; rows 0 and 2 have 11 each
+  expect(kept.rows.length).toBe(11 + 7 + 11);
+  expect(kept.rows.slice(11, 18)).toEqual(BigInt64Array.from([12, 13, 14, 15, 16, 17, 18], BigInt));
+  expect(kept.lossWeights[0]).toBeCloseTo(1 / 29, 7);
 });
 
 describeOnBackends('the onnx training step against tfjs on %s', await jsBackends(), () => {
