@@ -149,8 +149,9 @@ async function openOnnxTrainStep(model: CausalLM, threads: number): Promise<Onnx
     throw unsupported("Qwen3's per-head q/k norms are not in the ONNX training graph");
   const status = onnxRuntimeStatus();
   if (!status.available) throw unsupported(status.reason);
-  // Whoever trains the base weights may change them (the model then no longer matches its source).
-  void model.trainableVariables;
+  // Reading them also marks the base weights as changed (the model no longer matches its source).
+  if (model.trainableVariables.length === 0)
+    throw unsupported('the model has no trainable variables (a frozen clone?)');
   try {
     return await OnnxTrainStep.create(model.config, threads);
   } catch (error) {
