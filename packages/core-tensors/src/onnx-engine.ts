@@ -304,7 +304,6 @@ export class OnnxGeneration {
     const b = this.batch;
     const kv = this.kvHeads;
     const hd = this.headDim;
-    const groups = config.numAttentionHeads / kv;
     const cos = new Float32Array(b * time * hd);
     const sin = new Float32Array(b * time * hd);
     for (let i = 0; i < b * time; i++) {
@@ -325,8 +324,6 @@ export class OnnxGeneration {
       cos: d.tensor('float32', cos, [b, time, 1, hd]),
       sin: d.tensor('float32', sin, [b, time, 1, hd]),
       bias: d.tensor('float32', bias, [b, 1, 1, time, keys]),
-      scores_shape: int64([b, kv, groups, time, keys]),
-      probs_shape: int64([b, kv, groups * time, keys]),
       split_keys: int64([cached, time]),
     };
     const empty = new Float32Array(0);
@@ -334,12 +331,14 @@ export class OnnxGeneration {
       feeds[`past_key.${i}`] = d.tensor('float32', cached > 0 ? this.keys[i]! : empty, [
         b,
         kv,
+        1,
         hd,
         cached,
       ]);
       feeds[`past_value.${i}`] = d.tensor('float32', cached > 0 ? this.values[i]! : empty, [
         b,
         kv,
+        1,
         cached,
         hd,
       ]);

@@ -16,10 +16,9 @@ export type DecoderWeights = ReadonlyMap<string, Float32Array>;
  * - `input_ids` int32 [B, T]
  * - `cos`, `sin` float [B, T, 1, hd]: rotary tables at each token's position (rotate-half layout)
  * - `bias` float [B, 1, 1, T, C + T]: additive attention bias over the C cached keys, then the T new ones
- * - `scores_shape` int64 [5] = [B, K, G, T, C + T] and `probs_shape` int64 [4] = [B, K, G·T, C + T]
  * - `split_keys` int64 [2] = [C, T]
- * - `past_key.{i}` float [B, K, hd, C] (keys stored transposed so q·kᵀ needs no transpose of the
- *   cache), `past_value.{i}` float [B, K, C, hd], per layer i
+ * - `past_key.{i}` float [B, K, 1, hd, C] (keys stored transposed so q·kᵀ needs no transpose of the
+ *   cache), `past_value.{i}` float [B, K, 1, C, hd], per layer i (the 1: see "attention" below)
  *
  * outputs
  * - `logits` float [B, vocab]: the last position's
@@ -184,7 +183,11 @@ export function buildDecoderGraph(
   const g = new GraphBuilder(options.weightsAsInputs === true);
   const FLOAT = onnx.TensorProto.DataType.FLOAT;
   const INT64 = onnx.TensorProto.DataType.INT64;
-  const scale = g.scalar(1 / Math.sqrt(hd));
+  // Attention's 1/√hd is folded into q's weights (and bias): RoPE is linear, so this equals scaling
+  // the scores, and no Mul is left for onnxruntime to fuse into the q·kᵀ product as FusedMatMul's
+  // alpha, which takes MLAS off its M = 1 kernel (alpha must be 1) onto packing the cache per head.
+  const scale = 1 / Math.sqrt(hd);
+  const groups = heads / kvHeads;
 
   // onnxruntime's SimplifiedLayerNormalization (RMSNorm: x / sqrt(mean(x²) + eps) · weight), a
   // contrib kernel it registers in the ONNX domain: one kernel instead of six.
@@ -205,8 +208,9 @@ export function buildDecoderGraph(
 
   const headShapeQ = g.int64s([0, 0, heads, hd]);
   const headShapeKv = g.int64s([0, 0, kvHeads, hd]);
-  const groupedShape = g.int64s([0, kvHeads, -1, hd]);
+  const groupedShape = g.int64s([0, kvHeads, groups, -1, hd]);
   const headsShape = g.int64s([0, heads, -1, hd]);
+  const withGroupAxis = g.int64s([2]);
   const mergedShape = g.int64s([0, 0, heads * hd]);
   const qkvSplit = g.int64s([heads * hd, kvHeads * hd, kvHeads * hd]);
   const gateUpSplit = g.int64s([inter, inter]);
@@ -228,7 +232,7 @@ export function buildDecoderGraph(
         `qkv.${i}`,
         concatColumns(
           [
-            w('self_attn.q_proj.weight'),
+            w('self_attn.q_proj.weight').map((x) => x * scale),
             w('self_attn.k_proj.weight'),
             w('self_attn.v_proj.weight'),
           ],
@@ -239,14 +243,17 @@ export function buildDecoderGraph(
     ]);
     if (weights.has(`${p}.self_attn.q_proj.bias`)) {
       const bias = new Float32Array(qkvWidth);
-      bias.set(w('self_attn.q_proj.bias'));
+      bias.set(w('self_attn.q_proj.bias').map((x) => x * scale));
       bias.set(w('self_attn.k_proj.bias'), heads * hd);
       bias.set(w('self_attn.v_proj.bias'), (heads + kvHeads) * hd);
       qkv = g.one('Add', [qkv, g.weight(`qkv_bias.${i}`, bias, [qkvWidth])]);
     }
     const [q, k, v] = g.op('Split', [qkv, qkvSplit], [{ name: 'axis', i: -1 }], 3);
-    // q [B, T, H, hd] → [B, H, T, hd] → [B, K, G·T, hd]: a group's query heads stacked along time.
-    const q4 = g.one('Reshape', [
+    // Attention runs on 5-D tensors [B, K, G, ·, ·]: q [B, T, H, hd] → [B, H, T, hd] →
+    // [B, K, G, T, hd] (a group's G query heads), keys and values [B, K, 1, ·, ·] broadcast over
+    // the group. MatMul then multiplies each query head alone (M = T, 1 when decoding: MLAS's
+    // M = 1 kernel streams the cache once) and keys/values are never repeated.
+    const q5 = g.one('Reshape', [
       g.one(
         'Transpose',
         [rope(g.one('Reshape', [q!, headShapeQ]))],
@@ -254,7 +261,6 @@ export function buildDecoderGraph(
       ),
       groupedShape,
     ]);
-    const qScaled = g.one('Mul', [q4, scale]);
     const kRoped = rope(g.one('Reshape', [k!, headShapeKv]));
     g.one('Transpose', [kRoped], [{ name: 'perm', ints: [0, 2, 3, 1] }]);
     const keyT = g.nameLast(`key.${i}`);
@@ -265,30 +271,27 @@ export function buildDecoderGraph(
     );
     const value = g.nameLast(`value.${i}`);
     pastInputs.push(
-      valueInfo(`past_key.${i}`, FLOAT, ['batch', kvHeads, hd, 'cached']),
-      valueInfo(`past_value.${i}`, FLOAT, ['batch', kvHeads, 'cached', hd]),
+      valueInfo(`past_key.${i}`, FLOAT, ['batch', kvHeads, 1, hd, 'cached']),
+      valueInfo(`past_value.${i}`, FLOAT, ['batch', kvHeads, 1, 'cached', hd]),
     );
     cacheOutputs.push(
       valueInfo(`key.${i}`, FLOAT, ['batch', kvHeads, hd, 'time']),
       valueInfo(`value.${i}`, FLOAT, ['batch', kvHeads, 'time', hd]),
     );
+    // scores [B, K, G, T, C + T]: the cached keys, then the new ones
     const scores = g.one(
       'Concat',
-      [g.one('MatMul', [qScaled, `past_key.${i}`]), g.one('MatMul', [qScaled, keyT])],
+      [
+        g.one('MatMul', [q5, `past_key.${i}`]),
+        g.one('MatMul', [q5, g.one('Unsqueeze', [keyT, withGroupAxis])]),
+      ],
       [{ name: 'axis', i: -1 }],
     );
-    const probs = g.one('Reshape', [
-      g.one(
-        'Softmax',
-        [g.one('Add', [g.one('Reshape', [scores, 'scores_shape']), 'bias'])],
-        [{ name: 'axis', i: -1 }],
-      ),
-      'probs_shape',
-    ]);
+    const probs = g.one('Softmax', [g.one('Add', [scores, 'bias'])], [{ name: 'axis', i: -1 }]);
     const [pPast, pNew] = g.op('Split', [probs, 'split_keys'], [{ name: 'axis', i: -1 }], 2);
     const attention = g.one('Add', [
       g.one('MatMul', [pPast!, `past_value.${i}`]),
-      g.one('MatMul', [pNew!, value]),
+      g.one('MatMul', [pNew!, g.one('Unsqueeze', [value, withGroupAxis])]),
     ]);
     const merged = g.one('Reshape', [
       g.one(
@@ -339,8 +342,6 @@ export function buildDecoderGraph(
       valueInfo('cos', FLOAT, ['batch', 'time', 1, hd]),
       valueInfo('sin', FLOAT, ['batch', 'time', 1, hd]),
       valueInfo('bias', FLOAT, ['batch', 1, 1, 'time', 'keys']),
-      valueInfo('scores_shape', INT64, [5]),
-      valueInfo('probs_shape', INT64, [4]),
       valueInfo('split_keys', INT64, [2]),
       ...pastInputs,
       ...[...g.weightInputs].map(([name, w]) => valueInfo(name, FLOAT, w.dims)),
