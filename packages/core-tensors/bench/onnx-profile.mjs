@@ -69,14 +69,13 @@ function randomIds(rows, length, vocab, seed) {
   );
 }
 
-/** onnxruntime's profile (a Chrome trace) of the decode runs: kernel time per op type. */
-function summariseOrtProfile(file, firstRunToKeep, runsPerGenerate) {
-  const events = JSON.parse(readFileSync(file, 'utf8'));
+/** onnxruntime's profile (a Chrome trace) of the decode runs (or the prefills): kernel time per op type. */
+function summariseOrtProfile(events, firstRunToKeep, runsPerGenerate, prefill) {
   const runEvents = events.filter((e) => e.cat === 'Session' && e.name === 'model_run');
-  // every generate's first run is its prefill: left out
+  // every generate's first run is its prefill
   const kept = runEvents
     .slice(firstRunToKeep)
-    .filter((_, i) => i % runsPerGenerate !== 0);
+    .filter((_, i) => (i % runsPerGenerate === 0) === prefill);
   if (kept.length === 0) return undefined;
   const inKept = (ts) => kept.some((run) => ts >= run.ts && ts < run.ts + run.dur);
   const byOp = new Map();
@@ -155,7 +154,9 @@ async function profileShape(name, repeats) {
     .filter((f) => f.startsWith(name) && f.endsWith('.json'))
     .map((f) => join(profileDir, f))[0];
   // The profile holds the warm-up's 2 runs, then every repeat's prefill and decode runs.
-  const ort = summariseOrtProfile(file, 2, generate.newTokens);
+  const events = JSON.parse(readFileSync(file, 'utf8'));
+  const ort = summariseOrtProfile(events, 2, generate.newTokens, false);
+  const ortPrefill = summariseOrtProfile(events, 2, generate.newTokens, true);
   const steps = best.decodeSteps;
   const r = (ms) => Math.round((ms / steps) * 1000) / 1000;
   model.dispose();
@@ -166,6 +167,7 @@ async function profileShape(name, repeats) {
     tokensPerSecond: Math.round((generate.batch * generate.newTokens) / (best.generateMs / 1000)),
     tokensPerCpuSecond: Math.round((generate.batch * generate.newTokens) / (best.cpuMs / 1000)),
     prefillRunMs: Math.round(best.prefillRunMs),
+    prefill: ortPrefill,
     decodeStep: {
       // wall ms per decode step: inside session.run, and the JS around it (sampling, masks, cache)
       // (generate's time less every run, prefill included, per decode step)
@@ -197,7 +199,11 @@ function summariseCpuProfile(file) {
     top: [...self.entries()]
       .sort((a, b) => b[1] - a[1])
       .slice(0, 25)
-      .map(([fn, us]) => ({ fn, ms: Math.round(us / 1000), share: Math.round((us / total) * 1000) / 1000 })),
+      .map(([fn, us]) => ({
+        fn,
+        ms: Math.round(us / 1000),
+        share: Math.round((us / total) * 1000) / 1000,
+      })),
   };
 }
 

@@ -206,6 +206,7 @@ export class OnnxGeneration {
   private readonly kvHeads: number;
   private readonly headDim: number;
   private filled = 0;
+  private rope: { source: Float32Array; cos: Ort.Tensor; sin: Ort.Tensor } | undefined;
 
   constructor(
     private readonly decoder: OnnxDecoder,
@@ -291,6 +292,26 @@ export class OnnxGeneration {
     return this.run(ids, 1, positions, rope, bias, c);
   }
 
+  /** The rotary tables' first halves as RotaryEmbedding's caches, made again only when the model's tables grew. */
+  private ropeCaches(rope: { cos: Float32Array; sin: Float32Array }): {
+    cos: Ort.Tensor;
+    sin: Ort.Tensor;
+  } {
+    if (this.rope?.source !== rope.cos) {
+      const hd = this.headDim;
+      const half = hd / 2;
+      const rows = rope.cos.length / hd;
+      // rotate-half tables repeat each row's first half in its second
+      const firstHalves = (table: Float32Array): Ort.Tensor => {
+        const out = new Float32Array(rows * half);
+        for (let p = 0; p < rows; p++) out.set(table.subarray(p * hd, p * hd + half), p * half);
+        return this.decoder.tensor('float32', out, [rows, half]);
+      };
+      this.rope = { source: rope.cos, cos: firstHalves(rope.cos), sin: firstHalves(rope.sin) };
+    }
+    return this.rope;
+  }
+
   private async run(
     ids: Int32Array,
     time: number,
@@ -304,13 +325,7 @@ export class OnnxGeneration {
     const b = this.batch;
     const kv = this.kvHeads;
     const hd = this.headDim;
-    const cos = new Float32Array(b * time * hd);
-    const sin = new Float32Array(b * time * hd);
-    for (let i = 0; i < b * time; i++) {
-      const p = positions[i]!;
-      cos.set(rope.cos.subarray(p * hd, (p + 1) * hd), i * hd);
-      sin.set(rope.sin.subarray(p * hd, (p + 1) * hd), i * hd);
-    }
+    const tables = this.ropeCaches(rope);
     const int64 = (values: number[]) =>
       d.tensor(
         'int64',
@@ -321,8 +336,9 @@ export class OnnxGeneration {
     const feeds: Record<string, Ort.Tensor> = {
       ...this.weightFeeds,
       input_ids: d.tensor('int32', ids, [b, time]),
-      cos: d.tensor('float32', cos, [b, time, 1, hd]),
-      sin: d.tensor('float32', sin, [b, time, 1, hd]),
+      position_ids: d.tensor('int64', BigInt64Array.from(positions, BigInt), [b, time]),
+      cos_cache: tables.cos,
+      sin_cache: tables.sin,
       bias: d.tensor('float32', bias, [b, 1, 1, time, keys]),
       split_keys: int64([cached, time]),
     };

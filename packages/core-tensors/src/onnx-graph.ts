@@ -14,7 +14,9 @@ export type DecoderWeights = ReadonlyMap<string, Float32Array>;
  *
  * inputs
  * - `input_ids` int32 [B, T]
- * - `cos`, `sin` float [B, T, 1, hd]: rotary tables at each token's position (rotate-half layout)
+ * - `position_ids` int64 [B, T]: each token's position (left padding does not count)
+ * - `cos_cache`, `sin_cache` float [P, hd / 2]: the rotary tables' first halves (rotate-half
+ *   layout), rows for positions 0..P-1
  * - `bias` float [B, 1, 1, T, C + T]: additive attention bias over the C cached keys, then the T new ones
  * - `split_keys` int64 [2] = [C, T]
  * - `past_key.{i}` float [B, K, 1, hd, C] (keys stored transposed so q·kᵀ needs no transpose of the
@@ -26,6 +28,9 @@ export type DecoderWeights = ReadonlyMap<string, Float32Array>;
  *   RoPE) and values, which the caller writes into its cache
  */
 export const DECODER_GRAPH_OPSET = 17;
+
+/** onnxruntime's contrib operator domain (its CPU build registers RotaryEmbedding there). */
+const CONTRIB_DOMAIN = 'com.microsoft';
 
 type Attribute = { name: string; ints?: number[]; i?: number; f?: number; s?: string };
 
@@ -46,12 +51,19 @@ export class GraphBuilder {
     return name;
   }
 
-  /** Adds a node and returns its (first) output's name. */
-  op(opType: string, inputs: string[], attributes: Attribute[] = [], outputs = 1): string[] {
+  /** Adds a node (of the ONNX domain unless `domain` is given) and returns its outputs' names. */
+  op(
+    opType: string,
+    inputs: string[],
+    attributes: Attribute[] = [],
+    outputs = 1,
+    domain?: string,
+  ): string[] {
     const names = Array.from({ length: outputs }, () => `t${this.counter++}`);
     this.nodes.push(
       onnx.NodeProto.create({
         opType,
+        ...(domain !== undefined ? { domain } : {}),
         input: inputs,
         output: names,
         attribute: attributes.map((a) =>
@@ -200,11 +212,16 @@ export function buildDecoderGraph(
         { name: 'epsilon', f: config.rmsNormEps },
       ],
     );
-  const rope = (x: string): string => {
-    const [x1, x2] = g.op('Split', [x], [{ name: 'axis', i: -1 }], 2);
-    const rotated = g.one('Concat', [g.one('Neg', [x2!]), x1!], [{ name: 'axis', i: -1 }]);
-    return g.one('Add', [g.one('Mul', [x, 'cos']), g.one('Mul', [rotated, 'sin'])]);
-  };
+  // RoPE on [B, T, n·hd] as onnxruntime's contrib RotaryEmbedding (rotate-half, positions per
+  // token): one kernel instead of Split, Neg, Concat, Mul, Mul, Add.
+  const rope = (x: string, n: number): string =>
+    g.op(
+      'RotaryEmbedding',
+      [x, 'position_ids', 'cos_cache', 'sin_cache'],
+      [{ name: 'num_heads', i: n }],
+      1,
+      CONTRIB_DOMAIN,
+    )[0]!;
 
   const headShapeQ = g.int64s([0, 0, heads, hd]);
   const headShapeKv = g.int64s([0, 0, kvHeads, hd]);
@@ -256,12 +273,12 @@ export function buildDecoderGraph(
     const q5 = g.one('Reshape', [
       g.one(
         'Transpose',
-        [rope(g.one('Reshape', [q!, headShapeQ]))],
+        [g.one('Reshape', [rope(q!, heads), headShapeQ])],
         [{ name: 'perm', ints: [0, 2, 1, 3] }],
       ),
       groupedShape,
     ]);
-    const kRoped = rope(g.one('Reshape', [k!, headShapeKv]));
+    const kRoped = g.one('Reshape', [rope(k!, kvHeads), headShapeKv]);
     g.one('Transpose', [kRoped], [{ name: 'perm', ints: [0, 2, 3, 1] }]);
     const keyT = g.nameLast(`key.${i}`);
     g.one(
@@ -339,8 +356,9 @@ export function buildDecoderGraph(
     initializer: g.initializers,
     input: [
       valueInfo('input_ids', onnx.TensorProto.DataType.INT32, ['batch', 'time']),
-      valueInfo('cos', FLOAT, ['batch', 'time', 1, hd]),
-      valueInfo('sin', FLOAT, ['batch', 'time', 1, hd]),
+      valueInfo('position_ids', INT64, ['batch', 'time']),
+      valueInfo('cos_cache', FLOAT, ['positions', hd / 2]),
+      valueInfo('sin_cache', FLOAT, ['positions', hd / 2]),
       valueInfo('bias', FLOAT, ['batch', 1, 1, 'time', 'keys']),
       valueInfo('split_keys', INT64, [2]),
       ...pastInputs,
@@ -351,7 +369,10 @@ export function buildDecoderGraph(
   const model = onnx.ModelProto.create({
     irVersion: 8,
     producerName: '@codereasoner/core-tensors',
-    opsetImport: [{ domain: '', version: DECODER_GRAPH_OPSET }],
+    opsetImport: [
+      { domain: '', version: DECODER_GRAPH_OPSET },
+      { domain: CONTRIB_DOMAIN, version: 1 },
+    ],
     graph,
   });
   return { bytes: onnx.ModelProto.encode(model).finish(), weightInputs: g.weightInputs };

@@ -10,6 +10,12 @@ export interface SamplingOptions {
 }
 
 /**
+ * The exp weights of the last call, reused: a fresh array per token (16 KB at vocab 2048) was most
+ * of generation's garbage. Calls are synchronous, so one buffer per thread suffices.
+ */
+let scratch = new Float64Array(0);
+
+/**
  * Picks one token from `logits[offset .. offset + vocab)`. The returned log-probability is that of
  * the temperature-scaled full distribution (before top-k/top-p truncation), i.e. exactly what
  * `CausalLM.tokenLogProbs` with the same temperature computes, which is what policy-gradient
@@ -33,7 +39,8 @@ export function sampleToken(
       argmax = i;
     }
   }
-  const weights = new Float64Array(vocab);
+  if (scratch.length < vocab) scratch = new Float64Array(vocab);
+  const weights = scratch;
   let total = 0;
   for (let i = 0; i < vocab; i++) {
     const w = Math.exp(logits[offset + i]! * invT - max);
