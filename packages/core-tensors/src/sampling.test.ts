@@ -1,0 +1,25 @@
+import { Rng } from '@codereasoner/common';
+import { describe, expect, it } from 'vitest';
+import { sampleToken } from './sampling.js';
+
+describe('sampleToken', () => {
+  // sampleToken keeps one weights buffer between calls: a call over a smaller vocabulary must not
+  // see the weights a larger one left behind it.
+  it('samples only from its own vocabulary after a call over a larger one', () => {
+    const rng = new Rng(7);
+    // vocabulary 8, nearly all mass on tokens 3..7
+    const large = Float32Array.of(0, 0, 0, 40, 40, 40, 40, 40);
+    expect(sampleToken(large, 0, 8, { temperature: 1 }, rng).token).toBeGreaterThanOrEqual(3);
+    // vocabulary 3, uniform: every token has probability 1/3
+    const small = Float32Array.of(0, 0, 0, 40, 40);
+    for (let i = 0; i < 20; i++) {
+      const { token, logProb } = sampleToken(small, 0, 3, { temperature: 1 }, rng);
+      expect(token).toBeLessThan(3);
+      expect(logProb).toBeCloseTo(Math.log(1 / 3), 6);
+    }
+    // greedy over 2 entries of a row at an offset: log-prob of [1, 0] at token 0 is 1 - ln(e + 1)
+    const greedy = sampleToken(Float32Array.of(40, 40, 1, 0), 2, 2, { temperature: 0 }, rng);
+    expect(greedy.token).toBe(0);
+    expect(greedy.logProb).toBeCloseTo(1 - Math.log(Math.E + 1), 6);
+  });
+});
