@@ -1266,7 +1266,10 @@ export class CausalLM {
       throw new ModelInputError(`vocabLimit must be at least 1, got ${options.vocabLimit}`);
     // The output projection as one [hidden, vocab] tensor for the whole generation: a tied embedding
     // is transposed once instead of every step, and XNNPACK keeps its packed weights between steps.
-    const onnxRun = onnx?.begin(batch, promptLength + maxNew);
+    const onnxRun = onnx?.begin(batch, promptLength + maxNew, {
+      temperature: sampling.temperature,
+      vocabLimit: sampleVocab,
+    });
     const headWeight =
       onnxRun !== undefined
         ? undefined
@@ -1275,25 +1278,28 @@ export class CausalLM {
           : tf.tidy(() => transposeLast2(this.embed as tf.Tensor2D));
     const fused = onnxRun === undefined ? this.fusedDecodeWeights(options) : undefined;
     try {
-      let logits =
-        onnxRun !== undefined
-          ? await onnxRun.prefill(
-              idsData,
-              promptLength,
-              keyMask,
-              CausalLM.positionsFromMask(keyMask.flat(), batch, promptLength),
-              this.ropeArrays(promptLength),
-            )
-          : this.decodeStep(
-              idsData,
-              batch,
-              promptLength,
-              keyMask,
-              lengths,
-              cache,
-              true,
-              headWeight!,
-            );
+      // the onnx engine also returns sampleToken's exp weights (computed in its graph)
+      let samplingWeights: Float32Array | undefined;
+      let logits: Float32Array;
+      if (onnxRun !== undefined)
+        ({ logits, samplingWeights } = await onnxRun.prefill(
+          idsData,
+          promptLength,
+          keyMask,
+          CausalLM.positionsFromMask(keyMask.flat(), batch, promptLength),
+          this.ropeArrays(promptLength),
+        ));
+      else
+        logits = this.decodeStep(
+          idsData,
+          batch,
+          promptLength,
+          keyMask,
+          lengths,
+          cache,
+          true,
+          headWeight!,
+        );
       // The fused path needs its cache to fit (head dim a multiple of 4, under 2 GiB); else the
       // reference path goes on from the prefill's cache.
       const attention =
@@ -1320,6 +1326,9 @@ export class CausalLM {
             sampleVocab,
             sampling,
             rngs[i]!,
+            samplingWeights === undefined
+              ? undefined
+              : { weights: samplingWeights, offset: i * sampleVocab },
           );
           outputs[i]!.tokens.push(token);
           outputs[i]!.logProbs.push(logProb);
@@ -1335,12 +1344,12 @@ export class CausalLM {
         for (let i = 0; i < batch; i++) keyMask[i]!.push(finished[i] ? 0 : 1);
         if (onnxRun !== undefined) {
           const positions = Int32Array.from(lengths, (l) => l + step);
-          logits = await onnxRun.step(
+          ({ logits, samplingWeights } = await onnxRun.step(
             next,
             keyMask,
             positions,
             this.ropeArrays(promptLength + step + 1),
-          );
+          ));
           continue;
         }
         logits =

@@ -162,9 +162,16 @@ export class OnnxDecoder {
     return decoder;
   }
 
-  /** A generation of `batch` rows with room for `capacity` tokens per row. */
-  begin(batch: number, capacity: number): OnnxGeneration {
-    return new OnnxGeneration(this, batch, capacity, this.weightFeeds);
+  /**
+   * A generation of `batch` rows with room for `capacity` tokens per row, whose runs also return
+   * `sampleToken`'s weights for `sampling` (temperature ≤ 0: greedy, weights at temperature 1).
+   */
+  begin(
+    batch: number,
+    capacity: number,
+    sampling: { temperature: number; vocabLimit: number },
+  ): OnnxGeneration {
+    return new OnnxGeneration(this, batch, capacity, this.weightFeeds, sampling);
   }
 
   tensor(type: 'float32', data: Float32Array, dims: number[]): Ort.Tensor;
@@ -188,6 +195,12 @@ export class OnnxDecoder {
   }
 }
 
+/** What a run returns: the last position's logits [B, vocab] and `sampleToken`'s weights [B, vocabLimit]. */
+export interface OnnxStepOutput {
+  logits: Float32Array;
+  samplingWeights: Float32Array;
+}
+
 /** The KV cache grows by this many slots per row at a time (see `OnnxGeneration`). */
 const CACHE_CHUNK = 64;
 
@@ -207,14 +220,24 @@ export class OnnxGeneration {
   private readonly headDim: number;
   private filled = 0;
   private rope: { source: Float32Array; cos: Ort.Tensor; sin: Ort.Tensor } | undefined;
+  private readonly samplingFeeds: Record<string, Ort.Tensor>;
 
   constructor(
     private readonly decoder: OnnxDecoder,
     private readonly batch: number,
     private readonly capacity: number,
     private readonly weightFeeds: Readonly<Record<string, Ort.Tensor>>,
+    sampling: { temperature: number; vocabLimit: number },
   ) {
     const c = decoder.config;
+    this.samplingFeeds = {
+      inverse_temperature: decoder.tensor(
+        'float32',
+        Float32Array.of(sampling.temperature > 0 ? 1 / sampling.temperature : 1),
+        [1],
+      ),
+      vocab_limit: decoder.tensor('int64', BigInt64Array.of(BigInt(sampling.vocabLimit)), [1]),
+    };
     this.kvHeads = c.numKeyValueHeads;
     this.headDim = headDimOf(c);
     this.allocated = 0;
@@ -252,7 +275,7 @@ export class OnnxGeneration {
 
   /**
    * Runs the prompt (ids [B·T], left-padded; keyMask rows of T entries; positions [B·T]) and
-   * returns the last position's logits [B·vocab].
+   * returns the last position's logits [B·vocab] and sampling weights (see `OnnxStepOutput`).
    */
   async prefill(
     ids: Int32Array,
@@ -260,7 +283,7 @@ export class OnnxGeneration {
     keyMask: number[][],
     positions: Int32Array,
     rope: { cos: Float32Array; sin: Float32Array },
-  ): Promise<Float32Array> {
+  ): Promise<OnnxStepOutput> {
     if (this.filled !== 0) throw new Error('prefill runs once per generation');
     if (time > this.capacity)
       throw new Error(`${time} tokens exceed the capacity ${this.capacity}`);
@@ -276,7 +299,7 @@ export class OnnxGeneration {
     keyMask: number[][],
     positions: Int32Array,
     rope: { cos: Float32Array; sin: Float32Array },
-  ): Promise<Float32Array> {
+  ): Promise<OnnxStepOutput> {
     const slot = this.filled;
     if (slot >= this.capacity) throw new Error(`the KV cache's ${this.capacity} slots are full`);
     if (slot >= this.allocated) this.grow(Math.min(this.capacity, this.allocated + CACHE_CHUNK));
@@ -319,7 +342,7 @@ export class OnnxGeneration {
     rope: { cos: Float32Array; sin: Float32Array },
     bias: Float32Array,
     cached: number,
-  ): Promise<Float32Array> {
+  ): Promise<OnnxStepOutput> {
     const d = this.decoder;
     const config = d.config;
     const b = this.batch;
@@ -335,6 +358,7 @@ export class OnnxGeneration {
     const keys = cached + time;
     const feeds: Record<string, Ort.Tensor> = {
       ...this.weightFeeds,
+      ...this.samplingFeeds,
       input_ids: d.tensor('int32', ids, [b, time]),
       position_ids: d.tensor('int64', BigInt64Array.from(positions, BigInt), [b, time]),
       cos_cache: tables.cos,
@@ -382,6 +406,9 @@ export class OnnxGeneration {
       }
     }
     this.filled = slot + time;
-    return out['logits']!.data as Float32Array;
+    return {
+      logits: out['logits']!.data as Float32Array,
+      samplingWeights: out['sampling_weights']!.data as Float32Array,
+    };
   }
 }

@@ -19,11 +19,15 @@ export type DecoderWeights = ReadonlyMap<string, Float32Array>;
  *   layout), rows for positions 0..P-1
  * - `bias` float [B, 1, 1, T, C + T]: additive attention bias over the C cached keys, then the T new ones
  * - `split_keys` int64 [2] = [C, T]
+ * - `inverse_temperature` float [1] and `vocab_limit` int64 [1]: what `sampleToken` samples from
  * - `past_key.{i}` float [B, K, 1, hd, C] (keys stored transposed so q·kᵀ needs no transpose of the
  *   cache), `past_value.{i}` float [B, K, 1, C, hd], per layer i (the 1: see "attention" below)
  *
  * outputs
  * - `logits` float [B, vocab]: the last position's
+ * - `sampling_weights` float [B, vocab_limit]: exp(logit / temperature - row max) over the first
+ *   vocab_limit logits, the weights `sampleToken` would compute with Math.exp (one vectorised
+ *   kernel instead of vocab calls of Math.exp per row in JS)
  * - `key.{i}` float [B, K, hd, T] and `value.{i}` float [B, K, T, hd]: the new tokens' keys (after
  *   RoPE) and values, which the caller writes into its cache
  */
@@ -348,7 +352,15 @@ export function buildDecoderGraph(
     g.one('MatMul', [normed, g.weight('lm_head', get('lm_head.weight'), [d, vocab])]);
   // Tied: the embedding [vocab, d] used transposed by Gemm, no second copy.
   else g.one('Gemm', [normed, 'embed'], [{ name: 'transB', i: 1 }]);
-  g.nameLast('logits');
+  const logits = g.nameLast('logits');
+  const scaled = g.one('Mul', [
+    g.one('Slice', [logits, g.int64s([0]), 'vocab_limit', g.int64s([1])]),
+    'inverse_temperature',
+  ]);
+  g.one('Exp', [
+    g.one('Sub', [scaled, g.one('ReduceMax', [scaled], [{ name: 'axes', ints: [1] }])]),
+  ]);
+  g.nameLast('sampling_weights');
 
   const graph = onnx.GraphProto.create({
     name: 'codereasoner-decoder',
@@ -361,10 +373,16 @@ export function buildDecoderGraph(
       valueInfo('sin_cache', FLOAT, ['positions', hd / 2]),
       valueInfo('bias', FLOAT, ['batch', 1, 1, 'time', 'keys']),
       valueInfo('split_keys', INT64, [2]),
+      valueInfo('inverse_temperature', FLOAT, [1]),
+      valueInfo('vocab_limit', INT64, [1]),
       ...pastInputs,
       ...[...g.weightInputs].map(([name, w]) => valueInfo(name, FLOAT, w.dims)),
     ],
-    output: [valueInfo('logits', FLOAT, ['batch', vocab]), ...cacheOutputs],
+    output: [
+      valueInfo('logits', FLOAT, ['batch', vocab]),
+      valueInfo('sampling_weights', FLOAT, ['batch', 'sampled']),
+      ...cacheOutputs,
+    ],
   });
   const model = onnx.ModelProto.create({
     irVersion: 8,

@@ -22,4 +22,29 @@ describe('sampleToken', () => {
     expect(greedy.token).toBe(0);
     expect(greedy.logProb).toBeCloseTo(1 - Math.log(Math.E + 1), 6);
   });
+
+  it('samples from weights computed elsewhere (the onnx graph) as from its own', () => {
+    const logits = Float32Array.of(9, 0.5, -1, 2, 1.5, 0.25);
+    const row = logits.subarray(2);
+    for (const temperature of [0, 0.7, 1]) {
+      const invT = temperature > 0 ? 1 / temperature : 1;
+      const max = Math.max(...row) * invT;
+      const weights = Float32Array.from(row, (z) => Math.exp(z * invT - max));
+      for (let seed = 0; seed < 20; seed++) {
+        const own = sampleToken(logits, 2, 4, { temperature }, new Rng(seed));
+        const given = sampleToken(logits, 2, 4, { temperature }, new Rng(seed), {
+          weights: Float32Array.of(7, ...weights),
+          offset: 1,
+        });
+        expect(given.token).toBe(own.token);
+        expect(given.logProb).toBeCloseTo(own.logProb, 6);
+      }
+    }
+    // the given weights decide: all mass on entry 2 although the logits are uniform
+    for (let seed = 0; seed < 10; seed++) {
+      const given = { weights: Float32Array.of(0, 0, 1), offset: 0 };
+      const uniform = Float32Array.of(0, 0, 0);
+      expect(sampleToken(uniform, 0, 3, { temperature: 1 }, new Rng(seed), given).token).toBe(2);
+    }
+  });
 });

@@ -27,6 +27,11 @@ export function sampleToken(
   vocab: number,
   options: SamplingOptions,
   rng: Rng,
+  /**
+   * exp(logit / temperature − row max) of this row's `vocab` entries, computed elsewhere (the onnx
+   * engine's graph, as float32); without it they are computed here with Math.exp.
+   */
+  given?: { weights: Float32Array; offset: number },
 ): { token: number; logProb: number } {
   const greedy = !(options.temperature > 0);
   const invT = greedy ? 1 : 1 / options.temperature;
@@ -39,13 +44,19 @@ export function sampleToken(
       argmax = i;
     }
   }
-  if (scratch.length < vocab) scratch = new Float64Array(vocab);
-  const weights = scratch;
+  let weights: Float32Array | Float64Array;
   let total = 0;
-  for (let i = 0; i < vocab; i++) {
-    const w = Math.exp(logits[offset + i]! * invT - max);
-    weights[i] = w;
-    total += w;
+  if (given !== undefined) {
+    weights = given.weights.subarray(given.offset, given.offset + vocab);
+    for (let i = 0; i < vocab; i++) total += weights[i]!;
+  } else {
+    if (scratch.length < vocab) scratch = new Float64Array(vocab);
+    weights = scratch;
+    for (let i = 0; i < vocab; i++) {
+      const w = Math.exp(logits[offset + i]! * invT - max);
+      weights[i] = w;
+      total += w;
+    }
   }
   const logTotal = Math.log(total);
   const logProbOf = (token: number): number => logits[offset + token]! * invT - max - logTotal;
