@@ -393,7 +393,7 @@ export class OnnxGeneration {
       const keyCache = this.keys[i]!;
       const valueCache = this.values[i]!;
       for (let r = 0; r < b * kv; r++) {
-        // keys [B, K, hd, T] → cache [B, K, hd, C] at columns slot..slot+T-1
+        // keys [B, K, (1,) hd, T] → cache [B, K, (1,) hd, C] at columns slot..slot+T-1
         if (time === 1)
           for (let e = 0; e < hd; e++) keyCache[(r * hd + e) * c + slot] = newKeys[r * hd + e]!;
         else
@@ -401,7 +401,7 @@ export class OnnxGeneration {
             const from = (r * hd + e) * time;
             keyCache.set(newKeys.subarray(from, from + time), (r * hd + e) * c + slot);
           }
-        // values [B, K, T, hd] → cache [B, K, C, hd] at rows slot..slot+T-1
+        // values [B, K, (1,) T, hd] → cache [B, K, (1,) C, hd] at rows slot..slot+T-1
         valueCache.set(newValues.subarray(r * time * hd, (r + 1) * time * hd), (r * c + slot) * hd);
       }
     }

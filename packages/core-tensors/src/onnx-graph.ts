@@ -28,8 +28,8 @@ export type DecoderWeights = ReadonlyMap<string, Float32Array>;
  * - `sampling_weights` float [B, vocab_limit]: exp(logit / temperature - row max) over the first
  *   vocab_limit logits, the weights `sampleToken` would compute with Math.exp (one vectorised
  *   kernel instead of vocab calls of Math.exp per row in JS)
- * - `key.{i}` float [B, K, hd, T] and `value.{i}` float [B, K, T, hd]: the new tokens' keys (after
- *   RoPE) and values, which the caller writes into its cache
+ * - `key.{i}` float [B, K, 1, hd, T] and `value.{i}` float [B, K, 1, T, hd]: the new tokens' keys
+ *   (after RoPE) and values, which the caller writes into its cache
  */
 export const DECODER_GRAPH_OPSET = 17;
 
@@ -227,11 +227,9 @@ export function buildDecoderGraph(
       CONTRIB_DOMAIN,
     )[0]!;
 
-  const headShapeQ = g.int64s([0, 0, heads, hd]);
-  const headShapeKv = g.int64s([0, 0, kvHeads, hd]);
-  const groupedShape = g.int64s([0, kvHeads, groups, -1, hd]);
-  const headsShape = g.int64s([0, heads, -1, hd]);
-  const withGroupAxis = g.int64s([2]);
+  // [B, T, n·hd] → [B, T, K, n / K, hd]: the axes a 5-D transpose takes straight to attention's
+  const groupedQ = g.int64s([0, 0, kvHeads, groups, hd]);
+  const groupedKv = g.int64s([0, 0, kvHeads, 1, hd]);
   const mergedShape = g.int64s([0, 0, heads * hd]);
   const qkvSplit = g.int64s([heads * hd, kvHeads * hd, kvHeads * hd]);
   const gateUpSplit = g.int64s([inter, inter]);
@@ -270,56 +268,40 @@ export function buildDecoderGraph(
       qkv = g.one('Add', [qkv, g.weight(`qkv_bias.${i}`, bias, [qkvWidth])]);
     }
     const [q, k, v] = g.op('Split', [qkv, qkvSplit], [{ name: 'axis', i: -1 }], 3);
-    // Attention runs on 5-D tensors [B, K, G, ·, ·]: q [B, T, H, hd] → [B, H, T, hd] →
-    // [B, K, G, T, hd] (a group's G query heads), keys and values [B, K, 1, ·, ·] broadcast over
-    // the group. MatMul then multiplies each query head alone (M = T, 1 when decoding: MLAS's
-    // M = 1 kernel streams the cache once) and keys/values are never repeated.
-    const q5 = g.one('Reshape', [
-      g.one(
-        'Transpose',
-        [g.one('Reshape', [rope(q!, heads), headShapeQ])],
-        [{ name: 'perm', ints: [0, 2, 1, 3] }],
-      ),
-      groupedShape,
-    ]);
-    const kRoped = g.one('Reshape', [rope(k!, kvHeads), headShapeKv]);
-    g.one('Transpose', [kRoped], [{ name: 'perm', ints: [0, 2, 3, 1] }]);
+    // Attention runs on 5-D tensors [B, K, G, ·, ·]: q [B, T, H·hd] → [B, K, G, T, hd] (a group's
+    // G query heads), keys [B, K, 1, hd, T] and values [B, K, 1, T, hd] broadcast over the group.
+    // MatMul then multiplies each query head alone (M = T, 1 when decoding: MLAS's M = 1 kernel
+    // streams the cache once) and keys/values are never repeated.
+    const to5d = (x: string, shape: string, perm: number[]): string =>
+      g.one('Transpose', [g.one('Reshape', [x, shape])], [{ name: 'perm', ints: perm }]);
+    const q5 = to5d(rope(q!, heads), groupedQ, [0, 2, 3, 1, 4]);
+    to5d(rope(k!, kvHeads), groupedKv, [0, 2, 3, 4, 1]);
     const keyT = g.nameLast(`key.${i}`);
-    g.one(
-      'Transpose',
-      [g.one('Reshape', [v!, headShapeKv])],
-      [{ name: 'perm', ints: [0, 2, 1, 3] }],
-    );
+    to5d(v!, groupedKv, [0, 2, 3, 1, 4]);
     const value = g.nameLast(`value.${i}`);
     pastInputs.push(
       valueInfo(`past_key.${i}`, FLOAT, ['batch', kvHeads, 1, hd, 'cached']),
       valueInfo(`past_value.${i}`, FLOAT, ['batch', kvHeads, 1, 'cached', hd]),
     );
     cacheOutputs.push(
-      valueInfo(`key.${i}`, FLOAT, ['batch', kvHeads, hd, 'time']),
-      valueInfo(`value.${i}`, FLOAT, ['batch', kvHeads, 'time', hd]),
+      valueInfo(`key.${i}`, FLOAT, ['batch', kvHeads, 1, hd, 'time']),
+      valueInfo(`value.${i}`, FLOAT, ['batch', kvHeads, 1, 'time', hd]),
     );
     // scores [B, K, G, T, C + T]: the cached keys, then the new ones
     const scores = g.one(
       'Concat',
-      [
-        g.one('MatMul', [q5, `past_key.${i}`]),
-        g.one('MatMul', [q5, g.one('Unsqueeze', [keyT, withGroupAxis])]),
-      ],
+      [g.one('MatMul', [q5, `past_key.${i}`]), g.one('MatMul', [q5, keyT])],
       [{ name: 'axis', i: -1 }],
     );
     const probs = g.one('Softmax', [g.one('Add', [scores, 'bias'])], [{ name: 'axis', i: -1 }]);
     const [pPast, pNew] = g.op('Split', [probs, 'split_keys'], [{ name: 'axis', i: -1 }], 2);
     const attention = g.one('Add', [
       g.one('MatMul', [pPast!, `past_value.${i}`]),
-      g.one('MatMul', [pNew!, g.one('Unsqueeze', [value, withGroupAxis])]),
+      g.one('MatMul', [pNew!, value]),
     ]);
+    // [B, K, G, T, hd] → [B, T, K, G, hd] = [B, T, H·hd] (head h = k·G + g)
     const merged = g.one('Reshape', [
-      g.one(
-        'Transpose',
-        [g.one('Reshape', [attention, headsShape])],
-        [{ name: 'perm', ints: [0, 2, 1, 3] }],
-      ),
+      g.one('Transpose', [attention], [{ name: 'perm', ints: [0, 3, 1, 2, 4] }]),
       mergedShape,
     ]);
     x = g.one('Add', [
