@@ -1,6 +1,6 @@
 import { ConfigValidationError, schemaIssues } from '@codereasoner/common';
 import type { JSONSchemaType } from 'ajv';
-import { CHAIN_FORMATS, type ChainFormat } from './trace-chain.js';
+import { CHAIN_FORMATS, CHAIN_STOPS, type ChainFormat, type ChainStop } from './trace-chain.js';
 
 /** Every setting of `trainSft`; `resolveSftConfig` fills the defaults below. */
 export interface SftConfig {
@@ -183,6 +183,8 @@ export interface TraceTeacherConfig {
   kind: 'trace';
   /** `full` (default): each executed line's source and what changed; `compact`: `L<n>` and what changed. */
   format?: ChainFormat;
+  /** `end` (default): line-task chains trace the whole call; `answer`: they stop at the step that decides the answer. */
+  stopAt?: ChainStop;
   /** Tasks traced and verified per sandbox batch. */
   batchSize?: number;
   /** Trace step limit passed to the sandbox. */
@@ -199,6 +201,7 @@ export const traceTeacherConfigSchema: JSONSchemaType<TraceTeacherConfig> = {
   properties: {
     kind: { type: 'string', const: 'trace' },
     format: { type: 'string', enum: [...CHAIN_FORMATS], nullable: true },
+    stopAt: { type: 'string', enum: [...CHAIN_STOPS], nullable: true },
     batchSize: { type: 'integer', minimum: 1, nullable: true },
     maxTraceSteps: { type: 'integer', minimum: 1, nullable: true },
   },

@@ -54,6 +54,7 @@ export {
   createTraceTeacher,
   taskCall,
   traceTeacherChain,
+  deciderStep,
 } from './teachers.js';
 export type {
   ChatTeacherOptions,
@@ -63,8 +64,8 @@ export type {
 } from './teachers.js';
 export { sftShardLoss } from './sft-loss.js';
 export type { SftShardOptions } from './sft-loss.js';
-export { CHAIN_FORMATS, traceChain } from './trace-chain.js';
-export type { ChainFormat, ChainTrace, TraceChainOptions } from './trace-chain.js';
+export { CHAIN_FORMATS, CHAIN_STOPS, traceChain } from './trace-chain.js';
+export type { ChainFormat, ChainStop, ChainTrace, TraceChainOptions } from './trace-chain.js';
 export { checkpointName, latestCheckpoint } from './run-state.js';
 export { pickEvalTasks } from './held-out-eval.js';
 export { SftTrainer, trainSft } from './trainer.js';

@@ -12,6 +12,7 @@ import { SftAbortedError, TeacherError } from './errors.js';
 import {
   createChatTeacher,
   createTraceTeacher,
+  deciderStep,
   type Teacher,
   type TeacherResult,
 } from './teachers.js';
@@ -178,6 +179,58 @@ describe('trace teacher', () => {
     // shorter than the full chain of the same task
     const full = await collect(createTraceTeacher(sandbox), [byId('p1-output')]);
     expect(chains['p1-output']!.length).toBeLessThan(full[0]!.completion.length);
+  });
+
+  it("stops coverage, state and path chains at the step that decides the answer (stopAt: 'answer')", async () => {
+    const teacher = createTraceTeacher(sandbox, { format: 'compact', stopAt: 'answer' });
+    expect(teacher.id).toBe('trace-compact-to-answer');
+    const results = await collect(teacher, tasks);
+    expect(results.map((result) => [result.task.id, result.correct, result.reason])).toEqual(
+      tasks.map((task) => [task.id, true, 'correct']),
+    );
+    const chains = Object.fromEntries(results.map((result) => [result.task.id, result.completion]));
+    const completion = (lines: string[], answer: string): string =>
+      ['<think>', ...lines, '</think>', `<answer>${answer}</answer>`].join('\n');
+    // f([3, 1, 2]): line 5 first runs at the fourth step, line 4 first at the third
+    const toFirstL5 = ['L2 s=0', 'L3 x=3', 'L4 True', 'L5 s=3'];
+    expect(chains['p1-coverage']).toBe(completion([...toFirstL5, 'L5 runs'], 'yes'));
+    expect(chains['p1-state']).toBe(completion([...toFirstL5, 'After L5: s=3'], '3'));
+    // the path answer is the line after the first L4: that step is the last one written
+    expect(chains['p1-path']).toBe(completion([...toFirstL5, 'After L4: L5'], '5'));
+    // output and input chains, and a line that never runs, still need the whole trace
+    const whole = Object.fromEntries(
+      (await collect(createTraceTeacher(sandbox, { format: 'compact' }), tasks)).map((result) => [
+        result.task.id,
+        result.completion,
+      ]),
+    );
+    for (const id of ['p1-output', 'p1-input', 'p2-coverage']) expect(chains[id]).toBe(whole[id]);
+    expect(chains['p2-coverage']).toContain('Result: ');
+  });
+
+  it('finds the deciding step from the trace, or none where the whole trace decides', () => {
+    const trace = {
+      status: 'ok',
+      repr: '1',
+      path: [2, 3, 4, 3, 4, 6],
+      states: [],
+      truncated: false,
+    };
+    const task = (type: string, line: number, answer: string) =>
+      ({ ...byId('p1-state'), type, line, answer }) as TaskRecord;
+    expect(deciderStep(task('state', 4, '1'), trace)).toBe(2);
+    expect(deciderStep(task('coverage', 3, 'yes'), trace)).toBe(1);
+    expect(deciderStep(task('coverage', 5, 'no'), trace)).toBeUndefined();
+    expect(deciderStep(task('path', 4, '3'), trace)).toBe(3);
+    // nothing runs after the last line: the path answer -1 needs the trace to its end
+    expect(deciderStep(task('path', 6, '-1'), trace)).toBeUndefined();
+    expect(deciderStep({ ...byId('p1-output') }, trace)).toBeUndefined();
+  });
+
+  it('refuses an unknown place to stop a chain', () => {
+    expect(() => createTraceTeacher(sandbox, { stopAt: 'middle' as never })).toThrow(
+      'stopAt must be one of "end", "answer", got "middle"',
+    );
   });
 
   it('never keeps a chain whose answer or result execution does not confirm', async () => {

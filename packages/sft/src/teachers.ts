@@ -12,9 +12,11 @@ import type { Sandbox } from '@codereasoner/sandbox';
 import { TeacherError } from './errors.js';
 import {
   CHAIN_FORMATS,
+  CHAIN_STOPS,
   parameterNames,
   traceChain,
   type ChainFormat,
+  type ChainStop,
   type ChainTrace,
   type TraceChainOptions,
 } from './trace-chain.js';
@@ -47,6 +49,13 @@ export interface TraceTeacherOptions {
    * only the line number and what changed there. Shorthand for `chain.format`.
    */
   format?: ChainFormat;
+  /**
+   * Where the chains of coverage, state and path tasks end (default `end`): `end` traces every
+   * call to its result, then adds the line that answers the question; `answer` stops at the step
+   * that decides the answer (`deciderStep`), so the answer follows the step it is read from
+   * instead of a whole trace later, in fewer tokens. Output and input chains always run to the end.
+   */
+  stopAt?: ChainStop;
 }
 
 const NUMBERED_TYPES: ReadonlySet<string> = new Set(LINE_TASK_TYPES);
@@ -60,12 +69,14 @@ export function traceTeacherChain(
   task: TaskRecord,
   trace: ChainTrace,
   chain: TraceChainOptions = {},
+  stopAt: ChainStop = 'end',
 ): string {
   const lines = [
     traceChain(task.code, trace, {
       lineNumbers: NUMBERED_TYPES.has(task.type),
       known: parameterNames(task.code, task.entryPoint),
       ...chain,
+      lastStep: stopAt === 'answer' ? deciderStep(task, trace) : undefined,
     }),
   ];
   if (task.type === 'input') lines.unshift(`Try ${taskCall(task)}`);
@@ -79,6 +90,20 @@ export function traceTeacherChain(
     );
   }
   return lines.join('\n');
+}
+
+/**
+ * Where a chain with `stopAt: 'answer'` ends: the step that decides a line task's answer (the
+ * first execution of the asked line for coverage and state, the step after it for path), or
+ * undefined (the whole trace) for output and input prediction, a line that never runs (coverage
+ * `no` needs the whole path) and a path answer of `-1` (nothing runs after the line).
+ */
+export function deciderStep(task: TaskRecord, trace: ChainTrace): number | undefined {
+  if (task.line === undefined || !NUMBERED_TYPES.has(task.type)) return undefined;
+  const first = trace.path.indexOf(task.line);
+  if (first === -1) return undefined;
+  if (task.type === 'path') return first + 1 < trace.path.length ? first + 1 : undefined;
+  return first;
 }
 
 /**
@@ -118,8 +143,19 @@ export function createTraceTeacher(sandbox: Sandbox, options: TraceTeacherOption
       `format must be one of ${CHAIN_FORMATS.map((f) => `"${f}"`).join(', ')}, got ${JSON.stringify(format)}`,
     );
   }
-  // the id is each SFT record's provenance: a compact chain says so
-  const id = format === 'full' ? 'trace' : `trace-${format}`;
+  const stopAt = options.stopAt ?? 'end';
+  if (!CHAIN_STOPS.includes(stopAt)) {
+    throw new TeacherError(
+      'trace',
+      `stopAt must be one of ${CHAIN_STOPS.map((s) => `"${s}"`).join(', ')}, got ${JSON.stringify(stopAt)}`,
+    );
+  }
+  // the id is each SFT record's provenance: a compact or answer-stopped chain says so
+  const id = [
+    'trace',
+    ...(format === 'full' ? [] : [format]),
+    ...(stopAt === 'end' ? [] : ['to-answer']),
+  ].join('-');
   return {
     id,
     async *teach(tasks) {
@@ -147,7 +183,7 @@ export function createTraceTeacher(sandbox: Sandbox, options: TraceTeacherOption
           if (trace === undefined) return formatCompletion(task.answer, 'No trace.');
           return formatCompletion(
             task.answer,
-            traceTeacherChain(task, trace, { maxSteps: 16, ...options.chain, format }),
+            traceTeacherChain(task, trace, { maxSteps: 16, ...options.chain, format }, stopAt),
           );
         });
         const verdicts = await verifyBatch(

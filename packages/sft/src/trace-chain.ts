@@ -25,12 +25,24 @@ export interface TraceChainOptions {
    * steps in about half the tokens, so the model generates less per answer.
    */
   format?: ChainFormat;
+  /**
+   * Index (into the trace's steps) of the last step written. The chain then stops there, without
+   * the `Result:` line, since the call's result is not reached; the caller closes it with what
+   * that step decides. Steps are still read from the whole trace (a loop header's decision
+   * depends on the step after it).
+   */
+  lastStep?: number;
 }
 
 /** How a trace chain writes its steps: see `TraceChainOptions.format`. */
 export type ChainFormat = 'full' | 'compact';
 
 export const CHAIN_FORMATS: readonly ChainFormat[] = ['full', 'compact'];
+
+/** Where the trace teacher ends a line task's chain: see `TraceTeacherOptions.stopAt` (teachers.ts). */
+export type ChainStop = 'end' | 'answer';
+
+export const CHAIN_STOPS: readonly ChainStop[] = ['end', 'answer'];
 
 const HEADER = /^(if|elif|while|for)\b/;
 
@@ -80,7 +92,9 @@ export function traceChain(
   const numbered = compact || (options.lineNumbers ?? true);
   const at = (line: number): string => (numbered ? `L${line} ` : '');
   const lines = code.split('\n');
-  const steps = toSteps(lines, trace, maxSource);
+  const allSteps = toSteps(lines, trace, maxSource);
+  const cut = options.lastStep !== undefined && options.lastStep < allSteps.length - 1;
+  const steps = cut ? allSteps.slice(0, Math.max(0, options.lastStep! + 1)) : allSteps;
   const out: string[] = [];
   const known = new Map<string, string>();
   const first = trace.states[0]?.locals ?? {};
@@ -124,6 +138,7 @@ export function traceChain(
     out.push(summarise(middle, changes, at, compact));
     steps.slice(steps.length - tail).forEach(emit);
   }
+  if (cut) return out.join('\n');
   if (trace.truncated) out.push('... (trace limit reached)');
   if (trace.status === 'ok') out.push(`Result: ${trace.repr ?? 'None'}`);
   else if (trace.exception)
