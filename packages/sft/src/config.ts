@@ -64,14 +64,16 @@ export interface SftConfig {
    * pool) or `onnx` (core-tensors' ONNX training graph on onnxruntime-node's native kernels, one
    * session with as many intra-op threads as the pool has workers; Llama/Qwen2 models without
    * LoRA). Clipping and AdamW are the same code either way; the losses agree within float32
-   * rounding. Opt-in while measured (core-tensors README, "Training on onnxruntime-node").
+   * rounding. `auto`: onnx where onnxruntime-node loads and can train the model, else tfjs (the
+   * reason on the logger); `SftResult.trainEngine` says which ran. Measured in core-tensors'
+   * README, "Training on onnxruntime-node".
    */
   trainEngine: SftTrainEngine;
 }
 
 /** What computes an SFT step's gradients (see `SftConfig.trainEngine`). */
-export type SftTrainEngine = 'tfjs' | 'onnx';
-export const SFT_TRAIN_ENGINES: readonly SftTrainEngine[] = ['tfjs', 'onnx'];
+export type SftTrainEngine = 'tfjs' | 'onnx' | 'auto';
+export const SFT_TRAIN_ENGINES: readonly SftTrainEngine[] = ['tfjs', 'onnx', 'auto'];
 
 export type SftConfigInput = Partial<SftConfig>;
 

@@ -261,6 +261,50 @@ describe('trainSft', () => {
     }
   });
 
+  it("trainEngine 'auto' trains on onnx where it can and falls back to tfjs with the reason where it cannot", async () => {
+    const config = {
+      steps: 2,
+      batchSize: 2,
+      checkpointEvery: 0,
+      workers: 0,
+      trainEngine: 'auto',
+    } as const;
+    const plain = CausalLM.create(modelConfig, { seed: 4 });
+    const lora = CausalLM.create(modelConfig, { seed: 4 });
+    lora.addAdapters({ r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj'] }, { seed: 1 });
+    const logged: string[] = [];
+    const logger = {
+      debug: () => {},
+      info: (m: string) => logged.push(m),
+      warn: (m: string) => logged.push(m),
+    };
+    try {
+      const onPlain = await trainSft({
+        model: plain,
+        tokenizer,
+        train: records,
+        outDir: join(root, 'engine-auto-plain'),
+        config,
+        logger,
+      });
+      expect(onPlain).toMatchObject({ trainEngine: 'onnx', steps: 2, stopped: 'steps' });
+      expect(logged.filter((m) => m.includes("trainEngine 'auto'"))).toEqual([]);
+      const onLora = await trainSft({
+        model: lora,
+        tokenizer,
+        train: records,
+        outDir: join(root, 'engine-auto-lora'),
+        config,
+        logger,
+      });
+      expect(onLora).toMatchObject({ trainEngine: 'tfjs', steps: 2, stopped: 'steps' });
+      expect(logged).toContain("sft: trainEngine 'auto' trains on tfjs: it has LoRA adapters");
+    } finally {
+      plain.dispose();
+      lora.dispose();
+    }
+  });
+
   it('resumes a checkpoint written before a setting existed, reading it as the default', async () => {
     const config = {
       steps: 4,

@@ -99,6 +99,8 @@ export interface SftResult {
   stopped: 'steps' | 'maxSeconds' | 'aborted';
   /** Worker threads used for gradients and evaluation (1 = in-process). */
   workers: number;
+  /** What computed the steps' gradients (`trainEngine: 'auto'` resolved). */
+  trainEngine: 'tfjs' | 'onnx';
   /** Loss of the last step (NaN when no step ran in this call and none was recorded). */
   finalLoss: number;
   /** The last checkpoint written (`<outDir>/checkpoints/step-NNNNNNNN`). */
@@ -137,27 +139,25 @@ async function startPool(
   }
 }
 
-/** The ONNX training session of `trainEngine: 'onnx'`, or an error saying why the model cannot use it. */
-async function openOnnxTrainStep(model: CausalLM, threads: number): Promise<OnnxTrainStep> {
-  const unsupported = (reason: string) =>
-    new SftTrainingError(
-      'SFT_ENGINE_UNSUPPORTED',
-      `trainEngine 'onnx' cannot train this model: ${reason}; use trainEngine 'tfjs'`,
-    );
-  if (model.loraConfig !== undefined) throw unsupported('it has LoRA adapters');
+/** The ONNX training session of `trainEngine: 'onnx'`, or why the model cannot use it. */
+async function openOnnxTrainStep(
+  model: CausalLM,
+  threads: number,
+): Promise<OnnxTrainStep | { unsupported: string }> {
+  if (model.loraConfig !== undefined) return { unsupported: 'it has LoRA adapters' };
   if (model.config.architecture === 'qwen3')
-    throw unsupported("Qwen3's per-head q/k norms are not in the ONNX training graph");
+    return { unsupported: "Qwen3's per-head q/k norms are not in the ONNX training graph" };
   const status = onnxRuntimeStatus();
-  if (!status.available) throw unsupported(status.reason);
+  if (!status.available) return { unsupported: status.reason };
   // Reading them also marks the base weights as changed (the model no longer matches its source).
   if (model.trainableVariables.length === 0)
-    throw unsupported('the model has no trainable variables (a frozen clone?)');
+    return { unsupported: 'the model has no trainable variables (a frozen clone?)' };
   try {
     return await OnnxTrainStep.create(model.config, threads);
   } catch (error) {
-    throw unsupported(
-      `onnxruntime refused the training graph (${error instanceof Error ? error.message : String(error)})`,
-    );
+    return {
+      unsupported: `onnxruntime refused the training graph (${error instanceof Error ? error.message : String(error)})`,
+    };
   }
 }
 
@@ -341,8 +341,16 @@ export class SftTrainer {
     try {
       pool = await startPool(model, config.workers, logger);
       // the ONNX session takes whole micro-batches on as many intra-op threads as the pool has workers
-      if (config.trainEngine === 'onnx')
-        onnx = await openOnnxTrainStep(model, Math.max(1, pool.size));
+      if (config.trainEngine !== 'tfjs') {
+        const opened = await openOnnxTrainStep(model, Math.max(1, pool.size));
+        if (!('unsupported' in opened)) onnx = opened;
+        else if (config.trainEngine === 'onnx')
+          throw new SftTrainingError(
+            'SFT_ENGINE_UNSUPPORTED',
+            `trainEngine 'onnx' cannot train this model: ${opened.unsupported}; use trainEngine 'tfjs' (or 'auto', which falls back to it)`,
+          );
+        else logger?.info(`sft: trainEngine 'auto' trains on tfjs: ${opened.unsupported}`);
+      }
       const parts = onnx === undefined ? Math.max(1, pool.size) : 1;
       // an evaluation owed at the step resumed from (the run was stopped during it)
       if (
@@ -436,6 +444,7 @@ export class SftTrainer {
       completed: stopped === 'steps',
       stopped,
       workers: Math.max(1, pool?.size ?? 0),
+      trainEngine: onnx === undefined ? 'tfjs' : 'onnx',
       finalLoss,
       checkpointDir: lastCheckpoint,
       evaluations,
