@@ -230,6 +230,7 @@ export const sftStage: StageRunner = async (context) => {
   });
   const parameters = model.numParameters();
   model.dispose();
+  context.reporter.info(`sft gradients computed with ${result.trainEngine}`);
   if (result.stopped === 'aborted')
     throw new Error('SFT interrupted; re-run to resume from its last checkpoint');
   return {
@@ -253,6 +254,7 @@ export const sftStage: StageRunner = async (context) => {
       finalLoss: result.finalLoss,
       examples: result.examples,
       parameters,
+      trainEngine: result.trainEngine,
     },
   };
 };
