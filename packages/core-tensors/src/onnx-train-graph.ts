@@ -24,13 +24,19 @@ const { onnx } = onnxProto;
  *
  * outputs
  * - `loss` float []: the weighted loss
- * - `grad.<name>` float, the weight's shape: d loss / d weight, for every weight
+ * - `grad.<name>` float, the weight's shape: d loss / d weight, for every weight, except that the
+ *   embedding's lacks its rows' part (with a tied head it is the head's gradient, else zeros)
+ * - `token_gradients` float [batch · time, hidden]: d loss / d each token's embedding, which
+ *   `OnnxTrainStep.run` adds into its id's row of the embedding's gradient
  *
  * Forward activations stay in the graph (nothing is recomputed); the only contrib-free choices are
  * standard opset-17 ops, with ScatterND/ScatterElements' reduction 'add' (opset 16) for the
- * embedding rows' gradient and the softmax's target entries.
+ * softmax's target entries (one per row, so no two updates meet).
  */
 export const TRAIN_GRAPH_OPSET = DECODER_GRAPH_OPSET;
+
+/** The training graph's output of the gradient at each token's embedding (see `buildTrainGraph`). */
+export const TOKEN_GRADIENTS = 'token_gradients';
 
 /** The training graph's output name of a weight's gradient. */
 export function gradientOutputName(weightName: string): string {
@@ -337,17 +343,20 @@ export function buildTrainGraph(config: ModelConfig): Uint8Array {
     gradients.set(w('input_layernorm.weight'), norm1Back.dWeight);
     dx = add(dMid, norm1Back.dx);
   }
-  // The embedding's rows: each token's gradient added into its id's row (ids repeat).
-  const idRows = op('Unsqueeze', [op('Cast', [ids], [{ name: 'to', i: INT64 }]), axisLast]);
-  const embedRows = op(
-    'ScatterND',
-    [zerosLike(embed), idRows, dx],
-    [{ name: 'reduction', s: 'add' }],
-  );
-  gradients.set(embed, tied ? add(embedRows, headGradient) : embedRows);
+  // The embedding's rows: each token's gradient is added into its id's row by `OnnxTrainStep.run`
+  // after the run, from the `token_gradients` output. Not in the graph: onnxruntime's ScatterND
+  // with reduction 'add' splits the updates over its threads without ordering writes to the same
+  // row, so with 2 threads repeated ids lost updates (the gradient off by 4-8 % of its largest
+  // entry at 16 × 512, a different result every run); in JS it is N·hidden adds (~2 ms here).
+  gradients.set(embed, tied ? headGradient : zerosLike(embed));
+  op('Identity', [dx]);
+  g.nameLast(TOKEN_GRADIENTS);
 
   // Graph outputs need their own names: an Identity per gradient.
-  const outputs = [valueInfo('loss', FLOAT, [])];
+  const outputs = [
+    valueInfo('loss', FLOAT, []),
+    valueInfo(TOKEN_GRADIENTS, FLOAT, ['tokens', config.hiddenSize]),
+  ];
   for (const spec of specs) {
     const source = gradients.get(spec.name);
     if (source === undefined) throw new Error(`training graph: no gradient for ${spec.name}`);

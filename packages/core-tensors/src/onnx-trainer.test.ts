@@ -167,3 +167,38 @@ describeOnBackends('the onnx training step against tfjs on %s', await jsBackends
     },
   );
 });
+
+it('gives the same gradients on every run with 2 threads, where ids repeat across a large batch', async () => {
+  // 8 × 512 tokens of 8 distinct ids at hidden 64: large enough that onnxruntime splits a
+  // scatter over its threads. The embedding rows were once a ScatterND 'add' in the graph, whose
+  // threads lost each other's updates to a shared row: a different gradient every run (seen).
+  const model = trainedLikeModel(
+    { ...tiny, hiddenSize: 64, intermediateSize: 128, numHiddenLayers: 1, vocabSize: 64 },
+    5,
+  );
+  const batch = 8;
+  const time = 512;
+  const rng = new Rng(9);
+  const data: OnnxTrainBatch = {
+    inputIds: Int32Array.from({ length: batch * time }, () => Math.floor(rng.next() * 8)),
+    attentionMask: new Float32Array(batch * time).fill(1),
+    batch,
+    time,
+  };
+  const one = await OnnxTrainStep.create(model.config, 1);
+  const two = await OnnxTrainStep.create(model.config, 2);
+  try {
+    const weights = weightsOf(model);
+    const reference = (await one.run(weights, data)).gradients;
+    const runs = [];
+    for (let r = 0; r < 4; r++) runs.push((await two.run(weights, data)).gradients);
+    for (const gradients of runs.slice(1))
+      for (const [name, values] of gradients) expect(values, name).toEqual(runs[0]!.get(name));
+    for (const [name, values] of runs[0]!)
+      expect(relativeError(values, reference.get(name)!), name).toBeLessThan(1e-6);
+  } finally {
+    await one.release();
+    await two.release();
+    model.dispose();
+  }
+}, 120_000);

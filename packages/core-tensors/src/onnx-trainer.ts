@@ -4,7 +4,7 @@ import { headDimOf } from './config.js';
 import { attentionBiasValues, ropeTables } from './layers.js';
 import { CausalLM, ModelInputError, parameterSpecs } from './model.js';
 import { loadRuntime, type OnnxRuntimeModule } from './onnx-engine.js';
-import { buildTrainGraph, gradientOutputName } from './onnx-train-graph.js';
+import { TOKEN_GRADIENTS, buildTrainGraph, gradientOutputName } from './onnx-train-graph.js';
 
 /** One batch of a training step, as plain arrays. */
 export interface OnnxTrainBatch {
@@ -155,6 +155,14 @@ export class OnnxTrainStep {
     const gradients = new Map<string, Float32Array>();
     for (const spec of specs)
       gradients.set(spec.name, out[gradientOutputName(spec.name)]!.data as Float32Array);
+    // each token's gradient into its id's row, in token order (deterministic; see TOKEN_GRADIENTS)
+    const embed = gradients.get('model.embed_tokens.weight')!;
+    const tokens = out[TOKEN_GRADIENTS]!.data as Float32Array;
+    const h = this.config.hiddenSize;
+    for (let i = 0; i < feeds.inputIds.length; i++) {
+      const row = feeds.inputIds[i]! * h;
+      for (let j = 0; j < h; j++) embed[row + j]! += tokens[i * h + j]!;
+    }
     return { loss: (out['loss']!.data as Float32Array)[0]!, gradients };
   }
 
