@@ -14,6 +14,7 @@ import {
   type RandomHfCheckpointOptions,
 } from './hf-random.js';
 import { readSafetensorsHeader } from './safetensors.js';
+import { relativeError } from './test-utils.js';
 
 /*
  * Parity of the loader + model with an independent float64 reference (__fixtures__/hf-reference.ts:
@@ -92,17 +93,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
-
-/** max |a − b| over max |b|: logits relative to the reference's scale. */
-function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(b[i]!));
-  }
-  return diff / scale;
-}
 
 describe.each(families)('%s', (_title, options) => {
   let dir: string;

@@ -10,6 +10,7 @@ import {
   describeOnBackends,
   jsBackends,
   perturbWeights,
+  relativeError,
   tinyModelConfig as tiny,
 } from './test-utils.js';
 
@@ -76,17 +77,6 @@ function tfjsStep(model: CausalLM, data: OnnxTrainBatch) {
 
 function weightsOf(model: CausalLM): Map<string, Float32Array> {
   return new Map([...model.parameters].map(([name, v]) => [name, v.dataSync() as Float32Array]));
-}
-
-/** The largest |a − b| over a tensor, relative to b's largest magnitude. */
-function relativeError(a: Float32Array, b: Float32Array): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(b[i]!));
-  }
-  return diff / scale;
 }
 
 const cases: [string, Partial<ModelConfig>][] = [
