@@ -62,7 +62,15 @@ export type {
   OnnxRuntimeModule,
   OnnxWeightsMode,
 } from './onnx-engine.js';
-export { buildTrainGraph, gradientOutputName, TRAIN_GRAPH_OPSET } from './onnx-train-graph.js';
+export {
+  buildTrainGraph,
+  gradientOutputName,
+  resolveTrainGraphOptions,
+  ROW_ENTROPY,
+  ROW_LOG_PROBS,
+  TRAIN_GRAPH_OPSET,
+} from './onnx-train-graph.js';
+export type { TrainGraphOptions } from './onnx-train-graph.js';
 export { OnnxTrainStep, onnxTrainFeeds } from './onnx-trainer.js';
 export type { OnnxTrainBatch, OnnxTrainFeeds } from './onnx-trainer.js';
 export type { AttentionPath } from './layers.js';

@@ -24,10 +24,16 @@ const { onnx } = onnxProto;
  *
  * outputs
  * - `loss` float []: the weighted loss
+ * - `log_probs` float [M] (`TrainGraphOptions.logProbs`): each row's log p(target)
+ * - `entropy` float [M] (`TrainGraphOptions.entropy`): each row's next-token distribution's entropy
  * - `grad.<name>` float, the weight's shape: d loss / d weight, for every weight, except that the
  *   embedding's lacks its rows' part (with a tied head it is the head's gradient, else zeros)
  * - `token_gradients` float [batch · time, hidden]: d loss / d each token's embedding, which
  *   `OnnxTrainStep.run` adds into its id's row of the embedding's gradient
+ *
+ * `TrainGraphOptions.temperature` and `vocabLimit` (GRPO's log-probs) make p the softmax of
+ * logits / temperature over the ids [0, vocabLimit) only, as `CausalLM.tokenLogProbs`; the
+ * head's gradient is 0 on the ids past the limit. Without them the graph is the SFT one, node for node.
  *
  * Forward activations stay in the graph (nothing is recomputed); the only contrib-free choices are
  * standard opset-17 ops, with ScatterND/ScatterElements' reduction 'add' (opset 16) for the
@@ -43,10 +49,46 @@ export function gradientOutputName(weightName: string): string {
   return `grad.${weightName}`;
 }
 
+/** The training graph's output of each row's target log-prob (`TrainGraphOptions.logProbs`). */
+export const ROW_LOG_PROBS = 'log_probs';
+
+/** The training graph's output of each row's entropy (`TrainGraphOptions.entropy`). */
+export const ROW_ENTROPY = 'entropy';
+
+/** What the training graph's distribution is and what it outputs besides the loss and gradients. */
+export interface TrainGraphOptions {
+  /** p = softmax(logits / temperature) (default 1, SFT's). */
+  temperature?: number;
+  /** The softmax runs over ids [0, vocabLimit) only (default: the whole vocabulary). */
+  vocabLimit?: number;
+  /** Output `log_probs` [M]: each row's log p(target). */
+  logProbs?: boolean;
+  /** Output `entropy` [M]: each row's entropy −Σ p·log p (a figure: no gradient flows from it). */
+  entropy?: boolean;
+}
+
+/** Throws for a temperature or vocabulary limit the graph cannot use; returns them resolved. */
+export function resolveTrainGraphOptions(
+  config: ModelConfig,
+  options: TrainGraphOptions = {},
+): { temperature: number; vocabLimit: number } {
+  const temperature = options.temperature ?? 1;
+  if (!(temperature > 0) || !Number.isFinite(temperature))
+    throw new Error(`training graph: temperature must be a finite number > 0, got ${temperature}`);
+  const vocabLimit = options.vocabLimit ?? config.vocabSize;
+  if (!Number.isInteger(vocabLimit) || vocabLimit < 1 || vocabLimit > config.vocabSize)
+    throw new Error(
+      `training graph: vocabLimit must be an integer in [1, ${config.vocabSize}], got ${vocabLimit}`,
+    );
+  return { temperature, vocabLimit };
+}
+
 /** Serialises one training step of a Llama/Qwen2-family model (no Qwen3 q/k norms, no LoRA) as an ONNX model (see `TRAIN_GRAPH_OPSET`). */
-export function buildTrainGraph(config: ModelConfig): Uint8Array {
+export function buildTrainGraph(config: ModelConfig, options: TrainGraphOptions = {}): Uint8Array {
   if (config.architecture === 'qwen3')
     throw new Error('training graph: per-head q/k norms (Qwen3) are not supported');
+  const { temperature, vocabLimit } = resolveTrainGraphOptions(config, options);
+  const limited = vocabLimit < config.vocabSize;
   const hd = headDimOf(config);
   if (hd % 2 !== 0)
     throw new Error('training graph: the head dimension is odd (RoPE rotates halves)');
@@ -243,35 +285,74 @@ export function buildTrainGraph(config: ModelConfig): Uint8Array {
   const selected = op('Gather', [finalNorm.out, 'rows']);
   const tied = config.tieWordEmbeddings;
   const head = tied ? embed : 'lm_head.weight';
-  const logits = tied ? matMulBt(selected, embed) : matMul(selected, head);
+  // the head's first vocabLimit ids: rows of a tied embedding, columns of an untied head
+  const limitedHead = !limited
+    ? head
+    : op('Slice', [head, g.int64s([0]), g.int64s([vocabLimit]), g.int64s([tied ? 0 : 1])]);
+  let logits = tied ? matMulBt(selected, limitedHead) : matMul(selected, limitedHead);
+  // Div as tokenLogProbs' tf.div(z, temperature), not a product with 1 / T (the same rounding)
+  if (temperature !== 1) logits = op('Div', [logits, g.scalar(temperature)]);
   const logProbs = op('LogSoftmax', [logits], [{ name: 'axis', i: -1 }]);
   const picked = op('GatherElements', [logProbs, 'targets'], [{ name: 'axis', i: 1 }]);
   op('Neg', [op('ReduceSum', [mul(picked, 'loss_weights')], [{ name: 'keepdims', i: 0 }])]);
   g.nameLast('loss');
+  const rowOutputs = [];
+  if (options.logProbs === true) {
+    op('Reshape', [picked, flatTokens]);
+    g.nameLast(ROW_LOG_PROBS);
+    rowOutputs.push(valueInfo(ROW_LOG_PROBS, FLOAT, ['rows']));
+  }
 
   // d loss / d logits = weight · (softmax − one-hot(target)). The row weights multiply the [M, d]
   // operands of the products instead of the [M, vocab] matrix (a pass over M·vocab floats less),
   // and Softmax is onnxruntime's vectorised kernel (Exp of the log-probabilities is a slow one).
+  const softmax = op('Softmax', [logits], [{ name: 'axis', i: -1 }]);
   const oneHotLess = op(
     'ScatterElements',
-    [
-      op('Softmax', [logits], [{ name: 'axis', i: -1 }]),
-      'targets',
-      op('Expand', [g.scalar(-1), op('Shape', ['targets'])]),
-    ],
+    [softmax, 'targets', op('Expand', [g.scalar(-1), op('Shape', ['targets'])])],
     [
       { name: 'axis', i: 1 },
       { name: 'reduction', s: 'add' },
     ],
   );
-  const weightedSelected = mul(selected, 'loss_weights');
+  if (options.entropy === true) {
+    // −Σ p·log p over the same (tempered, limited) distribution
+    op('Neg', [op('ReduceSum', [mul(softmax, logProbs), axisLast], [{ name: 'keepdims', i: 0 }])]);
+    g.nameLast(ROW_ENTROPY);
+    rowOutputs.push(valueInfo(ROW_ENTROPY, FLOAT, ['rows']));
+  }
+  // d logits / d (logits / T) = 1 / T: folded into the row weights of the [M, d] operands
+  const rowWeights =
+    temperature === 1 ? 'loss_weights' : op('Div', ['loss_weights', g.scalar(temperature)]);
+  const weightedSelected = mul(selected, rowWeights);
   const dSelected = mul(
-    tied ? matMul(oneHotLess, embed) : matMulBt(oneHotLess, head),
-    'loss_weights',
+    tied ? matMul(oneHotLess, limitedHead) : matMulBt(oneHotLess, limitedHead),
+    rowWeights,
   );
-  const headGradient = tied
+  const limitedHeadGradient = tied
     ? matMulAt(oneHotLess, weightedSelected)
     : matMulAt(weightedSelected, oneHotLess);
+  // ids past the limit get no gradient from the head: zero rows (tied) or columns (untied)
+  const headGradient = !limited
+    ? limitedHeadGradient
+    : op(
+        'Concat',
+        [
+          limitedHeadGradient,
+          op(
+            'ConstantOfShape',
+            [
+              g.int64s(
+                tied
+                  ? [config.vocabSize - vocabLimit, config.hiddenSize]
+                  : [config.hiddenSize, config.vocabSize - vocabLimit],
+              ),
+            ],
+            [],
+          ),
+        ],
+        [{ name: 'axis', i: tied ? 0 : 1 }],
+      );
   if (!tied) gradients.set('lm_head.weight', headGradient);
   const zerosLike = (t: string) => op('ConstantOfShape', [op('Shape', [t])], []);
   const dFinal = op('ScatterND', [
@@ -356,6 +437,7 @@ export function buildTrainGraph(config: ModelConfig): Uint8Array {
   const outputs = [
     valueInfo('loss', FLOAT, []),
     valueInfo(TOKEN_GRADIENTS, FLOAT, ['tokens', config.hiddenSize]),
+    ...rowOutputs,
   ];
   for (const spec of specs) {
     const source = gradients.get(spec.name);

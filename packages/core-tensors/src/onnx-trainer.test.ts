@@ -1,11 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
-import { expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Rng } from '@codereasoner/common';
 import { resolveModelConfig, type ModelConfig } from './config.js';
 import { CausalLM, ModelInputError, parameterNameOf } from './model.js';
 import { onnxRuntimeStatus } from './onnx-engine.js';
 import { computeGradients } from './optimizer.js';
 import { OnnxTrainStep, onnxTrainFeeds, type OnnxTrainBatch } from './onnx-trainer.js';
+import { buildTrainGraph } from './onnx-train-graph.js';
 import {
   describeOnBackends,
   jsBackends,
@@ -192,3 +193,137 @@ it('gives the same gradients on every run with 2 threads, where ids repeat acros
     model.dispose();
   }
 }, 120_000);
+
+const backends = await jsBackends();
+
+describe('the GRPO form of the graph: temperature, vocabLimit, row log-probs and entropy', () => {
+  const limit = 40; // of 61 ids
+  const temperature = 0.7;
+  /** Targets below the limit, signed weights (advantages), some rows of weight 0 kept by targetMask. */
+  function grpoBatch(seed: number): OnnxTrainBatch {
+    const data = packedBatch(limit, seed);
+    const rng = new Rng(seed + 1);
+    const targetMask = new Float32Array(data.batch * (data.time - 1));
+    const targetWeights = new Float32Array(targetMask.length);
+    for (let k = 0; k < targetMask.length; k++) {
+      const u = rng.next();
+      targetMask[k] = u < 0.2 ? 0 : 1;
+      targetWeights[k] = targetMask[k] === 0 || u < 0.4 ? 0 : u < 0.7 ? -0.3 : 0.8;
+    }
+    return { ...data, targetMask, targetWeights, divisor: 1 };
+  }
+
+  /** tfjs: −Σ weight · log p with `tokenLogProbs`' temperature and vocabLimit, its log-probs and entropy. */
+  function tfjsGrpoStep(model: CausalLM, data: OnnxTrainBatch) {
+    const { batch, time } = data;
+    let logProbs: Float32Array | undefined;
+    let entropy: Float32Array | undefined;
+    const { loss, grads } = computeGradients(model, () =>
+      tf.tidy(() => {
+        const ids = tf.tensor2d(data.inputIds, [batch, time], 'int32');
+        const mask = tf.tensor2d(data.attentionMask, [batch, time]);
+        const weights = tf.tensor2d(data.targetWeights!, [batch, time - 1]);
+        const out = model.tokenLogProbs(ids, mask, {
+          targetMask: tf.tensor2d(data.targetMask!, [batch, time - 1]),
+          temperature,
+          vocabLimit: limit,
+          entropy: true,
+        });
+        logProbs = out.logProbs.dataSync() as Float32Array;
+        entropy = out.entropy!.dataSync() as Float32Array;
+        return tf.div(tf.neg(tf.sum(tf.mul(out.logProbs, weights))), data.divisor!) as tf.Scalar;
+      }),
+    );
+    const gradients = new Map<string, Float32Array>();
+    for (const [name, g] of Object.entries(grads)) {
+      gradients.set(parameterNameOf(name), g.dataSync() as Float32Array);
+      g.dispose();
+    }
+    return { loss, gradients, logProbs: logProbs!, entropy: entropy! };
+  }
+
+  it('keeps weight-0 rows under a targetMask and refuses a targetMask of the wrong size', () => {
+    const config = resolveModelConfig(tiny);
+    const data = grpoBatch(4);
+    const feeds = onnxTrainFeeds(config, data);
+    let expected = 0;
+    for (let i = 0; i < data.batch; i++)
+      for (let j = 0; j < data.time - 1; j++)
+        if (data.attentionMask[i * data.time + j + 1]! > 0 && data.targetMask![i * 11 + j]! > 0)
+          expected += 1;
+    expect(feeds.rows.length).toBe(expected);
+    expect([...feeds.lossWeights].filter((w) => w === 0).length).toBeGreaterThan(0);
+    expect(() => onnxTrainFeeds(config, { ...data, targetMask: new Float32Array(5) })).toThrow(
+      /targetMask must hold batch·\(time − 1\) = 33 entries, got 5/,
+    );
+  });
+
+  it('refuses a temperature or a vocabLimit it cannot use, and a target past the limit', async () => {
+    const config = resolveModelConfig(tiny);
+    expect(() => buildTrainGraph(config, { temperature: 0 })).toThrow(/temperature must be/);
+    expect(() => buildTrainGraph(config, { vocabLimit: 62 })).toThrow(/vocabLimit must be/);
+    const step = await OnnxTrainStep.create(config, 1, { vocabLimit: 10 });
+    const model = CausalLM.create(tiny, { seed: 1 });
+    try {
+      await expect(step.run(weightsOf(model), grpoBatch(2))).rejects.toThrow(
+        /target token id \d+ is outside vocabLimit 10/,
+      );
+    } finally {
+      await step.release();
+      model.dispose();
+    }
+  });
+
+  describeOnBackends('against tfjs on %s', backends, () => {
+    it.each(cases)(
+      '%s: loss, gradients, log-probs and entropy match within 1e-4 of their scale',
+      async (_title, config) => {
+        const model = trainedLikeModel(config, 3);
+        const data = grpoBatch(11);
+        const expected = tfjsGrpoStep(model, data);
+        const step = await OnnxTrainStep.create(model.config, 1, {
+          temperature,
+          vocabLimit: limit,
+          logProbs: true,
+          entropy: true,
+        });
+        try {
+          const feeds = onnxTrainFeeds(model.config, data);
+          const got = await step.run(weightsOf(model), feeds);
+          expect(Math.abs(got.loss - expected.loss) / Math.abs(expected.loss)).toBeLessThan(2e-5);
+          for (const [name, want] of expected.gradients)
+            expect(relativeError(got.gradients.get(name)!, want), name).toBeLessThan(
+              RELATIVE_TOLERANCE,
+            );
+          // the head's ids past the limit get no gradient (a tied embedding's rows do, from tokens)
+          const head = model.config.tieWordEmbeddings ? undefined : 'lm_head.weight';
+          if (head !== undefined) {
+            const g = got.gradients.get(head)!;
+            const v = model.config.vocabSize;
+            for (let r = 0; r < model.config.hiddenSize; r++)
+              for (let c = limit; c < v; c++) expect(g[r * v + c]).toBe(0);
+          }
+          // the rows' figures, at their [b, t] positions
+          const at = [...feeds.rows].map((r) => {
+            const flat = Number(r);
+            return Math.floor(flat / data.time) * (data.time - 1) + (flat % data.time);
+          });
+          const wantLogProbs = Float32Array.from(at, (o) => expected.logProbs[o]!);
+          const wantEntropy = Float32Array.from(at, (o) => expected.entropy[o]!);
+          expect(relativeError(got.logProbs!, wantLogProbs)).toBeLessThan(RELATIVE_TOLERANCE);
+          expect(relativeError(got.entropy!, wantEntropy)).toBeLessThan(RELATIVE_TOLERANCE);
+        } finally {
+          await step.release();
+          model.dispose();
+        }
+      },
+    );
+  });
+});
+
+it('without options builds the same graph as with temperature 1 and the whole vocabulary', () => {
+  const config = resolveModelConfig(tiny);
+  expect(
+    buildTrainGraph(config, { temperature: 1, vocabLimit: config.vocabSize, logProbs: false }),
+  ).toEqual(buildTrainGraph(config));
+});

@@ -4,7 +4,15 @@ import { headDimOf } from './config.js';
 import { attentionBiasValues, ropeTables } from './layers.js';
 import { CausalLM, ModelInputError, parameterSpecs } from './model.js';
 import { loadRuntime, type OnnxRuntimeModule } from './onnx-engine.js';
-import { TOKEN_GRADIENTS, buildTrainGraph, gradientOutputName } from './onnx-train-graph.js';
+import {
+  ROW_ENTROPY,
+  ROW_LOG_PROBS,
+  TOKEN_GRADIENTS,
+  buildTrainGraph,
+  gradientOutputName,
+  resolveTrainGraphOptions,
+  type TrainGraphOptions,
+} from './onnx-train-graph.js';
 
 /** One batch of a training step, as plain arrays. */
 export interface OnnxTrainBatch {
@@ -18,6 +26,12 @@ export interface OnnxTrainBatch {
   targetWeights?: Float32Array;
   /** loss = −Σ weight · log p(target) / divisor; default: the sum of the counted weights (a weighted mean). */
   divisor?: number;
+  /**
+   * [batch, time − 1]: when given, exactly these positions (with a real target) are the rows,
+   * weight 0 included, so their log-probs and entropy come out (GRPO's figures); without it the
+   * rows are the positions whose weight is not 0.
+   */
+  targetMask?: Float32Array;
 }
 
 /** The graph inputs of a batch other than the weights (see `buildTrainGraph`). */
@@ -45,6 +59,10 @@ export function onnxTrainFeeds(config: ModelConfig, batch: OnnxTrainBatch): Onnx
       `onnx training batch: inputIds and attentionMask must hold batch·time = ${b * t} entries, got ${inputIds.length} and ${mask.length}`,
     );
   if (t < 2) throw new ModelInputError('onnx training batch: sequences need at least 2 tokens');
+  if (batch.targetMask !== undefined && batch.targetMask.length !== b * (t - 1))
+    throw new ModelInputError(
+      `onnx training batch: targetMask must hold batch·(time − 1) = ${b * (t - 1)} entries, got ${batch.targetMask.length}`,
+    );
   if (batch.targetWeights !== undefined && batch.targetWeights.length !== b * (t - 1))
     throw new ModelInputError(
       `onnx training batch: targetWeights must hold batch·(time − 1) = ${b * (t - 1)} entries, got ${batch.targetWeights.length}`,
@@ -66,7 +84,9 @@ export function onnxTrainFeeds(config: ModelConfig, batch: OnnxTrainBatch): Onnx
   for (let i = 0; i < b; i++) {
     for (let j = 0; j < t - 1; j++) {
       const w = batch.targetWeights === undefined ? 1 : batch.targetWeights[i * (t - 1) + j]!;
-      if (!(mask[i * t + j + 1]! > 0) || w === 0) continue;
+      if (!(mask[i * t + j + 1]! > 0)) continue;
+      if (batch.targetMask === undefined ? w === 0 : !(batch.targetMask[i * (t - 1) + j]! > 0))
+        continue;
       const target = inputIds[i * t + j + 1]!;
       if (target < 0 || target >= config.vocabSize)
         throw new ModelInputError(
@@ -108,28 +128,51 @@ export class OnnxTrainStep {
     private readonly runtime: OnnxRuntimeModule,
     readonly config: ModelConfig,
     readonly threads: number,
+    /** The graph's distribution and extra outputs (see `TrainGraphOptions`). */
+    readonly graphOptions: TrainGraphOptions = {},
   ) {}
 
   /** Builds the graph and opens a session with `threads` intra-op threads (throws where onnxruntime-node does not load). */
-  static async create(config: ModelConfig, threads = 1): Promise<OnnxTrainStep> {
+  static async create(
+    config: ModelConfig,
+    threads = 1,
+    graphOptions: TrainGraphOptions = {},
+  ): Promise<OnnxTrainStep> {
     const result = loadRuntime();
     if (!('runtime' in result)) throw new Error(result.reason);
-    const session = await result.runtime.InferenceSession.create(buildTrainGraph(config), {
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
-      // Threads that spin between kernels take CPU from the other processes of a shared machine.
-      ...(threads > 1 ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
-    });
-    return new OnnxTrainStep(session, result.runtime, config, threads);
+    const session = await result.runtime.InferenceSession.create(
+      buildTrainGraph(config, graphOptions),
+      {
+        intraOpNumThreads: threads,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        graphOptimizationLevel: 'all',
+        // Threads that spin between kernels take CPU from the other processes of a shared machine.
+        ...(threads > 1 ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
+      },
+    );
+    return new OnnxTrainStep(session, result.runtime, config, threads, graphOptions);
   }
 
   async run(
     weights: ReadonlyMap<string, Float32Array>,
     batch: OnnxTrainBatch | OnnxTrainFeeds,
-  ): Promise<{ loss: number; gradients: Map<string, Float32Array> }> {
+  ): Promise<{
+    loss: number;
+    gradients: Map<string, Float32Array>;
+    /** [M], the feeds' rows in order: log p(target) (`TrainGraphOptions.logProbs`). */
+    logProbs?: Float32Array;
+    /** [M]: each row's entropy (`TrainGraphOptions.entropy`). */
+    entropy?: Float32Array;
+  }> {
     const feeds = 'cos' in batch ? batch : onnxTrainFeeds(this.config, batch);
+    const { vocabLimit } = resolveTrainGraphOptions(this.config, this.graphOptions);
+    if (vocabLimit < this.config.vocabSize)
+      for (const target of feeds.targets)
+        if (target >= vocabLimit)
+          throw new ModelInputError(
+            `onnx training step: target token id ${target} is outside vocabLimit ${vocabLimit}`,
+          );
     const { Tensor } = this.runtime;
     const hd = headDimOf(this.config);
     const b = feeds.batch;
@@ -163,7 +206,14 @@ export class OnnxTrainStep {
       const row = feeds.inputIds[i]! * h;
       for (let j = 0; j < h; j++) embed[row + j]! += tokens[i * h + j]!;
     }
-    return { loss: (out['loss']!.data as Float32Array)[0]!, gradients };
+    const logProbs = out[ROW_LOG_PROBS]?.data as Float32Array | undefined;
+    const entropy = out[ROW_ENTROPY]?.data as Float32Array | undefined;
+    return {
+      loss: (out['loss']!.data as Float32Array)[0]!,
+      gradients,
+      ...(logProbs === undefined ? {} : { logProbs }),
+      ...(entropy === undefined ? {} : { entropy }),
+    };
   }
 
   /** Frees the session's native memory (once; later calls do nothing). */
