@@ -56,6 +56,7 @@ export type CodeReasonerErrorCode =
   | 'SFT_TEACHER_FAILED'
   // grpo
   | 'GRPO_DATASET_INVALID'
+  | 'GRPO_ENGINE_UNSUPPORTED'
   | 'GRPO_NON_FINITE'
   | 'GRPO_RESUME_FAILED'
   | 'GRPO_REWARD_FAILED'

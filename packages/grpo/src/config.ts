@@ -90,7 +90,19 @@ export interface GrpoConfig {
    * decoding, a new session after every step) or 'inputs' (a step's new weights cost a copy).
    */
   onnxWeights: OnnxWeightsMode;
+  /**
+   * What computes the policy-gradient step: 'tfjs' (default: the worker pool), 'onnx'
+   * (core-tensors' ONNX training graph; on-policy updates only: numIterations 1,
+   * stepsPerGeneration 1 and beta 0, a policy without LoRA adapters or Qwen3 q/k norms, else a
+   * `GrpoConfigError`) or 'auto' (onnx where it can run, else tfjs with the reason logged).
+   * `GrpoResult.trainEngine` says which ran.
+   */
+  trainEngine: GrpoTrainEngine;
 }
+
+/** What computes GRPO's gradients (see `GrpoConfig.trainEngine`). */
+export type GrpoTrainEngine = 'tfjs' | 'onnx' | 'auto';
+export const GRPO_TRAIN_ENGINES: readonly GrpoTrainEngine[] = ['tfjs', 'onnx', 'auto'];
 
 export type GrpoPresetName = 'deepseekmath' | 'dapo' | 'dr_grpo' | 'gspo';
 
@@ -244,6 +256,7 @@ export const DEFAULT_GRPO_CONFIG: Readonly<Omit<GrpoConfig, 'epsilonHigh'>> = Ob
   engine: 'tfjs',
   onnxThreads: 1,
   onnxWeights: 'auto',
+  trainEngine: 'tfjs',
 });
 
 const positiveInteger = { type: 'integer', minimum: 1 } as const;
@@ -359,6 +372,12 @@ export const grpoConfigSchema: JSONSchemaType<GrpoConfig> = {
       description:
         "How the onnx engine holds the policy's weights: 'auto' (default: in the graph up to 2 GiB - 64 MiB, as inputs above), 'initializers' or 'inputs' (a new step's weights cost a copy instead of a new session).",
     },
+    trainEngine: {
+      type: 'string',
+      enum: [...GRPO_TRAIN_ENGINES],
+      description:
+        "What computes the policy gradients: 'tfjs' (default), 'onnx' (the ONNX training graph; on-policy updates with beta 0 only) or 'auto' (onnx where it can run, else tfjs with the reason logged).",
+    },
   },
   required: [
     'numGenerations',
@@ -399,6 +418,7 @@ export const grpoConfigSchema: JSONSchemaType<GrpoConfig> = {
     'engine',
     'onnxThreads',
     'onnxWeights',
+    'trainEngine',
   ],
   additionalProperties: false,
 };

@@ -64,3 +64,11 @@ export class GrpoResumeError extends CodeReasonerError {
 export function assertFinite(value: number, source: string, hint: string): void {
   if (!Number.isFinite(value)) throw new NonFiniteValueError(source, value, hint);
 }
+
+/** `trainEngine: 'onnx'` was asked for an update or a policy the ONNX training graph cannot compute. */
+export class GrpoTrainEngineError extends CodeReasonerError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('GRPO_ENGINE_UNSUPPORTED', message, options);
+    this.name = 'GrpoTrainEngineError';
+  }
+}

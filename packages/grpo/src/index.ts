@@ -34,13 +34,21 @@ export type { GrpoLossTensorInputs, GrpoLossTensorOptions } from './loss-tensor.
 export {
   DEFAULT_GRPO_CONFIG,
   GRPO_PRESET_NAMES,
+  GRPO_TRAIN_ENGINES,
   GRPO_PRESETS,
   grpoConfigInputSchema,
   grpoConfigSchema,
   grpoConfigWarnings,
   resolveGrpoConfig,
 } from './config.js';
-export type { GrpoConfig, GrpoConfigInput, GrpoPreset, GrpoPresetName } from './config.js';
+export type {
+  GrpoConfig,
+  GrpoConfigInput,
+  GrpoPreset,
+  GrpoPresetName,
+  GrpoTrainEngine,
+} from './config.js';
+export { onnxTrainEngineUnsupported, onPolicyTokenWeights } from './onnx-update.js';
 export {
   combineRewards,
   scoreCompletions,
@@ -52,6 +60,7 @@ export {
   GrpoDatasetError,
   GrpoResumeError,
   GrpoShapeError,
+  GrpoTrainEngineError,
   NonFiniteValueError,
   RewardFunctionError,
 } from './errors.js';

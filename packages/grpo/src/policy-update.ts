@@ -2,7 +2,8 @@
  * Policy update: a step's kept groups → samples with advantages → (old / reference log-probs) →
  * `numIterations` × `stepsPerGeneration` AdamW updates of the clipped surrogate, each the sum of
  * its micro-batches' gradients. Gradients come from a ModelWorkerPool: on its threads, or
- * in-process on the policy when it has none (one code path either way).
+ * in-process on the policy when it has none (one code path either way); or, on-policy with
+ * beta 0, from the ONNX training graph (`onnx-update.ts`).
  */
 import {
   clipByGlobalNorm,
@@ -12,7 +13,9 @@ import {
   type CausalLM,
   type Logger,
   type ModelWorkerPool,
+  type OnnxTrainStep,
   type Rng,
+  type ShardData,
   type WorkerLossRef,
 } from '@codereasoner/core-tensors';
 import { groupAdvantages } from './advantages.js';
@@ -24,9 +27,16 @@ import {
   layoutMicroBatch,
   lossShard,
   modelInputs,
+  type MicroBatchLayout,
   type Sample,
 } from './micro-batch.js';
-import { grpoLossReference, lossNormalizer, type StepCounts } from './policy-loss.js';
+import { onnxPolicyGradients } from './onnx-update.js';
+import {
+  grpoLossReference,
+  lossNormalizer,
+  type LossNormalizer,
+  type StepCounts,
+} from './policy-loss.js';
 import type { RewardSpec } from './rewards.js';
 import { groupTotals, type RolloutRecord } from './rollout.js';
 import type { GrpoShardOptions } from './shard-loss.js';
@@ -54,6 +64,8 @@ export interface PolicyUpdateContext {
   reference: CausalLM | undefined;
   optimizer: AdamW;
   pool: ModelWorkerPool;
+  /** The ONNX training step (`trainEngine` onnx; only for on-policy updates with beta 0): gradients from it instead of the pool. */
+  onnx?: OnnxTrainStep | undefined;
   rewards: readonly RewardSpec[];
   promptIds: readonly number[][];
   padId: number;
@@ -216,37 +228,22 @@ async function update(
   });
   // LoRA dropout masks from (seed, update number): a resumed run draws the same ones.
   policy.seedAdapterDropout(c.seed * 1_000_003 + counters.updates);
-  // Gradients summed in micro-batch order, whichever thread computed them.
-  const result = await context.pool.computeGradients<GrpoShardOptions>({
-    loss: SHARD_LOSS,
-    options: {
-      temperature: c.temperature,
-      vocabLimit: context.vocabLimit,
-      entropy: firstPass,
-      epsilon: c.epsilon,
-      epsilonHigh: c.epsilonHigh,
-      beta: c.beta,
-      importanceSamplingLevel: c.importanceSamplingLevel,
-      normalizer: shards[0]!.normalizer,
-    },
-    shards: shards.map((shard) => ({
-      data: shard.data,
-      options: { normalizer: shard.normalizer },
-    })),
-  });
+  const result =
+    context.onnx === undefined
+      ? await poolGradients(context, shards, firstPass)
+      : await onnxGradients(
+          context.onnx,
+          policy,
+          shards,
+          offPolicy || context.reference !== undefined || c.beta !== 0,
+        );
   const accumulated = result.grads;
   try {
     shards.forEach(({ part, microTokens, normalizer, layout }, k) => {
       const shard = result.shards[k]!;
-      assertFinite(
-        shard.loss,
-        `loss (${where}, micro-batch ${k + 1})`,
-        'a log-prob ratio overflowed or the model produced non-finite logits; lower the learning rate or check the rewards and the model.',
-      );
-      stats.loss += shard.loss;
       stats.tokens += part.reduce((n, s) => n + s.promptIds.length + s.completionIds.length, 0);
       // Figures for the metrics, from the float64 reference on the same values.
-      const logProbRows = gatherCompletions(shard.outputs['logProbs']!.values, part, layout.width);
+      const logProbRows = gatherCompletions(shard.logProbs, part, layout.width);
       const maskRows = gatherCompletions(layout.lossMask, part, layout.width);
       const reference = grpoLossReference(
         {
@@ -266,13 +263,20 @@ async function update(
           normalizer,
         },
       );
+      // the graph's own loss is the weighted log-likelihood: the surrogate's value is the reference's
+      const loss = shard.loss ?? reference.loss;
+      assertFinite(
+        loss,
+        `loss (${where}, micro-batch ${k + 1})`,
+        'a log-prob ratio overflowed or the model produced non-finite logits; lower the learning rate or check the rewards and the model.',
+      );
+      stats.loss += loss;
       stats.policyLoss += reference.policyLoss;
       stats.klSum += reference.kl * microTokens;
       stats.clipLow += reference.clip.low * reference.clip.activeTokens;
       stats.clipHigh += reference.clip.high * reference.clip.activeTokens;
-      const entropy = shard.outputs['entropy'];
-      if (entropy !== undefined) {
-        const entropyRows = gatherCompletions(entropy.values, part, layout.width);
+      if (shard.entropy !== undefined) {
+        const entropyRows = gatherCompletions(shard.entropy, part, layout.width);
         entropyRows.forEach((row, i) =>
           row.forEach((v, t) => {
             if (maskRows[i]![t] !== 0) {
@@ -304,4 +308,76 @@ async function update(
     tf.dispose(Object.values(accumulated));
   }
   return stats;
+}
+
+interface UpdateShard {
+  part: Sample[];
+  microTokens: number;
+  normalizer: LossNormalizer;
+  layout: MicroBatchLayout;
+  data: ShardData;
+}
+
+/** A micro-batch's results: its loss (undefined: take the reference's), log-probs and entropy on the [rows, width] grid. */
+interface ShardFigures {
+  loss: number | undefined;
+  logProbs: ArrayLike<number>;
+  entropy: ArrayLike<number> | undefined;
+}
+
+/** Gradients from the ONNX training graph (on-policy, beta 0 only: see `onnx-update.ts`). */
+async function onnxGradients(
+  session: OnnxTrainStep,
+  policy: CausalLM,
+  shards: readonly UpdateShard[],
+  offPolicyOrKl: boolean,
+): Promise<{ grads: tf.NamedTensorMap; shards: ShardFigures[] }> {
+  // the trainer opens no session for these; a caller that does gets the wrong gradient silently otherwise
+  if (offPolicyOrKl)
+    throw new Error(
+      'onnx policy gradients need an on-policy update with beta 0 (no old or reference log-probs)',
+    );
+  const result = await onnxPolicyGradients(session, policy, shards);
+  return {
+    grads: result.grads,
+    shards: result.shards.map((figures) => ({
+      loss: undefined,
+      logProbs: figures.logProbs,
+      entropy: figures.entropy,
+    })),
+  };
+}
+
+/** Gradients from the worker pool's tfjs loss (`grpoShardLoss`), summed in micro-batch order whichever thread computed them. */
+async function poolGradients(
+  context: PolicyUpdateContext,
+  shards: readonly UpdateShard[],
+  firstPass: boolean,
+): Promise<{ grads: tf.NamedTensorMap; shards: ShardFigures[] }> {
+  const c = context.config;
+  const result = await context.pool.computeGradients<GrpoShardOptions>({
+    loss: SHARD_LOSS,
+    options: {
+      temperature: c.temperature,
+      vocabLimit: context.vocabLimit,
+      entropy: firstPass,
+      epsilon: c.epsilon,
+      epsilonHigh: c.epsilonHigh,
+      beta: c.beta,
+      importanceSamplingLevel: c.importanceSamplingLevel,
+      normalizer: shards[0]!.normalizer,
+    },
+    shards: shards.map((shard) => ({
+      data: shard.data,
+      options: { normalizer: shard.normalizer },
+    })),
+  });
+  return {
+    grads: result.grads,
+    shards: result.shards.map((shard) => ({
+      loss: shard.loss,
+      logProbs: shard.outputs['logProbs']!.values,
+      entropy: shard.outputs['entropy']?.values,
+    })),
+  };
 }

@@ -77,6 +77,8 @@ const RESUMABLE_CHANGES = new Set<keyof GrpoConfig>([
   'engine',
   'onnxThreads',
   'onnxWeights',
+  // The gradient engine changes float rounding only (tested equal within float32 tolerance).
+  'trainEngine',
 ]);
 // `step-%08d` (common's `checkpointStepName`), with `.previous` for the one being replaced.
 const CHECKPOINT_DIR = /^step-(\d{8})(\.previous)?$/;

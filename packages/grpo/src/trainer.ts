@@ -14,6 +14,7 @@ import {
   type ChatFormat,
   type Logger,
   type ModelWorkerPool,
+  type OnnxTrainStep,
   type ProgressEvent,
 } from '@codereasoner/core-tensors';
 import {
@@ -23,8 +24,9 @@ import {
   type GrpoConfigInput,
 } from './config.js';
 import { DataOrder } from './data-order.js';
-import { GrpoResumeError } from './errors.js';
+import { GrpoResumeError, GrpoTrainEngineError } from './errors.js';
 import { stepMetrics, type GrpoStepMetrics } from './metrics.js';
+import { onnxTrainEngineUnsupported, openOnnxPolicyStep } from './onnx-update.js';
 import { trainOnRollouts } from './policy-update.js';
 import { validateRewardSpecs, type RewardSpec } from './rewards.js';
 import { encodePrompts, now, rollout, type GrpoDatasetRow, type RolloutRecord } from './rollout.js';
@@ -83,6 +85,8 @@ export interface GrpoResult {
   stopped: 'maxSteps' | 'aborted';
   /** Worker threads this call ran rollouts and gradients on (1: in-process). */
   workers: number;
+  /** What computed this call's policy gradients (`trainEngine: 'auto'` resolved). */
+  trainEngine: 'tfjs' | 'onnx';
 }
 
 /**
@@ -172,6 +176,10 @@ export class GrpoTrainer {
       lastCheckpoint: null,
     };
     for (const warning of grpoConfigWarnings(c)) options.logger?.warn(warning);
+    if (c.trainEngine === 'onnx') {
+      const unsupported = onnxTrainEngineUnsupported(c, policy);
+      if (unsupported !== undefined) throw onnxRefusal(unsupported);
+    }
   }
 
   /** Runs (or resumes) training until `maxSteps`; the policy is updated in place. */
@@ -186,11 +194,37 @@ export class GrpoTrainer {
     try {
       // No threads (workers 1): the pool runs every call in-process on the policy.
       pool = await createModelWorkerPool({ model: this.policy, workers: this.workerCount() });
-      return await this.run(pool);
+      const onnx = await this.openTrainEngine(pool);
+      try {
+        return await this.run(pool, onnx);
+      } finally {
+        await onnx?.release();
+      }
     } finally {
       this.running = false;
       await pool?.close();
     }
+  }
+
+  /** The ONNX training step for `trainEngine` onnx/auto (on as many intra-op threads as the pool has workers), or undefined: tfjs. */
+  private async openTrainEngine(pool: ModelWorkerPool): Promise<OnnxTrainStep | undefined> {
+    const c = this.config;
+    if (c.trainEngine === 'tfjs') return undefined;
+    const opened = await openOnnxPolicyStep(
+      c,
+      this.policy,
+      this.tokenizer.vocabSize,
+      Math.max(1, pool.size),
+    );
+    if (!('unsupported' in opened)) {
+      this.options.logger?.info(
+        `grpo: policy gradients computed with onnx (trainEngine ${c.trainEngine})`,
+      );
+      return opened;
+    }
+    if (c.trainEngine === 'onnx') throw onnxRefusal(opened.unsupported);
+    this.options.logger?.info(`grpo: trainEngine 'auto' trains on tfjs: ${opened.unsupported}`);
+    return undefined;
   }
 
   /** Threads for this run: `workers`, or for 'auto' every core on the wasm/cpu backends when the policy is big enough to gain. */
@@ -216,7 +250,7 @@ export class GrpoTrainer {
     };
   }
 
-  private async run(pool: ModelWorkerPool): Promise<GrpoResult> {
+  private async run(pool: ModelWorkerPool, onnx: OnnxTrainStep | undefined): Promise<GrpoResult> {
     const { outDir, signal, logger } = this.options;
     const c = this.config;
     const state = this.state;
@@ -293,6 +327,7 @@ export class GrpoTrainer {
           reference: this.reference,
           optimizer: this.optimizer,
           pool,
+          onnx,
           rewards: this.rewards,
           promptIds: this.promptIds,
           padId: this.chat.padTokenId,
@@ -347,6 +382,7 @@ export class GrpoTrainer {
       checkpoint: state.lastCheckpoint,
       stopped,
       workers: Math.max(1, pool.size),
+      trainEngine: onnx === undefined ? 'tfjs' : 'onnx',
     };
   }
 
@@ -358,4 +394,10 @@ export class GrpoTrainer {
     // Rollouts left the fused decode path's copy of the projections on the policy.
     this.policy.releaseDecodeCache();
   }
+}
+
+function onnxRefusal(reason: string): GrpoTrainEngineError {
+  return new GrpoTrainEngineError(
+    `trainEngine 'onnx' cannot compute this run's policy gradients: ${reason}; use trainEngine 'tfjs' (or 'auto', which falls back to it)`,
+  );
 }
