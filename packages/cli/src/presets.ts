@@ -68,6 +68,9 @@ export const PRESETS: Record<PresetName, Omit<RunConfig, 'preset'>> = {
       maxCompletionLength: 384,
       temperature: 0.7,
       saveSteps: 10,
+      // on-policy updates with beta 0: the policy gradient on the ONNX training graph where
+      // onnxruntime loads (tfjs otherwise, the reason logged); grpo README for the figures
+      trainEngine: 'auto',
     },
     eval: { tasksPerType: 40, maxNewTokens: 384, temperature: 0, samples: 1 },
     bench: { limit: 20 },

@@ -317,6 +317,7 @@ export const grpoStage: StageRunner = async (context) => {
   });
   const result = await trainer.train();
   model.dispose();
+  context.reporter.info(`grpo gradients computed with ${result.trainEngine}`);
   if (result.stopped === 'aborted')
     throw new Error('GRPO interrupted; re-run to resume from its last checkpoint');
   const rewards = result.metrics.map((m) => m.reward);
@@ -329,6 +330,7 @@ export const grpoStage: StageRunner = async (context) => {
       steps: result.steps,
       firstReward: rewards[0],
       lastReward: rewards.at(-1),
+      trainEngine: result.trainEngine,
     },
   };
 };
