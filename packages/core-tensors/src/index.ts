@@ -64,6 +64,7 @@ export type {
 } from './onnx-engine.js';
 export { buildTrainGraph, gradientOutputName, TRAIN_GRAPH_OPSET } from './onnx-train-graph.js';
 export { OnnxTrainStep, onnxTrainFeeds } from './onnx-trainer.js';
+export { OnnxTrainPool } from './onnx-train-pool.js';
 export type { OnnxTrainBatch, OnnxTrainFeeds } from './onnx-trainer.js';
 export type { AttentionPath } from './layers.js';
 export { setWeightGradientKernel } from './fast-ops.js';
