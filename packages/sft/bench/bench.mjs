@@ -6,8 +6,10 @@
 // them, e.g. tfjs,onnx,tfjs,onnx, to alternate under the machine's changing load).
 // --lengths fixed (default: every conversation ~0.8·seqLen tokens) or mixed (lengths spread over
 // 0.25-1 × 0.8·seqLen, as a real corpus: length-bucketed batches of varying padded length).
-// --dists A,B: alternate runs between sft builds (dist folders, e.g. a copy of the build before a
-// change), in the order given, for before/after figures under the same load.
+// --dist PATH: the sft build to run (default ../dist; e.g. a copy of the build before a change,
+// under node_modules so it resolves the workspace's packages): alternate processes between two
+// builds for before/after figures under the same load (two builds cannot share one process:
+// their config schemas register the same id).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,17 +24,16 @@ const { values } = parseArgs({
     engines: { type: 'string', default: 'tfjs' },
     cases: { type: 'string' },
     lengths: { type: 'string', default: 'fixed' },
-    dists: { type: 'string', default: '../dist' },
+    dist: { type: 'string', default: '../dist' },
   },
   args: process.argv.slice(2).filter((arg) => arg !== '--'),
 });
-const dists = [];
-for (const dist of values.dists.split(',')) {
-  const url = dist.startsWith('/')
+const dist = values.dist;
+const { encodeExamples, trainSft } = await import(
+  dist.startsWith('/')
     ? pathToFileURL(join(dist, 'index.js')).href
-    : new URL(`${dist}/index.js`, import.meta.url).href;
-  dists.push({ dist, sft: await import(url) });
-}
+    : new URL(`${dist}/index.js`, import.meta.url).href
+);
 const steps = Number(values.steps);
 const workerCounts = values.workers.split(',').map(Number);
 const engines = values.engines.split(',');
@@ -125,102 +126,100 @@ const cases =
 const results = [];
 for (const c of cases)
   for (const workers of workerCounts)
-    for (const trainEngine of engines)
-      for (const { dist, sft } of dists) {
-        const { encodeExamples, trainSft } = sft;
-        const outDir = await mkdtemp(join(tmpdir(), 'cr-sft-bench-'));
-        const model = CausalLM.create(
-          {
-            vocabSize: c.vocabSize ?? 512,
-            hiddenSize: c.hiddenSize,
-            intermediateSize: c.intermediateSize ?? c.hiddenSize * 3,
-            numHiddenLayers: c.numHiddenLayers,
-            numAttentionHeads: c.numAttentionHeads,
-            numKeyValueHeads: c.numKeyValueHeads ?? c.numAttentionHeads,
-            maxPositionEmbeddings: 1024,
-          },
-          { seed: 1 },
-        );
-        const records = Array.from({ length: c.batchSize * (steps + 1) }, (_, i) =>
-          conversation(
-            values.lengths === 'mixed'
-              ? c.seqLen * 0.8 * (0.25 + 0.75 * (((i * 37) % 101) / 100))
-              : c.seqLen * 0.8,
-            i,
-          ),
-        );
-        const { examples } = encodeExamples(
-          records.map((r) => r.messages),
-          tokenizer,
-          1024,
-        );
-        const meanLength = examples.reduce((s, e) => s + e.ids.length, 0) / examples.length;
-        console.error(c.name, 'mean tokens', meanLength, 'examples', examples.length);
-        const metrics = [];
-        const began = performance.now();
-        const cpuBefore = process.cpuUsage();
-        const run = await trainSft({
-          model,
-          tokenizer,
-          train: records,
-          outDir,
-          config: {
-            steps: steps + 1,
-            batchSize: c.batchSize,
-            maxSeqLen: 1024,
-            warmupSteps: 1,
-            checkpointEvery: 0,
-            workers,
-            trainEngine,
-          },
-          onMetrics: (m) => {
-            if (m.kind === 'step') metrics.push(m);
-          },
-        });
-        const cpu = process.cpuUsage(cpuBefore);
-        // the first step warms up kernels: leave it out
-        const timed = metrics.slice(1);
-        const tokensPerSecond = timed.reduce((s, m) => s + m.tokensPerSecond, 0) / timed.length;
-        // wall time per step between the first and the last timed step (metrics and all)
-        const wallPerStep =
-          timed.length > 1
-            ? (timed.at(-1).elapsedSeconds - metrics[0].elapsedSeconds) / timed.length
-            : NaN;
-        results.push({
-          name: c.name,
+    for (const trainEngine of engines) {
+      const outDir = await mkdtemp(join(tmpdir(), 'cr-sft-bench-'));
+      const model = CausalLM.create(
+        {
+          vocabSize: c.vocabSize ?? 512,
           hiddenSize: c.hiddenSize,
+          intermediateSize: c.intermediateSize ?? c.hiddenSize * 3,
           numHiddenLayers: c.numHiddenLayers,
-          seqLen: c.seqLen,
+          numAttentionHeads: c.numAttentionHeads,
+          numKeyValueHeads: c.numKeyValueHeads ?? c.numAttentionHeads,
+          maxPositionEmbeddings: 1024,
+        },
+        { seed: 1 },
+      );
+      const records = Array.from({ length: c.batchSize * (steps + 1) }, (_, i) =>
+        conversation(
+          values.lengths === 'mixed'
+            ? c.seqLen * 0.8 * (0.25 + 0.75 * (((i * 37) % 101) / 100))
+            : c.seqLen * 0.8,
+          i,
+        ),
+      );
+      const { examples } = encodeExamples(
+        records.map((r) => r.messages),
+        tokenizer,
+        1024,
+      );
+      const meanLength = examples.reduce((s, e) => s + e.ids.length, 0) / examples.length;
+      console.error(c.name, 'mean tokens', meanLength, 'examples', examples.length);
+      const metrics = [];
+      const began = performance.now();
+      const cpuBefore = process.cpuUsage();
+      const run = await trainSft({
+        model,
+        tokenizer,
+        train: records,
+        outDir,
+        config: {
+          steps: steps + 1,
           batchSize: c.batchSize,
-          workers: run.workers,
+          maxSeqLen: 1024,
+          warmupSteps: 1,
+          checkpointEvery: 0,
+          workers,
           trainEngine,
-          dist,
-          lengths: values.lengths,
-          parameters: model.numParameters(),
-          tokensPerSecond: Math.round(tokensPerSecond),
-          // FLOPS_COUNTED of core-tensors' bench (matmuls, training = 3 × forward) at the mean
-          // example length, per real token: padding's work is not counted
-          gflopsPerSecond: Number(
-            ((tokensPerSecond * model.flopsPerToken(meanLength)) / 1e9).toFixed(1),
-          ),
-          // over the whole run's CPU (warm-up step and session start included)
-          gflopsPerCpuSecond: Number(
-            (
-              (c.batchSize * meanLength * (steps + 1) * model.flopsPerToken(meanLength)) /
-              ((cpu.user + cpu.system) / 1e6) /
-              1e9
-            ).toFixed(1),
-          ),
-          meanSequenceTokens: Math.round(meanLength),
-          secondsPerStep: Number(((c.batchSize * meanLength) / tokensPerSecond).toFixed(3)),
-          stepsPerSecond: Number((1 / wallPerStep).toFixed(3)),
-          totalSeconds: Number(((performance.now() - began) / 1000).toFixed(2)),
-          // this process's CPU (every thread) over the whole run, warm-up step included
-          cpuSecondsPerStep: Number(((cpu.user + cpu.system) / 1e6 / (steps + 1)).toFixed(3)),
-        });
-        model.dispose();
-        await rm(outDir, { recursive: true, force: true });
-      }
+        },
+        onMetrics: (m) => {
+          if (m.kind === 'step') metrics.push(m);
+        },
+      });
+      const cpu = process.cpuUsage(cpuBefore);
+      // the first step warms up kernels: leave it out
+      const timed = metrics.slice(1);
+      const tokensPerSecond = timed.reduce((s, m) => s + m.tokensPerSecond, 0) / timed.length;
+      // wall time per step between the first and the last timed step (metrics and all)
+      const wallPerStep =
+        timed.length > 1
+          ? (timed.at(-1).elapsedSeconds - metrics[0].elapsedSeconds) / timed.length
+          : NaN;
+      results.push({
+        name: c.name,
+        hiddenSize: c.hiddenSize,
+        numHiddenLayers: c.numHiddenLayers,
+        seqLen: c.seqLen,
+        batchSize: c.batchSize,
+        workers: run.workers,
+        trainEngine,
+        dist,
+        lengths: values.lengths,
+        parameters: model.numParameters(),
+        tokensPerSecond: Math.round(tokensPerSecond),
+        // FLOPS_COUNTED of core-tensors' bench (matmuls, training = 3 × forward) at the mean
+        // example length, per real token: padding's work is not counted
+        gflopsPerSecond: Number(
+          ((tokensPerSecond * model.flopsPerToken(meanLength)) / 1e9).toFixed(1),
+        ),
+        // over the whole run's CPU (warm-up step and session start included)
+        gflopsPerCpuSecond: Number(
+          (
+            (c.batchSize * meanLength * (steps + 1) * model.flopsPerToken(meanLength)) /
+            ((cpu.user + cpu.system) / 1e6) /
+            1e9
+          ).toFixed(1),
+        ),
+        meanSequenceTokens: Math.round(meanLength),
+        secondsPerStep: Number(((c.batchSize * meanLength) / tokensPerSecond).toFixed(3)),
+        stepsPerSecond: Number((1 / wallPerStep).toFixed(3)),
+        totalSeconds: Number(((performance.now() - began) / 1000).toFixed(2)),
+        // this process's CPU (every thread) over the whole run, warm-up step included
+        cpuSecondsPerStep: Number(((cpu.user + cpu.system) / 1e6 / (steps + 1)).toFixed(3)),
+      });
+      model.dispose();
+      await rm(outDir, { recursive: true, force: true });
+    }
 console.log(
   JSON.stringify(
     {
