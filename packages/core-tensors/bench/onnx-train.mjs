@@ -1,12 +1,13 @@
 // A whole training step (forward + backward + AdamW) through the ONNX training graph run by
 // onnxruntime-node, against today's tfjs-wasm step, per shape of bench/shapes.mjs. Prints JSON.
 //   node bench/onnx-train.mjs [--shapes cli-default,core-default,qwen2.5-0.5b-layer]
-//     [--rounds 3] [--warmup 2] [--threads 1,2] [--pool 2] [--onnx-pool 2] [--skip-tfjs]
-//     [--cli-seq 512]
+//     [--rounds 3] [--warmup 2] [--threads 1,2] [--pool 2] [--onnx-pool 2] [--chunks 4]
+//     [--skip-tfjs] [--cli-seq 512]
 // Every round runs each path once, back to back (tfjs in-process; for cli-default the
 // createModelWorkerPool of --pool workers as SFT uses it; onnx-N: one session with each --threads
 // count of intra-op threads; onnx-pool-N: OnnxTrainPool's N single-threaded sessions on worker
-// threads, each on a 1/N slice of the batch's rows, as SFT runs them), after
+// threads, each on a 1/N slice of the batch's rows, as SFT runs them; each onnx path once per
+// --chunks count of attention query chunks, keyed `-cK`), after
 // --warmup uncounted rounds (onnxruntime's second run of a shape was still 2-3× slower than the
 // later ones: it plans its memory on the first), so their ratios are measured under the same load. An onnx step includes
 // reading the weights out of the tfjs variables, building the batch's inputs (rotary tables,
@@ -39,6 +40,8 @@ const { values: args } = parseArgs({
     threads: { type: 'string', default: '1,2' },
     pool: { type: 'string', default: '2' },
     'onnx-pool': { type: 'string', default: '2' },
+    // attention query chunks of the training graph (TRAIN_ATTENTION_CHUNKS; 1 = the whole square)
+    chunks: { type: 'string', default: '4' },
     // leave the tfjs paths out (their rounds are the slow part); speedupOverTfjs is then empty
     'skip-tfjs': { type: 'boolean', default: false },
     // the `cr` default preset's SFT batch: 16 rows packed to maxSeqLen 512
@@ -159,45 +162,48 @@ async function benchShape(name) {
   }
   const sessions = [];
   const phases = {};
-  for (const threads of args.threads.split(',').map(Number)) {
-    const started = performance.now();
-    const session = await OnnxTrainStep.create(model.config, threads);
-    sessions.push(session);
-    const key = `onnx-${threads}`;
-    phases[key] = {
-      sessionMs: Math.round(performance.now() - started),
-      inputsMs: [],
-      runMs: [],
-      applyMs: [],
-    };
-    steps.set(key, () => onnxStep(session, model, optimizer, batch, phases[key]));
-  }
-  const onnxPools = [];
-  for (const workers of args['onnx-pool'].split(',').filter(Boolean).map(Number)) {
-    const started = performance.now();
-    const onnxPool = await OnnxTrainPool.create(model.config, workers);
-    onnxPools.push(onnxPool);
-    const key = `onnx-pool-${workers}`;
-    phases[key] = {
-      sessionMs: Math.round(performance.now() - started),
-      inputsMs: [],
-      runMs: [],
-      applyMs: [],
-    };
-    // the rows cut into `workers` slices, each with the step's divisor (as sft's shards)
-    const per = Math.ceil(rows / workers);
-    const slices = [];
-    for (let from = 0; from < rows; from += per) {
-      const to = Math.min(rows, from + per);
-      slices.push({
-        ...batch,
-        inputIds: batch.inputIds.slice(from * seq, to * seq),
-        attentionMask: batch.attentionMask.slice(from * seq, to * seq),
-        batch: to - from,
-      });
+  const chunkCounts = args.chunks.split(',').filter(Boolean).map(Number);
+  for (const attentionChunks of chunkCounts)
+    for (const threads of args.threads.split(',').filter(Boolean).map(Number)) {
+      const started = performance.now();
+      const session = await OnnxTrainStep.create(model.config, threads, { attentionChunks });
+      sessions.push(session);
+      const key = `onnx-${threads}-c${attentionChunks}`;
+      phases[key] = {
+        sessionMs: Math.round(performance.now() - started),
+        inputsMs: [],
+        runMs: [],
+        applyMs: [],
+      };
+      steps.set(key, () => onnxStep(session, model, optimizer, batch, phases[key]));
     }
-    steps.set(key, () => onnxPoolStep(onnxPool, model, optimizer, slices, phases[key]));
-  }
+  const onnxPools = [];
+  for (const attentionChunks of chunkCounts)
+    for (const workers of args['onnx-pool'].split(',').filter(Boolean).map(Number)) {
+      const started = performance.now();
+      const onnxPool = await OnnxTrainPool.create(model.config, workers, { attentionChunks });
+      onnxPools.push(onnxPool);
+      const key = `onnx-pool-${workers}-c${attentionChunks}`;
+      phases[key] = {
+        sessionMs: Math.round(performance.now() - started),
+        inputsMs: [],
+        runMs: [],
+        applyMs: [],
+      };
+      // the rows cut into `workers` slices, each with the step's divisor (as sft's shards)
+      const per = Math.ceil(rows / workers);
+      const slices = [];
+      for (let from = 0; from < rows; from += per) {
+        const to = Math.min(rows, from + per);
+        slices.push({
+          ...batch,
+          inputIds: batch.inputIds.slice(from * seq, to * seq),
+          attentionMask: batch.attentionMask.slice(from * seq, to * seq),
+          batch: to - from,
+        });
+      }
+      steps.set(key, () => onnxPoolStep(onnxPool, model, optimizer, slices, phases[key]));
+    }
   const loadAtStart = load();
   const seconds = {};
   const cpu = {};

@@ -62,7 +62,13 @@ export type {
   OnnxRuntimeModule,
   OnnxWeightsMode,
 } from './onnx-engine.js';
-export { buildTrainGraph, gradientOutputName, TRAIN_GRAPH_OPSET } from './onnx-train-graph.js';
+export {
+  buildTrainGraph,
+  gradientOutputName,
+  TRAIN_ATTENTION_CHUNKS,
+  TRAIN_GRAPH_OPSET,
+} from './onnx-train-graph.js';
+export type { TrainGraphOptions } from './onnx-train-graph.js';
 export { OnnxTrainStep, onnxTrainFeeds } from './onnx-trainer.js';
 export { OnnxTrainPool } from './onnx-train-pool.js';
 export type { OnnxTrainBatch, OnnxTrainFeeds } from './onnx-trainer.js';

@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { ModelConfig } from './config.js';
 import { ModelInputError, parameterSpecs } from './model.js';
+import type { TrainGraphOptions } from './onnx-train-graph.js';
 import { OnnxTrainStep, type OnnxTrainBatch } from './onnx-trainer.js';
 import { ModelWorkerError, resolveTsxApi, type RemoteError } from './worker-protocol.js';
 
@@ -25,6 +26,7 @@ export interface OnnxTrainWeightSlot {
 /** The data a training worker starts with (`workerData`). */
 export interface OnnxTrainWorkerInit {
   config: ModelConfig;
+  graph: TrainGraphOptions;
   /** float32 weights at `layout`'s offsets, rewritten by the main thread before each step. */
   weights: SharedArrayBuffer;
   layout: OnnxTrainWeightSlot[];
@@ -243,11 +245,16 @@ export class OnnxTrainPool {
   }
 
   /**
-   * Opens `workers` single-threaded sessions, on worker threads when more than 1. Throws
+   * Opens `workers` single-threaded sessions over `buildTrainGraph(config, options)`, on worker
+   * threads when more than 1. Throws
    * ModelWorkerError MODEL_WORKER_START_FAILED when a thread does not start (e.g. onnxruntime-node
    * does not load there), or onnxruntime's error when the in-process session does not open.
    */
-  static async create(config: ModelConfig, workers = 1): Promise<OnnxTrainPool> {
+  static async create(
+    config: ModelConfig,
+    workers = 1,
+    options: TrainGraphOptions = {},
+  ): Promise<OnnxTrainPool> {
     if (!Number.isInteger(workers) || workers < 1)
       throw new ModelInputError(
         `onnx training pool: workers must be an integer ≥ 1, got ${workers}`,
@@ -260,11 +267,11 @@ export class OnnxTrainPool {
       total += size;
     }
     if (workers === 1) {
-      const step = await OnnxTrainStep.create(config, 1);
+      const step = await OnnxTrainStep.create(config, 1, options);
       return new OnnxTrainPool(config, step, [], undefined, layout);
     }
     const buffer = new SharedArrayBuffer(total * Float32Array.BYTES_PER_ELEMENT);
-    const init: OnnxTrainWorkerInit = { config, weights: buffer, layout };
+    const init: OnnxTrainWorkerInit = { config, graph: options, weights: buffer, layout };
     const started = await Promise.allSettled(
       Array.from({ length: workers }, (_, index) => TrainWorker.start(init, index, layout)),
     );

@@ -31,7 +31,7 @@ function reply(message: OnnxTrainWorkerReply, transfer: ArrayBuffer[] = []): voi
 }
 
 // No top-level await (published code): requests wait on the opened session.
-const opened = OnnxTrainStep.create(init.config, 1).then(
+const opened = OnnxTrainStep.create(init.config, 1, init.graph).then(
   (step) => {
     reply({ type: 'ready' });
     return step;

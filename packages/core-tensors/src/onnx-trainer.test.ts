@@ -159,6 +159,27 @@ describeOnBackends('the onnx training step against tfjs on %s', await jsBackends
   );
 });
 
+it.each([1, 5, 16])(
+  'attention in %i query chunks (1: the whole square; 5: uneven; 16: more chunks than the 12 positions, run on the unchunked graph) matches tfjs within 1e-4',
+  async (attentionChunks) => {
+    const model = trainedLikeModel(cases[0]![1], 3);
+    const data = packedBatch(model.config.vocabSize, 11);
+    const expected = tfjsStep(model, data);
+    const step = await OnnxTrainStep.create(model.config, 1, { attentionChunks });
+    try {
+      const got = await step.run(weightsOf(model), data);
+      expect(Math.abs(got.loss - expected.loss) / Math.abs(expected.loss)).toBeLessThan(2e-5);
+      for (const [name, want] of expected.gradients)
+        expect(relativeError(got.gradients.get(name)!, want), name).toBeLessThan(
+          RELATIVE_TOLERANCE,
+        );
+    } finally {
+      await step.release();
+      model.dispose();
+    }
+  },
+);
+
 it('gives the same gradients on every run with 2 threads, where ids repeat across a large batch', async () => {
   // 8 × 512 tokens of 8 distinct ids at hidden 64: large enough that onnxruntime splits a
   // scatter over its threads. The embedding rows were once a ScatterND 'add' in the graph, whose

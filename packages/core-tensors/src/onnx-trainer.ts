@@ -4,7 +4,13 @@ import { headDimOf } from './config.js';
 import { attentionBiasValues, ropeTables } from './layers.js';
 import { CausalLM, ModelInputError, parameterSpecs } from './model.js';
 import { loadRuntime, type OnnxRuntimeModule } from './onnx-engine.js';
-import { TOKEN_GRADIENTS, buildTrainGraph, gradientOutputName } from './onnx-train-graph.js';
+import {
+  TOKEN_GRADIENTS,
+  TRAIN_ATTENTION_CHUNKS,
+  buildTrainGraph,
+  gradientOutputName,
+  type TrainGraphOptions,
+} from './onnx-train-graph.js';
 
 /** One batch of a training step, as plain arrays. */
 export interface OnnxTrainBatch {
@@ -102,19 +108,26 @@ export function onnxTrainFeeds(config: ModelConfig, batch: OnnxTrainBatch): Onnx
  */
 export class OnnxTrainStep {
   private released = false;
+  /** The unchunked graph's step, opened for the first batch shorter than the chunk count. */
+  private whole: Promise<OnnxTrainStep> | undefined;
 
   private constructor(
     readonly session: Ort.InferenceSession,
     private readonly runtime: OnnxRuntimeModule,
     readonly config: ModelConfig,
     readonly threads: number,
+    private readonly options: TrainGraphOptions,
   ) {}
 
-  /** Builds the graph and opens a session with `threads` intra-op threads (throws where onnxruntime-node does not load). */
-  static async create(config: ModelConfig, threads = 1): Promise<OnnxTrainStep> {
+  /** Builds the graph (`options`: see `buildTrainGraph`) and opens a session with `threads` intra-op threads (throws where onnxruntime-node does not load). */
+  static async create(
+    config: ModelConfig,
+    threads = 1,
+    options: TrainGraphOptions = {},
+  ): Promise<OnnxTrainStep> {
     const result = loadRuntime();
     if (!('runtime' in result)) throw new Error(result.reason);
-    const session = await result.runtime.InferenceSession.create(buildTrainGraph(config), {
+    const session = await result.runtime.InferenceSession.create(buildTrainGraph(config, options), {
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
       executionMode: 'sequential',
@@ -122,7 +135,7 @@ export class OnnxTrainStep {
       // Threads that spin between kernels take CPU from the other processes of a shared machine.
       ...(threads > 1 ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
     });
-    return new OnnxTrainStep(session, result.runtime, config, threads);
+    return new OnnxTrainStep(session, result.runtime, config, threads, options);
   }
 
   async run(
@@ -130,6 +143,15 @@ export class OnnxTrainStep {
     batch: OnnxTrainBatch | OnnxTrainFeeds,
   ): Promise<{ loss: number; gradients: Map<string, Float32Array> }> {
     const feeds = 'cos' in batch ? batch : onnxTrainFeeds(this.config, batch);
+    // fewer positions than query chunks would leave a chunk empty, which the graph's reshapes
+    // cannot express: such (rare, tiny) batches run on the unchunked graph
+    if (feeds.time < (this.options.attentionChunks ?? TRAIN_ATTENTION_CHUNKS)) {
+      this.whole ??= OnnxTrainStep.create(this.config, this.threads, {
+        ...this.options,
+        attentionChunks: 1,
+      });
+      return (await this.whole).run(weights, feeds);
+    }
     const { Tensor } = this.runtime;
     const hd = headDimOf(this.config);
     const b = feeds.batch;
@@ -171,5 +193,6 @@ export class OnnxTrainStep {
     if (this.released) return;
     this.released = true;
     await this.session.release();
+    if (this.whole !== undefined) await (await this.whole).release();
   }
 }
