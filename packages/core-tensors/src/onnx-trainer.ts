@@ -116,26 +116,30 @@ export class OnnxTrainStep {
     private readonly runtime: OnnxRuntimeModule,
     readonly config: ModelConfig,
     readonly threads: number,
-    private readonly options: TrainGraphOptions,
+    /** The graph's distribution and extra outputs (see `TrainGraphOptions`). */
+    readonly graphOptions: TrainGraphOptions = {},
   ) {}
 
-  /** Builds the graph (`options`: see `buildTrainGraph`) and opens a session with `threads` intra-op threads (throws where onnxruntime-node does not load). */
+  /** Builds the graph and opens a session with `threads` intra-op threads (throws where onnxruntime-node does not load). */
   static async create(
     config: ModelConfig,
     threads = 1,
-    options: TrainGraphOptions = {},
+    graphOptions: TrainGraphOptions = {},
   ): Promise<OnnxTrainStep> {
     const result = loadRuntime();
     if (!('runtime' in result)) throw new Error(result.reason);
-    const session = await result.runtime.InferenceSession.create(buildTrainGraph(config, options), {
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
-      // Threads that spin between kernels take CPU from the other processes of a shared machine.
-      ...(threads > 1 ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
-    });
-    return new OnnxTrainStep(session, result.runtime, config, threads, options);
+    const session = await result.runtime.InferenceSession.create(
+      buildTrainGraph(config, graphOptions),
+      {
+        intraOpNumThreads: threads,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        graphOptimizationLevel: 'all',
+        // Threads that spin between kernels take CPU from the other processes of a shared machine.
+        ...(threads > 1 ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
+      },
+    );
+    return new OnnxTrainStep(session, result.runtime, config, threads, graphOptions);
   }
 
   async run(
@@ -145,9 +149,9 @@ export class OnnxTrainStep {
     const feeds = 'cos' in batch ? batch : onnxTrainFeeds(this.config, batch);
     // fewer positions than query chunks would leave a chunk empty, which the graph's reshapes
     // cannot express: such (rare, tiny) batches run on the unchunked graph
-    if (feeds.time < (this.options.attentionChunks ?? TRAIN_ATTENTION_CHUNKS)) {
+    if (feeds.time < (this.graphOptions.attentionChunks ?? TRAIN_ATTENTION_CHUNKS)) {
       this.whole ??= OnnxTrainStep.create(this.config, this.threads, {
-        ...this.options,
+        ...this.graphOptions,
         attentionChunks: 1,
       });
       return (await this.whole).run(weights, feeds);
