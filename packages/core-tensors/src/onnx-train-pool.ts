@@ -102,6 +102,7 @@ class TrainWorker {
   >();
   private failure: ModelWorkerError | undefined;
   private closing = false;
+  private exited = false;
 
   private constructor(
     private readonly worker: Worker,
@@ -142,6 +143,7 @@ class TrainWorker {
       ),
     );
     worker.on('exit', (code) => {
+      this.exited = true;
       if (!this.closing)
         fail(
           new ModelWorkerError(
@@ -212,10 +214,13 @@ class TrainWorker {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    if (this.exited) return;
+    if (this.failure !== undefined) {
+      await this.worker.terminate();
+      return;
+    }
     const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
-    if (this.failure === undefined)
-      this.worker.postMessage({ type: 'close' } satisfies OnnxTrainWorkerRequest);
-    else void this.worker.terminate();
+    this.worker.postMessage({ type: 'close' } satisfies OnnxTrainWorkerRequest);
     await exited;
   }
 }

@@ -44,12 +44,12 @@ const opened = OnnxTrainStep.create(init.config, 1, init.graph).then(
 
 port.on('message', (request: OnnxTrainWorkerRequest) => {
   void opened.then(async (step) => {
-    if (step === undefined) return;
     if (request.type === 'close') {
-      await step.release();
+      await step?.release();
       port.close();
       return;
     }
+    if (step === undefined) return;
     try {
       // the main thread wrote them before sending the step's batches and waits for every answer
       readWeights();

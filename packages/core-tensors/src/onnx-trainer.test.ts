@@ -1,3 +1,4 @@
+import type { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '@codereasoner/common';
@@ -290,6 +291,22 @@ describe('OnnxTrainPool', () => {
       await pool.release();
       model.dispose();
     }
+  }, 120_000);
+
+  it('a worker thread that dies fails the next run with MODEL_WORKER_CRASHED, and release() still returns', async () => {
+    const model = CausalLM.create(config, { seed: 1 });
+    const pool = await OnnxTrainPool.create(model.config, 2);
+    // the thread's handle is private: a test reaches in to end it as a crash would
+    const { worker } = (pool as unknown as { workers: { worker: Worker }[] }).workers[1]!;
+    await worker.terminate();
+    await expect(
+      pool.run(weightsOf(model), [
+        packedBatch(model.config.vocabSize, 1),
+        packedBatch(model.config.vocabSize, 2),
+      ]),
+    ).rejects.toMatchObject({ code: 'MODEL_WORKER_CRASHED', workerIndex: 1 });
+    await pool.release();
+    model.dispose();
   }, 120_000);
 
   it('refuses a bad worker count, a missing weight, and runs after release, saying what to do', async () => {
