@@ -1,9 +1,13 @@
 // A whole training step (forward + backward + AdamW) through the ONNX training graph run by
 // onnxruntime-node, against today's tfjs-wasm step, per shape of bench/shapes.mjs. Prints JSON.
 //   node bench/onnx-train.mjs [--shapes cli-default,core-default,qwen2.5-0.5b-layer]
-//     [--rounds 3] [--warmup 2] [--threads 1,2] [--pool 2] [--cli-seq 512]
+//     [--rounds 3] [--warmup 2] [--threads 1,2] [--pool 2] [--onnx-pool 2] [--chunks 4]
+//     [--skip-tfjs] [--cli-seq 512]
 // Every round runs each path once, back to back (tfjs in-process; for cli-default the
-// createModelWorkerPool of --pool workers as SFT uses it; onnx with each --threads count), after
+// createModelWorkerPool of --pool workers as SFT uses it; onnx-N: one session with each --threads
+// count of intra-op threads; onnx-pool-N: OnnxTrainPool's N single-threaded sessions on worker
+// threads, each on a 1/N slice of the batch's rows, as SFT runs them; each onnx path once per
+// --chunks count of attention query chunks, keyed `-cK`), after
 // --warmup uncounted rounds (onnxruntime's second run of a shape was still 2-3× slower than the
 // later ones: it plans its memory on the first), so their ratios are measured under the same load. An onnx step includes
 // reading the weights out of the tfjs variables, building the batch's inputs (rotary tables,
@@ -17,6 +21,7 @@ import { parseArgs } from 'node:util';
 const {
   AdamW,
   CausalLM,
+  OnnxTrainPool,
   OnnxTrainStep,
   computeGradients,
   createModelWorkerPool,
@@ -34,6 +39,11 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '2' },
     threads: { type: 'string', default: '1,2' },
     pool: { type: 'string', default: '2' },
+    'onnx-pool': { type: 'string', default: '2' },
+    // attention query chunks of the training graph (TRAIN_ATTENTION_CHUNKS; 1 = the whole square)
+    chunks: { type: 'string', default: '4' },
+    // leave the tfjs paths out (their rounds are the slow part); speedupOverTfjs is then empty
+    'skip-tfjs': { type: 'boolean', default: false },
     // the `cr` default preset's SFT batch: 16 rows packed to maxSeqLen 512
     'cli-seq': { type: 'string', default: '512' },
   },
@@ -85,6 +95,24 @@ async function onnxStep(session, model, optimizer, batch, phases) {
   return loss;
 }
 
+/** The same step through OnnxTrainPool: the slices' feeds are built in the workers. */
+async function onnxPoolStep(onnxPool, model, optimizer, slices, phases) {
+  const t0 = performance.now();
+  const weights = new Map([...model.parameters].map(([name, v]) => [name, v.dataSync()]));
+  const t1 = performance.now();
+  const { loss, gradients } = await onnxPool.run(weights, slices);
+  const t2 = performance.now();
+  const grads = {};
+  for (const [name, v] of model.parameters) grads[v.name] = tf.tensor(gradients.get(name), v.shape);
+  optimizer.applyGradients(grads);
+  tf.dispose(Object.values(grads));
+  const t3 = performance.now();
+  phases.inputsMs.push(t1 - t0);
+  phases.runMs.push(t2 - t1);
+  phases.applyMs.push(t3 - t2);
+  return loss;
+}
+
 async function benchShape(name) {
   const shape = SHAPES[name];
   const seq = name === 'cli-default' ? Number(args['cli-seq']) : shape.train.seq;
@@ -103,9 +131,9 @@ async function benchShape(name) {
     divisor: rows * (seq - 1),
   };
   const steps = new Map();
-  steps.set('tfjs', async () => tfjsStep(model, optimizer, data));
+  if (!args['skip-tfjs']) steps.set('tfjs', async () => tfjsStep(model, optimizer, data));
   let pool;
-  if (name === 'cli-default' && Number(args.pool) > 1) {
+  if (!args['skip-tfjs'] && name === 'cli-default' && Number(args.pool) > 1) {
     pool = await createModelWorkerPool({ model, workers: Number(args.pool) });
     const shards = [];
     const per = Math.ceil(rows / pool.size);
@@ -134,19 +162,48 @@ async function benchShape(name) {
   }
   const sessions = [];
   const phases = {};
-  for (const threads of args.threads.split(',').map(Number)) {
-    const started = performance.now();
-    const session = await OnnxTrainStep.create(model.config, threads);
-    sessions.push(session);
-    const key = `onnx-${threads}`;
-    phases[key] = {
-      sessionMs: Math.round(performance.now() - started),
-      inputsMs: [],
-      runMs: [],
-      applyMs: [],
-    };
-    steps.set(key, () => onnxStep(session, model, optimizer, batch, phases[key]));
-  }
+  const chunkCounts = args.chunks.split(',').filter(Boolean).map(Number);
+  for (const attentionChunks of chunkCounts)
+    for (const threads of args.threads.split(',').filter(Boolean).map(Number)) {
+      const started = performance.now();
+      const session = await OnnxTrainStep.create(model.config, threads, { attentionChunks });
+      sessions.push(session);
+      const key = `onnx-${threads}-c${attentionChunks}`;
+      phases[key] = {
+        sessionMs: Math.round(performance.now() - started),
+        inputsMs: [],
+        runMs: [],
+        applyMs: [],
+      };
+      steps.set(key, () => onnxStep(session, model, optimizer, batch, phases[key]));
+    }
+  const onnxPools = [];
+  for (const attentionChunks of chunkCounts)
+    for (const workers of args['onnx-pool'].split(',').filter(Boolean).map(Number)) {
+      const started = performance.now();
+      const onnxPool = await OnnxTrainPool.create(model.config, workers, { attentionChunks });
+      onnxPools.push(onnxPool);
+      const key = `onnx-pool-${workers}-c${attentionChunks}`;
+      phases[key] = {
+        sessionMs: Math.round(performance.now() - started),
+        inputsMs: [],
+        runMs: [],
+        applyMs: [],
+      };
+      // the rows cut into `workers` slices, each with the step's divisor (as sft's shards)
+      const per = Math.ceil(rows / workers);
+      const slices = [];
+      for (let from = 0; from < rows; from += per) {
+        const to = Math.min(rows, from + per);
+        slices.push({
+          ...batch,
+          inputIds: batch.inputIds.slice(from * seq, to * seq),
+          attentionMask: batch.attentionMask.slice(from * seq, to * seq),
+          batch: to - from,
+        });
+      }
+      steps.set(key, () => onnxPoolStep(onnxPool, model, optimizer, slices, phases[key]));
+    }
   const loadAtStart = load();
   const seconds = {};
   const cpu = {};
@@ -218,7 +275,7 @@ async function benchShape(name) {
   // tfjs ÷ path time of each back-to-back round (wall, then CPU)
   out.speedupOverTfjs = {};
   for (const key of steps.keys()) {
-    if (key === 'tfjs') continue;
+    if (key === 'tfjs' || seconds.tfjs === undefined) continue;
     out.speedupOverTfjs[key] = {
       wall: seconds[key].map((s, i) => Math.round((seconds.tfjs[i] / s) * 100) / 100),
       cpu: cpu[key].map((c, i) => Math.round((cpu.tfjs[i] / c) * 100) / 100),
@@ -226,6 +283,7 @@ async function benchShape(name) {
   }
   out.loadAverageAtEnd = load();
   for (const session of sessions) await session.release();
+  for (const onnxPool of onnxPools) await onnxPool.release();
   if (pool !== undefined) await pool.close();
   optimizer.dispose();
   tf.dispose([data.inputIds, data.attentionMask]);

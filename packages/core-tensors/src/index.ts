@@ -68,10 +68,12 @@ export {
   resolveTrainGraphOptions,
   ROW_ENTROPY,
   ROW_LOG_PROBS,
+  TRAIN_ATTENTION_CHUNKS,
   TRAIN_GRAPH_OPSET,
 } from './onnx-train-graph.js';
 export type { TrainGraphOptions } from './onnx-train-graph.js';
 export { OnnxTrainStep, onnxTrainFeeds } from './onnx-trainer.js';
+export { OnnxTrainPool } from './onnx-train-pool.js';
 export type { OnnxTrainBatch, OnnxTrainFeeds } from './onnx-trainer.js';
 export type { AttentionPath } from './layers.js';
 export { setWeightGradientKernel } from './fast-ops.js';

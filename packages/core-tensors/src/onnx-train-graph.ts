@@ -49,6 +49,14 @@ export function gradientOutputName(weightName: string): string {
   return `grad.${weightName}`;
 }
 
+/**
+ * Query chunks of causal attention in the training graph: chunk c of n (query positions
+ * [c·T/n, (c+1)·T/n)) only scores keys before its end, so the [T, T] products and elementwise
+ * passes cover (n + 1) / 2n of the square (62.5 % at 4) instead of all of it; what is cut is
+ * the bias's −∞ (causal) part, whose probabilities are exactly 0.
+ */
+export const TRAIN_ATTENTION_CHUNKS = 4;
+
 /** The training graph's output of each row's target log-prob (`TrainGraphOptions.logProbs`). */
 export const ROW_LOG_PROBS = 'log_probs';
 
@@ -57,6 +65,8 @@ export const ROW_ENTROPY = 'entropy';
 
 /** What the training graph's distribution is and what it outputs besides the loss and gradients. */
 export interface TrainGraphOptions {
+  /** Query chunks of attention (default `TRAIN_ATTENTION_CHUNKS`; 1 = the whole [T, T] square). */
+  attentionChunks?: number;
   /** p = softmax(logits / temperature) (default 1, SFT's). */
   temperature?: number;
   /** The softmax runs over ids [0, vocabLimit) only (default: the whole vocabulary). */
@@ -85,6 +95,9 @@ export function resolveTrainGraphOptions(
 
 /** Serialises one training step of a Llama/Qwen2-family model (no Qwen3 q/k norms, no LoRA) as an ONNX model (see `TRAIN_GRAPH_OPSET`). */
 export function buildTrainGraph(config: ModelConfig, options: TrainGraphOptions = {}): Uint8Array {
+  const chunks = options.attentionChunks ?? TRAIN_ATTENTION_CHUNKS;
+  if (!Number.isInteger(chunks) || chunks < 1)
+    throw new Error(`training graph: attentionChunks must be an integer ≥ 1, got ${chunks}`);
   if (config.architecture === 'qwen3')
     throw new Error('training graph: per-head q/k norms (Qwen3) are not supported');
   const { temperature, vocabLimit } = resolveTrainGraphOptions(config, options);
@@ -134,10 +147,19 @@ export function buildTrainGraph(config: ModelConfig, options: TrainGraphOptions 
   const batchDim = op('Slice', [bt, g.int64s([0]), g.int64s([1])]);
   const timeDim = op('Slice', [bt, g.int64s([1]), g.int64s([2])]);
   const concat = (parts: string[]) => op('Concat', parts, [{ name: 'axis', i: 0 }]);
+  // chunk c's query rows [bounds[c], bounds[c + 1]): ⌊c·T / n⌋ (int64 division floors)
+  const bounds = Array.from({ length: chunks + 1 }, (_, c) =>
+    c === 0
+      ? g.int64s([0])
+      : c === chunks
+        ? timeDim
+        : op('Div', [op('Mul', [timeDim, g.int64s([c])]), g.int64s([chunks])]),
+  );
+  const slice = (x: string, starts: string, ends: string, axes: number[]) =>
+    op('Slice', [x, starts, ends, g.int64s(axes)]);
+  const byGroups = g.int64s([0, kvHeads, group, -1, hd]);
   const tokensByHeads = concat([bt, g.int64s([heads, hd])]);
   const tokensByKvHeads = concat([bt, g.int64s([kvHeads, hd])]);
-  const scores5 = concat([batchDim, g.int64s([kvHeads, group, -1]), timeDim]);
-  const scores4 = g.int64s([0, kvHeads, -1, 0]);
   const groupedShape = g.int64s([0, kvHeads, -1, hd]);
   const headsShape = g.int64s([0, heads, -1, hd]);
   const flatQ = g.int64s([-1, heads * hd]);
@@ -191,11 +213,10 @@ export function buildTrainGraph(config: ModelConfig, options: TrainGraphOptions 
     norm1: Norm;
     qkvWeight: string;
     gateUpWeight: string;
-    qs: string;
     kr: string;
     v4: string;
-    probs: string;
-    attention: string;
+    /** per query chunk: its queries [B, K, G·t, hd], keys and values up to its end, probabilities, output */
+    parts: { qs: string; keys: string; values: string; probs: string; out: string }[];
     merged: string;
     mid: string;
     norm2: Norm;
@@ -237,9 +258,37 @@ export function buildTrainGraph(config: ModelConfig, options: TrainGraphOptions 
     );
     const kr = transpose(rope(reshape(kFlat!, tokensByKvHeads)), [0, 2, 1, 3]);
     const v4 = transpose(reshape(vFlat!, tokensByKvHeads), [0, 2, 1, 3]);
-    const scores = reshape(matMul(qs, transpose(kr, [0, 1, 3, 2])), scores5);
-    const probs = reshape(op('Softmax', [add(scores, 'bias')], [{ name: 'axis', i: -1 }]), scores4);
-    const attention = matMul(probs, v4);
+    // per query chunk: the keys up to its end (the rest are causally masked: exactly 0)
+    const qs5 = reshape(qs, byGroups);
+    const krT = transpose(kr, [0, 1, 3, 2]);
+    const parts: LayerState['parts'] = [];
+    for (let c = 0; c < chunks; c++) {
+      const [from, to] = [bounds[c]!, bounds[c + 1]!];
+      const chunkQs = reshape(slice(qs5, from, to, [3]), groupedShape);
+      const keys = slice(kr, g.int64s([0]), to, [2]);
+      const values = slice(v4, g.int64s([0]), to, [2]);
+      const scores = reshape(
+        matMul(chunkQs, slice(krT, g.int64s([0]), to, [3])),
+        concat([batchDim, g.int64s([kvHeads, group, -1]), to]),
+      );
+      const bias = slice('bias', concat([from, g.int64s([0])]), concat([to, to]), [3, 4]);
+      const probs = reshape(
+        op('Softmax', [add(scores, bias)], [{ name: 'axis', i: -1 }]),
+        concat([batchDim, g.int64s([kvHeads, -1]), to]),
+      );
+      parts.push({ qs: chunkQs, keys, values, probs, out: matMul(probs, values) });
+    }
+    const attention =
+      chunks === 1
+        ? parts[0]!.out
+        : reshape(
+            op(
+              'Concat',
+              parts.map((part) => reshape(part.out, byGroups)),
+              [{ name: 'axis', i: 3 }],
+            ),
+            groupedShape,
+          );
     const merged = reshape(transpose(reshape(attention, headsShape), [0, 2, 1, 3]), flatQ);
     const mid = add(x, matMul(merged, `${p}.self_attn.o_proj.weight`));
     const norm2 = rmsNorm(mid, `${p}.post_attention_layernorm.weight`);
@@ -264,11 +313,9 @@ export function buildTrainGraph(config: ModelConfig, options: TrainGraphOptions 
       norm1,
       qkvWeight,
       gateUpWeight,
-      qs,
       kr,
       v4,
-      probs,
-      attention,
+      parts,
       merged,
       mid,
       norm2,
@@ -394,12 +441,40 @@ export function buildTrainGraph(config: ModelConfig, options: TrainGraphOptions 
     // attention: dV = Pᵀ dO, dP = dO Vᵀ, dS = P ⊙ (dP − rowsum(dP ⊙ P)), dQs = dS K, dK = dSᵀ Qs
     // dVᵀ = dOᵀ P and dKᵀ = Qsᵀ dS, computed transposed: onnxruntime's product with the large
     // [T, T] operand transposed (dV = Pᵀ dO) ran about 4× slower per FLOP (profiled).
-    const dV4t = matMul(transpose(dOut, [0, 1, 3, 2]), s.probs);
-    const dProbs = matMul(dOut, transpose(s.v4, [0, 1, 3, 2]));
-    // rowsum(dP ⊙ P) = rowsum(dO ⊙ O): over head-dim columns instead of T keys (FlashAttention's D)
-    const dScores = mul(s.probs, sub(dProbs, sumLast(mul(dOut, s.attention))));
-    const dQ4 = mul(matMul(dScores, s.kr), scale);
-    const dK4t = matMul(transpose(s.qs, [0, 1, 3, 2]), dScores);
+    // per query chunk; its dVᵀ and dKᵀ cover the keys up to its end, zero-padded to T and summed
+    const dOut5 = reshape(dOut, byGroups);
+    const dQChunks: string[] = [];
+    const dVtChunks: string[] = [];
+    const dKtChunks: string[] = [];
+    s.parts.forEach((part, c) => {
+      const [from, to] = [bounds[c]!, bounds[c + 1]!];
+      const dO = chunks === 1 ? dOut : reshape(slice(dOut5, from, to, [3]), groupedShape);
+      const dProbs = matMul(dO, transpose(part.values, [0, 1, 3, 2]));
+      // rowsum(dP ⊙ P) = rowsum(dO ⊙ O): over head-dim columns instead of T keys (FlashAttention's D)
+      const dScores = mul(part.probs, sub(dProbs, sumLast(mul(dO, part.out))));
+      dQChunks.push(matMul(dScores, part.keys));
+      const padToTime = (x: string) =>
+        c === chunks - 1
+          ? x
+          : op('Pad', [x, concat([g.int64s([0, 0, 0, 0, 0, 0, 0]), sub(timeDim, to)])]);
+      dVtChunks.push(padToTime(matMul(transpose(dO, [0, 1, 3, 2]), part.probs)));
+      dKtChunks.push(padToTime(matMul(transpose(part.qs, [0, 1, 3, 2]), dScores)));
+    });
+    const dV4t = chunks === 1 ? dVtChunks[0]! : op('Sum', dVtChunks);
+    const dK4t = chunks === 1 ? dKtChunks[0]! : op('Sum', dKtChunks);
+    const dQ4 = mul(
+      chunks === 1
+        ? dQChunks[0]!
+        : reshape(
+            op(
+              'Concat',
+              dQChunks.map((d) => reshape(d, byGroups)),
+              [{ name: 'axis', i: 3 }],
+            ),
+            groupedShape,
+          ),
+      scale,
+    );
     const dQ = reshape(ropeBackward(transpose(reshape(dQ4, headsShape), [0, 2, 1, 3])), flatQ);
     const dK = reshape(ropeBackward(transpose(dK4t, [0, 3, 1, 2])), flatKv);
     const dV = reshape(transpose(dV4t, [0, 3, 1, 2]), flatKv);

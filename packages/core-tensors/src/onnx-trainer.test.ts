@@ -1,3 +1,4 @@
+import type { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '@codereasoner/common';
@@ -5,6 +6,7 @@ import { resolveModelConfig, type ModelConfig } from './config.js';
 import { CausalLM, ModelInputError, parameterNameOf } from './model.js';
 import { onnxRuntimeStatus } from './onnx-engine.js';
 import { computeGradients } from './optimizer.js';
+import { OnnxTrainPool } from './onnx-train-pool.js';
 import { OnnxTrainStep, onnxTrainFeeds, type OnnxTrainBatch } from './onnx-trainer.js';
 import { buildTrainGraph } from './onnx-train-graph.js';
 import {
@@ -158,6 +160,27 @@ describeOnBackends('the onnx training step against tfjs on %s', await jsBackends
     },
   );
 });
+
+it.each([1, 5, 16])(
+  'attention in %i query chunks (1: the whole square; 5: uneven; 16: more chunks than the 12 positions, run on the unchunked graph) matches tfjs within 1e-4',
+  async (attentionChunks) => {
+    const model = trainedLikeModel(cases[0]![1], 3);
+    const data = packedBatch(model.config.vocabSize, 11);
+    const expected = tfjsStep(model, data);
+    const step = await OnnxTrainStep.create(model.config, 1, { attentionChunks });
+    try {
+      const got = await step.run(weightsOf(model), data);
+      expect(Math.abs(got.loss - expected.loss) / Math.abs(expected.loss)).toBeLessThan(2e-5);
+      for (const [name, want] of expected.gradients)
+        expect(relativeError(got.gradients.get(name)!, want), name).toBeLessThan(
+          RELATIVE_TOLERANCE,
+        );
+    } finally {
+      await step.release();
+      model.dispose();
+    }
+  },
+);
 
 it('gives the same gradients on every run with 2 threads, where ids repeat across a large batch', async () => {
   // 8 × 512 tokens of 8 distinct ids at hidden 64: large enough that onnxruntime splits a
@@ -326,4 +349,120 @@ it('without options builds the same graph as with temperature 1 and the whole vo
   expect(
     buildTrainGraph(config, { temperature: 1, vocabLimit: config.vocabSize, logProbs: false }),
   ).toEqual(buildTrainGraph(config));
+});
+
+/** Rows `from`..`to` of a batch (with its divisor), as SFT cuts a micro-batch into shards. */
+function rowsOf(data: OnnxTrainBatch, from: number, to: number): OnnxTrainBatch {
+  const { time } = data;
+  return {
+    ...data,
+    inputIds: data.inputIds.slice(from * time, to * time),
+    attentionMask: data.attentionMask.slice(from * time, to * time),
+    targetWeights: data.targetWeights!.slice(from * (time - 1), to * (time - 1)),
+    batch: to - from,
+  };
+}
+
+describe('OnnxTrainPool', () => {
+  const config = { ...tiny, numKeyValueHeads: 2, tieWordEmbeddings: true };
+
+  it('sums single-thread runs in batch order: 2 worker threads give the serial sum bit for bit, on every run', async () => {
+    const model = trainedLikeModel(config, 4);
+    const vocab = model.config.vocabSize;
+    // batches of different sizes and lengths, so the threads finish in a different order than
+    // they started: the sum must not depend on it
+    const packed = packedBatch(vocab, 21);
+    const long = { ...packedBatch(vocab, 22), divisor: 7 };
+    const batches = [rowsOf(packed, 0, 1), rowsOf(packed, 1, 3), long, rowsOf(packed, 2, 3)];
+    const weights = weightsOf(model);
+    const serial = await OnnxTrainStep.create(model.config, 1);
+    const expected = { loss: 0, gradients: new Map<string, Float32Array>() };
+    try {
+      for (const batch of batches) {
+        const result = await serial.run(weights, batch);
+        expected.loss += result.loss;
+        for (const [name, values] of result.gradients) {
+          const sum = expected.gradients.get(name);
+          if (sum === undefined) expected.gradients.set(name, values.slice());
+          else for (let i = 0; i < sum.length; i++) sum[i] = sum[i]! + values[i]!;
+        }
+      }
+    } finally {
+      await serial.release();
+    }
+    for (const workers of [2, 1]) {
+      const pool = await OnnxTrainPool.create(model.config, workers);
+      try {
+        expect(pool.size).toBe(workers);
+        for (let run = 0; run < 3; run++) {
+          const got = await pool.run(weights, batches);
+          expect(got.loss).toBe(expected.loss);
+          expect([...got.gradients.keys()]).toEqual([...expected.gradients.keys()]);
+          for (const [name, values] of expected.gradients)
+            expect(got.gradients.get(name), `${workers} workers, run ${run}: ${name}`).toEqual(
+              values,
+            );
+        }
+      } finally {
+        await pool.release();
+      }
+    }
+    model.dispose();
+  }, 120_000);
+
+  it('shards of one batch sum to the whole batch’s tfjs loss and gradients', async () => {
+    const model = trainedLikeModel(config, 6);
+    const data = packedBatch(model.config.vocabSize, 12);
+    const expected = tfjsStep(model, data);
+    const pool = await OnnxTrainPool.create(model.config, 2);
+    try {
+      const got = await pool.run(weightsOf(model), [rowsOf(data, 0, 2), rowsOf(data, 2, 3)]);
+      expect(Math.abs(got.loss - expected.loss) / Math.abs(expected.loss)).toBeLessThan(2e-5);
+      for (const [name, want] of expected.gradients)
+        expect(relativeError(got.gradients.get(name)!, want), name).toBeLessThan(
+          RELATIVE_TOLERANCE,
+        );
+    } finally {
+      await pool.release();
+      model.dispose();
+    }
+  }, 120_000);
+
+  it('a worker thread that dies fails the next run with MODEL_WORKER_CRASHED, and release() still returns', async () => {
+    const model = CausalLM.create(config, { seed: 1 });
+    const pool = await OnnxTrainPool.create(model.config, 2);
+    // the thread's handle is private: a test reaches in to end it as a crash would
+    const { worker } = (pool as unknown as { workers: { worker: Worker }[] }).workers[1]!;
+    await worker.terminate();
+    await expect(
+      pool.run(weightsOf(model), [
+        packedBatch(model.config.vocabSize, 1),
+        packedBatch(model.config.vocabSize, 2),
+      ]),
+    ).rejects.toMatchObject({ code: 'MODEL_WORKER_CRASHED', workerIndex: 1 });
+    await pool.release();
+    model.dispose();
+  }, 120_000);
+
+  it('refuses a bad worker count, a missing weight, and runs after release, saying what to do', async () => {
+    const model = CausalLM.create(config, { seed: 1 });
+    await expect(OnnxTrainPool.create(model.config, 0)).rejects.toThrow(
+      /workers must be an integer ≥ 1, got 0/,
+    );
+    const pool = await OnnxTrainPool.create(model.config, 2);
+    const weights = weightsOf(model);
+    weights.delete('model.norm.weight');
+    await expect(pool.run(weights, [packedBatch(model.config.vocabSize, 1)])).rejects.toThrow(
+      /missing weight model\.norm\.weight/,
+    );
+    // a batch the worker refuses comes back as the worker's error, and the pool still works
+    await expect(
+      pool.run(weightsOf(model), [{ ...packedBatch(model.config.vocabSize, 1), batch: 5 }]),
+    ).rejects.toThrow(/onnx training worker 0: .*must hold batch·time = 60 entries/);
+    const ok = await pool.run(weightsOf(model), [packedBatch(model.config.vocabSize, 1)]);
+    expect(Number.isFinite(ok.loss)).toBe(true);
+    await pool.release();
+    await expect(pool.run(weightsOf(model), [])).rejects.toThrow(/run after release/);
+    model.dispose();
+  }, 120_000);
 });

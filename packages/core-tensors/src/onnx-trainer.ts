@@ -8,6 +8,7 @@ import {
   ROW_ENTROPY,
   ROW_LOG_PROBS,
   TOKEN_GRADIENTS,
+  TRAIN_ATTENTION_CHUNKS,
   buildTrainGraph,
   gradientOutputName,
   resolveTrainGraphOptions,
@@ -122,6 +123,8 @@ export function onnxTrainFeeds(config: ModelConfig, batch: OnnxTrainBatch): Onnx
  */
 export class OnnxTrainStep {
   private released = false;
+  /** The unchunked graph's step, opened for the first batch shorter than the chunk count. */
+  private whole: Promise<OnnxTrainStep> | undefined;
 
   private constructor(
     readonly session: Ort.InferenceSession,
@@ -173,6 +176,15 @@ export class OnnxTrainStep {
           throw new ModelInputError(
             `onnx training step: target token id ${target} is outside vocabLimit ${vocabLimit}`,
           );
+    // fewer positions than query chunks would leave a chunk empty, which the graph's reshapes
+    // cannot express: such (rare, tiny) batches run on the unchunked graph
+    if (feeds.time < (this.graphOptions.attentionChunks ?? TRAIN_ATTENTION_CHUNKS)) {
+      this.whole ??= OnnxTrainStep.create(this.config, this.threads, {
+        ...this.graphOptions,
+        attentionChunks: 1,
+      });
+      return (await this.whole).run(weights, feeds);
+    }
     const { Tensor } = this.runtime;
     const hd = headDimOf(this.config);
     const b = feeds.batch;
@@ -221,5 +233,6 @@ export class OnnxTrainStep {
     if (this.released) return;
     this.released = true;
     await this.session.release();
+    if (this.whole !== undefined) await (await this.whole).release();
   }
 }

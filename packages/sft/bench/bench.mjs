@@ -4,12 +4,17 @@
 // --workers: one run per worker count (config.workers; 1 = in-process); figures per count.
 // --engines: one run per train engine (config.trainEngine: tfjs, onnx), in the order given (repeat
 // them, e.g. tfjs,onnx,tfjs,onnx, to alternate under the machine's changing load).
+// --lengths fixed (default: every conversation ~0.8·seqLen tokens) or mixed (lengths spread over
+// 0.25-1 × 0.8·seqLen, as a real corpus: length-bucketed batches of varying padded length).
+// --dist PATH: the sft build to run (default ../dist), with the core-tensors it resolves, e.g.
+// another checkout's packages/sft/dist for before/after figures: alternate processes between the
+// two under the same load (two builds cannot share one process: their schemas share ids).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { CausalLM, DEFAULT_MODEL_CONFIG, initBackend, Tokenizer } from '@codereasoner/core-tensors';
-import { encodeExamples, trainSft } from '../dist/index.js';
+import { createRequire } from 'node:module';
 
 const { values } = parseArgs({
   options: {
@@ -17,9 +22,20 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '1' },
     engines: { type: 'string', default: 'tfjs' },
     cases: { type: 'string' },
+    lengths: { type: 'string', default: 'fixed' },
+    dist: { type: 'string', default: '../dist' },
   },
   args: process.argv.slice(2).filter((arg) => arg !== '--'),
 });
+const dist = values.dist;
+const distIndex = dist.startsWith('/')
+  ? join(dist, 'index.js')
+  : new URL(`${dist}/index.js`, import.meta.url).pathname;
+const { encodeExamples, trainSft } = await import(pathToFileURL(distIndex).href);
+// core-tensors as that build resolves it (another checkout's dist brings its own)
+const { CausalLM, DEFAULT_MODEL_CONFIG, initBackend, Tokenizer } = await import(
+  pathToFileURL(createRequire(distIndex).resolve('@codereasoner/core-tensors')).href
+);
 const steps = Number(values.steps);
 const workerCounts = values.workers.split(',').map(Number);
 const engines = values.engines.split(',');
@@ -127,7 +143,12 @@ for (const c of cases)
         { seed: 1 },
       );
       const records = Array.from({ length: c.batchSize * (steps + 1) }, (_, i) =>
-        conversation(c.seqLen * 0.8, i),
+        conversation(
+          values.lengths === 'mixed'
+            ? c.seqLen * 0.8 * (0.25 + 0.75 * (((i * 37) % 101) / 100))
+            : c.seqLen * 0.8,
+          i,
+        ),
       );
       const { examples } = encodeExamples(
         records.map((r) => r.messages),
@@ -161,6 +182,19 @@ for (const c of cases)
       // the first step warms up kernels: leave it out
       const timed = metrics.slice(1);
       const tokensPerSecond = timed.reduce((s, m) => s + m.tokensPerSecond, 0) / timed.length;
+      const cfg = model.config;
+      const hd = cfg.hiddenSize / cfg.numAttentionHeads;
+      const layerWeights =
+        cfg.numHiddenLayers *
+        (cfg.hiddenSize * hd * (2 * cfg.numAttentionHeads + 2 * cfg.numKeyValueHeads) +
+          3 * cfg.hiddenSize * cfg.intermediateSize);
+      const targetsPerStep = timed.reduce((s, m) => s + m.targetTokens, 0) / timed.length;
+      const meanSquare = examples.reduce((s, e) => s + e.ids.length ** 2, 0) / examples.length;
+      const stepFlops =
+        3 *
+        (2 * layerWeights * c.batchSize * meanLength +
+          2 * cfg.hiddenSize * cfg.vocabSize * targetsPerStep +
+          4 * cfg.numHiddenLayers * cfg.hiddenSize * c.batchSize * meanSquare);
       // wall time per step between the first and the last timed step (metrics and all)
       const wallPerStep =
         timed.length > 1
@@ -174,8 +208,20 @@ for (const c of cases)
         batchSize: c.batchSize,
         workers: run.workers,
         trainEngine,
+        dist,
+        lengths: values.lengths,
         parameters: model.numParameters(),
         tokensPerSecond: Math.round(tokensPerSecond),
+        // matmul FLOPs as core-tensors' FLOPS_COUNTED (training = 3 × forward), of this run's
+        // data: the layers' weights on every real token, the LM head on the target tokens only
+        // (the onnx graph skips the others), attention 4·layers·hidden·n² per example of n tokens
+        gflopsPerSecond: Number(
+          ((stepFlops * tokensPerSecond) / (c.batchSize * meanLength) / 1e9).toFixed(1),
+        ),
+        // over the whole run's CPU (warm-up step, threads' and sessions' start included)
+        gflopsPerCpuSecond: Number(
+          ((stepFlops * (steps + 1)) / ((cpu.user + cpu.system) / 1e6) / 1e9).toFixed(1),
+        ),
         meanSequenceTokens: Math.round(meanLength),
         secondsPerStep: Number(((c.batchSize * meanLength) / tokensPerSecond).toFixed(3)),
         stepsPerSecond: Number((1 / wallPerStep).toFixed(3)),

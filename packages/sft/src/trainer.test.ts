@@ -240,6 +240,56 @@ describe('trainSft', () => {
     expect(largest).toBeLessThan(1e-5);
   });
 
+  it("trainEngine 'onnx' on 2 threads: byte-identical weights on two runs and after a resume", async () => {
+    // each micro-batch cut into 2 shards that the two sessions run at the same time; the sum in
+    // shard order must make the result independent of which thread finishes first
+    const config = {
+      steps: 6,
+      batchSize: 4,
+      gradientAccumulation: 2,
+      learningRate: 5e-3,
+      warmupSteps: 2,
+      checkpointEvery: 3,
+      seed: 5,
+      workers: 2,
+      trainEngine: 'onnx',
+    } as const;
+    // `seed`: the initial weights; a resumed run starts from another, its weights from the checkpoint
+    const train = async (outDir: string, seed: number, crashAt?: number) => {
+      const model = CausalLM.create(modelConfig, { seed });
+      const result = await trainSft({
+        model,
+        tokenizer,
+        train: records,
+        outDir: join(root, outDir),
+        config,
+        onMetrics: (metric) => {
+          if (metric.step === crashAt) throw new Error('simulated crash');
+        },
+      }).catch((error: unknown) => error);
+      const values = await weights(model);
+      model.dispose();
+      return { result, values };
+    };
+    const first = await train('onnx-threads-1', 2);
+    expect(first.result).toMatchObject({ trainEngine: 'onnx', workers: 2, steps: 6 });
+    const second = await train('onnx-threads-2', 2);
+    const crashed = await train('onnx-threads-resumed', 2, 5);
+    expect((crashed.result as Error).message).toBe('simulated crash');
+    const resumed = await train('onnx-threads-resumed', 99);
+    expect(resumed.result).toMatchObject({ resumedFrom: 3, steps: 6 });
+    for (const other of [second, resumed])
+      first.values.forEach((values, index) =>
+        expect(Array.from(other.values[index]!)).toEqual(Array.from(values)),
+      );
+    const losses = async (dir: string) =>
+      (await metricsOf(join(root, dir))).flatMap((m) =>
+        m.kind === 'step' ? [[m.step, m.loss]] : [],
+      );
+    expect(await losses('onnx-threads-2')).toEqual(await losses('onnx-threads-1'));
+    // A hang cap, not a speed check: four trainings start two threads each on a loaded machine.
+  }, 240_000);
+
   it("trainEngine 'onnx' refuses a model with LoRA adapters, saying what to use", async () => {
     const model = CausalLM.create(modelConfig, { seed: 4 });
     model.addAdapters({ r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj'] }, { seed: 1 });

@@ -7,7 +7,7 @@ import {
   createModelWorkerPool,
   defaultWorkerCount,
   ModelWorkerError,
-  OnnxTrainStep,
+  OnnxTrainPool,
   onnxRuntimeStatus,
   warmupCosine,
   type CausalLM,
@@ -139,11 +139,16 @@ async function startPool(
   }
 }
 
-/** The ONNX training session of `trainEngine: 'onnx'`, or why the model cannot use it. */
-async function openOnnxTrainStep(
+/**
+ * The ONNX training sessions of `trainEngine: 'onnx'` (one single-threaded session per worker
+ * thread, see `OnnxTrainPool`), or why the model cannot use them. Where the threads do not start,
+ * one session in-process, with a warning: threads only change speed.
+ */
+async function openOnnxTrainPool(
   model: CausalLM,
-  threads: number,
-): Promise<OnnxTrainStep | { unsupported: string }> {
+  workers: number,
+  logger: Logger | undefined,
+): Promise<OnnxTrainPool | { unsupported: string }> {
   if (model.loraConfig !== undefined) return { unsupported: 'it has LoRA adapters' };
   if (model.config.architecture === 'qwen3')
     return { unsupported: "Qwen3's per-head q/k norms are not in the ONNX training graph" };
@@ -153,7 +158,16 @@ async function openOnnxTrainStep(
   if (model.trainableVariables.length === 0)
     return { unsupported: 'the model has no trainable variables (a frozen clone?)' };
   try {
-    return await OnnxTrainStep.create(model.config, threads);
+    try {
+      return await OnnxTrainPool.create(model.config, workers);
+    } catch (error) {
+      if (!(error instanceof ModelWorkerError) || error.code !== 'MODEL_WORKER_START_FAILED')
+        throw error;
+      logger?.warn(
+        `sft: onnx training threads did not start (${error.message}); training on one session in-process`,
+      );
+      return await OnnxTrainPool.create(model.config, 1);
+    }
   } catch (error) {
     return {
       unsupported: `onnxruntime refused the training graph (${error instanceof Error ? error.message : String(error)})`,
@@ -320,7 +334,7 @@ export class SftTrainer {
       signal,
     });
     let pool: ModelWorkerPool | undefined;
-    let onnx: OnnxTrainStep | undefined;
+    let onnx: OnnxTrainPool | undefined;
     /** Evaluates at `step`; false when `signal` stopped it (nothing is recorded then). */
     const runEval = async (step: number): Promise<boolean> => {
       const metric = await heldOut.run(step, pool);
@@ -340,9 +354,9 @@ export class SftTrainer {
     let stopped: SftResult['stopped'] = 'steps';
     try {
       pool = await startPool(model, config.workers, logger);
-      // the ONNX session takes whole micro-batches on as many intra-op threads as the pool has workers
+      // as many single-threaded ONNX sessions as the pool has workers, each on its own shards
       if (config.trainEngine !== 'tfjs') {
-        const opened = await openOnnxTrainStep(model, Math.max(1, pool.size));
+        const opened = await openOnnxTrainPool(model, Math.max(1, pool.size), logger);
         if (!('unsupported' in opened)) onnx = opened;
         else if (config.trainEngine === 'onnx')
           throw new SftTrainingError(
@@ -351,7 +365,7 @@ export class SftTrainer {
           );
         else logger?.info(`sft: trainEngine 'auto' trains on tfjs: ${opened.unsupported}`);
       }
-      const parts = onnx === undefined ? Math.max(1, pool.size) : 1;
+      const parts = onnx === undefined ? Math.max(1, pool.size) : onnx.size;
       // an evaluation owed at the step resumed from (the run was stopped during it)
       if (
         startStep > 0 &&
@@ -379,7 +393,7 @@ export class SftTrainer {
           maxGradNorm: config.maxGradNorm,
           step,
           peakLearningRate: config.learningRate,
-          ...(onnx === undefined ? {} : { onnx: { session: onnx, model } }),
+          ...(onnx === undefined ? {} : { onnx: { sessions: onnx, model } }),
         });
         step++;
         finalLoss = update.loss;

@@ -10,7 +10,8 @@ import {
   type AdamW,
   type CausalLM,
   type ModelWorkerPool,
-  type OnnxTrainStep,
+  type OnnxTrainBatch,
+  type OnnxTrainPool,
   type WorkerLossRef,
 } from '@codereasoner/core-tensors';
 import type { SftShard } from './batching.js';
@@ -47,8 +48,8 @@ export async function sftUpdate(options: {
   step: number;
   /** The configured peak rate, for the error message. */
   peakLearningRate: number;
-  /** Gradients from this ONNX training session over `model`'s weights instead of the pool. */
-  onnx?: { session: OnnxTrainStep; model: CausalLM };
+  /** Gradients from these ONNX training sessions over `model`'s weights instead of the pool. */
+  onnx?: { sessions: OnnxTrainPool; model: CausalLM };
 }): Promise<SftUpdate> {
   const { pool, optimizer, shards } = options;
   let targetTokens = 0;
@@ -60,7 +61,7 @@ export async function sftUpdate(options: {
   const { grads, loss } =
     options.onnx === undefined
       ? await poolGradients(pool, shards, targetTokens)
-      : await onnxGradients(options.onnx.session, options.onnx.model, shards, targetTokens);
+      : await onnxGradients(options.onnx.sessions, options.onnx.model, shards, targetTokens);
   const clipped = clipByGlobalNorm(grads, options.maxGradNorm);
   tf.dispose(Object.values(grads));
   if (!Number.isFinite(loss) || !Number.isFinite(clipped.norm)) {
@@ -101,10 +102,12 @@ async function poolGradients(
 /**
  * The same gradients from the ONNX training graph: each shard's loss is −Σ weights·log p over the
  * step's target tokens (divisor `targetTokens`), so the shards' losses and gradients sum to the
- * step's mean. Keys are the model's variable names, as `computeGradients` gives them.
+ * step's mean. The pool runs the shards on its threads and sums them in shard order, so the step
+ * does not depend on which thread finished first. Keys are the model's variable names, as
+ * `computeGradients` gives them.
  */
 async function onnxGradients(
-  session: OnnxTrainStep,
+  sessions: OnnxTrainPool,
   model: CausalLM,
   shards: readonly SftShard[],
   targetTokens: number,
@@ -113,14 +116,12 @@ async function onnxGradients(
   const weights = new Map<string, Float32Array>();
   for (const [name, variable] of parameters)
     weights.set(name, (await variable.data()) as Float32Array);
-  const sums = new Map<string, Float32Array>();
-  // no target token in the step: NaN, as the tfjs path's 0 / 0 (sftUpdate's error says what to do)
-  let loss = targetTokens > 0 ? 0 : NaN;
+  const batches: OnnxTrainBatch[] = [];
   for (const shard of shards) {
     // a shard without targets adds nothing (its rows' loss weights are all 0)
     if (shard.count === 0) continue;
     const [batch, time] = shard.data.inputIds.shape as [number, number];
-    const result = await session.run(weights, {
+    batches.push({
       inputIds: shard.data.inputIds.values,
       attentionMask: shard.data.attentionMask.values,
       batch,
@@ -128,17 +129,14 @@ async function onnxGradients(
       targetWeights: shard.data.weights.values,
       divisor: targetTokens,
     });
-    loss += result.loss;
-    for (const [name, gradient] of result.gradients) {
-      const sum = sums.get(name);
-      if (sum === undefined) sums.set(name, gradient);
-      else for (let i = 0; i < sum.length; i++) sum[i] = sum[i]! + gradient[i]!;
-    }
   }
+  const result = await sessions.run(weights, batches);
+  // no target token in the step: NaN, as the tfjs path's 0 / 0 (sftUpdate's error says what to do)
+  const loss = targetTokens > 0 ? result.loss : NaN;
   const grads: tf.NamedTensorMap = {};
   for (const [name, variable] of parameters)
     grads[variable.name] = tf.tensor(
-      sums.get(name) ?? new Float32Array(variable.size),
+      result.gradients.get(name) ?? new Float32Array(variable.size),
       variable.shape,
     );
   return { grads, loss };
