@@ -74,6 +74,7 @@ export {
 export type { TrainGraphOptions } from './onnx-train-graph.js';
 export { OnnxTrainStep, onnxTrainFeeds } from './onnx-trainer.js';
 export { OnnxTrainPool } from './onnx-train-pool.js';
+export type { OnnxTrainBatchResult } from './onnx-train-pool.js';
 export type { OnnxTrainBatch, OnnxTrainFeeds } from './onnx-trainer.js';
 export type { AttentionPath } from './layers.js';
 export { setWeightGradientKernel } from './fast-ops.js';

@@ -39,14 +39,25 @@ export type OnnxTrainWorkerReply =
   | { type: 'ready' }
   | { type: 'start-failed'; error: RemoteError }
   /** `gradients` in `layout` order. */
-  | { type: 'result'; id: number; loss: number; gradients: Float32Array[] }
+  | {
+      type: 'result';
+      id: number;
+      loss: number;
+      gradients: Float32Array[];
+      /** The graph's row outputs when it has them (`TrainGraphOptions.logProbs` / `entropy`). */
+      logProbs?: Float32Array;
+      entropy?: Float32Array;
+    }
   | { type: 'error'; id: number; error: RemoteError };
 
-/** One batch's loss and gradients. */
-interface BatchResult {
+/** One batch's loss and gradients (and its rows' log-probs and entropy when the graph outputs them). */
+export interface OnnxTrainBatchResult {
   loss: number;
   gradients: Map<string, Float32Array>;
+  logProbs?: Float32Array;
+  entropy?: Float32Array;
 }
+type BatchResult = OnnxTrainBatchResult;
 
 /**
  * Sums batches' losses and gradients in the order given, starting from the first batch's arrays
@@ -126,7 +137,12 @@ class TrainWorker {
       }
       const gradients = new Map<string, Float32Array>();
       layout.forEach((slot, k) => gradients.set(slot.name, reply.gradients[k]!));
-      waiting.resolve({ loss: reply.loss, gradients });
+      waiting.resolve({
+        loss: reply.loss,
+        gradients,
+        ...(reply.logProbs === undefined ? {} : { logProbs: reply.logProbs }),
+        ...(reply.entropy === undefined ? {} : { entropy: reply.entropy }),
+      });
     });
     const fail = (error: ModelWorkerError) => {
       this.failure ??= error;
@@ -300,6 +316,17 @@ export class OnnxTrainPool {
     weights: ReadonlyMap<string, Float32Array>,
     batches: readonly OnnxTrainBatch[],
   ): Promise<BatchResult> {
+    return sumInOrder(await this.runEach(weights, batches));
+  }
+
+  /**
+   * Each batch's own result, in batch order (GRPO reads each micro-batch's row log-probs and
+   * entropy); the same sessions and scheduling as `run`. One run at a time.
+   */
+  async runEach(
+    weights: ReadonlyMap<string, Float32Array>,
+    batches: readonly OnnxTrainBatch[],
+  ): Promise<BatchResult[]> {
     if (this.released)
       throw new ModelWorkerError('MODEL_WORKER_CLOSED', 'onnx training pool: run after release()');
     if (this.busy)
@@ -312,7 +339,7 @@ export class OnnxTrainPool {
       const results: BatchResult[] = [];
       if (this.inProcess !== undefined) {
         for (const batch of batches) results.push(await this.inProcess.run(weights, batch));
-        return sumInOrder(results);
+        return results;
       }
       for (const slot of this.layout) {
         const value = weights.get(slot.name);
@@ -334,7 +361,7 @@ export class OnnxTrainPool {
           }
         }),
       );
-      return sumInOrder(results);
+      return results;
     } finally {
       this.busy = false;
     }

@@ -53,13 +53,17 @@ port.on('message', (request: OnnxTrainWorkerRequest) => {
     try {
       // the main thread wrote them before sending the step's batches and waits for every answer
       readWeights();
-      const { loss, gradients } = await step.run(weights, request.batch);
+      const result = await step.run(weights, request.batch);
       // slice(): onnxruntime's output buffers are copied into transferable ones
-      const values = init.layout.map((entry) => gradients.get(entry.name)!.slice());
-      reply(
-        { type: 'result', id: request.id, loss, gradients: values },
-        values.map((v) => v.buffer as ArrayBuffer),
-      );
+      const values = init.layout.map((entry) => result.gradients.get(entry.name)!.slice());
+      const rows = {
+        ...(result.logProbs === undefined ? {} : { logProbs: result.logProbs.slice() }),
+        ...(result.entropy === undefined ? {} : { entropy: result.entropy.slice() }),
+      };
+      reply({ type: 'result', id: request.id, loss: result.loss, gradients: values, ...rows }, [
+        ...values.map((v) => v.buffer as ArrayBuffer),
+        ...Object.values(rows).map((v) => v.buffer as ArrayBuffer),
+      ]);
     } catch (error) {
       reply({ type: 'error', id: request.id, error: toRemoteError(error) });
     }

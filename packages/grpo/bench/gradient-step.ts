@@ -10,14 +10,14 @@
  * of the medians. CPU seconds are the process's (every thread): the figure that compares engines
  * on a machine shared with other jobs. Prints one JSON object.
  * Options: --repeats N (default 5), --workers N|auto (default auto, as the run: pool threads for
- * tfjs, intra-op threads for onnx), --prompt-tokens a-b (default 120-240), --completion-tokens
+ * tfjs, single-threaded onnx sessions for onnx), --prompt-tokens a-b (default 120-240), --completion-tokens
  * a-b (default 60-384), --seed S (default 1).
  */
 import { loadavg, cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import {
   CausalLM,
-  OnnxTrainStep,
+  OnnxTrainPool,
   Rng,
   createModelWorkerPool,
   defaultWorkerCount,
@@ -107,7 +107,7 @@ const SHARD_LOSS: WorkerLossRef = {
   exportName: 'grpoShardLoss',
 };
 const pool = await createModelWorkerPool({ model: policy, workers });
-const session = await OnnxTrainStep.create(policy.config, Math.max(1, pool.size), {
+const session = await OnnxTrainPool.create(policy.config, Math.max(1, pool.size), {
   temperature: TEMPERATURE,
   vocabLimit: VOCAB,
   logProbs: true,

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   CausalLM,
-  OnnxTrainStep,
+  OnnxTrainPool,
   Rng,
   computeGradients,
   onnxRuntimeStatus,
@@ -206,7 +206,7 @@ describe('the ONNX policy gradient equals the tfjs GRPO loss gradient on-policy'
           const all = samples();
           const shards = shardsOf(all, lossType, 3);
           const expected = tfjsGradients(model, shards, level);
-          const step = await OnnxTrainStep.create(model.config, 1, {
+          const step = await OnnxTrainPool.create(model.config, 1, {
             temperature: TEMPERATURE,
             vocabLimit: LIMIT,
             logProbs: true,
@@ -240,3 +240,25 @@ describe('the ONNX policy gradient equals the tfjs GRPO loss gradient on-policy'
           }
         }, 60_000);
 });
+
+it('gives the same bits on two worker-thread sessions as on one in-process session, row figures included', async () => {
+  const model = policy(false);
+  const shards = shardsOf(samples(), 'grpo', 3);
+  const options = { temperature: TEMPERATURE, vocabLimit: LIMIT, logProbs: true, entropy: true };
+  const one = await OnnxTrainPool.create(model.config, 1, options);
+  const two = await OnnxTrainPool.create(model.config, 2, options);
+  try {
+    const a = await onnxPolicyGradients(one, model, shards);
+    const b = await onnxPolicyGradients(two, model, shards);
+    expect(two.size).toBe(2);
+    for (const [name, t] of Object.entries(a.grads))
+      expect(b.grads[name]!.dataSync(), name).toEqual(t.dataSync());
+    expect(b.shards).toEqual(a.shards);
+    expect(a.shards.some((s) => s.entropy.some((v) => v > 0))).toBe(true);
+    tf.dispose([...Object.values(a.grads), ...Object.values(b.grads)]);
+  } finally {
+    await one.release();
+    await two.release();
+    model.dispose();
+  }
+}, 120_000);

@@ -18,11 +18,11 @@
  * The loss value on-policy is −Σ A_i·m_t / N (every ratio 1): the float64 reference gives it.
  */
 import {
-  OnnxTrainStep,
+  OnnxTrainPool,
   onnxRuntimeStatus,
-  onnxTrainFeeds,
   tf,
   type CausalLM,
+  type OnnxTrainBatch,
 } from '@codereasoner/core-tensors';
 import type { GrpoConfig } from './config.js';
 import type { MicroBatchLayout, Sample } from './micro-batch.js';
@@ -64,10 +64,12 @@ export interface OnnxShardFigures {
 /**
  * The summed gradients of the micro-batches (keys: the policy's variable names, as the pool's
  * `computeGradients` gives them) and each one's log-probs and entropy at its loss-active tokens.
+ * Each micro-batch runs on one single-threaded session of `sessions` (as many as it has
+ * workers), the gradients summed in micro-batch order: the same bits for any number of threads.
  * A micro-batch without an active token adds nothing (its gradient is 0) and is not run.
  */
 export async function onnxPolicyGradients(
-  session: OnnxTrainStep,
+  sessions: OnnxTrainPool,
   policy: CausalLM,
   shards: readonly {
     layout: MicroBatchLayout;
@@ -79,14 +81,27 @@ export async function onnxPolicyGradients(
   const weights = new Map<string, Float32Array>();
   for (const [name, variable] of parameters)
     weights.set(name, (await variable.data()) as Float32Array);
-  const sums = new Map<string, Float32Array>();
   const figures: OnnxShardFigures[] = [];
-  for (const { layout, part, normalizer } of shards) {
-    const logProbs = new Float32Array(layout.rows * layout.width);
-    const entropy = new Float32Array(layout.rows * layout.width);
-    figures.push({ logProbs, entropy });
-    if (!layout.lossMask.some((m) => m !== 0)) continue;
-    const feeds = onnxTrainFeeds(policy.config, {
+  const batches: OnnxTrainBatch[] = [];
+  /** per batch run: its micro-batch and its rows' cells on the [rows, width] grid, in the feeds' order */
+  const runs: { shard: number; cells: number[] }[] = [];
+  shards.forEach(({ layout, part, normalizer }, k) => {
+    figures.push({
+      logProbs: new Float32Array(layout.rows * layout.width),
+      entropy: new Float32Array(layout.rows * layout.width),
+    });
+    const cells: number[] = [];
+    // the rows `onnxTrainFeeds` keeps under a targetMask, in its order: real targets of loss-active cells
+    for (let b = 0; b < layout.rows; b++)
+      for (let j = 0; j < layout.width; j++)
+        if (
+          layout.attentionMask[b * layout.time + j + 1]! > 0 &&
+          layout.lossMask[b * layout.width + j]! > 0
+        )
+          cells.push(b * layout.width + j);
+    if (cells.length === 0) return;
+    runs.push({ shard: k, cells });
+    batches.push({
       inputIds: layout.inputIds,
       attentionMask: layout.attentionMask,
       batch: layout.rows,
@@ -96,20 +111,27 @@ export async function onnxPolicyGradients(
       targetMask: layout.lossMask,
       divisor: 1,
     });
-    const result = await session.run(weights, feeds);
-    // row b·T + t of the graph predicts token t + 1: column t of the [rows, width] grid
-    feeds.rows.forEach((flat, k) => {
-      const r = Number(flat);
-      const at = Math.floor(r / layout.time) * layout.width + (r % layout.time);
-      logProbs[at] = result.logProbs![k]!;
-      entropy[at] = result.entropy![k]!;
+  });
+  const results = await sessions.runEach(weights, batches);
+  const sums = new Map<string, Float32Array>();
+  results.forEach((result, r) => {
+    const { shard, cells } = runs[r]!;
+    const { logProbs, entropy } = figures[shard]!;
+    if (result.logProbs?.length !== cells.length || result.entropy?.length !== cells.length)
+      throw new Error(
+        `onnx policy gradients: micro-batch ${shard + 1} gave ${result.logProbs?.length} log-probs for ${cells.length} rows (a graph without row outputs?)`,
+      );
+    cells.forEach((cell, i) => {
+      logProbs[cell] = result.logProbs![i]!;
+      entropy[cell] = result.entropy![i]!;
     });
+    // summed in micro-batch order (the first batch's arrays are the sums)
     for (const [name, gradient] of result.gradients) {
       const sum = sums.get(name);
       if (sum === undefined) sums.set(name, gradient);
       else for (let i = 0; i < sum.length; i++) sum[i] = sum[i]! + gradient[i]!;
     }
-  }
+  });
   const grads: tf.NamedTensorMap = {};
   for (const [name, variable] of parameters)
     grads[variable.name] = tf.tensor(
@@ -139,17 +161,17 @@ export function onnxTrainEngineUnsupported(
   return undefined;
 }
 
-/** Opens the training graph of the policy with GRPO's temperature and vocabulary limit, or says why it cannot. */
+/** Opens `workers` sessions of the policy's training graph with GRPO's temperature and vocabulary limit, or says why it cannot. */
 export async function openOnnxPolicyStep(
   config: GrpoConfig,
   policy: CausalLM,
   vocabLimit: number,
-  threads: number,
-): Promise<OnnxTrainStep | { unsupported: string }> {
+  workers: number,
+): Promise<OnnxTrainPool | { unsupported: string }> {
   const unsupported = onnxTrainEngineUnsupported(config, policy);
   if (unsupported !== undefined) return { unsupported };
   try {
-    return await OnnxTrainStep.create(policy.config, threads, {
+    return await OnnxTrainPool.create(policy.config, workers, {
       temperature: config.temperature,
       vocabLimit,
       logProbs: true,

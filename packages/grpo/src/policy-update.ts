@@ -13,7 +13,7 @@ import {
   type CausalLM,
   type Logger,
   type ModelWorkerPool,
-  type OnnxTrainStep,
+  type OnnxTrainPool,
   type Rng,
   type ShardData,
   type WorkerLossRef,
@@ -65,7 +65,7 @@ export interface PolicyUpdateContext {
   optimizer: AdamW;
   pool: ModelWorkerPool;
   /** The ONNX training step (`trainEngine` onnx; only for on-policy updates with beta 0): gradients from it instead of the pool. */
-  onnx?: OnnxTrainStep | undefined;
+  onnx?: OnnxTrainPool | undefined;
   rewards: readonly RewardSpec[];
   promptIds: readonly number[][];
   padId: number;
@@ -327,7 +327,7 @@ interface ShardFigures {
 
 /** Gradients from the ONNX training graph (on-policy, beta 0 only: see `onnx-update.ts`). */
 async function onnxGradients(
-  session: OnnxTrainStep,
+  session: OnnxTrainPool,
   policy: CausalLM,
   shards: readonly UpdateShard[],
   offPolicyOrKl: boolean,

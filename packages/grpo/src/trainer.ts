@@ -14,7 +14,7 @@ import {
   type ChatFormat,
   type Logger,
   type ModelWorkerPool,
-  type OnnxTrainStep,
+  type OnnxTrainPool,
   type ProgressEvent,
 } from '@codereasoner/core-tensors';
 import {
@@ -206,8 +206,8 @@ export class GrpoTrainer {
     }
   }
 
-  /** The ONNX training step for `trainEngine` onnx/auto (on as many intra-op threads as the pool has workers), or undefined: tfjs. */
-  private async openTrainEngine(pool: ModelWorkerPool): Promise<OnnxTrainStep | undefined> {
+  /** The ONNX training step for `trainEngine` onnx/auto (one single-threaded session per worker of the pool), or undefined: tfjs. */
+  private async openTrainEngine(pool: ModelWorkerPool): Promise<OnnxTrainPool | undefined> {
     const c = this.config;
     if (c.trainEngine === 'tfjs') return undefined;
     const opened = await openOnnxPolicyStep(
@@ -250,7 +250,7 @@ export class GrpoTrainer {
     };
   }
 
-  private async run(pool: ModelWorkerPool, onnx: OnnxTrainStep | undefined): Promise<GrpoResult> {
+  private async run(pool: ModelWorkerPool, onnx: OnnxTrainPool | undefined): Promise<GrpoResult> {
     const { outDir, signal, logger } = this.options;
     const c = this.config;
     const state = this.state;
