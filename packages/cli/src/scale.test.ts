@@ -50,13 +50,13 @@ describe('scaledSections', () => {
   const base = { ...PRESETS.default, preset: 'default' as const };
 
   it('multiplies the steps and their cadence, and keeps the warm-up', () => {
-    // default preset: sft 540 steps, warmup 12, evalEvery 180, checkpointEvery 60; grpo 60 steps, saveSteps 10
+    // default preset: sft 1080 steps, warmup 12, evalEvery 360, checkpointEvery 120; grpo 60 steps, saveSteps 10
     expect(scaledSections(base, 2)).toEqual({
-      sft: { steps: 1080, warmupSteps: 12, evalEvery: 360, checkpointEvery: 120 },
+      sft: { steps: 2160, warmupSteps: 12, evalEvery: 720, checkpointEvery: 240 },
       grpo: { maxSteps: 120, saveSteps: 20 },
     });
     expect(scaledSections(base, 0.5)).toEqual({
-      sft: { steps: 270, warmupSteps: 12, evalEvery: 90, checkpointEvery: 30 },
+      sft: { steps: 540, warmupSteps: 12, evalEvery: 180, checkpointEvery: 60 },
       grpo: { maxSteps: 30, saveSteps: 5 },
     });
   });
