@@ -50,14 +50,14 @@ describe('scaledSections', () => {
   const base = { ...PRESETS.default, preset: 'default' as const };
 
   it('multiplies the steps and their cadence, and keeps the warm-up', () => {
-    // default preset: sft 1080 steps, warmup 12, evalEvery 360, checkpointEvery 120; grpo 60 steps, saveSteps 10
+    // default preset: sft 1080 steps, warmup 12, evalEvery 360, checkpointEvery 120; grpo 120 steps, saveSteps 20
     expect(scaledSections(base, 2)).toEqual({
       sft: { steps: 2160, warmupSteps: 12, evalEvery: 720, checkpointEvery: 240 },
-      grpo: { maxSteps: 120, saveSteps: 20 },
+      grpo: { maxSteps: 240, saveSteps: 40 },
     });
     expect(scaledSections(base, 0.5)).toEqual({
       sft: { steps: 540, warmupSteps: 12, evalEvery: 180, checkpointEvery: 60 },
-      grpo: { maxSteps: 30, saveSteps: 5 },
+      grpo: { maxSteps: 60, saveSteps: 10 },
     });
   });
 
@@ -69,7 +69,7 @@ describe('scaledSections', () => {
 
   it('refuses a budget that leaves no step or no step past the warm-up', () => {
     expect(() => scaledSections(base, 0.001)).toThrow(/at least one step of each/);
-    expect(() => scaledSections(base, 0.02)).toThrow(
+    expect(() => scaledSections(base, 0.01)).toThrow(
       /11 SFT steps are not more than the 12 warm-up steps/,
     );
   });

@@ -25,13 +25,13 @@ import {
 // same held-out items, then one table and one chart.
 
 /**
- * Budgets of `cr scale` by default. The default preset's ×1 run takes, on the quiet 2-core
- * machine (seed 1): data 18 s, SFT 5 min 48 s (distillation ~10 s), GRPO 2 min 45 s, eval 32 s.
- * SFT's training and GRPO grow with the budget (8 min 23 s per unit); the corpus and the chains
- * are made once; so budgets summing to 6 (1, 2, 3) take about 52 min, and 1, 2, 4 would take
- * about 61 (packages/cli/README.md, `cr scale`).
+ * Budgets of `cr scale` by default: half, one and one and a half times the default preset's
+ * steps (SFT 540 / 1080 / 1620, GRPO 60 / 120 / 180), the steps of the 2026-12-06 measurement at
+ * budgets 1, 2, 3 of that day's preset (SFT 540, GRPO 60): 39 min 11 s on the 2-core machine with
+ * the first budget's run copied in (packages/cli/README.md, `cr scale`). The current preset's 1, 2, 3 would
+ * take about twice that.
  */
-export const DEFAULT_BUDGETS: readonly number[] = [1, 2, 3];
+export const DEFAULT_BUDGETS: readonly number[] = [0.5, 1, 1.5];
 
 /** `--budgets 1,2,3`: distinct positive multiples of the preset's steps, at least two, ascending. */
 export function budgetList(value: string): number[] {
