@@ -16,6 +16,7 @@ import {
   loadLoss,
   lossModuleUrl,
   ModelWorkerError,
+  remoteCause,
   resolveTsxApi,
   shardGradient,
   ShardSum,
@@ -99,14 +100,6 @@ function spawnWorker(init: WorkerInit): Worker {
   const entry = new URL('./model-worker.ts', here).href;
   const source = `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(entry)}); });`;
   return new Worker(source, { eval: true, workerData: init });
-}
-
-function remoteCause(error: RemoteError): Error {
-  const cause = new Error(error.message);
-  cause.name = error.name;
-  if (error.stack !== undefined) cause.stack = error.stack;
-  if (error.code !== undefined) Object.assign(cause, { code: error.code });
-  return cause;
 }
 
 function bitsOf(values: Float32Array): Uint32Array {

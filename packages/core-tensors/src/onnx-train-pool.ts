@@ -4,7 +4,12 @@ import type { ModelConfig } from './config.js';
 import { ModelInputError, parameterSpecs } from './model.js';
 import type { TrainGraphOptions } from './onnx-train-graph.js';
 import { OnnxTrainStep, type OnnxTrainBatch } from './onnx-trainer.js';
-import { ModelWorkerError, resolveTsxApi, type RemoteError } from './worker-protocol.js';
+import {
+  ModelWorkerError,
+  remoteCause,
+  resolveTsxApi,
+  type RemoteError,
+} from './worker-protocol.js';
 
 /*
  * Data parallelism for the ONNX training graph. onnxruntime-node's `session.run` runs the graph on
@@ -78,14 +83,6 @@ function sumInOrder(results: readonly BatchResult[]): BatchResult {
     }
   }
   return { loss, gradients: gradients ?? new Map() };
-}
-
-function remoteCause(error: RemoteError): Error {
-  const cause = new Error(error.message);
-  cause.name = error.name;
-  if (error.stack !== undefined) cause.stack = error.stack;
-  if (error.code !== undefined) Object.assign(cause, { code: error.code });
-  return cause;
 }
 
 /** Starts a worker thread on the built entry, or on the TypeScript source through tsx when this module runs from source (tests). */

@@ -396,6 +396,15 @@ export interface RemoteError {
   stack?: string;
 }
 
+/** A worker's serialised error as an Error on this thread (the `cause` of the pool's typed error). */
+export function remoteCause(error: RemoteError): Error {
+  const cause = new Error(error.message);
+  cause.name = error.name;
+  if (error.stack !== undefined) cause.stack = error.stack;
+  if (error.code !== undefined) Object.assign(cause, { code: error.code });
+  return cause;
+}
+
 export type WorkerReply =
   | { type: 'ready'; backend: BackendName }
   | { type: 'start-failed'; error: RemoteError }
