@@ -72,8 +72,8 @@ export {
   TRAIN_GRAPH_OPSET,
 } from './onnx-train-graph.js';
 export type { TrainGraphOptions } from './onnx-train-graph.js';
-export { OnnxTrainStep, onnxTrainFeeds } from './onnx-trainer.js';
-export { OnnxTrainPool } from './onnx-train-pool.js';
+export { OnnxTrainStep, onnxTrainFeeds, onnxTrainUnsupported } from './onnx-trainer.js';
+export { OnnxTrainPool, sumInOrder as sumOnnxTrainResults } from './onnx-train-pool.js';
 export type { OnnxTrainBatchResult } from './onnx-train-pool.js';
 export type { OnnxTrainBatch, OnnxTrainFeeds } from './onnx-trainer.js';
 export type { AttentionPath } from './layers.js';

@@ -68,7 +68,7 @@ type BatchResult = OnnxTrainBatchResult;
  * Sums batches' losses and gradients in the order given, starting from the first batch's arrays
  * (they are modified): the same additions, in the same order, whichever thread computed what.
  */
-function sumInOrder(results: readonly BatchResult[]): BatchResult {
+export function sumInOrder(results: readonly BatchResult[]): BatchResult {
   let loss = 0;
   let gradients: Map<string, Float32Array> | undefined;
   for (const result of results) {

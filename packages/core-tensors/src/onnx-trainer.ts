@@ -3,7 +3,7 @@ import type { ModelConfig } from './config.js';
 import { headDimOf } from './config.js';
 import { attentionBiasValues, ropeTables } from './layers.js';
 import { CausalLM, ModelInputError, parameterSpecs } from './model.js';
-import { loadRuntime, type OnnxRuntimeModule } from './onnx-engine.js';
+import { loadRuntime, onnxRuntimeStatus, type OnnxRuntimeModule } from './onnx-engine.js';
 import {
   ROW_ENTROPY,
   ROW_LOG_PROBS,
@@ -114,6 +114,19 @@ export function onnxTrainFeeds(config: ModelConfig, batch: OnnxTrainBatch): Onnx
     batch: b,
     time: t,
   };
+}
+
+/**
+ * Why the ONNX training graph cannot train `model` here (undefined: it can, as far as can be told
+ * before opening a session): LoRA adapters, Qwen3's per-head q/k norms, or onnxruntime-node not
+ * loading. SFT and GRPO check this before choosing their gradient engine.
+ */
+export function onnxTrainUnsupported(model: CausalLM): string | undefined {
+  if (model.loraConfig !== undefined) return 'the model has LoRA adapters';
+  if (model.config.architecture === 'qwen3')
+    return "Qwen3's per-head q/k norms are not in the ONNX training graph";
+  const status = onnxRuntimeStatus();
+  return status.available ? undefined : status.reason;
 }
 
 /**

@@ -19,7 +19,8 @@
  */
 import {
   OnnxTrainPool,
-  onnxRuntimeStatus,
+  onnxTrainUnsupported,
+  sumOnnxTrainResults,
   tf,
   type CausalLM,
   type OnnxTrainBatch,
@@ -113,7 +114,6 @@ export async function onnxPolicyGradients(
     });
   });
   const results = await sessions.runEach(weights, batches);
-  const sums = new Map<string, Float32Array>();
   results.forEach((result, r) => {
     const { shard, cells } = runs[r]!;
     const { logProbs, entropy } = figures[shard]!;
@@ -125,13 +125,9 @@ export async function onnxPolicyGradients(
       logProbs[cell] = result.logProbs![i]!;
       entropy[cell] = result.entropy![i]!;
     });
-    // summed in micro-batch order (the first batch's arrays are the sums)
-    for (const [name, gradient] of result.gradients) {
-      const sum = sums.get(name);
-      if (sum === undefined) sums.set(name, gradient);
-      else for (let i = 0; i < sum.length; i++) sum[i] = sum[i]! + gradient[i]!;
-    }
   });
+  // summed in micro-batch order, as the pool's `run` does
+  const sums = sumOnnxTrainResults(results).gradients;
   const grads: tf.NamedTensorMap = {};
   for (const [name, variable] of parameters)
     grads[variable.name] = tf.tensor(
@@ -153,12 +149,7 @@ export function onnxTrainEngineUnsupported(
   if (config.numIterations > 1 || config.stepsPerGeneration > 1)
     return `the updates are off-policy (numIterations ${config.numIterations}, stepsPerGeneration ${config.stepsPerGeneration}): ratios other than 1 and clipping are not in the graph`;
   if (config.beta !== 0) return `beta is ${config.beta}: the KL term is not in the graph`;
-  if (policy.loraConfig !== undefined) return 'the policy has LoRA adapters';
-  if (policy.config.architecture === 'qwen3')
-    return "Qwen3's per-head q/k norms are not in the ONNX training graph";
-  const status = onnxRuntimeStatus();
-  if (!status.available) return status.reason;
-  return undefined;
+  return onnxTrainUnsupported(policy);
 }
 
 /** Opens `workers` sessions of the policy's training graph with GRPO's temperature and vocabulary limit, or says why it cannot. */

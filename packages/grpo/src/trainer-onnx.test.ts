@@ -135,7 +135,7 @@ describe("GrpoTrainer with trainEngine 'onnx'", () => {
       [{ numIterations: 2 }, policy(), /off-policy \(numIterations 2, stepsPerGeneration 1\)/],
       [{ stepsPerGeneration: 2 }, policy(), /off-policy \(numIterations 1, stepsPerGeneration 2\)/],
       [{ beta: 0.04 }, policy(), /beta is 0.04: the KL term is not in the graph/],
-      [{}, lora, /the policy has LoRA adapters/],
+      [{}, lora, /the model has LoRA adapters/],
     ];
     for (const [config, model, reason] of refusals) {
       const make = () =>

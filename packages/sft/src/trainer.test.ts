@@ -348,7 +348,9 @@ describe('trainSft', () => {
         logger,
       });
       expect(onLora).toMatchObject({ trainEngine: 'tfjs', steps: 2, stopped: 'steps' });
-      expect(logged).toContain("sft: trainEngine 'auto' trains on tfjs: it has LoRA adapters");
+      expect(logged).toContain(
+        "sft: trainEngine 'auto' trains on tfjs: the model has LoRA adapters",
+      );
     } finally {
       plain.dispose();
       lora.dispose();

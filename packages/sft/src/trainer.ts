@@ -8,7 +8,7 @@ import {
   defaultWorkerCount,
   ModelWorkerError,
   OnnxTrainPool,
-  onnxRuntimeStatus,
+  onnxTrainUnsupported,
   warmupCosine,
   type CausalLM,
   type ChatFormat,
@@ -149,11 +149,8 @@ async function openOnnxTrainPool(
   workers: number,
   logger: Logger | undefined,
 ): Promise<OnnxTrainPool | { unsupported: string }> {
-  if (model.loraConfig !== undefined) return { unsupported: 'it has LoRA adapters' };
-  if (model.config.architecture === 'qwen3')
-    return { unsupported: "Qwen3's per-head q/k norms are not in the ONNX training graph" };
-  const status = onnxRuntimeStatus();
-  if (!status.available) return { unsupported: status.reason };
+  const unsupported = onnxTrainUnsupported(model);
+  if (unsupported !== undefined) return { unsupported };
   // Reading them also marks the base weights as changed (the model no longer matches its source).
   if (model.trainableVariables.length === 0)
     return { unsupported: 'the model has no trainable variables (a frozen clone?)' };
