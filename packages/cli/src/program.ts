@@ -673,7 +673,7 @@ export function createProgram(io: CliIo): Command {
         .addOption(
           new Option(
             '--budgets <list>',
-            "comma-separated multiples of the preset's SFT and GRPO steps, at least two; the default takes about 52 min for the default preset on 2 cores",
+            "comma-separated multiples of the preset's SFT and GRPO steps, at least two; the default (0.5,1,1.5) takes about 25-40 min for the default preset on 2 cores",
           )
             .argParser(budgetList)
             .default([...DEFAULT_BUDGETS], DEFAULT_BUDGETS.join(',')),
