@@ -36,6 +36,7 @@ export {
   CausalLM,
   LORA_TARGETS,
   ModelInputError,
+  ONNX_COMPACT_AFTER,
   parameterNameOf,
   parameterSpecs,
 } from './model.js';

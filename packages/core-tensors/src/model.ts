@@ -84,6 +84,14 @@ export interface GenerateOptions {
    * `ONNX_INITIALIZER_WEIGHTS_MAX_BYTES` of weights: 2 GiB - 64 MiB), inputs above.
    */
   onnxWeights?: OnnxWeightsMode;
+  /**
+   * The onnx engine drops finished rows (a stop token) from its batch, so that the following
+   * decode steps compute and read the KV cache of the unfinished rows only, once this many rows
+   * have finished since it last did (default `ONNX_COMPACT_AFTER`: at every step where a row
+   * finishes); 0 never drops them (every row decodes until the last one stops, as before: for
+   * measurements). Outputs are the same either way (tested).
+   */
+  onnxCompactAfter?: number;
   /** Where an 'onnx' engine that falls back says why (once per reason per process). */
   logger?: Logger;
   /** Called after each decoding step of each batch with tokens produced so far in total. */
@@ -306,6 +314,32 @@ interface DecodeWeights {
   qkvBias: tf.Tensor1D | undefined;
   /** [d, 2I], or undefined as qkv. */
   gateUp: tf.Tensor2D | undefined;
+}
+
+/**
+ * Finished rows the onnx engine's batch collects before it drops them (`GenerateOptions.onnxCompactAfter`).
+ * 1: dropping costs at most one copy of a row's KV cache per finished row (see `compactionOrder`),
+ * less than the row's next decode step on the measured workloads (core-tensors README).
+ */
+export const ONNX_COMPACT_AFTER = 1;
+
+/**
+ * The rows a batch keeps (`OnnxGeneration.compact`'s argument) given which rows go on: rows that
+ * go on keep their place, and each finished row's place below the new size takes the last row
+ * that goes on from past it, so only rows past the new size move (one copy each).
+ */
+export function compactionOrder(goesOn: readonly boolean[]): number[] {
+  const size = goesOn.filter(Boolean).length;
+  const keep: number[] = [];
+  let tail = goesOn.length - 1;
+  for (let j = 0; j < size; j++) {
+    if (goesOn[j]) keep.push(j);
+    else {
+      while (!goesOn[tail]) tail--;
+      keep.push(tail--);
+    }
+  }
+  return keep;
 }
 
 /** Reasons an 'onnx' engine fell back that were already logged (each is logged once per process). */
@@ -1062,6 +1096,11 @@ export class CausalLM {
     const threads = options.onnxThreads ?? 1;
     if (!Number.isInteger(threads) || threads < 1)
       throw new ModelInputError(`onnxThreads must be a positive integer, got ${threads}`);
+    const compactAfter = options.onnxCompactAfter ?? ONNX_COMPACT_AFTER;
+    if (!Number.isInteger(compactAfter) || compactAfter < 0)
+      throw new ModelInputError(
+        `onnxCompactAfter must be a non-negative integer (0: never drop finished rows), got ${compactAfter}`,
+      );
     if (options.onnxWeights !== undefined && !ONNX_WEIGHTS_MODES.includes(options.onnxWeights))
       throw new ModelInputError(
         `onnxWeights must be 'auto', 'initializers' or 'inputs', got ${JSON.stringify(options.onnxWeights)}`,
@@ -1238,6 +1277,7 @@ export class CausalLM {
     const promptLength = Math.max(...prompts.map((p) => p.length));
     const maxNew = Math.min(options.maxNewTokens, this.config.maxPositionEmbeddings - promptLength);
     const stop = new Set(options.stopTokens ?? []);
+    const compactAfter = options.onnxCompactAfter ?? ONNX_COMPACT_AFTER;
     const sampling = {
       temperature: options.temperature ?? 1,
       topK: options.topK,
@@ -1316,26 +1356,32 @@ export class CausalLM {
           ? this.preallocateCache(cache, promptLength + maxNew)
           : undefined;
       let produced = 0;
+      // The rows the engine's batch holds, in its order: every row on tfjs; on onnx the rows not
+      // finished at the last compaction (row j of its logits is prompt active[j]).
+      let active = prompts.map((_, i) => i);
+      let finishedSinceCompaction = 0;
       for (let step = 0; step < maxNew; step++) {
-        const next = new Int32Array(batch);
-        for (let i = 0; i < batch; i++) {
+        let next = new Int32Array(active.length);
+        for (let j = 0; j < active.length; j++) {
+          const i = active[j]!;
           if (finished[i]) continue;
           const { token, logProb } = sampleToken(
             logits,
-            i * vocab,
+            j * vocab,
             sampleVocab,
             sampling,
             rngs[i]!,
             samplingWeights === undefined
               ? undefined
-              : { weights: samplingWeights, offset: i * sampleVocab },
+              : { weights: samplingWeights, offset: j * sampleVocab },
           );
           outputs[i]!.tokens.push(token);
           outputs[i]!.logProbs.push(logProb);
-          next[i] = token;
+          next[j] = token;
           produced++;
           if (stop.has(token)) {
             finished[i] = true;
+            finishedSinceCompaction++;
             outputs[i]!.finishReason = 'stop';
           }
         }
@@ -1343,10 +1389,17 @@ export class CausalLM {
         if (finished.every(Boolean) || step === maxNew - 1) break;
         for (let i = 0; i < batch; i++) keyMask[i]!.push(finished[i] ? 0 : 1);
         if (onnxRun !== undefined) {
-          const positions = Int32Array.from(lengths, (l) => l + step);
+          if (compactAfter > 0 && finishedSinceCompaction >= compactAfter) {
+            const keep = compactionOrder(active.map((i) => !finished[i]));
+            onnxRun.compact(keep);
+            next = Int32Array.from(keep, (j) => next[j]!);
+            active = keep.map((j) => active[j]!);
+            finishedSinceCompaction = 0;
+          }
+          const positions = Int32Array.from(active, (i) => lengths[i]! + step);
           ({ logits, samplingWeights } = await onnxRun.step(
             next,
-            keyMask,
+            active.map((i) => keyMask[i]!),
             positions,
             this.ropeArrays(promptLength + step + 1),
           ));

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Logger } from '@codereasoner/common';
@@ -5,6 +6,7 @@ import { initBackend } from './backend.js';
 import { resolveModelConfig, type ModelConfig } from './config.js';
 import {
   CausalLM,
+  compactionOrder,
   ModelInputError,
   parameterSpecs,
   type GenerateOptions,
@@ -163,6 +165,98 @@ describe('the onnx generation engine', () => {
     model.dispose();
   }, 120_000);
 
+  it('drops finished rows from its batch with the same outputs per row (stop tokens, left padding, cache growth)', async () => {
+    const model = peakedModel({ ...tiny, maxPositionEmbeddings: 256 }, 11);
+    const long = Array.from({ length: 70 }, (_, i) => (i * 17) % 61);
+    // prompts of 70, 9, 40, 15, 6 and 48 tokens: a batch left-padded to 70, whose cache of 128
+    // slots grows to the capacity 190 at the 59th new token
+    const batch = [
+      long,
+      long.slice(0, 9),
+      long.slice(30, 100),
+      long.slice(5, 20),
+      [4, 8, 15, 16, 23, 42],
+      long.slice(12, 60),
+    ];
+    // every session.run's batch (input_ids' first dimension), through the real runtime
+    const require = createRequire(import.meta.url);
+    const ort = require('onnxruntime-node') as OnnxRuntimeModule;
+    let fed: number[] = [];
+    setOnnxRuntimeLoader(() => ({
+      ...ort,
+      InferenceSession: {
+        ...ort.InferenceSession,
+        create: async (bytes: Uint8Array, options: object) => {
+          const session = await ort.InferenceSession.create(bytes, options);
+          const run = session.run.bind(session);
+          session.run = ((feeds: Record<string, { dims: readonly number[] }>) => {
+            fed.push(feeds['input_ids']!.dims[0]!);
+            return run(feeds as never);
+          }) as typeof session.run;
+          return session;
+        },
+      } as unknown as OnnxRuntimeModule['InferenceSession'],
+    }));
+    const spreads: number[][] = [];
+    for (const options of [
+      { temperature: 0 },
+      { temperature: 1, seed: 3 },
+      { temperature: 0.7, seed: 8 },
+      { temperature: 0.7, seed: 8, batchSize: 4 },
+    ] as GenerateOptions[]) {
+      const common = { ...options, maxNewTokens: 120, stopTokens: [13] };
+      const reference = await model.generate(batch, { ...common, engine: 'tfjs' });
+      const kept = await model.generate(batch, { ...common, engine: 'onnx', onnxCompactAfter: 0 });
+      expectSameGeneration(kept, reference, 1e-4);
+      for (const compactAfter of [undefined, 2]) {
+        fed = [];
+        const dropped = await model.generate(batch, {
+          ...common,
+          engine: 'onnx',
+          ...(compactAfter === undefined ? {} : { onnxCompactAfter: compactAfter }),
+        });
+        expect(model.lastGenerationEngine?.engine).toBe('onnx');
+        expectSameGeneration(dropped, reference, 1e-4);
+        expectSameGeneration(dropped, kept, 1e-5);
+        // each decode step fed the rows not finished before it (every one at the default; rows
+        // collected two at a time with 2), counted here from the outputs
+        const size = options.batchSize ?? batch.length;
+        const expected: number[] = [];
+        for (let start = 0; start < batch.length; start += size) {
+          const lengths = reference.slice(start, start + size).map((o) => o.tokens.length);
+          const stops = reference
+            .slice(start, start + size)
+            .map((o) => (o.finishReason === 'stop' ? o.tokens.length : Infinity));
+          expected.push(lengths.length); // the prefill
+          let rows = lengths.length;
+          for (let step = 1; step < Math.max(...lengths); step++) {
+            const finished = stops.filter((n) => n <= step).length;
+            const going = lengths.length - finished;
+            if (compactAfter === undefined || lengths.length - rows + compactAfter <= finished)
+              rows = going;
+            expected.push(rows);
+          }
+        }
+        expect(fed).toEqual(expected);
+      }
+      spreads.push(reference.map((o) => (o.finishReason === 'stop' ? o.tokens.length : -1)));
+    }
+    // not vacuous: rows stop at many different steps, before and after the cache grows (59th
+    // token), two at the same step, one on its first token, and rows that run to the length
+    expect(spreads[0]).toEqual([67, 25, 50, 95, 111, -1]);
+    expect(spreads[1]).toEqual([73, 57, 55, 12, 4, 73]);
+    expect(spreads[2]).toEqual([23, 1, -1, 20, 103, 82]);
+    model.dispose();
+  }, 180_000);
+
+  it('orders a compaction so that only rows past the new size move', () => {
+    expect(compactionOrder([true, true, true])).toEqual([0, 1, 2]);
+    expect(compactionOrder([true, false, true, true])).toEqual([0, 3, 2]);
+    expect(compactionOrder([false, true, false, true, true, false])).toEqual([4, 1, 3]);
+    expect(compactionOrder([false, false, true])).toEqual([2]);
+    expect(compactionOrder([true, true, false, false])).toEqual([0, 1]);
+  });
+
   it('serves concurrent calls across a weight change, each with the weights it started with', async () => {
     const model = peakedModel(tiny, 12);
     const options: GenerateOptions = { maxNewTokens: 40, temperature: 1, seed: 6 };
@@ -300,7 +394,7 @@ describe('the onnx generation engine', () => {
     model.dispose();
   }, 60_000);
 
-  it('rejects a bad engine, onnxThreads or onnxWeights with ModelInputError', async () => {
+  it('rejects a bad engine, onnxThreads, onnxWeights or onnxCompactAfter with ModelInputError', async () => {
     const model = CausalLM.create(tiny);
     await expect(
       model.generate(prompts, { maxNewTokens: 2, engine: 'onnx', onnxThreads: 0 }),
@@ -311,6 +405,9 @@ describe('the onnx generation engine', () => {
     await expect(
       model.generate(prompts, { maxNewTokens: 2, engine: 'onnx', onnxWeights: 'graph' as never }),
     ).rejects.toThrow(/onnxWeights must be 'auto', 'initializers' or 'inputs'/);
+    await expect(
+      model.generate(prompts, { maxNewTokens: 2, engine: 'onnx', onnxCompactAfter: -1 }),
+    ).rejects.toThrow(/onnxCompactAfter must be a non-negative integer/);
     model.dispose();
   });
 });

@@ -212,6 +212,8 @@ const CACHE_CHUNK = 64;
  * at most CACHE_CHUNK - 1 unwritten slots instead of the whole remaining capacity.
  */
 export class OnnxGeneration {
+  /** Rows the batch holds now: `begin`'s batch, fewer after `compact`. */
+  private rows: number;
   private keys: Float32Array[];
   private values: Float32Array[];
   /** Slots per row in `keys`/`values` now (C). */
@@ -224,12 +226,13 @@ export class OnnxGeneration {
 
   constructor(
     private readonly decoder: OnnxDecoder,
-    private readonly batch: number,
+    batch: number,
     private readonly capacity: number,
     private readonly weightFeeds: Readonly<Record<string, Ort.Tensor>>,
     sampling: { temperature: number; vocabLimit: number },
   ) {
     const c = decoder.config;
+    this.rows = batch;
     this.samplingFeeds = {
       inverse_temperature: decoder.tensor(
         'float32',
@@ -249,7 +252,7 @@ export class OnnxGeneration {
   /** Re-lays the cache out with `slots` slots per row, keeping the written ones. */
   private grow(slots: number): void {
     const old = this.allocated;
-    const rows = this.batch * this.kvHeads;
+    const rows = this.rows * this.kvHeads;
     const hd = this.headDim;
     const layers = this.decoder.config.numHiddenLayers;
     const keys: Float32Array[] = [];
@@ -273,6 +276,42 @@ export class OnnxGeneration {
     this.allocated = slots;
   }
 
+  /** Rows the batch holds now. */
+  get batch(): number {
+    return this.rows;
+  }
+
+  /**
+   * Keeps `keep.length` rows for the following steps: new row j is the current row keep[j]. Rows
+   * are moved in place inside the same arrays (fed as their leading part), so keep[j] must be j
+   * (the row stays) or a row at or past keep.length (its slot is freed): each moved row is one
+   * copy of its keys and values, and the rows that stay are not touched. Generation drops
+   * finished rows this way so that decode steps no longer compute them.
+   */
+  compact(keep: readonly number[]): void {
+    const n = keep.length;
+    if (n === 0 || n > this.rows)
+      throw new Error(`compact keeps ${n} of ${this.rows} rows; keep between 1 and ${this.rows}`);
+    const seen = new Set<number>();
+    keep.forEach((from, j) => {
+      if (!Number.isInteger(from) || from < 0 || from >= this.rows || seen.has(from))
+        throw new Error(`compact: row ${from} at ${j} is not a distinct row below ${this.rows}`);
+      if (from !== j && from < n)
+        throw new Error(
+          `compact: row ${from} moves to ${j} but ${from} is kept in place (below ${n}); move only rows at or past ${n}`,
+        );
+      seen.add(from);
+    });
+    // one row's keys [K, hd, C] or values [K, C, hd]: the same number of floats
+    const block = this.kvHeads * this.headDim * this.allocated;
+    for (let i = 0; i < this.decoder.config.numHiddenLayers; i++)
+      for (const cache of [this.keys[i]!, this.values[i]!])
+        keep.forEach((from, j) => {
+          if (from !== j) cache.copyWithin(j * block, from * block, (from + 1) * block);
+        });
+    this.rows = n;
+  }
+
   /**
    * Runs the prompt (ids [B·T], left-padded; keyMask rows of T entries; positions [B·T]) and
    * returns the last position's logits [B·vocab] and sampling weights (see `OnnxStepOutput`).
@@ -289,7 +328,7 @@ export class OnnxGeneration {
       throw new Error(`${time} tokens exceed the capacity ${this.capacity}`);
     if (time >= this.allocated)
       this.grow(Math.min(this.capacity, Math.ceil((time + 1) / CACHE_CHUNK) * CACHE_CHUNK));
-    const bias = attentionBiasValues(keyMask.flat(), this.batch, time, time);
+    const bias = attentionBiasValues(keyMask.flat(), this.rows, time, time);
     return this.run(ids, time, positions, rope, bias, 0);
   }
 
@@ -304,8 +343,12 @@ export class OnnxGeneration {
     if (slot >= this.capacity) throw new Error(`the KV cache's ${this.capacity} slots are full`);
     if (slot >= this.allocated) this.grow(Math.min(this.capacity, this.allocated + CACHE_CHUNK));
     const c = this.allocated;
-    const bias = new Float32Array(this.batch * (c + 1)).fill(-1e9);
-    for (let b = 0; b < this.batch; b++) {
+    if (ids.length !== this.rows || keyMask.length !== this.rows)
+      throw new Error(
+        `step got ${ids.length} ids and ${keyMask.length} key mask rows for a batch of ${this.rows}`,
+      );
+    const bias = new Float32Array(this.rows * (c + 1)).fill(-1e9);
+    for (let b = 0; b < this.rows; b++) {
       const row = keyMask[b]!;
       if (row.length !== slot + 1)
         throw new Error(`key mask row ${b} has ${row.length} entries, expected ${slot + 1}`);
@@ -345,7 +388,7 @@ export class OnnxGeneration {
   ): Promise<OnnxStepOutput> {
     const d = this.decoder;
     const config = d.config;
-    const b = this.batch;
+    const b = this.rows;
     const kv = this.kvHeads;
     const hd = this.headDim;
     const tables = this.ropeCaches(rope);
@@ -367,15 +410,19 @@ export class OnnxGeneration {
       split_keys: int64([cached, time]),
     };
     const empty = new Float32Array(0);
+    // after `compact` the arrays hold more rows than the batch: feed the leading ones
+    const used = b * kv * hd * cached;
+    const lead = (cache: Float32Array) =>
+      cached === 0 ? empty : cache.length === used ? cache : cache.subarray(0, used);
     for (let i = 0; i < config.numHiddenLayers; i++) {
-      feeds[`past_key.${i}`] = d.tensor('float32', cached > 0 ? this.keys[i]! : empty, [
+      feeds[`past_key.${i}`] = d.tensor('float32', lead(this.keys[i]!), [
         b,
         kv,
         1,
         hd,
         cached,
       ]);
-      feeds[`past_value.${i}`] = d.tensor('float32', cached > 0 ? this.values[i]! : empty, [
+      feeds[`past_value.${i}`] = d.tensor('float32', lead(this.values[i]!), [
         b,
         kv,
         1,
