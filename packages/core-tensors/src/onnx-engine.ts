@@ -415,20 +415,8 @@ export class OnnxGeneration {
     const lead = (cache: Float32Array) =>
       cached === 0 ? empty : cache.length === used ? cache : cache.subarray(0, used);
     for (let i = 0; i < config.numHiddenLayers; i++) {
-      feeds[`past_key.${i}`] = d.tensor('float32', lead(this.keys[i]!), [
-        b,
-        kv,
-        1,
-        hd,
-        cached,
-      ]);
-      feeds[`past_value.${i}`] = d.tensor('float32', lead(this.values[i]!), [
-        b,
-        kv,
-        1,
-        cached,
-        hd,
-      ]);
+      feeds[`past_key.${i}`] = d.tensor('float32', lead(this.keys[i]!), [b, kv, 1, hd, cached]);
+      feeds[`past_value.${i}`] = d.tensor('float32', lead(this.values[i]!), [b, kv, 1, cached, hd]);
     }
     const out = await d.session.run(feeds);
     const c = this.allocated;
