@@ -10,7 +10,7 @@
 // 2 prompts × 8 generations per worker thread), sampled at the GRPO temperature with the chat's
 // stop tokens, so rows stop at the lengths the model gives them.
 // Each round generates the same prompts with the same seeds once per --compact-after value
-// (`GenerateOptions.onnxCompactAfter`; 0 = every row decodes until the batch's last one stops,
+// (`GenerateOptions.compactAfter`; 0 = every row decodes until the batch's last one stops,
 // the behaviour before), rotating the order every round so load drifts hit every mode; the first
 // round is a warm-up, reported but left out of the ranges. Tokens per CPU second use the process's
 // CPU time (every thread), the figure that compares modes on a machine shared with other jobs.
@@ -146,7 +146,7 @@ for (let r = 0; r < rounds; r++) {
   for (const compactAfter of order) {
     const c0 = process.cpuUsage();
     const t0 = performance.now();
-    const outputs = await model.generate(prompts, { ...options, onnxCompactAfter: compactAfter });
+    const outputs = await model.generate(prompts, { ...options, compactAfter: compactAfter });
     const wall = (performance.now() - t0) / 1000;
     const { user, system } = process.cpuUsage(c0);
     const cpu = (user + system) / 1e6;
@@ -156,7 +156,7 @@ for (let r = 0; r < rounds; r++) {
     const signature = outputs.map((o) => o.tokens.join(',')).join('|');
     reference ??= signature;
     if (signature !== reference)
-      fail(`onnxCompactAfter ${compactAfter} gave other tokens than the first mode of round 1`);
+      fail(`compactAfter ${compactAfter} gave other tokens than the first mode of round 1`);
     results.push({
       round: r,
       warmUp: r === 0,

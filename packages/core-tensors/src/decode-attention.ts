@@ -8,6 +8,7 @@
  * missing the same loops run in JS.
  */
 
+import { moveRows } from './row-compaction.js';
 import { simdLoops, wasmApi, type SimdLoops, type WasmMemory } from './wasm-simd.js';
 
 export interface DecodeAttentionShape {
@@ -31,6 +32,8 @@ export class DecodeAttention {
   private readonly loops: SimdLoops;
   private readonly cacheFloats: number;
   private readonly scratch: number;
+  /** Rows `step` computes: `shape.batch`, fewer after `compact`. */
+  private rows: number;
 
   /** Bytes of memory a cache of this shape takes (K and V of every layer, float32). */
   static bytesFor(shape: DecodeAttentionShape): number {
@@ -49,6 +52,7 @@ export class DecodeAttention {
     const { layers, batch, kvHeads, headDim, capacity } = shape;
     if (headDim % 4 !== 0) throw new RangeError(`headDim ${headDim} is not a multiple of 4`);
     this.shape = shape;
+    this.rows = batch;
     this.cacheFloats = batch * kvHeads * capacity * headDim;
     // scratch: q (headDim) + weights (capacity) + acc (headDim), 16-byte aligned
     this.scratch = 2 * layers * this.cacheFloats * 4;
@@ -80,6 +84,26 @@ export class DecodeAttention {
     }
   }
 
+  /** Rows the cache holds now. */
+  get batch(): number {
+    return this.rows;
+  }
+
+  /**
+   * Keeps `keep.length` rows for the following steps: new row j is the current row keep[j],
+   * moved in place, so keep[j] must be j (the row stays) or a row at or past keep.length (one
+   * copy of its keys and values per layer). Generation drops finished rows this way.
+   */
+  compact(keep: readonly number[]): void {
+    const { layers, kvHeads, capacity, headDim } = this.shape;
+    const array = new Float32Array(this.memory.buffer);
+    const caches = [];
+    for (let layer = 0; layer < layers; layer++)
+      for (const which of [0, 1] as const) caches.push({ array, base: this.offset(layer, which) });
+    moveRows(caches, keep, this.rows, kvHeads * capacity * headDim);
+    this.rows = keep.length;
+  }
+
   /**
    * One token per row: qkv [batch, (heads + 2·kvHeads)·headDim] (fused projection), RoPE at
    * positions[b] (cos/sin tables [P, headDim], rotate-half layout), the new k/v written to slot
@@ -96,7 +120,8 @@ export class DecodeAttention {
     slot: number,
     scale: number,
   ): Float32Array {
-    const { batch, heads, kvHeads, headDim: hd, capacity } = this.shape;
+    const { heads, kvHeads, headDim: hd, capacity } = this.shape;
+    const batch = this.rows;
     if (slot >= capacity) throw new RangeError(`KV cache slot ${slot} ≥ capacity ${capacity}`);
     const width = (heads + 2 * kvHeads) * hd;
     if (qkv.length !== batch * width)

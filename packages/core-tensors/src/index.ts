@@ -36,7 +36,7 @@ export {
   CausalLM,
   LORA_TARGETS,
   ModelInputError,
-  ONNX_COMPACT_AFTER,
+  COMPACT_AFTER,
   parameterNameOf,
   parameterSpecs,
 } from './model.js';

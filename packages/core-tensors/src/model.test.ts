@@ -1,12 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { initBackend, type BackendName } from './backend.js';
 import { padBatch } from './batch.js';
 import type { ModelConfig } from './config.js';
+import { DecodeAttention } from './decode-attention.js';
 import { CausalLM, ModelInputError } from './model.js';
 import { AdamW, computeGradients } from './optimizer.js';
 import { Rng } from '@codereasoner/common';
-import { perturbWeights, tinyModelConfig as tiny } from './test-utils.js';
+import { perturbWeights, rowsPerDecodeStep, tinyModelConfig as tiny } from './test-utils.js';
 
 function logSoftmaxRow(row: ArrayLike<number>): number[] {
   const max = Math.max(...Array.from(row));
@@ -433,6 +434,71 @@ describe('CausalLM', () => {
     },
     60_000,
   );
+
+  it('the fused decode path drops finished rows with the same outputs per row as the reference path', async () => {
+    const model = CausalLM.create({ ...tiny, maxPositionEmbeddings: 256 }, { seed: 11 });
+    // far from uniform next-token distributions (weights ~N(0, 0.3)), so rows stop at many steps
+    perturbWeights(model.parameters, {
+      mode: 'replace',
+      stddev: 0.3,
+      seed: (k) => 1100 + k,
+      skip: (name) => name.endsWith('norm.weight'),
+    });
+    const long = Array.from({ length: 70 }, (_, i) => (i * 17) % 61);
+    // left-padded prompts of 70, 9, 40, 15, 6 and 48 tokens
+    const batch = [
+      long,
+      long.slice(0, 9),
+      long.slice(30, 100),
+      long.slice(5, 20),
+      [4, 8, 15, 16, 23, 42],
+      long.slice(12, 60),
+    ];
+    // rows each decode step computed: layer 0's qkv [rows, (4 + 2·2 heads)·8]
+    const step = vi.spyOn(DecodeAttention.prototype, 'step');
+    try {
+      for (const options of [
+        { temperature: 0 },
+        { temperature: 1, seed: 3 },
+        { temperature: 0.7, seed: 8, batchSize: 4 },
+      ]) {
+        const common = { ...options, maxNewTokens: 120, stopTokens: [13] };
+        const reference = await model.generate(batch, { ...common, decode: 'reference' });
+        const stopped = reference
+          .filter((o) => o.finishReason === 'stop')
+          .map((o) => o.tokens.length);
+        expect(new Set(stopped).size).toBeGreaterThanOrEqual(4); // rows stop at many steps
+        for (const compactAfter of [0, undefined, 2]) {
+          step.mockClear();
+          const fused = await model.generate(batch, {
+            ...common,
+            decode: 'fused',
+            ...(compactAfter === undefined ? {} : { compactAfter }),
+          });
+          expect(fused.map((o) => o.tokens)).toEqual(reference.map((o) => o.tokens));
+          expect(fused.map((o) => o.finishReason)).toEqual(reference.map((o) => o.finishReason));
+          fused.forEach((o, i) =>
+            o.logProbs.forEach((x, t) =>
+              expect(Math.abs(x - reference[i]!.logProbs[t]!)).toBeLessThan(1e-5),
+            ),
+          );
+          const rows = step.mock.calls
+            .filter(([layer]) => layer === 0)
+            .map(([, qkv]) => qkv.length / 64);
+          expect(rows).toEqual(
+            rowsPerDecodeStep(
+              reference,
+              options.batchSize ?? batch.length,
+              compactAfter ?? 1,
+            ).flat(),
+          );
+        }
+      }
+    } finally {
+      step.mockRestore();
+      model.dispose();
+    }
+  }, 120_000);
 
   it('clone is a frozen copy with identical outputs, independent of later updates', () => {
     const model = CausalLM.create(tiny, { seed: 8 });

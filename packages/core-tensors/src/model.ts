@@ -23,6 +23,7 @@ import {
   swiglu,
 } from './layers.js';
 import { Rng, type Logger } from '@codereasoner/common';
+import { compactionOrder } from './row-compaction.js';
 import { sampleToken } from './sampling.js';
 import {
   OnnxDecoder,
@@ -85,13 +86,14 @@ export interface GenerateOptions {
    */
   onnxWeights?: OnnxWeightsMode;
   /**
-   * The onnx engine drops finished rows (a stop token) from its batch, so that the following
-   * decode steps compute and read the KV cache of the unfinished rows only, once this many rows
-   * have finished since it last did (default `ONNX_COMPACT_AFTER`: at every step where a row
-   * finishes); 0 never drops them (every row decodes until the last one stops, as before: for
-   * measurements). Outputs are the same either way (tested).
+   * Generation drops finished rows (a stop token) from its batch, so that the following decode
+   * steps compute and read the KV cache of the unfinished rows only, once this many rows have
+   * finished since it last did (default `COMPACT_AFTER`: at every step where a row finishes); 0
+   * never drops them (every row decodes until the batch's last one stops, as before; for
+   * measurements). The onnx engine and the fused tfjs path do it; the 'reference' decode path
+   * keeps every row. Outputs are the same either way (tested).
    */
-  onnxCompactAfter?: number;
+  compactAfter?: number;
   /** Where an 'onnx' engine that falls back says why (once per reason per process). */
   logger?: Logger;
   /** Called after each decoding step of each batch with tokens produced so far in total. */
@@ -317,30 +319,11 @@ interface DecodeWeights {
 }
 
 /**
- * Finished rows the onnx engine's batch collects before it drops them (`GenerateOptions.onnxCompactAfter`).
- * 1: dropping costs at most one copy of a row's KV cache per finished row (see `compactionOrder`),
- * less than the row's next decode step on the measured workloads (core-tensors README).
+ * Finished rows a generation batch collects before it drops them (`GenerateOptions.compactAfter`).
+ * 1: dropping costs at most one copy of a row's KV cache per finished row (`compactionOrder`);
+ * collecting 2 or 4 first measured the same (core-tensors README, "Dropping finished rows").
  */
-export const ONNX_COMPACT_AFTER = 1;
-
-/**
- * The rows a batch keeps (`OnnxGeneration.compact`'s argument) given which rows go on: rows that
- * go on keep their place, and each finished row's place below the new size takes the last row
- * that goes on from past it, so only rows past the new size move (one copy each).
- */
-export function compactionOrder(goesOn: readonly boolean[]): number[] {
-  const size = goesOn.filter(Boolean).length;
-  const keep: number[] = [];
-  let tail = goesOn.length - 1;
-  for (let j = 0; j < size; j++) {
-    if (goesOn[j]) keep.push(j);
-    else {
-      while (!goesOn[tail]) tail--;
-      keep.push(tail--);
-    }
-  }
-  return keep;
-}
+export const COMPACT_AFTER = 1;
 
 /** Reasons an 'onnx' engine fell back that were already logged (each is logged once per process). */
 const loggedFallbacks = new Set<string>();
@@ -1096,10 +1079,10 @@ export class CausalLM {
     const threads = options.onnxThreads ?? 1;
     if (!Number.isInteger(threads) || threads < 1)
       throw new ModelInputError(`onnxThreads must be a positive integer, got ${threads}`);
-    const compactAfter = options.onnxCompactAfter ?? ONNX_COMPACT_AFTER;
+    const compactAfter = options.compactAfter ?? COMPACT_AFTER;
     if (!Number.isInteger(compactAfter) || compactAfter < 0)
       throw new ModelInputError(
-        `onnxCompactAfter must be a non-negative integer (0: never drop finished rows), got ${compactAfter}`,
+        `compactAfter must be a non-negative integer (0: never drop finished rows), got ${compactAfter}`,
       );
     if (options.onnxWeights !== undefined && !ONNX_WEIGHTS_MODES.includes(options.onnxWeights))
       throw new ModelInputError(
@@ -1277,7 +1260,7 @@ export class CausalLM {
     const promptLength = Math.max(...prompts.map((p) => p.length));
     const maxNew = Math.min(options.maxNewTokens, this.config.maxPositionEmbeddings - promptLength);
     const stop = new Set(options.stopTokens ?? []);
-    const compactAfter = options.onnxCompactAfter ?? ONNX_COMPACT_AFTER;
+    const compactAfter = options.compactAfter ?? COMPACT_AFTER;
     const sampling = {
       temperature: options.temperature ?? 1,
       topK: options.topK,
@@ -1356,8 +1339,8 @@ export class CausalLM {
           ? this.preallocateCache(cache, promptLength + maxNew)
           : undefined;
       let produced = 0;
-      // The rows the engine's batch holds, in its order: every row on tfjs; on onnx the rows not
-      // finished at the last compaction (row j of its logits is prompt active[j]).
+      // The rows the batch holds, in its order (row j of the logits is prompt active[j]): the
+      // rows not finished at the last compaction (every row on the reference path).
       let active = prompts.map((_, i) => i);
       let finishedSinceCompaction = 0;
       for (let step = 0; step < maxNew; step++) {
@@ -1388,15 +1371,22 @@ export class CausalLM {
         onStep(produced);
         if (finished.every(Boolean) || step === maxNew - 1) break;
         for (let i = 0; i < batch; i++) keyMask[i]!.push(finished[i] ? 0 : 1);
+        // The onnx engine and the fused path drop finished rows from their caches (the
+        // reference path's cache is tfjs tensors and keeps every row).
+        const compacting = onnxRun ?? (fused !== undefined ? attention : undefined);
+        if (
+          compacting !== undefined &&
+          compactAfter > 0 &&
+          finishedSinceCompaction >= compactAfter
+        ) {
+          const keep = compactionOrder(active.map((i) => !finished[i]));
+          compacting.compact(keep);
+          next = Int32Array.from(keep, (j) => next[j]!);
+          active = keep.map((j) => active[j]!);
+          finishedSinceCompaction = 0;
+        }
+        const positions = Int32Array.from(active, (i) => lengths[i]! + step);
         if (onnxRun !== undefined) {
-          if (compactAfter > 0 && finishedSinceCompaction >= compactAfter) {
-            const keep = compactionOrder(active.map((i) => !finished[i]));
-            onnxRun.compact(keep);
-            next = Int32Array.from(keep, (j) => next[j]!);
-            active = keep.map((j) => active[j]!);
-            finishedSinceCompaction = 0;
-          }
-          const positions = Int32Array.from(active, (i) => lengths[i]! + step);
           ({ logits, samplingWeights } = await onnxRun.step(
             next,
             active.map((i) => keyMask[i]!),
@@ -1409,8 +1399,8 @@ export class CausalLM {
           fused !== undefined && attention !== undefined
             ? this.fusedDecodeStep(
                 next,
-                keyMask,
-                Int32Array.from(lengths, (l) => l + step),
+                active.map((i) => keyMask[i]!),
+                positions,
                 attention,
                 fused,
                 headWeight!,

@@ -6,7 +6,6 @@ import { initBackend } from './backend.js';
 import { resolveModelConfig, type ModelConfig } from './config.js';
 import {
   CausalLM,
-  compactionOrder,
   ModelInputError,
   parameterSpecs,
   type GenerateOptions,
@@ -14,7 +13,7 @@ import {
 } from './model.js';
 import { QWEN25_05B_SETTINGS, QWEN25_05B_SIZES } from '../bench/qwen25-05b.mjs';
 import { buildDecoderGraph } from './onnx-graph.js';
-import { perturbWeights, tinyModelConfig as tiny } from './test-utils.js';
+import { perturbWeights, rowsPerDecodeStep, tinyModelConfig as tiny } from './test-utils.js';
 import {
   ONNX_INITIALIZER_WEIGHTS_MAX_BYTES,
   ONNX_MODEL_MAX_BYTES,
@@ -205,38 +204,28 @@ describe('the onnx generation engine', () => {
       { temperature: 0.7, seed: 8, batchSize: 4 },
     ] as GenerateOptions[]) {
       const common = { ...options, maxNewTokens: 120, stopTokens: [13] };
-      const reference = await model.generate(batch, { ...common, engine: 'tfjs' });
-      const kept = await model.generate(batch, { ...common, engine: 'onnx', onnxCompactAfter: 0 });
-      expectSameGeneration(kept, reference, 1e-4);
-      for (const compactAfter of [undefined, 2]) {
+      // the tfjs reference path keeps every row: the outputs before any row was dropped
+      const reference = await model.generate(batch, {
+        ...common,
+        engine: 'tfjs',
+        decode: 'reference',
+      });
+      // 0: every row decodes to the batch's end (as before); undefined: the default, every
+      // finished row dropped at once; 2: finished rows dropped two at a time
+      for (const compactAfter of [0, undefined, 2]) {
         fed = [];
-        const dropped = await model.generate(batch, {
+        const onnx = await model.generate(batch, {
           ...common,
           engine: 'onnx',
-          ...(compactAfter === undefined ? {} : { onnxCompactAfter: compactAfter }),
+          ...(compactAfter === undefined ? {} : { compactAfter }),
         });
         expect(model.lastGenerationEngine?.engine).toBe('onnx');
-        expectSameGeneration(dropped, reference, 1e-4);
-        expectSameGeneration(dropped, kept, 1e-5);
-        // each decode step fed the rows not finished before it (every one at the default; rows
-        // collected two at a time with 2), counted here from the outputs
+        expectSameGeneration(onnx, reference, 1e-4);
+        // each run fed the prefill's rows, then the rows not yet dropped
         const size = options.batchSize ?? batch.length;
-        const expected: number[] = [];
-        for (let start = 0; start < batch.length; start += size) {
-          const lengths = reference.slice(start, start + size).map((o) => o.tokens.length);
-          const stops = reference
-            .slice(start, start + size)
-            .map((o) => (o.finishReason === 'stop' ? o.tokens.length : Infinity));
-          expected.push(lengths.length); // the prefill
-          let rows = lengths.length;
-          for (let step = 1; step < Math.max(...lengths); step++) {
-            const finished = stops.filter((n) => n <= step).length;
-            const going = lengths.length - finished;
-            if (compactAfter === undefined || lengths.length - rows + compactAfter <= finished)
-              rows = going;
-            expected.push(rows);
-          }
-        }
+        const expected = rowsPerDecodeStep(reference, size, compactAfter ?? 1).flatMap(
+          (steps, k) => [Math.min(size, batch.length - k * size), ...steps],
+        );
         expect(fed).toEqual(expected);
       }
       spreads.push(reference.map((o) => (o.finishReason === 'stop' ? o.tokens.length : -1)));
@@ -248,14 +237,6 @@ describe('the onnx generation engine', () => {
     expect(spreads[2]).toEqual([23, 1, -1, 20, 103, 82]);
     model.dispose();
   }, 180_000);
-
-  it('orders a compaction so that only rows past the new size move', () => {
-    expect(compactionOrder([true, true, true])).toEqual([0, 1, 2]);
-    expect(compactionOrder([true, false, true, true])).toEqual([0, 3, 2]);
-    expect(compactionOrder([false, true, false, true, true, false])).toEqual([4, 1, 3]);
-    expect(compactionOrder([false, false, true])).toEqual([2]);
-    expect(compactionOrder([true, true, false, false])).toEqual([0, 1]);
-  });
 
   it('serves concurrent calls across a weight change, each with the weights it started with', async () => {
     const model = peakedModel(tiny, 12);
@@ -394,7 +375,7 @@ describe('the onnx generation engine', () => {
     model.dispose();
   }, 60_000);
 
-  it('rejects a bad engine, onnxThreads, onnxWeights or onnxCompactAfter with ModelInputError', async () => {
+  it('rejects a bad engine, onnxThreads, onnxWeights or compactAfter with ModelInputError', async () => {
     const model = CausalLM.create(tiny);
     await expect(
       model.generate(prompts, { maxNewTokens: 2, engine: 'onnx', onnxThreads: 0 }),
@@ -406,8 +387,8 @@ describe('the onnx generation engine', () => {
       model.generate(prompts, { maxNewTokens: 2, engine: 'onnx', onnxWeights: 'graph' as never }),
     ).rejects.toThrow(/onnxWeights must be 'auto', 'initializers' or 'inputs'/);
     await expect(
-      model.generate(prompts, { maxNewTokens: 2, engine: 'onnx', onnxCompactAfter: -1 }),
-    ).rejects.toThrow(/onnxCompactAfter must be a non-negative integer/);
+      model.generate(prompts, { maxNewTokens: 2, engine: 'onnx', compactAfter: -1 }),
+    ).rejects.toThrow(/compactAfter must be a non-negative integer/);
     model.dispose();
   });
 });

@@ -4,6 +4,7 @@ import type { ModelConfig } from './config.js';
 import { headDimOf } from './config.js';
 import { attentionBiasValues } from './layers.js';
 import { buildDecoderGraph, type DecoderWeights } from './onnx-graph.js';
+import { moveRows } from './row-compaction.js';
 
 /** Which code runs `generate`: tfjs ops ('tfjs'), onnxruntime-node's CPU kernels ('onnx'), or 'onnx' where it loads and supports the model, silently ('auto'). */
 export type GenerationEngine = 'onnx' | 'tfjs' | 'auto';
@@ -289,27 +290,10 @@ export class OnnxGeneration {
    * finished rows this way so that decode steps no longer compute them.
    */
   compact(keep: readonly number[]): void {
-    const n = keep.length;
-    if (n === 0 || n > this.rows)
-      throw new Error(`compact keeps ${n} of ${this.rows} rows; keep between 1 and ${this.rows}`);
-    const seen = new Set<number>();
-    keep.forEach((from, j) => {
-      if (!Number.isInteger(from) || from < 0 || from >= this.rows || seen.has(from))
-        throw new Error(`compact: row ${from} at ${j} is not a distinct row below ${this.rows}`);
-      if (from !== j && from < n)
-        throw new Error(
-          `compact: row ${from} moves to ${j} but ${from} is kept in place (below ${n}); move only rows at or past ${n}`,
-        );
-      seen.add(from);
-    });
+    const caches = [...this.keys, ...this.values].map((array) => ({ array, base: 0 }));
     // one row's keys [K, hd, C] or values [K, C, hd]: the same number of floats
-    const block = this.kvHeads * this.headDim * this.allocated;
-    for (let i = 0; i < this.decoder.config.numHiddenLayers; i++)
-      for (const cache of [this.keys[i]!, this.values[i]!])
-        keep.forEach((from, j) => {
-          if (from !== j) cache.copyWithin(j * block, from * block, (from + 1) * block);
-        });
-    this.rows = n;
+    moveRows(caches, keep, this.rows, this.kvHeads * this.headDim * this.allocated);
+    this.rows = keep.length;
   }
 
   /**

@@ -134,3 +134,31 @@ export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): numbe
   }
   return diff / scale;
 }
+
+/**
+ * The rows each decode step of `generate` computes when finished rows are dropped once
+ * `compactAfter` of them collected (0: never), worked out from the outputs alone: per batch of
+ * `batchSize` prompts, the decode steps after the prefill (a step runs after every new token
+ * but the last).
+ */
+export function rowsPerDecodeStep(
+  outputs: readonly { tokens: readonly number[]; finishReason: 'stop' | 'length' }[],
+  batchSize: number,
+  compactAfter: number,
+): number[][] {
+  const batches: number[][] = [];
+  for (let start = 0; start < outputs.length; start += batchSize) {
+    const part = outputs.slice(start, start + batchSize);
+    const stops = part.map((o) => (o.finishReason === 'stop' ? o.tokens.length : Infinity));
+    const steps: number[] = [];
+    let rows = part.length;
+    for (let token = 1; token < Math.max(...part.map((o) => o.tokens.length)); token++) {
+      const finished = stops.filter((n) => n <= token).length;
+      if (compactAfter > 0 && finished - (part.length - rows) >= compactAfter)
+        rows = part.length - finished;
+      steps.push(rows);
+    }
+    batches.push(steps);
+  }
+  return batches;
+}
