@@ -154,9 +154,15 @@ for (let r = 0; r < rounds; r++) {
     const tokens = lengths.reduce((a, b) => a + b, 0);
     // every mode must give the same rows: the measurement compares like with like
     const signature = outputs.map((o) => o.tokens.join(',')).join('|');
-    reference ??= signature;
-    if (signature !== reference)
+    reference ??= { signature, logProbs: outputs.map((o) => o.logProbs) };
+    if (signature !== reference.signature)
       fail(`compactAfter ${compactAfter} gave other tokens than the first mode of round 1`);
+    let logProbDifference = 0;
+    outputs.forEach((o, i) =>
+      o.logProbs.forEach((x, t) => {
+        logProbDifference = Math.max(logProbDifference, Math.abs(x - reference.logProbs[i][t]));
+      }),
+    );
     results.push({
       round: r,
       warmUp: r === 0,
@@ -165,6 +171,8 @@ for (let r = 0; r < rounds; r++) {
       tokens,
       rowSteps: rowSteps(lengths),
       stopped: outputs.filter((o) => o.finishReason === 'stop').length,
+      // against the first mode of round 1 (0: bit-equal)
+      logProbDifference,
       wallSeconds: round(wall, 3),
       cpuSeconds: round(cpu, 3),
       tokensPerCpuSecond: round(tokens / cpu),
