@@ -84,11 +84,6 @@ export class DecodeAttention {
     }
   }
 
-  /** Rows the cache holds now. */
-  get batch(): number {
-    return this.rows;
-  }
-
   /**
    * Keeps `keep.length` rows for the following steps: new row j is the current row keep[j],
    * moved in place, so keep[j] must be j (the row stays) or a row at or past keep.length (one

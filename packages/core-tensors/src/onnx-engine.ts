@@ -277,11 +277,6 @@ export class OnnxGeneration {
     this.allocated = slots;
   }
 
-  /** Rows the batch holds now. */
-  get batch(): number {
-    return this.rows;
-  }
-
   /**
    * Keeps `keep.length` rows for the following steps: new row j is the current row keep[j]. Rows
    * are moved in place inside the same arrays (fed as their leading part), so keep[j] must be j
