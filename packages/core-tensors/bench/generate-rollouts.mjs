@@ -1,7 +1,7 @@
 // Generation on a real GRPO workload, with and without dropping finished rows. Prints JSON.
 //   node bench/generate-rollouts.mjs --run <cr run dir> [--checkpoint <dir>] [--prompts 8]
 //     [--generations 8] [--batch-size 16] [--max-new-tokens 384] [--temperature 0.7]
-//     [--compact-after 0,1] [--rounds 3] [--engine onnx] [--seed 1]
+//     [--compact-after 0,1] [--rounds 3] [--engine onnx] [--decode fused] [--seed 1]
 // The workload of `cr run-all`'s GRPO rollouts: the run's SFT model (its last checkpoint under
 // <run>/sft/train/checkpoints, or --checkpoint), prompts rendered as the run rendered them (the
 // system and user turns of <run>/sft/distill/sft.jsonl, which are the GRPO prompts' layout: the
@@ -38,6 +38,8 @@ const { values: args } = parseArgs({
     'compact-after': { type: 'string', default: '0,1' },
     rounds: { type: 'string', default: '3' },
     engine: { type: 'string', default: 'onnx' },
+    // tfjs only: 'reference' runs the ops `logits` uses (the path before the fused decode)
+    decode: { type: 'string', default: 'fused' },
     seed: { type: 'string', default: '1' },
   },
 });
@@ -85,6 +87,8 @@ const modes = args['compact-after'].split(',').map((x) => {
 });
 if (!['onnx', 'tfjs', 'auto'].includes(args.engine))
   fail(`--engine must be onnx, tfjs or auto, got ${args.engine}`);
+if (!['fused', 'reference'].includes(args.decode))
+  fail(`--decode must be fused or reference, got ${args.decode}`);
 
 const backend = await initBackend();
 const { model, tokenizer, chat } = await loadCheckpoint(checkpoint, { trainable: false });
@@ -106,6 +110,7 @@ const options = {
   batchSize,
   seed,
   engine: args.engine,
+  decode: args.decode,
 };
 
 /** Row-steps each batch decodes when every row runs until the batch's last one stops. */
@@ -205,6 +210,8 @@ console.log(
       dist: process.env.CR_BENCH_DIST ?? 'this build',
       backend,
       checkpoint,
+      engine: args.engine,
+      decode: args.decode,
       workload: {
         prompts: promptCount,
         generations,
