@@ -50,14 +50,14 @@ describe('scaledSections', () => {
   const base = { ...PRESETS.default, preset: 'default' as const };
 
   it('multiplies the steps and their cadence, and keeps the warm-up', () => {
-    // default preset: sft 1080 steps, warmup 12, evalEvery 360, checkpointEvery 120; grpo 120 steps, saveSteps 20
+    // default preset: sft 1080 steps, warmup 12, evalEvery 360, checkpointEvery 120; grpo 240 steps, saveSteps 20
     expect(scaledSections(base, 2)).toEqual({
       sft: { steps: 2160, warmupSteps: 12, evalEvery: 720, checkpointEvery: 240 },
-      grpo: { maxSteps: 240, saveSteps: 40 },
+      grpo: { maxSteps: 480, saveSteps: 40 },
     });
     expect(scaledSections(base, 0.5)).toEqual({
       sft: { steps: 540, warmupSteps: 12, evalEvery: 180, checkpointEvery: 60 },
-      grpo: { maxSteps: 60, saveSteps: 10 },
+      grpo: { maxSteps: 120, saveSteps: 10 },
     });
   });
 
