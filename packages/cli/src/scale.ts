@@ -26,10 +26,9 @@ import {
 
 /**
  * Budgets of `cr scale` by default: half, one and one and a half times the default preset's
- * steps (SFT 540 / 1080 / 1620, GRPO 60 / 120 / 180), the steps of the 2026-12-06 measurement at
- * budgets 1, 2, 3 of that day's preset (SFT 540, GRPO 60): 39 min 11 s on the 2-core machine with
- * the first budget's run copied in (packages/cli/README.md, `cr scale`). The current preset's 1, 2, 3 would
- * take about twice that.
+ * steps (SFT 540 / 1080 / 1620, GRPO 120 / 240 / 360); about 8 min of SFT and GRPO per unit on
+ * the 2-core machine, so about 25 min in all (packages/cli/README.md, `cr scale`). The preset's
+ * 1, 2, 3 would take about twice that.
  */
 export const DEFAULT_BUDGETS: readonly number[] = [0.5, 1, 1.5];
 
