@@ -41,7 +41,7 @@ export {
   formatCompletion,
 } from './answer.js';
 export type { ExtractResult } from './answer.js';
-export { stripComments, topLevelArguments } from './py-scan.js';
+export { stripComments } from './py-scan.js';
 
 export { lineText, numberLines, renderPrompt, renderQuestion, systemPrompt } from './prompt.js';
 export type { RenderPromptOptions } from './prompt.js';

@@ -109,24 +109,6 @@ export function findAllTopLevel(
   return found;
 }
 
-/**
- * The comma-separated parts of an argument list at bracket depth 0, trimmed (`[3, 1], 'a,b'` →
- * `['[3, 1]', "'a,b'"]`; a trailing comma allowed), or undefined where strings or brackets do
- * not balance or a part is empty.
- */
-export function topLevelArguments(text: string): string[] | undefined {
-  const scan = scanPython(text);
-  if (!scan.balanced) return undefined;
-  const parts: string[] = [];
-  let from = 0;
-  for (const at of [...findAllTopLevel(text, ',', scan), text.length]) {
-    parts.push(text.slice(from, at).trim());
-    from = at + 1;
-  }
-  if (parts.length > 1 && parts.at(-1) === '') parts.pop();
-  return parts.some((part) => part === '') ? undefined : parts;
-}
-
 /** Drops `#` comments (outside strings) and trailing whitespace on each line. */
 export function stripComments(text: string): string {
   const scan = scanPython(text);

@@ -1,13 +1,6 @@
 import { ConfigValidationError, schemaIssues } from '@codereasoner/common';
 import type { JSONSchemaType } from 'ajv';
-import {
-  CHAIN_FORMATS,
-  CHAIN_STOPS,
-  INPUT_CALLS,
-  type ChainFormat,
-  type ChainStop,
-  type InputCall,
-} from './trace-chain.js';
+import { CHAIN_FORMATS, CHAIN_STOPS, type ChainFormat, type ChainStop } from './trace-chain.js';
 
 /** Every setting of `trainSft`; `resolveSftConfig` fills the defaults below. */
 export interface SftConfig {
@@ -194,8 +187,6 @@ export interface TraceTeacherConfig {
   format?: ChainFormat;
   /** `end` (default): line-task chains trace the whole call; `answer`: they stop at the step that decides the answer. */
   stopAt?: ChainStop;
-  /** `positional` (default): input chains try `f([3, 1], 2)`; `named`: `f(xs=[3, 1], k=2)`. */
-  inputCall?: InputCall;
   /** Tasks traced and verified per sandbox batch. */
   batchSize?: number;
   /** Trace step limit passed to the sandbox. */
@@ -213,7 +204,6 @@ export const traceTeacherConfigSchema: JSONSchemaType<TraceTeacherConfig> = {
     kind: { type: 'string', const: 'trace' },
     format: { type: 'string', enum: [...CHAIN_FORMATS], nullable: true },
     stopAt: { type: 'string', enum: [...CHAIN_STOPS], nullable: true },
-    inputCall: { type: 'string', enum: [...INPUT_CALLS], nullable: true },
     batchSize: { type: 'integer', minimum: 1, nullable: true },
     maxTraceSteps: { type: 'integer', minimum: 1, nullable: true },
   },

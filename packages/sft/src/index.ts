@@ -52,7 +52,6 @@ export {
   chainDisagreement,
   createChatTeacher,
   createTraceTeacher,
-  namedTaskCall,
   taskCall,
   traceTeacherChain,
   deciderStep,
@@ -65,14 +64,8 @@ export type {
 } from './teachers.js';
 export { sftShardLoss } from './sft-loss.js';
 export type { SftShardOptions } from './sft-loss.js';
-export { CHAIN_FORMATS, CHAIN_STOPS, INPUT_CALLS, traceChain } from './trace-chain.js';
-export type {
-  ChainFormat,
-  ChainStop,
-  ChainTrace,
-  InputCall,
-  TraceChainOptions,
-} from './trace-chain.js';
+export { CHAIN_FORMATS, CHAIN_STOPS, traceChain } from './trace-chain.js';
+export type { ChainFormat, ChainStop, ChainTrace, TraceChainOptions } from './trace-chain.js';
 export { checkpointName, latestCheckpoint } from './run-state.js';
 export { pickEvalTasks } from './held-out-eval.js';
 export { SftTrainer, trainSft } from './trainer.js';

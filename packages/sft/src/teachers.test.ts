@@ -13,7 +13,6 @@ import {
   createChatTeacher,
   createTraceTeacher,
   deciderStep,
-  namedTaskCall,
   type Teacher,
   type TeacherResult,
 } from './teachers.js';
@@ -180,46 +179,6 @@ describe('trace teacher', () => {
     // shorter than the full chain of the same task
     const full = await collect(createTraceTeacher(sandbox), [byId('p1-output')]);
     expect(chains['p1-output']!.length).toBeLessThan(full[0]!.completion.length);
-  });
-
-  it("names each tried argument after its parameter with inputCall: 'named', verified the same way", async () => {
-    const teacher = createTraceTeacher(sandbox, { format: 'compact', inputCall: 'named' });
-    expect(teacher.id).toBe('trace-compact-named');
-    const results = await collect(teacher, tasks);
-    expect(results.map((result) => [result.task.id, result.correct, result.reason])).toEqual(
-      tasks.map((task) => [task.id, true, 'correct']),
-    );
-    const chains = Object.fromEntries(results.map((result) => [result.task.id, result.completion]));
-    const positional = Object.fromEntries(
-      (await collect(createTraceTeacher(sandbox, { format: 'compact' }), tasks)).map((result) => [
-        result.task.id,
-        result.completion,
-      ]),
-    );
-    expect(chains['p1-input']).toBe(
-      positional['p1-input']!.replace('Try f([3, 1, 2])', 'Try f(xs=[3, 1, 2])'),
-    );
-    // only the input chains' first line differs
-    for (const id of Object.keys(chains).filter((id) => !id.endsWith('-input')))
-      expect(chains[id]).toBe(positional[id]);
-    expect(() => createTraceTeacher(sandbox, { inputCall: 'keyword' as never })).toThrow(
-      /inputCall must be one of "positional", "named", got "keyword"/,
-    );
-  });
-
-  it('names arguments only where they pair one to one with plain parameters', () => {
-    const task = (code: string, input: string): TaskRecord =>
-      ({ ...tasks[0]!, code, entryPoint: 'g', input }) as TaskRecord;
-    expect(namedTaskCall(task('def g(a, b):\n    return a', "[1, (2, 3)], 'x,y'"))).toBe(
-      "g(a=[1, (2, 3)], b='x,y')",
-    );
-    // a default left out, *args, **kwargs, a bare *, positional-only, no arguments: as given
-    expect(namedTaskCall(task('def g(a, b=2):\n    return a', '1'))).toBe('g(1)');
-    expect(namedTaskCall(task('def g(a, *rest):\n    return a', '1, 2'))).toBe('g(1, 2)');
-    expect(namedTaskCall(task('def g(**kw):\n    return kw', ''))).toBe('g()');
-    expect(namedTaskCall(task('def g(a, *, b):\n    return a', '1, b=2'))).toBe('g(1, b=2)');
-    expect(namedTaskCall(task('def g(a, /, b):\n    return a', '1, 2'))).toBe('g(1, 2)');
-    expect(namedTaskCall(task('def g():\n    return 1', ''))).toBe('g()');
   });
 
   it("stops coverage, state and path chains at the step that decides the answer (stopAt: 'answer')", async () => {

@@ -4,7 +4,6 @@ import {
   extractAnswer,
   formatCompletion,
   renderPrompt,
-  topLevelArguments,
   verifyBatch,
   type TaskRecord,
 } from '@codereasoner/protocol';
@@ -14,13 +13,11 @@ import { TeacherError } from './errors.js';
 import {
   CHAIN_FORMATS,
   CHAIN_STOPS,
-  INPUT_CALLS,
   parameterNames,
   traceChain,
   type ChainFormat,
   type ChainStop,
   type ChainTrace,
-  type InputCall,
   type TraceChainOptions,
 } from './trace-chain.js';
 
@@ -59,14 +56,6 @@ export interface TraceTeacherOptions {
    * instead of a whole trace later, in fewer tokens. Output and input chains always run to the end.
    */
   stopAt?: ChainStop;
-  /**
-   * How an input chain's first line writes the call it tries (default `positional`):
-   * `positional` as the answer writes it (`Try f([3, 1], 2)`), `named` with each argument after
-   * its parameter's name (`Try f(xs=[3, 1], k=2)`), so the chain states which parameter each
-   * value fills before the answer lists them; positional where the arguments do not pair one to
-   * one with named parameters (`*args`, `**kwargs`, a count that differs).
-   */
-  inputCall?: InputCall;
 }
 
 const NUMBERED_TYPES: ReadonlySet<string> = new Set(LINE_TASK_TYPES);
@@ -81,7 +70,6 @@ export function traceTeacherChain(
   trace: ChainTrace,
   chain: TraceChainOptions = {},
   stopAt: ChainStop = 'end',
-  inputCall: InputCall = 'positional',
 ): string {
   const lines = [
     traceChain(task.code, trace, {
@@ -91,8 +79,7 @@ export function traceTeacherChain(
       lastStep: stopAt === 'answer' ? deciderStep(task, trace) : undefined,
     }),
   ];
-  if (task.type === 'input')
-    lines.unshift(`Try ${inputCall === 'named' ? namedTaskCall(task) : taskCall(task)}`);
+  if (task.type === 'input') lines.unshift(`Try ${taskCall(task)}`);
   else if (task.type === 'coverage')
     lines.push(`L${task.line} ${task.answer.trim() === 'yes' ? 'runs' : 'never runs'}`);
   else if (task.type === 'state')
@@ -142,24 +129,6 @@ export function taskCall(task: TaskRecord): string {
 }
 
 /**
- * The task's call with each argument after its parameter's name (`f(xs=[3, 1], k=2)`), or
- * `taskCall` where they do not pair one to one: a signature with `*`, `**` or `/`, or another
- * count of arguments than of parameters (defaults left out).
- */
-export function namedTaskCall(task: TaskRecord): string {
-  const header = new RegExp(
-    `^def\\s+${task.entryPoint.replace(/[^A-Za-z0-9_]/g, '')}\\s*\\(([^)]*)\\)`,
-    'm',
-  ).exec(task.code);
-  const names = parameterNames(task.code, task.entryPoint);
-  const args = topLevelArguments(task.input);
-  // `*args`, `**kwargs`, a bare `*` or a positional-only `/` cannot be filled by name
-  if (header === null || /[*/]/.test(header[1]!) || args === undefined) return taskCall(task);
-  if (args.length !== names.length) return taskCall(task);
-  return `${task.entryPoint}(${args.map((arg, i) => `${names[i]}=${arg}`).join(', ')})`;
-}
-
-/**
  * The embedded default teacher: runs each task's call under the sandbox tracer and writes the
  * chain of `traceChain` followed by the gold answer in the protocol's format. No network,
  * deterministic. For input prediction the chain checks the gold input ("Try f(...)" then its
@@ -181,19 +150,11 @@ export function createTraceTeacher(sandbox: Sandbox, options: TraceTeacherOption
       `stopAt must be one of ${CHAIN_STOPS.map((s) => `"${s}"`).join(', ')}, got ${JSON.stringify(stopAt)}`,
     );
   }
-  const inputCall = options.inputCall ?? 'positional';
-  if (!INPUT_CALLS.includes(inputCall)) {
-    throw new TeacherError(
-      'trace',
-      `inputCall must be one of ${INPUT_CALLS.map((s) => `"${s}"`).join(', ')}, got ${JSON.stringify(inputCall)}`,
-    );
-  }
-  // the id is each SFT record's provenance: a compact, answer-stopped or named-call chain says so
+  // the id is each SFT record's provenance: a compact or answer-stopped chain says so
   const id = [
     'trace',
     ...(format === 'full' ? [] : [format]),
     ...(stopAt === 'end' ? [] : ['to-answer']),
-    ...(inputCall === 'positional' ? [] : ['named']),
   ].join('-');
   return {
     id,
@@ -222,13 +183,7 @@ export function createTraceTeacher(sandbox: Sandbox, options: TraceTeacherOption
           if (trace === undefined) return formatCompletion(task.answer, 'No trace.');
           return formatCompletion(
             task.answer,
-            traceTeacherChain(
-              task,
-              trace,
-              { maxSteps: 16, ...options.chain, format },
-              stopAt,
-              inputCall,
-            ),
+            traceTeacherChain(task, trace, { maxSteps: 16, ...options.chain, format }, stopAt),
           );
         });
         const verdicts = await verifyBatch(

@@ -44,11 +44,6 @@ export type ChainStop = 'end' | 'answer';
 
 export const CHAIN_STOPS: readonly ChainStop[] = ['end', 'answer'];
 
-/** How an input chain's first line writes the call it tries: see `TraceTeacherOptions.inputCall` (teachers.ts). */
-export type InputCall = 'positional' | 'named';
-
-export const INPUT_CALLS: readonly InputCall[] = ['positional', 'named'];
-
 const HEADER = /^(if|elif|while|for)\b/;
 
 interface Step {
