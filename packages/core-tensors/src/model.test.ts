@@ -7,7 +7,12 @@ import { DecodeAttention } from './decode-attention.js';
 import { CausalLM, ModelInputError } from './model.js';
 import { AdamW, computeGradients } from './optimizer.js';
 import { Rng } from '@codereasoner/common';
-import { perturbWeights, rowsPerDecodeStep, tinyModelConfig as tiny } from './test-utils.js';
+import {
+  perturbWeights,
+  raggedPrompts,
+  rowsPerDecodeStep,
+  tinyModelConfig as tiny,
+} from './test-utils.js';
 
 function logSoftmaxRow(row: ArrayLike<number>): number[] {
   const max = Math.max(...Array.from(row));
@@ -444,16 +449,8 @@ describe('CausalLM', () => {
       seed: (k) => 1100 + k,
       skip: (name) => name.endsWith('norm.weight'),
     });
-    const long = Array.from({ length: 70 }, (_, i) => (i * 17) % 61);
     // left-padded prompts of 70, 9, 40, 15, 6 and 48 tokens
-    const batch = [
-      long,
-      long.slice(0, 9),
-      long.slice(30, 100),
-      long.slice(5, 20),
-      [4, 8, 15, 16, 23, 42],
-      long.slice(12, 60),
-    ];
+    const batch = raggedPrompts();
     // rows each decode step computed: layer 0's qkv [rows, (4 + 2·2 heads)·8]
     const step = vi.spyOn(DecodeAttention.prototype, 'step');
     try {

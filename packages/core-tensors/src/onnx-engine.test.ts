@@ -13,7 +13,12 @@ import {
 } from './model.js';
 import { QWEN25_05B_SETTINGS, QWEN25_05B_SIZES } from '../bench/qwen25-05b.mjs';
 import { buildDecoderGraph } from './onnx-graph.js';
-import { perturbWeights, rowsPerDecodeStep, tinyModelConfig as tiny } from './test-utils.js';
+import {
+  perturbWeights,
+  raggedPrompts,
+  rowsPerDecodeStep,
+  tinyModelConfig as tiny,
+} from './test-utils.js';
 import {
   ONNX_INITIALIZER_WEIGHTS_MAX_BYTES,
   ONNX_MODEL_MAX_BYTES,
@@ -166,17 +171,9 @@ describe('the onnx generation engine', () => {
 
   it('drops finished rows from its batch with the same outputs per row (stop tokens, left padding, cache growth)', async () => {
     const model = peakedModel({ ...tiny, maxPositionEmbeddings: 256 }, 11);
-    const long = Array.from({ length: 70 }, (_, i) => (i * 17) % 61);
     // prompts of 70, 9, 40, 15, 6 and 48 tokens: a batch left-padded to 70, whose cache of 128
     // slots grows to the capacity 190 at the 59th new token
-    const batch = [
-      long,
-      long.slice(0, 9),
-      long.slice(30, 100),
-      long.slice(5, 20),
-      [4, 8, 15, 16, 23, 42],
-      long.slice(12, 60),
-    ];
+    const batch = raggedPrompts();
     // every session.run's batch (input_ids' first dimension), through the real runtime
     const require = createRequire(import.meta.url);
     const ort = require('onnxruntime-node') as OnnxRuntimeModule;

@@ -162,3 +162,19 @@ export function rowsPerDecodeStep(
   }
   return batches;
 }
+
+/**
+ * Six prompts of 70, 9, 40, 15, 6 and 48 tokens (ids below 61): a batch left-padded to 70 whose
+ * rows, on a model with peaked distributions, stop at many different steps.
+ */
+export function raggedPrompts(): number[][] {
+  const long = Array.from({ length: 70 }, (_, i) => (i * 17) % 61);
+  return [
+    long,
+    long.slice(0, 9),
+    long.slice(30, 100),
+    long.slice(5, 20),
+    [4, 8, 15, 16, 23, 42],
+    long.slice(12, 60),
+  ];
+}
