@@ -264,10 +264,10 @@ export class OnnxGeneration {
       if (old > 0) {
         const oldK = this.keys[i]!;
         const oldV = this.values[i]!;
-        for (let r = 0; r < rows * hd; r++)
-          k.set(oldK.subarray(r * old, r * old + this.filled), r * slots);
-        for (let r = 0; r < rows; r++)
+        for (let r = 0; r < rows; r++) {
+          k.set(oldK.subarray(r * old * hd, (r * old + this.filled) * hd), r * slots * hd);
           v.set(oldV.subarray(r * old * hd, (r * old + this.filled) * hd), r * slots * hd);
+        }
       }
       keys.push(k);
       values.push(v);
@@ -371,12 +371,6 @@ export class OnnxGeneration {
     const kv = this.kvHeads;
     const hd = this.headDim;
     const tables = this.ropeCaches(rope);
-    const int64 = (values: number[]) =>
-      d.tensor(
-        'int64',
-        BigInt64Array.from(values, (v) => BigInt(v)),
-        [values.length],
-      );
     const keys = cached + time;
     const feeds: Record<string, Ort.Tensor> = {
       ...this.weightFeeds,
@@ -385,8 +379,7 @@ export class OnnxGeneration {
       position_ids: d.tensor('int64', BigInt64Array.from(positions, BigInt), [b, time]),
       cos_cache: tables.cos,
       sin_cache: tables.sin,
-      bias: d.tensor('float32', bias, [b, 1, 1, time, keys]),
-      split_keys: int64([cached, time]),
+      bias: d.tensor('float32', bias, [b, 1, time, keys]),
     };
     const empty = new Float32Array(0);
     // after `compact` the arrays hold more rows than the batch: feed the leading ones
@@ -394,8 +387,8 @@ export class OnnxGeneration {
     const lead = (cache: Float32Array) =>
       cached === 0 ? empty : cache.length === used ? cache : cache.subarray(0, used);
     for (let i = 0; i < config.numHiddenLayers; i++) {
-      feeds[`past_key.${i}`] = d.tensor('float32', lead(this.keys[i]!), [b, kv, 1, hd, cached]);
-      feeds[`past_value.${i}`] = d.tensor('float32', lead(this.values[i]!), [b, kv, 1, cached, hd]);
+      feeds[`past_key.${i}`] = d.tensor('float32', lead(this.keys[i]!), [b, kv, cached, hd]);
+      feeds[`past_value.${i}`] = d.tensor('float32', lead(this.values[i]!), [b, kv, cached, hd]);
     }
     const out = await d.session.run(feeds);
     const c = this.allocated;
@@ -406,18 +399,15 @@ export class OnnxGeneration {
       const newValues = out[`value.${i}`]!.data as Float32Array;
       const keyCache = this.keys[i]!;
       const valueCache = this.values[i]!;
-      for (let r = 0; r < b * kv; r++) {
-        // keys [B, K, (1,) hd, T] → cache [B, K, (1,) hd, C] at columns slot..slot+T-1
-        if (time === 1)
-          for (let e = 0; e < hd; e++) keyCache[(r * hd + e) * c + slot] = newKeys[r * hd + e]!;
-        else
-          for (let e = 0; e < hd; e++) {
-            const from = (r * hd + e) * time;
-            keyCache.set(newKeys.subarray(from, from + time), (r * hd + e) * c + slot);
+      // new keys/values [B, T, K, hd] → cache [B, K, C, hd] at rows slot..slot+T-1
+      for (let r = 0; r < b; r++)
+        for (let t = 0; t < time; t++)
+          for (let h = 0; h < kv; h++) {
+            const from = ((r * time + t) * kv + h) * hd;
+            const to = ((r * kv + h) * c + slot + t) * hd;
+            keyCache.set(newKeys.subarray(from, from + hd), to);
+            valueCache.set(newValues.subarray(from, from + hd), to);
           }
-        // values [B, K, (1,) T, hd] → cache [B, K, (1,) C, hd] at rows slot..slot+T-1
-        valueCache.set(newValues.subarray(r * time * hd, (r + 1) * time * hd), (r * c + slot) * hd);
-      }
     }
     this.filled = slot + time;
     return {

@@ -31,7 +31,7 @@ export type DecoderWeights = ReadonlyMap<string, Float32Array>;
  * - `key.{i}` float [B, K, 1, hd, T] and `value.{i}` float [B, K, 1, T, hd]: the new tokens' keys
  *   (after RoPE) and values, which the caller writes into its cache
  */
-export const DECODER_GRAPH_OPSET = 17;
+export const DECODER_GRAPH_OPSET = 23;
 
 /** onnxruntime's contrib operator domain (its CPU build registers RotaryEmbedding there). */
 const CONTRIB_DOMAIN = 'com.microsoft';
@@ -203,7 +203,6 @@ export function buildDecoderGraph(
   // the scores, and no Mul is left for onnxruntime to fuse into the q·kᵀ product as FusedMatMul's
   // alpha, which takes MLAS off its M = 1 kernel (alpha must be 1) onto packing the cache per head.
   const scale = 1 / Math.sqrt(hd);
-  const groups = heads / kvHeads;
 
   // onnxruntime's SimplifiedLayerNormalization (RMSNorm: x / sqrt(mean(x²) + eps) · weight), a
   // contrib kernel it registers in the ONNX domain: one kernel instead of six.
@@ -228,9 +227,6 @@ export function buildDecoderGraph(
     )[0]!;
 
   // [B, T, n·hd] → [B, T, K, n / K, hd]: the axes a 5-D transpose takes straight to attention's
-  const groupedQ = g.int64s([0, 0, kvHeads, groups, hd]);
-  const groupedKv = g.int64s([0, 0, kvHeads, 1, hd]);
-  const mergedShape = g.int64s([0, 0, heads * hd]);
   const qkvSplit = g.int64s([heads * hd, kvHeads * hd, kvHeads * hd]);
   const gateUpSplit = g.int64s([inter, inter]);
 
@@ -267,46 +263,38 @@ export function buildDecoderGraph(
       bias.set(w('self_attn.v_proj.bias'), (heads + kvHeads) * hd);
       qkv = g.one('Add', [qkv, g.weight(`qkv_bias.${i}`, bias, [qkvWidth])]);
     }
-    const [q, k, v] = g.op('Split', [qkv, qkvSplit], [{ name: 'axis', i: -1 }], 3);
-    // Attention runs on 5-D tensors [B, K, G, ·, ·]: q [B, T, H·hd] → [B, K, G, T, hd] (a group's
-    // G query heads), keys [B, K, 1, hd, T] and values [B, K, 1, T, hd] broadcast over the group.
-    // MatMul then multiplies each query head alone (M = T, 1 when decoding: MLAS's M = 1 kernel
-    // streams the cache once) and keys/values are never repeated.
-    const to5d = (x: string, shape: string, perm: number[]): string =>
-      g.one('Transpose', [g.one('Reshape', [x, shape])], [{ name: 'perm', ints: perm }]);
-    const q5 = to5d(rope(q!, heads), groupedQ, [0, 2, 3, 1, 4]);
-    to5d(rope(k!, kvHeads), groupedKv, [0, 2, 3, 4, 1]);
-    const keyT = g.nameLast(`key.${i}`);
-    to5d(v!, groupedKv, [0, 2, 3, 1, 4]);
-    const value = g.nameLast(`value.${i}`);
+    const [q, k] = g.op('Split', [qkv, qkvSplit], [{ name: 'axis', i: -1 }], 3);
+    // The new tokens' keys (after RoPE) and values leave the graph as [B, T, K·hd] for the
+    // caller's cache; Attention reads them and the cache [B, K, C, hd] (queries already scaled).
+    const value = `value.${i}`;
+    g.nodes[g.nodes.length - 1]!.output[2] = value;
+    rope(k!, kvHeads);
+    const key = g.nameLast(`key.${i}`);
     pastInputs.push(
-      valueInfo(`past_key.${i}`, FLOAT, ['batch', kvHeads, 1, hd, 'cached']),
-      valueInfo(`past_value.${i}`, FLOAT, ['batch', kvHeads, 1, 'cached', hd]),
+      valueInfo(`past_key.${i}`, FLOAT, ['batch', kvHeads, 'cached', hd]),
+      valueInfo(`past_value.${i}`, FLOAT, ['batch', kvHeads, 'cached', hd]),
     );
     cacheOutputs.push(
-      valueInfo(`key.${i}`, FLOAT, ['batch', kvHeads, 1, hd, 'time']),
-      valueInfo(`value.${i}`, FLOAT, ['batch', kvHeads, 1, 'time', hd]),
+      valueInfo(`key.${i}`, FLOAT, ['batch', 'time', kvHeads * hd]),
+      valueInfo(`value.${i}`, FLOAT, ['batch', 'time', kvHeads * hd]),
     );
-    // scores [B, K, G, T, C + T]: the cached keys, then the new ones
-    const scores = g.one(
-      'Concat',
-      [g.one('MatMul', [q5, `past_key.${i}`]), g.one('MatMul', [q5, keyT])],
-      [{ name: 'axis', i: -1 }],
+    // ONNX Attention (opset 23) on 3-D [B, T, n·hd] inputs: q·kᵀ over the cached keys and the new
+    // ones, the additive bias, softmax, ·v and the heads merged back to [B, T, H·hd], in one kernel
+    // instead of 13 (reshapes, transposes, four products, concat, add, softmax, split). Its present
+    // key/value (the cache with the new tokens appended) are required outputs but unused here.
+    const [merged] = g.op(
+      'Attention',
+      [rope(q!, heads), key, value, 'bias', `past_key.${i}`, `past_value.${i}`],
+      [
+        { name: 'q_num_heads', i: heads },
+        { name: 'kv_num_heads', i: kvHeads },
+        { name: 'scale', f: 1 },
+      ],
+      3,
     );
-    const probs = g.one('Softmax', [g.one('Add', [scores, 'bias'])], [{ name: 'axis', i: -1 }]);
-    const [pPast, pNew] = g.op('Split', [probs, 'split_keys'], [{ name: 'axis', i: -1 }], 2);
-    const attention = g.one('Add', [
-      g.one('MatMul', [pPast!, `past_value.${i}`]),
-      g.one('MatMul', [pNew!, value]),
-    ]);
-    // [B, K, G, T, hd] → [B, T, K, G, hd] = [B, T, H·hd] (head h = k·G + g)
-    const merged = g.one('Reshape', [
-      g.one('Transpose', [attention], [{ name: 'perm', ints: [0, 3, 1, 2, 4] }]),
-      mergedShape,
-    ]);
     x = g.one('Add', [
       x,
-      g.one('MatMul', [merged, g.weight(`o.${i}`, w('self_attn.o_proj.weight'), [heads * hd, d])]),
+      g.one('MatMul', [merged!, g.weight(`o.${i}`, w('self_attn.o_proj.weight'), [heads * hd, d])]),
     ]);
     const h2 = rmsNorm(x, g.weight(`norm2.${i}`, w('post_attention_layernorm.weight'), [d]));
     const gateUp = g.one('MatMul', [
@@ -340,7 +328,7 @@ export function buildDecoderGraph(
     'inverse_temperature',
   ]);
   g.one('Exp', [
-    g.one('Sub', [scaled, g.one('ReduceMax', [scaled], [{ name: 'axes', ints: [1] }])]),
+    g.one('Sub', [scaled, g.one('ReduceMax', [scaled, g.int64s([1])])]),
   ]);
   g.nameLast('sampling_weights');
 
@@ -353,8 +341,7 @@ export function buildDecoderGraph(
       valueInfo('position_ids', INT64, ['batch', 'time']),
       valueInfo('cos_cache', FLOAT, ['positions', hd / 2]),
       valueInfo('sin_cache', FLOAT, ['positions', hd / 2]),
-      valueInfo('bias', FLOAT, ['batch', 1, 1, 'time', 'keys']),
-      valueInfo('split_keys', INT64, [2]),
+      valueInfo('bias', FLOAT, ['batch', 1, 'time', 'keys']),
       valueInfo('inverse_temperature', FLOAT, [1]),
       valueInfo('vocab_limit', INT64, [1]),
       ...pastInputs,
