@@ -246,6 +246,22 @@ export function buildDecoderGraph(
         { name: 'epsilon', f: config.rmsNormEps },
       ],
     );
+  // The residual add and the next RMSNorm as onnxruntime's contrib SkipSimplifiedLayerNormalization:
+  // one kernel returning norm(x + skip) and x + skip (its output 3; the mean and inverse standard
+  // deviation, outputs 1 and 2, are not asked for) instead of an Add and a norm.
+  const skipRmsNorm = (x: string, skip: string, weight: string): [string, string] => {
+    const [normed, , , sum] = g.op(
+      'SkipSimplifiedLayerNormalization',
+      [x, skip, weight],
+      [{ name: 'epsilon', f: config.rmsNormEps }],
+      4,
+      CONTRIB_DOMAIN,
+    );
+    const node = g.nodes[g.nodes.length - 1]!;
+    node.output[1] = '';
+    node.output[2] = '';
+    return [normed!, sum!];
+  };
   // RoPE on [B, T, n·hd] as onnxruntime's contrib RotaryEmbedding (rotate-half, positions per
   // token): one kernel instead of Split, Neg, Concat, Mul, Mul, Add.
   const rope = (x: string, n: number): string =>
@@ -260,10 +276,6 @@ export function buildDecoderGraph(
   const qkvSplit = g.int64s([heads * hd, kvHeads * hd, kvHeads * hd]);
   const gateUpSplit = g.int64s([inter, inter]);
 
-  // [B, T, n·hd] → [B, T, K, n / K, hd]: the axes a 5-D transpose takes straight to attention's
-  const groupedQ = g.int64s([0, 0, kvHeads, heads / kvHeads, hd]);
-  const groupedKv = g.int64s([0, 0, kvHeads, 1, hd]);
-  const mergedShape = g.int64s([0, 0, heads * hd]);
   const pastInputs: ReturnType<typeof valueInfo>[] = [];
   const cacheOutputs: ReturnType<typeof valueInfo>[] = [];
   // Attention of layer i on q [B, T, H·hd], k and v [B, T, K·hd] (before RoPE); returns [B, T, H·hd].
@@ -303,7 +315,15 @@ export function buildDecoderGraph(
   // [B, K, G, T, hd] (a group's G query heads), keys [B, K, 1, hd, T] and values [B, K, 1, T, hd]
   // broadcast over the group. MatMul then multiplies each query head alone (M = T, 1 when decoding:
   // MLAS's M = 1 kernel streams the cache once) and keys/values are never repeated or copied.
+  let shapes: { groupedQ: string; groupedKv: string; merged: string } | undefined;
   const attentionProducts = (i: number, q: string, k: string, v: string): string => {
+    // [B, T, n·hd] → [B, T, K, n / K, hd]: the axes a 5-D transpose takes straight to attention's
+    shapes ??= {
+      groupedQ: g.int64s([0, 0, kvHeads, heads / kvHeads, hd]),
+      groupedKv: g.int64s([0, 0, kvHeads, 1, hd]),
+      merged: g.int64s([0, 0, heads * hd]),
+    };
+    const { groupedQ, groupedKv, merged: mergedShape } = shapes;
     const to5d = (x: string, shape: string, perm: number[]): string =>
       g.one('Transpose', [g.one('Reshape', [x, shape])], [{ name: 'perm', ints: perm }]);
     const q5 = to5d(rope(q, heads), groupedQ, [0, 2, 3, 1, 4]);
@@ -342,10 +362,15 @@ export function buildDecoderGraph(
     g.weight('embed', get('model.embed_tokens.weight'), [vocab, d]),
     'input_ids',
   ]);
+  // the previous layer's MLP output, not yet added to the residual stream x
+  let mlpOut: string | undefined;
   for (let i = 0; i < config.numHiddenLayers; i++) {
     const p = `model.layers.${i}`;
     const w = (name: string) => get(`${p}.${name}`);
-    const h = rmsNorm(x, g.weight(`norm1.${i}`, w('input_layernorm.weight'), [d]));
+    const norm1 = g.weight(`norm1.${i}`, w('input_layernorm.weight'), [d]);
+    let h: string;
+    if (mlpOut === undefined) h = rmsNorm(x, norm1);
+    else [h, x] = skipRmsNorm(mlpOut, x, norm1);
     const qkvWidth = (heads + 2 * kvHeads) * hd;
     let qkv = g.one('MatMul', [
       h,
@@ -372,11 +397,16 @@ export function buildDecoderGraph(
     const [q, k, v] = g.op('Split', [qkv, qkvSplit], [{ name: 'axis', i: -1 }], 3);
     const merged =
       attention === 'fused' ? fusedAttention(i, q!, k!, v!) : attentionProducts(i, q!, k!, v!);
-    x = g.one('Add', [
-      x,
-      g.one('MatMul', [merged!, g.weight(`o.${i}`, w('self_attn.o_proj.weight'), [heads * hd, d])]),
+    const attentionOut = g.one('MatMul', [
+      merged,
+      g.weight(`o.${i}`, w('self_attn.o_proj.weight'), [heads * hd, d]),
     ]);
-    const h2 = rmsNorm(x, g.weight(`norm2.${i}`, w('post_attention_layernorm.weight'), [d]));
+    const [h2, sum] = skipRmsNorm(
+      attentionOut,
+      x,
+      g.weight(`norm2.${i}`, w('post_attention_layernorm.weight'), [d]),
+    );
+    x = sum;
     const gateUp = g.one('MatMul', [
       h2,
       g.weight(
@@ -387,17 +417,18 @@ export function buildDecoderGraph(
     ]);
     const [gate, up] = g.op('Split', [gateUp, gateUpSplit], [{ name: 'axis', i: -1 }], 2);
     const act = g.one('Mul', [g.one('Mul', [gate!, g.one('Sigmoid', [gate!])]), up!]);
-    x = g.one('Add', [
-      x,
-      g.one('MatMul', [act, g.weight(`down.${i}`, w('mlp.down_proj.weight'), [inter, d])]),
-    ]);
+    mlpOut = g.one('MatMul', [act, g.weight(`down.${i}`, w('mlp.down_proj.weight'), [inter, d])]);
   }
-  // Only the last position's logits are used: slice before the final norm and the head.
-  const last = g.one('Reshape', [
-    g.one('Slice', [x, g.int64s([-1]), g.int64s([2 ** 53]), g.int64s([1])]),
+  // The last residual add with the final norm (over every position: a prefill normalises T rows
+  // instead of one, which costs less than a kernel more per decode step); only the last position's
+  // logits are used, so the head gets the last row alone.
+  const finalNorm = g.weight('norm.final', get('model.norm.weight'), [d]);
+  const normedAll =
+    mlpOut === undefined ? rmsNorm(x, finalNorm) : skipRmsNorm(mlpOut, x, finalNorm)[0];
+  const normed = g.one('Reshape', [
+    g.one('Slice', [normedAll, g.int64s([-1]), g.int64s([2 ** 53]), g.int64s([1])]),
     g.int64s([0, d]),
   ]);
-  const normed = rmsNorm(last, g.weight('norm.final', get('model.norm.weight'), [d]));
   if (weights.has('lm_head.weight'))
     g.one('MatMul', [normed, g.weight('lm_head', get('lm_head.weight'), [d, vocab])]);
   // Tied: the embedding [vocab, d] used transposed by Gemm, no second copy.
