@@ -34,7 +34,6 @@ import {
   type OnnxWeightsMode,
   type GenerationEngine,
 } from './onnx-engine.js';
-import { decoderAttentionFor, type DecoderAttention } from './onnx-graph.js';
 
 export interface GenerateOptions {
   maxNewTokens: number;
@@ -86,14 +85,6 @@ export interface GenerateOptions {
    * `ONNX_INITIALIZER_WEIGHTS_MAX_BYTES` of weights: 2 GiB - 64 MiB), inputs above.
    */
   onnxWeights?: OnnxWeightsMode;
-  /**
-   * How the ONNX graph computes attention (the outputs are the same, tested): 'fused' one ONNX
-   * `Attention` kernel per layer (fewer kernels; copies the KV cache every step), 'products' its
-   * matrix products and softmax (17 kernels a layer, no copy), 'auto' (default) by the size of the
-   * first batch's cache (`decoderAttentionFor`) when a session is opened; an open session is kept
-   * for 'auto' and rebuilt for an explicit choice it does not have.
-   */
-  onnxAttention?: DecoderAttention | 'auto';
   /**
    * Generation drops finished rows (a stop token) from its batch, so that the following decode
    * steps compute and read the KV cache of the unfinished rows only, once this many rows have
@@ -346,8 +337,6 @@ export interface GenerationEngineReport {
   onnxBuildMs?: number;
   /** How the ONNX graph held the weights ('auto' resolved; see `GenerateOptions.onnxWeights`). */
   onnxWeights?: 'initializers' | 'inputs';
-  /** How the ONNX graph computed attention (see `GenerateOptions.onnxAttention`). */
-  onnxAttention?: DecoderAttention;
   /** onnxruntime's intra-op threads (per generating thread of a worker pool). */
   onnxThreads?: number;
 }
@@ -424,7 +413,6 @@ export class CausalLM {
         sources: tf.DataId[];
         threads: number;
         asInputs: boolean;
-        attention: DecoderAttention;
         decoder: Promise<OnnxDecoder>;
         users: number;
       }
@@ -1091,13 +1079,6 @@ export class CausalLM {
     const threads = options.onnxThreads ?? 1;
     if (!Number.isInteger(threads) || threads < 1)
       throw new ModelInputError(`onnxThreads must be a positive integer, got ${threads}`);
-    if (
-      options.onnxAttention !== undefined &&
-      !['auto', 'fused', 'products'].includes(options.onnxAttention)
-    )
-      throw new ModelInputError(
-        `onnxAttention must be 'auto', 'fused' or 'products', got ${JSON.stringify(options.onnxAttention)}`,
-      );
     const compactAfter = options.compactAfter ?? COMPACT_AFTER;
     if (!Number.isInteger(compactAfter) || compactAfter < 0)
       throw new ModelInputError(
@@ -1122,21 +1103,7 @@ export class CausalLM {
         : prompts.map(() => root.fork());
     const outputs: GenerationOutput[] = [];
     let produced = 0;
-    // A new session's attention suits the first batch's cache (a session already open is kept:
-    // both kinds give the same outputs, and a rebuild per call would cost more than it saves).
-    const first = prompts.slice(0, batchSize);
-    const firstLength = Math.max(...first.map((p) => p.length));
-    const opened = await this.openOnnxEngine(
-      options,
-      options.onnxAttention === undefined || options.onnxAttention === 'auto'
-        ? decoderAttentionFor(
-            this.config,
-            first.length,
-            firstLength +
-              Math.min(options.maxNewTokens, this.config.maxPositionEmbeddings - firstLength),
-          )
-        : options.onnxAttention,
-    );
+    const opened = await this.openOnnxEngine(options);
     const onnx = opened?.decoder;
     try {
       for (let start = 0; start < prompts.length; start += batchSize) {
@@ -1181,7 +1148,6 @@ export class CausalLM {
    */
   private async openOnnxEngine(
     options: GenerateOptions,
-    attention: DecoderAttention,
   ): Promise<{ decoder: OnnxDecoder; held: NonNullable<CausalLM['onnxDecoder']> } | undefined> {
     const requested = options.engine ?? 'tfjs';
     if (requested === 'tfjs') {
@@ -1201,20 +1167,13 @@ export class CausalLM {
     };
     let held = this.onnxDecoder;
     let created = false;
-    const explicit = options.onnxAttention !== undefined && options.onnxAttention !== 'auto';
-    if (
-      held === undefined ||
-      held.threads !== threads ||
-      held.asInputs !== asInputs ||
-      (explicit && held.attention !== attention)
-    ) {
+    if (held === undefined || held.threads !== threads || held.asInputs !== asInputs) {
       this.releaseOnnxDecoder();
       held = {
         sources,
         threads,
         asInputs,
-        attention,
-        decoder: OnnxDecoder.create(this.config, readWeights(), threads, asInputs, attention),
+        decoder: OnnxDecoder.create(this.config, readWeights(), threads, asInputs),
         users: 0,
       };
       this.onnxDecoder = held;
@@ -1243,14 +1202,13 @@ export class CausalLM {
         held.users--;
         if (this.onnxDecoder === held) this.releaseOnnxDecoder();
         else if (held.users === 0) void decoder.release();
-        return this.openOnnxEngine(options, attention);
+        return this.openOnnxEngine(options);
       }
     }
     this.lastGenerationEngine = {
       engine: 'onnx',
       onnxBuildMs: buildMs,
       onnxWeights: asInputs ? 'inputs' : 'initializers',
-      onnxAttention: decoder.attention,
       onnxThreads: threads,
     };
     return { decoder, held };

@@ -12,11 +12,7 @@ import {
   type GenerationOutput,
 } from './model.js';
 import { QWEN25_05B_SETTINGS, QWEN25_05B_SIZES } from '../bench/qwen25-05b.mjs';
-import {
-  buildDecoderGraph,
-  decoderAttentionFor,
-  FUSED_ATTENTION_MAX_KEY_FLOATS,
-} from './onnx-graph.js';
+import { buildDecoderGraph } from './onnx-graph.js';
 import {
   perturbWeights,
   raggedPrompts,
@@ -117,35 +113,30 @@ describe('the onnx generation engine', () => {
       const baseline = tf.memory().numTensors;
       // weights inside the graph (a new session after they change) or fed with every run
       // (undefined: the default 'auto', which keeps a model this small in the graph)
-      // and either attention (one fused kernel, or its products over the transposed key cache)
-      for (const onnxAttention of ['fused', 'products'] as const)
-        for (const onnxWeights of ['initializers', 'inputs', undefined] as const)
-          for (const [round, options] of (
-            [
-              { maxNewTokens: 24, temperature: 1.1, seed: 4, stopTokens: [7, 11] },
-              { maxNewTokens: 16, temperature: 0 },
-              { maxNewTokens: 20, temperature: 0.8, topK: 20, topP: 0.9, seed: 9, batchSize: 2 },
-            ] as GenerateOptions[]
-          ).entries()) {
-            // the last round after every weight changed: the session must be rebuilt from the new weights
-            if (round === 2)
-              perturbWeights(model.parameters, { mode: 'add', stddev: 0.1, seed: 5 });
-            const reference = await model.generate(prompts, { ...options, engine: 'tfjs' });
-            const onnx = await model.generate(prompts, {
-              ...options,
-              engine: 'onnx',
-              onnxAttention,
-              ...(onnxWeights === undefined ? {} : { onnxWeights }),
-            });
-            const report = model.lastGenerationEngine;
-            expect(report?.engine).toBe('onnx');
-            expect(report?.onnxAttention).toBe(onnxAttention);
-            expect(report?.onnxWeights).toBe(onnxWeights ?? 'initializers');
-            if (round === 1)
-              expect(report?.onnxBuildMs).toBe(0); // weights unchanged: session kept
-            else expect(report?.onnxBuildMs).toBeGreaterThan(0);
-            expectSameGeneration(onnx, reference, 1e-4);
-          }
+      for (const onnxWeights of ['initializers', 'inputs', undefined] as const)
+        for (const [round, options] of (
+          [
+            { maxNewTokens: 24, temperature: 1.1, seed: 4, stopTokens: [7, 11] },
+            { maxNewTokens: 16, temperature: 0 },
+            { maxNewTokens: 20, temperature: 0.8, topK: 20, topP: 0.9, seed: 9, batchSize: 2 },
+          ] as GenerateOptions[]
+        ).entries()) {
+          // the last round after every weight changed: the session must be rebuilt from the new weights
+          if (round === 2) perturbWeights(model.parameters, { mode: 'add', stddev: 0.1, seed: 5 });
+          const reference = await model.generate(prompts, { ...options, engine: 'tfjs' });
+          const onnx = await model.generate(prompts, {
+            ...options,
+            engine: 'onnx',
+            ...(onnxWeights === undefined ? {} : { onnxWeights }),
+          });
+          const report = model.lastGenerationEngine;
+          expect(report?.engine).toBe('onnx');
+          expect(report?.onnxWeights).toBe(onnxWeights ?? 'initializers');
+          if (round === 1)
+            expect(report?.onnxBuildMs).toBe(0); // weights unchanged: session kept
+          else expect(report?.onnxBuildMs).toBeGreaterThan(0);
+          expectSameGeneration(onnx, reference, 1e-4);
+        }
       // the cases must not be vacuous: sampling stopped somewhere and the distributions are peaked
       const sampled = await model.generate(prompts, {
         maxNewTokens: 24,
@@ -171,12 +162,9 @@ describe('the onnx generation engine', () => {
       { maxNewTokens: 120, temperature: 1, seed: 3 },
     ] as GenerateOptions[]) {
       const reference = await model.generate(batch, { ...options, engine: 'tfjs' });
-      for (const onnxAttention of ['fused', 'products'] as const) {
-        const onnx = await model.generate(batch, { ...options, engine: 'onnx', onnxAttention });
-        expect(model.lastGenerationEngine?.onnxAttention).toBe(onnxAttention);
-        expect(onnx[0]!.tokens).toHaveLength(120);
-        expectSameGeneration(onnx, reference, 1e-4);
-      }
+      const onnx = await model.generate(batch, { ...options, engine: 'onnx' });
+      expect(onnx[0]!.tokens).toHaveLength(120);
+      expectSameGeneration(onnx, reference, 1e-4);
     }
     model.dispose();
   }, 120_000);
@@ -220,27 +208,23 @@ describe('the onnx generation engine', () => {
         decode: 'reference',
       });
       // 0: every row decodes to the batch's end (as before); undefined: the default, every
-      // finished row dropped at once; 2: finished rows dropped two at a time; with either
-      // attention (cache layouts [B, K, C, hd] and keys transposed)
-      for (const onnxAttention of ['fused', 'products'] as const)
-        for (const compactAfter of [0, undefined, 2]) {
-          fed = [];
-          const onnx = await model.generate(batch, {
-            ...common,
-            engine: 'onnx',
-            onnxAttention,
-            ...(compactAfter === undefined ? {} : { compactAfter }),
-          });
-          expect(model.lastGenerationEngine?.engine).toBe('onnx');
-          expect(model.lastGenerationEngine?.onnxAttention).toBe(onnxAttention);
-          expectSameGeneration(onnx, reference, 1e-4);
-          // each run fed the prefill's rows, then the rows not yet dropped
-          const size = options.batchSize ?? batch.length;
-          const expected = rowsPerDecodeStep(reference, size, compactAfter ?? 1).flatMap(
-            (steps, k) => [Math.min(size, batch.length - k * size), ...steps],
-          );
-          expect(fed).toEqual(expected);
-        }
+      // finished row dropped at once; 2: finished rows dropped two at a time
+      for (const compactAfter of [0, undefined, 2]) {
+        fed = [];
+        const onnx = await model.generate(batch, {
+          ...common,
+          engine: 'onnx',
+          ...(compactAfter === undefined ? {} : { compactAfter }),
+        });
+        expect(model.lastGenerationEngine?.engine).toBe('onnx');
+        expectSameGeneration(onnx, reference, 1e-4);
+        // each run fed the prefill's rows, then the rows not yet dropped
+        const size = options.batchSize ?? batch.length;
+        const expected = rowsPerDecodeStep(reference, size, compactAfter ?? 1).flatMap(
+          (steps, k) => [Math.min(size, batch.length - k * size), ...steps],
+        );
+        expect(fed).toEqual(expected);
+      }
       spreads.push(reference.map((o) => (o.finishReason === 'stop' ? o.tokens.length : -1)));
     }
     // not vacuous: rows stop at many different steps, before and after the cache grows (59th
@@ -388,7 +372,7 @@ describe('the onnx generation engine', () => {
     model.dispose();
   }, 60_000);
 
-  it('rejects a bad engine, onnxThreads, onnxWeights, onnxAttention or compactAfter with ModelInputError', async () => {
+  it('rejects a bad engine, onnxThreads, onnxWeights or compactAfter with ModelInputError', async () => {
     const model = CausalLM.create(tiny);
     await expect(
       model.generate(prompts, { maxNewTokens: 2, engine: 'onnx', onnxThreads: 0 }),
@@ -400,47 +384,10 @@ describe('the onnx generation engine', () => {
       model.generate(prompts, { maxNewTokens: 2, engine: 'onnx', onnxWeights: 'graph' as never }),
     ).rejects.toThrow(/onnxWeights must be 'auto', 'initializers' or 'inputs'/);
     await expect(
-      model.generate(prompts, { maxNewTokens: 2, engine: 'onnx', onnxAttention: 'mha' as never }),
-    ).rejects.toThrow(/onnxAttention must be 'auto', 'fused' or 'products'/);
-    await expect(
       model.generate(prompts, { maxNewTokens: 2, engine: 'onnx', compactAfter: -1 }),
     ).rejects.toThrow(/compactAfter must be a non-negative integer/);
     model.dispose();
   });
-});
-
-describe("the onnx engine's attention", () => {
-  it("is fused up to 2^19 floats of one layer's keys (batch × kv heads × head dim × capacity) and products above", () => {
-    const config = resolveModelConfig({}); // 2 kv heads of 32
-    expect(FUSED_ATTENTION_MAX_KEY_FLOATS).toBe(524_288);
-    expect(decoderAttentionFor(config, 16, 96)).toBe('fused'); // the benchmark's core-default
-    expect(decoderAttentionFor(config, 16, 512)).toBe('fused'); // exactly 2^19
-    expect(decoderAttentionFor(config, 16, 513)).toBe('products');
-    expect(decoderAttentionFor({ ...config, numKeyValueHeads: 4 }, 16, 512)).toBe('products');
-  });
-
-  it("picks by the first batch's cache when it opens a session and keeps an open one for 'auto'", async () => {
-    const model = peakedModel({ ...tiny, maxPositionEmbeddings: 16_384 }, 3);
-    const floatsPerSlot = tiny.numKeyValueHeads! * (tiny.hiddenSize! / tiny.numAttentionHeads!);
-    // capacity (12 + maxNewTokens) one slot over the limit for the batch of 3: products; every
-    // token stops, so the call decodes nothing past its first token
-    const limit = FUSED_ATTENTION_MAX_KEY_FLOATS / (prompts.length * floatsPerSlot);
-    const everyToken = Array.from({ length: 61 }, (_, i) => i);
-    const over = { maxNewTokens: Math.floor(limit) - 12 + 1, stopTokens: everyToken };
-    await model.generate(prompts, { ...over, engine: 'onnx' });
-    expect(model.lastGenerationEngine?.onnxAttention).toBe('products');
-    perturbWeights(model.parameters, { mode: 'add', stddev: 0.01, seed: 1 });
-    await model.generate(prompts, { ...over, maxNewTokens: over.maxNewTokens - 1, engine: 'onnx' });
-    expect(model.lastGenerationEngine?.onnxAttention).toBe('fused');
-    // the open session is kept for a call that would choose the other...
-    await model.generate(prompts, { maxNewTokens: 2, engine: 'onnx' });
-    expect(model.lastGenerationEngine).toMatchObject({ onnxAttention: 'fused', onnxBuildMs: 0 });
-    // ...and a new one (after a weight change) suits the call that opens it
-    perturbWeights(model.parameters, { mode: 'add', stddev: 0.01, seed: 2 });
-    await model.generate(prompts, { ...over, engine: 'onnx' });
-    expect(model.lastGenerationEngine?.onnxAttention).toBe('products');
-    model.dispose();
-  }, 120_000);
 });
 
 describe("the onnx engine's weights mode", () => {

@@ -3,7 +3,7 @@ import type * as Ort from 'onnxruntime-node';
 import type { ModelConfig } from './config.js';
 import { headDimOf } from './config.js';
 import { attentionBiasValues } from './layers.js';
-import { buildDecoderGraph, type DecoderAttention, type DecoderWeights } from './onnx-graph.js';
+import { buildDecoderGraph, type DecoderWeights } from './onnx-graph.js';
 import { moveRows } from './row-compaction.js';
 
 /** Which code runs `generate`: tfjs ops ('tfjs'), onnxruntime-node's CPU kernels ('onnx'), or 'onnx' where it loads and supports the model, silently ('auto'). */
@@ -117,8 +117,6 @@ export class OnnxDecoder {
     readonly config: ModelConfig,
     readonly threads: number,
     readonly weightsAsInputs: boolean,
-    /** How the graph computes attention, which sets the KV cache's layout. */
-    readonly attention: DecoderAttention,
     /** Milliseconds spent building the graph and creating the session. */
     readonly buildMs: number,
   ) {}
@@ -127,10 +125,7 @@ export class OnnxDecoder {
   updateWeights(weights: DecoderWeights): number {
     if (!this.weightsAsInputs) throw new Error('the weights of this session are in its graph');
     const start = performance.now();
-    const { weightInputs } = buildDecoderGraph(this.config, weights, {
-      weightsAsInputs: true,
-      attention: this.attention,
-    });
+    const { weightInputs } = buildDecoderGraph(this.config, weights, { weightsAsInputs: true });
     const feeds: Record<string, Ort.Tensor> = {};
     for (const [name, w] of weightInputs) feeds[name] = this.tensor('float32', w.data, w.dims);
     this.weightFeeds = feeds;
@@ -143,12 +138,11 @@ export class OnnxDecoder {
     weights: DecoderWeights,
     threads: number,
     weightsAsInputs: boolean,
-    attention: DecoderAttention = 'fused',
   ): Promise<OnnxDecoder> {
     const result = loadRuntime();
     if (!('runtime' in result)) throw new Error(result.reason);
     const start = performance.now();
-    const { bytes } = buildDecoderGraph(config, weights, { weightsAsInputs, attention });
+    const { bytes } = buildDecoderGraph(config, weights, { weightsAsInputs });
     const session = await result.runtime.InferenceSession.create(bytes, {
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
@@ -163,7 +157,6 @@ export class OnnxDecoder {
       config,
       threads,
       weightsAsInputs,
-      attention,
       performance.now() - start,
     );
     if (weightsAsInputs) decoder.updateWeights(weights);
@@ -228,8 +221,6 @@ export class OnnxGeneration {
   private allocated: number;
   private readonly kvHeads: number;
   private readonly headDim: number;
-  /** Keys [B, K, hd, C] for the 'products' attention, else [B, K, C, hd] as the values. */
-  private readonly keysTransposed: boolean;
   private filled = 0;
   private rope: { source: Float32Array; cos: Ort.Tensor; sin: Ort.Tensor } | undefined;
   private readonly samplingFeeds: Record<string, Ort.Tensor>;
@@ -253,7 +244,6 @@ export class OnnxGeneration {
     };
     this.kvHeads = c.numKeyValueHeads;
     this.headDim = headDimOf(c);
-    this.keysTransposed = decoder.attention === 'products';
     this.allocated = 0;
     this.keys = [];
     this.values = [];
@@ -274,12 +264,8 @@ export class OnnxGeneration {
       if (old > 0) {
         const oldK = this.keys[i]!;
         const oldV = this.values[i]!;
-        if (this.keysTransposed)
-          for (let r = 0; r < rows * hd; r++)
-            k.set(oldK.subarray(r * old, r * old + this.filled), r * slots);
-        else
-          for (let r = 0; r < rows; r++)
-            k.set(oldK.subarray(r * old * hd, (r * old + this.filled) * hd), r * slots * hd);
+        for (let r = 0; r < rows * hd; r++)
+          k.set(oldK.subarray(r * old, r * old + this.filled), r * slots);
         for (let r = 0; r < rows; r++)
           v.set(oldV.subarray(r * old * hd, (r * old + this.filled) * hd), r * slots * hd);
       }
@@ -385,6 +371,12 @@ export class OnnxGeneration {
     const kv = this.kvHeads;
     const hd = this.headDim;
     const tables = this.ropeCaches(rope);
+    const int64 = (values: number[]) =>
+      d.tensor(
+        'int64',
+        BigInt64Array.from(values, (v) => BigInt(v)),
+        [values.length],
+      );
     const keys = cached + time;
     const feeds: Record<string, Ort.Tensor> = {
       ...this.weightFeeds,
@@ -393,27 +385,17 @@ export class OnnxGeneration {
       position_ids: d.tensor('int64', BigInt64Array.from(positions, BigInt), [b, time]),
       cos_cache: tables.cos,
       sin_cache: tables.sin,
+      bias: d.tensor('float32', bias, [b, 1, 1, time, keys]),
+      split_keys: int64([cached, time]),
     };
-    if (this.keysTransposed) {
-      feeds['bias'] = d.tensor('float32', bias, [b, 1, 1, time, keys]);
-      feeds['split_keys'] = d.tensor('int64', BigInt64Array.of(BigInt(cached), BigInt(time)), [2]);
-    } else feeds['bias'] = d.tensor('float32', bias, [b, 1, time, keys]);
     const empty = new Float32Array(0);
     // after `compact` the arrays hold more rows than the batch: feed the leading ones
     const used = b * kv * hd * cached;
     const lead = (cache: Float32Array) =>
       cached === 0 ? empty : cache.length === used ? cache : cache.subarray(0, used);
     for (let i = 0; i < config.numHiddenLayers; i++) {
-      feeds[`past_key.${i}`] = d.tensor(
-        'float32',
-        lead(this.keys[i]!),
-        this.keysTransposed ? [b, kv, 1, hd, cached] : [b, kv, cached, hd],
-      );
-      feeds[`past_value.${i}`] = d.tensor(
-        'float32',
-        lead(this.values[i]!),
-        this.keysTransposed ? [b, kv, 1, cached, hd] : [b, kv, cached, hd],
-      );
+      feeds[`past_key.${i}`] = d.tensor('float32', lead(this.keys[i]!), [b, kv, 1, hd, cached]);
+      feeds[`past_value.${i}`] = d.tensor('float32', lead(this.values[i]!), [b, kv, 1, cached, hd]);
     }
     const out = await d.session.run(feeds);
     const c = this.allocated;
@@ -424,32 +406,18 @@ export class OnnxGeneration {
       const newValues = out[`value.${i}`]!.data as Float32Array;
       const keyCache = this.keys[i]!;
       const valueCache = this.values[i]!;
-      if (this.keysTransposed)
-        for (let r = 0; r < b * kv; r++) {
-          // keys [B, K, 1, hd, T] → cache [B, K, 1, hd, C] at columns slot..slot+T-1
-          if (time === 1)
-            for (let e = 0; e < hd; e++) keyCache[(r * hd + e) * c + slot] = newKeys[r * hd + e]!;
-          else
-            for (let e = 0; e < hd; e++) {
-              const from = (r * hd + e) * time;
-              keyCache.set(newKeys.subarray(from, from + time), (r * hd + e) * c + slot);
-            }
-          // values [B, K, 1, T, hd] → cache [B, K, 1, C, hd] at rows slot..slot+T-1
-          valueCache.set(
-            newValues.subarray(r * time * hd, (r + 1) * time * hd),
-            (r * c + slot) * hd,
-          );
-        }
-      // new keys/values [B, T, K, hd] → cache [B, K, C, hd] at rows slot..slot+T-1
-      else
-        for (let r = 0; r < b; r++)
-          for (let t = 0; t < time; t++)
-            for (let h = 0; h < kv; h++) {
-              const from = ((r * time + t) * kv + h) * hd;
-              const to = ((r * kv + h) * c + slot + t) * hd;
-              keyCache.set(newKeys.subarray(from, from + hd), to);
-              valueCache.set(newValues.subarray(from, from + hd), to);
-            }
+      for (let r = 0; r < b * kv; r++) {
+        // keys [B, K, (1,) hd, T] → cache [B, K, (1,) hd, C] at columns slot..slot+T-1
+        if (time === 1)
+          for (let e = 0; e < hd; e++) keyCache[(r * hd + e) * c + slot] = newKeys[r * hd + e]!;
+        else
+          for (let e = 0; e < hd; e++) {
+            const from = (r * hd + e) * time;
+            keyCache.set(newKeys.subarray(from, from + time), (r * hd + e) * c + slot);
+          }
+        // values [B, K, (1,) T, hd] → cache [B, K, (1,) C, hd] at rows slot..slot+T-1
+        valueCache.set(newValues.subarray(r * time * hd, (r + 1) * time * hd), (r * c + slot) * hd);
+      }
     }
     this.filled = slot + time;
     return {

@@ -31,7 +31,7 @@ export type DecoderWeights = ReadonlyMap<string, Float32Array>;
  * - `key.{i}` float [B, K, 1, hd, T] and `value.{i}` float [B, K, 1, T, hd]: the new tokens' keys
  *   (after RoPE) and values, which the caller writes into its cache
  */
-export const DECODER_GRAPH_OPSET = 23;
+export const DECODER_GRAPH_OPSET = 17;
 
 /** onnxruntime's contrib operator domain (its CPU build registers RotaryEmbedding there). */
 const CONTRIB_DOMAIN = 'com.microsoft';
@@ -172,36 +172,6 @@ export interface DecoderGraphOptions {
    * initializers: a change of weights then needs no new session, and the graph has no size limit.
    */
   weightsAsInputs?: boolean;
-  /** How attention is computed, which also sets the KV cache's layout (see `DecoderAttention`); default 'fused'. */
-  attention?: DecoderAttention;
-}
-
-/**
- * 'fused': one ONNX `Attention` kernel per layer over a cache of keys and values [B, K, C, hd],
- * which copies the cache into its present outputs on every run; 'products': MatMul/Softmax over
- * keys stored transposed [B, K, 1, hd, C] and values [B, K, 1, C, hd], no copy but 17 kernels a
- * layer. The first wins where the executor's per-kernel cost dominates (small caches), the second
- * where reading the cache does (see `decoderAttentionFor`).
- */
-export type DecoderAttention = 'fused' | 'products';
-
-/**
- * The most floats one layer's keys may hold (batch × kv heads × head dim × capacity) for the
- * 'fused' attention: measured per decode step (bench/onnx-profile.mjs, onnxruntime-node 1.30.0),
- * 'fused' took 0.4 ms less than 'products' over 4 layers at 98,304 floats (core-default, 16 ×
- * (32 + 64)) and 0.3 ms more over 2 layers at 1,048,576 (cli-default, 16 × (256 + 256)); 2^19
- * lies between the two, where the copy of the cache costs about what the 16 kernels saved do.
- */
-export const FUSED_ATTENTION_MAX_KEY_FLOATS = 2 ** 19;
-
-/** The attention for a generation of `batch` rows with room for `capacity` tokens each. */
-export function decoderAttentionFor(
-  config: ModelConfig,
-  batch: number,
-  capacity: number,
-): DecoderAttention {
-  const floats = batch * config.numKeyValueHeads * headDimOf(config) * capacity;
-  return floats <= FUSED_ATTENTION_MAX_KEY_FLOATS ? 'fused' : 'products';
 }
 
 export interface DecoderGraph {
@@ -227,13 +197,13 @@ export function buildDecoderGraph(
   const inter = config.intermediateSize;
   const vocab = config.vocabSize;
   const g = new GraphBuilder(options.weightsAsInputs === true);
-  const attention = options.attention ?? 'fused';
   const FLOAT = onnx.TensorProto.DataType.FLOAT;
   const INT64 = onnx.TensorProto.DataType.INT64;
   // Attention's 1/√hd is folded into q's weights (and bias): RoPE is linear, so this equals scaling
   // the scores, and no Mul is left for onnxruntime to fuse into the q·kᵀ product as FusedMatMul's
   // alpha, which takes MLAS off its M = 1 kernel (alpha must be 1) onto packing the cache per head.
   const scale = 1 / Math.sqrt(hd);
+  const groups = heads / kvHeads;
 
   // onnxruntime's SimplifiedLayerNormalization (RMSNorm: x / sqrt(mean(x²) + eps) · weight), a
   // contrib kernel it registers in the ONNX domain: one kernel instead of six.
@@ -273,95 +243,19 @@ export function buildDecoderGraph(
       CONTRIB_DOMAIN,
     )[0]!;
 
+  // [B, T, n·hd] → [B, T, K, n / K, hd]: the axes a 5-D transpose takes straight to attention's
+  const groupedQ = g.int64s([0, 0, kvHeads, groups, hd]);
+  const groupedKv = g.int64s([0, 0, kvHeads, 1, hd]);
+  const mergedShape = g.int64s([0, 0, heads * hd]);
   const qkvSplit = g.int64s([heads * hd, kvHeads * hd, kvHeads * hd]);
   const gateUpSplit = g.int64s([inter, inter]);
-
-  const pastInputs: ReturnType<typeof valueInfo>[] = [];
-  const cacheOutputs: ReturnType<typeof valueInfo>[] = [];
-  // Attention of layer i on q [B, T, H·hd], k and v [B, T, K·hd] (before RoPE); returns [B, T, H·hd].
-  // 'fused': ONNX Attention (opset 23) on 3-D inputs: q·kᵀ over the cached keys and the new ones,
-  // the additive bias, softmax, ·v and the heads merged back, in one kernel instead of 17 (reshapes,
-  // transposes, four products, concat, add, softmax, split, add). Its present key/value (the cache
-  // with the new tokens appended, a copy) are required outputs, unused here: the new tokens' keys
-  // (after RoPE) and values leave the graph as [B, T, K·hd] for the caller's cache [B, K, C, hd].
-  const fusedAttention = (i: number, q: string, k: string, v: string): string => {
-    // v straight from the Split that made it, renamed (an Identity would be one more kernel)
-    const value = `value.${i}`;
-    const split = g.nodes.find((node) => node.output.includes(v))!;
-    split.output[split.output.indexOf(v)] = value;
-    rope(k, kvHeads);
-    const key = g.nameLast(`key.${i}`);
-    pastInputs.push(
-      valueInfo(`past_key.${i}`, FLOAT, ['batch', kvHeads, 'cached', hd]),
-      valueInfo(`past_value.${i}`, FLOAT, ['batch', kvHeads, 'cached', hd]),
-    );
-    cacheOutputs.push(
-      valueInfo(`key.${i}`, FLOAT, ['batch', 'time', kvHeads * hd]),
-      valueInfo(`value.${i}`, FLOAT, ['batch', 'time', kvHeads * hd]),
-    );
-    return g.op(
-      'Attention',
-      [rope(q, heads), key, value, 'bias', `past_key.${i}`, `past_value.${i}`],
-      [
-        { name: 'q_num_heads', i: heads },
-        { name: 'kv_num_heads', i: kvHeads },
-        // the queries are already scaled (see `scale` above)
-        { name: 'scale', f: 1 },
-      ],
-      3,
-    )[0]!;
-  };
-  // 'products': attention from MatMul/Softmax on 5-D tensors [B, K, G, ·, ·]: q [B, T, H·hd] →
-  // [B, K, G, T, hd] (a group's G query heads), keys [B, K, 1, hd, T] and values [B, K, 1, T, hd]
-  // broadcast over the group. MatMul then multiplies each query head alone (M = T, 1 when decoding:
-  // MLAS's M = 1 kernel streams the cache once) and keys/values are never repeated or copied.
-  let shapes: { groupedQ: string; groupedKv: string; merged: string } | undefined;
-  const attentionProducts = (i: number, q: string, k: string, v: string): string => {
-    // [B, T, n·hd] → [B, T, K, n / K, hd]: the axes a 5-D transpose takes straight to attention's
-    shapes ??= {
-      groupedQ: g.int64s([0, 0, kvHeads, heads / kvHeads, hd]),
-      groupedKv: g.int64s([0, 0, kvHeads, 1, hd]),
-      merged: g.int64s([0, 0, heads * hd]),
-    };
-    const { groupedQ, groupedKv, merged: mergedShape } = shapes;
-    const to5d = (x: string, shape: string, perm: number[]): string =>
-      g.one('Transpose', [g.one('Reshape', [x, shape])], [{ name: 'perm', ints: perm }]);
-    const q5 = to5d(rope(q, heads), groupedQ, [0, 2, 3, 1, 4]);
-    to5d(rope(k, kvHeads), groupedKv, [0, 2, 3, 4, 1]);
-    const keyT = g.nameLast(`key.${i}`);
-    to5d(v, groupedKv, [0, 2, 3, 1, 4]);
-    const value = g.nameLast(`value.${i}`);
-    pastInputs.push(
-      valueInfo(`past_key.${i}`, FLOAT, ['batch', kvHeads, 1, hd, 'cached']),
-      valueInfo(`past_value.${i}`, FLOAT, ['batch', kvHeads, 1, 'cached', hd]),
-    );
-    cacheOutputs.push(
-      valueInfo(`key.${i}`, FLOAT, ['batch', kvHeads, 1, hd, 'time']),
-      valueInfo(`value.${i}`, FLOAT, ['batch', kvHeads, 1, 'time', hd]),
-    );
-    // scores [B, K, G, T, C + T]: the cached keys, then the new ones
-    const scores = g.one(
-      'Concat',
-      [g.one('MatMul', [q5, `past_key.${i}`]), g.one('MatMul', [q5, keyT])],
-      [{ name: 'axis', i: -1 }],
-    );
-    const probs = g.one('Softmax', [g.one('Add', [scores, 'bias'])], [{ name: 'axis', i: -1 }]);
-    const [pPast, pNew] = g.op('Split', [probs, 'split_keys'], [{ name: 'axis', i: -1 }], 2);
-    const attended = g.one('Add', [
-      g.one('MatMul', [pPast!, `past_value.${i}`]),
-      g.one('MatMul', [pNew!, value]),
-    ]);
-    // [B, K, G, T, hd] → [B, T, K, G, hd] = [B, T, H·hd] (head h = k·G + g)
-    return g.one('Reshape', [
-      g.one('Transpose', [attended], [{ name: 'perm', ints: [0, 3, 1, 2, 4] }]),
-      mergedShape,
-    ]);
-  };
 
   let x = g.one('Gather', [
     g.weight('embed', get('model.embed_tokens.weight'), [vocab, d]),
     'input_ids',
   ]);
+  const pastInputs: ReturnType<typeof valueInfo>[] = [];
+  const cacheOutputs: ReturnType<typeof valueInfo>[] = [];
   // the previous layer's MLP output, not yet added to the residual stream x
   let mlpOut: string | undefined;
   for (let i = 0; i < config.numHiddenLayers; i++) {
@@ -395,8 +289,42 @@ export function buildDecoderGraph(
       qkv = g.one('Add', [qkv, g.weight(`qkv_bias.${i}`, bias, [qkvWidth])]);
     }
     const [q, k, v] = g.op('Split', [qkv, qkvSplit], [{ name: 'axis', i: -1 }], 3);
-    const merged =
-      attention === 'fused' ? fusedAttention(i, q!, k!, v!) : attentionProducts(i, q!, k!, v!);
+    // Attention runs on 5-D tensors [B, K, G, ·, ·]: q [B, T, H·hd] → [B, K, G, T, hd] (a group's
+    // G query heads), keys [B, K, 1, hd, T] and values [B, K, 1, T, hd] broadcast over the group.
+    // MatMul then multiplies each query head alone (M = T, 1 when decoding: MLAS's M = 1 kernel
+    // streams the cache once) and keys/values are never repeated.
+    const to5d = (x: string, shape: string, perm: number[]): string =>
+      g.one('Transpose', [g.one('Reshape', [x, shape])], [{ name: 'perm', ints: perm }]);
+    const q5 = to5d(rope(q!, heads), groupedQ, [0, 2, 3, 1, 4]);
+    to5d(rope(k!, kvHeads), groupedKv, [0, 2, 3, 4, 1]);
+    const keyT = g.nameLast(`key.${i}`);
+    to5d(v!, groupedKv, [0, 2, 3, 1, 4]);
+    const value = g.nameLast(`value.${i}`);
+    pastInputs.push(
+      valueInfo(`past_key.${i}`, FLOAT, ['batch', kvHeads, 1, hd, 'cached']),
+      valueInfo(`past_value.${i}`, FLOAT, ['batch', kvHeads, 1, 'cached', hd]),
+    );
+    cacheOutputs.push(
+      valueInfo(`key.${i}`, FLOAT, ['batch', kvHeads, 1, hd, 'time']),
+      valueInfo(`value.${i}`, FLOAT, ['batch', kvHeads, 1, 'time', hd]),
+    );
+    // scores [B, K, G, T, C + T]: the cached keys, then the new ones
+    const scores = g.one(
+      'Concat',
+      [g.one('MatMul', [q5, `past_key.${i}`]), g.one('MatMul', [q5, keyT])],
+      [{ name: 'axis', i: -1 }],
+    );
+    const probs = g.one('Softmax', [g.one('Add', [scores, 'bias'])], [{ name: 'axis', i: -1 }]);
+    const [pPast, pNew] = g.op('Split', [probs, 'split_keys'], [{ name: 'axis', i: -1 }], 2);
+    const attention = g.one('Add', [
+      g.one('MatMul', [pPast!, `past_value.${i}`]),
+      g.one('MatMul', [pNew!, value]),
+    ]);
+    // [B, K, G, T, hd] → [B, T, K, G, hd] = [B, T, H·hd] (head h = k·G + g)
+    const merged = g.one('Reshape', [
+      g.one('Transpose', [attention], [{ name: 'perm', ints: [0, 3, 1, 2, 4] }]),
+      mergedShape,
+    ]);
     const attentionOut = g.one('MatMul', [
       merged,
       g.weight(`o.${i}`, w('self_attn.o_proj.weight'), [heads * hd, d]),
@@ -419,8 +347,8 @@ export function buildDecoderGraph(
     const act = g.one('Mul', [g.one('Mul', [gate!, g.one('Sigmoid', [gate!])]), up!]);
     mlpOut = g.one('MatMul', [act, g.weight(`down.${i}`, w('mlp.down_proj.weight'), [inter, d])]);
   }
-  // The last residual add with the final norm (over every position: a prefill normalises T rows
-  // instead of one, which costs less than a kernel more per decode step); only the last position's
+  // The last residual add with the final norm, over every position (a prefill normalises T rows
+  // instead of one, less than a kernel more per decode step costs); only the last position's
   // logits are used, so the head gets the last row alone.
   const finalNorm = g.weight('norm.final', get('model.norm.weight'), [d]);
   const normedAll =
@@ -438,7 +366,9 @@ export function buildDecoderGraph(
     g.one('Slice', [logits, g.int64s([0]), 'vocab_limit', g.int64s([1])]),
     'inverse_temperature',
   ]);
-  g.one('Exp', [g.one('Sub', [scaled, g.one('ReduceMax', [scaled, g.int64s([1])])])]);
+  g.one('Exp', [
+    g.one('Sub', [scaled, g.one('ReduceMax', [scaled], [{ name: 'axes', ints: [1] }])]),
+  ]);
   g.nameLast('sampling_weights');
 
   const graph = onnx.GraphProto.create({
@@ -450,12 +380,8 @@ export function buildDecoderGraph(
       valueInfo('position_ids', INT64, ['batch', 'time']),
       valueInfo('cos_cache', FLOAT, ['positions', hd / 2]),
       valueInfo('sin_cache', FLOAT, ['positions', hd / 2]),
-      ...(attention === 'fused'
-        ? [valueInfo('bias', FLOAT, ['batch', 1, 'time', 'keys'])]
-        : [
-            valueInfo('bias', FLOAT, ['batch', 1, 1, 'time', 'keys']),
-            valueInfo('split_keys', INT64, [2]),
-          ]),
+      valueInfo('bias', FLOAT, ['batch', 1, 1, 'time', 'keys']),
+      valueInfo('split_keys', INT64, [2]),
       valueInfo('inverse_temperature', FLOAT, [1]),
       valueInfo('vocab_limit', INT64, [1]),
       ...pastInputs,
