@@ -216,22 +216,6 @@ export function buildDecoderGraph(
         { name: 'epsilon', f: config.rmsNormEps },
       ],
     );
-  // The residual add and the next RMSNorm as onnxruntime's contrib SkipSimplifiedLayerNormalization:
-  // one kernel returning norm(x + skip) and x + skip (its output 3; the mean and inverse standard
-  // deviation, outputs 1 and 2, are not asked for) instead of an Add and a norm.
-  const skipRmsNorm = (x: string, skip: string, weight: string): [string, string] => {
-    const [normed, , , sum] = g.op(
-      'SkipSimplifiedLayerNormalization',
-      [x, skip, weight],
-      [{ name: 'epsilon', f: config.rmsNormEps }],
-      4,
-      CONTRIB_DOMAIN,
-    );
-    const node = g.nodes[g.nodes.length - 1]!;
-    node.output[1] = '';
-    node.output[2] = '';
-    return [normed!, sum!];
-  };
   // RoPE on [B, T, n·hd] as onnxruntime's contrib RotaryEmbedding (rotate-half, positions per
   // token): one kernel instead of Split, Neg, Concat, Mul, Mul, Add.
   const rope = (x: string, n: number): string =>
@@ -256,15 +240,10 @@ export function buildDecoderGraph(
   ]);
   const pastInputs: ReturnType<typeof valueInfo>[] = [];
   const cacheOutputs: ReturnType<typeof valueInfo>[] = [];
-  // the previous layer's MLP output, not yet added to the residual stream x
-  let mlpOut: string | undefined;
   for (let i = 0; i < config.numHiddenLayers; i++) {
     const p = `model.layers.${i}`;
     const w = (name: string) => get(`${p}.${name}`);
-    const norm1 = g.weight(`norm1.${i}`, w('input_layernorm.weight'), [d]);
-    let h: string;
-    if (mlpOut === undefined) h = rmsNorm(x, norm1);
-    else [h, x] = skipRmsNorm(mlpOut, x, norm1);
+    const h = rmsNorm(x, g.weight(`norm1.${i}`, w('input_layernorm.weight'), [d]));
     const qkvWidth = (heads + 2 * kvHeads) * hd;
     let qkv = g.one('MatMul', [
       h,
@@ -325,16 +304,11 @@ export function buildDecoderGraph(
       g.one('Transpose', [attention], [{ name: 'perm', ints: [0, 3, 1, 2, 4] }]),
       mergedShape,
     ]);
-    const attentionOut = g.one('MatMul', [
-      merged,
-      g.weight(`o.${i}`, w('self_attn.o_proj.weight'), [heads * hd, d]),
-    ]);
-    const [h2, sum] = skipRmsNorm(
-      attentionOut,
+    x = g.one('Add', [
       x,
-      g.weight(`norm2.${i}`, w('post_attention_layernorm.weight'), [d]),
-    );
-    x = sum;
+      g.one('MatMul', [merged, g.weight(`o.${i}`, w('self_attn.o_proj.weight'), [heads * hd, d])]),
+    ]);
+    const h2 = rmsNorm(x, g.weight(`norm2.${i}`, w('post_attention_layernorm.weight'), [d]));
     const gateUp = g.one('MatMul', [
       h2,
       g.weight(
@@ -345,18 +319,17 @@ export function buildDecoderGraph(
     ]);
     const [gate, up] = g.op('Split', [gateUp, gateUpSplit], [{ name: 'axis', i: -1 }], 2);
     const act = g.one('Mul', [g.one('Mul', [gate!, g.one('Sigmoid', [gate!])]), up!]);
-    mlpOut = g.one('MatMul', [act, g.weight(`down.${i}`, w('mlp.down_proj.weight'), [inter, d])]);
+    x = g.one('Add', [
+      x,
+      g.one('MatMul', [act, g.weight(`down.${i}`, w('mlp.down_proj.weight'), [inter, d])]),
+    ]);
   }
-  // The last residual add with the final norm, over every position (a prefill normalises T rows
-  // instead of one, less than a kernel more per decode step costs); only the last position's
-  // logits are used, so the head gets the last row alone.
-  const finalNorm = g.weight('norm.final', get('model.norm.weight'), [d]);
-  const normedAll =
-    mlpOut === undefined ? rmsNorm(x, finalNorm) : skipRmsNorm(mlpOut, x, finalNorm)[0];
-  const normed = g.one('Reshape', [
-    g.one('Slice', [normedAll, g.int64s([-1]), g.int64s([2 ** 53]), g.int64s([1])]),
+  // Only the last position's logits are used: slice before the final norm and the head.
+  const last = g.one('Reshape', [
+    g.one('Slice', [x, g.int64s([-1]), g.int64s([2 ** 53]), g.int64s([1])]),
     g.int64s([0, d]),
   ]);
+  const normed = rmsNorm(last, g.weight('norm.final', get('model.norm.weight'), [d]));
   if (weights.has('lm_head.weight'))
     g.one('MatMul', [normed, g.weight('lm_head', get('lm_head.weight'), [d, vocab])]);
   // Tied: the embedding [vocab, d] used transposed by Gemm, no second copy.
