@@ -1303,9 +1303,11 @@ export class CausalLM {
     try {
       // the onnx engine also returns sampleToken's exp weights (computed in its graph)
       let samplingWeights: Float32Array | undefined;
+      let samplingMax: Float32Array | undefined;
+      let samplingTotal: Float64Array | undefined;
       let logits: Float32Array;
       if (onnxRun !== undefined)
-        ({ logits, samplingWeights } = await onnxRun.prefill(
+        ({ logits, samplingWeights, samplingMax, samplingTotal } = await onnxRun.prefill(
           idsData,
           promptLength,
           keyMask,
@@ -1356,7 +1358,12 @@ export class CausalLM {
             rngs[i]!,
             samplingWeights === undefined
               ? undefined
-              : { weights: samplingWeights, offset: j * sampleVocab },
+              : {
+                  weights: samplingWeights,
+                  offset: j * sampleVocab,
+                  max: samplingMax![j]!,
+                  total: samplingTotal![j]!,
+                },
           );
           outputs[i]!.tokens.push(token);
           outputs[i]!.logProbs.push(logProb);
@@ -1387,7 +1394,7 @@ export class CausalLM {
         }
         const positions = Int32Array.from(active, (i) => lengths[i]! + step);
         if (onnxRun !== undefined) {
-          ({ logits, samplingWeights } = await onnxRun.step(
+          ({ logits, samplingWeights, samplingMax, samplingTotal } = await onnxRun.step(
             next,
             active.map((i) => keyMask[i]!),
             positions,

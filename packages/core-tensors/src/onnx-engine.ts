@@ -196,10 +196,12 @@ export class OnnxDecoder {
   }
 }
 
-/** What a run returns: the last position's logits [B, vocab] and `sampleToken`'s weights [B, vocabLimit]. */
+/** What a run returns: the last position's logits [B, vocab], `sampleToken`'s weights [B, vocabLimit], and per row their max and total. */
 export interface OnnxStepOutput {
   logits: Float32Array;
   samplingWeights: Float32Array;
+  samplingMax: Float32Array;
+  samplingTotal: Float64Array;
 }
 
 /** The KV cache grows by this many slots per row at a time (see `OnnxGeneration`). */
@@ -423,6 +425,8 @@ export class OnnxGeneration {
     return {
       logits: out['logits']!.data as Float32Array,
       samplingWeights: out['sampling_weights']!.data as Float32Array,
+      samplingMax: out['sampling_max']!.data as Float32Array,
+      samplingTotal: out['sampling_total']!.data as Float64Array,
     };
   }
 }

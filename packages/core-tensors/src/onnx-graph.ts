@@ -28,6 +28,8 @@ export type DecoderWeights = ReadonlyMap<string, Float32Array>;
  * - `sampling_weights` float [B, vocab_limit]: exp(logit / temperature - row max) over the first
  *   vocab_limit logits, the weights `sampleToken` would compute with Math.exp (one vectorised
  *   kernel instead of vocab calls of Math.exp per row in JS)
+ * - `sampling_max` float [B, 1]: the row max those weights are relative to (of logit / temperature)
+ * - `sampling_total` double [B, 1]: the sum of each row's `sampling_weights`, in float64
  * - `key.{i}` float [B, K, 1, hd, T] and `value.{i}` float [B, K, 1, T, hd]: the new tokens' keys
  *   (after RoPE) and values, which the caller writes into its cache
  */
@@ -339,10 +341,18 @@ export function buildDecoderGraph(
     g.one('Slice', [logits, g.int64s([0]), 'vocab_limit', g.int64s([1])]),
     'inverse_temperature',
   ]);
-  g.one('Exp', [
-    g.one('Sub', [scaled, g.one('ReduceMax', [scaled], [{ name: 'axes', ints: [1] }])]),
+  g.one('ReduceMax', [scaled], [{ name: 'axes', ints: [1] }]);
+  const rowMax = g.nameLast('sampling_max');
+  g.one('Exp', [g.one('Sub', [scaled, rowMax])]);
+  const samplingWeights = g.nameLast('sampling_weights');
+  // Each row's total weight in float64 (exact casts; summed in another order than a JS loop would,
+  // which moves the total by ~1e-16 relative): with the row max, sampleToken needs no pass over the
+  // row but the draw's own.
+  g.one('ReduceSum', [
+    g.one('Cast', [samplingWeights], [{ name: 'to', i: onnx.TensorProto.DataType.DOUBLE }]),
+    g.int64s([1]),
   ]);
-  g.nameLast('sampling_weights');
+  g.nameLast('sampling_total');
 
   const graph = onnx.GraphProto.create({
     name: 'codereasoner-decoder',
@@ -363,6 +373,8 @@ export function buildDecoderGraph(
     output: [
       valueInfo('logits', FLOAT, ['batch', vocab]),
       valueInfo('sampling_weights', FLOAT, ['batch', 'sampled']),
+      valueInfo('sampling_max', FLOAT, ['batch', 1]),
+      valueInfo('sampling_total', onnx.TensorProto.DataType.DOUBLE, ['batch', 1]),
       ...cacheOutputs,
     ],
   });

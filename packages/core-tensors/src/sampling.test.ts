@@ -40,6 +40,41 @@ describe('sampleToken', () => {
         expect(given.logProb).toBeCloseTo(own.logProb, 6);
       }
     }
+    // with the row max and the total given too (the graph's sampling_max and sampling_total), no
+    // pass over the row is needed: the same tokens, log-probs within 1e-6
+    for (const temperature of [0, 0.7, 1]) {
+      const invT = temperature > 0 ? 1 / temperature : 1;
+      const max = Math.fround(Math.max(...row) * invT);
+      const weights = Float32Array.from(row, (z) => Math.exp(z * invT - max));
+      const total = weights.reduce((a, b) => a + b, 0);
+      for (let seed = 0; seed < 20; seed++) {
+        for (const options of [
+          { temperature },
+          { temperature, topK: 2 },
+          { temperature, topP: 0.5 },
+        ]) {
+          const reference = sampleToken(logits, 2, 4, options, new Rng(seed));
+          const given = sampleToken(logits, 2, 4, options, new Rng(seed), {
+            weights: Float32Array.of(7, ...weights),
+            offset: 1,
+            max,
+            total,
+          });
+          expect(given.token).toBe(reference.token);
+          expect(given.logProb).toBeCloseTo(reference.logProb, 6);
+        }
+      }
+    }
+    // a draw past the weights' sum (rounding) falls back to the argmax, found although the max was given
+    const pastTheSum = { next: () => 0.999 } as unknown as Rng;
+    const fallback = sampleToken(logits, 2, 4, { temperature: 1 }, pastTheSum, {
+      weights: Float32Array.from(row, (z) => Math.exp(z - 2)),
+      offset: 0,
+      max: 2,
+      total: 10,
+    });
+    expect(fallback.token).toBe(1); // the row [-1, 2, 1.5, 0.25]'s argmax
+    expect(fallback.logProb).toBeCloseTo(2 - 2 - Math.log(10), 6);
     // the given weights decide: all mass on entry 2 although the logits are uniform
     for (let seed = 0; seed < 10; seed++) {
       const given = { weights: Float32Array.of(0, 0, 1), offset: 0 };

@@ -31,24 +31,37 @@ export function sampleToken(
    * exp(logit / temperature − row max) of this row's `vocab` entries, computed elsewhere (the onnx
    * engine's graph, as float32); without it they are computed here with Math.exp.
    */
-  given?: { weights: Float32Array; offset: number },
+  given?: {
+    weights: Float32Array;
+    offset: number;
+    /**
+     * The max of the row's logit / temperature the weights are relative to, and the weights' sum
+     * (computed with them): sampling then makes no pass over the row but the draw's own (greedy
+     * still looks for the argmax).
+     */
+    max?: number;
+    total?: number;
+  },
 ): { token: number; logProb: number } {
   const greedy = !(options.temperature > 0);
   const invT = greedy ? 1 : 1 / options.temperature;
-  let max = -Infinity;
+  const known = given?.max !== undefined && given.total !== undefined && !greedy;
+  let max = known ? given!.max! : -Infinity;
   let argmax = 0;
-  for (let i = 0; i < vocab; i++) {
-    const z = logits[offset + i]! * invT;
-    if (z > max) {
-      max = z;
-      argmax = i;
+  if (!known)
+    for (let i = 0; i < vocab; i++) {
+      const z = logits[offset + i]! * invT;
+      if (z > max) {
+        max = z;
+        argmax = i;
+      }
     }
-  }
   let weights: Float32Array | Float64Array;
   let total = 0;
   if (given !== undefined) {
     weights = given.weights.subarray(given.offset, given.offset + vocab);
-    for (let i = 0; i < vocab; i++) total += weights[i]!;
+    if (given.total !== undefined) total = given.total;
+    else for (let i = 0; i < vocab; i++) total += weights[i]!;
   } else {
     if (scratch.length < vocab) scratch = new Float64Array(vocab);
     weights = scratch;
@@ -74,6 +87,10 @@ export function sampleToken(
       u -= weights[i]!;
       if (u < 0) return { token: i, logProb: logProbOf(i) };
     }
+    // the draw reached the total (rounding): the argmax, looked for now if the max was given
+    if (known)
+      for (let i = 1; i < vocab; i++)
+        if (logits[offset + i]! > logits[offset + argmax]!) argmax = i;
     return { token: argmax, logProb: logProbOf(argmax) };
   }
   // Candidates ordered by probability (ties by id so the order is deterministic).
